@@ -1,0 +1,179 @@
+//! What the user agent tells its user.
+
+use std::fmt;
+use std::time::Duration;
+
+use bytes::Bytes;
+use sipx_sip::Request;
+
+use crate::leg::LegId;
+use crate::registration::AccountId;
+use crate::transport::Dest;
+
+/// Something that happened, for the layer above (the engine).
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// A registration was accepted; it will be refreshed before `expires` runs out.
+    Registered {
+        /// The account.
+        account: AccountId,
+        /// The lifetime the registrar granted.
+        expires: Duration,
+    },
+    /// A registration attempt failed; it is retried later unless the failure is final.
+    RegistrationFailed {
+        /// The account.
+        account: AccountId,
+        /// Why.
+        reason: RegistrationFailure,
+    },
+    /// An un-REGISTER completed (or gave up).
+    Unregistered {
+        /// The account.
+        account: AccountId,
+    },
+    /// A new INVITE arrived. The leg waits in `Ringing` for `ring`, `answer` or `reject`.
+    IncomingCall {
+        /// The new leg.
+        leg: LegId,
+        /// The INVITE as received, for its headers, attached data and offer.
+        request: Box<Request>,
+        /// Where it came from.
+        source: Dest,
+    },
+    /// A provisional response to our INVITE.
+    Progress {
+        /// The leg.
+        leg: LegId,
+        /// Status code, 101–199.
+        status: u16,
+        /// Early-media session description, if any.
+        sdp: Option<Bytes>,
+    },
+    /// Our INVITE was answered with 2xx; the ACK has been sent.
+    Answered {
+        /// The leg.
+        leg: LegId,
+        /// The answer (or offer, for a late-offer INVITE).
+        sdp: Option<Bytes>,
+    },
+    /// The ACK for our 2xx arrived: the dialog is confirmed.
+    Confirmed {
+        /// The leg.
+        leg: LegId,
+    },
+    /// The peer sent a re-INVITE; answer it with `accept_reinvite` or `reject_reinvite`.
+    ReInvite {
+        /// The leg.
+        leg: LegId,
+        /// The new offer, if any.
+        sdp: Option<Bytes>,
+    },
+    /// Our re-INVITE completed.
+    ReInviteDone {
+        /// The leg.
+        leg: LegId,
+        /// The answer on success; the failure status otherwise.
+        result: Result<Option<Bytes>, u16>,
+    },
+    /// An INFO request in a dialog (e.g. `application/dtmf-relay`); already answered 200.
+    Info {
+        /// The leg.
+        leg: LegId,
+        /// Its Content-Type, if any.
+        content_type: Option<String>,
+        /// Its body.
+        body: Bytes,
+    },
+    /// The leg is over. Nothing more will be said about it.
+    Ended {
+        /// The leg.
+        leg: LegId,
+        /// Why it ended.
+        reason: EndReason,
+    },
+}
+
+/// Why a registration failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RegistrationFailure {
+    /// The registrar rejected our credentials (or none were configured).
+    AuthFailed {
+        /// The realm challenged in.
+        realm: String,
+    },
+    /// The registrar answered with a failure status.
+    Rejected {
+        /// Status code.
+        status: u16,
+        /// Reason phrase.
+        reason: String,
+    },
+    /// No answer within 64·T1 (RFC 3261 Timer F).
+    Timeout,
+    /// The transport could not deliver.
+    TransportError,
+}
+
+impl fmt::Display for RegistrationFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::AuthFailed { realm } => write!(
+                f,
+                "authentication failed in realm {realm:?}: check the account's username and password"
+            ),
+            Self::Rejected { status, reason } => write!(f, "registrar answered {status} {reason}"),
+            Self::Timeout => f.write_str("registrar did not answer (timeout)"),
+            Self::TransportError => f.write_str("could not reach the registrar (transport error)"),
+        }
+    }
+}
+
+/// Why a call leg ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EndReason {
+    /// We hung up (BYE), cancelled (CANCEL) or rejected.
+    Local,
+    /// The peer sent BYE.
+    RemoteBye,
+    /// The caller cancelled before we answered (RFC 3261 §9.2: 487 sent).
+    RemoteCancel,
+    /// Our INVITE got a final failure response.
+    Rejected {
+        /// Status code.
+        status: u16,
+        /// Reason phrase.
+        reason: String,
+    },
+    /// Our INVITE got no response within 64·T1 (RFC 3261 §17.1.1.2, Timer B).
+    Timeout,
+    /// Our INVITE rang for longer than the ring timeout and was cancelled.
+    NoAnswer,
+    /// We answered but no ACK came within 64·T1 (RFC 3261 §13.3.1.4); BYE was sent.
+    NoAck,
+    /// The peer challenged and our credentials were refused (or none are configured).
+    AuthFailed,
+    /// The transport failed, or a request in the dialog timed out (RFC 3261 §12.2.1.2).
+    TransportError,
+}
+
+impl fmt::Display for EndReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Local => f.write_str("hung up locally"),
+            Self::RemoteBye => f.write_str("remote party hung up"),
+            Self::RemoteCancel => f.write_str("caller cancelled"),
+            Self::Rejected { status, reason } => match status {
+                486 | 600 => write!(f, "busy ({status} {reason})"),
+                603 => write!(f, "declined ({status} {reason})"),
+                404 | 604 => write!(f, "not found ({status} {reason})"),
+                _ => write!(f, "rejected ({status} {reason})"),
+            },
+            Self::Timeout => f.write_str("timeout: no response to INVITE (Timer B)"),
+            Self::NoAnswer => f.write_str("no answer: ring timeout reached, call cancelled"),
+            Self::NoAck => f.write_str("no ACK for our 200 OK within 64*T1; sent BYE"),
+            Self::AuthFailed => f.write_str("auth failed: credentials refused by the peer"),
+            Self::TransportError => f.write_str("transport error"),
+        }
+    }
+}

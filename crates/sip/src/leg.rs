@@ -1,0 +1,115 @@
+//! A call leg: one INVITE dialog seen from our side, as caller (UAC) or callee (UAS).
+
+use std::fmt;
+use std::time::Duration;
+
+use bytes::Bytes;
+use sipx_sip::Request;
+
+use crate::auth::DigestAuth;
+use crate::config::Credentials;
+use crate::dialog::Dialog;
+use crate::timers::TxId;
+use crate::transport::Dest;
+
+/// Identifies a call leg inside one user agent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LegId(pub u64);
+
+impl fmt::Display for LegId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "leg-{}", self.0)
+    }
+}
+
+/// The state of a leg, as the layer above sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LegState {
+    /// UAC: INVITE sent, nothing heard yet.
+    Calling,
+    /// UAC: a provisional response arrived (early dialog).
+    Proceeding,
+    /// UAS: INVITE received, not yet answered.
+    Ringing,
+    /// UAS: 2xx sent, waiting for the ACK.
+    Answering,
+    /// The dialog is confirmed.
+    Confirmed,
+    /// BYE or CANCEL sent, waiting for the end.
+    Terminating,
+}
+
+impl LegState {
+    /// The state in words, for error messages.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Calling => "calling",
+            Self::Proceeding => "proceeding",
+            Self::Ringing => "ringing",
+            Self::Answering => "answering",
+            Self::Confirmed => "confirmed",
+            Self::Terminating => "terminating",
+        }
+    }
+}
+
+/// Which side of the INVITE we are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Role {
+    Uac,
+    Uas,
+}
+
+/// A 2xx to an INVITE that the UAS core retransmits until the ACK (RFC 3261 §13.3.1.4).
+#[derive(Debug, Clone)]
+pub(crate) struct Pending2xx {
+    pub(crate) bytes: Bytes,
+    pub(crate) dest: Dest,
+    pub(crate) interval: Duration,
+    /// CSeq of the INVITE it answers; the ACK carries the same number.
+    pub(crate) cseq: u32,
+}
+
+/// Our outstanding re-INVITE.
+#[derive(Debug, Clone)]
+pub(crate) struct OutgoingReInvite {
+    pub(crate) sdp: Option<Bytes>,
+    pub(crate) tx: Option<TxId>,
+}
+
+/// A peer's re-INVITE that we have not answered yet.
+#[derive(Debug, Clone)]
+pub(crate) struct IncomingReInvite {
+    pub(crate) tx: TxId,
+    pub(crate) request: Request,
+}
+
+/// A call leg.
+#[derive(Debug)]
+pub(crate) struct Leg {
+    pub(crate) role: Role,
+    pub(crate) state: LegState,
+    pub(crate) dialog: Dialog,
+    pub(crate) credentials: Option<Credentials>,
+    /// The initial INVITE: as sent (UAC, for CANCEL and auth retries) or as received (UAS).
+    pub(crate) invite: Request,
+    /// The transaction of the initial INVITE while it is alive.
+    pub(crate) invite_tx: Option<TxId>,
+    pub(crate) auth: Option<DigestAuth>,
+    /// Consecutive challenges answered for the initial INVITE.
+    pub(crate) auth_attempts: u8,
+    /// UAC: hang-up was asked for before a provisional response; CANCEL once one arrives.
+    pub(crate) cancel_pending: bool,
+    /// UAC: we cancelled; a 2xx that races the CANCEL must be ACKed and BYEd.
+    pub(crate) cancelled: bool,
+    /// Why we cancelled, reported when the 487 arrives.
+    pub(crate) cancel_reason: Option<crate::event::EndReason>,
+    /// UAC: the ACK we sent for the 2xx, re-sent if the 2xx is retransmitted.
+    pub(crate) ack: Option<(Bytes, Dest)>,
+    /// UAS: a 2xx being retransmitted.
+    pub(crate) pending_2xx: Option<Pending2xx>,
+    pub(crate) reinvite_out: Option<OutgoingReInvite>,
+    pub(crate) reinvite_in: Option<IncomingReInvite>,
+}
+

@@ -1,0 +1,75 @@
+//! Where messages go: transports and destinations.
+
+use std::fmt;
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+
+/// A SIP transport (RFC 3261 §18).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Transport {
+    /// Datagrams: the transaction layer retransmits.
+    Udp,
+    /// A byte stream: the transport is reliable and messages are framed by Content-Length.
+    Tcp,
+}
+
+impl Transport {
+    /// The token used in `Via` and in the `transport` URI parameter.
+    #[must_use]
+    pub fn as_via_token(self) -> &'static str {
+        match self {
+            Self::Udp => "UDP",
+            Self::Tcp => "TCP",
+        }
+    }
+
+    /// Whether sipx's transaction machines should treat this transport as reliable.
+    pub(crate) fn reliability(self) -> sipx_sip::Reliability {
+        match self {
+            Self::Udp => sipx_sip::Reliability::Unreliable,
+            Self::Tcp => sipx_sip::Reliability::Reliable,
+        }
+    }
+
+    /// Reads a `transport=` URI parameter value; UDP when absent or unknown.
+    pub(crate) fn from_param(value: Option<&[u8]>) -> Self {
+        match value {
+            Some(v) if v.eq_ignore_ascii_case(b"tcp") => Self::Tcp,
+            _ => Self::Udp,
+        }
+    }
+}
+
+impl fmt::Display for Transport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Udp => "udp",
+            Self::Tcp => "tcp",
+        })
+    }
+}
+
+/// A next hop: transport plus socket address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Dest {
+    /// How to reach it.
+    pub transport: Transport,
+    /// Where it is.
+    pub addr: SocketAddr,
+}
+
+impl fmt::Display for Dest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.transport, self.addr)
+    }
+}
+
+/// Bytes the driver must put on the wire.
+#[derive(Debug, Clone)]
+pub struct Transmit {
+    /// Where to send them.
+    pub dest: Dest,
+    /// One whole SIP message.
+    pub bytes: Bytes,
+}
