@@ -1,1 +1,304 @@
-fn main() {}
+//! recall: a SIP softphone for contact-centre agents. This file is thin: it reads the command
+//! line and the config, sets up logging, and hands over to the runtime.
+
+mod config;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::{Config, parse_listen};
+
+/// A SIP softphone for contact-centre agents, with callback handling built in.
+#[derive(Debug, Parser)]
+#[command(name = "recall", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Mode>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Mode {
+    /// Run without a window, driven by the HTTP control API (labs, tests).
+    Headless(HeadlessArgs),
+    /// Place one call from the command line and exit with its outcome.
+    Call(CallArgs),
+}
+
+#[derive(Debug, Args)]
+struct Common {
+    /// The TOML configuration file.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Where to receive SIP: udp:IP:PORT or tcp:IP:PORT (repeatable).
+    #[arg(long)]
+    listen: Vec<String>,
+    /// Audio: null, file:IN.wav,OUT.wav, or device.
+    #[arg(long, default_value = "null")]
+    audio: String,
+    /// Log every SIP message sent and received.
+    #[arg(long)]
+    log_sip: bool,
+}
+
+#[derive(Debug, Args)]
+struct HeadlessArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Where the control API listens (loopback by default).
+    #[arg(long)]
+    control: Option<SocketAddr>,
+    /// Answer incoming calls by themselves, optionally after SECONDS.
+    #[arg(long, num_args = 0..=1, default_missing_value = "0", value_name = "SECONDS")]
+    auto_answer: Option<f64>,
+    /// The interaction database.
+    #[arg(long)]
+    db: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct CallArgs {
+    /// The SIP URI to call.
+    uri: String,
+    #[command(flatten)]
+    common: Common,
+    /// Hang up this many seconds after the call is answered.
+    #[arg(long)]
+    duration: Option<f64>,
+    /// DTMF digits to send once connected.
+    #[arg(long)]
+    dtmf: Option<String>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let Some(mode) = cli.command else {
+        eprintln!(
+            "recall: the agent desktop is not part of this build yet; run `recall headless` or `recall call <uri>` (see --help)"
+        );
+        return ExitCode::from(2);
+    };
+    let verbose = match &mode {
+        Mode::Headless(_) => "info",
+        Mode::Call(args) if args.common.log_sip => "info",
+        Mode::Call(_) => "warn",
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(verbose)),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(mode) {
+        Ok(code) => code,
+        Err(Failure::Usage(message)) => {
+            eprintln!("recall: {message}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Runtime(message)) => {
+            eprintln!("recall: {message}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+enum Failure {
+    /// Bad flags or config: exit 2.
+    Usage(String),
+    /// Something failed while running: exit 1.
+    Runtime(String),
+}
+
+fn run(mode: Mode) -> Result<ExitCode, Failure> {
+    let (common, default_listen) = match &mode {
+        Mode::Headless(args) => (&args.common, "udp:127.0.0.1:5060"),
+        Mode::Call(args) => (&args.common, "udp:127.0.0.1:0"),
+    };
+    let config = match &common.config {
+        Some(path) => Config::load(path).map_err(|e| Failure::Usage(e.to_string()))?,
+        None => Config::default(),
+    };
+    let listen_specs: Vec<String> = if !common.listen.is_empty() {
+        common.listen.clone()
+    } else if !config.sip.listen.is_empty() {
+        config.sip.listen.clone()
+    } else {
+        vec![default_listen.to_owned()]
+    };
+    let mut listen = Vec::new();
+    for spec in &listen_specs {
+        let dest = parse_listen(spec).map_err(|e| Failure::Usage(format!("--listen {e}")))?;
+        listen.push(runtime::Listen {
+            transport: dest.transport,
+            addr: dest.addr,
+        });
+    }
+    let audio = parse_audio(&common.audio).map_err(Failure::Usage)?;
+    let accounts = config
+        .accounts
+        .iter()
+        .map(config::AccountSection::to_settings)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| Failure::Usage(format!("config: {e}")))?;
+
+    let ua = sip::UaConfig {
+        user_agent: config.sip.user_agent.clone(),
+        t1: Duration::from_millis(config.sip.t1_ms),
+        ring_timeout: Duration::from_secs(config.sip.ring_timeout),
+        ..sip::UaConfig::default()
+    };
+    let (auto_answer, control, plan) = match &mode {
+        Mode::Headless(args) => {
+            if let Some(db) = &args.db {
+                check_db_path(db).map_err(Failure::Usage)?;
+            }
+            let auto = match args.auto_answer {
+                Some(s) if !(0.0..=3600.0).contains(&s) => {
+                    return Err(Failure::Usage(format!(
+                        "--auto-answer {s}: seconds must be between 0 and 3600"
+                    )));
+                }
+                Some(s) => Some(Duration::from_secs_f64(s)),
+                None => None,
+            };
+            let control = args
+                .control
+                .or(config.control.listen)
+                .or_else(|| "127.0.0.1:8080".parse().ok());
+            (auto, control, None)
+        }
+        Mode::Call(args) => {
+            let duration = match args.duration {
+                Some(s) if !(0.0..=86_400.0).contains(&s) => {
+                    return Err(Failure::Usage(format!(
+                        "--duration {s}: seconds must be between 0 and 86400"
+                    )));
+                }
+                Some(s) => Some(Duration::from_secs_f64(s)),
+                None => None,
+            };
+            if let Some(digits) = &args.dtmf {
+                media::DtmfDigit::parse_all(digits)
+                    .map_err(|e| Failure::Usage(format!("--dtmf: {e}")))?;
+            }
+            let plan = runtime::CallPlan {
+                to: args.uri.clone(),
+                duration,
+                dtmf: args.dtmf.clone(),
+            };
+            (None, None, Some(plan))
+        }
+    };
+    let phone_config = engine::PhoneConfig {
+        ua,
+        accounts,
+        auto_answer,
+        media_ip: config.media.rtp_ip,
+        audio: Box::new(engine::NullAudio),
+        keep_ended: 1000,
+        seed: seed(),
+    };
+    let runtime_config = runtime::RuntimeConfig {
+        listen,
+        control,
+        token: config.control.token.clone(),
+        rtp_ip: config.media.rtp_ip,
+        audio,
+        log_sip: common.log_sip,
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::Runtime(format!("cannot start the runtime: {e}")))?;
+    let outcome = rt
+        .block_on(runtime::run(
+            phone_config,
+            runtime_config,
+            plan,
+            shutdown_signal(),
+        ))
+        .map_err(|e| Failure::Runtime(e.to_string()))?;
+    Ok(match outcome {
+        None | Some(runtime::CallOutcome::Completed) => ExitCode::SUCCESS,
+        Some(runtime::CallOutcome::Failed(reason)) => {
+            eprintln!("recall: call failed: {reason}");
+            ExitCode::from(1)
+        }
+    })
+}
+
+fn parse_audio(text: &str) -> Result<runtime::AudioSpec, String> {
+    match text {
+        "null" => Ok(runtime::AudioSpec::Null),
+        "device" => Err(
+            "--audio device: sound devices are not supported in this build yet; use --audio null or --audio file:IN.wav,OUT.wav"
+                .to_owned(),
+        ),
+        _ => {
+            let files = text.strip_prefix("file:").ok_or_else(|| {
+                format!("--audio {text:?}: expected null, device or file:IN.wav,OUT.wav")
+            })?;
+            let (input, output) = files.split_once(',').ok_or_else(|| {
+                format!("--audio {text:?}: expected file:IN.wav,OUT.wav (two files)")
+            })?;
+            let input = PathBuf::from(input);
+            if !input.is_file() {
+                return Err(format!("--audio: input file {} does not exist", input.display()));
+            }
+            Ok(runtime::AudioSpec::File {
+                input,
+                output: PathBuf::from(output),
+            })
+        }
+    }
+}
+
+/// The database itself arrives with the interaction store; until then the path is checked so
+/// that a typo is caught now rather than later.
+fn check_db_path(db: &std::path::Path) -> Result<(), String> {
+    let parent = db
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or_else(|| std::path::Path::new("."));
+    if !parent.is_dir() {
+        return Err(format!(
+            "--db {}: directory {} does not exist",
+            db.display(),
+            parent.display()
+        ));
+    }
+    Ok(())
+}
+
+/// Seeds tags, branches and SSRCs: different every run, as RFC 3261 and RFC 3550 want.
+fn seed() -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    nanos ^ (u64::from(std::process::id()) << 32)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

@@ -1,1 +1,249 @@
-//! placeholder
+//! Plain data shared by every part of recall: ids, commands, events and the views the control
+//! API and the desktop show. No logic lives here.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// Identifies a call for as long as the process lives: `c-1`, `c-2`, …
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CallId(pub u64);
+
+impl fmt::Display for CallId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "c-{}", self.0)
+    }
+}
+
+impl FromStr for CallId {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        s.strip_prefix("c-")
+            .and_then(|n| n.parse().ok())
+            .map(Self)
+            .ok_or_else(|| format!("{s:?} is not a call id (expected c-N)"))
+    }
+}
+
+impl Serialize for CallId {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for CallId {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// The state of a call as users see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CallState {
+    /// Incoming, not answered yet.
+    Ringing,
+    /// Outgoing, not answered yet.
+    Dialing,
+    /// Talking.
+    Connected,
+    /// Put on hold by us.
+    Held,
+    /// Over.
+    Ended,
+}
+
+/// Who placed the call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CallDirection {
+    /// The peer called us.
+    Inbound,
+    /// We called the peer.
+    Outbound,
+}
+
+/// Media counters of a call.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallStats {
+    /// RTP packets sent.
+    pub packets_sent: u64,
+    /// RTP packets received.
+    pub packets_received: u64,
+    /// Frames concealed because their packet never came.
+    pub concealed: u64,
+    /// Packets that came too late to play.
+    pub late: u64,
+    /// Datagrams on the media port that were not expected RTP.
+    pub ignored: u64,
+    /// DTMF digits sent.
+    pub dtmf_sent: u64,
+    /// DTMF digits received.
+    pub dtmf_received: u64,
+}
+
+/// A call, as the API returns it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CallView {
+    /// Its id.
+    pub id: CallId,
+    /// Its state.
+    pub state: CallState,
+    /// Who called whom.
+    pub direction: CallDirection,
+    /// The peer's URI.
+    pub remote: String,
+    /// The interaction this call belongs to, once interactions exist.
+    pub interaction_id: Option<String>,
+    /// The codec in use, once media is agreed.
+    pub codec: Option<String>,
+    /// Whether our microphone is muted.
+    pub muted: bool,
+    /// Media counters.
+    pub stats: CallStats,
+    /// The SIP Call-ID.
+    pub sip_call_id: String,
+    /// Why it ended, once it has.
+    pub end_reason: Option<String>,
+    /// Digits received during the call, in order.
+    pub dtmf_received: String,
+}
+
+/// Registration of one account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegistrationView {
+    /// The account's name in the config.
+    pub account: String,
+    /// Its address-of-record.
+    pub aor: String,
+    /// `registering`, `registered`, `failed` or `unregistered`.
+    pub state: String,
+    /// Why it failed, when it did.
+    pub reason: Option<String>,
+}
+
+/// The answer to `GET /v1/status`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StatusView {
+    /// The program's version.
+    pub version: String,
+    /// Where SIP is received, e.g. `udp:127.0.0.1:5060`.
+    pub listen: Vec<String>,
+    /// Calls not yet ended.
+    pub active_calls: usize,
+    /// Each account's registration.
+    pub registrations: Vec<RegistrationView>,
+    /// SIP counters.
+    pub sip: SipStats,
+}
+
+/// SIP counters for the status view.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SipStats {
+    /// Datagrams dropped because they were not SIP.
+    pub malformed_dropped: u64,
+    /// Requests answered 400 because they were invalid.
+    pub bad_requests: u64,
+    /// Retransmissions sent.
+    pub retransmissions: u64,
+}
+
+/// Something a user (the desktop, the API, the CLI) asks the phone to do.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "command", rename_all = "snake_case")]
+pub enum Command {
+    /// Place a call.
+    Dial {
+        /// The SIP URI to call.
+        to: String,
+        /// Place it as this account (by name); the first account when absent.
+        account: Option<String>,
+    },
+    /// Answer a ringing call.
+    Answer {
+        /// Which.
+        call: CallId,
+    },
+    /// Refuse a ringing call.
+    Reject {
+        /// Which.
+        call: CallId,
+        /// The SIP status to send (486 unless told).
+        status: Option<u16>,
+    },
+    /// End a call in any state.
+    Hangup {
+        /// Which.
+        call: CallId,
+    },
+    /// Put a call on hold (re-INVITE, sendonly).
+    Hold {
+        /// Which.
+        call: CallId,
+    },
+    /// Take a call off hold (re-INVITE, sendrecv).
+    Resume {
+        /// Which.
+        call: CallId,
+    },
+    /// Mute or unmute our microphone.
+    Mute {
+        /// Which.
+        call: CallId,
+        /// Muted or not.
+        muted: bool,
+    },
+    /// Send DTMF digits.
+    Dtmf {
+        /// Which.
+        call: CallId,
+        /// `0-9 * # A-D`.
+        digits: String,
+    },
+}
+
+/// Something that happened, for the desktop and `GET /v1/events`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    /// The whole state, sent first to every new listener.
+    Snapshot {
+        /// The status.
+        status: StatusView,
+        /// Every call the phone remembers.
+        calls: Vec<CallView>,
+    },
+    /// A call changed (state, codec, mute, end).
+    Call {
+        /// The call as it is now.
+        call: CallView,
+    },
+    /// A DTMF digit was received on a call.
+    Dtmf {
+        /// Which call.
+        call: CallId,
+        /// The digit.
+        digit: String,
+    },
+    /// An account's registration changed.
+    Registration {
+        /// Its registration.
+        registration: RegistrationView,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn call_ids_read_and_write_as_c_n() {
+        let id: CallId = "c-42".parse().expect("parses");
+        assert_eq!(id, CallId(42));
+        assert_eq!(serde_json::to_string(&id).expect("json"), "\"c-42\"");
+        assert!("42".parse::<CallId>().is_err());
+        assert!("c-x".parse::<CallId>().is_err());
+    }
+}

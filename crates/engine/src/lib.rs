@@ -1,1 +1,12 @@
-//! placeholder
+//! Sans-IO composition of recall: one [`Phone`] is a SIP user agent plus a media session per
+//! call. It takes received bytes, commands and time; it yields datagrams to send, events and
+//! its next deadline. It never reads the clock or touches a socket.
+
+mod call;
+mod config;
+mod error;
+mod phone;
+
+pub use config::{AccountSettings, AudioFactory, NullAudio, PhoneConfig};
+pub use error::EngineError;
+pub use phone::{Input, Local, Output, Phone};

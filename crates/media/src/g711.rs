@@ -38,7 +38,11 @@ pub fn ulaw_decode(byte: u8) -> i16 {
 #[must_use]
 pub fn alaw_encode(sample: i16) -> u8 {
     let pcm = i32::from(sample) >> 3; // 13-bit
-    let (sign, magnitude) = if pcm >= 0 { (0xd5u8, pcm) } else { (0x55u8, -pcm - 1) };
+    let (sign, magnitude) = if pcm >= 0 {
+        (0xd5u8, pcm)
+    } else {
+        (0x55u8, -pcm - 1)
+    };
     let magnitude = magnitude.min(0x0fff);
     let segment = match magnitude {
         m if m < 0x20 => 0,

@@ -186,7 +186,11 @@ mod tests {
         jb.push(4, frame(400));
         assert_eq!(play(&mut jb), 100);
         assert_eq!(play(&mut jb), 200);
-        assert_eq!(play(&mut jb), 100, "repeat of the last good frame at half level");
+        assert_eq!(
+            play(&mut jb),
+            100,
+            "repeat of the last good frame at half level"
+        );
         jb.push(3, frame(300));
         assert_eq!(play(&mut jb), 400);
         let stats = jb.stats();

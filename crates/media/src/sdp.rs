@@ -64,7 +64,12 @@ impl LocalMedia {
         caps.rtpmaps = self
             .codecs
             .iter()
-            .map(|c| (c.static_payload_type().to_string(), format!("{}/8000", c.name())))
+            .map(|c| {
+                (
+                    c.static_payload_type().to_string(),
+                    format!("{}/8000", c.name()),
+                )
+            })
             .chain([(
                 self.dtmf_payload_type.to_string(),
                 "telephone-event/8000".to_owned(),
@@ -108,7 +113,9 @@ pub fn build_offer(local: &LocalMedia) -> String {
         format!("{} 0-16", local.dtmf_payload_type),
     ));
     media.attributes.push(Attribute::valued("ptime", "20"));
-    media.attributes.push(Attribute::flag(local.direction.as_str()));
+    media
+        .attributes
+        .push(Attribute::flag(local.direction.as_str()));
     sdp.media.push(media);
     sdp.to_string_sdp()
 }
@@ -206,17 +213,44 @@ mod tests {
         let agreed = read_answer(&offer).expect("our own SDP parses");
         assert_eq!(agreed.codec, Codec::Pcmu);
         assert_eq!(agreed.dtmf_payload_type, Some(101));
-        assert_eq!(agreed.remote, Some("127.0.0.1:20000".parse().expect("addr")));
+        assert_eq!(
+            agreed.remote,
+            Some("127.0.0.1:20000".parse().expect("addr"))
+        );
     }
 
     #[test]
     fn fixture_offers_are_answered() {
         // (file, codec, dtmf pt, remote port, our direction)
         let cases = [
-            ("sipp-pcmu.sdp", Codec::Pcmu, None, 6000, Direction::SendRecv),
-            ("asterisk-opus-pcma.sdp", Codec::Pcma, Some(101), 15390, Direction::SendRecv),
-            ("hold-sendonly.sdp", Codec::Pcmu, Some(101), 7078, Direction::RecvOnly),
-            ("baresip.sdp", Codec::Pcmu, Some(101), 10208, Direction::SendRecv),
+            (
+                "sipp-pcmu.sdp",
+                Codec::Pcmu,
+                None,
+                6000,
+                Direction::SendRecv,
+            ),
+            (
+                "asterisk-opus-pcma.sdp",
+                Codec::Pcma,
+                Some(101),
+                15390,
+                Direction::SendRecv,
+            ),
+            (
+                "hold-sendonly.sdp",
+                Codec::Pcmu,
+                Some(101),
+                7078,
+                Direction::RecvOnly,
+            ),
+            (
+                "baresip.sdp",
+                Codec::Pcmu,
+                Some(101),
+                10208,
+                Direction::SendRecv,
+            ),
         ];
         for (file, codec, dtmf, port, direction) in cases {
             let (answer, agreed) = answer_offer(&fixture(file), &local()).expect(file);
@@ -231,7 +265,10 @@ mod tests {
     #[test]
     fn an_offer_with_no_common_codec_is_refused() {
         let offer = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 18\r\na=rtpmap:18 G729/8000\r\n";
-        assert_eq!(answer_offer(offer, &local()).err(), Some(SdpError::NoCommonCodec));
+        assert_eq!(
+            answer_offer(offer, &local()).err(),
+            Some(SdpError::NoCommonCodec)
+        );
         assert!(matches!(
             answer_offer("garbage", &local()),
             Err(SdpError::Malformed(_))

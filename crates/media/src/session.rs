@@ -4,12 +4,12 @@
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 
-use rtp_rs::{RtpPacketBuilder, RtpReader};
 use crate::audio_port::FRAME_SAMPLES;
 use crate::codec::Codec;
 use crate::dtmf::{DtmfDigit, event_payload, parse_event};
 use crate::jitter::{JitterBuffer, JitterStats};
 use crate::sdp::Negotiated;
+use rtp_rs::{RtpPacketBuilder, RtpReader};
 
 /// Ticks (20 ms each) a sent digit lasts before its end packets.
 const DIGIT_TICKS: u16 = 5;
@@ -371,6 +371,10 @@ mod tests {
         s.handle_packet(from, &[0x00, 0x01, 0x00, 0x00]); // a STUN binding request header
         s.handle_packet(from, &[0x80; 3]);
         assert_eq!(s.stats().ignored, 3);
-        assert_eq!(s.remote().map(|r| r.port()), Some(2000), "garbage does not latch");
+        assert_eq!(
+            s.remote().map(|r| r.port()),
+            Some(2000),
+            "garbage does not latch"
+        );
     }
 }

@@ -1,1 +1,55 @@
-//! placeholder
+//! The only I/O shell of recall: tokio sockets (UDP and TCP for SIP, UDP for RTP), the clock,
+//! WAV files, and the HTTP control API. It drives an `engine::Phone` with the run loop of
+//! ARCHITECTURE.md: feed an input, drain outputs until a timeout, sleep until then.
+
+mod api;
+mod audio;
+mod core;
+mod net;
+mod plan;
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+
+pub use crate::core::{RunError, run};
+pub use plan::{CallOutcome, CallPlan};
+
+/// Where SIP is received.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Listen {
+    /// UDP or TCP.
+    pub transport: sip::Transport,
+    /// The address to bind; port 0 picks a free one.
+    pub addr: SocketAddr,
+}
+
+/// Where a call's audio comes from and goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AudioSpec {
+    /// Silence in, nothing out.
+    Null,
+    /// Loop `input` as the microphone; write what the peer sent to `output` when a call ends.
+    File {
+        /// The WAV file to play to the peer.
+        input: PathBuf,
+        /// The WAV file to record the peer into (overwritten by each call that ends).
+        output: PathBuf,
+    },
+}
+
+/// How the runtime is set up around the phone.
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    /// SIP listeners.
+    pub listen: Vec<Listen>,
+    /// The control API's address, if it is served.
+    pub control: Option<SocketAddr>,
+    /// Bearer token required by the control API, if set.
+    pub token: Option<String>,
+    /// The address RTP sockets bind to (and SDP advertises).
+    pub rtp_ip: IpAddr,
+    /// Audio.
+    pub audio: AudioSpec,
+    /// Log every SIP message sent and received.
+    pub log_sip: bool,
+}

@@ -66,7 +66,8 @@ impl DigestAuth {
         uri: &str,
     ) -> (HeaderName, String) {
         self.nonce_count = self.nonce_count.wrapping_add(1);
-        let creds = SipxCredentials::new(credentials.username.clone(), credentials.password.clone());
+        let creds =
+            SipxCredentials::new(credentials.username.clone(), credentials.password.clone());
         let value = respond(
             &self.challenge,
             &creds,

@@ -49,11 +49,9 @@ impl Dialog {
             .route_set
             .first()
             .and_then(|r| Route::decode(r.as_bytes()).ok());
-        let strict = first_route.as_ref().is_some_and(|r| {
-            r.uri
-                .params()
-                .is_none_or(|p| p.get("lr").is_none())
-        });
+        let strict = first_route
+            .as_ref()
+            .is_some_and(|r| r.uri.params().is_none_or(|p| p.get("lr").is_none()));
         let (request_uri, routes): (Uri, Vec<String>) = match (&first_route, strict) {
             (Some(route), true) => {
                 // RFC 3261 §12.2.1.1, strict routing: the first route becomes the Request-URI
@@ -64,9 +62,7 @@ impl Dialog {
             }
             _ => (self.remote_target.clone(), self.route_set.clone()),
         };
-        let next_hop_uri = first_route
-            .as_ref()
-            .map_or(&self.remote_target, |r| &r.uri);
+        let next_hop_uri = first_route.as_ref().map_or(&self.remote_target, |r| &r.uri);
         let dest = uri_dest(next_hop_uri, self.peer.transport).unwrap_or(self.peer);
 
         let mut builder = RequestBuilder::new(method.clone(), request_uri)

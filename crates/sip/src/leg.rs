@@ -112,4 +112,3 @@ pub(crate) struct Leg {
     pub(crate) reinvite_out: Option<OutgoingReInvite>,
     pub(crate) reinvite_in: Option<IncomingReInvite>,
 }
-

@@ -52,7 +52,9 @@ impl Registration {
     /// When to refresh a binding granted for `granted`: well before it lapses, leaving room for
     /// a few retransmissions (RFC 3261 §10.2.4 says "before it expires").
     pub(crate) fn refresh_after(granted: Duration) -> Duration {
-        let margin = (granted / 10).max(Duration::from_secs(2)).min(Duration::from_secs(60));
+        let margin = (granted / 10)
+            .max(Duration::from_secs(2))
+            .min(Duration::from_secs(60));
         granted.saturating_sub(margin).max(Duration::from_secs(1))
     }
 }

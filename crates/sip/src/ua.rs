@@ -207,7 +207,10 @@ impl UserAgent {
     pub fn handle_datagram(&mut self, now: Instant, source: Dest, bytes: &[u8]) {
         self.now = now;
         // RFC 5626 §4.4.1 keep-alives (CRLF) are not messages.
-        if bytes.iter().all(|b| matches!(b, b'\r' | b'\n' | b' ' | b'\t' | 0)) {
+        if bytes
+            .iter()
+            .all(|b| matches!(b, b'\r' | b'\n' | b' ' | b'\t' | 0))
+        {
             return;
         }
         match sipx_sip::parse_datagram(Bytes::copy_from_slice(bytes), &Limits::datagram()) {
@@ -292,6 +295,13 @@ impl UserAgent {
     /// Adds an account and registers it.
     pub fn register(&mut self, now: Instant, config: AccountConfig) -> AccountId {
         self.now = now;
+        let id = self.add_account(config);
+        self.send_register(id, false);
+        id
+    }
+
+    /// Adds an account without registering it: calls can still be placed as it.
+    pub fn add_account(&mut self, config: AccountConfig) -> AccountId {
         let id = AccountId(self.accounts.len() as u32);
         let call_id = format!("{}@recall", self.token(16));
         let local_tag = self.token(10);
@@ -307,7 +317,6 @@ impl UserAgent {
             auth_attempts: 0,
             tx: None,
         });
-        self.send_register(id, false);
         id
     }
 
@@ -579,7 +588,10 @@ impl UserAgent {
         sdp: Option<Bytes>,
     ) -> Result<(), CommandError> {
         self.now = now;
-        let l = self.legs.get_mut(&leg).ok_or(CommandError::NoSuchLeg(leg))?;
+        let l = self
+            .legs
+            .get_mut(&leg)
+            .ok_or(CommandError::NoSuchLeg(leg))?;
         let pending = l.reinvite_in.take().ok_or(CommandError::WrongState {
             leg,
             state: l.state.as_str(),
@@ -620,7 +632,10 @@ impl UserAgent {
         status: u16,
     ) -> Result<(), CommandError> {
         self.now = now;
-        let l = self.legs.get_mut(&leg).ok_or(CommandError::NoSuchLeg(leg))?;
+        let l = self
+            .legs
+            .get_mut(&leg)
+            .ok_or(CommandError::NoSuchLeg(leg))?;
         let pending = l.reinvite_in.take().ok_or(CommandError::WrongState {
             leg,
             state: l.state.as_str(),
@@ -641,7 +656,10 @@ impl UserAgent {
         body: Bytes,
     ) -> Result<(), CommandError> {
         self.now = now;
-        let l = self.legs.get_mut(&leg).ok_or(CommandError::NoSuchLeg(leg))?;
+        let l = self
+            .legs
+            .get_mut(&leg)
+            .ok_or(CommandError::NoSuchLeg(leg))?;
         if l.state != LegState::Confirmed {
             return Err(CommandError::WrongState {
                 leg,
@@ -822,8 +840,7 @@ impl UserAgent {
             route_set: record_routes(&request.headers),
             peer: source,
         };
-        self.dialogs
-            .insert((call_id, dialog.local_tag.clone()), id);
+        self.dialogs.insert((call_id, dialog.local_tag.clone()), id);
         if let Some(meta) = self.txs.get_mut(&tx) {
             meta.owner = Owner::Leg(id, Purpose::Invite);
         }
@@ -987,7 +1004,9 @@ impl UserAgent {
             return;
         };
         let sequence = cseq_of(ack);
-        let Some(l) = self.legs.get_mut(&leg) else { return };
+        let Some(l) = self.legs.get_mut(&leg) else {
+            return;
+        };
         let matches = l
             .pending_2xx
             .as_ref()
@@ -1002,8 +1021,7 @@ impl UserAgent {
         match l.state {
             LegState::Answering => {
                 l.state = LegState::Confirmed;
-                self.out
-                    .push_back(Output::Event(Event::Confirmed { leg }));
+                self.out.push_back(Output::Event(Event::Confirmed { leg }));
             }
             // We hung up before the ACK came: RFC 3261 §15 lets the BYE go now.
             LegState::Terminating => self.send_bye(leg),
@@ -1056,8 +1074,10 @@ impl UserAgent {
             if l.state == LegState::Calling {
                 l.state = LegState::Proceeding;
                 if !self.timers.is_set(TimerId::RingTimeout(leg)) {
-                    self.timers
-                        .set(TimerId::RingTimeout(leg), self.now + self.config.ring_timeout);
+                    self.timers.set(
+                        TimerId::RingTimeout(leg),
+                        self.now + self.config.ring_timeout,
+                    );
                 }
             }
             let cancel_now = l.cancel_pending;
@@ -1069,11 +1089,8 @@ impl UserAgent {
             }
             if status > 100 {
                 let sdp = sdp_body(&Message::Response(response.clone()));
-                self.out.push_back(Output::Event(Event::Progress {
-                    leg,
-                    status,
-                    sdp,
-                }));
+                self.out
+                    .push_back(Output::Event(Event::Progress { leg, status, sdp }));
             }
             return;
         }
@@ -1097,14 +1114,17 @@ impl UserAgent {
     }
 
     fn on_invite_success(&mut self, leg: LegId, response: &Response) {
-        let Some(l) = self.legs.get_mut(&leg) else { return };
+        let Some(l) = self.legs.get_mut(&leg) else {
+            return;
+        };
         let remote_tag = tag_of(&response.headers, &HeaderName::To);
         if l.state == LegState::Confirmed || l.state == LegState::Terminating && l.ack.is_some() {
             if remote_tag == l.dialog.remote_tag {
                 // A retransmitted 2xx: our ACK was lost. Send it again.
                 if let Some((bytes, dest)) = l.ack.clone() {
                     self.stats.retransmissions += 1;
-                    self.out.push_back(Output::Transmit(Transmit { dest, bytes }));
+                    self.out
+                        .push_back(Output::Transmit(Transmit { dest, bytes }));
                 }
             } else {
                 // RFC 3261 §13.2.2.4: a 2xx from another fork: ACK it, then BYE it.
@@ -1201,7 +1221,9 @@ impl UserAgent {
         if status < 200 {
             return;
         }
-        let Some(l) = self.legs.get_mut(&leg) else { return };
+        let Some(l) = self.legs.get_mut(&leg) else {
+            return;
+        };
         if response.status.is_success() {
             let sequence = response
                 .headers
@@ -1353,11 +1375,10 @@ impl UserAgent {
             return;
         }
         if status == 423
-            && let Some(Ok(Expires(min))) = response.headers.get(&HeaderName::MinExpires).map(
-                |h| {
-                    <Expires as sipx_sip::TypedHeader>::decode(&h.value())
-                },
-            )
+            && let Some(Ok(Expires(min))) = response
+                .headers
+                .get(&HeaderName::MinExpires)
+                .map(|h| <Expires as sipx_sip::TypedHeader>::decode(&h.value()))
         {
             // RFC 3261 §10.3: Interval Too Brief — retry with the registrar's minimum.
             reg.expires = Duration::from_secs(u64::from(min));
@@ -1412,7 +1433,10 @@ impl UserAgent {
                 else {
                     return;
                 };
-                if matches!(timer, sipx_sip::Timer::A | sipx_sip::Timer::E | sipx_sip::Timer::G) {
+                if matches!(
+                    timer,
+                    sipx_sip::Timer::A | sipx_sip::Timer::E | sipx_sip::Timer::G
+                ) {
                     self.stats.retransmissions += 1;
                 }
                 let outputs = self.txl.on_timer(&key, timer);
@@ -1439,7 +1463,9 @@ impl UserAgent {
             }
             TimerId::AckTimeout(leg) => {
                 self.timers.clear(TimerId::Retransmit2xx(leg));
-                let Some(l) = self.legs.get_mut(&leg) else { return };
+                let Some(l) = self.legs.get_mut(&leg) else {
+                    return;
+                };
                 l.pending_2xx = None;
                 let already_ended = l.state == LegState::Terminating;
                 l.state = LegState::Confirmed;
@@ -1471,7 +1497,10 @@ impl UserAgent {
     // ---------------------------------------------------------------------------------------
 
     fn hangup_with(&mut self, leg: LegId, reason: EndReason) -> Result<(), CommandError> {
-        let l = self.legs.get_mut(&leg).ok_or(CommandError::NoSuchLeg(leg))?;
+        let l = self
+            .legs
+            .get_mut(&leg)
+            .ok_or(CommandError::NoSuchLeg(leg))?;
         match (l.role, l.state) {
             (Role::Uac, LegState::Calling) => {
                 // RFC 3261 §9.1: no CANCEL before a provisional response; send it when one comes.
@@ -1516,7 +1545,9 @@ impl UserAgent {
     /// RFC 3261 §9.1: CANCEL copies the INVITE's Request-URI, Call-ID, From, To, CSeq number,
     /// Route and top Via (so it matches the same branch).
     fn send_cancel(&mut self, leg: LegId, reason: EndReason) {
-        let Some(l) = self.legs.get_mut(&leg) else { return };
+        let Some(l) = self.legs.get_mut(&leg) else {
+            return;
+        };
         l.cancelled = true;
         l.cancel_reason = Some(reason);
         l.state = LegState::Terminating;
@@ -1548,14 +1579,18 @@ impl UserAgent {
         self.timers.clear(TimerId::RingTimeout(leg));
         self.send_request(cancel, dest, Owner::Leg(leg, Purpose::Cancel));
         // The 487 ends the leg; if it never comes, Timer B or the cleanup does.
-        self.timers
-            .set(TimerId::LegCleanup(leg), self.now + self.config.t1 * 64 + Duration::from_secs(1));
+        self.timers.set(
+            TimerId::LegCleanup(leg),
+            self.now + self.config.t1 * 64 + Duration::from_secs(1),
+        );
     }
 
     /// RFC 3261 §13.2.2.4: the ACK for a 2xx is its own transaction-less request to the
     /// remote target, with the INVITE's CSeq number.
     fn send_ack(&mut self, leg: LegId, sequence: u32) {
-        let Some(l) = self.legs.get_mut(&leg) else { return };
+        let Some(l) = self.legs.get_mut(&leg) else {
+            return;
+        };
         let Ok((builder, dest)) = l.dialog.request(Method::Ack, Some(sequence)) else {
             return;
         };
@@ -1570,11 +1605,14 @@ impl UserAgent {
         if let Some(l) = self.legs.get_mut(&leg) {
             l.ack = Some((bytes.clone(), dest));
         }
-        self.out.push_back(Output::Transmit(Transmit { dest, bytes }));
+        self.out
+            .push_back(Output::Transmit(Transmit { dest, bytes }));
     }
 
     fn send_bye(&mut self, leg: LegId) {
-        let Some(l) = self.legs.get_mut(&leg) else { return };
+        let Some(l) = self.legs.get_mut(&leg) else {
+            return;
+        };
         l.state = LegState::Terminating;
         let Ok((builder, dest)) = l.dialog.request(Method::Bye, None) else {
             return;
@@ -1592,13 +1630,17 @@ impl UserAgent {
             Err(_) => return,
         };
         self.send_request(request, dest, Owner::Leg(leg, Purpose::Bye));
-        self.timers
-            .set(TimerId::LegCleanup(leg), self.now + self.config.t1 * 64 + Duration::from_secs(1));
+        self.timers.set(
+            TimerId::LegCleanup(leg),
+            self.now + self.config.t1 * 64 + Duration::from_secs(1),
+        );
     }
 
     fn send_reinvite(&mut self, leg: LegId, sdp: Option<Bytes>) {
         let user_agent = self.config.user_agent.clone();
-        let Some(l) = self.legs.get_mut(&leg) else { return };
+        let Some(l) = self.legs.get_mut(&leg) else {
+            return;
+        };
         let Ok((builder, dest)) = l.dialog.request(Method::Invite, None) else {
             return;
         };
@@ -1658,11 +1700,9 @@ impl UserAgent {
         let expires = if unregister { 0 } else { reg.expires.as_secs() };
         let user = user_of(&config.aor).unwrap_or_else(|| self.config.contact_user.clone());
         let authorization = match (&mut reg.auth, &config.credentials) {
-            (Some(auth), Some(credentials)) => Some(auth.authorize(
-                credentials,
-                "REGISTER",
-                &registrar.to_string(),
-            )),
+            (Some(auth), Some(credentials)) => {
+                Some(auth.authorize(credentials, "REGISTER", &registrar.to_string()))
+            }
             _ => None,
         };
         let (call_id, tag, cseq) = (reg.call_id.clone(), reg.local_tag.clone(), reg.cseq);
@@ -1735,7 +1775,8 @@ impl UserAgent {
             };
             if is_ack {
                 let bytes = Message::Request(builder.build()).to_bytes();
-                self.out.push_back(Output::Transmit(Transmit { dest, bytes }));
+                self.out
+                    .push_back(Output::Transmit(Transmit { dest, bytes }));
             } else {
                 self.send_request(builder.build(), dest, Owner::Nobody);
             }
@@ -1763,10 +1804,16 @@ impl UserAgent {
             .response_builder(request, 200, None)
             .and_then(|b| b.header(HeaderName::Allow, ALLOW).map_err(bad_header))
             .and_then(|b| {
-                b.header(HeaderName::Accept, "application/sdp, application/dtmf-relay")
-                    .map_err(bad_header)
+                b.header(
+                    HeaderName::Accept,
+                    "application/sdp, application/dtmf-relay",
+                )
+                .map_err(bad_header)
             })
-            .and_then(|b| b.header(HeaderName::Supported, SUPPORTED).map_err(bad_header));
+            .and_then(|b| {
+                b.header(HeaderName::Supported, SUPPORTED)
+                    .map_err(bad_header)
+            });
         match built {
             Ok(b) => b.build(),
             Err(_) => Response::new(StatusCode::new(500).unwrap_or_else(ok_status), "Error"),
@@ -1797,8 +1844,7 @@ impl UserAgent {
     ) -> Result<ResponseBuilder, CommandError> {
         let code = StatusCode::new(status).ok_or(CommandError::BadStatus(status))?;
         let reason = reason.unwrap_or(reason_phrase(status)).to_owned();
-        let mut builder =
-            ResponseBuilder::to_request(request, code, reason).map_err(bad_header)?;
+        let mut builder = ResponseBuilder::to_request(request, code, reason).map_err(bad_header)?;
         if let Some(tag) = tag
             && let Some(to) = request.headers.value(&HeaderName::To)
         {
@@ -1826,8 +1872,8 @@ impl UserAgent {
             self.build_response(request, status, None, Some(&leg.dialog.local_tag))?;
         if (101..300).contains(&status) {
             let local = self.local_for(leg.dialog.transport())?;
-            let user = user_of(&leg.dialog.local_uri)
-                .unwrap_or_else(|| self.config.contact_user.clone());
+            let user =
+                user_of(&leg.dialog.local_uri).unwrap_or_else(|| self.config.contact_user.clone());
             builder = builder
                 .header(
                     HeaderName::Contact,
@@ -1857,7 +1903,8 @@ impl UserAgent {
         if let Ok(builder) = self.build_response(request, status, Some(&reason), Some(&tag)) {
             let dest = response_dest(request, source);
             let bytes = Message::Response(builder.build()).to_bytes();
-            self.out.push_back(Output::Transmit(Transmit { dest, bytes }));
+            self.out
+                .push_back(Output::Transmit(Transmit { dest, bytes }));
         }
     }
 
@@ -1989,9 +2036,7 @@ fn granted_expires(response: &Response) -> Option<Duration> {
         .typed::<Expires>()
         .and_then(Result::ok)
         .map(|Expires(e)| u64::from(e));
-    from_contact
-        .or(from_header)
-        .map(Duration::from_secs)
+    from_contact.or(from_header).map(Duration::from_secs)
 }
 
 /// RFC 3261 §8.2.2.3: option tags in `Require` that we do not support.
@@ -2000,7 +2045,9 @@ fn unsupported_requirement(request: &Request) -> Option<String> {
     let unsupported: Vec<&str> = required
         .split(',')
         .map(str::trim)
-        .filter(|tag| !tag.is_empty() && !SUPPORTED.split(", ").any(|s| s.eq_ignore_ascii_case(tag)))
+        .filter(|tag| {
+            !tag.is_empty() && !SUPPORTED.split(", ").any(|s| s.eq_ignore_ascii_case(tag))
+        })
         .collect();
     (!unsupported.is_empty()).then(|| unsupported.join(", "))
 }

@@ -1,0 +1,63 @@
+//! One call as the engine keeps it: the SIP leg, its media and its audio.
+
+use std::time::Instant;
+
+use api::{CallDirection, CallId, CallState, CallStats, CallView};
+use media::{AudioPort, LocalMedia, MediaSession};
+use sip::LegId;
+
+/// A call.
+pub(crate) struct Call {
+    pub(crate) id: CallId,
+    pub(crate) leg: LegId,
+    pub(crate) direction: CallDirection,
+    pub(crate) state: CallState,
+    pub(crate) remote: String,
+    pub(crate) sip_call_id: String,
+    /// Our side of the media: the RTP address and our current offer/answer parameters.
+    pub(crate) local: Option<LocalMedia>,
+    /// The peer's offer in the INVITE, answered when we answer.
+    pub(crate) offer: Option<String>,
+    pub(crate) media: Option<MediaSession>,
+    pub(crate) audio: Option<Box<dyn AudioPort>>,
+    pub(crate) answer_at: Option<Instant>,
+    pub(crate) end_reason: Option<String>,
+    pub(crate) dtmf_received: String,
+    /// Digits asked for before the media was up.
+    pub(crate) pending_dtmf: String,
+    pub(crate) muted: bool,
+}
+
+impl Call {
+    pub(crate) fn view(&self) -> CallView {
+        let stats = self.media.as_ref().map(|m| {
+            let s = m.stats();
+            CallStats {
+                packets_sent: s.packets_sent,
+                packets_received: s.packets_received,
+                concealed: s.jitter.concealed,
+                late: s.jitter.late,
+                ignored: s.ignored,
+                dtmf_sent: s.dtmf_sent,
+                dtmf_received: s.dtmf_received,
+            }
+        });
+        CallView {
+            id: self.id,
+            state: self.state,
+            direction: self.direction,
+            remote: self.remote.clone(),
+            interaction_id: None,
+            codec: self.media.as_ref().map(|m| m.codec().to_string()),
+            muted: self.muted,
+            stats: stats.unwrap_or_default(),
+            sip_call_id: self.sip_call_id.clone(),
+            end_reason: self.end_reason.clone(),
+            dtmf_received: self.dtmf_received.clone(),
+        }
+    }
+
+    pub(crate) fn state_name(&self) -> String {
+        format!("{:?}", self.state).to_ascii_lowercase()
+    }
+}

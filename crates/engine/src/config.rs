@@ -1,0 +1,67 @@
+//! What a phone is built from.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use api::CallId;
+use media::AudioPort;
+
+/// One account, as the engine needs it: a name plus the SIP account.
+#[derive(Debug, Clone)]
+pub struct AccountSettings {
+    /// The account's name in the config file.
+    pub name: String,
+    /// Whether to REGISTER at start.
+    pub register: bool,
+    /// The SIP account.
+    pub sip: sip::AccountConfig,
+}
+
+/// Makes the audio port of each call (null, WAV files, devices). Called on the core thread
+/// when a call's media starts and ends; implementations only touch memory.
+pub trait AudioFactory: Send {
+    /// The port for a call whose media starts now.
+    fn open(&mut self, call: CallId) -> Box<dyn AudioPort>;
+    /// The call's media stopped; the port is handed back.
+    fn close(&mut self, call: CallId, port: Box<dyn AudioPort>);
+}
+
+/// A factory whose ports capture silence and discard playback.
+#[derive(Debug, Default)]
+pub struct NullAudio;
+
+impl AudioFactory for NullAudio {
+    fn open(&mut self, _call: CallId) -> Box<dyn AudioPort> {
+        Box::new(())
+    }
+    fn close(&mut self, _call: CallId, _port: Box<dyn AudioPort>) {}
+}
+
+/// Settings of a phone.
+pub struct PhoneConfig {
+    /// The SIP user agent's settings.
+    pub ua: sip::UaConfig,
+    /// Accounts, registered at start when they say so.
+    pub accounts: Vec<AccountSettings>,
+    /// Answer incoming calls by themselves after this delay.
+    pub auto_answer: Option<Duration>,
+    /// The address written into SDP for our RTP.
+    pub media_ip: IpAddr,
+    /// Where calls' audio comes from and goes to.
+    pub audio: Box<dyn AudioFactory>,
+    /// How many ended calls `calls()` remembers.
+    pub keep_ended: usize,
+    /// Seed for tags, branches, Call-IDs and SSRCs.
+    pub seed: u64,
+}
+
+impl std::fmt::Debug for PhoneConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PhoneConfig")
+            .field("ua", &self.ua)
+            .field("accounts", &self.accounts)
+            .field("auto_answer", &self.auto_answer)
+            .field("media_ip", &self.media_ip)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,1031 @@
+//! The phone: SIP user agent + media sessions + the call table, driven sans-IO.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use api::{
+    CallDirection, CallId, CallState, CallView, Command, Event, RegistrationView, SipStats,
+    StatusView,
+};
+use bytes::Bytes;
+use media::{
+    Direction, DtmfDigit, FRAME_SAMPLES, LocalMedia, MediaEvent, MediaSession, Negotiated,
+    answer_offer, build_offer, read_answer,
+};
+use sip::{AccountId, Dest, EndReason, Invitation, LegId, UserAgent};
+use tracing::{debug, info, warn};
+
+use crate::call::Call;
+use crate::config::{AccountSettings, AudioFactory, PhoneConfig};
+use crate::error::EngineError;
+
+/// The media clock's period.
+const FRAME: Duration = Duration::from_millis(20);
+/// Spare RTP ports the phone asks its driver to keep bound.
+const SPARE_PORTS: usize = 4;
+
+/// Which local socket a datagram leaves from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Local {
+    /// The SIP socket of this transport.
+    Sip,
+    /// The RTP socket bound at this address.
+    Media(SocketAddr),
+}
+
+/// Something the driver hands in.
+#[derive(Debug)]
+pub enum Input<'a> {
+    /// A SIP datagram arrived.
+    Sip {
+        /// When.
+        now: Instant,
+        /// From where, over which transport.
+        source: Dest,
+        /// Its bytes.
+        bytes: &'a [u8],
+    },
+    /// A SIP message arrived, framed from a stream by the driver.
+    SipMessage {
+        /// When.
+        now: Instant,
+        /// From where.
+        source: Dest,
+        /// The message.
+        message: Box<sip::Message>,
+    },
+    /// A datagram arrived on an RTP socket.
+    Rtp {
+        /// When.
+        now: Instant,
+        /// The socket it arrived on.
+        local: SocketAddr,
+        /// From where.
+        from: SocketAddr,
+        /// Its bytes.
+        bytes: &'a [u8],
+    },
+    /// Time passed.
+    Timeout(Instant),
+}
+
+/// Something the driver must do.
+#[derive(Debug)]
+pub enum Output {
+    /// Send a SIP message.
+    Sip(sip::Transmit),
+    /// Send an RTP packet from a media socket.
+    Rtp {
+        /// The socket to send from.
+        local: SocketAddr,
+        /// Where to.
+        to: SocketAddr,
+        /// The packet.
+        bytes: Vec<u8>,
+    },
+    /// Tell the desktop / API / store.
+    Event(Event),
+    /// Nothing to do until then (or new input).
+    Timeout(Instant),
+}
+
+struct Account {
+    settings: AccountSettings,
+    id: Option<AccountId>,
+    state: &'static str,
+    reason: Option<String>,
+}
+
+/// One softphone: accounts, calls, media.
+pub struct Phone {
+    ua: UserAgent,
+    ua_deadline: Option<Instant>,
+    accounts: Vec<Account>,
+    calls: BTreeMap<CallId, Call>,
+    by_leg: HashMap<LegId, CallId>,
+    next_call: u64,
+    free_ports: Vec<SocketAddr>,
+    ports_known: usize,
+    audio: Box<dyn AudioFactory>,
+    auto_answer: Option<Duration>,
+    keep_ended: usize,
+    rng: fastrand::Rng,
+    next_tick: Option<Instant>,
+    out: VecDeque<Output>,
+    now: Instant,
+    capture: Vec<i16>,
+    playback: Vec<i16>,
+}
+
+impl std::fmt::Debug for Phone {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Phone")
+            .field("calls", &self.calls.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Phone {
+    /// A phone; nothing is sent until [`Phone::start`].
+    #[must_use]
+    pub fn new(config: PhoneConfig, now: Instant) -> Self {
+        let mut rng = fastrand::Rng::with_seed(config.seed);
+        let ua = UserAgent::new(config.ua, rng.u64(..), now);
+        Self {
+            ua,
+            ua_deadline: None,
+            accounts: config
+                .accounts
+                .into_iter()
+                .map(|settings| Account {
+                    settings,
+                    id: None,
+                    state: "unregistered",
+                    reason: None,
+                })
+                .collect(),
+            calls: BTreeMap::new(),
+            by_leg: HashMap::new(),
+            next_call: 1,
+            free_ports: Vec::new(),
+            ports_known: 0,
+            audio: config.audio,
+            auto_answer: config.auto_answer,
+            keep_ended: config.keep_ended,
+            rng,
+            next_tick: None,
+            out: VecDeque::new(),
+            now,
+            capture: vec![0; FRAME_SAMPLES],
+            playback: vec![0; FRAME_SAMPLES],
+        }
+    }
+
+    /// Tells the phone where SIP is received on a transport.
+    pub fn set_sip_addr(&mut self, transport: sip::Transport, addr: SocketAddr) {
+        self.ua.set_local_addr(transport, addr);
+    }
+
+    /// Hands the phone a bound RTP socket's address to use for a future call.
+    pub fn add_media_port(&mut self, addr: SocketAddr) {
+        self.free_ports.push(addr);
+        self.ports_known += 1;
+    }
+
+    /// How many more RTP sockets the driver should bind and hand in.
+    #[must_use]
+    pub fn media_ports_wanted(&self) -> usize {
+        SPARE_PORTS.saturating_sub(self.free_ports.len())
+    }
+
+    /// Registers the accounts that ask for it.
+    pub fn start(&mut self, now: Instant) {
+        self.now = now;
+        for index in 0..self.accounts.len() {
+            let config = self.accounts[index].settings.sip.clone();
+            if self.accounts[index].settings.register {
+                let id = self.ua.register(now, config);
+                let account = &mut self.accounts[index];
+                account.id = Some(id);
+                account.state = "registering";
+                self.emit_registration(index);
+            } else {
+                // Not registered, but it still lends its identity, proxy and credentials.
+                self.accounts[index].id = Some(self.ua.add_account(config));
+            }
+        }
+        self.pump();
+    }
+
+    /// Hangs up every call and un-registers every account.
+    pub fn shutdown(&mut self, now: Instant) {
+        self.now = now;
+        let live: Vec<CallId> = self
+            .calls
+            .values()
+            .filter(|c| c.state != CallState::Ended)
+            .map(|c| c.id)
+            .collect();
+        for call in live {
+            let _ = self.command(now, Command::Hangup { call });
+        }
+        self.ua.unregister_all(now);
+        self.pump();
+    }
+
+    /// Whether an un-REGISTER or any REGISTER is still in flight.
+    #[must_use]
+    pub fn busy_registering(&self) -> bool {
+        self.ua.registering()
+    }
+
+    /// Feeds an input.
+    pub fn handle_input(&mut self, input: Input<'_>) {
+        match input {
+            Input::Sip { now, source, bytes } => {
+                self.now = now;
+                self.ua.handle_datagram(now, source, bytes);
+            }
+            Input::SipMessage {
+                now,
+                source,
+                message,
+            } => {
+                self.now = now;
+                self.ua.handle_message(now, source, *message);
+            }
+            Input::Rtp {
+                now,
+                local,
+                from,
+                bytes,
+            } => {
+                self.now = now;
+                self.on_rtp(local, from, bytes);
+            }
+            Input::Timeout(now) => {
+                self.now = now;
+                self.ua.handle_timeout(now);
+                self.run_media_clock(now);
+                self.auto_answer_due(now);
+            }
+        }
+        self.pump();
+    }
+
+    /// The next output. Drain until `Output::Timeout` after every input.
+    pub fn poll_output(&mut self) -> Output {
+        if let Some(output) = self.out.pop_front() {
+            return output;
+        }
+        let mut deadline = self
+            .ua_deadline
+            .unwrap_or(self.now + Duration::from_secs(3600));
+        if let Some(tick) = self.next_tick {
+            deadline = deadline.min(tick);
+        }
+        for call in self.calls.values() {
+            if let Some(at) = call.answer_at {
+                deadline = deadline.min(at);
+            }
+        }
+        Output::Timeout(deadline)
+    }
+
+    /// Carries out a user's command.
+    pub fn command(&mut self, now: Instant, command: Command) -> Result<CallView, EngineError> {
+        self.now = now;
+        let result = match command {
+            Command::Dial { to, account } => self.dial(&to, account.as_deref()),
+            Command::Answer { call } => self.answer(call),
+            Command::Reject { call, status } => self.reject(call, status.unwrap_or(486)),
+            Command::Hangup { call } => self.hangup(call),
+            Command::Hold { call } => self.hold(call, true),
+            Command::Resume { call } => self.hold(call, false),
+            Command::Mute { call, muted } => self.mute(call, muted),
+            Command::Dtmf { call, digits } => self.dtmf(call, &digits),
+        };
+        self.pump();
+        result
+    }
+
+    /// A call, if the phone remembers it.
+    #[must_use]
+    pub fn call(&self, id: CallId) -> Option<CallView> {
+        self.calls.get(&id).map(Call::view)
+    }
+
+    /// Every call the phone remembers, oldest first.
+    #[must_use]
+    pub fn calls(&self) -> Vec<CallView> {
+        self.calls.values().map(Call::view).collect()
+    }
+
+    /// Calls not yet ended.
+    #[must_use]
+    pub fn active_calls(&self) -> usize {
+        self.calls
+            .values()
+            .filter(|c| c.state != CallState::Ended)
+            .count()
+    }
+
+    /// The status view.
+    #[must_use]
+    pub fn status(&self, listen: Vec<String>) -> StatusView {
+        let stats = self.ua.stats();
+        StatusView {
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            listen,
+            active_calls: self.active_calls(),
+            registrations: (0..self.accounts.len())
+                .map(|i| self.registration_view(i))
+                .collect(),
+            sip: SipStats {
+                malformed_dropped: stats.malformed_dropped,
+                bad_requests: stats.bad_requests,
+                retransmissions: stats.retransmissions,
+            },
+        }
+    }
+
+    /// The first event of every new listener: everything at once.
+    #[must_use]
+    pub fn snapshot(&self, listen: Vec<String>) -> Event {
+        Event::Snapshot {
+            status: self.status(listen),
+            calls: self.calls(),
+        }
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Commands
+    // -----------------------------------------------------------------------------------------
+
+    fn dial(&mut self, to: &str, account: Option<&str>) -> Result<CallView, EngineError> {
+        let account_index = match account {
+            Some(name) => Some(
+                self.accounts
+                    .iter()
+                    .position(|a| a.settings.name == name)
+                    .ok_or_else(|| EngineError::Invalid(format!("no account named {name:?}")))?,
+            ),
+            None => (!self.accounts.is_empty()).then_some(0),
+        };
+        let mut target = to.trim().to_owned();
+        if !target.contains(':') {
+            // A bare number or user: dial it at the account's domain.
+            let domain = account_index
+                .and_then(|i| self.accounts[i].settings.sip.aor.split('@').nth(1))
+                .map(str::to_owned)
+                .ok_or_else(|| {
+                    EngineError::Invalid(format!(
+                        "{to:?} is not a SIP URI and no account gives a domain to dial it at"
+                    ))
+                })?;
+            target = format!("sip:{target}@{domain}");
+        }
+        let port = self.free_ports.pop().ok_or(EngineError::NoMediaPort)?;
+        let mut local = LocalMedia::g711(port, self.rng.u64(1..u64::from(u32::MAX)));
+        local.addr = port;
+        let offer = build_offer(&local);
+        let invitation = Invitation {
+            target: target.clone(),
+            account: account_index.and_then(|i| self.accounts[i].id),
+            dest: None,
+            sdp: Some(Bytes::from(offer)),
+            headers: Vec::new(),
+        };
+        let leg = match self.ua.invite(self.now, invitation) {
+            Ok(leg) => leg,
+            Err(e) => {
+                self.free_ports.push(port);
+                return Err(EngineError::Invalid(e.to_string()));
+            }
+        };
+        let id = self.new_call_id();
+        let call = Call {
+            id,
+            leg,
+            direction: CallDirection::Outbound,
+            state: CallState::Dialing,
+            remote: target,
+            sip_call_id: self.ua.call_id(leg).unwrap_or_default().to_owned(),
+            local: Some(local),
+            offer: None,
+            media: None,
+            audio: None,
+            answer_at: None,
+            end_reason: None,
+            dtmf_received: String::new(),
+            pending_dtmf: String::new(),
+            muted: false,
+        };
+        info!(call = %id, remote = %call.remote, "dialing");
+        self.insert_call(leg, call);
+        self.emit_call(id);
+        self.view(id)
+    }
+
+    fn answer(&mut self, id: CallId) -> Result<CallView, EngineError> {
+        let call = self.calls.get_mut(&id).ok_or(EngineError::NoSuchCall(id))?;
+        if call.state != CallState::Ringing {
+            return Err(EngineError::WrongState {
+                call: id,
+                state: call.state_name(),
+                action: "answer",
+            });
+        }
+        call.answer_at = None;
+        let leg = call.leg;
+        let Some(port) = self.free_ports.pop() else {
+            let _ = self.ua.reject(self.now, leg, 503);
+            return Err(EngineError::NoMediaPort);
+        };
+        let local = LocalMedia::g711(port, self.rng.u64(1..u64::from(u32::MAX)));
+        let call = self.calls.get_mut(&id).ok_or(EngineError::NoSuchCall(id))?;
+        let sdp = match call.offer.take() {
+            Some(offer) => match answer_offer(&offer, &local) {
+                Ok((answer, agreed)) => {
+                    let media = new_media(&mut self.rng, agreed);
+                    call.media = Some(media);
+                    answer
+                }
+                Err(e) => {
+                    warn!(call = %id, error = %e, "cannot answer the offer");
+                    self.free_ports.push(port);
+                    let _ = self.ua.reject(self.now, leg, 488);
+                    return Err(EngineError::Invalid(format!("cannot answer: {e}")));
+                }
+            },
+            // Late offer (RFC 3261 §13.2.1): offer in the 200, answer in the ACK.
+            None => build_offer(&local),
+        };
+        call.local = Some(local);
+        self.ua
+            .answer(self.now, leg, Some(Bytes::from(sdp)))
+            .map_err(|e| EngineError::from_sip(id, e))?;
+        let call = self.calls.get_mut(&id).ok_or(EngineError::NoSuchCall(id))?;
+        call.state = CallState::Connected;
+        if call.media.is_some() {
+            self.start_media(id);
+        }
+        info!(call = %id, "answered");
+        self.emit_call(id);
+        self.view(id)
+    }
+
+    fn reject(&mut self, id: CallId, status: u16) -> Result<CallView, EngineError> {
+        let call = self.calls.get(&id).ok_or(EngineError::NoSuchCall(id))?;
+        if call.state != CallState::Ringing {
+            return Err(EngineError::WrongState {
+                call: id,
+                state: call.state_name(),
+                action: "reject",
+            });
+        }
+        if !(400..=699).contains(&status) {
+            return Err(EngineError::Invalid(format!(
+                "reject status must be 400-699, not {status}"
+            )));
+        }
+        self.ua
+            .reject(self.now, call.leg, status)
+            .map_err(|e| EngineError::from_sip(id, e))?;
+        self.pump();
+        self.view(id)
+    }
+
+    fn hangup(&mut self, id: CallId) -> Result<CallView, EngineError> {
+        let call = self.calls.get(&id).ok_or(EngineError::NoSuchCall(id))?;
+        if call.state == CallState::Ended {
+            return Err(EngineError::WrongState {
+                call: id,
+                state: call.state_name(),
+                action: "hang up",
+            });
+        }
+        let leg = call.leg;
+        self.ua
+            .hangup(self.now, leg)
+            .map_err(|e| EngineError::from_sip(id, e))?;
+        // A CANCEL waits for its 487, but the user's call is over now.
+        self.end_call(id, "hung up locally".to_owned());
+        self.view(id)
+    }
+
+    fn hold(&mut self, id: CallId, hold: bool) -> Result<CallView, EngineError> {
+        let call = self.calls.get_mut(&id).ok_or(EngineError::NoSuchCall(id))?;
+        let wanted = if hold {
+            CallState::Connected
+        } else {
+            CallState::Held
+        };
+        if call.state != wanted {
+            return Err(EngineError::WrongState {
+                call: id,
+                state: call.state_name(),
+                action: if hold { "hold" } else { "resume" },
+            });
+        }
+        let local = call.local.as_mut().ok_or(EngineError::NoSuchCall(id))?;
+        local.version += 1;
+        local.direction = if hold {
+            Direction::SendOnly
+        } else {
+            Direction::SendRecv
+        };
+        let offer = build_offer(local);
+        let leg = call.leg;
+        self.ua
+            .reinvite(self.now, leg, Some(Bytes::from(offer)))
+            .map_err(|e| EngineError::from_sip(id, e))?;
+        self.view(id)
+    }
+
+    fn mute(&mut self, id: CallId, muted: bool) -> Result<CallView, EngineError> {
+        let call = self.calls.get_mut(&id).ok_or(EngineError::NoSuchCall(id))?;
+        if call.state == CallState::Ended {
+            return Err(EngineError::WrongState {
+                call: id,
+                state: call.state_name(),
+                action: "mute",
+            });
+        }
+        call.muted = muted;
+        if let Some(media) = call.media.as_mut() {
+            media.set_muted(muted);
+        }
+        self.emit_call(id);
+        self.view(id)
+    }
+
+    fn dtmf(&mut self, id: CallId, digits: &str) -> Result<CallView, EngineError> {
+        let parsed =
+            DtmfDigit::parse_all(digits).map_err(|e| EngineError::Invalid(e.to_string()))?;
+        if parsed.is_empty() {
+            return Err(EngineError::Invalid("no digits to send".to_owned()));
+        }
+        let call = self.calls.get_mut(&id).ok_or(EngineError::NoSuchCall(id))?;
+        match call.state {
+            CallState::Connected | CallState::Held => {}
+            CallState::Dialing => {
+                call.pending_dtmf.push_str(digits);
+                return self.view(id);
+            }
+            _ => {
+                return Err(EngineError::WrongState {
+                    call: id,
+                    state: call.state_name(),
+                    action: "send DTMF",
+                });
+            }
+        }
+        let sent_in_band = call
+            .media
+            .as_mut()
+            .is_some_and(|media| media.send_dtmf(&parsed));
+        if !sent_in_band {
+            // No telephone-event agreed: SIP INFO with application/dtmf-relay.
+            let leg = call.leg;
+            for digit in parsed {
+                let body = format!("Signal={digit}\r\nDuration=160\r\n");
+                self.ua
+                    .send_info(self.now, leg, "application/dtmf-relay", Bytes::from(body))
+                    .map_err(|e| EngineError::from_sip(id, e))?;
+            }
+        }
+        self.view(id)
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // SIP events
+    // -----------------------------------------------------------------------------------------
+
+    /// Drains the user agent and reacts to what it says.
+    fn pump(&mut self) {
+        loop {
+            match self.ua.poll_output() {
+                sip::Output::Transmit(t) => self.out.push_back(Output::Sip(t)),
+                sip::Output::Event(event) => self.on_sip_event(event),
+                sip::Output::Timeout(at) => {
+                    self.ua_deadline = Some(at);
+                    break;
+                }
+            }
+        }
+    }
+
+    fn on_sip_event(&mut self, event: sip::Event) {
+        match event {
+            sip::Event::IncomingCall {
+                leg,
+                request,
+                source,
+            } => self.on_incoming(leg, &request, source),
+            sip::Event::Progress { .. } | sip::Event::Confirmed { .. } => {}
+            sip::Event::Answered { leg, sdp } => self.on_answered(leg, sdp),
+            sip::Event::ReInvite { leg, sdp } => self.on_reinvite(leg, sdp),
+            sip::Event::ReInviteDone { leg, result } => self.on_reinvite_done(leg, result),
+            sip::Event::Info {
+                leg,
+                content_type,
+                body,
+            } => self.on_info(leg, content_type.as_deref(), &body),
+            sip::Event::Ended { leg, reason } => {
+                if let Some(id) = self.by_leg.remove(&leg) {
+                    self.end_call(id, describe_end(&reason));
+                }
+            }
+            sip::Event::Registered { account, expires } => {
+                if let Some(index) = self.account_index(account) {
+                    info!(account = %self.accounts[index].settings.name, ?expires, "registered");
+                    self.accounts[index].state = "registered";
+                    self.accounts[index].reason = None;
+                    self.emit_registration(index);
+                }
+            }
+            sip::Event::RegistrationFailed { account, reason } => {
+                if let Some(index) = self.account_index(account) {
+                    self.accounts[index].state = "failed";
+                    self.accounts[index].reason = Some(reason.to_string());
+                    self.emit_registration(index);
+                }
+            }
+            sip::Event::Unregistered { account } => {
+                if let Some(index) = self.account_index(account) {
+                    self.accounts[index].state = "unregistered";
+                    self.emit_registration(index);
+                }
+            }
+        }
+    }
+
+    fn on_incoming(&mut self, leg: LegId, request: &sip::Request, source: Dest) {
+        let offer = sip::sdp_body(&sip::Message::Request(request.clone()))
+            .map(|b| String::from_utf8_lossy(&b).into_owned());
+        let id = self.new_call_id();
+        let remote = self
+            .ua
+            .remote_uri(leg)
+            .map(|r| r.trim_matches(|c| c == '<' || c == '>').to_owned())
+            .unwrap_or_default();
+        info!(call = %id, %source, %remote, "incoming call");
+        let answer_at = self.auto_answer.map(|delay| self.now + delay);
+        let call = Call {
+            id,
+            leg,
+            direction: CallDirection::Inbound,
+            state: CallState::Ringing,
+            remote,
+            sip_call_id: self.ua.call_id(leg).unwrap_or_default().to_owned(),
+            local: None,
+            offer,
+            media: None,
+            audio: None,
+            answer_at,
+            end_reason: None,
+            dtmf_received: String::new(),
+            pending_dtmf: String::new(),
+            muted: false,
+        };
+        self.insert_call(leg, call);
+        if answer_at != Some(self.now) {
+            let _ = self.ua.ring(self.now, leg, &[]);
+        }
+        self.emit_call(id);
+        if answer_at == Some(self.now)
+            && let Err(e) = self.answer(id)
+        {
+            debug!(call = %id, error = %e, "auto-answer failed");
+        }
+    }
+
+    fn on_answered(&mut self, leg: LegId, sdp: Option<Bytes>) {
+        let Some(id) = self.by_leg.get(&leg).copied() else {
+            return;
+        };
+        let agreed = sdp
+            .as_deref()
+            .map(|s| read_answer(&String::from_utf8_lossy(s)));
+        match agreed {
+            Some(Ok(agreed)) => {
+                let media = new_media(&mut self.rng, agreed);
+                if let Some(call) = self.calls.get_mut(&id) {
+                    call.media = Some(media);
+                    call.state = CallState::Connected;
+                }
+                self.start_media(id);
+                info!(call = %id, "connected");
+                self.emit_call(id);
+            }
+            Some(Err(e)) => {
+                warn!(call = %id, error = %e, "unusable answer; hanging up");
+                let _ = self.ua.hangup(self.now, leg);
+                self.end_call(id, format!("media negotiation failed: {e}"));
+            }
+            None => {
+                warn!(call = %id, "answer without SDP; hanging up");
+                let _ = self.ua.hangup(self.now, leg);
+                self.end_call(id, "the answer carried no SDP".to_owned());
+            }
+        }
+    }
+
+    fn on_reinvite(&mut self, leg: LegId, sdp: Option<Bytes>) {
+        let Some(id) = self.by_leg.get(&leg).copied() else {
+            return;
+        };
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        let Some(local) = call.local.as_mut() else {
+            let _ = self.ua.reject_reinvite(self.now, leg, 488);
+            return;
+        };
+        local.version += 1;
+        let result = match &sdp {
+            Some(offer) => answer_offer(&String::from_utf8_lossy(offer), local),
+            // An offer-less re-INVITE: we offer in the 200 (answer comes in the ACK).
+            None => Ok((
+                build_offer(local),
+                Negotiated {
+                    codec: call
+                        .media
+                        .as_ref()
+                        .map_or(media::Codec::Pcmu, MediaSession::codec),
+                    payload_type: 0,
+                    remote: call.media.as_ref().and_then(MediaSession::remote),
+                    dtmf_payload_type: Some(local.dtmf_payload_type),
+                    direction: local.direction,
+                },
+            )),
+        };
+        match result {
+            Ok((answer, agreed)) => {
+                if sdp.is_some()
+                    && let Some(media) = call.media.as_mut()
+                {
+                    media.update(agreed);
+                }
+                let _ = self
+                    .ua
+                    .accept_reinvite(self.now, leg, Some(Bytes::from(answer)));
+            }
+            Err(e) => {
+                debug!(call = %id, error = %e, "refusing re-INVITE");
+                let _ = self.ua.reject_reinvite(self.now, leg, 488);
+            }
+        }
+    }
+
+    fn on_reinvite_done(&mut self, leg: LegId, result: Result<Option<Bytes>, u16>) {
+        let Some(id) = self.by_leg.get(&leg).copied() else {
+            return;
+        };
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        let holding = call
+            .local
+            .as_ref()
+            .is_some_and(|l| l.direction == Direction::SendOnly);
+        match result {
+            Ok(Some(sdp)) => {
+                if let (Ok(agreed), Some(media)) = (
+                    read_answer(&String::from_utf8_lossy(&sdp)),
+                    call.media.as_mut(),
+                ) {
+                    media.update(agreed);
+                }
+                call.state = if holding {
+                    CallState::Held
+                } else {
+                    CallState::Connected
+                };
+            }
+            Ok(None) => {}
+            Err(status) => {
+                warn!(call = %id, status, "re-INVITE refused");
+                if let Some(local) = call.local.as_mut() {
+                    // Back to what is in force.
+                    local.direction = if holding {
+                        Direction::SendRecv
+                    } else {
+                        Direction::SendOnly
+                    };
+                }
+            }
+        }
+        self.emit_call(id);
+    }
+
+    fn on_info(&mut self, leg: LegId, content_type: Option<&str>, body: &[u8]) {
+        let Some(id) = self.by_leg.get(&leg).copied() else {
+            return;
+        };
+        let is_relay =
+            content_type.is_some_and(|c| c.to_ascii_lowercase().starts_with("application/dtmf"));
+        if !is_relay {
+            return;
+        }
+        let text = String::from_utf8_lossy(body);
+        let signal = text.lines().find_map(|line| {
+            let (name, value) = line.split_once('=')?;
+            name.trim()
+                .eq_ignore_ascii_case("signal")
+                .then(|| value.trim().chars().next())
+                .flatten()
+        });
+        if let Some(digit) = signal.and_then(|c| DtmfDigit::from_char(c).ok()) {
+            self.on_digit(id, digit);
+        }
+    }
+
+    fn on_digit(&mut self, id: CallId, digit: DtmfDigit) {
+        if let Some(call) = self.calls.get_mut(&id) {
+            call.dtmf_received.push(digit.as_char());
+        }
+        self.out.push_back(Output::Event(Event::Dtmf {
+            call: id,
+            digit: digit.to_string(),
+        }));
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Media
+    // -----------------------------------------------------------------------------------------
+
+    fn start_media(&mut self, id: CallId) {
+        let audio = self.audio.open(id);
+        if let Some(call) = self.calls.get_mut(&id) {
+            call.audio = Some(audio);
+            if let Some(media) = call.media.as_mut() {
+                media.set_muted(call.muted);
+                if !call.pending_dtmf.is_empty() {
+                    let digits = std::mem::take(&mut call.pending_dtmf);
+                    if let Ok(parsed) = DtmfDigit::parse_all(&digits) {
+                        media.send_dtmf(&parsed);
+                    }
+                }
+            }
+        }
+        if self.next_tick.is_none() {
+            self.next_tick = Some(self.now + FRAME);
+        }
+    }
+
+    fn on_rtp(&mut self, local: SocketAddr, from: SocketAddr, bytes: &[u8]) {
+        // Few calls: a linear scan beats keeping another index in step.
+        let Some(call) = self.calls.values_mut().find(|c| {
+            c.state != CallState::Ended && c.local.as_ref().is_some_and(|l| l.addr == local)
+        }) else {
+            return;
+        };
+        let id = call.id;
+        let Some(media) = call.media.as_mut() else {
+            return;
+        };
+        media.handle_packet(from, bytes);
+        let mut digits = Vec::new();
+        while let Some(MediaEvent::Dtmf(digit)) = media.poll_event() {
+            digits.push(digit);
+        }
+        for digit in digits {
+            self.on_digit(id, digit);
+        }
+    }
+
+    fn run_media_clock(&mut self, now: Instant) {
+        let mut catch_up = 0;
+        while let Some(tick) = self.next_tick {
+            if tick > now {
+                break;
+            }
+            self.tick_all();
+            catch_up += 1;
+            let next = if catch_up >= 5 {
+                now + FRAME
+            } else {
+                tick + FRAME
+            };
+            self.next_tick = Some(next);
+        }
+        let any_media = self
+            .calls
+            .values()
+            .any(|c| c.state != CallState::Ended && c.media.is_some());
+        if !any_media {
+            self.next_tick = None;
+        }
+    }
+
+    fn tick_all(&mut self) {
+        for call in self.calls.values_mut() {
+            if call.state == CallState::Ended {
+                continue;
+            }
+            let (Some(media), Some(audio), Some(local)) = (
+                call.media.as_mut(),
+                call.audio.as_mut(),
+                call.local.as_ref(),
+            ) else {
+                continue;
+            };
+            audio.capture(&mut self.capture);
+            let packet = media.tick(&self.capture, &mut self.playback);
+            audio.playback(&self.playback);
+            if let Some((to, bytes)) = packet {
+                self.out.push_back(Output::Rtp {
+                    local: local.addr,
+                    to,
+                    bytes,
+                });
+            }
+        }
+    }
+
+    fn auto_answer_due(&mut self, now: Instant) {
+        let due: Vec<CallId> = self
+            .calls
+            .values()
+            .filter(|c| c.answer_at.is_some_and(|at| at <= now))
+            .map(|c| c.id)
+            .collect();
+        for id in due {
+            if let Err(e) = self.answer(id) {
+                debug!(call = %id, error = %e, "auto-answer failed");
+            }
+        }
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Book-keeping
+    // -----------------------------------------------------------------------------------------
+
+    fn new_call_id(&mut self) -> CallId {
+        let id = CallId(self.next_call);
+        self.next_call += 1;
+        id
+    }
+
+    fn insert_call(&mut self, leg: LegId, call: Call) {
+        self.by_leg.insert(leg, call.id);
+        self.calls.insert(call.id, call);
+    }
+
+    fn end_call(&mut self, id: CallId, reason: String) {
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        if call.state == CallState::Ended {
+            return;
+        }
+        info!(call = %id, %reason, "call ended");
+        call.state = CallState::Ended;
+        call.end_reason = Some(reason);
+        call.answer_at = None;
+        self.by_leg.remove(&call.leg);
+        if let Some(local) = call.local.as_ref() {
+            self.free_ports.push(local.addr);
+        }
+        if let Some(audio) = call.audio.take() {
+            self.audio.close(id, audio);
+        }
+        self.emit_call(id);
+        self.prune_ended();
+    }
+
+    fn prune_ended(&mut self) {
+        let ended: Vec<CallId> = self
+            .calls
+            .values()
+            .filter(|c| c.state == CallState::Ended)
+            .map(|c| c.id)
+            .collect();
+        let excess = ended.len().saturating_sub(self.keep_ended);
+        for id in ended.into_iter().take(excess) {
+            self.calls.remove(&id);
+        }
+    }
+
+    fn view(&self, id: CallId) -> Result<CallView, EngineError> {
+        self.call(id).ok_or(EngineError::NoSuchCall(id))
+    }
+
+    fn emit_call(&mut self, id: CallId) {
+        if let Some(call) = self.calls.get(&id) {
+            self.out
+                .push_back(Output::Event(Event::Call { call: call.view() }));
+        }
+    }
+
+    fn account_index(&self, id: AccountId) -> Option<usize> {
+        self.accounts.iter().position(|a| a.id == Some(id))
+    }
+
+    fn registration_view(&self, index: usize) -> RegistrationView {
+        let account = &self.accounts[index];
+        RegistrationView {
+            account: account.settings.name.clone(),
+            aor: account.settings.sip.aor.clone(),
+            state: account.state.to_owned(),
+            reason: account.reason.clone(),
+        }
+    }
+
+    fn emit_registration(&mut self, index: usize) {
+        let registration = self.registration_view(index);
+        self.out
+            .push_back(Output::Event(Event::Registration { registration }));
+    }
+}
+
+fn new_media(rng: &mut fastrand::Rng, agreed: Negotiated) -> MediaSession {
+    MediaSession::new(agreed, rng.u32(..), rng.u16(..), rng.u32(..))
+}
+
+fn describe_end(reason: &EndReason) -> String {
+    reason.to_string()
+}

@@ -1,0 +1,249 @@
+//! The HTTP/JSON control API (PRODUCT.md §4) on axum. Handlers only pass requests to the run
+//! loop and wait for its answer; the phone is never touched from here.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use api::{CallId, CallView, Command, Event, StatusView};
+use axum::body::Bytes;
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::sse::{self, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use engine::EngineError;
+use futures_util::Stream;
+use futures_util::StreamExt;
+use serde::Deserialize;
+use serde_json::json;
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio_stream::wrappers::BroadcastStream;
+
+/// What a handler asks the run loop.
+#[derive(Debug)]
+pub(crate) enum ApiRequest {
+    Command(Command, oneshot::Sender<Result<CallView, EngineError>>),
+    Calls(oneshot::Sender<Vec<CallView>>),
+    Call(CallId, oneshot::Sender<Option<CallView>>),
+    Status(oneshot::Sender<StatusView>),
+    Subscribe(oneshot::Sender<(Event, broadcast::Receiver<Event>)>),
+}
+
+#[derive(Clone)]
+struct AppState {
+    core: mpsc::Sender<ApiRequest>,
+    token: Option<String>,
+}
+
+/// An error as the API returns it: a status and `{ "error": "…" }`.
+struct ApiError(StatusCode, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, Json(json!({ "error": self.1 }))).into_response()
+    }
+}
+
+impl From<EngineError> for ApiError {
+    fn from(e: EngineError) -> Self {
+        let status = match e {
+            EngineError::NoSuchCall(_) => StatusCode::NOT_FOUND,
+            EngineError::WrongState { .. } => StatusCode::CONFLICT,
+            EngineError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            EngineError::NoMediaPort => StatusCode::SERVICE_UNAVAILABLE,
+        };
+        Self(status, e.to_string())
+    }
+}
+
+fn gone() -> ApiError {
+    ApiError(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the phone is shutting down".to_owned(),
+    )
+}
+
+/// The router.
+pub(crate) fn router(core: mpsc::Sender<ApiRequest>, token: Option<String>) -> Router {
+    let state = AppState { core, token };
+    Router::new()
+        .route("/v1/status", get(status))
+        .route("/v1/calls", get(list_calls).post(create_call))
+        .route("/v1/calls/{id}", get(get_call))
+        .route("/v1/calls/{id}/{action}", post(call_action))
+        .route("/v1/events", get(events))
+        .fallback(|| async { ApiError(StatusCode::NOT_FOUND, "no such endpoint".to_owned()) })
+        .layer(middleware::from_fn_with_state(state.clone(), authorize))
+        .with_state(state)
+}
+
+async fn authorize(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    request: Request,
+    next: Next,
+) -> Response {
+    if let Some(token) = &state.token {
+        let presented = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        if presented != Some(token.as_str()) {
+            return ApiError(
+                StatusCode::UNAUTHORIZED,
+                "missing or wrong bearer token (set Authorization: Bearer <control.token>)"
+                    .to_owned(),
+            )
+            .into_response();
+        }
+    }
+    next.run(request).await
+}
+
+async fn ask<T>(
+    state: &AppState,
+    make: impl FnOnce(oneshot::Sender<T>) -> ApiRequest,
+) -> Result<T, ApiError> {
+    let (tx, rx) = oneshot::channel();
+    state.core.send(make(tx)).await.map_err(|_| gone())?;
+    rx.await.map_err(|_| gone())
+}
+
+async fn status(State(state): State<AppState>) -> Result<Json<StatusView>, ApiError> {
+    ask(&state, ApiRequest::Status).await.map(Json)
+}
+
+async fn list_calls(State(state): State<AppState>) -> Result<Json<Vec<CallView>>, ApiError> {
+    ask(&state, ApiRequest::Calls).await.map(Json)
+}
+
+fn parse_id(id: &str) -> Result<CallId, ApiError> {
+    id.parse()
+        .map_err(|e: String| ApiError(StatusCode::NOT_FOUND, e))
+}
+
+async fn get_call(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<CallView>, ApiError> {
+    let id = parse_id(&id)?;
+    ask(&state, |tx| ApiRequest::Call(id, tx))
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no call {id}")))
+}
+
+/// Reads an optional JSON body; an empty body is `{}`.
+fn body<T: for<'de> Deserialize<'de> + Default>(bytes: &Bytes) -> Result<T, ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(bytes)
+        .map_err(|e| ApiError(StatusCode::BAD_REQUEST, format!("invalid JSON body: {e}")))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewCall {
+    to: Option<String>,
+    account: Option<String>,
+}
+
+async fn create_call(
+    State(state): State<AppState>,
+    bytes: Bytes,
+) -> Result<(StatusCode, Json<CallView>), ApiError> {
+    let request: NewCall = body(&bytes)?;
+    let to = request.to.ok_or_else(|| {
+        ApiError(
+            StatusCode::BAD_REQUEST,
+            "missing \"to\": the SIP URI to call".to_owned(),
+        )
+    })?;
+    let command = Command::Dial {
+        to,
+        account: request.account,
+    };
+    let view = ask(&state, |tx| ApiRequest::Command(command, tx)).await??;
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ActionBody {
+    status: Option<u16>,
+    digits: Option<String>,
+    target: Option<String>,
+    replaces: Option<String>,
+}
+
+async fn call_action(
+    State(state): State<AppState>,
+    Path((id, action)): Path<(String, String)>,
+    bytes: Bytes,
+) -> Result<Json<CallView>, ApiError> {
+    let call = parse_id(&id)?;
+    let request: ActionBody = body(&bytes)?;
+    let command = match action.as_str() {
+        "answer" => Command::Answer { call },
+        "reject" => Command::Reject {
+            call,
+            status: request.status,
+        },
+        "hangup" => Command::Hangup { call },
+        "hold" => Command::Hold { call },
+        "resume" => Command::Resume { call },
+        "mute" => Command::Mute { call, muted: true },
+        "unmute" => Command::Mute { call, muted: false },
+        "dtmf" => Command::Dtmf {
+            call,
+            digits: request.digits.ok_or_else(|| {
+                ApiError(
+                    StatusCode::BAD_REQUEST,
+                    "missing \"digits\" (0-9, *, #, A-D)".to_owned(),
+                )
+            })?,
+        },
+        "transfer" | "consult" | "conference" => {
+            let _ = (request.target, request.replaces);
+            return Err(ApiError(
+                StatusCode::NOT_IMPLEMENTED,
+                format!("{action} is not implemented yet"),
+            ));
+        }
+        other => {
+            return Err(ApiError(
+                StatusCode::NOT_FOUND,
+                format!(
+                    "unknown call action {other:?} (answer, reject, hangup, hold, resume, mute, unmute, dtmf)"
+                ),
+            ));
+        }
+    };
+    let view = ask(&state, |tx| ApiRequest::Command(command, tx)).await??;
+    Ok(Json(view))
+}
+
+async fn events(
+    State(state): State<AppState>,
+) -> Result<Sse<impl Stream<Item = Result<sse::Event, Infallible>>>, ApiError> {
+    let (snapshot, receiver) = ask(&state, ApiRequest::Subscribe).await?;
+    let first = futures_util::stream::once(async move { snapshot });
+    // A listener that falls behind skips what it missed rather than stalling the phone.
+    let rest = BroadcastStream::new(receiver).filter_map(|r| async move { r.ok() });
+    let stream = first.chain(rest).map(|event| {
+        let name = match &event {
+            Event::Snapshot { .. } => "snapshot",
+            Event::Call { .. } => "call",
+            Event::Dtmf { .. } => "dtmf",
+            Event::Registration { .. } => "registration",
+        };
+        Ok(sse::Event::default()
+            .event(name)
+            .json_data(&event)
+            .unwrap_or_else(|_| sse::Event::default().data("{}")))
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}

@@ -1,0 +1,416 @@
+//! The run loop: one tokio task owns the phone, the sockets and the clock.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use api::Event;
+use engine::{Input, Output, Phone, PhoneConfig};
+use sip::{Dest, Transport};
+use thiserror::Error;
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::sync::{broadcast, mpsc};
+use tracing::{debug, info, warn};
+
+use crate::api::{ApiRequest, router};
+use crate::audio::FileAudio;
+use crate::net::{self, NetEvent, NetTx, TcpPool};
+use crate::plan::{CallOutcome, CallPlan, PlanRun};
+use crate::{AudioSpec, RuntimeConfig};
+
+/// How long shutdown waits for un-REGISTER answers.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+
+/// Why the runtime could not start.
+#[derive(Debug, Error)]
+pub enum RunError {
+    /// A socket could not be bound.
+    #[error("cannot listen on {what} {addr}: {source}")]
+    Bind {
+        /// What the socket is for.
+        what: &'static str,
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The audio files could not be used.
+    #[error("audio: {0}")]
+    Audio(#[from] audio::WavError),
+}
+
+type Recordings = Arc<Mutex<Vec<(std::path::PathBuf, Vec<i16>)>>>;
+
+struct Core {
+    phone: Phone,
+    sip_udp: HashMap<Transport, Arc<UdpSocket>>,
+    tcp: TcpPool,
+    media: HashMap<SocketAddr, Arc<UdpSocket>>,
+    net_tx: NetTx,
+    events: broadcast::Sender<Event>,
+    listen: Vec<String>,
+    rtp_ip: std::net::IpAddr,
+    log_sip: bool,
+    plan: Option<PlanRun>,
+    recordings: Option<Recordings>,
+}
+
+/// Runs the phone until `stop` resolves (or, with a plan, until the planned call is over).
+/// Returns the plan's outcome when there was one.
+pub async fn run(
+    mut phone_config: PhoneConfig,
+    config: RuntimeConfig,
+    plan: Option<CallPlan>,
+    stop: impl Future<Output = ()>,
+) -> Result<Option<CallOutcome>, RunError> {
+    raise_fd_limit();
+    let (net_tx, mut net_rx) = mpsc::unbounded_channel();
+    let (adopt_tx, mut adopt_rx) = mpsc::unbounded_channel();
+
+    let recordings = match &config.audio {
+        AudioSpec::Null => None,
+        AudioSpec::File { input, output } => {
+            let samples = audio::read_wav(input)?;
+            let factory = FileAudio::new(samples, output.clone());
+            let finished = factory.finished.clone();
+            phone_config.audio = Box::new(factory);
+            Some(finished)
+        }
+    };
+    phone_config.media_ip = config.rtp_ip;
+    let mut phone = Phone::new(phone_config, Instant::now());
+
+    let mut sip_udp = HashMap::new();
+    let mut listen = Vec::new();
+    for spec in &config.listen {
+        match spec.transport {
+            Transport::Udp => {
+                let socket = UdpSocket::bind(spec.addr)
+                    .await
+                    .map_err(|source| RunError::Bind {
+                        what: "SIP udp",
+                        addr: spec.addr,
+                        source,
+                    })?;
+                let local = socket.local_addr().unwrap_or(spec.addr);
+                let socket = Arc::new(socket);
+                net::spawn_sip_udp(socket.clone(), net_tx.clone());
+                phone.set_sip_addr(Transport::Udp, local);
+                sip_udp.insert(Transport::Udp, socket);
+                listen.push(format!("udp:{local}"));
+            }
+            Transport::Tcp => {
+                let listener =
+                    TcpListener::bind(spec.addr)
+                        .await
+                        .map_err(|source| RunError::Bind {
+                            what: "SIP tcp",
+                            addr: spec.addr,
+                            source,
+                        })?;
+                let local = listener.local_addr().unwrap_or(spec.addr);
+                net::spawn_tcp_listener(listener, net_tx.clone(), adopt_tx.clone());
+                phone.set_sip_addr(Transport::Tcp, local);
+                listen.push(format!("tcp:{local}"));
+            }
+        }
+    }
+    info!(listen = ?listen, "SIP listening");
+
+    let (api_tx, mut api_rx) = mpsc::channel::<ApiRequest>(1024);
+    let (events, _) = broadcast::channel(4096);
+    if let Some(addr) = config.control {
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| RunError::Bind {
+                what: "control API",
+                addr,
+                source,
+            })?;
+        let local = listener.local_addr().unwrap_or(addr);
+        info!(%local, "control API listening");
+        let app = router(api_tx.clone(), config.token.clone());
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                warn!(error = %e, "control API stopped");
+            }
+        });
+    }
+    drop(api_tx);
+
+    let mut core = Core {
+        phone,
+        sip_udp,
+        tcp: TcpPool::default(),
+        media: HashMap::new(),
+        net_tx,
+        events,
+        listen,
+        rtp_ip: config.rtp_ip,
+        log_sip: config.log_sip,
+        plan: plan.map(PlanRun::new),
+        recordings,
+    };
+    core.bind_media_ports().await?;
+    core.phone.start(Instant::now());
+    if let Some(plan) = core.plan.as_ref() {
+        let dial = plan.dial();
+        let result = core
+            .phone
+            .command(Instant::now(), dial)
+            .map(|view| view.id)
+            .map_err(|e| e.to_string());
+        if let Some(plan) = core.plan.as_mut() {
+            plan.dialed(result);
+        }
+    }
+
+    tokio::pin!(stop);
+    let mut stopping_since: Option<Instant> = None;
+    loop {
+        let deadline = core.drain();
+        core.write_recordings();
+        core.bind_media_ports().await?;
+        if stopping_since.is_none()
+            && let Some(outcome) = core.plan.as_ref().and_then(PlanRun::outcome)
+        {
+            debug!(?outcome, "planned call over");
+            stopping_since = Some(Instant::now());
+            core.phone.shutdown(Instant::now());
+            continue;
+        }
+        if let Some(since) = stopping_since {
+            let drained = !core.phone.busy_registering() && core.phone.active_calls() == 0;
+            if drained || since.elapsed() > SHUTDOWN_GRACE {
+                break;
+            }
+        }
+        let deadline = match stopping_since {
+            Some(since) => deadline.min(since + SHUTDOWN_GRACE),
+            None => deadline,
+        };
+        tokio::select! {
+            () = &mut stop, if stopping_since.is_none() => {
+                info!("shutting down");
+                stopping_since = Some(Instant::now());
+                core.phone.shutdown(Instant::now());
+            }
+            Some(event) = net_rx.recv() => {
+                core.on_net(event);
+                // Take what else is already queued before draining again.
+                for _ in 0..256 {
+                    match net_rx.try_recv() {
+                        Ok(event) => core.on_net(event),
+                        Err(_) => break,
+                    }
+                }
+            }
+            Some(request) = api_rx.recv() => core.on_api(request),
+            Some((peer, writer)) = adopt_rx.recv() => core.tcp.adopt(peer, writer),
+            () = tokio::time::sleep_until(deadline.into()) => {
+                core.phone.handle_input(Input::Timeout(Instant::now()));
+            }
+        }
+    }
+    core.write_recordings();
+    Ok(core.plan.and_then(|p| p.outcome().cloned()))
+}
+
+impl Core {
+    /// Drains the phone's outputs; returns its next deadline.
+    fn drain(&mut self) -> Instant {
+        loop {
+            match self.phone.poll_output() {
+                Output::Sip(transmit) => self.send_sip(&transmit),
+                Output::Rtp { local, to, bytes } => {
+                    if let Some(socket) = self.media.get(&local)
+                        && let Err(e) = socket.try_send_to(&bytes, to)
+                    {
+                        debug!(%to, error = %e, "rtp send failed");
+                    }
+                }
+                Output::Event(event) => {
+                    let commands = match self.plan.as_mut() {
+                        Some(plan) => plan.on_event(&event, Instant::now()),
+                        None => Vec::new(),
+                    };
+                    let _ = self.events.send(event);
+                    for command in commands {
+                        if let Err(e) = self.phone.command(Instant::now(), command) {
+                            warn!(error = %e, "planned command failed");
+                        }
+                    }
+                }
+                Output::Timeout(at) => {
+                    let plan_deadline = self.plan.as_ref().and_then(PlanRun::deadline);
+                    match plan_deadline {
+                        Some(p) if p <= Instant::now() => {
+                            let commands = self
+                                .plan
+                                .as_mut()
+                                .map(|plan| plan.on_time(Instant::now()))
+                                .unwrap_or_default();
+                            for command in commands {
+                                if let Err(e) = self.phone.command(Instant::now(), command) {
+                                    warn!(error = %e, "planned command failed");
+                                }
+                            }
+                        }
+                        Some(p) => return at.min(p),
+                        None => return at,
+                    }
+                }
+            }
+        }
+    }
+
+    fn send_sip(&mut self, transmit: &sip::Transmit) {
+        if self.log_sip {
+            info!(target: "recall::sip", "send to {}\n{}", transmit.dest, String::from_utf8_lossy(&transmit.bytes));
+        }
+        match transmit.dest.transport {
+            Transport::Udp => {
+                let Some(socket) = self.sip_udp.get(&Transport::Udp) else {
+                    warn!(dest = %transmit.dest, "no UDP socket to send SIP from");
+                    return;
+                };
+                match socket.try_send_to(&transmit.bytes, transmit.dest.addr) {
+                    Ok(_) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        let socket = socket.clone();
+                        let (bytes, addr) = (transmit.bytes.clone(), transmit.dest.addr);
+                        tokio::spawn(async move {
+                            let _ = socket.send_to(&bytes, addr).await;
+                        });
+                    }
+                    Err(e) => debug!(dest = %transmit.dest, error = %e, "sip send failed"),
+                }
+            }
+            Transport::Tcp => {
+                self.tcp
+                    .send(transmit.dest.addr, transmit.bytes.clone(), &self.net_tx);
+            }
+        }
+    }
+
+    fn on_net(&mut self, event: NetEvent) {
+        let now = Instant::now();
+        match event {
+            NetEvent::SipDatagram { source, bytes } => {
+                self.log_received(source, &bytes);
+                self.phone.handle_input(Input::Sip {
+                    now,
+                    source,
+                    bytes: &bytes,
+                });
+            }
+            NetEvent::SipMessage { source, message } => {
+                if self.log_sip {
+                    self.log_received(source, &message.to_bytes());
+                }
+                self.phone.handle_input(Input::SipMessage {
+                    now,
+                    source,
+                    message,
+                });
+            }
+            NetEvent::Rtp { local, from, bytes } => {
+                self.phone.handle_input(Input::Rtp {
+                    now,
+                    local,
+                    from,
+                    bytes: &bytes,
+                });
+            }
+            NetEvent::TcpClosed { peer } => self.tcp.closed(peer),
+        }
+    }
+
+    fn log_received(&self, source: Dest, bytes: &[u8]) {
+        if self.log_sip {
+            info!(target: "recall::sip", "received from {source}\n{}", String::from_utf8_lossy(bytes));
+        }
+    }
+
+    fn on_api(&mut self, request: ApiRequest) {
+        let now = Instant::now();
+        match request {
+            ApiRequest::Command(command, reply) => {
+                let _ = reply.send(self.phone.command(now, command));
+            }
+            ApiRequest::Calls(reply) => {
+                let _ = reply.send(self.phone.calls());
+            }
+            ApiRequest::Call(id, reply) => {
+                let _ = reply.send(self.phone.call(id));
+            }
+            ApiRequest::Status(reply) => {
+                let _ = reply.send(self.phone.status(self.listen.clone()));
+            }
+            ApiRequest::Subscribe(reply) => {
+                let receiver = self.events.subscribe();
+                let _ = reply.send((self.phone.snapshot(self.listen.clone()), receiver));
+            }
+        }
+    }
+
+    /// Keeps the phone supplied with bound RTP sockets.
+    async fn bind_media_ports(&mut self) -> Result<(), RunError> {
+        for _ in 0..self.phone.media_ports_wanted() {
+            let addr = SocketAddr::new(self.rtp_ip, 0);
+            let socket = UdpSocket::bind(addr)
+                .await
+                .map_err(|source| RunError::Bind {
+                    what: "RTP",
+                    addr,
+                    source,
+                })?;
+            let local = socket.local_addr().map_err(|source| RunError::Bind {
+                what: "RTP",
+                addr,
+                source,
+            })?;
+            let socket = Arc::new(socket);
+            net::spawn_rtp(socket.clone(), local, self.net_tx.clone());
+            self.media.insert(local, socket);
+            self.phone.add_media_port(local);
+        }
+        Ok(())
+    }
+
+    fn write_recordings(&mut self) {
+        let Some(recordings) = &self.recordings else {
+            return;
+        };
+        let finished = recordings
+            .lock()
+            .map(|mut r| std::mem::take(&mut *r))
+            .unwrap_or_default();
+        for (path, samples) in finished {
+            match audio::write_wav(&path, &samples) {
+                Ok(()) => {
+                    info!(path = %path.display(), seconds = samples.len() / 8000, "recording written")
+                }
+                Err(e) => warn!(error = %e, "cannot write the recording"),
+            }
+        }
+    }
+}
+
+/// Many calls mean many RTP sockets: lift the soft file limit to the hard one.
+fn raise_fd_limit() {
+    // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
+    unsafe {
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
+        {
+            limit.rlim_cur = limit.rlim_max;
+            let _ = libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        }
+    }
+}

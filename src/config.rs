@@ -1,0 +1,261 @@
+//! The TOML configuration file: plain structs with defaults, validated once at start.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// The whole file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// SIP settings.
+    pub sip: SipSection,
+    /// Media settings.
+    pub media: MediaSection,
+    /// Control API settings.
+    pub control: ControlSection,
+    /// Accounts.
+    pub accounts: Vec<AccountSection>,
+}
+
+/// `[sip]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SipSection {
+    /// Listeners, `udp:IP:PORT` or `tcp:IP:PORT`.
+    pub listen: Vec<String>,
+    /// `User-Agent` / `Server` value.
+    pub user_agent: String,
+    /// RFC 3261 T1 in milliseconds.
+    pub t1_ms: u64,
+    /// Seconds an outgoing call may ring before it is cancelled.
+    pub ring_timeout: u64,
+}
+
+impl Default for SipSection {
+    fn default() -> Self {
+        Self {
+            listen: Vec::new(),
+            user_agent: concat!("recall/", env!("CARGO_PKG_VERSION")).to_owned(),
+            t1_ms: 500,
+            ring_timeout: 120,
+        }
+    }
+}
+
+/// `[media]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MediaSection {
+    /// The address RTP binds to and SDP advertises.
+    pub rtp_ip: IpAddr,
+}
+
+impl Default for MediaSection {
+    fn default() -> Self {
+        Self {
+            rtp_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+        }
+    }
+}
+
+/// `[control]`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ControlSection {
+    /// Where the control API listens (loopback by default).
+    pub listen: Option<SocketAddr>,
+    /// Bearer token required on every request, if set.
+    pub token: Option<String>,
+}
+
+/// `[[accounts]]`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AccountSection {
+    /// A short name.
+    pub name: String,
+    /// Address-of-record, e.g. `sip:1001@127.0.0.1`.
+    pub aor: String,
+    /// Shown in `From`.
+    pub display_name: Option<String>,
+    /// Registrar URI; the AOR's domain when absent.
+    pub registrar: Option<String>,
+    /// Next hop for REGISTER and calls, `udp:IP:PORT` or `tcp:IP:PORT`; the registrar's
+    /// host (an IP) and port when absent.
+    pub proxy: Option<String>,
+    /// Digest user name; the AOR's user when absent.
+    pub username: Option<String>,
+    /// Digest password.
+    pub password: Option<String>,
+    /// Registration lifetime in seconds.
+    pub expires: Option<u64>,
+    /// Whether to register at start (default true).
+    pub register: Option<bool>,
+}
+
+/// A config problem, said in one line that names the field.
+#[derive(Debug, thiserror::Error)]
+#[error("config: {0}")]
+pub struct ConfigError(pub String);
+
+impl Config {
+    /// Reads and parses a file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError(format!("cannot read {}: {e}", path.display())))?;
+        let config: Self = toml::from_str(&text).map_err(|e| {
+            let message = e.message().to_owned();
+            ConfigError(format!("{}: {}", path.display(), message.trim()))
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks what serde cannot.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        for listen in &self.sip.listen {
+            parse_listen(listen).map_err(|e| ConfigError(format!("sip.listen: {e}")))?;
+        }
+        if self.sip.t1_ms == 0 || self.sip.t1_ms > 10_000 {
+            return Err(ConfigError(format!(
+                "sip.t1_ms is {}; it must be between 1 and 10000",
+                self.sip.t1_ms
+            )));
+        }
+        let mut names = std::collections::HashSet::new();
+        for (i, account) in self.accounts.iter().enumerate() {
+            let label = if account.name.is_empty() {
+                format!("accounts[{i}]")
+            } else {
+                format!("account {:?}", account.name)
+            };
+            if !names.insert(account.name.clone()) {
+                return Err(ConfigError(format!("{label} is defined twice")));
+            }
+            account
+                .to_sip()
+                .map_err(|e| ConfigError(format!("{label}: {e}")))?;
+        }
+        Ok(())
+    }
+}
+
+impl AccountSection {
+    /// The engine's view of the account.
+    pub fn to_settings(&self) -> Result<engine::AccountSettings, String> {
+        Ok(engine::AccountSettings {
+            name: self.name.clone(),
+            register: self.register.unwrap_or(true),
+            sip: self.to_sip()?,
+        })
+    }
+
+    fn to_sip(&self) -> Result<sip::AccountConfig, String> {
+        let domain = self
+            .aor
+            .strip_prefix("sip:")
+            .and_then(|rest| rest.split('@').nth(1))
+            .filter(|d| !d.is_empty())
+            .ok_or_else(|| format!("aor {:?} must look like sip:user@host", self.aor))?;
+        let registrar = self
+            .registrar
+            .clone()
+            .unwrap_or_else(|| format!("sip:{domain}"));
+        let proxy = match &self.proxy {
+            Some(p) => parse_listen(p).map_err(|e| format!("proxy: {e}"))?,
+            None => {
+                let hostport = registrar
+                    .trim_start_matches("sip:")
+                    .split(';')
+                    .next()
+                    .unwrap_or_default();
+                let addr = hostport
+                    .parse::<SocketAddr>()
+                    .or_else(|_| hostport.parse::<IpAddr>().map(|ip| SocketAddr::new(ip, 5060)))
+                    .map_err(|_| {
+                        format!(
+                            "registrar {registrar:?} is not an IP address; set proxy = \"udp:IP:PORT\""
+                        )
+                    })?;
+                sip::Dest {
+                    transport: sip::Transport::Udp,
+                    addr,
+                }
+            }
+        };
+        let username = self.username.clone().unwrap_or_else(|| {
+            self.aor
+                .trim_start_matches("sip:")
+                .split('@')
+                .next()
+                .unwrap_or_default()
+                .to_owned()
+        });
+        let expires = self.expires.unwrap_or(600);
+        if expires == 0 {
+            return Err("expires must be more than 0 seconds".to_owned());
+        }
+        Ok(sip::AccountConfig {
+            aor: self.aor.clone(),
+            display_name: self.display_name.clone(),
+            registrar,
+            proxy,
+            credentials: self
+                .password
+                .clone()
+                .map(|password| sip::Credentials { username, password }),
+            expires: Duration::from_secs(expires),
+        })
+    }
+}
+
+/// Reads `udp:IP:PORT` / `tcp:IP:PORT` (`udp:` may be left out).
+pub fn parse_listen(text: &str) -> Result<sip::Dest, String> {
+    let (transport, addr) = match text.split_once(':') {
+        Some(("udp", rest)) => (sip::Transport::Udp, rest),
+        Some(("tcp", rest)) => (sip::Transport::Tcp, rest),
+        Some(("tls", _)) => {
+            return Err(format!(
+                "{text:?}: TLS is not supported yet; use udp: or tcp:"
+            ));
+        }
+        _ => (sip::Transport::Udp, text),
+    };
+    let addr = addr
+        .parse::<SocketAddr>()
+        .map_err(|_| format!("{text:?} is not transport:IP:PORT (e.g. udp:127.0.0.1:5060)"))?;
+    Ok(sip::Dest { transport, addr })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listen_specs_parse_or_explain() {
+        assert_eq!(
+            parse_listen("tcp:127.0.0.1:5070").map(|d| d.transport),
+            Ok(sip::Transport::Tcp)
+        );
+        assert!(parse_listen("127.0.0.1:5060").is_ok());
+        assert!(
+            parse_listen("udp:nowhere")
+                .unwrap_err()
+                .contains("transport:IP:PORT")
+        );
+    }
+
+    #[test]
+    fn a_bad_account_is_named_in_the_error() {
+        let config: Config =
+            toml::from_str("[[accounts]]\nname = \"desk\"\naor = \"1001\"\n").expect("toml");
+        let error = config.validate().expect_err("invalid").to_string();
+        assert_eq!(
+            error,
+            "config: account \"desk\": aor \"1001\" must look like sip:user@host"
+        );
+    }
+}
