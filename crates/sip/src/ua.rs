@@ -1478,6 +1478,16 @@ impl UserAgent {
                 let _ = self.hangup_with(leg, EndReason::NoAnswer);
             }
             TimerId::ReInviteRetry(leg) => {
+                let busy = self
+                    .legs
+                    .get(&leg)
+                    .is_some_and(|l| l.reinvite_in.is_some() || l.pending_2xx.is_some());
+                if busy {
+                    // RFC 3261 §14.1: not while the peer's INVITE transaction is in progress.
+                    self.timers
+                        .set(TimerId::ReInviteRetry(leg), self.now + self.config.t1);
+                    return;
+                }
                 let sdp = self
                     .legs
                     .get(&leg)

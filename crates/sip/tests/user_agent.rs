@@ -1,0 +1,688 @@
+//! The user agent over sipx-sip's transactions, in virtual time: what goes on the wire, when,
+//! and what the layer above is told.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use sip::{
+    AccountConfig, Credentials, Dest, EndReason, Event, Invitation, LegId, LegState, Output,
+    RegistrationFailure, Transmit, Transport, UaConfig, UserAgent,
+};
+use test_support::{ScriptedRegistrar, sip_fixture};
+
+const A: &str = "127.0.0.1:5061";
+const B: &str = "127.0.0.1:5062";
+const REGISTRAR: &str = "127.0.0.1:5060";
+
+fn addr(text: &str) -> SocketAddr {
+    text.parse().expect("a socket address")
+}
+
+fn udp(text: &str) -> Dest {
+    Dest {
+        transport: Transport::Udp,
+        addr: addr(text),
+    }
+}
+
+/// One user agent and everything it said.
+struct Node {
+    ua: UserAgent,
+    addr: SocketAddr,
+    events: Vec<Event>,
+    sent: Vec<(Instant, Transmit)>,
+}
+
+impl Node {
+    fn new(at: &str, seed: u64, now: Instant) -> Self {
+        let mut ua = UserAgent::new(UaConfig::default(), seed, now);
+        ua.set_local_addr(Transport::Udp, addr(at));
+        Self {
+            ua,
+            addr: addr(at),
+            events: Vec::new(),
+            sent: Vec::new(),
+        }
+    }
+
+    /// Drains outputs; returns the transmits produced now and the next deadline.
+    fn drain(&mut self, now: Instant) -> (Vec<Transmit>, Instant) {
+        let mut out = Vec::new();
+        loop {
+            match self.ua.poll_output() {
+                Output::Transmit(t) => {
+                    self.sent.push((now, t.clone()));
+                    out.push(t);
+                }
+                Output::Event(e) => {
+                    // Re-INVITEs are accepted at once, as the engine does.
+                    if let Event::ReInvite { leg, .. } = &e {
+                        self.ua
+                            .accept_reinvite(now, *leg, Some(Bytes::from_static(b"v=0\r\n")))
+                            .expect("accept re-INVITE");
+                    }
+                    self.events.push(e);
+                }
+                Output::Timeout(at) => return (out, at),
+            }
+        }
+    }
+
+    fn sent_text(&self) -> Vec<String> {
+        self.sent
+            .iter()
+            .map(|(_, t)| String::from_utf8_lossy(&t.bytes).into_owned())
+            .collect()
+    }
+
+    fn sent_starting(&self, start: &str) -> Vec<(Instant, String)> {
+        self.sent
+            .iter()
+            .map(|(at, t)| (*at, String::from_utf8_lossy(&t.bytes).into_owned()))
+            .filter(|(_, text)| text.starts_with(start))
+            .collect()
+    }
+
+    fn ended(&self) -> Option<EndReason> {
+        self.events.iter().find_map(|e| match e {
+            Event::Ended { reason, .. } => Some(reason.clone()),
+            _ => None,
+        })
+    }
+
+    fn incoming(&self) -> Option<LegId> {
+        self.events.iter().find_map(|e| match e {
+            Event::IncomingCall { leg, .. } => Some(*leg),
+            _ => None,
+        })
+    }
+}
+
+/// Two user agents wired back to back; `deliver` decides which datagrams arrive.
+struct Pair {
+    a: Node,
+    b: Node,
+    now: Instant,
+    t0: Instant,
+    deliver: Box<dyn FnMut(char, &str) -> bool>,
+}
+
+impl Pair {
+    fn new() -> Self {
+        let t0 = Instant::now();
+        Self {
+            a: Node::new(A, 1, t0),
+            b: Node::new(B, 2, t0),
+            now: t0,
+            t0,
+            deliver: Box::new(|_, _| true),
+        }
+    }
+
+    /// Moves messages between the two until both are quiet; returns the next deadline.
+    fn settle(&mut self) -> Instant {
+        loop {
+            let (from_a, next_a) = self.a.drain(self.now);
+            let (from_b, next_b) = self.b.drain(self.now);
+            if from_a.is_empty() && from_b.is_empty() {
+                return next_a.min(next_b);
+            }
+            for t in from_a {
+                if t.dest.addr == self.b.addr
+                    && (self.deliver)('a', &String::from_utf8_lossy(&t.bytes))
+                {
+                    self.b.ua.handle_datagram(self.now, udp(A), &t.bytes);
+                }
+            }
+            for t in from_b {
+                if t.dest.addr == self.a.addr
+                    && (self.deliver)('b', &String::from_utf8_lossy(&t.bytes))
+                {
+                    self.a.ua.handle_datagram(self.now, udp(B), &t.bytes);
+                }
+            }
+        }
+    }
+
+    /// Runs virtual time forward by `d`, firing timers as they fall due.
+    fn advance(&mut self, d: Duration) {
+        let end = self.now + d;
+        loop {
+            let next = self.settle();
+            if next > end {
+                self.now = end;
+                return;
+            }
+            self.now = next.max(self.now);
+            self.a.ua.handle_timeout(self.now);
+            self.b.ua.handle_timeout(self.now);
+        }
+    }
+
+    fn call(&mut self) -> LegId {
+        let leg = self
+            .a
+            .ua
+            .invite(
+                self.now,
+                Invitation {
+                    target: format!("sip:bob@{B}"),
+                    sdp: Some(Bytes::from_static(b"v=0\r\n")),
+                    ..Invitation::default()
+                },
+            )
+            .expect("invite");
+        self.settle();
+        leg
+    }
+
+    fn since_start(&self, at: Instant) -> Duration {
+        at - self.t0
+    }
+}
+
+#[test]
+fn udp_invite_is_retransmitted_on_the_timer_a_schedule_until_timer_b() {
+    let mut pair = Pair::new();
+    pair.deliver = Box::new(|_, _| false);
+    let leg = pair.call();
+    pair.advance(Duration::from_secs(40));
+    let invites: Vec<u64> = pair
+        .a
+        .sent_starting("INVITE ")
+        .iter()
+        .map(|(at, _)| pair.since_start(*at).as_millis() as u64)
+        .collect();
+    // RFC 3261 §17.1.1.2: Timer A starts at T1 and doubles; Timer B fires at 64*T1.
+    assert_eq!(invites, [0, 500, 1500, 3500, 7500, 15500, 31500]);
+    assert_eq!(pair.a.ended(), Some(EndReason::Timeout));
+    assert!(EndReason::Timeout.to_string().contains("Timer B"));
+    assert_eq!(pair.a.ua.leg_state(leg), None);
+    assert_eq!(pair.a.ua.transaction_count(), (0, 0));
+}
+
+#[test]
+fn a_call_is_set_up_and_torn_down() {
+    let mut pair = Pair::new();
+    let leg_a = pair.call();
+    let leg_b = pair.b.incoming().expect("b is called");
+    pair.b.ua.ring(pair.now, leg_b, &[]).expect("ring");
+    pair.b
+        .ua
+        .answer(pair.now, leg_b, Some(Bytes::from_static(b"v=0\r\n")))
+        .expect("answer");
+    pair.settle();
+    assert_eq!(pair.a.ua.leg_state(leg_a), Some(LegState::Confirmed));
+    assert_eq!(pair.b.ua.leg_state(leg_b), Some(LegState::Confirmed));
+    assert!(
+        pair.a
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::Progress { status: 180, .. }))
+    );
+    pair.a.ua.hangup(pair.now, leg_a).expect("hangup");
+    pair.advance(Duration::from_secs(40));
+    assert_eq!(pair.a.ended(), Some(EndReason::Local));
+    assert_eq!(pair.b.ended(), Some(EndReason::RemoteBye));
+    assert_eq!(pair.a.ua.leg_count() + pair.b.ua.leg_count(), 0);
+    assert_eq!(pair.a.ua.transaction_count(), (0, 0));
+    assert_eq!(pair.b.ua.transaction_count(), (0, 0));
+}
+
+#[test]
+fn uas_retransmits_its_2xx_until_the_ack_arrives() {
+    let mut pair = Pair::new();
+    // The first two ACKs are lost.
+    let mut acks_dropped = 0;
+    pair.deliver = Box::new(move |_, text| {
+        if text.starts_with("ACK ") && acks_dropped < 2 {
+            acks_dropped += 1;
+            return false;
+        }
+        true
+    });
+    pair.call();
+    let leg_b = pair.b.incoming().expect("b is called");
+    let answered_at = pair.now;
+    pair.b.ua.answer(pair.now, leg_b, None).expect("answer");
+    pair.advance(Duration::from_secs(10));
+    let oks: Vec<u64> = pair
+        .b
+        .sent_starting("SIP/2.0 200")
+        .iter()
+        .map(|(at, _)| (*at - answered_at).as_millis() as u64)
+        .collect();
+    // RFC 3261 §13.3.1.4: sent, then again at T1 and 2*T1; the third copy's ACK gets through.
+    assert_eq!(oks, [0, 500, 1500]);
+    assert_eq!(pair.b.ua.leg_state(leg_b), Some(LegState::Confirmed));
+    assert!(
+        pair.b
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::Confirmed { .. }))
+    );
+}
+
+#[test]
+fn uas_with_no_ack_gives_up_after_64_t1_and_sends_bye() {
+    let mut pair = Pair::new();
+    pair.deliver = Box::new(|_, text| !text.starts_with("ACK "));
+    pair.call();
+    let leg_b = pair.b.incoming().expect("b is called");
+    pair.b.ua.answer(pair.now, leg_b, None).expect("answer");
+    pair.advance(Duration::from_secs(40));
+    let oks = pair.b.sent_starting("SIP/2.0 200 OK").len();
+    // 0, .5, 1.5, 3.5, 7.5, then every T2 (4 s) until 32 s: 11.5 ... 31.5 -> 11 copies.
+    assert_eq!(oks, 11);
+    assert_eq!(pair.b.ended(), Some(EndReason::NoAck));
+    assert!(!pair.b.sent_starting("BYE ").is_empty());
+}
+
+#[test]
+fn a_cancel_that_races_the_200_ends_the_call_with_ack_and_bye() {
+    let mut pair = Pair::new();
+    let leg_a = pair.call();
+    let leg_b = pair.b.incoming().expect("b is called");
+    pair.b.ua.ring(pair.now, leg_b, &[]).expect("ring");
+    pair.settle();
+    // Both act at the same instant: A cancels, B answers; the messages cross.
+    pair.a.ua.hangup(pair.now, leg_a).expect("hangup");
+    pair.b.ua.answer(pair.now, leg_b, None).expect("answer");
+    pair.advance(Duration::from_secs(40));
+    let b_sent = pair.b.sent_text();
+    assert!(
+        b_sent
+            .iter()
+            .any(|t| t.starts_with("SIP/2.0 200") && t.contains("CANCEL")),
+        "the CANCEL is answered 200"
+    );
+    assert!(
+        !b_sent.iter().any(|t| t.starts_with("SIP/2.0 487")),
+        "no 487: the INVITE had already been answered"
+    );
+    assert!(
+        !pair.a.sent_starting("ACK ").is_empty(),
+        "A acknowledges the 200"
+    );
+    assert!(
+        !pair.a.sent_starting("BYE ").is_empty(),
+        "then hangs up with BYE"
+    );
+    assert_eq!(pair.a.ended(), Some(EndReason::Local));
+    assert_eq!(pair.b.ended(), Some(EndReason::RemoteBye));
+}
+
+#[test]
+fn a_cancel_before_the_answer_gets_487() {
+    let mut pair = Pair::new();
+    let leg_a = pair.call();
+    let leg_b = pair.b.incoming().expect("b is called");
+    pair.b.ua.ring(pair.now, leg_b, &[]).expect("ring");
+    pair.settle();
+    pair.a.ua.hangup(pair.now, leg_a).expect("hangup");
+    pair.advance(Duration::from_secs(1));
+    assert!(
+        pair.b
+            .sent_text()
+            .iter()
+            .any(|t| t.starts_with("SIP/2.0 487"))
+    );
+    assert_eq!(pair.b.ended(), Some(EndReason::RemoteCancel));
+    assert_eq!(pair.a.ended(), Some(EndReason::Local));
+}
+
+#[test]
+fn reinvite_glare_is_answered_491_and_both_retry() {
+    let mut pair = Pair::new();
+    let leg_a = pair.call();
+    let leg_b = pair.b.incoming().expect("b is called");
+    pair.b.ua.answer(pair.now, leg_b, None).expect("answer");
+    pair.settle();
+    // Both re-INVITE at once; hold the messages so they cross.
+    pair.deliver = Box::new(|_, _| false);
+    pair.a
+        .ua
+        .reinvite(
+            pair.now,
+            leg_a,
+            Some(Bytes::from_static(b"v=0\r\na=sendonly\r\n")),
+        )
+        .expect("a re-INVITEs");
+    pair.b
+        .ua
+        .reinvite(
+            pair.now,
+            leg_b,
+            Some(Bytes::from_static(b"v=0\r\na=sendonly\r\n")),
+        )
+        .expect("b re-INVITEs");
+    pair.settle();
+    let a_invite = pair
+        .a
+        .sent_starting("INVITE ")
+        .last()
+        .expect("a's")
+        .1
+        .clone();
+    let b_invite = pair
+        .b
+        .sent_starting("INVITE ")
+        .last()
+        .expect("b's")
+        .1
+        .clone();
+    pair.deliver = Box::new(|_, _| true);
+    pair.b
+        .ua
+        .handle_datagram(pair.now, udp(A), a_invite.as_bytes());
+    pair.a
+        .ua
+        .handle_datagram(pair.now, udp(B), b_invite.as_bytes());
+    let glare_at = pair.now;
+    pair.advance(Duration::from_secs(10));
+    assert!(
+        pair.a
+            .sent_text()
+            .iter()
+            .any(|t| t.starts_with("SIP/2.0 491"))
+    );
+    assert!(
+        pair.b
+            .sent_text()
+            .iter()
+            .any(|t| t.starts_with("SIP/2.0 491"))
+    );
+    // RFC 3261 §14.1: the Call-ID owner (A) retries after 2.1-4 s, B after 0-2 s.
+    let retry = |node: &Node| {
+        node.sent_starting("INVITE ")
+            .into_iter()
+            .map(|(at, _)| at - glare_at)
+            .find(|d| !d.is_zero())
+            .expect("a retry")
+    };
+    let (a_retry, b_retry) = (retry(&pair.a), retry(&pair.b));
+    assert!(
+        (Duration::from_millis(2100)..=Duration::from_secs(4)).contains(&a_retry),
+        "{a_retry:?}"
+    );
+    assert!(b_retry <= Duration::from_secs(2), "{b_retry:?}");
+    let done = |node: &Node| {
+        node.events
+            .iter()
+            .filter(|e| matches!(e, Event::ReInviteDone { result: Ok(_), .. }))
+            .count()
+    };
+    assert_eq!(
+        (done(&pair.a), done(&pair.b)),
+        (1, 1),
+        "both re-INVITEs succeed in the end"
+    );
+    assert_eq!(pair.a.ua.leg_state(leg_a), Some(LegState::Confirmed));
+}
+
+/// A user agent registering at the scripted registrar.
+struct Registering {
+    node: Node,
+    registrar: ScriptedRegistrar,
+    now: Instant,
+}
+
+impl Registering {
+    fn new(registrar: ScriptedRegistrar, password: &str) -> Self {
+        let now = Instant::now();
+        let mut node = Node::new(A, 3, now);
+        node.ua.register(
+            now,
+            AccountConfig {
+                aor: "sip:alice@127.0.0.1".to_owned(),
+                display_name: None,
+                registrar: "sip:127.0.0.1".to_owned(),
+                proxy: udp(REGISTRAR),
+                credentials: Some(Credentials {
+                    username: "alice".to_owned(),
+                    password: password.to_owned(),
+                }),
+                expires: Duration::from_secs(60),
+            },
+        );
+        Self {
+            node,
+            registrar,
+            now,
+        }
+    }
+
+    fn run_until(&mut self, end: Instant) {
+        loop {
+            let (sent, next) = self.node.drain(self.now);
+            let mut replied = false;
+            for t in sent {
+                if let Some(reply) = self.registrar.handle(&t.bytes, self.node.addr) {
+                    self.node
+                        .ua
+                        .handle_datagram(self.now, udp(REGISTRAR), &reply);
+                    replied = true;
+                }
+            }
+            if replied {
+                continue;
+            }
+            if next > end {
+                self.now = end;
+                return;
+            }
+            self.now = next;
+            self.node.ua.handle_timeout(self.now);
+        }
+    }
+}
+
+#[test]
+fn registration_answers_401_and_refreshes_before_expiry_with_the_nonce_count_advancing() {
+    let start = Instant::now();
+    let mut reg = Registering::new(
+        ScriptedRegistrar::new("recall.test", "alice", "s3cret"),
+        "s3cret",
+    );
+    reg.run_until(start + Duration::from_secs(1));
+    assert!(
+        matches!(reg.node.events.as_slice(), [Event::Registered { expires, .. }] if *expires == Duration::from_secs(60))
+    );
+    reg.run_until(start + Duration::from_secs(125));
+    let registers = reg.node.sent_starting("REGISTER ");
+    let times: Vec<u64> = registers
+        .iter()
+        .map(|(at, _)| (*at - reg.node.sent[0].0).as_secs())
+        .collect();
+    // Challenge answered at once; refreshed at 54 s and 108 s (60 s minus a 6 s margin).
+    assert_eq!(times, [0, 0, 54, 108]);
+    // The refreshes reuse the nonce, so the nonce-count climbs: 1, 2, 3 (RFC 7616 §3.4).
+    assert_eq!(reg.registrar.nonce_counts, [1, 2, 3]);
+    let call_ids: std::collections::HashSet<String> = registers
+        .iter()
+        .map(|(_, t)| {
+            t.lines()
+                .find(|l| l.starts_with("Call-ID"))
+                .unwrap_or("")
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(
+        call_ids.len(),
+        1,
+        "one Call-ID for all REGISTERs of a binding"
+    );
+    assert!(registers[2].1.contains("nc=00000002"));
+}
+
+#[test]
+fn a_407_from_a_proxy_is_answered_with_proxy_authorization_using_sha256() {
+    let start = Instant::now();
+    let mut registrar = ScriptedRegistrar::new("proxy.test", "alice", "pw");
+    registrar.as_proxy = true;
+    registrar.algorithm = "SHA-256".to_owned();
+    let mut reg = Registering::new(registrar, "pw");
+    reg.run_until(start + Duration::from_secs(1));
+    let registers = reg.node.sent_starting("REGISTER ");
+    assert!(registers[1].1.contains("Proxy-Authorization: Digest"));
+    assert!(registers[1].1.contains("algorithm=SHA-256"));
+    assert!(matches!(
+        reg.node.events.as_slice(),
+        [Event::Registered { .. }]
+    ));
+}
+
+#[test]
+fn a_wrong_password_ends_in_a_clear_registration_failure_not_a_loop() {
+    let start = Instant::now();
+    let mut reg = Registering::new(
+        ScriptedRegistrar::new("recall.test", "alice", "right"),
+        "wrong",
+    );
+    reg.run_until(start + Duration::from_secs(300));
+    assert_eq!(
+        reg.registrar.requests, 2,
+        "one try without, one with credentials"
+    );
+    let failure = reg.node.events.iter().find_map(|e| match e {
+        Event::RegistrationFailed { reason, .. } => Some(reason.clone()),
+        _ => None,
+    });
+    assert_eq!(
+        failure,
+        Some(RegistrationFailure::AuthFailed {
+            realm: "recall.test".to_owned()
+        })
+    );
+    assert!(
+        failure
+            .expect("failed")
+            .to_string()
+            .contains("check the account's username and password")
+    );
+}
+
+#[test]
+fn an_invite_challenged_with_407_is_sent_again_with_credentials() {
+    let now = Instant::now();
+    let mut node = Node::new(A, 4, now);
+    let account = node.ua.add_account(AccountConfig {
+        aor: "sip:alice@127.0.0.1".to_owned(),
+        display_name: Some("Alice".to_owned()),
+        registrar: "sip:127.0.0.1".to_owned(),
+        proxy: udp(REGISTRAR),
+        credentials: Some(Credentials {
+            username: "alice".to_owned(),
+            password: "pw".to_owned(),
+        }),
+        expires: Duration::from_secs(60),
+    });
+    node.ua
+        .invite(
+            now,
+            Invitation {
+                target: "sip:bob@127.0.0.1".to_owned(),
+                account: Some(account),
+                ..Invitation::default()
+            },
+        )
+        .expect("invite");
+    let (sent, _) = node.drain(now);
+    let invite = String::from_utf8_lossy(&sent[0].bytes).into_owned();
+    let field = |name: &str| {
+        invite
+            .lines()
+            .find(|l| l.starts_with(name))
+            .map(|l| l[name.len()..].trim().to_owned())
+            .expect("header")
+    };
+    let challenge = sip_fixture(
+        "sip/407-invite.sip",
+        &[
+            ("via", &field("Via:")),
+            ("from", &field("From:")),
+            ("call_id", &field("Call-ID:")),
+        ],
+    );
+    node.ua.handle_datagram(now, udp(REGISTRAR), &challenge);
+    let (sent, _) = node.drain(now);
+    let texts: Vec<String> = sent
+        .iter()
+        .map(|t| String::from_utf8_lossy(&t.bytes).into_owned())
+        .collect();
+    assert!(
+        texts.iter().any(|t| t.starts_with("ACK ")),
+        "the 407 is acknowledged"
+    );
+    let retry = texts
+        .iter()
+        .find(|t| t.starts_with("INVITE "))
+        .expect("INVITE again");
+    assert!(retry.contains("CSeq: 2 INVITE"));
+    assert!(retry.contains("Proxy-Authorization: Digest username=\"alice\", realm=\"pbx.test\""));
+    assert!(retry.contains("nc=00000001"));
+}
+
+#[test]
+fn options_is_answered_with_allow_accept_and_supported() {
+    let now = Instant::now();
+    let mut node = Node::new(A, 5, now);
+    node.ua.handle_datagram(
+        now,
+        udp("127.0.0.1:40000"),
+        &sip_fixture("sip/options.sip", &[]),
+    );
+    let (sent, _) = node.drain(now);
+    let text = String::from_utf8_lossy(&sent[0].bytes).into_owned();
+    assert!(text.starts_with("SIP/2.0 200 OK\r\n"));
+    for header in [
+        "Allow: INVITE, ACK, CANCEL, BYE, OPTIONS, INFO",
+        "Accept: application/sdp",
+        "Supported: replaces",
+    ] {
+        assert!(text.contains(header), "{header} in {text}");
+    }
+    assert_eq!(
+        sent[0].dest.addr,
+        addr("127.0.0.1:40000"),
+        "rport: back to the source port"
+    );
+}
+
+#[test]
+fn requests_we_do_not_do_get_405_or_501() {
+    let now = Instant::now();
+    let mut node = Node::new(A, 6, now);
+    for (method, expected) in [
+        ("SUBSCRIBE", "SIP/2.0 405 "),
+        ("REGISTER", "SIP/2.0 405 "),
+        ("FOOBAR", "SIP/2.0 501 "),
+    ] {
+        node.ua.handle_datagram(
+            now,
+            udp(B),
+            &sip_fixture("sip/method.sip", &[("method", method)]),
+        );
+        let (sent, _) = node.drain(now);
+        let text = String::from_utf8_lossy(&sent[0].bytes).into_owned();
+        assert!(text.starts_with(expected), "{method}: {text}");
+        assert!(
+            text.contains("Allow: INVITE"),
+            "{method} response lists Allow"
+        );
+    }
+}
+
+#[test]
+fn a_bye_for_no_dialog_gets_481() {
+    let now = Instant::now();
+    let mut node = Node::new(A, 7, now);
+    node.ua.handle_datagram(
+        now,
+        udp(B),
+        &sip_fixture("sip/method.sip", &[("method", "BYE")]),
+    );
+    let (sent, _) = node.drain(now);
+    assert!(String::from_utf8_lossy(&sent[0].bytes).starts_with("SIP/2.0 481 "));
+}
