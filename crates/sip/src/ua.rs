@@ -1857,9 +1857,12 @@ impl UserAgent {
         let mut builder = ResponseBuilder::to_request(request, code, reason).map_err(bad_header)?;
         if let Some(tag) = tag
             && let Some(to) = request.headers.value(&HeaderName::To)
+            && let Ok(header) = sipx_sip::Header::build(HeaderName::To, with_tag(&to, tag))
         {
+            // A To that cannot be rebuilt (it carries a NUL, RFC 4475 §3.1.1.2) is echoed as
+            // received, without our tag, rather than leaving the request unanswered.
             builder = builder
-                .set_header(&HeaderName::To, with_tag(&to, tag))
+                .set_header(&HeaderName::To, header.value().into_owned())
                 .map_err(bad_header)?;
         }
         builder
@@ -1910,7 +1913,10 @@ impl UserAgent {
         };
         debug!(%source, %reason, "answering an invalid request");
         let tag = self.token(10);
-        if let Ok(builder) = self.build_response(request, status, Some(&reason), Some(&tag)) {
+        let builder = self
+            .build_response(request, status, Some(&reason), Some(&tag))
+            .or_else(|_| partial_response(request, status, &reason));
+        if let Ok(builder) = builder {
             let dest = response_dest(request, source);
             let bytes = Message::Response(builder.build()).to_bytes();
             self.out
@@ -2060,6 +2066,31 @@ fn unsupported_requirement(request: &Request) -> Option<String> {
         })
         .collect();
     (!unsupported.is_empty()).then(|| unsupported.join(", "))
+}
+
+/// A response to a request that lacks headers a response copies (RFC 4475 §3.1.2.19 "insuf"):
+/// whatever of Via, From, To, Call-ID and CSeq is present is echoed.
+fn partial_response(
+    request: &Request,
+    status: u16,
+    reason: &str,
+) -> Result<ResponseBuilder, CommandError> {
+    let code = StatusCode::new(status).ok_or(CommandError::BadStatus(status))?;
+    let mut builder = ResponseBuilder::new(code, reason.to_owned()).map_err(bad_header)?;
+    for name in [
+        HeaderName::Via,
+        HeaderName::From,
+        HeaderName::To,
+        HeaderName::CallId,
+        HeaderName::CSeq,
+    ] {
+        for header in request.headers.get_all(&name) {
+            builder = builder
+                .header(name.clone(), header.value().into_owned())
+                .map_err(bad_header)?;
+        }
+    }
+    Ok(builder)
 }
 
 fn bad_header(error: sipx_sip::BuildError) -> CommandError {

@@ -1,0 +1,159 @@
+//! Malformed and tortuous input (modelled on RFC 4475): valid messages are processed, invalid
+//! ones are refused with a status naming the fault or dropped and counted, and nothing panics.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use sip::{Dest, Event, Output, Transport, UaConfig, UserAgent};
+use test_support::sip_fixture;
+
+const SOURCE: &str = "127.0.0.1:40000";
+
+fn source() -> Dest {
+    Dest {
+        transport: Transport::Udp,
+        addr: SOURCE.parse().expect("addr"),
+    }
+}
+
+fn agent() -> UserAgent {
+    let mut ua = UserAgent::new(UaConfig::default(), 9, Instant::now());
+    ua.set_local_addr(Transport::Udp, "127.0.0.1:5061".parse().expect("addr"));
+    ua
+}
+
+/// Feeds bytes; returns the first line of every message sent and every event.
+fn feed(ua: &mut UserAgent, bytes: &[u8]) -> (Vec<(String, SocketAddr)>, Vec<Event>) {
+    ua.handle_datagram(Instant::now(), source(), bytes);
+    let mut sent = Vec::new();
+    let mut events = Vec::new();
+    loop {
+        match ua.poll_output() {
+            Output::Transmit(t) => {
+                let text = String::from_utf8_lossy(&t.bytes).into_owned();
+                let first = text.lines().next().unwrap_or_default().to_owned();
+                sent.push((first, t.dest.addr));
+            }
+            Output::Event(e) => events.push(e),
+            Output::Timeout(_) => return (sent, events),
+        }
+    }
+}
+
+#[derive(Debug)]
+enum Expect {
+    /// The first response sent has this start line.
+    Status(&'static str),
+    /// A new call is announced (a ringing leg); nothing is sent yet.
+    Call,
+    /// Nothing is sent; the datagram is counted as malformed.
+    Dropped,
+}
+
+#[test]
+fn torture_messages_get_the_answer_rfc_4475_expects() {
+    let cases = [
+        // Valid messages (RFC 4475 §3.1.1): parsed and processed.
+        (
+            "wsinv.sip",
+            Expect::Status("SIP/2.0 481 Call/Transaction Does Not Exist"),
+        ),
+        ("wsinv-dialog-free.sip", Expect::Call),
+        ("intmeth.sip", Expect::Status("SIP/2.0 501 Not Implemented")),
+        ("esc01.sip", Expect::Status("SIP/2.0 200 OK")),
+        ("lwsdisp.sip", Expect::Status("SIP/2.0 200 OK")),
+        ("semiuri.sip", Expect::Status("SIP/2.0 200 OK")),
+        ("unkscm.sip", Expect::Status("SIP/2.0 200 OK")),
+        ("mpart01.sip", Expect::Call),
+        // Valid but asking for what we lack (RFC 4475 §3.3.2): 420 Bad Extension.
+        ("bext01.sip", Expect::Status("SIP/2.0 420 Bad Extension")),
+        // Invalid (RFC 4475 §3.1.2): refused with the fault named, or dropped.
+        (
+            "badaspec.sip",
+            Expect::Status("SIP/2.0 400 Malformed To Header"),
+        ),
+        (
+            "insuf.sip",
+            Expect::Status("SIP/2.0 400 Missing Call-ID Header"),
+        ),
+        (
+            "mismatch01.sip",
+            Expect::Status("SIP/2.0 400 CSeq Method Does Not Match"),
+        ),
+        (
+            "badvers.sip",
+            Expect::Status("SIP/2.0 505 Version Not Supported"),
+        ),
+        (
+            "scalar02.sip",
+            Expect::Status("SIP/2.0 400 Malformed CSeq Header"),
+        ),
+        (
+            "uriheaders.sip",
+            Expect::Status("SIP/2.0 400 Request-URI Has Headers"),
+        ),
+        ("clerr.sip", Expect::Dropped),
+        ("ncl.sip", Expect::Dropped),
+        ("ltgtruri.sip", Expect::Dropped),
+    ];
+    for (file, expect) in cases {
+        let mut ua = agent();
+        let bytes = sip_fixture(&format!("sip/torture/{file}"), &[]);
+        let (sent, events) = feed(&mut ua, &bytes);
+        match expect {
+            Expect::Status(line) => {
+                assert_eq!(sent.first().map(|s| s.0.as_str()), Some(line), "{file}");
+                assert_eq!(sent[0].1, SOURCE.parse().expect("addr"), "{file}: rport");
+            }
+            Expect::Call => {
+                assert!(
+                    matches!(events.as_slice(), [Event::IncomingCall { .. }]),
+                    "{file}: {events:?} {sent:?}"
+                );
+            }
+            Expect::Dropped => {
+                assert!(sent.is_empty(), "{file}: {sent:?}");
+                assert_eq!(ua.stats().malformed_dropped, 1, "{file}");
+            }
+        }
+    }
+}
+
+#[test]
+fn the_sdp_of_a_multipart_invite_is_found() {
+    let mut ua = agent();
+    let (_, events) = feed(&mut ua, &sip_fixture("sip/torture/mpart01.sip", &[]));
+    let Some(Event::IncomingCall { request, .. }) = events.first() else {
+        panic!("no call: {events:?}");
+    };
+    let sdp = sip::sdp_body(&sip::Message::Request((**request).clone())).expect("sdp part");
+    assert!(sdp.starts_with(b"v=0\r\n"));
+    assert!(String::from_utf8_lossy(&sdp).contains("m=audio 4000 RTP/AVP 0"));
+}
+
+#[test]
+fn truncated_and_garbage_datagrams_leave_the_agent_answering_options() {
+    let mut ua = agent();
+    let invite = sip_fixture("sip/torture/mpart01.sip", &[]);
+    // Every prefix of a valid INVITE (shorter prefixes fail framing; a few parse as bodiless
+    // requests with a short body, which is fine as long as nothing panics).
+    for len in 0..invite.len() {
+        ua.handle_datagram(Instant::now(), source(), &invite[..len]);
+    }
+    // Seeded random garbage, and garbage that starts like SIP.
+    let mut rng = fastrand::Rng::with_seed(4475);
+    for round in 0..2000 {
+        let len = rng.usize(0..1500);
+        let mut bytes: Vec<u8> = (0..len).map(|_| rng.u8(..)).collect();
+        if round % 2 == 0 {
+            let mut prefixed = b"INVITE sip:x@y SIP/2.0\r\nVia: ".to_vec();
+            prefixed.append(&mut bytes);
+            bytes = prefixed;
+        }
+        ua.handle_datagram(Instant::now(), source(), &bytes);
+    }
+    while !matches!(ua.poll_output(), Output::Timeout(_)) {}
+    assert!(ua.stats().malformed_dropped > 1000, "{:?}", ua.stats());
+    let (sent, _) = feed(&mut ua, &sip_fixture("sip/options.sip", &[]));
+    assert_eq!(sent.first().map(|s| s.0.as_str()), Some("SIP/2.0 200 OK"));
+}
