@@ -458,7 +458,7 @@ impl Registering {
             let (sent, next) = self.node.drain(self.now);
             let mut replied = false;
             for t in sent {
-                if let Some(reply) = self.registrar.handle(&t.bytes, self.node.addr) {
+                if let Some((reply, _)) = self.registrar.handle(&t.bytes, self.node.addr) {
                     self.node
                         .ua
                         .handle_datagram(self.now, udp(REGISTRAR), &reply);

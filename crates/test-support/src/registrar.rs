@@ -29,6 +29,7 @@ pub struct ScriptedRegistrar {
     /// REGISTERs received.
     pub requests: u32,
     nonce_serial: u32,
+    issued: std::collections::HashSet<String>,
 }
 
 impl ScriptedRegistrar {
@@ -45,19 +46,83 @@ impl ScriptedRegistrar {
             nonce_counts: Vec::new(),
             requests: 0,
             nonce_serial: 0,
+            issued: std::collections::HashSet::new(),
         }
     }
 
-    /// Handles one datagram; returns the response to send back, if any.
-    pub fn handle(&mut self, bytes: &[u8], _from: SocketAddr) -> Option<Vec<u8>> {
+    /// Handles one datagram; returns what to send and where: the answer to a REGISTER, or a
+    /// request or response relayed as a stateless proxy would (RFC 3261 §16.11).
+    pub fn handle(&mut self, bytes: &[u8], from: SocketAddr) -> Option<(Vec<u8>, SocketAddr)> {
         let message =
             sipx_sip::parse_datagram(Bytes::copy_from_slice(bytes), &Limits::datagram()).ok()?;
-        let Message::Request(request) = message else {
-            return None;
+        let request = match message {
+            Message::Response(response) => return self.relay_response(response),
+            Message::Request(request) if request.method != Method::Register => {
+                return self.relay_request(request);
+            }
+            Message::Request(request) => request,
         };
-        if request.method != Method::Register {
-            return None;
-        }
+        self.register(&request).map(|reply| (reply, from))
+    }
+
+    /// The proxy's own address, for its Via.
+    pub const ADDRESS: &'static str = "127.0.0.1:5060";
+
+    fn relay_request(&mut self, mut request: sipx_sip::Request) -> Option<(Vec<u8>, SocketAddr)> {
+        let user = request
+            .uri
+            .user()
+            .map(|u| String::from_utf8_lossy(u).into_owned())?;
+        let contact = self.bindings.get(&user)?;
+        let target = contact
+            .trim_start_matches('<')
+            .split('>')
+            .next()?
+            .trim_start_matches("sip:");
+        let hostport = target.split('@').nth(1)?.split(';').next()?;
+        let to: SocketAddr = hostport.parse().ok()?;
+        let top = request.headers.get(&HeaderName::Via)?.value().into_owned();
+        let branch = String::from_utf8_lossy(&top)
+            .split("branch=")
+            .nth(1)?
+            .split([';', ','])
+            .next()?
+            .to_owned();
+        let via = sipx_sip::Header::build(
+            HeaderName::Via,
+            format!("SIP/2.0/UDP {};branch=z9hG4bKsp{branch}", Self::ADDRESS),
+        )
+        .ok()?;
+        request.headers.push_front(via);
+        Some((Message::Request(request).to_bytes().to_vec(), to))
+    }
+
+    fn relay_response(
+        &mut self,
+        mut response: sipx_sip::Response,
+    ) -> Option<(Vec<u8>, SocketAddr)> {
+        response.headers.remove_first(&HeaderName::Via)?;
+        let next = response.headers.typed::<sipx_sip::headers::Via>()?.ok()?;
+        let ip = match next.received() {
+            Some(r) => String::from_utf8_lossy(r).parse().ok()?,
+            None => match &next.host {
+                sipx_sip::Host::Ip(ip) => *ip,
+                sipx_sip::Host::Name(_) => return None,
+            },
+        };
+        let port = next
+            .rport()
+            .flatten()
+            .and_then(|p| String::from_utf8_lossy(p).parse().ok())
+            .or(next.port)
+            .unwrap_or(5060);
+        Some((
+            Message::Response(response).to_bytes().to_vec(),
+            SocketAddr::new(ip, port),
+        ))
+    }
+
+    fn register(&mut self, request: &sipx_sip::Request) -> Option<Vec<u8>> {
         self.requests += 1;
         let (challenge_header, answer_header, code, phrase) = if self.as_proxy {
             (
@@ -80,15 +145,16 @@ impl ScriptedRegistrar {
             .is_some_and(|v| self.check(&String::from_utf8_lossy(&v), "REGISTER"));
         if !authorized {
             self.nonce_serial += 1;
+            self.issued.insert(self.nonce());
             let challenge = format!(
                 "Digest realm=\"{}\", nonce=\"{}\", qop=\"auth\", algorithm={}",
                 self.realm,
                 self.nonce(),
                 self.algorithm
             );
-            let response = ResponseBuilder::to_request(&request, StatusCode::new(code)?, phrase)
+            let response = ResponseBuilder::to_request(request, StatusCode::new(code)?, phrase)
                 .ok()?
-                .set_header(&HeaderName::To, tagged(&request))
+                .set_header(&HeaderName::To, tagged(request))
                 .ok()?
                 .header(challenge_header, challenge)
                 .ok()?
@@ -113,9 +179,9 @@ impl ScriptedRegistrar {
             })
             .unwrap_or_default();
         self.bindings.insert(user, contact.clone());
-        let response = ResponseBuilder::to_request(&request, StatusCode::new(200)?, "OK")
+        let response = ResponseBuilder::to_request(request, StatusCode::new(200)?, "OK")
             .ok()?
-            .set_header(&HeaderName::To, tagged(&request))
+            .set_header(&HeaderName::To, tagged(request))
             .ok()?
             .header(
                 HeaderName::Contact,
@@ -150,7 +216,7 @@ impl ScriptedRegistrar {
         ) else {
             return false;
         };
-        if nonce != self.nonce() {
+        if !self.issued.contains(&nonce) {
             return false;
         }
         let Some(password) = self.users.get(&user) else {
