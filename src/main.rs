@@ -74,7 +74,21 @@ struct CallArgs {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => {
+            // --help and --version.
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            // One line naming the problem, not clap's page of usage.
+            let text = e.to_string();
+            let first = text.lines().next().unwrap_or("invalid arguments");
+            eprintln!("recall: {}", first.trim_start_matches("error: "));
+            return ExitCode::from(2);
+        }
+    };
     let Some(mode) = cli.command else {
         eprintln!(
             "recall: the agent desktop is not part of this build yet; run `recall headless` or `recall call <uri>` (see --help)"

@@ -1,1 +1,9 @@
+//! End-to-end tests: the `recall` binary against real peers (SIPp, baresip, Kamailio) on
+//! loopback, started and stopped by PID, and driven over its control API.
 
+mod cli;
+mod control_api;
+mod kamailio_baresip;
+mod malformed;
+mod sipp;
+mod support;

@@ -1,0 +1,82 @@
+//! The command line: bad flags and bad config stop with one line naming the problem, exit 2.
+
+use crate::support::{recall, scratch};
+
+fn run(args: &[&str]) -> (Option<i32>, String) {
+    let output = recall().args(args).output().expect("run recall");
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn bad_flags_and_config_stop_with_one_line_and_exit_2() {
+    let dir = scratch("cli");
+    let bad_toml = dir.join("bad.toml");
+    std::fs::write(&bad_toml, "[sip]\nt1_ms = \"fast\"\n").expect("write");
+    let bad_account = dir.join("account.toml");
+    std::fs::write(
+        &bad_account,
+        "[[accounts]]\nname = \"desk\"\naor = \"sip:1001@pbx.example\"\npassword = \"x\"\n",
+    )
+    .expect("write");
+    let unknown_key = dir.join("unknown.toml");
+    std::fs::write(&unknown_key, "[sip]\nlisten_on = []\n").expect("write");
+    let cases: [(&[&str], &str); 9] = [
+        (&["headless", "--bogus"], "unexpected argument '--bogus'"),
+        (
+            &["headless", "--listen", "udp:nowhere"],
+            "--listen \"udp:nowhere\" is not transport:IP:PORT",
+        ),
+        (
+            &["headless", "--listen", "tls:127.0.0.1:5061"],
+            "TLS is not supported yet",
+        ),
+        (
+            &["headless", "--audio", "speakers"],
+            "--audio \"speakers\": expected null, device or file:IN.wav,OUT.wav",
+        ),
+        (
+            &["headless", "--auto-answer=soon"],
+            "invalid value 'soon' for '--auto-answer",
+        ),
+        (
+            &["headless", "--config", "/nonexistent/recall.toml"],
+            "config: cannot read /nonexistent/recall.toml",
+        ),
+        (
+            &["headless", "--config", bad_toml.to_str().expect("utf8")],
+            "invalid type: string \"fast\", expected u64",
+        ),
+        (
+            &["headless", "--config", bad_account.to_str().expect("utf8")],
+            "account \"desk\": registrar \"sip:pbx.example\" is not an IP address; set proxy = \"udp:IP:PORT\"",
+        ),
+        (
+            &["headless", "--config", unknown_key.to_str().expect("utf8")],
+            "unknown field `listen_on`",
+        ),
+    ];
+    for (args, expected) in cases {
+        let (code, stderr) = run(args);
+        assert_eq!(code, Some(2), "{args:?}: {stderr}");
+        assert_eq!(
+            stderr.trim().lines().count(),
+            1,
+            "{args:?}: one line, got: {stderr}"
+        );
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+        assert!(stderr.starts_with("recall: "), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn help_and_version_exit_zero() {
+    let (code, _) = run(&["--version"]);
+    assert_eq!(code, Some(0));
+    let output = recall().arg("--help").output().expect("run");
+    assert_eq!(output.status.code(), Some(0));
+    let help = String::from_utf8_lossy(&output.stdout);
+    assert!(help.contains("headless") && help.contains("call"));
+}

@@ -1,0 +1,182 @@
+//! Real peers through a real registrar: recall registers with digest auth at Kamailio and calls
+//! a baresip registered there; audio flows both ways. A wrong password fails clearly.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use crate::support::{
+    Headless, Proc, fixture, free_port, get_json, post_json, require, scratch, wait_until,
+    wav_level, write_tone,
+};
+
+/// Kamailio on a free loopback port with the fixture config.
+fn kamailio(dir: &Path) -> (Proc, SocketAddr) {
+    require("kamailio");
+    let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
+    let mut command = Command::new("kamailio");
+    command
+        .arg("-f")
+        .arg(fixture("kamailio/kamailio.cfg"))
+        .args(["-E", "-l", &format!("udp:{addr}")])
+        .args(["-Y", &dir.join("kamailio-run").display().to_string()]);
+    std::fs::create_dir_all(dir.join("kamailio-run")).expect("runtime dir");
+    let proc = Proc::spawn("kamailio", command, &dir.join("kamailio.log"));
+    let started = wait_until(Duration::from_secs(5), || {
+        proc.log_text().contains("SO_RCVBUF is finally")
+    });
+    assert!(started, "kamailio did not start:\n{}", proc.log_text());
+    (proc, addr)
+}
+
+/// baresip registered at `registrar` as `user`, answering automatically, playing `tone` and
+/// dumping what it hears into `dir`.
+fn baresip(dir: &Path, user: &str, registrar: SocketAddr, tone: &Path) -> Proc {
+    require("baresip");
+    let home = dir.join(format!("baresip-{user}"));
+    std::fs::create_dir_all(&home).expect("baresip dir");
+    let sip_port = free_port();
+    let ctrl_port = free_port();
+    let config = format!(
+        "sip_listen 127.0.0.1:{sip_port}\n\
+         audio_source aufile,{tone}\n\
+         audio_player aubridge,nil\n\
+         audio_alert aubridge,nil\n\
+         module_path /usr/lib/baresip/modules\n\
+         module g711.so\nmodule aufile.so\nmodule aubridge.so\nmodule sndfile.so\n\
+         module account.so\nmodule ctrl_tcp.so\n\
+         ctrl_tcp_listen 127.0.0.1:{ctrl_port}\n\
+         snd_path {dump}\n",
+        tone = tone.display(),
+        dump = home.display(),
+    );
+    std::fs::write(home.join("config"), config).expect("config");
+    std::fs::write(
+        home.join("accounts"),
+        format!(
+            "<sip:{user}@127.0.0.1>;auth_pass={user}-secret;outbound=\"sip:{registrar}\";regint=60;answermode=auto\n"
+        ),
+    )
+    .expect("accounts");
+    let mut command = Command::new("baresip");
+    command.arg("-f").arg(&home);
+    Proc::spawn(
+        &format!("baresip {user}"),
+        command,
+        &dir.join(format!("baresip-{user}.log")),
+    )
+}
+
+fn registration_state(agent: &Headless) -> String {
+    agent.status()["registrations"][0]["state"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+fn account_config(dir: &Path, registrar: SocketAddr, password: &str) -> std::path::PathBuf {
+    let path = dir.join("alice.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[[accounts]]\nname = \"alice\"\naor = \"sip:alice@127.0.0.1\"\nregistrar = \"sip:{registrar}\"\npassword = \"{password}\"\nexpires = 60\n"
+        ),
+    )
+    .expect("config");
+    path
+}
+
+#[test]
+fn recall_registers_at_kamailio_and_talks_to_baresip_both_ways() {
+    let dir = scratch("kamailio-baresip");
+    let (kam, registrar) = kamailio(&dir);
+    let tone = dir.join("tone.wav");
+    write_tone(&tone, 440.0, 10.0);
+    let bob = baresip(&dir, "bob", registrar, &tone);
+    let bob_registered = wait_until(Duration::from_secs(10), || {
+        bob.log_text().contains("200 OK")
+    });
+    assert!(
+        bob_registered,
+        "baresip did not register:\n{}",
+        bob.log_text()
+    );
+
+    let recording = dir.join("recall-heard.wav");
+    let audio = format!("file:{},{}", tone.display(), recording.display());
+    let config = account_config(&dir, registrar, "alice-secret");
+    let mut agent = Headless::start(
+        &dir,
+        &[
+            "--config",
+            config.to_str().expect("utf8"),
+            "--audio",
+            &audio,
+        ],
+    );
+    assert!(
+        wait_until(Duration::from_secs(10), || registration_state(&agent)
+            == "registered"),
+        "recall did not register: {}\n{}",
+        agent.status(),
+        kam.log_text()
+    );
+
+    let (status, call) = post_json(agent.control, "/v1/calls", r#"{"to": "sip:bob@127.0.0.1"}"#);
+    assert_eq!(status, 201, "{call}");
+    let id = call["id"].as_str().expect("id").to_owned();
+    let connected = wait_until(Duration::from_secs(10), || {
+        get_json(agent.control, &format!("/v1/calls/{id}"))["state"] == "connected"
+    });
+    assert!(
+        connected,
+        "not connected: {}\n{}",
+        agent.proc.log_text(),
+        bob.log_text()
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    let (status, view) = post_json(agent.control, &format!("/v1/calls/{id}/hangup"), "");
+    assert_eq!(status, 200, "{view}");
+    assert!(wait_until(Duration::from_secs(5), || bob
+        .log_text()
+        .contains("terminated")));
+
+    // Stop recall so the recording is written, and check both directions carried the tone.
+    assert!(agent.proc.terminate(Duration::from_secs(10)).success());
+    let (rms, seconds) = wav_level(&recording);
+    assert!(seconds > 2.5, "recall recorded {seconds:.1} s");
+    assert!(rms > 1000.0, "recall heard baresip's tone: rms {rms:.0}");
+    let dump = std::fs::read_dir(dir.join("baresip-bob"))
+        .expect("baresip dir")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| p.to_string_lossy().ends_with("-dec.wav"))
+        .expect("baresip dumped what it decoded");
+    let (rms, seconds) = wav_level(&dump);
+    assert!(seconds > 2.5, "baresip recorded {seconds:.1} s");
+    assert!(rms > 1000.0, "baresip heard recall's tone: rms {rms:.0}");
+    println!("recall heard rms {rms:.0} over {seconds:.1} s");
+}
+
+#[test]
+fn a_wrong_password_ends_in_a_clear_registration_failure() {
+    let dir = scratch("kamailio-wrong-password");
+    let (_kam, registrar) = kamailio(&dir);
+    let config = account_config(&dir, registrar, "not-the-password");
+    let agent = Headless::start(&dir, &["--config", config.to_str().expect("utf8")]);
+    assert!(
+        wait_until(Duration::from_secs(5), || registration_state(&agent)
+            == "failed"),
+        "{}",
+        agent.status()
+    );
+    let reason = agent.status()["registrations"][0]["reason"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(
+        reason,
+        "authentication failed in realm \"127.0.0.1\": check the account's username and password"
+    );
+}

@@ -1,0 +1,303 @@
+//! Helpers for end-to-end tests: processes killed by PID on drop, free ports, a tiny HTTP
+//! client for the control API, WAV helpers.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+/// The binary under test.
+pub fn recall() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_recall"))
+}
+
+/// The repository's fixtures.
+pub fn fixture(relative: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(relative)
+}
+
+/// A fresh directory for one test's files.
+pub fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("recall-e2e-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
+
+/// Fails the test with a clear message when a peer program is missing.
+pub fn require(tool: &str) {
+    let found = Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        found,
+        "{tool} is not installed: run the README's test command (./scripts/test.sh), which installs it"
+    );
+}
+
+/// A UDP port free on 127.0.0.1 right now (and its TCP twin).
+pub fn free_port() -> u16 {
+    loop {
+        let udp = UdpSocket::bind("127.0.0.1:0").expect("bind udp");
+        let port = udp.local_addr().expect("addr").port();
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+/// A child process that is killed (by PID) when dropped.
+pub struct Proc {
+    pub name: String,
+    pub child: Child,
+    pub log: PathBuf,
+}
+
+impl Proc {
+    /// Starts `command` with stdout and stderr to `log`.
+    pub fn spawn(name: &str, mut command: Command, log: &Path) -> Self {
+        use std::os::unix::process::CommandExt;
+        let file = std::fs::File::create(log).expect("log file");
+        // Its own process group, so helpers it forks (Kamailio's timers) go with it.
+        let child = command
+            .process_group(0)
+            .stdin(Stdio::null())
+            .stdout(file.try_clone().expect("dup"))
+            .stderr(file)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+        Self {
+            name: name.to_owned(),
+            child,
+            log: log.to_owned(),
+        }
+    }
+
+    /// Waits for the process to exit, up to `limit`; kills it and fails the test if it does not.
+    pub fn wait(&mut self, limit: Duration) -> ExitStatus {
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status;
+            }
+            if start.elapsed() > limit {
+                let _ = self.child.kill();
+                panic!(
+                    "{} did not finish within {limit:?}; log:\n{}",
+                    self.name,
+                    self.log_text()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// What the process wrote.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Asks the process to stop (SIGTERM) and waits for it.
+    pub fn terminate(&mut self, limit: Duration) -> ExitStatus {
+        self.signal(libc::SIGTERM);
+        self.wait(limit)
+    }
+
+    fn signal(&self, signal: i32) {
+        // SAFETY: kill(2) on the process group of a child we own and have not reaped.
+        unsafe {
+            libc::kill(-(self.child.id() as i32), signal);
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            self.signal(libc::SIGTERM);
+            let start = Instant::now();
+            while start.elapsed() < Duration::from_secs(3) {
+                if !matches!(self.child.try_wait(), Ok(None)) {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        self.signal(libc::SIGKILL);
+        let _ = self.child.wait();
+    }
+}
+
+/// Polls `check` until it is true or `limit` passes.
+pub fn wait_until(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if check() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    check()
+}
+
+/// One HTTP/1.1 request; returns status and body.
+pub fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+    token: Option<&str>,
+) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).expect("connect to the control API");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let body = body.unwrap_or("");
+    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).expect("write");
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_owned();
+    (status, body)
+}
+
+/// GET returning parsed JSON.
+pub fn get_json(addr: SocketAddr, path: &str) -> serde_json::Value {
+    let (status, body) = http(addr, "GET", path, None, None);
+    assert_eq!(status, 200, "GET {path}: {body}");
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {path}: {e}: {body}"))
+}
+
+/// POST returning status and parsed JSON.
+pub fn post_json(addr: SocketAddr, path: &str, body: &str) -> (u16, serde_json::Value) {
+    let (status, text) = http(addr, "POST", path, Some(body), None);
+    let json = serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
+    (status, json)
+}
+
+/// `recall headless` with a control API, ready to use.
+pub struct Headless {
+    pub proc: Proc,
+    pub sip: SocketAddr,
+    pub control: SocketAddr,
+}
+
+impl Headless {
+    /// Starts it with extra arguments; waits until the control API answers.
+    pub fn start(dir: &Path, extra: &[&str]) -> Self {
+        let sip: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
+        let control: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
+        let mut command = recall();
+        command
+            .arg("headless")
+            .arg("--listen")
+            .arg(format!("udp:{sip}"))
+            .arg("--control")
+            .arg(control.to_string())
+            .args(extra)
+            .env("RUST_LOG", "info");
+        let proc = Proc::spawn("recall headless", command, &dir.join("recall.log"));
+        let mut headless = Self { proc, sip, control };
+        let up = wait_until(Duration::from_secs(10), || {
+            TcpStream::connect(control).is_ok()
+        });
+        if !up {
+            let log = headless.proc.log_text();
+            let _ = headless.proc.child.kill();
+            panic!("recall headless did not come up; log:\n{log}");
+        }
+        headless
+    }
+
+    pub fn status(&self) -> serde_json::Value {
+        get_json(self.control, "/v1/status")
+    }
+
+    pub fn calls(&self) -> Vec<serde_json::Value> {
+        get_json(self.control, "/v1/calls")
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+}
+
+/// Writes `seconds` of a sine tone at 8 kHz.
+pub fn write_tone(path: &Path, hz: f32, seconds: f32) {
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 8000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut writer = hound::WavWriter::create(path, spec).expect("create wav");
+    for i in 0..(8000.0 * seconds) as usize {
+        let t = i as f32 / 8000.0;
+        writer
+            .write_sample(((2.0 * std::f32::consts::PI * hz * t).sin() * 8000.0) as i16)
+            .expect("sample");
+    }
+    writer.finalize().expect("finalize");
+}
+
+/// Root-mean-square level of a WAV file (first channel), and its length in seconds.
+pub fn wav_level(path: &Path) -> (f64, f64) {
+    let mut reader =
+        hound::WavReader::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let spec = reader.spec();
+    let samples: Vec<i16> = reader
+        .samples::<i16>()
+        .step_by(usize::from(spec.channels))
+        .filter_map(Result::ok)
+        .collect();
+    let sum: f64 = samples.iter().map(|&s| f64::from(s).powi(2)).sum();
+    let rms = (sum / samples.len().max(1) as f64).sqrt();
+    (rms, samples.len() as f64 / f64::from(spec.sample_rate))
+}
+
+/// Runs SIPp to completion; returns its exit status and what it printed on its screen file.
+pub fn run_sipp(dir: &Path, name: &str, args: &[String], limit: Duration) -> (ExitStatus, String) {
+    require("sipp");
+    let screen = dir.join(format!("{name}-screen.txt"));
+    let mut command = Command::new("sipp");
+    command
+        .args(args)
+        .arg("-nostdin")
+        .arg("-trace_screen")
+        .arg("-screen_file")
+        .arg(&screen)
+        .current_dir(dir);
+    let mut proc = Proc::spawn(name, command, &dir.join(format!("{name}.log")));
+    let status = proc.wait(limit);
+    (status, std::fs::read_to_string(&screen).unwrap_or_default())
+}
+
+/// The (successful, failed) cumulative call counts from a SIPp screen dump.
+pub fn sipp_counts(screen: &str) -> (u64, u64) {
+    let count = |label: &str| {
+        screen
+            .lines()
+            .filter(|l| l.contains(label))
+            .filter_map(|l| l.split('|').nth(2)?.trim().parse().ok())
+            .last()
+            .unwrap_or(0)
+    };
+    (count("Successful call"), count("Failed call"))
+}
