@@ -296,7 +296,7 @@ pub fn sipp_counts(screen: &str) -> (u64, u64) {
             .lines()
             .filter(|l| l.contains(label))
             .filter_map(|l| l.split('|').nth(2)?.trim().parse().ok())
-            .last()
+            .next_back()
             .unwrap_or(0)
     };
     (count("Successful call"), count("Failed call"))

@@ -8,13 +8,16 @@ use audio::{Recording, WavPlayer};
 use engine::AudioFactory;
 use media::AudioPort;
 
+/// Recordings of calls that ended, waiting for the run loop to write them: (file, samples).
+pub(crate) type Finished = Arc<Mutex<Vec<(PathBuf, Vec<i16>)>>>;
+
 /// Loops one WAV file into every call and records each call's received audio.
 pub(crate) struct FileAudio {
     samples: Arc<[i16]>,
     output: PathBuf,
     open: Vec<(CallId, Recording)>,
     /// Recordings of calls that ended, waiting for the run loop to write them.
-    pub(crate) finished: Arc<Mutex<Vec<(PathBuf, Vec<i16>)>>>,
+    pub(crate) finished: Finished,
 }
 
 impl FileAudio {

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use api::Event;
@@ -41,7 +41,7 @@ pub enum RunError {
     Audio(#[from] audio::WavError),
 }
 
-type Recordings = Arc<Mutex<Vec<(std::path::PathBuf, Vec<i16>)>>>;
+type Recordings = crate::audio::Finished;
 
 struct Core {
     phone: Phone,

@@ -99,13 +99,16 @@ impl Node {
     }
 }
 
+/// Decides whether a datagram from `a` or `b` with this text arrives.
+type Filter = Box<dyn FnMut(char, &str) -> bool>;
+
 /// Two user agents wired back to back; `deliver` decides which datagrams arrive.
 struct Pair {
     a: Node,
     b: Node,
     now: Instant,
     t0: Instant,
-    deliver: Box<dyn FnMut(char, &str) -> bool>,
+    deliver: Filter,
 }
 
 impl Pair {

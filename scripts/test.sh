@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs what the tests need (SIPp, baresip, Kamailio, build packages) and runs the whole
+# suite: formatting, clippy, unit, scenario and end-to-end tests. No display or sound card needed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/deps.sh
+
+ensure_packages sip-tester baresip-core kamailio pkg-config libasound2-dev libopus-dev gcc
+ensure_rust
+
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+if cargo nextest --version >/dev/null 2>&1; then
+    cargo nextest run --workspace --locked --no-fail-fast
+else
+    cargo test --workspace --locked --no-fail-fast
+fi
