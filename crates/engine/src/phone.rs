@@ -1,6 +1,6 @@
 //! The phone: SIP user agent + media sessions + the call table, driven sans-IO.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -104,6 +104,12 @@ pub struct Phone {
     accounts: Vec<Account>,
     calls: BTreeMap<CallId, Call>,
     by_leg: HashMap<LegId, CallId>,
+    /// Live calls by the local address of their RTP socket.
+    by_media: HashMap<SocketAddr, CallId>,
+    /// Calls to auto-answer, by when.
+    answer_due: BTreeSet<(Instant, CallId)>,
+    /// Ended calls, oldest first, for pruning.
+    ended: VecDeque<CallId>,
     next_call: u64,
     free_ports: Vec<SocketAddr>,
     ports_known: usize,
@@ -147,6 +153,9 @@ impl Phone {
                 .collect(),
             calls: BTreeMap::new(),
             by_leg: HashMap::new(),
+            by_media: HashMap::new(),
+            answer_due: BTreeSet::new(),
+            ended: VecDeque::new(),
             next_call: 1,
             free_ports: Vec::new(),
             ports_known: 0,
@@ -265,10 +274,8 @@ impl Phone {
         if let Some(tick) = self.next_tick {
             deadline = deadline.min(tick);
         }
-        for call in self.calls.values() {
-            if let Some(at) = call.answer_at {
-                deadline = deadline.min(at);
-            }
+        if let Some((at, _)) = self.answer_due.first() {
+            deadline = deadline.min(*at);
         }
         Output::Timeout(deadline)
     }
@@ -367,8 +374,7 @@ impl Phone {
             target = format!("sip:{target}@{domain}");
         }
         let port = self.free_ports.pop().ok_or(EngineError::NoMediaPort)?;
-        let mut local = LocalMedia::g711(port, self.rng.u64(1..u64::from(u32::MAX)));
-        local.addr = port;
+        let local = LocalMedia::g711(port, self.rng.u64(1..u64::from(u32::MAX)));
         let offer = build_offer(&local);
         let invitation = Invitation {
             target: target.clone(),
@@ -403,6 +409,7 @@ impl Phone {
             muted: false,
         };
         info!(call = %id, remote = %call.remote, "dialing");
+        self.by_media.insert(port, id);
         self.insert_call(leg, call);
         self.emit_call(id);
         self.view(id)
@@ -417,7 +424,9 @@ impl Phone {
                 action: "answer",
             });
         }
-        call.answer_at = None;
+        if let Some(at) = call.answer_at.take() {
+            self.answer_due.remove(&(at, id));
+        }
         let leg = call.leg;
         let Some(port) = self.free_ports.pop() else {
             let _ = self.ua.reject(self.now, leg, 503);
@@ -443,6 +452,7 @@ impl Phone {
             None => build_offer(&local),
         };
         call.local = Some(local);
+        self.by_media.insert(port, id);
         self.ua
             .answer(self.now, leg, Some(Bytes::from(sdp)))
             .map_err(|e| EngineError::from_sip(id, e))?;
@@ -671,6 +681,9 @@ impl Phone {
             muted: false,
         };
         self.insert_call(leg, call);
+        if let Some(at) = answer_at.filter(|at| *at > self.now) {
+            self.answer_due.insert((at, id));
+        }
         if answer_at != Some(self.now) {
             let _ = self.ua.ring(self.now, leg, &[]);
         }
@@ -857,10 +870,11 @@ impl Phone {
     }
 
     fn on_rtp(&mut self, local: SocketAddr, from: SocketAddr, bytes: &[u8]) {
-        // Few calls: a linear scan beats keeping another index in step.
-        let Some(call) = self.calls.values_mut().find(|c| {
-            c.state != CallState::Ended && c.local.as_ref().is_some_and(|l| l.addr == local)
-        }) else {
+        let Some(call) = self
+            .by_media
+            .get(&local)
+            .and_then(|id| self.calls.get_mut(id))
+        else {
             return;
         };
         let id = call.id;
@@ -928,10 +942,10 @@ impl Phone {
 
     fn auto_answer_due(&mut self, now: Instant) {
         let due: Vec<CallId> = self
-            .calls
-            .values()
-            .filter(|c| c.answer_at.is_some_and(|at| at <= now))
-            .map(|c| c.id)
+            .answer_due
+            .iter()
+            .take_while(|(at, _)| *at <= now)
+            .map(|(_, id)| *id)
             .collect();
         for id in due {
             if let Err(e) = self.answer(id) {
@@ -965,11 +979,15 @@ impl Phone {
         info!(call = %id, %reason, "call ended");
         call.state = CallState::Ended;
         call.end_reason = Some(reason);
-        call.answer_at = None;
+        if let Some(at) = call.answer_at.take() {
+            self.answer_due.remove(&(at, id));
+        }
         self.by_leg.remove(&call.leg);
         if let Some(local) = call.local.as_ref() {
+            self.by_media.remove(&local.addr);
             self.free_ports.push(local.addr);
         }
+        self.ended.push_back(id);
         if let Some(audio) = call.audio.take() {
             self.audio.close(id, audio);
         }
@@ -978,15 +996,10 @@ impl Phone {
     }
 
     fn prune_ended(&mut self) {
-        let ended: Vec<CallId> = self
-            .calls
-            .values()
-            .filter(|c| c.state == CallState::Ended)
-            .map(|c| c.id)
-            .collect();
-        let excess = ended.len().saturating_sub(self.keep_ended);
-        for id in ended.into_iter().take(excess) {
-            self.calls.remove(&id);
+        while self.ended.len() > self.keep_ended {
+            if let Some(id) = self.ended.pop_front() {
+                self.calls.remove(&id);
+            }
         }
     }
 

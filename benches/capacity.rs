@@ -1,0 +1,354 @@
+//! Inbound call capacity of `recall headless --auto-answer` under SIPp, next to baresip in the
+//! same run: the highest call rate with no failures, CPU per call, RSS per concurrent call, and
+//! 1000 concurrent calls held with RTP flowing (SIPp echoes our RTP back with -rtp_echo).
+//!
+//! Run with `cargo bench --bench capacity` (needs sipp and baresip: ./scripts/test.sh installs
+//! them). `CAPACITY_RATES=100,200,400` and `CAPACITY_HOLD=1000` change the sweep.
+
+use std::net::UdpSocket;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn main() {
+    let dir = std::env::temp_dir().join(format!("recall-capacity-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    let rates: Vec<u32> = std::env::var("CAPACITY_RATES")
+        .unwrap_or_else(|_| "100,200,400,600,800".to_owned())
+        .split(',')
+        .filter_map(|r| r.trim().parse().ok())
+        .collect();
+    let hold: u32 = std::env::var("CAPACITY_HOLD")
+        .ok()
+        .and_then(|h| h.parse().ok())
+        .unwrap_or(1000);
+
+    println!("# Call rate sweep: SIPp uac, 1 s calls, 10 s per rate, fresh peer per rate");
+    println!(
+        "{:<8} {:>6} {:>10} {:>8} {:>9} {:>10} {:>12}",
+        "peer", "rate", "completed", "failed", "cpu %", "cpu ms/call", "peak RSS MB"
+    );
+    for peer in [Peer::Recall, Peer::Baresip] {
+        for &rate in &rates {
+            let r = rate_run(&dir, peer, rate);
+            println!(
+                "{:<8} {:>6} {:>10} {:>8} {:>9.1} {:>10.3} {:>12.1}",
+                peer.name(),
+                rate,
+                r.completed,
+                r.failed,
+                r.cpu_percent,
+                r.cpu_ms_per_call,
+                r.peak_rss_mb
+            );
+        }
+    }
+
+    println!();
+    println!("# Concurrent calls held 30 s with RTP both ways (SIPp -rtp_echo)");
+    println!(
+        "{:<8} {:>6} {:>10} {:>8} {:>9} {:>12} {:>14} {:>16}",
+        "peer",
+        "calls",
+        "completed",
+        "failed",
+        "cpu %",
+        "peak RSS MB",
+        "RSS KB/call",
+        "RTP in (recall)"
+    );
+    for (peer, calls) in [(Peer::Recall, hold), (Peer::Baresip, 200)] {
+        let r = hold_run(&dir, peer, calls);
+        println!(
+            "{:<8} {:>6} {:>10} {:>8} {:>9.1} {:>12.1} {:>14.0} {:>16}",
+            peer.name(),
+            calls,
+            r.completed,
+            r.failed,
+            r.cpu_percent,
+            r.peak_rss_mb,
+            r.rss_kb_per_call,
+            r.rtp_in.map_or("-".to_owned(), |n| n.to_string())
+        );
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Peer {
+    Recall,
+    Baresip,
+}
+
+impl Peer {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Recall => "recall",
+            Self::Baresip => "baresip",
+        }
+    }
+}
+
+struct RateResult {
+    completed: u64,
+    failed: u64,
+    cpu_percent: f64,
+    cpu_ms_per_call: f64,
+    peak_rss_mb: f64,
+}
+
+struct HoldResult {
+    completed: u64,
+    failed: u64,
+    cpu_percent: f64,
+    peak_rss_mb: f64,
+    rss_kb_per_call: f64,
+    rtp_in: Option<u64>,
+}
+
+fn free_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+struct Running {
+    child: Child,
+    sip_port: u16,
+    control: Option<u16>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(dir: &Path, peer: Peer) -> Running {
+    let sip_port = free_port();
+    let log = std::fs::File::create(dir.join(format!("{}.log", peer.name()))).expect("log");
+    match peer {
+        Peer::Recall => {
+            let control = free_port();
+            let child = Command::new(env!("CARGO_BIN_EXE_recall"))
+                .args(["headless", "--auto-answer", "--audio", "null"])
+                .args(["--listen", &format!("udp:127.0.0.1:{sip_port}")])
+                .args(["--control", &format!("127.0.0.1:{control}")])
+                .env("RUST_LOG", "warn")
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()
+                .expect("start recall");
+            std::thread::sleep(Duration::from_millis(500));
+            Running {
+                child,
+                sip_port,
+                control: Some(control),
+            }
+        }
+        Peer::Baresip => {
+            let home = dir.join("baresip");
+            std::fs::create_dir_all(&home).expect("dir");
+            std::fs::write(
+                home.join("config"),
+                format!(
+                    "sip_listen 127.0.0.1:{sip_port}\naudio_source aubridge,nil\naudio_player aubridge,nil\n\
+                     audio_alert aubridge,nil\nmodule_path /usr/lib/baresip/modules\nmodule g711.so\n\
+                     module aubridge.so\nmodule account.so\ncall_max_calls 4096\nsip_trans_bsize 1024\n"
+                ),
+            )
+            .expect("config");
+            std::fs::write(
+                home.join("accounts"),
+                format!("<sip:agent@127.0.0.1:{sip_port}>;regint=0;answermode=auto\n"),
+            )
+            .expect("accounts");
+            let child = Command::new("baresip")
+                .arg("-f")
+                .arg(&home)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()
+                .expect("start baresip");
+            std::thread::sleep(Duration::from_millis(800));
+            Running {
+                child,
+                sip_port,
+                control: None,
+            }
+        }
+    }
+}
+
+/// CPU seconds (user + system) a process has used.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// Peak resident set size in MB (VmHWM).
+fn peak_rss_mb(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+fn rss_mb(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+fn sipp(dir: &Path, scenario: &str, port: u16, args: &[String]) -> (u64, u64) {
+    let screen = dir.join("screen.txt");
+    let _ = std::fs::remove_file(&screen);
+    let scenario: PathBuf = [env!("CARGO_MANIFEST_DIR"), "fixtures", "sipp", scenario]
+        .iter()
+        .collect();
+    let status = Command::new("sipp")
+        .arg("-sf")
+        .arg(&scenario)
+        .arg(format!("127.0.0.1:{port}"))
+        .args(["-i", "127.0.0.1", "-p", &free_port().to_string()])
+        .args(["-s", "agent", "-nostdin", "-trace_screen", "-screen_file"])
+        .arg(&screen)
+        .args(args)
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("run sipp");
+    let _ = status;
+    let text = std::fs::read_to_string(&screen).unwrap_or_default();
+    let count = |label: &str| {
+        text.lines()
+            .filter(|l| l.contains(label))
+            .filter_map(|l| l.split('|').nth(2)?.trim().parse().ok())
+            .next_back()
+            .unwrap_or(0)
+    };
+    (count("Successful call"), count("Failed call"))
+}
+
+fn rate_run(dir: &Path, peer: Peer, rate: u32) -> RateResult {
+    let running = start(dir, peer);
+    let pid = running.child.id();
+    let cpu0 = cpu_seconds(pid);
+    let started = Instant::now();
+    let calls = rate * 10;
+    let (completed, failed) = sipp(
+        dir,
+        "uac_hold.xml",
+        running.sip_port,
+        &[
+            "-r".into(),
+            rate.to_string(),
+            "-m".into(),
+            calls.to_string(),
+            "-d".into(),
+            "1000".into(),
+            "-l".into(),
+            (rate * 4).to_string(),
+            "-timeout".into(),
+            "60".into(),
+        ],
+    );
+    let wall = started.elapsed().as_secs_f64();
+    let cpu = cpu_seconds(pid) - cpu0;
+    RateResult {
+        completed,
+        failed,
+        cpu_percent: 100.0 * cpu / wall,
+        cpu_ms_per_call: 1000.0 * cpu / completed.max(1) as f64,
+        peak_rss_mb: peak_rss_mb(pid),
+    }
+}
+
+fn hold_run(dir: &Path, peer: Peer, calls: u32) -> HoldResult {
+    let running = start(dir, peer);
+    let pid = running.child.id();
+    let idle_rss = rss_mb(pid);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let sip_port = running.sip_port;
+    let sipp_dir = dir.to_owned();
+    let handle = std::thread::spawn(move || {
+        let result = sipp(
+            &sipp_dir,
+            "uac_hold.xml",
+            sip_port,
+            &[
+                "-r".into(),
+                "200".into(),
+                "-m".into(),
+                calls.to_string(),
+                "-l".into(),
+                calls.to_string(),
+                "-d".into(),
+                "30000".into(),
+                "-rtp_echo".into(),
+                "-timeout".into(),
+                "90".into(),
+            ],
+        );
+        let _ = tx.send(());
+        result
+    });
+    // Measure while all calls are up: ramp-up takes calls/200 s, then they are held 30 s.
+    let ramp = Duration::from_secs_f64(f64::from(calls) / 200.0 + 5.0);
+    std::thread::sleep(ramp);
+    let cpu0 = cpu_seconds(pid);
+    let t0 = Instant::now();
+    std::thread::sleep(Duration::from_secs(10));
+    let cpu_percent = 100.0 * (cpu_seconds(pid) - cpu0) / t0.elapsed().as_secs_f64();
+    let held_rss = rss_mb(pid);
+    let _ = rx.recv_timeout(Duration::from_secs(120));
+    let (completed, failed) = handle.join().expect("sipp thread");
+    let rtp_in = running.control.and_then(|port| rtp_received(port));
+    HoldResult {
+        completed,
+        failed,
+        cpu_percent,
+        peak_rss_mb: peak_rss_mb(pid),
+        rss_kb_per_call: (held_rss - idle_rss) * 1024.0 / f64::from(calls),
+        rtp_in,
+    }
+}
+
+/// Sum of RTP packets recall received over every call it remembers.
+fn rtp_received(control: u16) -> Option<u64> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", control)).ok()?;
+    write!(
+        stream,
+        "GET /v1/calls HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut text = String::new();
+    stream.read_to_string(&mut text).ok()?;
+    let body = text.split_once("\r\n\r\n")?.1;
+    let calls: serde_json::Value = serde_json::from_str(body).ok()?;
+    Some(
+        calls
+            .as_array()?
+            .iter()
+            .filter_map(|c| c["stats"]["packets_received"].as_u64())
+            .sum(),
+    )
+}
