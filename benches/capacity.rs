@@ -320,7 +320,7 @@ fn hold_run(dir: &Path, peer: Peer, calls: u32) -> HoldResult {
     let held_rss = rss_mb(pid);
     let _ = rx.recv_timeout(Duration::from_secs(120));
     let (completed, failed) = handle.join().expect("sipp thread");
-    let rtp_in = running.control.and_then(|port| rtp_received(port));
+    let rtp_in = running.control.and_then(rtp_received);
     HoldResult {
         completed,
         failed,
