@@ -153,3 +153,29 @@ fn recall_call_to_nobody_times_out_with_a_clear_reason() {
     }
     assert_eq!(invites, 7, "the INVITE and its six retransmissions");
 }
+
+#[test]
+fn sipp_calls_over_tcp_are_answered() {
+    let dir = scratch("sipp-tcp");
+    let tcp_port = free_port();
+    let agent = crate::support::Headless::start(
+        &dir,
+        &[
+            "--auto-answer",
+            "--listen",
+            &format!("tcp:127.0.0.1:{tcp_port}"),
+        ],
+    );
+    let target: std::net::SocketAddr = format!("127.0.0.1:{tcp_port}").parse().expect("addr");
+    let args = sipp_uac_args(target, &["-t", "t1", "-m", "5", "-r", "5"]);
+    let (status, screen) = run_sipp(&dir, "sipp-tcp", &args, Duration::from_secs(30));
+    assert_eq!(sipp_counts(&screen), (5, 0), "{screen}");
+    assert!(status.success(), "SIPp exit {status}");
+    let listen = agent.status()["listen"].clone();
+    assert!(
+        listen
+            .to_string()
+            .contains(&format!("tcp:127.0.0.1:{tcp_port}")),
+        "{listen}"
+    );
+}

@@ -689,3 +689,32 @@ fn a_bye_for_no_dialog_gets_481() {
     let (sent, _) = node.drain(now);
     assert!(String::from_utf8_lossy(&sent[0].bytes).starts_with("SIP/2.0 481 "));
 }
+
+#[test]
+fn shutdown_unregisters_with_expires_zero() {
+    let start = Instant::now();
+    let mut reg = Registering::new(
+        ScriptedRegistrar::new("recall.test", "alice", "s3cret"),
+        "s3cret",
+    );
+    reg.run_until(start + Duration::from_secs(1));
+    reg.node.ua.unregister_all(reg.now);
+    assert!(reg.node.ua.registering());
+    reg.run_until(start + Duration::from_secs(2));
+    let last = reg
+        .node
+        .sent_starting("REGISTER ")
+        .pop()
+        .expect("a REGISTER")
+        .1;
+    assert!(last.contains("\r\nExpires: 0\r\n"), "{last}");
+    assert!(
+        last.contains("Authorization: Digest"),
+        "credentials are sent pre-emptively"
+    );
+    assert!(matches!(
+        reg.node.events.last(),
+        Some(Event::Unregistered { .. })
+    ));
+    assert!(!reg.node.ua.registering());
+}
