@@ -1,0 +1,397 @@
+//! What the layer above asks of the user agent: accounts and calls.
+
+#[allow(clippy::wildcard_imports)]
+use super::*;
+
+impl UserAgent {
+    // ---------------------------------------------------------------------------------------
+    // Commands: registration
+    // ---------------------------------------------------------------------------------------
+
+    /// Adds an account and registers it.
+    pub fn register(&mut self, now: Instant, config: AccountConfig) -> AccountId {
+        self.now = now;
+        let id = self.add_account(config);
+        self.send_register(id, false);
+        id
+    }
+
+    /// Adds an account without registering it: calls can still be placed as it.
+    pub fn add_account(&mut self, config: AccountConfig) -> AccountId {
+        let id = AccountId(self.accounts.len() as u32);
+        let call_id = format!("{}@recall", self.token(16));
+        let local_tag = self.token(10);
+        self.accounts.push(Registration {
+            expires: config.expires,
+            config,
+            call_id,
+            local_tag,
+            cseq: 0,
+            state: RegState::Unregistered,
+            unregistering: false,
+            auth: None,
+            auth_attempts: 0,
+            tx: None,
+        });
+        id
+    }
+
+    /// Removes the binding of one account (`Expires: 0`).
+    pub fn unregister(&mut self, now: Instant, account: AccountId) {
+        self.now = now;
+        self.timers.clear(TimerId::RegisterRefresh(account));
+        let registered = self
+            .accounts
+            .get(account.0 as usize)
+            .is_some_and(|r| matches!(r.state, RegState::Registered | RegState::Registering));
+        if registered {
+            self.send_register(account, true);
+        }
+    }
+
+    /// Un-REGISTERs every account (on shutdown).
+    pub fn unregister_all(&mut self, now: Instant) {
+        for index in 0..self.accounts.len() {
+            self.unregister(now, AccountId(index as u32));
+        }
+    }
+
+    /// Whether any REGISTER is still in flight.
+    #[must_use]
+    pub fn registering(&self) -> bool {
+        self.accounts
+            .iter()
+            .any(|r| r.state == RegState::Registering)
+    }
+
+    /// The configuration of an account.
+    #[must_use]
+    pub fn account(&self, account: AccountId) -> Option<&AccountConfig> {
+        self.accounts.get(account.0 as usize).map(|r| &r.config)
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Commands: calls
+    // ---------------------------------------------------------------------------------------
+
+    /// Places a call: sends an INVITE and returns the new leg.
+    pub fn invite(&mut self, now: Instant, invitation: Invitation) -> Result<LegId, CommandError> {
+        self.now = now;
+        let target = Uri::parse(Bytes::from(invitation.target.clone())).map_err(|e| {
+            CommandError::BadUri {
+                uri: invitation.target.clone(),
+                reason: e.to_string(),
+            }
+        })?;
+        if !target.scheme().is_sip() {
+            return Err(CommandError::BadUri {
+                uri: invitation.target.clone(),
+                reason: "only sip: URIs can be called".to_owned(),
+            });
+        }
+        let account = invitation
+            .account
+            .and_then(|a| self.accounts.get(a.0 as usize))
+            .map(|r| r.config.clone());
+        let dest = invitation
+            .dest
+            .or(account.as_ref().map(|a| a.proxy))
+            .or_else(|| uri_dest(&target, Transport::Udp))
+            .ok_or_else(|| CommandError::Unroutable(invitation.target.clone()))?;
+        let local = self.local_for(dest.transport)?;
+        let (user, local_uri) = match &account {
+            Some(a) => (
+                user_of(&a.aor).unwrap_or_else(|| self.config.contact_user.clone()),
+                match &a.display_name {
+                    Some(name) => format!("\"{}\" <{}>", name.replace('"', ""), a.aor),
+                    None => format!("<{}>", a.aor),
+                },
+            ),
+            None => (
+                self.config.contact_user.clone(),
+                format!("<sip:{}@{}>", self.config.contact_user, sock_text(local)),
+            ),
+        };
+        let id = LegId(self.next_leg);
+        self.next_leg += 1;
+        let dialog = Dialog {
+            call_id: format!("{}@{}", self.token(20), local.ip()),
+            local_tag: self.token(10),
+            remote_tag: None,
+            local_uri,
+            remote_uri: format!("<{target}>"),
+            local_seq: 1,
+            remote_seq: None,
+            remote_target: target.clone(),
+            route_set: Vec::new(),
+            peer: dest,
+        };
+        let mut builder = sipx_sip::build::RequestBuilder::new(Method::Invite, target)
+            .header(HeaderName::Via, self.via(dest.transport, local))
+            .map_err(bad_header)?
+            .max_forwards(70)
+            .header(
+                HeaderName::From,
+                format!("{};tag={}", dialog.local_uri, dialog.local_tag),
+            )
+            .map_err(bad_header)?
+            .header(HeaderName::To, dialog.remote_uri.clone())
+            .map_err(bad_header)?
+            .header(HeaderName::CallId, dialog.call_id.clone())
+            .map_err(bad_header)?
+            .cseq(1, &Method::Invite)
+            .map_err(bad_header)?
+            .header(HeaderName::Contact, contact(&user, local, dest.transport))
+            .map_err(bad_header)?
+            .header(HeaderName::Allow, ALLOW)
+            .map_err(bad_header)?
+            .header(HeaderName::Supported, SUPPORTED)
+            .map_err(bad_header)?
+            .header(HeaderName::UserAgent, self.config.user_agent.clone())
+            .map_err(bad_header)?;
+        for (name, value) in &invitation.headers {
+            builder = builder
+                .header(HeaderName::parse(&Bytes::from(name.clone())), value.clone())
+                .map_err(|_| CommandError::BadHeader(name.clone()))?;
+        }
+        if let Some(sdp) = invitation.sdp {
+            builder = builder
+                .header(HeaderName::ContentType, "application/sdp")
+                .map_err(bad_header)?
+                .body(sdp);
+        }
+        let request = builder.build();
+        let leg = Leg {
+            role: Role::Uac,
+            state: LegState::Calling,
+            dialog,
+            credentials: account.and_then(|a| a.credentials),
+            invite: request.clone(),
+            invite_tx: None,
+            auth: None,
+            auth_attempts: 0,
+            cancel_pending: false,
+            cancelled: false,
+            cancel_reason: None,
+            ack: None,
+            pending_2xx: None,
+            reinvite_out: None,
+            reinvite_in: None,
+        };
+        self.legs.insert(id, leg);
+        let tx = self.send_request(request, dest, Owner::Leg(id, Purpose::Invite));
+        if let Some(leg) = self.legs.get_mut(&id) {
+            leg.invite_tx = tx;
+        }
+        Ok(id)
+    }
+
+    /// Sends 180 Ringing on an incoming leg, with optional extra headers.
+    pub fn ring(
+        &mut self,
+        now: Instant,
+        leg: LegId,
+        headers: &[(String, String)],
+    ) -> Result<(), CommandError> {
+        self.now = now;
+        let (tx, response) = {
+            let l = self.ringing_leg(leg, "ring")?;
+            let tx = l.invite_tx.ok_or(CommandError::NoSuchLeg(leg))?;
+            let mut builder = self.leg_response(l, 180)?;
+            for (name, value) in headers {
+                builder = builder
+                    .header(HeaderName::parse(&Bytes::from(name.clone())), value.clone())
+                    .map_err(|_| CommandError::BadHeader(name.clone()))?;
+            }
+            (tx, builder.build())
+        };
+        self.send_response(tx, response);
+        Ok(())
+    }
+
+    /// Answers an incoming leg with 200 OK and `sdp`; the 2xx is retransmitted until the ACK.
+    pub fn answer(
+        &mut self,
+        now: Instant,
+        leg: LegId,
+        sdp: Option<Bytes>,
+    ) -> Result<(), CommandError> {
+        self.now = now;
+        let (tx, response, cseq) = {
+            let l = self.ringing_leg(leg, "answer")?;
+            let tx = l.invite_tx.ok_or(CommandError::NoSuchLeg(leg))?;
+            let cseq = cseq_of(&l.invite).unwrap_or(1);
+            let mut builder = self.leg_response(l, 200)?;
+            if let Some(sdp) = sdp {
+                builder = builder
+                    .header(HeaderName::ContentType, "application/sdp")
+                    .map_err(bad_header)?
+                    .body(sdp);
+            }
+            (tx, builder.build(), cseq)
+        };
+        let dest = self.txs.get(&tx).map(|m| m.dest);
+        self.send_response(tx, response.clone());
+        if let (Some(dest), Some(l)) = (dest, self.legs.get_mut(&leg)) {
+            l.state = LegState::Answering;
+            l.invite_tx = None;
+            l.pending_2xx = Some(Pending2xx {
+                bytes: Message::Response(response).to_bytes(),
+                dest,
+                interval: self.config.t1,
+                cseq,
+            });
+            self.timers
+                .set(TimerId::Retransmit2xx(leg), self.now + self.config.t1);
+            self.timers
+                .set(TimerId::AckTimeout(leg), self.now + self.config.t1 * 64);
+        }
+        Ok(())
+    }
+
+    /// Refuses an incoming leg with a final status (4xx–6xx).
+    pub fn reject(&mut self, now: Instant, leg: LegId, status: u16) -> Result<(), CommandError> {
+        self.now = now;
+        if !(300..=699).contains(&status) {
+            return Err(CommandError::BadStatus(status));
+        }
+        let (tx, response) = {
+            let l = self.ringing_leg(leg, "reject")?;
+            let tx = l.invite_tx.ok_or(CommandError::NoSuchLeg(leg))?;
+            (tx, self.leg_response(l, status)?.build())
+        };
+        self.send_response(tx, response);
+        self.end_leg(leg, EndReason::Local);
+        Ok(())
+    }
+
+    /// Ends a leg whatever its state: CANCEL while calling, a final response while ringing,
+    /// BYE once answered.
+    pub fn hangup(&mut self, now: Instant, leg: LegId) -> Result<(), CommandError> {
+        self.now = now;
+        self.hangup_with(leg, EndReason::Local)
+    }
+
+    /// Sends a re-INVITE with a new offer (hold, resume, codec change).
+    pub fn reinvite(
+        &mut self,
+        now: Instant,
+        leg: LegId,
+        sdp: Option<Bytes>,
+    ) -> Result<(), CommandError> {
+        self.now = now;
+        let l = self.legs.get(&leg).ok_or(CommandError::NoSuchLeg(leg))?;
+        if l.state != LegState::Confirmed || l.reinvite_out.is_some() || l.reinvite_in.is_some() {
+            return Err(CommandError::WrongState {
+                leg,
+                state: if l.state == LegState::Confirmed {
+                    "re-negotiating"
+                } else {
+                    l.state.as_str()
+                },
+                action: "re-INVITE",
+            });
+        }
+        self.send_reinvite(leg, sdp);
+        Ok(())
+    }
+
+    /// Answers the peer's pending re-INVITE with 200 OK and our answer.
+    pub fn accept_reinvite(
+        &mut self,
+        now: Instant,
+        leg: LegId,
+        sdp: Option<Bytes>,
+    ) -> Result<(), CommandError> {
+        self.now = now;
+        let l = self
+            .legs
+            .get_mut(&leg)
+            .ok_or(CommandError::NoSuchLeg(leg))?;
+        let pending = l.reinvite_in.take().ok_or(CommandError::WrongState {
+            leg,
+            state: l.state.as_str(),
+            action: "answer a re-INVITE that is not pending",
+        })?;
+        let cseq = cseq_of(&pending.request).unwrap_or(0);
+        let l = self.legs.get(&leg).ok_or(CommandError::NoSuchLeg(leg))?;
+        let mut builder = self.dialog_response(&pending.request, l, 200)?;
+        if let Some(sdp) = sdp {
+            builder = builder
+                .header(HeaderName::ContentType, "application/sdp")
+                .map_err(bad_header)?
+                .body(sdp);
+        }
+        let response = builder.build();
+        let dest = self.txs.get(&pending.tx).map(|m| m.dest);
+        self.send_response(pending.tx, response.clone());
+        if let (Some(dest), Some(l)) = (dest, self.legs.get_mut(&leg)) {
+            l.pending_2xx = Some(Pending2xx {
+                bytes: Message::Response(response).to_bytes(),
+                dest,
+                interval: self.config.t1,
+                cseq,
+            });
+            self.timers
+                .set(TimerId::Retransmit2xx(leg), self.now + self.config.t1);
+            self.timers
+                .set(TimerId::AckTimeout(leg), self.now + self.config.t1 * 64);
+        }
+        Ok(())
+    }
+
+    /// Refuses the peer's pending re-INVITE (e.g. 488); the call goes on unchanged.
+    pub fn reject_reinvite(
+        &mut self,
+        now: Instant,
+        leg: LegId,
+        status: u16,
+    ) -> Result<(), CommandError> {
+        self.now = now;
+        let l = self
+            .legs
+            .get_mut(&leg)
+            .ok_or(CommandError::NoSuchLeg(leg))?;
+        let pending = l.reinvite_in.take().ok_or(CommandError::WrongState {
+            leg,
+            state: l.state.as_str(),
+            action: "reject a re-INVITE that is not pending",
+        })?;
+        let l = self.legs.get(&leg).ok_or(CommandError::NoSuchLeg(leg))?;
+        let response = self.dialog_response(&pending.request, l, status)?.build();
+        self.send_response(pending.tx, response);
+        Ok(())
+    }
+
+    /// Sends an INFO request in the dialog (e.g. `application/dtmf-relay`).
+    pub fn send_info(
+        &mut self,
+        now: Instant,
+        leg: LegId,
+        content_type: &str,
+        body: Bytes,
+    ) -> Result<(), CommandError> {
+        self.now = now;
+        let l = self
+            .legs
+            .get_mut(&leg)
+            .ok_or(CommandError::NoSuchLeg(leg))?;
+        if l.state != LegState::Confirmed {
+            return Err(CommandError::WrongState {
+                leg,
+                state: l.state.as_str(),
+                action: "send INFO",
+            });
+        }
+        let (builder, dest) = l.dialog.request(Method::Info, None).map_err(bad_header)?;
+        let local = self.local_for(dest.transport)?;
+        let request = builder
+            .header(HeaderName::Via, self.via(dest.transport, local))
+            .and_then(|b| b.header(HeaderName::ContentType, content_type.to_owned()))
+            .map_err(bad_header)?
+            .body(body)
+            .build();
+        self.send_request(request, dest, Owner::Leg(leg, Purpose::Other));
+        Ok(())
+    }
+}

@@ -1,0 +1,653 @@
+//! The user agent: routes messages to sipx-sip's transactions and to call legs and
+//! registrations, and queues what must be sent and told.
+//!
+//! One `impl UserAgent` spread over files by concern: this file has the state, the inputs,
+//! transaction plumbing and timers; `commands` what the layer above asks for; `receive` what
+//! arrives; `send` what goes out.
+
+mod commands;
+mod receive;
+mod send;
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use sipx_sip::build::ResponseBuilder;
+use sipx_sip::headers::{CSeq, Expires};
+use sipx_sip::transaction::Dispatch;
+use sipx_sip::{
+    HeaderName, Limits, Message, Method, Request, Response, StatusCode, TransactionKey,
+    TransactionLayer, TuEvent, Uri,
+};
+use tracing::{debug, trace, warn};
+
+use crate::auth::DigestAuth;
+use crate::config::{AccountConfig, UaConfig};
+use crate::dialog::{Dialog, without_tag};
+use crate::error::CommandError;
+use crate::event::{EndReason, Event, RegistrationFailure};
+use crate::leg::{IncomingReInvite, Leg, LegId, LegState, OutgoingReInvite, Pending2xx, Role};
+use crate::message::{
+    contact_uri, header_text, reason_phrase, record_routes, response_dest, sdp_body, sock_text,
+    stamp_via, status_line, tag_of, uri_dest, with_tag,
+};
+use crate::registration::{AccountId, RegState, Registration};
+use crate::timers::{TimerId, TimerTable, TxId, timer_at, timer_index};
+use crate::transport::{Dest, Transmit, Transport};
+
+/// Methods we implement, advertised in `Allow` (RFC 3261 §20.5).
+const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO";
+/// Option tags we support, advertised in `Supported`.
+const SUPPORTED: &str = "replaces";
+/// How long an idle timeout is when nothing is armed.
+const IDLE: Duration = Duration::from_secs(3600);
+
+/// What the driver must do next.
+#[derive(Debug)]
+pub enum Output {
+    /// Send these bytes.
+    Transmit(Transmit),
+    /// Tell the layer above.
+    Event(Event),
+    /// Nothing more to do until this instant (or new input).
+    Timeout(Instant),
+}
+
+/// Counters for what the user agent saw and did, for tests and the status API.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Datagrams that did not frame as SIP and could not be answered.
+    pub malformed_dropped: u64,
+    /// Requests answered 400 (or 505) because they failed validation.
+    pub bad_requests: u64,
+    /// Responses that matched no transaction or dialog.
+    pub stray_responses: u64,
+    /// Requests sent again by a retransmission timer, 2xx included.
+    pub retransmissions: u64,
+}
+
+/// Who a transaction belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Owner {
+    Leg(LegId, Purpose),
+    Account(AccountId),
+    Nobody,
+}
+
+/// What a leg's transaction is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Purpose {
+    Invite,
+    ReInvite,
+    Bye,
+    Cancel,
+    Other,
+}
+
+#[derive(Debug)]
+struct TxMeta {
+    key: TransactionKey,
+    dest: Dest,
+    owner: Owner,
+}
+
+/// A new outgoing call.
+#[derive(Debug, Clone, Default)]
+pub struct Invitation {
+    /// The Request-URI, e.g. `sip:bob@127.0.0.1:5070`.
+    pub target: String,
+    /// Place the call as this account (its AOR in `From`, its proxy, its credentials).
+    pub account: Option<AccountId>,
+    /// Send to this next hop instead of the account's proxy or the target's host.
+    pub dest: Option<Dest>,
+    /// The SDP offer.
+    pub sdp: Option<Bytes>,
+    /// Extra headers, name and value.
+    pub headers: Vec<(String, String)>,
+}
+
+/// The sans-IO SIP user agent.
+#[derive(Debug)]
+pub struct UserAgent {
+    config: UaConfig,
+    rng: fastrand::Rng,
+    now: Instant,
+    txl: TransactionLayer,
+    timers: TimerTable,
+    next_tx: TxId,
+    tx_ids: HashMap<TransactionKey, TxId>,
+    txs: HashMap<TxId, TxMeta>,
+    legs: HashMap<LegId, Leg>,
+    dialogs: HashMap<(String, String), LegId>,
+    next_leg: u64,
+    accounts: Vec<Registration>,
+    local: HashMap<Transport, SocketAddr>,
+    out: VecDeque<Output>,
+    stats: Stats,
+}
+
+impl UserAgent {
+    /// A user agent whose randomness (tags, branches, Call-IDs) comes from `seed`.
+    #[must_use]
+    pub fn new(config: UaConfig, seed: u64, now: Instant) -> Self {
+        Self {
+            txl: TransactionLayer::new(config.timers()),
+            config,
+            rng: fastrand::Rng::with_seed(seed),
+            now,
+            timers: TimerTable::default(),
+            next_tx: 1,
+            tx_ids: HashMap::new(),
+            txs: HashMap::new(),
+            legs: HashMap::new(),
+            dialogs: HashMap::new(),
+            next_leg: 1,
+            accounts: Vec::new(),
+            local: HashMap::new(),
+            out: VecDeque::new(),
+            stats: Stats::default(),
+        }
+    }
+
+    /// Tells the user agent where it listens on a transport (for `Via` and `Contact`).
+    pub fn set_local_addr(&mut self, transport: Transport, addr: SocketAddr) {
+        self.local.insert(transport, addr);
+    }
+
+    /// Where the user agent listens on a transport.
+    #[must_use]
+    pub fn local_addr(&self, transport: Transport) -> Option<SocketAddr> {
+        self.local.get(&transport).copied()
+    }
+
+    /// The next thing to do: send, tell, or sleep until a deadline.
+    pub fn poll_output(&mut self) -> Output {
+        if let Some(output) = self.out.pop_front() {
+            return output;
+        }
+        Output::Timeout(self.timers.next().unwrap_or(self.now + IDLE))
+    }
+
+    /// Counters.
+    #[must_use]
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    /// The state of a leg, if it exists.
+    #[must_use]
+    pub fn leg_state(&self, leg: LegId) -> Option<LegState> {
+        self.legs.get(&leg).map(|l| l.state)
+    }
+
+    /// How many legs exist.
+    #[must_use]
+    pub fn leg_count(&self) -> usize {
+        self.legs.len()
+    }
+
+    /// How many transactions are in flight, as (client, server).
+    #[must_use]
+    pub fn transaction_count(&self) -> (usize, usize) {
+        self.txl.len()
+    }
+
+    /// The SIP Call-ID of a leg.
+    #[must_use]
+    pub fn call_id(&self, leg: LegId) -> Option<&str> {
+        self.legs.get(&leg).map(|l| l.dialog.call_id.as_str())
+    }
+
+    /// The peer's URI of a leg (the `From` of an incoming call, the `To` of an outgoing one).
+    #[must_use]
+    pub fn remote_uri(&self, leg: LegId) -> Option<&str> {
+        self.legs.get(&leg).map(|l| l.dialog.remote_uri.as_str())
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Input
+    // ---------------------------------------------------------------------------------------
+
+    /// A datagram arrived. Anything that does not parse is counted and dropped; a request that
+    /// parses but is invalid is answered 400 with the fault in the reason phrase.
+    pub fn handle_datagram(&mut self, now: Instant, source: Dest, bytes: &[u8]) {
+        self.now = now;
+        // RFC 5626 §4.4.1 keep-alives (CRLF) are not messages.
+        if bytes
+            .iter()
+            .all(|b| matches!(b, b'\r' | b'\n' | b' ' | b'\t' | 0))
+        {
+            return;
+        }
+        match sipx_sip::parse_datagram(Bytes::copy_from_slice(bytes), &Limits::datagram()) {
+            Ok(message) => self.handle_message(now, source, message),
+            Err(error) => {
+                self.stats.malformed_dropped += 1;
+                debug!(%source, %error, "dropped a datagram that is not a SIP message");
+            }
+        }
+    }
+
+    /// A whole message arrived (framed by the driver for stream transports).
+    pub fn handle_message(&mut self, now: Instant, source: Dest, message: Message) {
+        self.now = now;
+        let reliability = source.transport.reliability();
+        match message {
+            Message::Request(mut request) => {
+                let findings = sipx_sip::validate_request(&request);
+                if let Some(fault) = findings.iter().find(|f| !f.is_repairable()) {
+                    self.stats.bad_requests += 1;
+                    if request.method != Method::Ack {
+                        self.reply_invalid(&request, source, fault);
+                    }
+                    return;
+                }
+                trace!(%source, method = %request.method, "request in");
+                stamp_via(&mut request, source.addr);
+                let dest = response_dest(&request, source);
+                match self.txl.receive(Message::Request(request), reliability) {
+                    Dispatch::Matched { key, outputs } => {
+                        if let Some(tx) = self.tx_ids.get(&key).copied() {
+                            self.apply(tx, outputs, source);
+                        }
+                    }
+                    Dispatch::Created { key, outputs } => {
+                        let tx = self.track(key, dest, Owner::Nobody);
+                        self.apply(tx, outputs, source);
+                    }
+                    Dispatch::Unmatched(message) => {
+                        if let Message::Request(request) = *message
+                            && request.method == Method::Ack
+                        {
+                            self.on_ack(&request, source);
+                        }
+                    }
+                }
+            }
+            Message::Response(response) => {
+                if !sipx_sip::validate_response(&response).is_empty() {
+                    self.stats.malformed_dropped += 1;
+                    return;
+                }
+                match self.txl.receive(Message::Response(response), reliability) {
+                    Dispatch::Matched { key, outputs } => {
+                        if let Some(tx) = self.tx_ids.get(&key).copied() {
+                            self.apply(tx, outputs, source);
+                        }
+                    }
+                    Dispatch::Created { .. } => {}
+                    Dispatch::Unmatched(message) => {
+                        if let Message::Response(response) = *message {
+                            self.on_stray_response(&response);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Time passed: fire every timer due at or before `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.now = now;
+        while let Some(timer) = self.timers.pop_due(now) {
+            self.on_timer(timer);
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Transactions
+    // ---------------------------------------------------------------------------------------
+
+    fn track(&mut self, key: TransactionKey, dest: Dest, owner: Owner) -> TxId {
+        let tx = self.next_tx;
+        self.next_tx += 1;
+        self.tx_ids.insert(key.clone(), tx);
+        self.txs.insert(tx, TxMeta { key, dest, owner });
+        tx
+    }
+
+    fn send_request(&mut self, request: Request, dest: Dest, owner: Owner) -> Option<TxId> {
+        trace!(%dest, method = %request.method, "request out");
+        let (key, outputs) = self
+            .txl
+            .send_request(request, dest.transport.reliability())?;
+        let tx = self.track(key, dest, owner);
+        self.apply(tx, outputs, dest);
+        Some(tx)
+    }
+
+    fn send_response(&mut self, tx: TxId, response: Response) {
+        let Some(key) = self.txs.get(&tx).map(|m| m.key.clone()) else {
+            return;
+        };
+        let outputs = self.txl.send_response(&key, response);
+        let source = self.txs.get(&tx).map(|m| m.dest);
+        if let Some(source) = source {
+            self.apply(tx, outputs, source);
+        }
+    }
+
+    /// Carries out what a transaction asked for; hands its events to the TU afterwards.
+    fn apply(&mut self, tx: TxId, outputs: Vec<sipx_sip::Output>, source: Dest) {
+        let mut events = Vec::new();
+        let owner = self.txs.get(&tx).map_or(Owner::Nobody, |m| m.owner);
+        for output in outputs {
+            match output {
+                sipx_sip::Output::Send(message) => {
+                    if let Some(meta) = self.txs.get(&tx) {
+                        self.out.push_back(Output::Transmit(Transmit {
+                            dest: meta.dest,
+                            bytes: message.to_bytes(),
+                        }));
+                    }
+                }
+                sipx_sip::Output::SetTimer { timer, after } => {
+                    self.timers.set(
+                        TimerId::Transaction(tx, timer_index(timer)),
+                        self.now + after,
+                    );
+                }
+                sipx_sip::Output::ClearTimer(timer) => {
+                    self.timers
+                        .clear(TimerId::Transaction(tx, timer_index(timer)));
+                }
+                sipx_sip::Output::ToTu(event) => events.push(*event),
+                sipx_sip::Output::Terminated(_) => {
+                    self.timers.clear_transaction(tx);
+                    if let Some(meta) = self.txs.remove(&tx) {
+                        self.tx_ids.remove(&meta.key);
+                    }
+                }
+                _ => {}
+            }
+        }
+        for event in events {
+            self.on_tu_event(tx, owner, event, source);
+        }
+    }
+
+    fn on_tu_event(&mut self, tx: TxId, owner: Owner, event: TuEvent, source: Dest) {
+        match (event, owner) {
+            (TuEvent::Request(request), _) => self.on_request(tx, *request, source),
+            (TuEvent::Ack(ack), _) => self.on_ack(&ack, source),
+            (TuEvent::Response(response), Owner::Leg(leg, purpose)) => {
+                self.on_leg_response(leg, purpose, &response, source);
+            }
+            (TuEvent::Response(response), Owner::Account(account)) => {
+                self.on_register_response(account, &response);
+            }
+            (TuEvent::Timeout | TuEvent::TransportError, Owner::Leg(leg, purpose)) => {
+                self.on_leg_failure(leg, purpose, tx);
+            }
+            (event @ (TuEvent::Timeout | TuEvent::TransportError), Owner::Account(account)) => {
+                let reason = if matches!(event, TuEvent::Timeout) {
+                    RegistrationFailure::Timeout
+                } else {
+                    RegistrationFailure::TransportError
+                };
+                self.registration_failed(account, reason, Some(Duration::from_secs(30)));
+            }
+            _ => {}
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Timers
+    // ---------------------------------------------------------------------------------------
+
+    fn on_timer(&mut self, timer: TimerId) {
+        match timer {
+            TimerId::Transaction(tx, index) => {
+                let (Some(key), Some(timer)) =
+                    (self.txs.get(&tx).map(|m| m.key.clone()), timer_at(index))
+                else {
+                    return;
+                };
+                if matches!(
+                    timer,
+                    sipx_sip::Timer::A | sipx_sip::Timer::E | sipx_sip::Timer::G
+                ) {
+                    self.stats.retransmissions += 1;
+                }
+                let outputs = self.txl.on_timer(&key, timer);
+                let dest = self.txs.get(&tx).map(|m| m.dest);
+                if let Some(dest) = dest {
+                    self.apply(tx, outputs, dest);
+                }
+            }
+            TimerId::Retransmit2xx(leg) => {
+                let t2 = self.config.t2;
+                let Some(pending) = self.legs.get_mut(&leg).and_then(|l| l.pending_2xx.as_mut())
+                else {
+                    return;
+                };
+                pending.interval = (pending.interval * 2).min(t2);
+                let next = self.now + pending.interval;
+                let transmit = Transmit {
+                    dest: pending.dest,
+                    bytes: pending.bytes.clone(),
+                };
+                self.stats.retransmissions += 1;
+                self.out.push_back(Output::Transmit(transmit));
+                self.timers.set(TimerId::Retransmit2xx(leg), next);
+            }
+            TimerId::AckTimeout(leg) => {
+                self.timers.clear(TimerId::Retransmit2xx(leg));
+                let Some(l) = self.legs.get_mut(&leg) else {
+                    return;
+                };
+                l.pending_2xx = None;
+                let already_ended = l.state == LegState::Terminating;
+                l.state = LegState::Confirmed;
+                self.send_bye(leg);
+                if !already_ended {
+                    self.emit_ended(leg, EndReason::NoAck);
+                }
+            }
+            TimerId::RingTimeout(leg) => {
+                let _ = self.hangup_with(leg, EndReason::NoAnswer);
+            }
+            TimerId::ReInviteRetry(leg) => {
+                let busy = self
+                    .legs
+                    .get(&leg)
+                    .is_some_and(|l| l.reinvite_in.is_some() || l.pending_2xx.is_some());
+                if busy {
+                    // RFC 3261 §14.1: not while the peer's INVITE transaction is in progress.
+                    self.timers
+                        .set(TimerId::ReInviteRetry(leg), self.now + self.config.t1);
+                    return;
+                }
+                let sdp = self
+                    .legs
+                    .get(&leg)
+                    .and_then(|l| l.reinvite_out.as_ref())
+                    .map(|r| r.sdp.clone());
+                if let Some(sdp) = sdp {
+                    self.send_reinvite(leg, sdp);
+                }
+            }
+            TimerId::RegisterRefresh(account) => self.send_register(account, false),
+            TimerId::LegCleanup(leg) => self.remove_leg(leg),
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Legs
+    // ---------------------------------------------------------------------------------------
+
+    fn ringing_leg(&self, leg: LegId, action: &'static str) -> Result<&Leg, CommandError> {
+        let l = self.legs.get(&leg).ok_or(CommandError::NoSuchLeg(leg))?;
+        if l.role != Role::Uas || l.state != LegState::Ringing {
+            return Err(CommandError::WrongState {
+                leg,
+                state: l.state.as_str(),
+                action,
+            });
+        }
+        Ok(l)
+    }
+
+    /// Reports a leg as ended and forgets it.
+    fn end_leg(&mut self, leg: LegId, reason: EndReason) {
+        if self.legs.contains_key(&leg) {
+            self.emit_ended(leg, reason);
+            self.remove_leg(leg);
+        }
+    }
+
+    fn emit_ended(&mut self, leg: LegId, reason: EndReason) {
+        debug!(%leg, %reason, "leg ended");
+        self.out
+            .push_back(Output::Event(Event::Ended { leg, reason }));
+    }
+
+    fn remove_leg(&mut self, leg: LegId) {
+        if let Some(l) = self.legs.remove(&leg) {
+            self.dialogs
+                .remove(&(l.dialog.call_id.clone(), l.dialog.local_tag.clone()));
+        }
+        for timer in [
+            TimerId::Retransmit2xx(leg),
+            TimerId::AckTimeout(leg),
+            TimerId::RingTimeout(leg),
+            TimerId::ReInviteRetry(leg),
+            TimerId::LegCleanup(leg),
+        ] {
+            self.timers.clear(timer);
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Small things
+    // ---------------------------------------------------------------------------------------
+
+    fn local_for(&self, transport: Transport) -> Result<SocketAddr, CommandError> {
+        self.local
+            .get(&transport)
+            .copied()
+            .ok_or(CommandError::NoLocalAddress(transport))
+    }
+
+    /// A `Via` with a fresh RFC 3261 branch and `rport` (RFC 3581).
+    fn via(&mut self, transport: Transport, local: SocketAddr) -> String {
+        format!(
+            "SIP/2.0/{} {};branch=z9hG4bK{};rport",
+            transport.as_via_token(),
+            sock_text(local),
+            self.token(16)
+        )
+    }
+
+    fn token(&mut self, len: usize) -> String {
+        const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+        (0..len)
+            .map(|_| char::from(ALPHABET[self.rng.usize(..ALPHABET.len())]))
+            .collect()
+    }
+}
+
+fn contact(user: &str, local: SocketAddr, transport: Transport) -> String {
+    match transport {
+        Transport::Udp => format!("<sip:{user}@{}>", sock_text(local)),
+        Transport::Tcp => format!("<sip:{user}@{};transport=tcp>", sock_text(local)),
+    }
+}
+
+/// The user part of a SIP URI (inside a name-addr or bare).
+fn user_of(text: &str) -> Option<String> {
+    let start = text.find("sip:").or_else(|| text.find("sips:"))?;
+    let rest = &text[start..];
+    let rest = &rest[rest.find(':')? + 1..];
+    let at = rest.find('@')?;
+    let user = &rest[..at];
+    (!user.is_empty()).then(|| user.to_owned())
+}
+
+fn cseq_of(request: &Request) -> Option<u32> {
+    request
+        .headers
+        .typed::<CSeq>()
+        .and_then(Result::ok)
+        .map(|c| c.sequence)
+}
+
+fn realm_of(response: &Response) -> Option<String> {
+    let name = if response.status.code() == 407 {
+        HeaderName::ProxyAuthenticate
+    } else {
+        HeaderName::WwwAuthenticate
+    };
+    response
+        .headers
+        .get_all(&name)
+        .find_map(|h| sipx_sip::auth::Challenge::parse(&h.value(), false))
+        .map(|c| c.realm)
+}
+
+/// The lifetime granted by a REGISTER 2xx: `expires` on our Contact, else `Expires`.
+fn granted_expires(response: &Response) -> Option<Duration> {
+    let from_contact = response
+        .headers
+        .typed_all::<sipx_sip::headers::Contact>()
+        .filter_map(Result::ok)
+        .find_map(|c| {
+            c.param("expires")
+                .and_then(|v| std::str::from_utf8(v).ok()?.trim().parse::<u64>().ok())
+        });
+    let from_header = response
+        .headers
+        .typed::<Expires>()
+        .and_then(Result::ok)
+        .map(|Expires(e)| u64::from(e));
+    from_contact.or(from_header).map(Duration::from_secs)
+}
+
+/// RFC 3261 §8.2.2.3: option tags in `Require` that we do not support.
+fn unsupported_requirement(request: &Request) -> Option<String> {
+    let required = header_text(&request.headers, &HeaderName::Require)?;
+    let unsupported: Vec<&str> = required
+        .split(',')
+        .map(str::trim)
+        .filter(|tag| {
+            !tag.is_empty() && !SUPPORTED.split(", ").any(|s| s.eq_ignore_ascii_case(tag))
+        })
+        .collect();
+    (!unsupported.is_empty()).then(|| unsupported.join(", "))
+}
+
+/// A response to a request that lacks headers a response copies (RFC 4475 §3.1.2.19 "insuf"):
+/// whatever of Via, From, To, Call-ID and CSeq is present is echoed.
+fn partial_response(
+    request: &Request,
+    status: u16,
+    reason: &str,
+) -> Result<ResponseBuilder, CommandError> {
+    let code = StatusCode::new(status).ok_or(CommandError::BadStatus(status))?;
+    let mut builder = ResponseBuilder::new(code, reason.to_owned()).map_err(bad_header)?;
+    for name in [
+        HeaderName::Via,
+        HeaderName::From,
+        HeaderName::To,
+        HeaderName::CallId,
+        HeaderName::CSeq,
+    ] {
+        for header in request.headers.get_all(&name) {
+            builder = builder
+                .header(name.clone(), header.value().into_owned())
+                .map_err(bad_header)?;
+        }
+    }
+    Ok(builder)
+}
+
+fn bad_header(error: sipx_sip::BuildError) -> CommandError {
+    CommandError::BadHeader(error.to_string())
+}
+
+fn ok_status() -> StatusCode {
+    // 200 is always a valid status code; `StatusCode::new` only fails outside 100..=699.
+    StatusCode::new(200).expect("200 is a valid status code")
+}

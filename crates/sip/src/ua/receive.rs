@@ -1,0 +1,657 @@
+//! What arrives: requests (RFC 3261 §8.2, §12.2.2, §9.2, §14.2) and responses to our requests.
+
+#[allow(clippy::wildcard_imports)]
+use super::*;
+
+impl UserAgent {
+    // ---------------------------------------------------------------------------------------
+    // Requests we receive
+    // ---------------------------------------------------------------------------------------
+
+    pub(super) fn on_request(&mut self, tx: TxId, request: Request, source: Dest) {
+        if request.method == Method::Cancel {
+            self.on_cancel(tx, &request);
+            return;
+        }
+        if tag_of(&request.headers, &HeaderName::To).is_some() {
+            self.on_dialog_request(tx, request, source);
+            return;
+        }
+        match request.method {
+            Method::Invite => self.on_invite(tx, request, source),
+            Method::Options => {
+                let response = self.options_response(&request);
+                self.send_response(tx, response);
+            }
+            Method::Bye => self.reply(tx, &request, 481, None),
+            Method::Register
+            | Method::Subscribe
+            | Method::Notify
+            | Method::Refer
+            | Method::Message
+            | Method::Publish
+            | Method::Update
+            | Method::Prack
+            | Method::Info => self.reply(tx, &request, 405, None),
+            _ => self.reply(tx, &request, 501, None),
+        }
+    }
+
+    pub(super) fn on_invite(&mut self, tx: TxId, request: Request, source: Dest) {
+        if let Some(unsupported) = unsupported_requirement(&request) {
+            let mut builder = match self.response_builder(&request, 420, None) {
+                Ok(b) => b,
+                Err(_) => return,
+            };
+            if let Ok(b) = builder.header(HeaderName::Unsupported, unsupported) {
+                builder = b;
+                self.send_response(tx, builder.build());
+            }
+            return;
+        }
+        let id = LegId(self.next_leg);
+        self.next_leg += 1;
+        let from = header_text(&request.headers, &HeaderName::From).unwrap_or_default();
+        let to = header_text(&request.headers, &HeaderName::To).unwrap_or_default();
+        let call_id = header_text(&request.headers, &HeaderName::CallId).unwrap_or_default();
+        let remote_target = contact_uri(&request.headers).unwrap_or_else(|| request.uri.clone());
+        let dialog = Dialog {
+            call_id: call_id.clone(),
+            local_tag: self.token(10),
+            remote_tag: tag_of(&request.headers, &HeaderName::From),
+            local_uri: without_tag(&to),
+            remote_uri: without_tag(&from),
+            local_seq: self.rng.u32(1..0x7fff_ffff),
+            remote_seq: cseq_of(&request),
+            remote_target,
+            // RFC 3261 §12.1.1: the UAS keeps Record-Route in order.
+            route_set: record_routes(&request.headers),
+            peer: source,
+        };
+        self.dialogs.insert((call_id, dialog.local_tag.clone()), id);
+        if let Some(meta) = self.txs.get_mut(&tx) {
+            meta.owner = Owner::Leg(id, Purpose::Invite);
+        }
+        self.legs.insert(
+            id,
+            Leg {
+                role: Role::Uas,
+                state: LegState::Ringing,
+                dialog,
+                credentials: None,
+                invite: request.clone(),
+                invite_tx: Some(tx),
+                auth: None,
+                auth_attempts: 0,
+                cancel_pending: false,
+                cancelled: false,
+                cancel_reason: None,
+                ack: None,
+                pending_2xx: None,
+                reinvite_out: None,
+                reinvite_in: None,
+            },
+        );
+        debug!(leg = %id, %source, "incoming call");
+        self.out.push_back(Output::Event(Event::IncomingCall {
+            leg: id,
+            request: Box::new(request),
+            source,
+        }));
+    }
+
+    /// RFC 3261 §9.2: a CANCEL for a pending INVITE gets 200, and the INVITE gets 487.
+    pub(super) fn on_cancel(&mut self, tx: TxId, request: &Request) {
+        let target = TransactionKey::for_cancelled_invite(request)
+            .and_then(|key| self.tx_ids.get(&key).copied());
+        let Some(invite_tx) = target else {
+            self.reply(tx, request, 481, None);
+            return;
+        };
+        self.reply(tx, request, 200, None);
+        let leg = match self.txs.get(&invite_tx).map(|m| m.owner) {
+            Some(Owner::Leg(leg, Purpose::Invite)) => leg,
+            _ => return,
+        };
+        let ringing = self
+            .legs
+            .get(&leg)
+            .is_some_and(|l| l.state == LegState::Ringing);
+        if !ringing {
+            return;
+        }
+        let response = match self.legs.get(&leg) {
+            Some(l) => match self.leg_response(l, 487) {
+                Ok(b) => b.build(),
+                Err(_) => return,
+            },
+            None => return,
+        };
+        self.send_response(invite_tx, response);
+        self.end_leg(leg, EndReason::RemoteCancel);
+    }
+
+    pub(super) fn on_dialog_request(&mut self, tx: TxId, request: Request, source: Dest) {
+        let call_id = header_text(&request.headers, &HeaderName::CallId).unwrap_or_default();
+        let local_tag = tag_of(&request.headers, &HeaderName::To).unwrap_or_default();
+        let Some(leg) = self.dialogs.get(&(call_id, local_tag)).copied() else {
+            self.reply(tx, &request, 481, None);
+            return;
+        };
+        if let Some(meta) = self.txs.get_mut(&tx) {
+            meta.owner = Owner::Leg(leg, Purpose::Other);
+        }
+        let sequence = cseq_of(&request);
+        let Some(l) = self.legs.get_mut(&leg) else {
+            self.reply(tx, &request, 481, None);
+            return;
+        };
+        // RFC 3261 §12.2.2: a CSeq lower than the last one seen is out of order: 500.
+        if let (Some(seen), Some(sequence)) = (l.dialog.remote_seq, sequence)
+            && sequence <= seen
+        {
+            self.reply(tx, &request, 500, Some("Out of order CSeq"));
+            return;
+        }
+        l.dialog.remote_seq = sequence.or(l.dialog.remote_seq);
+        l.dialog.peer = source;
+        match request.method {
+            Method::Bye => {
+                self.reply(tx, &request, 200, None);
+                let already_ended = self
+                    .legs
+                    .get(&leg)
+                    .is_some_and(|l| l.state == LegState::Terminating);
+                if already_ended {
+                    self.remove_leg(leg);
+                } else {
+                    self.end_leg(leg, EndReason::RemoteBye);
+                }
+            }
+            Method::Invite => self.on_reinvite(leg, tx, request),
+            Method::Info => {
+                self.reply(tx, &request, 200, None);
+                let content_type = header_text(&request.headers, &HeaderName::ContentType);
+                self.out.push_back(Output::Event(Event::Info {
+                    leg,
+                    content_type,
+                    body: request.body().clone(),
+                }));
+            }
+            Method::Options => {
+                let response = self.options_response(&request);
+                self.send_response(tx, response);
+            }
+            Method::Register
+            | Method::Subscribe
+            | Method::Notify
+            | Method::Refer
+            | Method::Message
+            | Method::Publish
+            | Method::Update
+            | Method::Prack => self.reply(tx, &request, 405, None),
+            _ => self.reply(tx, &request, 501, None),
+        }
+    }
+
+    /// RFC 3261 §14.2: a re-INVITE while ours is pending gets 491; while theirs is pending, 500.
+    pub(super) fn on_reinvite(&mut self, leg: LegId, tx: TxId, request: Request) {
+        let Some(l) = self.legs.get(&leg) else { return };
+        if l.reinvite_out.as_ref().is_some_and(|r| r.tx.is_some()) {
+            self.reply(tx, &request, 491, None);
+            return;
+        }
+        if l.reinvite_in.is_some() || l.pending_2xx.is_some() {
+            let builder = self
+                .response_builder(&request, 500, None)
+                .and_then(|b| b.header(HeaderName::RetryAfter, "1").map_err(bad_header));
+            if let Ok(builder) = builder {
+                self.send_response(tx, builder.build());
+            }
+            return;
+        }
+        if let Some(target) = contact_uri(&request.headers)
+            && let Some(l) = self.legs.get_mut(&leg)
+        {
+            // RFC 3261 §12.2.2: a target refresh request updates the remote target.
+            l.dialog.remote_target = target;
+        }
+        let sdp = sdp_body(&Message::Request(request.clone()));
+        if let Some(l) = self.legs.get_mut(&leg) {
+            l.reinvite_in = Some(IncomingReInvite { tx, request });
+        }
+        self.out
+            .push_back(Output::Event(Event::ReInvite { leg, sdp }));
+    }
+
+    /// An ACK for a 2xx (RFC 3261 §13.3.1.4): stops the retransmissions, confirms the dialog.
+    pub(super) fn on_ack(&mut self, ack: &Request, source: Dest) {
+        let call_id = header_text(&ack.headers, &HeaderName::CallId).unwrap_or_default();
+        let local_tag = tag_of(&ack.headers, &HeaderName::To).unwrap_or_default();
+        let Some(leg) = self.dialogs.get(&(call_id, local_tag)).copied() else {
+            return;
+        };
+        let sequence = cseq_of(ack);
+        let Some(l) = self.legs.get_mut(&leg) else {
+            return;
+        };
+        let matches = l
+            .pending_2xx
+            .as_ref()
+            .is_some_and(|p| Some(p.cseq) == sequence);
+        if !matches {
+            return;
+        }
+        l.pending_2xx = None;
+        l.dialog.peer = source;
+        self.timers.clear(TimerId::Retransmit2xx(leg));
+        self.timers.clear(TimerId::AckTimeout(leg));
+        match l.state {
+            LegState::Answering => {
+                l.state = LegState::Confirmed;
+                self.out.push_back(Output::Event(Event::Confirmed { leg }));
+            }
+            // We hung up before the ACK came: RFC 3261 §15 lets the BYE go now.
+            LegState::Terminating => self.send_bye(leg),
+            _ => {}
+        }
+        if let Some(sdp) = sdp_body(&Message::Request(ack.clone()))
+            && self.legs.contains_key(&leg)
+        {
+            // Late offer completed in the ACK: report it as the answer.
+            self.out.push_back(Output::Event(Event::Answered {
+                leg,
+                sdp: Some(sdp),
+            }));
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Responses we receive
+    // ---------------------------------------------------------------------------------------
+
+    pub(super) fn on_leg_response(
+        &mut self,
+        leg: LegId,
+        purpose: Purpose,
+        response: &Response,
+        source: Dest,
+    ) {
+        match purpose {
+            Purpose::Invite => self.on_invite_response(leg, response, source),
+            Purpose::ReInvite => self.on_reinvite_response(leg, response),
+            Purpose::Bye => {
+                if response.status.is_final() {
+                    self.remove_leg(leg);
+                }
+            }
+            Purpose::Cancel | Purpose::Other => {}
+        }
+    }
+
+    pub(super) fn on_invite_response(&mut self, leg: LegId, response: &Response, source: Dest) {
+        let status = response.status.code();
+        let Some(l) = self.legs.get_mut(&leg) else {
+            // The leg is gone (we gave up); a late 2xx still needs ACK and BYE.
+            if response.status.is_success() {
+                self.ack_and_bye_orphan(response, source);
+            }
+            return;
+        };
+        if status < 200 {
+            if let Some(tag) = tag_of(&response.headers, &HeaderName::To) {
+                l.dialog.remote_tag = Some(tag);
+            }
+            if let Some(target) = contact_uri(&response.headers) {
+                l.dialog.remote_target = target;
+            }
+            if l.state == LegState::Calling {
+                l.state = LegState::Proceeding;
+                if !self.timers.is_set(TimerId::RingTimeout(leg)) {
+                    self.timers.set(
+                        TimerId::RingTimeout(leg),
+                        self.now + self.config.ring_timeout,
+                    );
+                }
+            }
+            let cancel_now = l.cancel_pending;
+            if cancel_now {
+                l.cancel_pending = false;
+                let reason = l.cancel_reason.clone().unwrap_or(EndReason::Local);
+                self.send_cancel(leg, reason);
+                return;
+            }
+            if status > 100 {
+                let sdp = sdp_body(&Message::Response(response.clone()));
+                self.out
+                    .push_back(Output::Event(Event::Progress { leg, status, sdp }));
+            }
+            return;
+        }
+        if response.status.is_success() {
+            self.on_invite_success(leg, response);
+            return;
+        }
+        if matches!(status, 401 | 407) && self.retry_with_auth(leg, response) {
+            return;
+        }
+        let Some(l) = self.legs.get(&leg) else { return };
+        let reason = if l.cancelled {
+            l.cancel_reason.clone().unwrap_or(EndReason::Local)
+        } else if matches!(status, 401 | 407) {
+            EndReason::AuthFailed
+        } else {
+            let (status, reason) = status_line(response);
+            EndReason::Rejected { status, reason }
+        };
+        self.end_leg(leg, reason);
+    }
+
+    pub(super) fn on_invite_success(&mut self, leg: LegId, response: &Response) {
+        let Some(l) = self.legs.get_mut(&leg) else {
+            return;
+        };
+        let remote_tag = tag_of(&response.headers, &HeaderName::To);
+        if l.state == LegState::Confirmed || l.state == LegState::Terminating && l.ack.is_some() {
+            if remote_tag == l.dialog.remote_tag {
+                // A retransmitted 2xx: our ACK was lost. Send it again.
+                if let Some((bytes, dest)) = l.ack.clone() {
+                    self.stats.retransmissions += 1;
+                    self.out
+                        .push_back(Output::Transmit(Transmit { dest, bytes }));
+                }
+            } else {
+                // RFC 3261 §13.2.2.4: a 2xx from another fork: ACK it, then BYE it.
+                let source = l.dialog.peer;
+                self.ack_and_bye_orphan(response, source);
+            }
+            return;
+        }
+        l.dialog.remote_tag = remote_tag;
+        if let Some(target) = contact_uri(&response.headers) {
+            l.dialog.remote_target = target;
+        }
+        // RFC 3261 §12.1.2: the UAC's route set is the Record-Route list reversed.
+        let mut routes = record_routes(&response.headers);
+        routes.reverse();
+        l.dialog.route_set = routes;
+        l.invite_tx = None;
+        let sequence = cseq_of(&l.invite).unwrap_or(1);
+        let local_key = (l.dialog.call_id.clone(), l.dialog.local_tag.clone());
+        let cancelled = l.cancelled || l.cancel_pending;
+        let reason = l.cancel_reason.clone().unwrap_or(EndReason::Local);
+        l.state = LegState::Confirmed;
+        self.dialogs.insert(local_key, leg);
+        self.timers.clear(TimerId::RingTimeout(leg));
+        self.send_ack(leg, sequence);
+        if cancelled {
+            // RFC 3261 §9.1: the CANCEL lost the race with the 200; end the call with BYE.
+            self.send_bye(leg);
+            self.emit_ended(leg, reason);
+            return;
+        }
+        let sdp = sdp_body(&Message::Response(response.clone()));
+        self.out
+            .push_back(Output::Event(Event::Answered { leg, sdp }));
+    }
+
+    /// RFC 3261 §22.2: answers a 401/407 by re-sending the INVITE with credentials. Returns
+    /// whether it did; it gives up when credentials were already refused.
+    pub(super) fn retry_with_auth(&mut self, leg: LegId, response: &Response) -> bool {
+        let cnonce = self.token(16);
+        let Some(l) = self.legs.get_mut(&leg) else {
+            return false;
+        };
+        let Some(credentials) = l.credentials.clone() else {
+            return false;
+        };
+        let Some(mut auth) = DigestAuth::from_response(response, cnonce) else {
+            return false;
+        };
+        if l.auth_attempts >= 1 && !auth.is_stale() || l.auth_attempts >= 3 || l.cancelled {
+            return false;
+        }
+        l.auth_attempts += 1;
+        l.dialog.local_seq = l.dialog.local_seq.wrapping_add(1);
+        let sequence = l.dialog.local_seq;
+        let mut request = l.invite.clone();
+        let uri = request.uri.to_string();
+        let (name, value) = auth.authorize(&credentials, "INVITE", &uri);
+        l.auth = Some(auth);
+        let dest = l.dialog.peer;
+        let Ok(local) = self.local_for(dest.transport) else {
+            return false;
+        };
+        let via = self.via(dest.transport, local);
+        let headers = &mut request.headers;
+        headers.remove_all(&HeaderName::Via);
+        headers.remove_all(&HeaderName::CSeq);
+        headers.remove_all(&name);
+        let built = [
+            sipx_sip::Header::build(HeaderName::Via, via),
+            sipx_sip::Header::build(HeaderName::CSeq, format!("{sequence} INVITE")),
+            sipx_sip::Header::build(name, value),
+        ];
+        for (i, header) in built.into_iter().enumerate() {
+            match header {
+                Ok(h) if i == 0 => request.headers.push_front(h),
+                Ok(h) => request.headers.push(h),
+                Err(_) => return false,
+            }
+        }
+        if let Some(l) = self.legs.get_mut(&leg) {
+            l.invite = request.clone();
+            l.state = LegState::Calling;
+        }
+        let tx = self.send_request(request, dest, Owner::Leg(leg, Purpose::Invite));
+        if let Some(l) = self.legs.get_mut(&leg) {
+            l.invite_tx = tx;
+        }
+        true
+    }
+
+    pub(super) fn on_reinvite_response(&mut self, leg: LegId, response: &Response) {
+        let status = response.status.code();
+        if status < 200 {
+            return;
+        }
+        let Some(l) = self.legs.get_mut(&leg) else {
+            return;
+        };
+        if response.status.is_success() {
+            let sequence = response
+                .headers
+                .typed::<CSeq>()
+                .and_then(Result::ok)
+                .map_or(l.dialog.local_seq, |c| c.sequence);
+            l.reinvite_out = None;
+            if let Some(target) = contact_uri(&response.headers) {
+                l.dialog.remote_target = target;
+            }
+            self.send_ack(leg, sequence);
+            let sdp = sdp_body(&Message::Response(response.clone()));
+            self.out.push_back(Output::Event(Event::ReInviteDone {
+                leg,
+                result: Ok(sdp),
+            }));
+            return;
+        }
+        if status == 491 {
+            // RFC 3261 §14.1: the owner of the Call-ID waits 2.1–4 s, the other side 0–2 s.
+            if let Some(pending) = l.reinvite_out.as_mut() {
+                pending.tx = None;
+            }
+            let wait_ms = if l.role == Role::Uac {
+                self.rng.u64(2100..=4000)
+            } else {
+                self.rng.u64(0..=2000)
+            };
+            self.timers.set(
+                TimerId::ReInviteRetry(leg),
+                self.now + Duration::from_millis(wait_ms),
+            );
+            return;
+        }
+        l.reinvite_out = None;
+        self.out.push_back(Output::Event(Event::ReInviteDone {
+            leg,
+            result: Err(status),
+        }));
+        // RFC 3261 §14.1: 481 and 408 mean the dialog is gone.
+        if matches!(status, 408 | 481) {
+            self.end_leg(leg, EndReason::TransportError);
+        }
+    }
+
+    pub(super) fn on_leg_failure(&mut self, leg: LegId, purpose: Purpose, tx: TxId) {
+        match purpose {
+            Purpose::Invite => {
+                let current = self.legs.get(&leg).and_then(|l| l.invite_tx);
+                if current != Some(tx) {
+                    return;
+                }
+                let reason = match self.legs.get(&leg) {
+                    Some(l) if l.cancelled => l.cancel_reason.clone().unwrap_or(EndReason::Local),
+                    Some(_) => EndReason::Timeout,
+                    None => return,
+                };
+                self.end_leg(leg, reason);
+            }
+            Purpose::ReInvite => {
+                if let Some(l) = self.legs.get_mut(&leg) {
+                    l.reinvite_out = None;
+                }
+                self.out.push_back(Output::Event(Event::ReInviteDone {
+                    leg,
+                    result: Err(408),
+                }));
+                self.end_leg(leg, EndReason::TransportError);
+            }
+            Purpose::Bye => self.remove_leg(leg),
+            Purpose::Cancel | Purpose::Other => {}
+        }
+    }
+
+    pub(super) fn on_stray_response(&mut self, response: &Response) {
+        let is_invite_2xx = response.status.is_success()
+            && response
+                .headers
+                .typed::<CSeq>()
+                .and_then(Result::ok)
+                .is_some_and(|c| c.method == Method::Invite);
+        if is_invite_2xx {
+            let call_id = header_text(&response.headers, &HeaderName::CallId).unwrap_or_default();
+            let local_tag = tag_of(&response.headers, &HeaderName::From).unwrap_or_default();
+            if let Some(leg) = self.dialogs.get(&(call_id, local_tag)).copied() {
+                self.on_invite_success(leg, response);
+                return;
+            }
+        }
+        self.stats.stray_responses += 1;
+    }
+
+    pub(super) fn on_register_response(&mut self, account: AccountId, response: &Response) {
+        let status = response.status.code();
+        if status < 200 {
+            return;
+        }
+        let cnonce = self.token(16);
+        let Some(reg) = self.accounts.get_mut(account.0 as usize) else {
+            return;
+        };
+        reg.tx = None;
+        if response.status.is_success() {
+            reg.auth_attempts = 0;
+            if reg.unregistering {
+                reg.state = RegState::Unregistered;
+                reg.unregistering = false;
+                self.out
+                    .push_back(Output::Event(Event::Unregistered { account }));
+                return;
+            }
+            let granted = granted_expires(response).unwrap_or(reg.expires);
+            reg.state = RegState::Registered;
+            self.timers.set(
+                TimerId::RegisterRefresh(account),
+                self.now + Registration::refresh_after(granted),
+            );
+            self.out.push_back(Output::Event(Event::Registered {
+                account,
+                expires: granted,
+            }));
+            return;
+        }
+        if matches!(status, 401 | 407) {
+            let Some(auth) = DigestAuth::from_response(response, cnonce) else {
+                self.registration_failed(
+                    account,
+                    RegistrationFailure::Rejected {
+                        status,
+                        reason: "no usable Digest challenge".to_owned(),
+                    },
+                    None,
+                );
+                return;
+            };
+            // Credentials that were just sent and refused (the nonce was not merely stale)
+            // are wrong; asking again would loop.
+            let refused = reg.auth_attempts >= 1 && !auth.is_stale();
+            if reg.config.credentials.is_none() || refused || reg.auth_attempts >= 3 {
+                let realm = realm_of(response).unwrap_or_default();
+                reg.auth = None;
+                self.registration_failed(account, RegistrationFailure::AuthFailed { realm }, None);
+                return;
+            }
+            reg.auth_attempts += 1;
+            reg.auth = Some(auth);
+            let unregister = reg.unregistering;
+            self.send_register(account, unregister);
+            return;
+        }
+        if status == 423
+            && let Some(Ok(Expires(min))) = response
+                .headers
+                .get(&HeaderName::MinExpires)
+                .map(|h| <Expires as sipx_sip::TypedHeader>::decode(&h.value()))
+        {
+            // RFC 3261 §10.3: Interval Too Brief — retry with the registrar's minimum.
+            reg.expires = Duration::from_secs(u64::from(min));
+            let unregister = reg.unregistering;
+            self.send_register(account, unregister);
+            return;
+        }
+        let (status, reason) = status_line(response);
+        self.registration_failed(
+            account,
+            RegistrationFailure::Rejected { status, reason },
+            Some(Duration::from_secs(60)),
+        );
+    }
+
+    pub(super) fn registration_failed(
+        &mut self,
+        account: AccountId,
+        reason: RegistrationFailure,
+        retry: Option<Duration>,
+    ) {
+        let Some(reg) = self.accounts.get_mut(account.0 as usize) else {
+            return;
+        };
+        reg.tx = None;
+        if reg.unregistering {
+            reg.unregistering = false;
+            reg.state = RegState::Unregistered;
+            self.out
+                .push_back(Output::Event(Event::Unregistered { account }));
+            return;
+        }
+        reg.state = RegState::Failed;
+        warn!(%account, %reason, "registration failed");
+        if let Some(retry) = retry {
+            self.timers
+                .set(TimerId::RegisterRefresh(account), self.now + retry);
+        }
+        self.out
+            .push_back(Output::Event(Event::RegistrationFailed { account, reason }));
+    }
+}
