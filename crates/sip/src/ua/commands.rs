@@ -230,22 +230,11 @@ impl UserAgent {
             }
             (tx, builder.build(), cseq)
         };
-        let dest = self.txs.get(&tx).map(|m| m.dest);
-        self.send_response(tx, response.clone());
-        if let (Some(dest), Some(l)) = (dest, self.legs.get_mut(&leg)) {
+        if let Some(l) = self.legs.get_mut(&leg) {
             l.state = LegState::Answering;
             l.invite_tx = None;
-            l.pending_2xx = Some(Pending2xx {
-                bytes: Message::Response(response).to_bytes(),
-                dest,
-                interval: self.config.t1,
-                cseq,
-            });
-            self.timers
-                .set(TimerId::Retransmit2xx(leg), self.now + self.config.t1);
-            self.timers
-                .set(TimerId::AckTimeout(leg), self.now + self.config.t1 * 64);
         }
+        self.send_2xx(leg, tx, response, cseq);
         Ok(())
     }
 
@@ -322,21 +311,7 @@ impl UserAgent {
                 .map_err(bad_header)?
                 .body(sdp);
         }
-        let response = builder.build();
-        let dest = self.txs.get(&pending.tx).map(|m| m.dest);
-        self.send_response(pending.tx, response.clone());
-        if let (Some(dest), Some(l)) = (dest, self.legs.get_mut(&leg)) {
-            l.pending_2xx = Some(Pending2xx {
-                bytes: Message::Response(response).to_bytes(),
-                dest,
-                interval: self.config.t1,
-                cseq,
-            });
-            self.timers
-                .set(TimerId::Retransmit2xx(leg), self.now + self.config.t1);
-            self.timers
-                .set(TimerId::AckTimeout(leg), self.now + self.config.t1 * 64);
-        }
+        self.send_2xx(leg, pending.tx, builder.build(), cseq);
         Ok(())
     }
 

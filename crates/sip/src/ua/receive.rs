@@ -23,18 +23,26 @@ impl UserAgent {
                 let response = self.options_response(&request);
                 self.send_response(tx, response);
             }
-            Method::Bye => self.reply(tx, &request, 481, None),
-            Method::Register
-            | Method::Subscribe
-            | Method::Notify
-            | Method::Refer
-            | Method::Message
-            | Method::Publish
-            | Method::Update
-            | Method::Prack
-            | Method::Info => self.reply(tx, &request, 405, None),
-            _ => self.reply(tx, &request, 501, None),
+            // RFC 3261 §15.1.2: a BYE that matches no dialog.
+            Method::Bye | Method::Info => self.reply(tx, &request, 481, None),
+            _ => self.refuse(tx, &request),
         }
+    }
+
+    /// RFC 3261 §8.2.1: 405 for methods we know but do not do, 501 for the rest.
+    pub(super) fn refuse(&mut self, tx: TxId, request: &Request) {
+        let known = matches!(
+            request.method,
+            Method::Register
+                | Method::Subscribe
+                | Method::Notify
+                | Method::Refer
+                | Method::Message
+                | Method::Publish
+                | Method::Update
+                | Method::Prack
+        );
+        self.reply(tx, request, if known { 405 } else { 501 }, None);
     }
 
     pub(super) fn on_invite(&mut self, tx: TxId, request: Request, source: Dest) {
@@ -182,15 +190,7 @@ impl UserAgent {
                 let response = self.options_response(&request);
                 self.send_response(tx, response);
             }
-            Method::Register
-            | Method::Subscribe
-            | Method::Notify
-            | Method::Refer
-            | Method::Message
-            | Method::Publish
-            | Method::Update
-            | Method::Prack => self.reply(tx, &request, 405, None),
-            _ => self.reply(tx, &request, 501, None),
+            _ => self.refuse(tx, &request),
         }
     }
 

@@ -303,6 +303,26 @@ impl UserAgent {
     // Responses we send
     // ---------------------------------------------------------------------------------------
 
+    /// RFC 3261 §13.3.1.4: sends a 2xx to an INVITE and retransmits it (T1 doubling to T2)
+    /// until the ACK with the same CSeq arrives or 64·T1 passes.
+    pub(super) fn send_2xx(&mut self, leg: LegId, tx: TxId, response: Response, cseq: u32) {
+        let dest = self.txs.get(&tx).map(|m| m.dest);
+        self.send_response(tx, response.clone());
+        let (Some(dest), Some(l)) = (dest, self.legs.get_mut(&leg)) else {
+            return;
+        };
+        l.pending_2xx = Some(Pending2xx {
+            bytes: Message::Response(response).to_bytes(),
+            dest,
+            interval: self.config.t1,
+            cseq,
+        });
+        self.timers
+            .set(TimerId::Retransmit2xx(leg), self.now + self.config.t1);
+        self.timers
+            .set(TimerId::AckTimeout(leg), self.now + self.config.t1 * 64);
+    }
+
     pub(super) fn reply(&mut self, tx: TxId, request: &Request, status: u16, reason: Option<&str>) {
         let builder = self.response_builder(request, status, reason);
         let builder = match (builder, status) {
