@@ -10,6 +10,31 @@ use crate::support::{
     wait_until,
 };
 
+/// SIPp places one call to `target` in the background.
+fn one_sipp_call(
+    dir: &std::path::Path,
+    target: std::net::SocketAddr,
+) -> std::thread::JoinHandle<(std::process::ExitStatus, String)> {
+    let args: Vec<String> = [
+        "-sf",
+        &fixture("sipp/uac.xml").display().to_string(),
+        &target.to_string(),
+        "-i",
+        "127.0.0.1",
+        "-p",
+        &free_port().to_string(),
+        "-m",
+        "1",
+        "-timeout",
+        "30",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect();
+    let dir = dir.to_owned();
+    std::thread::spawn(move || run_sipp(&dir, "sipp-uac", &args, Duration::from_secs(40)))
+}
+
 fn call_state(agent: &Headless, id: &str) -> String {
     get_json(agent.control, &format!("/v1/calls/{id}"))["state"]
         .as_str()
@@ -120,31 +145,7 @@ fn a_call_placed_through_the_api_connects_sends_dtmf_and_hangs_up() {
 fn an_incoming_call_rings_until_answered_through_the_api() {
     let dir = scratch("api-answer");
     let agent = Headless::start(&dir, &[]);
-    let sipp_port = free_port().to_string();
-    let target = agent.sip.to_string();
-    let scenario = fixture("sipp/uac.xml").display().to_string();
-    let handle = std::thread::spawn({
-        let dir = dir.clone();
-        move || {
-            let args: Vec<String> = [
-                "-sf",
-                &scenario,
-                &target,
-                "-i",
-                "127.0.0.1",
-                "-p",
-                &sipp_port,
-                "-m",
-                "1",
-                "-timeout",
-                "30",
-            ]
-            .iter()
-            .map(|s| (*s).to_owned())
-            .collect();
-            run_sipp(&dir, "sipp-uac", &args, Duration::from_secs(40))
-        }
-    });
+    let handle = one_sipp_call(&dir, agent.sip);
     assert!(wait_until(Duration::from_secs(5), || {
         agent
             .calls()
@@ -201,38 +202,14 @@ fn the_event_stream_starts_with_a_snapshot_then_follows_calls() {
     let mut events = Vec::new();
     let mut line = String::new();
     // Place a call once the stream is open, then read until the call has ended.
-    let mut called = false;
-    let sipp_port = free_port().to_string();
-    let target = agent.sip.to_string();
-    let scenario = fixture("sipp/uac.xml").display().to_string();
     let mut sipp = None;
     while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
         if let Some(data) = line.trim_end().strip_prefix("data: ") {
             let event: serde_json::Value = serde_json::from_str(data).expect("json event");
             let ended = event["type"] == "call" && event["call"]["state"] == "ended";
             events.push(event);
-            if !called {
-                called = true;
-                let dir = dir.clone();
-                let (scenario, target, sipp_port) =
-                    (scenario.clone(), target.clone(), sipp_port.clone());
-                sipp = Some(std::thread::spawn(move || {
-                    let args: Vec<String> = [
-                        "-sf",
-                        &scenario,
-                        &target,
-                        "-i",
-                        "127.0.0.1",
-                        "-p",
-                        &sipp_port,
-                        "-m",
-                        "1",
-                    ]
-                    .iter()
-                    .map(|s| (*s).to_owned())
-                    .collect();
-                    run_sipp(&dir, "sipp-uac", &args, Duration::from_secs(30))
-                }));
+            if sipp.is_none() {
+                sipp = Some(one_sipp_call(&dir, agent.sip));
             }
             if ended {
                 break;
