@@ -103,6 +103,7 @@ pub(crate) fn timer_at(index: u8) -> Option<sipx_sip::Timer> {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // an arbitrary epoch for virtual time
 mod tests {
     use super::*;
     use std::time::Duration;
