@@ -2,6 +2,9 @@
 //! same run: the highest call rate with no failures, CPU per call, RSS per concurrent call, and
 //! 1000 concurrent calls held with RTP flowing (SIPp echoes our RTP back with -rtp_echo).
 //!
+//! baresip plays a 440 Hz sine (ausine) so that it, too, sends RTP on every call; it caps at 256
+//! simultaneous calls, so it holds 250.
+//!
 //! Run with `cargo bench --bench capacity` (needs sipp and baresip: ./scripts/test.sh installs
 //! them). `CAPACITY_RATES=100,200,400` and `CAPACITY_HOLD=1000` change the sweep.
 
@@ -57,7 +60,7 @@ fn main() {
         "RSS KB/call",
         "RTP in (recall)"
     );
-    for (peer, calls) in [(Peer::Recall, hold), (Peer::Baresip, 200)] {
+    for (peer, calls) in [(Peer::Recall, hold), (Peer::Baresip, 250)] {
         let r = hold_run(&dir, peer, calls);
         println!(
             "{:<8} {:>6} {:>10} {:>8} {:>9.1} {:>12.1} {:>14.0} {:>16}",
@@ -154,9 +157,9 @@ fn start(dir: &Path, peer: Peer) -> Running {
             std::fs::write(
                 home.join("config"),
                 format!(
-                    "sip_listen 127.0.0.1:{sip_port}\naudio_source aubridge,nil\naudio_player aubridge,nil\n\
+                    "sip_listen 127.0.0.1:{sip_port}\naudio_source ausine,440\naudio_player aubridge,nil\n\
                      audio_alert aubridge,nil\nmodule_path /usr/lib/baresip/modules\nmodule g711.so\n\
-                     module aubridge.so\nmodule account.so\ncall_max_calls 4096\nsip_trans_bsize 1024\n"
+                     module aubridge.so\nmodule ausine.so\nmodule account.so\ncall_max_calls 4096\nsip_trans_bsize 1024\n"
                 ),
             )
             .expect("config");

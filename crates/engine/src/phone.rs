@@ -22,8 +22,9 @@ use crate::error::EngineError;
 
 /// The media clock's period.
 const FRAME: Duration = Duration::from_millis(20);
-/// Spare RTP ports the phone asks its driver to keep bound.
-const SPARE_PORTS: usize = 4;
+/// Spare RTP ports the phone asks its driver to keep bound (a burst of INVITEs between two
+/// top-ups must not find none).
+const SPARE_PORTS: usize = 16;
 
 /// Which local socket a datagram leaves from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -153,7 +153,7 @@ pub async fn run(
         plan: plan.map(PlanRun::new),
         recordings,
     };
-    core.bind_media_ports().await?;
+    core.bind_media_ports()?;
     core.phone.start(Instant::now());
     if let Some(plan) = core.plan.as_ref() {
         let dial = plan.dial();
@@ -172,7 +172,7 @@ pub async fn run(
     loop {
         let deadline = core.drain();
         core.write_recordings();
-        core.bind_media_ports().await?;
+        core.bind_media_ports()?;
         if stopping_since.is_none()
             && let Some(outcome) = core.plan.as_ref().and_then(PlanRun::outcome)
         {
@@ -201,6 +201,7 @@ pub async fn run(
                 core.on_net(event);
                 // Take what else is already queued before draining again.
                 for _ in 0..256 {
+                    core.bind_media_ports()?;
                     match net_rx.try_recv() {
                         Ok(event) => core.on_net(event),
                         Err(_) => break,
@@ -356,23 +357,20 @@ impl Core {
         }
     }
 
-    /// Keeps the phone supplied with bound RTP sockets.
-    async fn bind_media_ports(&mut self) -> Result<(), RunError> {
+    /// Keeps the phone supplied with bound RTP sockets. Binding a UDP socket does not block, so
+    /// this runs before every input that might start a call.
+    fn bind_media_ports(&mut self) -> Result<(), RunError> {
         for _ in 0..self.phone.media_ports_wanted() {
             let addr = SocketAddr::new(self.rtp_ip, 0);
-            let socket = UdpSocket::bind(addr)
-                .await
-                .map_err(|source| RunError::Bind {
-                    what: "RTP",
-                    addr,
-                    source,
-                })?;
-            let local = socket.local_addr().map_err(|source| RunError::Bind {
+            let error = |source| RunError::Bind {
                 what: "RTP",
                 addr,
                 source,
-            })?;
-            let socket = Arc::new(socket);
+            };
+            let socket = std::net::UdpSocket::bind(addr).map_err(error)?;
+            socket.set_nonblocking(true).map_err(error)?;
+            let local = socket.local_addr().map_err(error)?;
+            let socket = Arc::new(UdpSocket::from_std(socket).map_err(error)?);
             net::spawn_rtp(socket.clone(), local, self.net_tx.clone());
             self.media.insert(local, socket);
             self.phone.add_media_port(local);
