@@ -232,3 +232,88 @@ fn the_event_stream_starts_with_a_snapshot_then_follows_calls() {
         assert_eq!(sipp_counts(&screen).0, 1, "{screen}");
     }
 }
+
+#[test]
+fn a_ringing_call_rejected_through_the_api_gets_the_chosen_status() {
+    let dir = scratch("api-reject");
+    let agent = Headless::start(&dir, &[]);
+    let args: Vec<String> = [
+        "-sf",
+        &fixture("sipp/uac_rejected.xml").display().to_string(),
+        &agent.sip.to_string(),
+        "-i",
+        "127.0.0.1",
+        "-p",
+        &free_port().to_string(),
+        "-m",
+        "1",
+        "-timeout",
+        "30",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect();
+    let sipp = {
+        let dir = dir.clone();
+        std::thread::spawn(move || run_sipp(&dir, "sipp-rejected", &args, Duration::from_secs(40)))
+    };
+    assert!(wait_until(Duration::from_secs(5), || {
+        agent
+            .calls()
+            .first()
+            .is_some_and(|c| c["state"] == "ringing")
+    }));
+    let id = agent.calls()[0]["id"].as_str().expect("id").to_owned();
+    let (status, body) = post_json(
+        agent.control,
+        &format!("/v1/calls/{id}/reject"),
+        r#"{"status": 299}"#,
+    );
+    assert_eq!(
+        status, 422,
+        "a reject status must be a failure code: {body}"
+    );
+    let (status, view) = post_json(
+        agent.control,
+        &format!("/v1/calls/{id}/reject"),
+        r#"{"status": 603}"#,
+    );
+    assert_eq!(
+        (status, view["state"].as_str()),
+        (200, Some("ended")),
+        "{view}"
+    );
+    let (_, screen) = sipp.join().expect("sipp");
+    assert_eq!(sipp_counts(&screen), (1, 0), "SIPp saw the 603: {screen}");
+}
+
+#[test]
+fn auto_answer_after_a_delay_rings_first_and_log_sip_traces_messages() {
+    let dir = scratch("api-auto-delay");
+    let agent = Headless::start(&dir, &["--auto-answer=1", "--log-sip"]);
+    let sipp = one_sipp_call(&dir, agent.sip);
+    assert!(wait_until(Duration::from_secs(5), || {
+        agent
+            .calls()
+            .first()
+            .is_some_and(|c| c["state"] == "ringing")
+    }));
+    let rang_at = std::time::Instant::now();
+    assert!(wait_until(Duration::from_secs(5), || {
+        agent
+            .calls()
+            .first()
+            .is_some_and(|c| c["state"] != "ringing")
+    }));
+    let waited = rang_at.elapsed();
+    assert!(
+        waited > Duration::from_millis(600),
+        "answered after {waited:?}"
+    );
+    let (_, screen) = sipp.join().expect("sipp");
+    assert_eq!(sipp_counts(&screen), (1, 0), "{screen}");
+    let log = agent.proc.log_text();
+    assert!(log.contains("received from udp:127.0.0.1:"), "{log}");
+    assert!(log.contains("INVITE sip:service@127.0.0.1"), "{log}");
+    assert!(log.contains("SIP/2.0 180 Ringing"), "{log}");
+}
