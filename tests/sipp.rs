@@ -38,6 +38,8 @@ fn sipp_calls_are_answered_by_headless_auto_answer() {
         assert_eq!(call["direction"], "inbound");
         assert_eq!(call["codec"], "PCMU");
         assert_eq!(call["end_reason"], "remote party hung up");
+        let remote = call["remote"].as_str().unwrap_or_default();
+        assert!(remote.starts_with("sip:sipp@127.0.0.1:"), "{remote}");
     }
 }
 

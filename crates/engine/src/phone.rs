@@ -657,11 +657,7 @@ impl Phone {
         let offer = sip::sdp_body(&sip::Message::Request(request.clone()))
             .map(|b| String::from_utf8_lossy(&b).into_owned());
         let id = self.new_call_id();
-        let remote = self
-            .ua
-            .remote_uri(leg)
-            .map(|r| r.trim_matches(|c| c == '<' || c == '>').to_owned())
-            .unwrap_or_default();
+        let remote = self.ua.remote_uri(leg).map(uri_of).unwrap_or_default();
         info!(call = %id, %source, %remote, "incoming call");
         let answer_at = self.auto_answer.map(|delay| self.now + delay);
         let call = Call {
@@ -1040,6 +1036,38 @@ fn new_media(rng: &mut fastrand::Rng, agreed: Negotiated) -> MediaSession {
     MediaSession::new(agreed, rng.u32(..), rng.u16(..), rng.u32(..))
 }
 
+/// The URI inside a `From`/`To` value: `"Ann" <sip:ann@x>;tag=1` gives `sip:ann@x`.
+fn uri_of(address: &str) -> String {
+    match (address.find('<'), address.rfind('>')) {
+        (Some(open), Some(close)) if open < close => address[open + 1..close].to_owned(),
+        _ => address
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_owned(),
+    }
+}
+
 fn describe_end(reason: &EndReason) -> String {
     reason.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::uri_of;
+
+    #[test]
+    fn the_remote_is_the_bare_uri() {
+        for (address, uri) in [
+            (
+                "\"sipp\" <sip:sipp@127.0.0.1:5070>",
+                "sip:sipp@127.0.0.1:5070",
+            ),
+            ("<sip:a@b;transport=tcp>", "sip:a@b;transport=tcp"),
+            ("sip:caller@example.net", "sip:caller@example.net"),
+        ] {
+            assert_eq!(uri_of(address), uri);
+        }
+    }
 }

@@ -1,0 +1,171 @@
+//! Call control between two phones in virtual time: hold and resume, DTMF both ways, mute, and
+//! an offer with no codec in common.
+
+#![allow(clippy::disallowed_methods)]
+
+mod harness;
+
+use std::time::{Duration, Instant};
+
+use api::{CallDirection, CallId, CallState, Command};
+use engine::{Input, Output};
+use harness::{World, rms};
+use sip::{Dest, Transport};
+use test_support::sip_fixture;
+
+/// Alice calls Bob (who answers by himself) on a clean network; returns both calls' ids.
+fn connected() -> (World, CallId, CallId) {
+    let mut world = World::registered(7, 0.0, Duration::ZERO);
+    let call = world
+        .a
+        .phone
+        .command(
+            world.now,
+            Command::Dial {
+                to: "sip:bob@127.0.0.1".to_owned(),
+                account: None,
+            },
+        )
+        .expect("dial")
+        .id;
+    world.run_while(Duration::from_secs(5), |w| {
+        w.a.phone.call(call).map(|c| c.state) == Some(CallState::Connected)
+    });
+    let bob = world
+        .b
+        .phone
+        .calls()
+        .into_iter()
+        .find(|c| c.direction == CallDirection::Inbound)
+        .expect("bob's call")
+        .id;
+    (world, call, bob)
+}
+
+#[test]
+fn hold_and_resume_renegotiate_the_direction() {
+    let (mut world, call, _bob) = connected();
+    world.run_until(world.now + Duration::from_secs(1));
+    world
+        .a
+        .phone
+        .command(world.now, Command::Hold { call })
+        .expect("hold");
+    world.run_while(Duration::from_secs(5), |w| {
+        w.a.phone.call(call).map(|c| c.state) == Some(CallState::Held)
+    });
+    // While held, Alice still sends (sendonly) but Bob sends nothing back (recvonly).
+    let before = world.a.phone.call(call).expect("call").stats;
+    world.run_until(world.now + Duration::from_secs(1));
+    let after = world.a.phone.call(call).expect("call").stats;
+    assert!(after.packets_sent - before.packets_sent >= 45, "{after:?}");
+    assert!(
+        after.packets_received - before.packets_received <= 2,
+        "{after:?}"
+    );
+    let twice = world.a.phone.command(world.now, Command::Hold { call });
+    assert!(twice.is_err(), "holding twice is refused");
+    world
+        .a
+        .phone
+        .command(world.now, Command::Resume { call })
+        .expect("resume");
+    world.run_while(Duration::from_secs(5), |w| {
+        w.a.phone.call(call).map(|c| c.state) == Some(CallState::Connected)
+    });
+    let before = world.a.phone.call(call).expect("call").stats;
+    world.run_until(world.now + Duration::from_secs(1));
+    let after = world.a.phone.call(call).expect("call").stats;
+    assert!(
+        after.packets_received - before.packets_received >= 45,
+        "{after:?}"
+    );
+}
+
+#[test]
+fn dtmf_digits_arrive_as_rfc_4733_events() {
+    let (mut world, call, bob) = connected();
+    world
+        .a
+        .phone
+        .command(
+            world.now,
+            Command::Dtmf {
+                call,
+                digits: "12#".to_owned(),
+            },
+        )
+        .expect("dtmf");
+    world.run_until(world.now + Duration::from_secs(2));
+    let view = world.b.phone.call(bob).expect("bob's call");
+    assert_eq!(view.dtmf_received, "12#");
+    assert_eq!(world.a.phone.call(call).expect("call").stats.dtmf_sent, 3);
+    let digits: Vec<String> = world
+        .b
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            api::Event::Dtmf { digit, .. } => Some(digit.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(digits, ["1", "2", "#"]);
+    let refused = world.a.phone.command(
+        world.now,
+        Command::Dtmf {
+            call,
+            digits: "1x".to_owned(),
+        },
+    );
+    assert!(refused.is_err());
+}
+
+#[test]
+fn a_muted_microphone_sends_silence() {
+    let (mut world, call, _bob) = connected();
+    world.run_until(world.now + Duration::from_secs(1));
+    let heard_before = world.b.heard.lock().expect("lock").len();
+    world
+        .a
+        .phone
+        .command(world.now, Command::Mute { call, muted: true })
+        .expect("mute");
+    world.run_until(world.now + Duration::from_secs(1));
+    let heard = world.b.heard.lock().expect("lock");
+    // Skip the jitter buffer's worth of frames still in flight when muting.
+    let muted = &heard[heard_before + 800..];
+    assert!(rms(muted) < 50.0, "rms {}", rms(muted));
+    assert!(world.a.phone.call(call).expect("call").muted);
+}
+
+#[test]
+fn an_offer_with_no_codec_in_common_is_refused_488() {
+    let now = Instant::now();
+    let mut host = harness::Host::new("carol", "127.0.0.1:5073", 32000, 5, true, now);
+    let invite = sip_fixture("sip/invite-g729.sip", &[]);
+    host.phone.handle_input(Input::Sip {
+        now,
+        source: Dest {
+            transport: Transport::Udp,
+            addr: "127.0.0.1:40000".parse().expect("addr"),
+        },
+        bytes: &invite,
+    });
+    let mut statuses = Vec::new();
+    loop {
+        match host.phone.poll_output() {
+            Output::Sip(t) => statuses.push(
+                String::from_utf8_lossy(&t.bytes)
+                    .lines()
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned(),
+            ),
+            Output::Timeout(_) => break,
+            _ => {}
+        }
+    }
+    assert_eq!(statuses, ["SIP/2.0 488 Not Acceptable Here"]);
+    let call = host.phone.calls().pop().expect("a call record");
+    assert_eq!(call.state, CallState::Ended);
+}

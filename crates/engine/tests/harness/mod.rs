@@ -1,0 +1,255 @@
+//! A virtual-time world for engine tests: phones on a simulated network with a scripted
+//! registrar that challenges and proxies.
+
+#![allow(dead_code, unreachable_pub, clippy::disallowed_methods)]
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use api::{CallId, Event};
+use engine::{AccountSettings, AudioFactory, Input, Output, Phone, PhoneConfig};
+use media::AudioPort;
+use sip::{Dest, Transport};
+use test_support::{ScriptedRegistrar, SimNet};
+
+pub const REGISTRAR: &str = "127.0.0.1:5060";
+
+pub fn addr(text: &str) -> SocketAddr {
+    text.parse().expect("a socket address")
+}
+
+/// Plays a 440 Hz tone and records what it hears.
+pub struct ToneAndRecord {
+    heard: Arc<Mutex<Vec<i16>>>,
+}
+
+pub struct TonePort {
+    phase: f32,
+    heard: Arc<Mutex<Vec<i16>>>,
+}
+
+impl AudioPort for TonePort {
+    fn capture(&mut self, frame: &mut [i16]) {
+        for sample in frame.iter_mut() {
+            *sample = (self.phase.sin() * 8000.0) as i16;
+            self.phase += 2.0 * std::f32::consts::PI * 440.0 / 8000.0;
+        }
+    }
+    fn playback(&mut self, frame: &[i16]) {
+        self.heard.lock().expect("lock").extend_from_slice(frame);
+    }
+}
+
+impl AudioFactory for ToneAndRecord {
+    fn open(&mut self, _call: CallId) -> Box<dyn AudioPort> {
+        Box::new(TonePort {
+            phase: 0.0,
+            heard: self.heard.clone(),
+        })
+    }
+    fn close(&mut self, _call: CallId, _port: Box<dyn AudioPort>) {}
+}
+
+pub struct Host {
+    pub phone: Phone,
+    pub sip: SocketAddr,
+    pub media: Vec<SocketAddr>,
+    pub events: Vec<Event>,
+    pub deadline: Instant,
+    pub heard: Arc<Mutex<Vec<i16>>>,
+}
+
+impl Host {
+    pub fn new(
+        user: &str,
+        sip: &str,
+        media_base: u16,
+        seed: u64,
+        auto_answer: bool,
+        now: Instant,
+    ) -> Self {
+        let heard = Arc::new(Mutex::new(Vec::new()));
+        let config = PhoneConfig {
+            ua: sip::UaConfig::default(),
+            accounts: vec![AccountSettings {
+                name: user.to_owned(),
+                register: true,
+                sip: sip::AccountConfig {
+                    aor: format!("sip:{user}@127.0.0.1"),
+                    display_name: None,
+                    registrar: "sip:127.0.0.1".to_owned(),
+                    proxy: Dest {
+                        transport: Transport::Udp,
+                        addr: addr(REGISTRAR),
+                    },
+                    credentials: Some(sip::Credentials {
+                        username: user.to_owned(),
+                        password: format!("{user}-secret"),
+                    }),
+                    expires: Duration::from_secs(300),
+                },
+            }],
+            auto_answer: auto_answer.then_some(Duration::ZERO),
+            media_ip: addr(sip).ip(),
+            audio: Box::new(ToneAndRecord {
+                heard: heard.clone(),
+            }),
+            keep_ended: 10,
+            seed,
+        };
+        let mut phone = Phone::new(config, now);
+        phone.set_sip_addr(Transport::Udp, addr(sip));
+        let mut media = Vec::new();
+        for i in 0..phone.media_ports_wanted() as u16 {
+            let port = SocketAddr::new(addr(sip).ip(), media_base + 2 * i);
+            phone.add_media_port(port);
+            media.push(port);
+        }
+        Self {
+            phone,
+            sip: addr(sip),
+            media,
+            events: Vec::new(),
+            deadline: now,
+            heard,
+        }
+    }
+
+    pub fn drain(&mut self, now: Instant, net: &mut SimNet) {
+        loop {
+            match self.phone.poll_output() {
+                Output::Sip(t) => net.send(now, self.sip, t.dest.addr, t.bytes.to_vec()),
+                Output::Rtp { local, to, bytes } => net.send(now, local, to, bytes),
+                Output::Event(e) => self.events.push(e),
+                Output::Timeout(at) => {
+                    self.deadline = at;
+                    return;
+                }
+            }
+        }
+    }
+
+    pub fn owns(&self, to: SocketAddr) -> bool {
+        to == self.sip || self.media.contains(&to)
+    }
+
+    pub fn receive(&mut self, now: Instant, from: SocketAddr, to: SocketAddr, bytes: &[u8]) {
+        if to == self.sip {
+            self.phone.handle_input(Input::Sip {
+                now,
+                source: Dest {
+                    transport: Transport::Udp,
+                    addr: from,
+                },
+                bytes,
+            });
+        } else {
+            self.phone.handle_input(Input::Rtp {
+                now,
+                local: to,
+                from,
+                bytes,
+            });
+        }
+    }
+
+    pub fn registered(&self) -> bool {
+        self.events.iter().any(|e| {
+            matches!(e, Event::Registration { registration } if registration.state == "registered")
+        })
+    }
+}
+
+pub struct World {
+    pub now: Instant,
+    pub net: SimNet,
+    pub registrar: ScriptedRegistrar,
+    pub a: Host,
+    pub b: Host,
+}
+
+impl World {
+    pub fn run_until(&mut self, end: Instant) {
+        loop {
+            self.a.drain(self.now, &mut self.net);
+            self.b.drain(self.now, &mut self.net);
+            let next = [
+                Some(self.a.deadline),
+                Some(self.b.deadline),
+                self.net.next_arrival(),
+            ]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or(end);
+            if next > end {
+                self.now = end;
+                return;
+            }
+            self.now = next.max(self.now);
+            while let Some(d) = self.net.poll(self.now) {
+                if self.a.owns(d.to) {
+                    self.a.receive(self.now, d.from, d.to, &d.bytes);
+                } else if self.b.owns(d.to) {
+                    self.b.receive(self.now, d.from, d.to, &d.bytes);
+                } else if d.to == addr(REGISTRAR)
+                    && let Some((bytes, to)) = self.registrar.handle(&d.bytes, d.from)
+                {
+                    self.net.send(self.now, d.to, to, bytes);
+                }
+            }
+            for host in [&mut self.a, &mut self.b] {
+                if host.deadline <= self.now {
+                    host.phone.handle_input(Input::Timeout(self.now));
+                }
+            }
+        }
+    }
+}
+
+impl World {
+    /// Alice (5071) and Bob (5072, answering by himself) registered at the scripted registrar,
+    /// on a network with this loss and jitter.
+    pub fn registered(seed: u64, loss: f64, jitter: Duration) -> Self {
+        let t0 = Instant::now();
+        let mut registrar = ScriptedRegistrar::new("recall.test", "alice", "alice-secret");
+        registrar
+            .users
+            .insert("bob".to_owned(), "bob-secret".to_owned());
+        let mut net = SimNet::new(seed);
+        net.loss = loss;
+        net.delay = Duration::from_millis(20);
+        net.jitter = jitter;
+        let mut world = Self {
+            now: t0,
+            net,
+            registrar,
+            a: Host::new("alice", "127.0.0.1:5071", 30000, seed + 1, false, t0),
+            b: Host::new("bob", "127.0.0.1:5072", 31000, seed + 2, true, t0),
+        };
+        world.a.phone.start(t0);
+        world.b.phone.start(t0);
+        world.run_until(t0 + Duration::from_secs(10));
+        assert!(
+            world.a.registered() && world.b.registered(),
+            "both registered through the challenge"
+        );
+        world
+    }
+
+    /// Runs in 10 ms steps until `done` holds; fails after `limit`.
+    pub fn run_while(&mut self, limit: Duration, mut done: impl FnMut(&Self) -> bool) {
+        let give_up = self.now + limit;
+        while !done(self) {
+            assert!(self.now < give_up, "gave up waiting");
+            self.run_until(self.now + Duration::from_millis(10));
+        }
+    }
+}
+
+/// Root-mean-square level of samples.
+pub fn rms(samples: &[i16]) -> f64 {
+    let sum: f64 = samples.iter().map(|&s| f64::from(s).powi(2)).sum();
+    (sum / samples.len().max(1) as f64).sqrt()
+}
