@@ -1,0 +1,642 @@
+//! The interaction state machine (PRODUCT.md §2): notified → accepted (previewing, or
+//! connected) → … → ended → done; or rejected, or missed. Every step is timestamped on the
+//! timeline by the caller's clock.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use thiserror::Error;
+use time::OffsetDateTime;
+
+use crate::attached::AttachedData;
+use crate::callback::CallbackInfo;
+
+/// Identifies an interaction: `i-1`, `i-2`, …
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct InteractionId(pub u64);
+
+impl fmt::Display for InteractionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "i-{}", self.0)
+    }
+}
+
+impl FromStr for InteractionId {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        s.strip_prefix("i-")
+            .and_then(|n| n.parse().ok())
+            .map(Self)
+            .ok_or_else(|| format!("{s:?} is not an interaction id (expected i-N)"))
+    }
+}
+
+impl Serialize for InteractionId {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for InteractionId {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// Where an interaction stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InteractionState {
+    /// Ringing in; the agent has not decided.
+    Notified,
+    /// Accepted; the agent is reading the case before calling.
+    Previewing,
+    /// The agent's call to the customer is being placed.
+    Dialing,
+    /// Talking.
+    Connected,
+    /// The call is on hold.
+    Held,
+    /// The call is over; wrap-up (disposition, note) remains.
+    Ended,
+    /// The agent refused it.
+    Rejected,
+    /// Nobody took it (cancelled by the server, timed out, agent not ready).
+    Missed,
+    /// Closed by the agent.
+    Done,
+}
+
+impl InteractionState {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Notified => "notified",
+            Self::Previewing => "previewing",
+            Self::Dialing => "dialing",
+            Self::Connected => "connected",
+            Self::Held => "held",
+            Self::Ended => "ended",
+            Self::Rejected => "rejected",
+            Self::Missed => "missed",
+            Self::Done => "done",
+        }
+    }
+}
+
+impl fmt::Display for InteractionState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A new date, time and number for a callback.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reschedule {
+    /// When to call.
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    /// The IANA time zone the agent chose the time in, for display.
+    pub time_zone: Option<String>,
+    /// A new number to call, if it changed.
+    pub number: Option<String>,
+    /// Back to this agent (true) or back to the queue (false).
+    pub personal: bool,
+}
+
+/// What happened, on the timeline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum TimelineKind {
+    /// It rang in.
+    Notified,
+    /// The agent accepted.
+    Accepted,
+    /// The agent refused, with this SIP status.
+    Rejected {
+        /// The status sent.
+        status: u16,
+    },
+    /// Nobody took it.
+    Missed {
+        /// Why.
+        reason: String,
+    },
+    /// The call connected.
+    Connected,
+    /// Put on hold.
+    Held,
+    /// Taken off hold.
+    Resumed,
+    /// Digits sent from the keypad.
+    Dtmf {
+        /// The digits.
+        digits: String,
+    },
+    /// Transferred to someone.
+    Transferred {
+        /// To whom.
+        target: String,
+    },
+    /// Made a conference.
+    Conferenced,
+    /// A new time (and perhaps number) was set.
+    Rescheduled {
+        /// The new request.
+        #[serde(flatten)]
+        request: Reschedule,
+    },
+    /// A disposition was chosen.
+    Disposition {
+        /// Its code.
+        code: String,
+    },
+    /// The note was written or changed.
+    Note,
+    /// The call ended.
+    Ended,
+    /// Closed.
+    Done,
+}
+
+/// One timeline entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimelineEntry {
+    /// When.
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    /// What.
+    #[serde(flatten)]
+    pub kind: TimelineKind,
+}
+
+/// A disposition code the agent can pick, with its label.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Disposition {
+    /// The code stored and reported.
+    pub code: String,
+    /// What the agent reads.
+    pub label: String,
+}
+
+/// The default disposition set (PRODUCT.md §2).
+#[must_use]
+pub fn default_dispositions() -> Vec<Disposition> {
+    [
+        ("resolved", "Resolved"),
+        ("no_answer", "No answer"),
+        ("busy", "Busy"),
+        ("wrong_number", "Wrong number"),
+        ("callback_rescheduled", "Callback rescheduled"),
+        ("escalated", "Escalated"),
+    ]
+    .into_iter()
+    .map(|(code, label)| Disposition {
+        code: code.to_owned(),
+        label: label.to_owned(),
+    })
+    .collect()
+}
+
+/// Why an action on an interaction was refused.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum InteractionError {
+    /// The action does not fit the state (accepting twice, calling while connected…).
+    #[error("interaction is {state}; cannot {action}")]
+    InvalidTransition {
+        /// The state it is in.
+        state: InteractionState,
+        /// What was asked.
+        action: &'static str,
+    },
+    /// Done needs a disposition when dispositions are mandatory.
+    #[error("choose a disposition before marking the interaction done")]
+    DispositionRequired,
+    /// The code is not in the configured set.
+    #[error("unknown disposition {0:?}")]
+    UnknownDisposition(String),
+    /// A reschedule into the past.
+    #[error("the new callback time {0} is in the past")]
+    InThePast(String),
+    /// Nothing to record.
+    #[error("no DTMF digits")]
+    NoDigits,
+}
+
+/// One interaction: a callback (or ordinary call) from notification to Done.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Interaction {
+    /// Its id.
+    pub id: InteractionId,
+    /// Where it stands.
+    pub state: InteractionState,
+    /// The typed callback fields.
+    pub callback: CallbackInfo,
+    /// Everything attached, as received.
+    #[serde(rename = "attached_data")]
+    pub attached: AttachedData,
+    /// What was wrong with the attached data (kept raw and flagged, never fatal).
+    pub attached_data_flags: Vec<crate::attached::DataFlag>,
+    /// The chosen disposition code.
+    pub disposition: Option<String>,
+    /// The agent's note.
+    pub note: Option<String>,
+    /// The last reschedule request.
+    pub reschedule: Option<Reschedule>,
+    /// What happened, in order.
+    pub timeline: Vec<TimelineEntry>,
+}
+
+type Outcome = Result<(), InteractionError>;
+
+impl Interaction {
+    /// A new interaction ringing in at `at`.
+    #[must_use]
+    pub fn notified(
+        id: InteractionId,
+        at: OffsetDateTime,
+        callback: CallbackInfo,
+        attached: AttachedData,
+    ) -> Self {
+        Self {
+            id,
+            state: InteractionState::Notified,
+            callback,
+            attached_data_flags: attached.flags.clone(),
+            attached,
+            disposition: None,
+            note: None,
+            reschedule: None,
+            timeline: vec![TimelineEntry {
+                at,
+                kind: TimelineKind::Notified,
+            }],
+        }
+    }
+
+    fn record(&mut self, at: OffsetDateTime, kind: TimelineKind) {
+        self.timeline.push(TimelineEntry { at, kind });
+    }
+
+    fn expect(
+        &self,
+        allowed: &[InteractionState],
+        action: &'static str,
+    ) -> Result<(), InteractionError> {
+        if allowed.contains(&self.state) {
+            Ok(())
+        } else {
+            Err(InteractionError::InvalidTransition {
+                state: self.state,
+                action,
+            })
+        }
+    }
+
+    /// The agent accepts: a previewed callback goes to `previewing`; anything else is answered
+    /// and `connected`.
+    pub fn accept(&mut self, at: OffsetDateTime) -> Outcome {
+        self.expect(&[InteractionState::Notified], "accept")?;
+        self.record(at, TimelineKind::Accepted);
+        if self.callback.kind.is_some_and(|k| k.is_previewed()) {
+            self.state = InteractionState::Previewing;
+        } else {
+            self.state = InteractionState::Connected;
+            self.record(at, TimelineKind::Connected);
+        }
+        Ok(())
+    }
+
+    /// The agent refuses, with the SIP status sent.
+    pub fn reject(&mut self, at: OffsetDateTime, status: u16) -> Outcome {
+        self.expect(&[InteractionState::Notified], "reject")?;
+        self.state = InteractionState::Rejected;
+        self.record(at, TimelineKind::Rejected { status });
+        Ok(())
+    }
+
+    /// Nobody took it (server CANCEL, local timeout, agent not ready).
+    pub fn miss(&mut self, at: OffsetDateTime, reason: &str) -> Outcome {
+        self.expect(&[InteractionState::Notified], "miss")?;
+        self.state = InteractionState::Missed;
+        self.record(
+            at,
+            TimelineKind::Missed {
+                reason: reason.to_owned(),
+            },
+        );
+        Ok(())
+    }
+
+    /// The agent calls the customer (from the preview, or again after a call).
+    pub fn dial(&mut self, at: OffsetDateTime) -> Outcome {
+        self.expect(
+            &[InteractionState::Previewing, InteractionState::Ended],
+            "call",
+        )?;
+        let _ = at;
+        self.state = InteractionState::Dialing;
+        Ok(())
+    }
+
+    /// The call connected.
+    pub fn connect(&mut self, at: OffsetDateTime) -> Outcome {
+        self.expect(&[InteractionState::Dialing], "connect")?;
+        self.state = InteractionState::Connected;
+        self.record(at, TimelineKind::Connected);
+        Ok(())
+    }
+
+    /// Put on hold.
+    pub fn hold(&mut self, at: OffsetDateTime) -> Outcome {
+        self.expect(&[InteractionState::Connected], "hold")?;
+        self.state = InteractionState::Held;
+        self.record(at, TimelineKind::Held);
+        Ok(())
+    }
+
+    /// Taken off hold.
+    pub fn resume(&mut self, at: OffsetDateTime) -> Outcome {
+        self.expect(&[InteractionState::Held], "resume")?;
+        self.state = InteractionState::Connected;
+        self.record(at, TimelineKind::Resumed);
+        Ok(())
+    }
+
+    /// Digits sent from the keypad go into the case history.
+    pub fn dtmf(&mut self, at: OffsetDateTime, digits: &str) -> Outcome {
+        self.expect(
+            &[InteractionState::Connected, InteractionState::Held],
+            "send DTMF",
+        )?;
+        if digits.is_empty() {
+            return Err(InteractionError::NoDigits);
+        }
+        self.record(
+            at,
+            TimelineKind::Dtmf {
+                digits: digits.to_owned(),
+            },
+        );
+        Ok(())
+    }
+
+    /// The call ended (either side hung up, or the dial failed).
+    pub fn end(&mut self, at: OffsetDateTime) -> Outcome {
+        self.expect(
+            &[
+                InteractionState::Connected,
+                InteractionState::Held,
+                InteractionState::Dialing,
+            ],
+            "end",
+        )?;
+        self.state = InteractionState::Ended;
+        self.record(at, TimelineKind::Ended);
+        Ok(())
+    }
+
+    /// Picks (or changes) the disposition, until Done.
+    pub fn set_disposition(
+        &mut self,
+        at: OffsetDateTime,
+        code: &str,
+        allowed: &[Disposition],
+    ) -> Outcome {
+        self.not_done("set a disposition")?;
+        if !allowed.iter().any(|d| d.code == code) {
+            return Err(InteractionError::UnknownDisposition(code.to_owned()));
+        }
+        self.disposition = Some(code.to_owned());
+        self.record(
+            at,
+            TimelineKind::Disposition {
+                code: code.to_owned(),
+            },
+        );
+        Ok(())
+    }
+
+    /// Writes (or rewrites) the note, until Done.
+    pub fn set_note(&mut self, at: OffsetDateTime, text: &str) -> Outcome {
+        self.not_done("write a note")?;
+        self.note = Some(text.to_owned());
+        self.record(at, TimelineKind::Note);
+        Ok(())
+    }
+
+    /// Asks for the callback again at a new time; the time must be after `at`.
+    pub fn reschedule(&mut self, at: OffsetDateTime, request: Reschedule) -> Outcome {
+        self.not_done("reschedule")?;
+        if request.at <= at {
+            let when = request
+                .at
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default();
+            return Err(InteractionError::InThePast(when));
+        }
+        self.reschedule = Some(request.clone());
+        self.record(at, TimelineKind::Rescheduled { request });
+        Ok(())
+    }
+
+    /// Closes the interaction; with mandatory dispositions, only once one is chosen.
+    pub fn done(&mut self, at: OffsetDateTime, disposition_mandatory: bool) -> Outcome {
+        self.expect(
+            &[InteractionState::Previewing, InteractionState::Ended],
+            "mark done (hang up first)",
+        )?;
+        if disposition_mandatory && self.disposition.is_none() {
+            return Err(InteractionError::DispositionRequired);
+        }
+        self.state = InteractionState::Done;
+        self.record(at, TimelineKind::Done);
+        Ok(())
+    }
+
+    fn not_done(&self, action: &'static str) -> Outcome {
+        if self.state == InteractionState::Done {
+            return Err(InteractionError::InvalidTransition {
+                state: self.state,
+                action,
+            });
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::callback::CallbackType;
+    use time::Duration;
+    use time::macros::datetime;
+
+    fn callback(kind: Option<CallbackType>) -> Interaction {
+        Interaction::notified(
+            InteractionId(7),
+            datetime!(2026-11-25 15:31:02 UTC),
+            CallbackInfo {
+                kind,
+                ..CallbackInfo::default()
+            },
+            AttachedData::default(),
+        )
+    }
+
+    fn kinds(i: &Interaction) -> Vec<&'static str> {
+        i.timeline
+            .iter()
+            .map(|e| match e.kind {
+                TimelineKind::Notified => "notified",
+                TimelineKind::Accepted => "accepted",
+                TimelineKind::Rejected { .. } => "rejected",
+                TimelineKind::Missed { .. } => "missed",
+                TimelineKind::Connected => "connected",
+                TimelineKind::Held => "held",
+                TimelineKind::Resumed => "resumed",
+                TimelineKind::Dtmf { .. } => "dtmf",
+                TimelineKind::Transferred { .. } => "transferred",
+                TimelineKind::Conferenced => "conferenced",
+                TimelineKind::Rescheduled { .. } => "rescheduled",
+                TimelineKind::Disposition { .. } => "disposition",
+                TimelineKind::Note => "note",
+                TimelineKind::Ended => "ended",
+                TimelineKind::Done => "done",
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_scheduled_callback_goes_from_notified_to_done() {
+        let t = datetime!(2026-11-25 15:31:02 UTC);
+        let mut i = callback(Some(CallbackType::Scheduled));
+        i.accept(t).expect("accept");
+        assert_eq!(i.state, InteractionState::Connected);
+        i.hold(t).expect("hold");
+        i.resume(t).expect("resume");
+        i.dtmf(t, "12#").expect("dtmf");
+        i.end(t).expect("end");
+        assert_eq!(i.done(t, true), Err(InteractionError::DispositionRequired));
+        i.set_disposition(t, "resolved", &default_dispositions())
+            .expect("disposition");
+        i.set_note(t, "Paid by card").expect("note");
+        i.done(t, true).expect("done");
+        assert_eq!(
+            kinds(&i),
+            [
+                "notified",
+                "accepted",
+                "connected",
+                "held",
+                "resumed",
+                "dtmf",
+                "ended",
+                "disposition",
+                "note",
+                "done"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_preview_is_previewed_then_called_or_closed_without_calling() {
+        let t = datetime!(2026-11-25 15:31:02 UTC);
+        for kind in [CallbackType::Preview, CallbackType::Web] {
+            let mut i = callback(Some(kind));
+            i.accept(t).expect("accept");
+            assert_eq!(i.state, InteractionState::Previewing);
+            i.dial(t).expect("call");
+            i.connect(t).expect("connected");
+            i.end(t).expect("end");
+            i.done(t, false).expect("done");
+            let mut j = callback(Some(kind));
+            j.accept(t).expect("accept");
+            j.done(t, false).expect("done without calling");
+        }
+    }
+
+    #[test]
+    fn invalid_transitions_are_refused_with_the_state_named() {
+        let t = datetime!(2026-11-25 15:31:02 UTC);
+        let mut i = callback(None);
+        i.accept(t).expect("accept");
+        let error = i.accept(t).expect_err("twice");
+        assert_eq!(error.to_string(), "interaction is connected; cannot accept");
+        assert!(i.done(t, false).is_err(), "not while connected");
+        assert!(i.reject(t, 486).is_err());
+        let mut missed = callback(None);
+        missed
+            .miss(t, "cancelled by the caller (487)")
+            .expect("miss");
+        assert!(missed.accept(t).is_err());
+        let mut rejected = callback(None);
+        rejected.reject(t, 603).expect("reject");
+        assert_eq!(rejected.state, InteractionState::Rejected);
+    }
+
+    #[test]
+    fn note_and_disposition_change_until_done_and_unknown_codes_are_refused() {
+        let t = datetime!(2026-11-25 15:31:02 UTC);
+        let codes = default_dispositions();
+        let mut i = callback(Some(CallbackType::Preview));
+        i.accept(t).expect("accept");
+        i.set_disposition(t, "busy", &codes).expect("first");
+        i.set_disposition(t, "resolved", &codes).expect("changed");
+        i.set_note(t, "a").expect("note");
+        i.set_note(t, "b").expect("note again");
+        assert_eq!(
+            i.set_disposition(t, "nope", &codes),
+            Err(InteractionError::UnknownDisposition("nope".to_owned()))
+        );
+        i.done(t, true).expect("done");
+        assert_eq!(
+            (i.disposition.as_deref(), i.note.as_deref()),
+            (Some("resolved"), Some("b"))
+        );
+        assert!(i.set_note(t, "too late").is_err());
+    }
+
+    #[test]
+    fn a_reschedule_must_be_in_the_future() {
+        let t = datetime!(2026-11-25 15:31:02 UTC);
+        let mut i = callback(Some(CallbackType::Scheduled));
+        let past = Reschedule {
+            at: t - Duration::minutes(1),
+            time_zone: Some("Europe/Madrid".to_owned()),
+            number: None,
+            personal: true,
+        };
+        assert!(matches!(
+            i.reschedule(t, past),
+            Err(InteractionError::InThePast(_))
+        ));
+        let later = Reschedule {
+            at: t + Duration::hours(2),
+            time_zone: Some("Europe/Madrid".to_owned()),
+            number: Some("+1 555 0199".to_owned()),
+            personal: false,
+        };
+        i.reschedule(t, later.clone()).expect("reschedule");
+        assert_eq!(i.reschedule, Some(later));
+    }
+
+    #[test]
+    fn the_json_shape_matches_the_api() {
+        let t = datetime!(2026-11-25 15:31:02.113 UTC);
+        let mut i = callback(Some(CallbackType::Scheduled));
+        i.accept(t).expect("accept");
+        i.dtmf(t, "12#").expect("dtmf");
+        let json = serde_json::to_value(&i).expect("json");
+        assert_eq!(json["id"], "i-7");
+        assert_eq!(json["state"], "connected");
+        assert_eq!(json["callback"]["type"], "scheduled");
+        assert_eq!(json["disposition"], serde_json::Value::Null);
+        assert_eq!(json["timeline"][0]["kind"], "notified");
+        assert_eq!(json["timeline"][1]["at"], "2026-11-25T15:31:02.113Z");
+        assert_eq!(json["timeline"][3]["kind"], "dtmf");
+        assert_eq!(json["timeline"][3]["digits"], "12#");
+    }
+}

@@ -1,0 +1,18 @@
+//! The callback domain of recall, pure: no SIP, no I/O, no clock.
+//!
+//! Callback interactions (Genesys-style Immediate, Delayed, Scheduled, Agent-Preview and Web
+//! callbacks) arrive as calls carrying *attached data*. [`AttachedData::extract`] reads it from
+//! header fields and body parts through a configurable [`KeyMap`]; [`CallbackInfo`] types the
+//! fields an agent works with; [`Interaction`] is the state machine from notification to Done,
+//! with its timeline, disposition, note and reschedule request. Every time is a parameter.
+
+mod attached;
+mod callback;
+mod interaction;
+
+pub use attached::{AttachedData, BodyPart, DataFlag, KeyMap, Limits};
+pub use callback::{CallbackInfo, CallbackType, DesiredTime};
+pub use interaction::{
+    Disposition, Interaction, InteractionError, InteractionId, InteractionState, Reschedule,
+    TimelineEntry, TimelineKind, default_dispositions,
+};
