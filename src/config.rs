@@ -16,8 +16,79 @@ pub struct Config {
     pub media: MediaSection,
     /// Control API settings.
     pub control: ControlSection,
+    /// Callback handling.
+    pub callbacks: CallbackSection,
     /// Accounts.
     pub accounts: Vec<AccountSection>,
+}
+
+/// `[callbacks]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CallbackSection {
+    /// Header prefix of attached data.
+    pub prefix: String,
+    /// Done needs a disposition.
+    pub disposition_mandatory: bool,
+    /// Status sent by Reject.
+    pub reject_status: u16,
+    /// Status new calls get while Not Ready: 480, 486 or 603.
+    pub not_ready_status: u16,
+    /// Domain a bare customer number is dialled at.
+    pub dial_domain: Option<String>,
+    /// Disposition codes and labels; the default set when empty.
+    pub dispositions: Vec<DispositionSection>,
+}
+
+impl Default for CallbackSection {
+    fn default() -> Self {
+        Self {
+            prefix: "X-Genesys-".to_owned(),
+            disposition_mandatory: false,
+            reject_status: 486,
+            not_ready_status: 486,
+            dial_domain: None,
+            dispositions: Vec::new(),
+        }
+    }
+}
+
+/// `[[callbacks.dispositions]]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DispositionSection {
+    /// The code.
+    pub code: String,
+    /// The label.
+    pub label: String,
+}
+
+impl CallbackSection {
+    /// The engine's view.
+    pub fn to_settings(&self) -> engine::CallbackSettings {
+        let defaults = engine::CallbackSettings::default();
+        engine::CallbackSettings {
+            key_map: interaction::KeyMap {
+                prefix: self.prefix.clone(),
+                ..defaults.key_map
+            },
+            dispositions: if self.dispositions.is_empty() {
+                defaults.dispositions
+            } else {
+                self.dispositions
+                    .iter()
+                    .map(|d| interaction::Disposition {
+                        code: d.code.clone(),
+                        label: d.label.clone(),
+                    })
+                    .collect()
+            },
+            disposition_mandatory: self.disposition_mandatory,
+            reject_status: self.reject_status,
+            not_ready_status: self.not_ready_status,
+            dial_domain: self.dial_domain.clone(),
+        }
+    }
 }
 
 /// `[sip]`
@@ -123,6 +194,18 @@ impl Config {
             return Err(ConfigError(format!(
                 "sip.t1_ms is {}; it must be between 1 and 10000",
                 self.sip.t1_ms
+            )));
+        }
+        if ![480, 486, 603].contains(&self.callbacks.not_ready_status) {
+            return Err(ConfigError(format!(
+                "callbacks.not_ready_status is {}; use 480, 486 or 603",
+                self.callbacks.not_ready_status
+            )));
+        }
+        if !(400..=699).contains(&self.callbacks.reject_status) {
+            return Err(ConfigError(format!(
+                "callbacks.reject_status is {}; use a 4xx-6xx status such as 486 or 603",
+                self.callbacks.reject_status
             )));
         }
         let mut names = std::collections::HashSet::new();

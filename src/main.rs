@@ -215,6 +215,8 @@ fn run(mode: Mode) -> Result<ExitCode, Failure> {
         audio: Box::new(engine::NullAudio),
         keep_ended: 1000,
         seed: seed(),
+        callbacks: config.callbacks.to_settings(),
+        wall_clock: time::OffsetDateTime::now_utc(),
     };
     let runtime_config = runtime::RuntimeConfig {
         listen,

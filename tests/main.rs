@@ -3,6 +3,7 @@
 
 mod cli;
 mod control_api;
+mod interactions;
 mod kamailio_baresip;
 mod malformed;
 mod sipp;

@@ -6,6 +6,12 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+/// The interaction types (plain data from the callback domain), as the API returns them.
+pub use interaction::{
+    CallbackInfo, CallbackType, Disposition, Interaction, InteractionId, InteractionState,
+    Reschedule, TimelineEntry, TimelineKind,
+};
+
 /// Identifies a call for as long as the process lives: `c-1`, `c-2`, …
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct CallId(pub u64);
@@ -95,8 +101,8 @@ pub struct CallView {
     pub direction: CallDirection,
     /// The peer's URI.
     pub remote: String,
-    /// The interaction this call belongs to, once interactions exist.
-    pub interaction_id: Option<String>,
+    /// The interaction this call belongs to.
+    pub interaction_id: Option<InteractionId>,
     /// The codec in use, once media is agreed.
     pub codec: Option<String>,
     /// Whether our microphone is muted.
@@ -124,6 +130,67 @@ pub struct RegistrationView {
     pub reason: Option<String>,
 }
 
+/// Whether the agent takes new interactions on a channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AgentState {
+    /// New interactions ring.
+    Ready,
+    /// New interactions are refused (and recorded as missed).
+    NotReady,
+}
+
+/// The agent's state per channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentStatus {
+    /// Voice calls and voice callbacks.
+    pub voice: AgentState,
+    /// Web callbacks.
+    pub web_callback: AgentState,
+}
+
+impl Default for AgentStatus {
+    fn default() -> Self {
+        Self {
+            voice: AgentState::Ready,
+            web_callback: AgentState::Ready,
+        }
+    }
+}
+
+/// What the agent does with an interaction (`POST /v1/interactions/{id}/{action}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum InteractionCommand {
+    /// Take it: answers its call (a preview goes to `previewing`).
+    Accept,
+    /// Refuse it with a SIP status (the configured one unless given).
+    Reject {
+        /// The status.
+        status: Option<u16>,
+    },
+    /// Call the customer (from a preview, or again after a call).
+    Call,
+    /// Close it.
+    Done,
+    /// Ask for the callback again at a new time.
+    Reschedule {
+        /// The request.
+        #[serde(flatten)]
+        request: Reschedule,
+    },
+    /// Choose a disposition code.
+    Disposition {
+        /// The code.
+        code: String,
+    },
+    /// Write the note.
+    Note {
+        /// Its text.
+        text: String,
+    },
+}
+
 /// The answer to `GET /v1/status`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StatusView {
@@ -133,6 +200,8 @@ pub struct StatusView {
     pub listen: Vec<String>,
     /// Calls not yet ended.
     pub active_calls: usize,
+    /// The agent's state per channel.
+    pub agent: AgentStatus,
     /// Each account's registration.
     pub registrations: Vec<RegistrationView>,
     /// SIP counters.
@@ -214,6 +283,18 @@ pub enum Event {
         status: StatusView,
         /// Every call the phone remembers.
         calls: Vec<CallView>,
+        /// Every interaction the phone remembers.
+        interactions: Vec<Interaction>,
+    },
+    /// An interaction changed.
+    Interaction {
+        /// The interaction as it is now.
+        interaction: Box<Interaction>,
+    },
+    /// The agent's state changed.
+    Agent {
+        /// The new state.
+        agent: AgentStatus,
     },
     /// A call changed (state, codec, mute, end).
     Call {

@@ -26,6 +26,8 @@ pub(crate) struct Call {
     /// Digits asked for before the media was up.
     pub(crate) pending_dtmf: String,
     pub(crate) muted: bool,
+    /// The interaction this call belongs to.
+    pub(crate) interaction: Option<api::InteractionId>,
 }
 
 impl Call {
@@ -47,7 +49,7 @@ impl Call {
             state: self.state,
             direction: self.direction,
             remote: self.remote.clone(),
-            interaction_id: None,
+            interaction_id: self.interaction,
             codec: self.media.as_ref().map(|m| m.codec().to_string()),
             muted: self.muted,
             stats: stats.unwrap_or_default(),

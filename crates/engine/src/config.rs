@@ -4,6 +4,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use api::CallId;
+use interaction::{Disposition, KeyMap, default_dispositions};
 use media::AudioPort;
 
 /// One account, as the engine needs it: a name plus the SIP account.
@@ -37,6 +38,37 @@ impl AudioFactory for NullAudio {
     fn close(&mut self, _call: CallId, _port: Box<dyn AudioPort>) {}
 }
 
+/// How callback interactions are handled.
+#[derive(Debug, Clone)]
+pub struct CallbackSettings {
+    /// Which attached-data keys mean what.
+    pub key_map: KeyMap,
+    /// The disposition codes the agent can choose.
+    pub dispositions: Vec<Disposition>,
+    /// Whether Done needs a disposition.
+    pub disposition_mandatory: bool,
+    /// The status a Reject sends (486 so the server re-routes).
+    pub reject_status: u16,
+    /// The status new calls get while the agent is Not Ready (480, 486 or 603).
+    pub not_ready_status: u16,
+    /// The domain a bare customer number is dialled at (`sip:{number}@{domain}`); the first
+    /// account's domain when unset.
+    pub dial_domain: Option<String>,
+}
+
+impl Default for CallbackSettings {
+    fn default() -> Self {
+        Self {
+            key_map: KeyMap::default(),
+            dispositions: default_dispositions(),
+            disposition_mandatory: false,
+            reject_status: 486,
+            not_ready_status: 486,
+            dial_domain: None,
+        }
+    }
+}
+
 /// Settings of a phone.
 pub struct PhoneConfig {
     /// The SIP user agent's settings.
@@ -53,6 +85,11 @@ pub struct PhoneConfig {
     pub keep_ended: usize,
     /// Seed for tags, branches, Call-IDs and SSRCs.
     pub seed: u64,
+    /// Callback handling.
+    pub callbacks: CallbackSettings,
+    /// The wall-clock time at the `now` the phone is created with; timelines are stamped
+    /// from it (the phone never reads a clock).
+    pub wall_clock: time::OffsetDateTime,
 }
 
 impl std::fmt::Debug for PhoneConfig {

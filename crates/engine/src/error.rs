@@ -1,6 +1,6 @@
 //! Why a command to the phone was refused.
 
-use api::CallId;
+use api::{CallId, InteractionId};
 use thiserror::Error;
 
 /// A refused command. Each variant maps to one HTTP status in the control API.
@@ -25,6 +25,12 @@ pub enum EngineError {
     /// Nothing to carry media on: every RTP port is in use.
     #[error("no free RTP port")]
     NoMediaPort,
+    /// The interaction id is unknown.
+    #[error("no interaction {0}")]
+    NoSuchInteraction(InteractionId),
+    /// The interaction refused the action.
+    #[error("{0}")]
+    Interaction(#[from] interaction::InteractionError),
 }
 
 impl EngineError {

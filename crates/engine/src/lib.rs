@@ -5,8 +5,9 @@
 mod call;
 mod config;
 mod error;
+mod interactions;
 mod phone;
 
-pub use config::{AccountSettings, AudioFactory, NullAudio, PhoneConfig};
+pub use config::{AccountSettings, AudioFactory, CallbackSettings, NullAudio, PhoneConfig};
 pub use error::EngineError;
 pub use phone::{Input, Local, Output, Phone};

@@ -5,8 +5,8 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use api::{
-    CallDirection, CallId, CallState, CallView, Command, Event, RegistrationView, SipStats,
-    StatusView,
+    AgentStatus, CallDirection, CallId, CallState, CallView, Command, Event, Interaction,
+    InteractionId, RegistrationView, SipStats, StatusView,
 };
 use bytes::Bytes;
 use media::{
@@ -17,7 +17,7 @@ use sip::{AccountId, Dest, EndReason, Invitation, LegId, UserAgent};
 use tracing::{debug, info, warn};
 
 use crate::call::Call;
-use crate::config::{AccountSettings, AudioFactory, PhoneConfig};
+use crate::config::{AccountSettings, AudioFactory, CallbackSettings, PhoneConfig};
 use crate::error::EngineError;
 
 /// The media clock's period.
@@ -91,8 +91,8 @@ pub enum Output {
     Timeout(Instant),
 }
 
-struct Account {
-    settings: AccountSettings,
+pub(crate) struct Account {
+    pub(crate) settings: AccountSettings,
     id: Option<AccountId>,
     state: &'static str,
     reason: Option<String>,
@@ -100,29 +100,35 @@ struct Account {
 
 /// One softphone: accounts, calls, media.
 pub struct Phone {
-    ua: UserAgent,
-    ua_deadline: Option<Instant>,
-    accounts: Vec<Account>,
-    calls: BTreeMap<CallId, Call>,
-    by_leg: HashMap<LegId, CallId>,
+    pub(crate) ua: UserAgent,
+    pub(crate) ua_deadline: Option<Instant>,
+    pub(crate) accounts: Vec<Account>,
+    pub(crate) calls: BTreeMap<CallId, Call>,
+    pub(crate) by_leg: HashMap<LegId, CallId>,
     /// Live calls by the local address of their RTP socket.
-    by_media: HashMap<SocketAddr, CallId>,
+    pub(crate) by_media: HashMap<SocketAddr, CallId>,
     /// Calls to auto-answer, by when.
-    answer_due: BTreeSet<(Instant, CallId)>,
+    pub(crate) answer_due: BTreeSet<(Instant, CallId)>,
     /// Ended calls, oldest first, for pruning.
-    ended: VecDeque<CallId>,
-    next_call: u64,
-    free_ports: Vec<SocketAddr>,
-    ports_known: usize,
-    audio: Box<dyn AudioFactory>,
-    auto_answer: Option<Duration>,
-    keep_ended: usize,
-    rng: fastrand::Rng,
-    next_tick: Option<Instant>,
-    out: VecDeque<Output>,
-    now: Instant,
-    capture: Vec<i16>,
-    playback: Vec<i16>,
+    pub(crate) ended: VecDeque<CallId>,
+    pub(crate) next_call: u64,
+    pub(crate) free_ports: Vec<SocketAddr>,
+    pub(crate) ports_known: usize,
+    pub(crate) audio: Box<dyn AudioFactory>,
+    pub(crate) auto_answer: Option<Duration>,
+    pub(crate) keep_ended: usize,
+    pub(crate) rng: fastrand::Rng,
+    pub(crate) next_tick: Option<Instant>,
+    pub(crate) out: VecDeque<Output>,
+    pub(crate) now: Instant,
+    pub(crate) capture: Vec<i16>,
+    pub(crate) playback: Vec<i16>,
+    pub(crate) interactions: BTreeMap<InteractionId, Interaction>,
+    pub(crate) next_interaction: u64,
+    pub(crate) agent: AgentStatus,
+    pub(crate) callbacks: CallbackSettings,
+    /// The instant the phone was made and the wall-clock time then.
+    pub(crate) epoch: (Instant, time::OffsetDateTime),
 }
 
 impl std::fmt::Debug for Phone {
@@ -169,6 +175,11 @@ impl Phone {
             now,
             capture: vec![0; FRAME_SAMPLES],
             playback: vec![0; FRAME_SAMPLES],
+            interactions: BTreeMap::new(),
+            next_interaction: 1,
+            agent: AgentStatus::default(),
+            callbacks: config.callbacks,
+            epoch: (now, config.wall_clock),
         }
     }
 
@@ -327,6 +338,7 @@ impl Phone {
             version: env!("CARGO_PKG_VERSION").to_owned(),
             listen,
             active_calls: self.active_calls(),
+            agent: self.agent,
             registrations: (0..self.accounts.len())
                 .map(|i| self.registration_view(i))
                 .collect(),
@@ -344,6 +356,7 @@ impl Phone {
         Event::Snapshot {
             status: self.status(listen),
             calls: self.calls(),
+            interactions: self.interactions(),
         }
     }
 
@@ -408,6 +421,7 @@ impl Phone {
             dtmf_received: String::new(),
             pending_dtmf: String::new(),
             muted: false,
+            interaction: None,
         };
         info!(call = %id, remote = %call.remote, "dialing");
         self.by_media.insert(port, id);
@@ -464,6 +478,7 @@ impl Phone {
         }
         info!(call = %id, "answered");
         self.emit_call(id);
+        self.interaction_step(id, |i, at| i.accept(at));
         self.view(id)
     }
 
@@ -484,6 +499,7 @@ impl Phone {
         self.ua
             .reject(self.now, call.leg, status)
             .map_err(|e| EngineError::from_sip(id, e))?;
+        self.interaction_step(id, |i, at| i.reject(at, status));
         self.pump();
         self.view(id)
     }
@@ -573,6 +589,10 @@ impl Phone {
                 });
             }
         }
+        self.interaction_step(id, |i, at| i.dtmf(at, digits));
+        let Some(call) = self.calls.get_mut(&id) else {
+            return Err(EngineError::NoSuchCall(id));
+        };
         let sent_in_band = call
             .media
             .as_mut()
@@ -659,7 +679,11 @@ impl Phone {
         let id = self.new_call_id();
         let remote = self.ua.remote_uri(leg).map(uri_of).unwrap_or_default();
         info!(call = %id, %source, %remote, "incoming call");
-        let answer_at = self.auto_answer.map(|delay| self.now + delay);
+        let (interaction, ready) = self.open_interaction(request, id);
+        let answer_at = self
+            .auto_answer
+            .filter(|_| ready)
+            .map(|delay| self.now + delay);
         let call = Call {
             id,
             leg,
@@ -676,8 +700,16 @@ impl Phone {
             dtmf_received: String::new(),
             pending_dtmf: String::new(),
             muted: false,
+            interaction: Some(interaction),
         };
         self.insert_call(leg, call);
+        if !ready {
+            // Not Ready: refuse with the configured status; the interaction is missed.
+            let status = self.callbacks.not_ready_status;
+            let _ = self.ua.reject(self.now, leg, status);
+            self.end_call(id, format!("agent not ready ({status})"));
+            return;
+        }
         if let Some(at) = answer_at.filter(|at| *at > self.now) {
             self.answer_due.insert((at, id));
         }
@@ -709,6 +741,7 @@ impl Phone {
                 self.start_media(id);
                 info!(call = %id, "connected");
                 self.emit_call(id);
+                self.interaction_step(id, |i, at| i.connect(at));
             }
             Some(Err(e)) => {
                 warn!(call = %id, error = %e, "unusable answer; hanging up");
@@ -794,6 +827,11 @@ impl Phone {
                 } else {
                     CallState::Connected
                 };
+                if holding {
+                    self.interaction_step(id, |i, at| i.hold(at));
+                } else {
+                    self.interaction_step(id, |i, at| i.resume(at));
+                }
             }
             Ok(None) => {}
             Err(status) => {
@@ -974,6 +1012,7 @@ impl Phone {
             return;
         }
         info!(call = %id, %reason, "call ended");
+        let was_ringing = call.state == CallState::Ringing;
         call.state = CallState::Ended;
         call.end_reason = Some(reason);
         if let Some(at) = call.answer_at.take() {
@@ -985,10 +1024,18 @@ impl Phone {
             self.free_ports.push(local.addr);
         }
         self.ended.push_back(id);
+        let why = call.end_reason.clone().unwrap_or_default();
         if let Some(audio) = call.audio.take() {
             self.audio.close(id, audio);
         }
         self.emit_call(id);
+        self.interaction_step(id, |i, at| match i.state {
+            api::InteractionState::Notified if was_ringing => i.miss(at, &why),
+            api::InteractionState::Connected
+            | api::InteractionState::Held
+            | api::InteractionState::Dialing => i.end(at),
+            _ => Ok(()),
+        });
         self.prune_ended();
     }
 

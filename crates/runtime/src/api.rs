@@ -4,14 +4,17 @@
 use std::convert::Infallible;
 use std::time::Duration;
 
-use api::{CallId, CallView, Command, Event, StatusView};
+use api::{
+    AgentState, AgentStatus, CallId, CallView, Command, Event, Interaction, InteractionCommand,
+    InteractionId, Reschedule, StatusView,
+};
 use axum::body::Bytes;
 use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::sse::{self, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use engine::EngineError;
 use futures_util::Stream;
@@ -29,6 +32,18 @@ pub(crate) enum ApiRequest {
     Call(CallId, oneshot::Sender<Option<CallView>>),
     Status(oneshot::Sender<StatusView>),
     Subscribe(oneshot::Sender<(Event, broadcast::Receiver<Event>)>),
+    Interactions(oneshot::Sender<Vec<Interaction>>),
+    Interaction(InteractionId, oneshot::Sender<Option<Interaction>>),
+    InteractionCommand(
+        InteractionId,
+        InteractionCommand,
+        oneshot::Sender<Result<Interaction, EngineError>>,
+    ),
+    Agent(
+        Option<AgentState>,
+        Option<AgentState>,
+        oneshot::Sender<AgentStatus>,
+    ),
 }
 
 #[derive(Clone)]
@@ -53,6 +68,12 @@ impl From<EngineError> for ApiError {
             EngineError::WrongState { .. } => StatusCode::CONFLICT,
             EngineError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             EngineError::NoMediaPort => StatusCode::SERVICE_UNAVAILABLE,
+            EngineError::NoSuchInteraction(_) => StatusCode::NOT_FOUND,
+            EngineError::Interaction(
+                interaction::InteractionError::InvalidTransition { .. }
+                | interaction::InteractionError::DispositionRequired,
+            ) => StatusCode::CONFLICT,
+            EngineError::Interaction(_) => StatusCode::UNPROCESSABLE_ENTITY,
         };
         Self(status, e.to_string())
     }
@@ -74,6 +95,10 @@ pub(crate) fn router(core: mpsc::Sender<ApiRequest>, token: Option<String>) -> R
         .route("/v1/calls/{id}", get(get_call))
         .route("/v1/calls/{id}/{action}", post(call_action))
         .route("/v1/events", get(events))
+        .route("/v1/agent/state", put(agent_state))
+        .route("/v1/interactions", get(list_interactions))
+        .route("/v1/interactions/{id}", get(get_interaction))
+        .route("/v1/interactions/{id}/{action}", post(interaction_action))
         .fallback(|| async { ApiError(StatusCode::NOT_FOUND, "no such endpoint".to_owned()) })
         .layer(middleware::from_fn_with_state(state.clone(), authorize))
         .with_state(state)
@@ -239,6 +264,8 @@ async fn events(
             Event::Call { .. } => "call",
             Event::Dtmf { .. } => "dtmf",
             Event::Registration { .. } => "registration",
+            Event::Interaction { .. } => "interaction",
+            Event::Agent { .. } => "agent",
         };
         Ok(sse::Event::default()
             .event(name)
@@ -246,4 +273,139 @@ async fn events(
             .unwrap_or_else(|_| sse::Event::default().data("{}")))
     });
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AgentBody {
+    voice: Option<AgentState>,
+    web_callback: Option<AgentState>,
+}
+
+async fn agent_state(
+    State(state): State<AppState>,
+    bytes: Bytes,
+) -> Result<Json<AgentStatus>, ApiError> {
+    let request: AgentBody = body(&bytes)?;
+    if request.voice.is_none() && request.web_callback.is_none() {
+        return Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            "give \"voice\" and/or \"web_callback\": \"ready\" or \"not_ready\"".to_owned(),
+        ));
+    }
+    ask(&state, |tx| {
+        ApiRequest::Agent(request.voice, request.web_callback, tx)
+    })
+    .await
+    .map(Json)
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct InteractionQuery {
+    state: Option<String>,
+    q: Option<String>,
+}
+
+async fn list_interactions(
+    State(state): State<AppState>,
+    axum::extract::Query(query): axum::extract::Query<InteractionQuery>,
+) -> Result<Json<Vec<Interaction>>, ApiError> {
+    let all = ask(&state, ApiRequest::Interactions).await?;
+    let wanted_state = query.state.as_deref().map(str::to_ascii_lowercase);
+    let needle = query.q.as_deref().map(str::to_lowercase);
+    let matches = |i: &Interaction| {
+        let state_ok = wanted_state
+            .as_deref()
+            .is_none_or(|s| i.state.to_string() == s);
+        let text_ok = needle.as_deref().is_none_or(|n| {
+            let in_data = i.attached.iter().any(|(k, vs)| {
+                k.to_lowercase().contains(n) || vs.iter().any(|v| v.to_lowercase().contains(n))
+            });
+            let in_note = i
+                .note
+                .as_deref()
+                .is_some_and(|t| t.to_lowercase().contains(n));
+            in_data || in_note
+        });
+        state_ok && text_ok
+    };
+    Ok(Json(all.into_iter().filter(|i| matches(i)).collect()))
+}
+
+fn parse_interaction_id(id: &str) -> Result<InteractionId, ApiError> {
+    id.parse()
+        .map_err(|e: String| ApiError(StatusCode::NOT_FOUND, e))
+}
+
+async fn get_interaction(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Interaction>, ApiError> {
+    let id = parse_interaction_id(&id)?;
+    ask(&state, |tx| ApiRequest::Interaction(id, tx))
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no interaction {id}")))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InteractionBody {
+    status: Option<u16>,
+    code: Option<String>,
+    text: Option<String>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    at: Option<time::OffsetDateTime>,
+    time_zone: Option<String>,
+    number: Option<String>,
+    personal: Option<bool>,
+}
+
+fn missing(what: &str) -> ApiError {
+    ApiError(StatusCode::BAD_REQUEST, format!("missing {what}"))
+}
+
+async fn interaction_action(
+    State(state): State<AppState>,
+    Path((id, action)): Path<(String, String)>,
+    bytes: Bytes,
+) -> Result<Json<Interaction>, ApiError> {
+    let id = parse_interaction_id(&id)?;
+    let request: InteractionBody = body(&bytes)?;
+    let command = match action.as_str() {
+        "accept" => InteractionCommand::Accept,
+        "reject" => InteractionCommand::Reject {
+            status: request.status,
+        },
+        "call" => InteractionCommand::Call,
+        "done" => InteractionCommand::Done,
+        "disposition" => InteractionCommand::Disposition {
+            code: request
+                .code
+                .ok_or_else(|| missing("\"code\": the disposition code"))?,
+        },
+        "note" => InteractionCommand::Note {
+            text: request.text.ok_or_else(|| missing("\"text\": the note"))?,
+        },
+        "reschedule" => InteractionCommand::Reschedule {
+            request: Reschedule {
+                at: request
+                    .at
+                    .ok_or_else(|| missing("\"at\": the new time, RFC 3339"))?,
+                time_zone: request.time_zone,
+                number: request.number,
+                personal: request.personal.unwrap_or(true),
+            },
+        },
+        other => {
+            return Err(ApiError(
+                StatusCode::NOT_FOUND,
+                format!(
+                    "unknown interaction action {other:?} (accept, reject, call, done, reschedule, disposition, note)"
+                ),
+            ));
+        }
+    };
+    let view = ask(&state, |tx| ApiRequest::InteractionCommand(id, command, tx)).await??;
+    Ok(Json(view))
 }

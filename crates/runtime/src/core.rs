@@ -350,6 +350,18 @@ impl Core {
             ApiRequest::Status(reply) => {
                 let _ = reply.send(self.phone.status(self.listen.clone()));
             }
+            ApiRequest::Interactions(reply) => {
+                let _ = reply.send(self.phone.interactions());
+            }
+            ApiRequest::Interaction(id, reply) => {
+                let _ = reply.send(self.phone.interaction(id));
+            }
+            ApiRequest::InteractionCommand(id, command, reply) => {
+                let _ = reply.send(self.phone.interaction_command(now, id, command));
+            }
+            ApiRequest::Agent(voice, web, reply) => {
+                let _ = reply.send(self.phone.set_agent_state(now, voice, web));
+            }
             ApiRequest::Subscribe(reply) => {
                 let receiver = self.events.subscribe();
                 let _ = reply.send((self.phone.snapshot(self.listen.clone()), receiver));

@@ -25,7 +25,7 @@ pub use config::{AccountConfig, Credentials, UaConfig};
 pub use error::CommandError;
 pub use event::{EndReason, Event, RegistrationFailure};
 pub use leg::{LegId, LegState};
-pub use message::sdp_body;
+pub use message::{body_parts, sdp_body};
 pub use registration::AccountId;
 pub use stream::StreamFramer;
 pub use transport::{Dest, Transmit, Transport};

@@ -72,56 +72,73 @@ pub(crate) fn address_text(address: &Address) -> String {
 /// `multipart/mixed` body (RFC 5621).
 #[must_use]
 pub fn sdp_body(message: &Message) -> Option<Bytes> {
+    body_parts(message)
+        .into_iter()
+        .find(|(content_type, _)| content_type.starts_with("application/sdp"))
+        .map(|(_, body)| body)
+}
+
+/// The parts of a message body with their Content-Types (lowercased): the whole body as one
+/// part, or each part of a `multipart/*` body (RFC 5621). A body without Content-Type is
+/// `application/sdp` by custom (RFC 3261 §20.15).
+#[must_use]
+pub fn body_parts(message: &Message) -> Vec<(String, Bytes)> {
     let body = message.body();
     if body.is_empty() {
-        return None;
+        return Vec::new();
     }
     let content_type = match message.headers().typed::<ContentType>() {
         Some(Ok(ct)) => ct,
-        // RFC 3261 §20.15: a body without Content-Type is application/sdp by custom.
-        None => return Some(body.clone()),
-        Some(Err(_)) => return None,
+        None => return vec![("application/sdp".to_owned(), body.clone())],
+        Some(Err(_)) => return Vec::new(),
     };
-    if content_type.is("application", "sdp") {
-        return Some(body.clone());
+    let kind = format!(
+        "{}/{}",
+        String::from_utf8_lossy(&content_type.media_type),
+        String::from_utf8_lossy(&content_type.subtype)
+    )
+    .to_ascii_lowercase();
+    if kind.starts_with("multipart/") {
+        return content_type
+            .param("boundary")
+            .map(|boundary| multipart_parts(body, boundary))
+            .unwrap_or_default();
     }
-    if content_type.is("multipart", "mixed") || content_type.is("multipart", "alternative") {
-        let boundary = content_type.param("boundary")?;
-        return multipart_part(body, boundary, "application/sdp");
-    }
-    None
+    vec![(kind, body.clone())]
 }
 
-/// The body of the first part of a MIME multipart body whose Content-Type is `wanted`.
-pub(crate) fn multipart_part(body: &Bytes, boundary: &[u8], wanted: &str) -> Option<Bytes> {
+/// Splits a MIME multipart body into (Content-Type, body) pairs.
+fn multipart_parts(body: &Bytes, boundary: &[u8]) -> Vec<(String, Bytes)> {
     let mut delimiter = b"--".to_vec();
     delimiter.extend_from_slice(boundary);
     let text = body.as_ref();
     let mut starts = Vec::new();
     let mut i = 0;
-    while let Some(pos) = find(text.get(i..)?, &delimiter) {
+    while let Some(pos) = text.get(i..).and_then(|rest| find(rest, &delimiter)) {
         starts.push(i + pos);
         i += pos + delimiter.len();
     }
+    let mut parts = Vec::new();
     for pair in starts.windows(2) {
         let (start, end) = (pair[0] + delimiter.len(), pair[1]);
-        let part = text.get(start..end)?;
-        let (head, content) = split_part(part)?;
+        let Some((head, content)) = text.get(start..end).and_then(split_part) else {
+            continue;
+        };
         let head_text = String::from_utf8_lossy(head).to_ascii_lowercase();
-        let is_wanted = head_text.lines().any(|line| {
-            line.split_once(':').is_some_and(|(name, value)| {
-                name.trim() == "content-type" && value.trim().starts_with(wanted)
+        let content_type = head_text
+            .lines()
+            .find_map(|line| {
+                let (name, value) = line.split_once(':')?;
+                (name.trim() == "content-type").then(|| value.trim().to_owned())
             })
-        });
-        if is_wanted {
-            let content = content
-                .strip_suffix(b"\r\n")
-                .or_else(|| content.strip_suffix(b"\n"))
-                .unwrap_or(content);
-            return Some(Bytes::copy_from_slice(content));
-        }
+            .unwrap_or_else(|| "text/plain".to_owned());
+        let content = content
+            .strip_suffix(b"\r\n")
+            .or_else(|| content.strip_suffix(b"\n"))
+            .unwrap_or(content);
+        parts.push((content_type, Bytes::copy_from_slice(content)));
     }
-    None
+    parts
 }
 
 fn split_part(part: &[u8]) -> Option<(&[u8], &[u8])> {
@@ -311,6 +328,10 @@ mod tests {
         let sdp = sdp_body(&message).expect("an sdp part");
         assert!(sdp.starts_with(b"v=0\r\no=- 1 1"));
         assert!(!sdp.ends_with(b"\r\n\r\n"));
+        let parts = body_parts(&message);
+        assert_eq!(parts.len(), 2);
+        assert_eq!(parts[1].0, "application/json");
+        assert_eq!(parts[1].1.as_ref(), b"{\"a\":1}");
     }
 
     #[test]

@@ -97,6 +97,8 @@ impl Host {
             }),
             keep_ended: 10,
             seed,
+            callbacks: engine::CallbackSettings::default(),
+            wall_clock: time::macros::datetime!(2026-11-25 15:00:00 UTC),
         };
         let mut phone = Phone::new(config, now);
         phone.set_sip_addr(Transport::Udp, addr(sip));

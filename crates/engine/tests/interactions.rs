@@ -1,0 +1,183 @@
+//! Interactions inside the phone: an INVITE with attached data opens one; the agent's actions
+//! and the call's life move it along its timeline; Not Ready refuses and records it missed.
+
+#![allow(clippy::disallowed_methods)]
+
+mod harness;
+
+use std::time::{Duration, Instant};
+
+use api::{AgentState, CallState, InteractionCommand, InteractionState};
+use engine::{Input, Output};
+use harness::Host;
+use sip::{Dest, Transport};
+use test_support::sip_fixture;
+
+fn gms() -> Dest {
+    Dest {
+        transport: Transport::Udp,
+        addr: "127.0.0.1:40000".parse().expect("addr"),
+    }
+}
+
+/// Feeds a datagram; returns the SIP messages the phone sent.
+fn feed(host: &mut Host, now: Instant, bytes: &[u8]) -> Vec<String> {
+    host.phone.handle_input(Input::Sip {
+        now,
+        source: gms(),
+        bytes,
+    });
+    drain(host)
+}
+
+fn drain(host: &mut Host) -> Vec<String> {
+    let mut sent = Vec::new();
+    loop {
+        match host.phone.poll_output() {
+            Output::Sip(t) => sent.push(String::from_utf8_lossy(&t.bytes).into_owned()),
+            Output::Event(e) => host.events.push(e),
+            Output::Timeout(_) => return sent,
+            Output::Rtp { .. } => {}
+        }
+    }
+}
+
+fn invite(kind: &str, call_id: &str) -> Vec<u8> {
+    sip_fixture(
+        "sip/invite-callback.sip",
+        &[
+            ("type", kind),
+            ("call_id", call_id),
+            ("branch", &branch(call_id)),
+        ],
+    )
+}
+
+fn branch(call_id: &str) -> String {
+    call_id.replace('@', "-")
+}
+
+fn to_tag(response: &str) -> String {
+    response
+        .lines()
+        .find(|l| l.starts_with("To:"))
+        .and_then(|l| l.split("tag=").nth(1))
+        .expect("a To tag")
+        .trim()
+        .to_owned()
+}
+
+#[test]
+fn a_callback_invite_opens_an_interaction_that_the_agent_works_to_done() {
+    let now = Instant::now();
+    let mut host = Host::new("agent", "127.0.0.1:5073", 33000, 3, false, now);
+    feed(&mut host, now, &invite("scheduled", "cb-1@gms"));
+    let interaction = host.phone.interactions().pop().expect("an interaction");
+    assert_eq!(interaction.state, InteractionState::Notified);
+    let cb = &interaction.callback;
+    assert_eq!(cb.kind, Some(api::CallbackType::Scheduled));
+    assert_eq!(cb.customer_number.as_deref(), Some("+1 555 0100"));
+    assert_eq!(cb.server_id.as_deref(), Some("0A1B2C3D4E5F"));
+    assert_eq!(cb.instructions.as_deref(), Some("Call after lunch"));
+    assert_eq!(
+        cb.service_name.as_deref(),
+        Some("Billing"),
+        "from the JSON body part"
+    );
+    assert_eq!(interaction.attached.get_all("Language"), ["es", "en"]);
+    let call = host.phone.calls().pop().expect("its call");
+    assert_eq!(call.interaction_id, Some(interaction.id));
+    assert_eq!(call.state, CallState::Ringing);
+
+    let later = now + Duration::from_secs(2);
+    let id = interaction.id;
+    let accepted = host
+        .phone
+        .interaction_command(later, id, InteractionCommand::Accept)
+        .expect("accept");
+    assert_eq!(accepted.state, InteractionState::Connected);
+    let sent = drain(&mut host);
+    let ok = sent
+        .iter()
+        .find(|m| m.starts_with("SIP/2.0 200 OK"))
+        .expect("the call is answered");
+    let tag = to_tag(ok);
+    host.phone
+        .command(
+            later,
+            api::Command::Dtmf {
+                call: call.id,
+                digits: "42".to_owned(),
+            },
+        )
+        .expect("dtmf");
+    let bye = sip_fixture(
+        "sip/bye-in-dialog.sip",
+        &[("to_tag", &tag), ("call_id", "cb-1@gms"), ("branch", "1")],
+    );
+    feed(&mut host, later + Duration::from_secs(3), &bye);
+    let ended = host.phone.interaction(id).expect("interaction");
+    assert_eq!(ended.state, InteractionState::Ended);
+    let done = host
+        .phone
+        .interaction_command(later, id, InteractionCommand::Done)
+        .expect("done without a mandatory disposition");
+    let kinds: Vec<String> = serde_json::to_value(&done.timeline)
+        .expect("json")
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["notified", "accepted", "connected", "dtmf", "ended", "done"]
+    );
+    let stamps: Vec<String> = done.timeline.iter().map(|e| e.at.to_string()).collect();
+    assert_eq!(
+        stamps[0], "2026-11-25 15:00:00.0 +00:00:00",
+        "stamped from the phone's epoch"
+    );
+    assert_eq!(stamps[1], "2026-11-25 15:00:02.0 +00:00:00");
+}
+
+#[test]
+fn not_ready_refuses_with_486_and_records_a_missed_interaction() {
+    let now = Instant::now();
+    let mut host = Host::new("agent", "127.0.0.1:5073", 33100, 4, true, now);
+    host.phone
+        .set_agent_state(now, Some(AgentState::NotReady), None);
+    let sent = feed(&mut host, now, &invite("immediate", "cb-2@gms"));
+    assert!(
+        sent.iter().any(|m| m.starts_with("SIP/2.0 486 Busy Here")),
+        "{sent:?}"
+    );
+    let interaction = host.phone.interactions().pop().expect("an interaction");
+    assert_eq!(interaction.state, InteractionState::Missed);
+    // Web callbacks have their own channel state: still Ready, so it rings (and auto-answers).
+    let sent = feed(&mut host, now, &invite("web", "cb-3@gms"));
+    assert!(
+        sent.iter().any(|m| m.starts_with("SIP/2.0 200 OK")),
+        "{sent:?}"
+    );
+    let web = host.phone.interactions().pop().expect("the web callback");
+    assert_eq!(web.state, InteractionState::Previewing);
+}
+
+#[test]
+fn a_caller_who_gives_up_leaves_a_missed_interaction() {
+    let now = Instant::now();
+    let mut host = Host::new("agent", "127.0.0.1:5073", 33200, 5, false, now);
+    feed(&mut host, now, &invite("delayed", "cb-4@gms"));
+    let cancel = sip_fixture(
+        "sip/cancel.sip",
+        &[("call_id", "cb-4@gms"), ("branch", &branch("cb-4@gms"))],
+    );
+    let sent = feed(&mut host, now + Duration::from_secs(1), &cancel);
+    assert!(
+        sent.iter().any(|m| m.starts_with("SIP/2.0 487")),
+        "{sent:?}"
+    );
+    let interaction = host.phone.interactions().pop().expect("an interaction");
+    assert_eq!(interaction.state, InteractionState::Missed);
+}

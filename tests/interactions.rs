@@ -1,0 +1,158 @@
+//! Callback interactions over the control API: a SIPp "GMS" rings in a callback with attached
+//! data; the agent accepts, sends digits, the customer hangs up, the agent wraps up to Done.
+
+use std::time::Duration;
+
+use crate::support::{
+    Headless, fixture, free_port, get_json, http, post_json, run_sipp, scratch, sipp_counts,
+    wait_until,
+};
+
+#[test]
+fn a_callback_is_worked_from_notification_to_done_through_the_api() {
+    let dir = scratch("api-interaction");
+    let agent = Headless::start(&dir, &[]);
+    let args: Vec<String> = [
+        "-sf",
+        &fixture("sipp/uac_callback.xml").display().to_string(),
+        &agent.sip.to_string(),
+        "-i",
+        "127.0.0.1",
+        "-p",
+        &free_port().to_string(),
+        "-m",
+        "1",
+        "-timeout",
+        "30",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect();
+    let sipp = {
+        let dir = dir.clone();
+        std::thread::spawn(move || run_sipp(&dir, "sipp-callback", &args, Duration::from_secs(40)))
+    };
+    assert!(wait_until(Duration::from_secs(5), || {
+        get_json(agent.control, "/v1/interactions")
+            .as_array()
+            .is_some_and(|a| !a.is_empty())
+    }));
+    let list = get_json(agent.control, "/v1/interactions?state=notified");
+    let interaction = &list[0];
+    let id = interaction["id"].as_str().expect("id").to_owned();
+    assert!(id.starts_with("i-"));
+    assert_eq!(interaction["callback"]["type"], "scheduled");
+    assert_eq!(interaction["callback"]["customer_number"], "+1 555 0100");
+    assert_eq!(
+        interaction["callback"]["desired_time"],
+        "2026-11-25T15:30:00Z"
+    );
+    assert_eq!(interaction["callback"]["service_name"], "Billing");
+    assert_eq!(
+        interaction["attached_data"]["Language"],
+        serde_json::json!(["es", "en"])
+    );
+    let search = get_json(agent.control, "/v1/interactions?q=billing");
+    assert_eq!(search.as_array().map(Vec::len), Some(1));
+
+    let (status, view) = post_json(agent.control, &format!("/v1/interactions/{id}/accept"), "");
+    assert_eq!(
+        (status, view["state"].as_str()),
+        (200, Some("connected")),
+        "{view}"
+    );
+    let (status, body) = post_json(agent.control, &format!("/v1/interactions/{id}/accept"), "");
+    assert_eq!(status, 409, "accepting twice: {body}");
+    let call = agent.calls()[0]["id"].as_str().expect("call id").to_owned();
+    assert_eq!(agent.calls()[0]["interaction_id"], id.as_str());
+    let (status, _) = post_json(
+        agent.control,
+        &format!("/v1/calls/{call}/dtmf"),
+        r#"{"digits": "12#"}"#,
+    );
+    assert_eq!(status, 200);
+
+    // The customer hangs up after two seconds.
+    let (_, screen) = sipp.join().expect("sipp");
+    assert_eq!(sipp_counts(&screen), (1, 0), "{screen}");
+    assert!(wait_until(Duration::from_secs(5), || {
+        get_json(agent.control, &format!("/v1/interactions/{id}"))["state"] == "ended"
+    }));
+
+    let (status, body) = post_json(
+        agent.control,
+        &format!("/v1/interactions/{id}/reschedule"),
+        r#"{"at": "2001-01-01T00:00:00Z"}"#,
+    );
+    assert_eq!(status, 422, "a reschedule into the past: {body}");
+    let (status, body) = post_json(
+        agent.control,
+        &format!("/v1/interactions/{id}/disposition"),
+        r#"{"code": "nope"}"#,
+    );
+    assert_eq!(status, 422, "{body}");
+    let (status, _) = post_json(
+        agent.control,
+        &format!("/v1/interactions/{id}/disposition"),
+        r#"{"code": "resolved"}"#,
+    );
+    assert_eq!(status, 200);
+    let (status, _) = post_json(
+        agent.control,
+        &format!("/v1/interactions/{id}/note"),
+        r#"{"text": "Paid by card"}"#,
+    );
+    assert_eq!(status, 200);
+    let (status, done) = post_json(agent.control, &format!("/v1/interactions/{id}/done"), "");
+    assert_eq!(
+        (status, done["state"].as_str()),
+        (200, Some("done")),
+        "{done}"
+    );
+    assert_eq!(done["disposition"], "resolved");
+    assert_eq!(done["note"], "Paid by card");
+    let kinds: Vec<&str> = done["timeline"]
+        .as_array()
+        .expect("timeline")
+        .iter()
+        .filter_map(|e| e["kind"].as_str())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "notified",
+            "accepted",
+            "connected",
+            "dtmf",
+            "ended",
+            "disposition",
+            "note",
+            "done"
+        ]
+    );
+    let dtmf = done["timeline"]
+        .as_array()
+        .and_then(|t| t.iter().find(|e| e["kind"] == "dtmf"))
+        .expect("dtmf entry");
+    assert_eq!(dtmf["digits"], "12#");
+
+    let (status, _) = http(agent.control, "GET", "/v1/interactions/i-999", None, None);
+    assert_eq!(status, 404);
+    let (status, body) = http(
+        agent.control,
+        "PUT",
+        "/v1/agent/state",
+        Some(r#"{"voice": "not_ready"}"#),
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(agent.status()["agent"]["voice"], "not_ready");
+    let (status, _) = http(
+        agent.control,
+        "PUT",
+        "/v1/agent/state",
+        Some(r#"{"voice": "sleepy"}"#),
+        None,
+    );
+    assert_eq!(status, 400);
+}
