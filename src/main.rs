@@ -167,9 +167,6 @@ fn run(mode: Mode) -> Result<ExitCode, Failure> {
     };
     let (auto_answer, control, plan) = match &mode {
         Mode::Headless(args) => {
-            if let Some(db) = &args.db {
-                check_db_path(db).map_err(Failure::Usage)?;
-            }
             let auto = match args.auto_answer {
                 Some(s) if !(0.0..=3600.0).contains(&s) => {
                     return Err(Failure::Usage(format!(
@@ -225,6 +222,10 @@ fn run(mode: Mode) -> Result<ExitCode, Failure> {
         rtp_ip: config.media.rtp_ip,
         audio,
         log_sip: common.log_sip,
+        db: match &mode {
+            Mode::Headless(args) => args.db.clone(),
+            Mode::Call(_) => None,
+        },
     };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -271,23 +272,6 @@ fn parse_audio(text: &str) -> Result<runtime::AudioSpec, String> {
             })
         }
     }
-}
-
-/// The database itself arrives with the interaction store; until then the path is checked so
-/// that a typo is caught now rather than later.
-fn check_db_path(db: &std::path::Path) -> Result<(), String> {
-    let parent = db
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or_else(|| std::path::Path::new("."));
-    if !parent.is_dir() {
-        return Err(format!(
-            "--db {}: directory {} does not exist",
-            db.display(),
-            parent.display()
-        ));
-    }
-    Ok(())
 }
 
 /// Seeds tags, branches and SSRCs: different every run, as RFC 3261 and RFC 3550 want.

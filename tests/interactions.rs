@@ -156,3 +156,100 @@ fn a_callback_is_worked_from_notification_to_done_through_the_api() {
     );
     assert_eq!(status, 400);
 }
+
+#[test]
+fn an_acknowledged_note_survives_kill_9_mid_call() {
+    let dir = scratch("kill9");
+    let db = dir.join("recall.db");
+    let db_arg = db.display().to_string();
+    let mut agent = Headless::start(&dir, &["--db", &db_arg]);
+    crate::support::require("sipp");
+    let mut command = std::process::Command::new("sipp");
+    command
+        .args([
+            "-sf",
+            &fixture("sipp/uac_callback.xml").display().to_string(),
+        ])
+        .arg(agent.sip.to_string())
+        .args(["-i", "127.0.0.1", "-p", &free_port().to_string(), "-m", "1"])
+        .args(["-nostdin", "-timeout", "20"])
+        .current_dir(&dir);
+    let sipp = crate::support::Proc::spawn("sipp", command, &dir.join("sipp.log"));
+    assert!(wait_until(Duration::from_secs(5), || {
+        get_json(agent.control, "/v1/interactions")
+            .as_array()
+            .is_some_and(|a| !a.is_empty())
+    }));
+    let (status, _) = post_json(agent.control, "/v1/interactions/i-1/accept", "");
+    assert_eq!(status, 200);
+    let (status, view) = post_json(
+        agent.control,
+        "/v1/interactions/i-1/note",
+        r#"{"text": "Customer wants a refund"}"#,
+    );
+    assert_eq!(
+        (status, view["state"].as_str()),
+        (200, Some("connected")),
+        "{view}"
+    );
+    // Mid-call, right after the acknowledgement: SIGKILL, no chance to flush anything.
+    agent.proc.child.kill().expect("kill -9");
+    let _ = agent.proc.child.wait();
+    drop(sipp);
+
+    let restarted = Headless::start(&dir, &["--db", &db_arg]);
+    let back = get_json(restarted.control, "/v1/interactions/i-1");
+    assert_eq!(back["note"], "Customer wants a refund", "{back}");
+    assert_eq!(back["callback"]["customer_number"], "+1 555 0100");
+    assert_eq!(
+        back["state"], "ended",
+        "the lost call is ended on recovery: {back}"
+    );
+    let kinds: Vec<&str> = back["timeline"]
+        .as_array()
+        .expect("timeline")
+        .iter()
+        .filter_map(|e| e["kind"].as_str())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["notified", "accepted", "connected", "note", "ended"]
+    );
+    // New interactions continue the numbering.
+    let (status, body) = post_json(restarted.control, "/v1/interactions/i-1/done", "");
+    assert_eq!(status, 200, "{body}");
+}
+
+#[test]
+fn an_unusable_database_stops_the_start_with_a_clear_message() {
+    let dir = scratch("bad-db");
+    let corrupt = dir.join("corrupt.db");
+    std::fs::write(&corrupt, vec![b'x'; 4096]).expect("write");
+    for (db, expected) in [
+        (
+            "/nonexistent-dir/recall.db".to_owned(),
+            "cannot open the database /nonexistent-dir/recall.db",
+        ),
+        (corrupt.display().to_string(), "is not usable"),
+    ] {
+        let output = crate::support::recall()
+            .args([
+                "headless",
+                "--listen",
+                "udp:127.0.0.1:0",
+                "--control",
+                "127.0.0.1:0",
+                "--db",
+                &db,
+            ])
+            .output()
+            .expect("run");
+        assert!(!output.status.success());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let last = stderr.trim().lines().last().unwrap_or_default().to_owned();
+        assert!(
+            last.starts_with("recall: ") && last.contains(expected),
+            "{stderr}"
+        );
+    }
+}

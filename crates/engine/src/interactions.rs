@@ -112,6 +112,22 @@ impl Phone {
         self.interactions.values().cloned().collect()
     }
 
+    /// Brings back interactions from the store after a start: ids continue after the highest,
+    /// and what was live when the process stopped is recovered (missed or ended).
+    pub fn restore_interactions(&mut self, now: Instant, stored: Vec<Interaction>) {
+        self.now = now;
+        let at = self.wall();
+        for mut interaction in stored {
+            let id = interaction.id;
+            self.next_interaction = self.next_interaction.max(id.0 + 1);
+            let changed = interaction.recover(at);
+            self.interactions.insert(id, interaction);
+            if changed {
+                self.emit_interaction(id);
+            }
+        }
+    }
+
     /// Sets the agent's state per channel (`None` leaves a channel as it is).
     pub fn set_agent_state(
         &mut self,

@@ -456,6 +456,18 @@ impl Interaction {
         Ok(())
     }
 
+    /// After a restart the calls are gone: a ringing interaction was missed, a live one ended.
+    /// Returns whether anything changed.
+    pub fn recover(&mut self, at: OffsetDateTime) -> bool {
+        match self.state {
+            InteractionState::Notified => self.miss(at, "recall restarted").is_ok(),
+            InteractionState::Dialing | InteractionState::Connected | InteractionState::Held => {
+                self.end(at).is_ok()
+            }
+            _ => false,
+        }
+    }
+
     fn not_done(&self, action: &'static str) -> Outcome {
         if self.state == InteractionState::Done {
             return Err(InteractionError::InvalidTransition {
@@ -621,6 +633,21 @@ mod tests {
         };
         i.reschedule(t, later.clone()).expect("reschedule");
         assert_eq!(i.reschedule, Some(later));
+    }
+
+    #[test]
+    fn recovery_after_a_restart_ends_live_interactions_and_misses_ringing_ones() {
+        let t = datetime!(2026-11-25 15:31:02 UTC);
+        let mut ringing = callback(None);
+        assert!(ringing.recover(t));
+        assert_eq!(ringing.state, InteractionState::Missed);
+        let mut talking = callback(None);
+        talking.accept(t).expect("accept");
+        assert!(talking.recover(t));
+        assert_eq!(talking.state, InteractionState::Ended);
+        let mut previewing = callback(Some(CallbackType::Preview));
+        previewing.accept(t).expect("accept");
+        assert!(!previewing.recover(t), "a preview needs no call");
     }
 
     #[test]

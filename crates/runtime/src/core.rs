@@ -12,7 +12,7 @@ use sip::{Dest, Transport};
 use thiserror::Error;
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::{broadcast, mpsc};
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::api::{ApiRequest, router};
 use crate::audio::FileAudio;
@@ -39,6 +39,9 @@ pub enum RunError {
     /// The audio files could not be used.
     #[error("audio: {0}")]
     Audio(#[from] audio::WavError),
+    /// The database could not be used.
+    #[error("{0}")]
+    Store(#[from] store::StoreError),
 }
 
 type Recordings = crate::audio::Finished;
@@ -55,6 +58,7 @@ struct Core {
     log_sip: bool,
     plan: Option<PlanRun>,
     recordings: Option<Recordings>,
+    store: Option<store::Store>,
 }
 
 /// Runs the phone until `stop` resolves (or, with a plan, until the planned call is over).
@@ -80,7 +84,19 @@ pub async fn run(
         }
     };
     phone_config.media_ip = config.rtp_ip;
+    let store = match &config.db {
+        Some(path) => Some(store::Store::open(path)?),
+        None => None,
+    };
     let mut phone = Phone::new(phone_config, Instant::now());
+    if let Some(store) = &store {
+        let stored = store.load_all()?;
+        info!(
+            interactions = stored.len(),
+            "interactions restored from the database"
+        );
+        phone.restore_interactions(Instant::now(), stored);
+    }
 
     let mut sip_udp = HashMap::new();
     let mut listen = Vec::new();
@@ -152,6 +168,7 @@ pub async fn run(
         log_sip: config.log_sip,
         plan: plan.map(PlanRun::new),
         recordings,
+        store,
     };
     core.bind_media_ports()?;
     core.phone.start(Instant::now());
@@ -233,6 +250,7 @@ impl Core {
                     }
                 }
                 Output::Event(event) => {
+                    self.persist(&event);
                     let commands = match self.plan.as_mut() {
                         Some(plan) => plan.on_event(&event, Instant::now()),
                         None => Vec::new(),
@@ -335,11 +353,25 @@ impl Core {
         }
     }
 
+    /// Writes a changed interaction to the database. Called while draining, before any API
+    /// answer for the change is sent.
+    fn persist(&mut self, event: &Event) {
+        let (Some(store), Event::Interaction { interaction }) = (self.store.as_mut(), event) else {
+            return;
+        };
+        if let Err(e) = store.save(interaction) {
+            error!(interaction = %interaction.id, error = %e, "could not save the interaction");
+        }
+    }
+
     fn on_api(&mut self, request: ApiRequest) {
         let now = Instant::now();
         match request {
             ApiRequest::Command(command, reply) => {
-                let _ = reply.send(self.phone.command(now, command));
+                let result = self.phone.command(now, command);
+                // Durable before acknowledged: drain (and so persist) first.
+                self.drain();
+                let _ = reply.send(result);
             }
             ApiRequest::Calls(reply) => {
                 let _ = reply.send(self.phone.calls());
@@ -357,7 +389,9 @@ impl Core {
                 let _ = reply.send(self.phone.interaction(id));
             }
             ApiRequest::InteractionCommand(id, command, reply) => {
-                let _ = reply.send(self.phone.interaction_command(now, id, command));
+                let result = self.phone.interaction_command(now, id, command);
+                self.drain();
+                let _ = reply.send(result);
             }
             ApiRequest::Agent(voice, web, reply) => {
                 let _ = reply.send(self.phone.set_agent_state(now, voice, web));

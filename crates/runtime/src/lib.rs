@@ -52,4 +52,6 @@ pub struct RuntimeConfig {
     pub audio: AudioSpec,
     /// Log every SIP message sent and received.
     pub log_sip: bool,
+    /// The interaction database; interactions live only in memory without it.
+    pub db: Option<PathBuf>,
 }

@@ -1,0 +1,334 @@
+//! Durable state of recall: SQLite (bundled, WAL, `synchronous=FULL`) holding every
+//! interaction, written before the control API acknowledges a change, so a crash or `kill -9`
+//! loses nothing that was shown as saved. Versioned migrations bring older files up to date.
+
+use std::path::Path;
+
+use interaction::{Interaction, InteractionId};
+use rusqlite::{Connection, OptionalExtension, params};
+use thiserror::Error;
+
+/// The schema versions, in order; `MIGRATIONS[n]` takes a database from version `n` to `n + 1`.
+const MIGRATIONS: &[&str] = &[
+    // 1: interactions as JSON documents, with the columns lists and searches need.
+    "CREATE TABLE interactions (
+        id INTEGER PRIMARY KEY,
+        state TEXT NOT NULL,
+        customer_number TEXT,
+        created_at TEXT NOT NULL,
+        document TEXT NOT NULL
+    );
+    CREATE INDEX interactions_state ON interactions(state);",
+    // 2: when each was last written, for export ranges and sync.
+    "ALTER TABLE interactions ADD COLUMN updated_at TEXT;
+     UPDATE interactions SET updated_at = created_at;",
+];
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: usize = MIGRATIONS.len();
+
+/// Why the store could not be used.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// The file could not be opened or created.
+    #[error("cannot open the database {path}: {source}")]
+    Open {
+        /// The path.
+        path: String,
+        /// What SQLite said.
+        source: rusqlite::Error,
+    },
+    /// The file is not a database recall can use.
+    #[error("the database {path} is not usable ({reason}); move it aside or choose another --db")]
+    Unusable {
+        /// The path.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+    /// The file was written by a newer recall.
+    #[error("the database {path} has schema version {found}; this recall knows up to {known}")]
+    TooNew {
+        /// The path.
+        path: String,
+        /// Its version.
+        found: usize,
+        /// Ours.
+        known: usize,
+    },
+    /// A read or write failed.
+    #[error("database: {0}")]
+    Sql(#[from] rusqlite::Error),
+    /// A stored document did not read back.
+    #[error("stored interaction {id} does not read back: {source}")]
+    Corrupt {
+        /// Which.
+        id: i64,
+        /// Why.
+        source: serde_json::Error,
+    },
+}
+
+/// The open database.
+#[derive(Debug)]
+pub struct Store {
+    connection: Connection,
+}
+
+impl Store {
+    /// Opens (creating if needed) and migrates the database at `path`.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let name = path.display().to_string();
+        let connection = Connection::open(path).map_err(|source| StoreError::Open {
+            path: name.clone(),
+            source,
+        })?;
+        Self::prepare(connection, &name)
+    }
+
+    /// An in-memory database (tests, or running without `--db`).
+    pub fn in_memory() -> Result<Self, StoreError> {
+        Self::prepare(Connection::open_in_memory()?, ":memory:")
+    }
+
+    fn prepare(connection: Connection, name: &str) -> Result<Self, StoreError> {
+        let unusable = |e: rusqlite::Error| StoreError::Unusable {
+            path: name.to_owned(),
+            reason: e.to_string(),
+        };
+        // WAL with FULL sync: a committed write survives power loss and kill -9.
+        connection
+            .pragma_update(None, "journal_mode", "WAL")
+            .map_err(unusable)?;
+        connection
+            .pragma_update(None, "synchronous", "FULL")
+            .map_err(unusable)?;
+        let mut store = Self { connection };
+        store.migrate(name)?;
+        Ok(store)
+    }
+
+    /// The schema version of the open database.
+    pub fn version(&self) -> Result<usize, StoreError> {
+        let version: i64 = self
+            .connection
+            .pragma_query_value(None, "user_version", |row| row.get(0))?;
+        Ok(usize::try_from(version).unwrap_or(0))
+    }
+
+    fn migrate(&mut self, name: &str) -> Result<(), StoreError> {
+        let found = self.version()?;
+        if found > SCHEMA_VERSION {
+            return Err(StoreError::TooNew {
+                path: name.to_owned(),
+                found,
+                known: SCHEMA_VERSION,
+            });
+        }
+        for (index, sql) in MIGRATIONS.iter().enumerate().skip(found) {
+            let tx = self.connection.transaction()?;
+            tx.execute_batch(sql).map_err(|e| StoreError::Unusable {
+                path: name.to_owned(),
+                reason: format!("migration to version {} failed: {e}", index + 1),
+            })?;
+            tx.pragma_update(None, "user_version", index as i64 + 1)?;
+            tx.commit()?;
+        }
+        Ok(())
+    }
+
+    /// Writes an interaction (insert or replace); durable when this returns.
+    pub fn save(&mut self, interaction: &Interaction) -> Result<(), StoreError> {
+        let document =
+            serde_json::to_string(interaction).map_err(|source| StoreError::Corrupt {
+                id: interaction.id.0 as i64,
+                source,
+            })?;
+        let created = interaction
+            .timeline
+            .first()
+            .map(|e| e.at.to_string())
+            .unwrap_or_default();
+        let updated = interaction
+            .timeline
+            .last()
+            .map(|e| e.at.to_string())
+            .unwrap_or_default();
+        self.connection.execute(
+            "INSERT INTO interactions (id, state, customer_number, created_at, updated_at, document)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT(id) DO UPDATE SET state = ?2, customer_number = ?3, updated_at = ?5,
+                 document = ?6",
+            params![
+                interaction.id.0 as i64,
+                interaction.state.to_string(),
+                interaction.callback.customer_number,
+                created,
+                updated,
+                document
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Every stored interaction, oldest first.
+    pub fn load_all(&self) -> Result<Vec<Interaction>, StoreError> {
+        let mut statement = self
+            .connection
+            .prepare("SELECT id, document FROM interactions ORDER BY id")?;
+        let rows = statement.query_map([], |row| {
+            Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, document) = row?;
+            let interaction = serde_json::from_str(&document)
+                .map_err(|source| StoreError::Corrupt { id, source })?;
+            out.push(interaction);
+        }
+        Ok(out)
+    }
+
+    /// One stored interaction.
+    pub fn load(&self, id: InteractionId) -> Result<Option<Interaction>, StoreError> {
+        let document: Option<String> = self
+            .connection
+            .query_row(
+                "SELECT document FROM interactions WHERE id = ?1",
+                params![id.0 as i64],
+                |row| row.get(0),
+            )
+            .optional()?;
+        document
+            .map(|d| {
+                serde_json::from_str(&d).map_err(|source| StoreError::Corrupt {
+                    id: id.0 as i64,
+                    source,
+                })
+            })
+            .transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use interaction::{AttachedData, CallbackInfo, default_dispositions};
+    use time::macros::datetime;
+
+    fn sample(id: u64) -> Interaction {
+        let t = datetime!(2026-11-25 15:31:02.113 UTC);
+        let mut i = Interaction::notified(
+            InteractionId(id),
+            t,
+            CallbackInfo {
+                customer_number: Some("+1 555 0100".to_owned()),
+                ..CallbackInfo::default()
+            },
+            AttachedData::default(),
+        );
+        i.accept(t).expect("accept");
+        i.set_note(t, "Paid by card").expect("note");
+        i.set_disposition(t, "resolved", &default_dispositions())
+            .expect("disposition");
+        i
+    }
+
+    fn temp_db(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("recall-store-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("dir");
+        dir.join("recall.db")
+    }
+
+    #[test]
+    fn an_interaction_reads_back_after_reopening() {
+        let path = temp_db("reopen");
+        {
+            let mut store = Store::open(&path).expect("open");
+            store.save(&sample(1)).expect("save");
+            let mut changed = sample(1);
+            changed
+                .set_note(datetime!(2026-11-25 15:40:00 UTC), "Changed")
+                .expect("note");
+            store.save(&changed).expect("save again");
+        }
+        let store = Store::open(&path).expect("reopen");
+        let all = store.load_all().expect("load");
+        assert_eq!(all.len(), 1);
+        assert_eq!(all[0].note.as_deref(), Some("Changed"));
+        assert_eq!(all[0].disposition.as_deref(), Some("resolved"));
+        assert_eq!(
+            store.load(InteractionId(1)).expect("load").map(|i| i.id),
+            Some(InteractionId(1))
+        );
+        assert_eq!(store.load(InteractionId(2)).expect("load"), None);
+    }
+
+    #[test]
+    fn migrations_run_from_empty_and_from_every_earlier_version() {
+        for start in 0..=SCHEMA_VERSION {
+            let path = temp_db(&format!("migrate-{start}"));
+            {
+                let connection = Connection::open(&path).expect("open");
+                for (index, sql) in MIGRATIONS.iter().enumerate().take(start) {
+                    connection.execute_batch(sql).expect("old schema");
+                    connection
+                        .pragma_update(None, "user_version", index as i64 + 1)
+                        .expect("version");
+                }
+                if start >= 1 {
+                    // A row written by the older schema must survive the upgrade.
+                    connection
+                        .execute(
+                            "INSERT INTO interactions (id, state, customer_number, created_at, document)
+                             VALUES (1, 'done', NULL, '2026-01-01', ?1)",
+                            params![serde_json::to_string(&sample(1)).expect("json")],
+                        )
+                        .expect("old row");
+                }
+            }
+            let store = Store::open(&path).expect("migrates");
+            assert_eq!(
+                store.version().expect("version"),
+                SCHEMA_VERSION,
+                "from {start}"
+            );
+            assert_eq!(
+                store.load_all().expect("load").len(),
+                usize::from(start >= 1)
+            );
+        }
+    }
+
+    #[test]
+    fn a_corrupt_or_newer_file_is_refused_with_a_clear_message() {
+        let path = temp_db("corrupt");
+        std::fs::write(
+            &path,
+            b"this is not a database, just some text that is long enough",
+        )
+        .expect("write");
+        let error = Store::open(&path).expect_err("corrupt");
+        assert!(error.to_string().contains("is not usable"), "{error}");
+        assert!(error.to_string().contains("choose another --db"), "{error}");
+
+        let path = temp_db("newer");
+        {
+            let connection = Connection::open(&path).expect("open");
+            connection
+                .pragma_update(None, "user_version", 99)
+                .expect("version");
+        }
+        let error = Store::open(&path).expect_err("too new");
+        assert!(error.to_string().contains("schema version 99"), "{error}");
+
+        let error = Store::open(Path::new("/nonexistent-dir/recall.db")).expect_err("no dir");
+        assert!(
+            error
+                .to_string()
+                .starts_with("cannot open the database /nonexistent-dir/recall.db"),
+            "{error}"
+        );
+    }
+}
