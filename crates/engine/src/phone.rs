@@ -1039,10 +1039,27 @@ impl Phone {
         self.prune_ended();
     }
 
+    /// Forgets the oldest ended calls beyond `keep_ended`, and with them their interactions
+    /// once those are settled (they stay in the store when there is one).
     fn prune_ended(&mut self) {
         while self.ended.len() > self.keep_ended {
-            if let Some(id) = self.ended.pop_front() {
-                self.calls.remove(&id);
+            let Some(id) = self.ended.pop_front() else {
+                break;
+            };
+            let interaction = self.calls.remove(&id).and_then(|c| c.interaction);
+            let settled = interaction
+                .and_then(|i| self.interactions.get(&i))
+                .is_some_and(|i| {
+                    matches!(
+                        i.state,
+                        api::InteractionState::Ended
+                            | api::InteractionState::Done
+                            | api::InteractionState::Missed
+                            | api::InteractionState::Rejected
+                    )
+                });
+            if let (true, Some(interaction)) = (settled, interaction) {
+                self.interactions.remove(&interaction);
             }
         }
     }
