@@ -253,3 +253,131 @@ fn an_unusable_database_stops_the_start_with_a_clear_message() {
         );
     }
 }
+
+#[test]
+fn a_rescheduled_callback_comes_back_and_the_agent_calls_the_customer() {
+    let dir = scratch("preview-call");
+    // The customer: a SIPp callee that answers.
+    crate::support::require("sipp");
+    let customer_port = free_port();
+    let mut command = std::process::Command::new("sipp");
+    command
+        .args(["-sf", &fixture("sipp/uas_answer.xml").display().to_string()])
+        .args([
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &customer_port.to_string(),
+            "-m",
+            "1",
+        ])
+        .args(["-nostdin", "-timeout", "30"])
+        .current_dir(&dir);
+    let mut customer = crate::support::Proc::spawn("customer", command, &dir.join("customer.log"));
+    let config = dir.join("callbacks.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[callbacks]\ndial_domain = \"127.0.0.1:{customer_port}\"\ndisposition_mandatory = true\n"
+        ),
+    )
+    .expect("config");
+    let agent = Headless::start(&dir, &["--config", config.to_str().expect("utf8")]);
+
+    // A callback rings in; while it rings, the agent reschedules it a few seconds ahead.
+    let sipp = crate::support::Proc::spawn(
+        "gms",
+        {
+            let mut c = std::process::Command::new("sipp");
+            c.args([
+                "-sf",
+                &fixture("sipp/uac_callback.xml").display().to_string(),
+            ])
+            .arg(agent.sip.to_string())
+            .args(["-i", "127.0.0.1", "-p", &free_port().to_string(), "-m", "1"])
+            .args(["-nostdin", "-timeout", "20"])
+            .current_dir(&dir);
+            c
+        },
+        &dir.join("gms.log"),
+    );
+    assert!(wait_until(Duration::from_secs(5), || {
+        get_json(agent.control, "/v1/interactions")
+            .as_array()
+            .is_some_and(|a| !a.is_empty())
+    }));
+    let soon = time::OffsetDateTime::now_utc() + time::Duration::seconds(2);
+    let soon = soon
+        .format(&time::format_description::well_known::Rfc3339)
+        .expect("format");
+    let (status, body) = post_json(
+        agent.control,
+        "/v1/interactions/i-1/reschedule",
+        &format!(r#"{{"at": "{soon}", "number": "+1 555 0199", "personal": true}}"#),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        wait_until(Duration::from_secs(6), || {
+            http(agent.control, "GET", "/v1/interactions/i-2", None, None).0 == 200
+        }),
+        "the callback was raised again at its time"
+    );
+    let raised = get_json(agent.control, "/v1/interactions/i-2");
+    assert_eq!(raised["origin"], "i-1");
+    assert_eq!(raised["callback"]["type"], "scheduled");
+    assert_eq!(raised["callback"]["customer_number"], "+1 555 0199");
+    drop(sipp);
+
+    // Preview: accept, then Call dials the customer through the dial plan.
+    let (status, view) = post_json(agent.control, "/v1/interactions/i-2/accept", "");
+    assert_eq!(
+        (status, view["state"].as_str()),
+        (200, Some("previewing")),
+        "{view}"
+    );
+    let (status, view) = post_json(agent.control, "/v1/interactions/i-2/call", "");
+    assert_eq!(
+        (status, view["state"].as_str()),
+        (200, Some("dialing")),
+        "{view}"
+    );
+    assert!(wait_until(Duration::from_secs(5), || {
+        get_json(agent.control, "/v1/interactions/i-2")["state"] == "connected"
+    }));
+    let call = agent
+        .calls()
+        .into_iter()
+        .find(|c| c["interaction_id"] == "i-2")
+        .expect("the customer call");
+    assert_eq!(
+        call["remote"],
+        format!("sip:+15550199@127.0.0.1:{customer_port}")
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    let id = call["id"].as_str().expect("id");
+    let (status, _) = post_json(agent.control, &format!("/v1/calls/{id}/hangup"), "");
+    assert_eq!(status, 200);
+    assert!(
+        customer.wait(Duration::from_secs(10)).success(),
+        "{}",
+        customer.log_text()
+    );
+    let (status, body) = post_json(agent.control, "/v1/interactions/i-2/done", "");
+    assert_eq!(status, 409, "a disposition is mandatory: {body}");
+    assert_eq!(
+        body["error"],
+        "choose a disposition before marking the interaction done"
+    );
+    let (status, _) = post_json(
+        agent.control,
+        "/v1/interactions/i-2/disposition",
+        r#"{"code": "resolved"}"#,
+    );
+    assert_eq!(status, 200);
+    let (status, done) = post_json(agent.control, "/v1/interactions/i-2/done", "");
+    assert_eq!(
+        (status, done["state"].as_str()),
+        (200, Some("done")),
+        "{done}"
+    );
+}

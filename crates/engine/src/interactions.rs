@@ -126,6 +126,47 @@ impl Phone {
                 self.emit_interaction(id);
             }
         }
+        // Re-arm reschedules that were not raised before the stop.
+        let raised: Vec<InteractionId> = self
+            .interactions
+            .values()
+            .filter_map(|i| i.origin)
+            .collect();
+        let pending: Vec<(OffsetDateTime, InteractionId)> = self
+            .interactions
+            .values()
+            .filter(|i| !raised.contains(&i.id))
+            .filter_map(|i| i.reschedule.as_ref().map(|r| (r.at, i.id)))
+            .collect();
+        for (at, id) in pending {
+            self.schedule(at, id);
+        }
+    }
+
+    /// Arms the local scheduler to raise `id`'s callback again at the wall-clock time `at`.
+    pub(crate) fn schedule(&mut self, at: OffsetDateTime, id: InteractionId) {
+        let wait = std::time::Duration::try_from(at - self.wall()).unwrap_or_default();
+        self.scheduled.retain(|(_, i)| *i != id);
+        self.scheduled.insert((self.now + wait, id));
+    }
+
+    /// Raises every rescheduled callback whose time has come, as a new notified interaction.
+    pub(crate) fn raise_scheduled(&mut self, now: Instant) {
+        while let Some(&(due, parent)) = self.scheduled.first() {
+            if due > now {
+                break;
+            }
+            self.scheduled.remove(&(due, parent));
+            let Some(original) = self.interactions.get(&parent) else {
+                continue;
+            };
+            let id = InteractionId(self.next_interaction);
+            self.next_interaction += 1;
+            let raised = Interaction::rescheduled_from(id, self.wall(), original);
+            info!(interaction = %id, origin = %parent, "rescheduled callback raised");
+            self.interactions.insert(id, raised);
+            self.emit_interaction(id);
+        }
     }
 
     /// Sets the agent's state per channel (`None` leaves a channel as it is).
@@ -204,7 +245,9 @@ impl Phone {
                 self.with_interaction(id, |i| i.set_note(at, &text))?;
             }
             InteractionCommand::Reschedule { request } => {
+                let when = request.at;
                 self.with_interaction(id, |i| i.reschedule(at, request))?;
+                self.schedule(when, id);
             }
         }
         self.interaction(id)

@@ -129,6 +129,8 @@ pub struct Phone {
     pub(crate) callbacks: CallbackSettings,
     /// The instant the phone was made and the wall-clock time then.
     pub(crate) epoch: (Instant, time::OffsetDateTime),
+    /// Rescheduled callbacks to raise, by when.
+    pub(crate) scheduled: BTreeSet<(Instant, InteractionId)>,
 }
 
 impl std::fmt::Debug for Phone {
@@ -180,6 +182,7 @@ impl Phone {
             agent: AgentStatus::default(),
             callbacks: config.callbacks,
             epoch: (now, config.wall_clock),
+            scheduled: BTreeSet::new(),
         }
     }
 
@@ -270,6 +273,7 @@ impl Phone {
                 self.ua.handle_timeout(now);
                 self.run_media_clock(now);
                 self.auto_answer_due(now);
+                self.raise_scheduled(now);
             }
         }
         self.pump();
@@ -287,6 +291,9 @@ impl Phone {
             deadline = deadline.min(tick);
         }
         if let Some((at, _)) = self.answer_due.first() {
+            deadline = deadline.min(*at);
+        }
+        if let Some((at, _)) = self.scheduled.first() {
             deadline = deadline.min(*at);
         }
         Output::Timeout(deadline)

@@ -181,3 +181,68 @@ fn a_caller_who_gives_up_leaves_a_missed_interaction() {
     let interaction = host.phone.interactions().pop().expect("an interaction");
     assert_eq!(interaction.state, InteractionState::Missed);
 }
+
+#[test]
+fn a_rescheduled_callback_is_raised_again_at_its_time() {
+    let now = Instant::now();
+    let mut host = Host::new("agent", "127.0.0.1:5073", 33300, 6, false, now);
+    feed(&mut host, now, &invite("preview", "cb-5@gms"));
+    let id = host.phone.interactions().pop().expect("interaction").id;
+    let accepted = host
+        .phone
+        .interaction_command(now, id, InteractionCommand::Accept)
+        .expect("accept");
+    assert_eq!(accepted.state, InteractionState::Previewing);
+    // The phone's wall clock starts at 15:00:00; ask for 17:00 with a new number.
+    let request = api::Reschedule {
+        at: time::macros::datetime!(2026-11-25 17:00:00 UTC),
+        time_zone: Some("Europe/Madrid".to_owned()),
+        number: Some("+1 555 0199".to_owned()),
+        personal: true,
+    };
+    host.phone
+        .interaction_command(now, id, InteractionCommand::Reschedule { request })
+        .expect("reschedule");
+    host.phone
+        .interaction_command(now, id, InteractionCommand::Done)
+        .expect("done");
+    drain(&mut host);
+    let deadline = match host.phone.poll_output() {
+        Output::Timeout(at) => at,
+        other => panic!("{other:?}"),
+    };
+    assert!(
+        deadline <= now + Duration::from_secs(2 * 3600),
+        "the scheduler wakes the phone"
+    );
+    host.phone
+        .handle_input(Input::Timeout(now + Duration::from_secs(2 * 3600 - 1)));
+    assert_eq!(host.phone.interactions().len(), 1, "not yet");
+    host.phone
+        .handle_input(Input::Timeout(now + Duration::from_secs(2 * 3600)));
+    let raised = host.phone.interactions().pop().expect("raised");
+    assert_eq!(raised.origin, Some(id));
+    assert_eq!(raised.state, InteractionState::Notified);
+    assert_eq!(raised.callback.kind, Some(api::CallbackType::Scheduled));
+    assert_eq!(
+        raised.callback.customer_number.as_deref(),
+        Some("+1 555 0199")
+    );
+    assert_eq!(
+        raised.timeline[0].at,
+        time::macros::datetime!(2026-11-25 17:00:00 UTC)
+    );
+    let accepted = host
+        .phone
+        .interaction_command(
+            now + Duration::from_secs(7200),
+            raised.id,
+            InteractionCommand::Accept,
+        )
+        .expect("accept");
+    assert_eq!(
+        accepted.state,
+        InteractionState::Previewing,
+        "no call yet: preview, then call"
+    );
+}

@@ -247,6 +247,9 @@ pub struct Interaction {
     pub reschedule: Option<Reschedule>,
     /// What happened, in order.
     pub timeline: Vec<TimelineEntry>,
+    /// The interaction this one was rescheduled from, when a local scheduler raised it.
+    #[serde(default)]
+    pub origin: Option<InteractionId>,
 }
 
 type Outcome = Result<(), InteractionError>;
@@ -273,7 +276,25 @@ impl Interaction {
                 at,
                 kind: TimelineKind::Notified,
             }],
+            origin: None,
         }
+    }
+
+    /// A callback raised again by the local scheduler at the time `parent` was rescheduled to:
+    /// type `scheduled`, the new number if one was given, previewed before calling.
+    #[must_use]
+    pub fn rescheduled_from(id: InteractionId, at: OffsetDateTime, parent: &Self) -> Self {
+        let mut callback = parent.callback.clone();
+        callback.kind = Some(crate::callback::CallbackType::Scheduled);
+        if let Some(request) = &parent.reschedule {
+            callback.desired_time = Some(crate::callback::DesiredTime::At(request.at));
+            if let Some(number) = &request.number {
+                callback.customer_number = Some(number.clone());
+            }
+        }
+        let mut raised = Self::notified(id, at, callback, parent.attached.clone());
+        raised.origin = Some(parent.id);
+        raised
     }
 
     fn record(&mut self, at: OffsetDateTime, kind: TimelineKind) {
@@ -300,7 +321,8 @@ impl Interaction {
     pub fn accept(&mut self, at: OffsetDateTime) -> Outcome {
         self.expect(&[InteractionState::Notified], "accept")?;
         self.record(at, TimelineKind::Accepted);
-        if self.callback.kind.is_some_and(|k| k.is_previewed()) {
+        // A locally raised callback has no call yet: the agent previews, then calls.
+        if self.origin.is_some() || self.callback.kind.is_some_and(|k| k.is_previewed()) {
             self.state = InteractionState::Previewing;
         } else {
             self.state = InteractionState::Connected;
