@@ -38,6 +38,10 @@ pub struct CallbackSection {
     pub dial_domain: Option<String>,
     /// Disposition codes and labels; the default set when empty.
     pub dispositions: Vec<DispositionSection>,
+    /// Seconds an interaction may ring unanswered (`_agent_preview_timeout` overrides it).
+    pub preview_timeout: Option<u64>,
+    /// On the preview timeout: "keep_ringing" (the server CANCELs, 487) or "reject" (local 480).
+    pub on_timeout: String,
 }
 
 impl Default for CallbackSection {
@@ -49,6 +53,8 @@ impl Default for CallbackSection {
             not_ready_status: 486,
             dial_domain: None,
             dispositions: Vec::new(),
+            preview_timeout: None,
+            on_timeout: "keep_ringing".to_owned(),
         }
     }
 }
@@ -87,6 +93,8 @@ impl CallbackSection {
             reject_status: self.reject_status,
             not_ready_status: self.not_ready_status,
             dial_domain: self.dial_domain.clone(),
+            preview_timeout: self.preview_timeout.map(std::time::Duration::from_secs),
+            timeout_status: (self.on_timeout == "reject").then_some(480),
         }
     }
 }
@@ -200,6 +208,12 @@ impl Config {
             return Err(ConfigError(format!(
                 "callbacks.not_ready_status is {}; use 480, 486 or 603",
                 self.callbacks.not_ready_status
+            )));
+        }
+        if !["keep_ringing", "reject"].contains(&self.callbacks.on_timeout.as_str()) {
+            return Err(ConfigError(format!(
+                "callbacks.on_timeout is {:?}; use \"keep_ringing\" or \"reject\"",
+                self.callbacks.on_timeout
             )));
         }
         if !(400..=699).contains(&self.callbacks.reject_status) {

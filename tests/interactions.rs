@@ -381,3 +381,88 @@ fn a_rescheduled_callback_comes_back_and_the_agent_calls_the_customer() {
         "{done}"
     );
 }
+
+/// Runs one SIPp caller with `scenario` against `agent`; returns (successful, failed).
+fn one_call(dir: &std::path::Path, agent: &Headless, scenario: &str, name: &str) -> (u64, u64) {
+    let args: Vec<String> = [
+        "-sf",
+        &fixture(scenario).display().to_string(),
+        &agent.sip.to_string(),
+        "-i",
+        "127.0.0.1",
+        "-p",
+        &free_port().to_string(),
+        "-m",
+        "1",
+        "-timeout",
+        "20",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect();
+    let (_, screen) = run_sipp(dir, name, &args, Duration::from_secs(30));
+    sipp_counts(&screen)
+}
+
+fn last_interaction(agent: &Headless) -> serde_json::Value {
+    get_json(agent.control, "/v1/interactions")
+        .as_array()
+        .and_then(|a| a.last().cloned())
+        .expect("an interaction")
+}
+
+#[test]
+fn not_ready_cancel_and_preview_timeout_each_leave_a_missed_interaction() {
+    let dir = scratch("missed");
+    let config = dir.join("timeout.toml");
+    std::fs::write(
+        &config,
+        "[callbacks]\npreview_timeout = 1\non_timeout = \"reject\"\n",
+    )
+    .expect("config");
+    let agent = Headless::start(&dir, &["--config", config.to_str().expect("utf8")]);
+
+    // Not Ready: 486 with no agent action.
+    let (status, _) = http(
+        agent.control,
+        "PUT",
+        "/v1/agent/state",
+        Some(r#"{"voice": "not_ready"}"#),
+        None,
+    );
+    assert_eq!(status, 200);
+    assert_eq!(
+        one_call(&dir, &agent, "sipp/uac_refused_486.xml", "not-ready"),
+        (1, 0)
+    );
+    let missed = last_interaction(&agent);
+    assert_eq!(missed["state"], "missed", "{missed}");
+    assert_eq!(missed["timeline"][1]["reason"], "agent not ready (486)");
+
+    // Ready again: the server cancels while it rings (200 + 487).
+    let (status, _) = http(
+        agent.control,
+        "PUT",
+        "/v1/agent/state",
+        Some(r#"{"voice": "ready"}"#),
+        None,
+    );
+    assert_eq!(status, 200);
+    assert_eq!(
+        one_call(&dir, &agent, "sipp/uac_cancel.xml", "cancel"),
+        (1, 0)
+    );
+    let cancelled = last_interaction(&agent);
+    assert_eq!(cancelled["state"], "missed", "{cancelled}");
+    assert_eq!(cancelled["callback"]["type"], "immediate");
+    assert_eq!(cancelled["timeline"][1]["reason"], "caller cancelled");
+
+    // Nobody answers within the preview timeout: refused locally with 480.
+    assert_eq!(
+        one_call(&dir, &agent, "sipp/uac_refused_480.xml", "timeout"),
+        (1, 0)
+    );
+    let timed_out = last_interaction(&agent);
+    assert_eq!(timed_out["state"], "missed", "{timed_out}");
+    assert_eq!(timed_out["timeline"][1]["reason"], "preview timeout (480)");
+}

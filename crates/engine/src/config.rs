@@ -54,6 +54,11 @@ pub struct CallbackSettings {
     /// The domain a bare customer number is dialled at (`sip:{number}@{domain}`); the first
     /// account's domain when unset.
     pub dial_domain: Option<String>,
+    /// How long an interaction may ring unanswered (`_agent_preview_timeout` overrides it).
+    pub preview_timeout: Option<std::time::Duration>,
+    /// What the timeout does: `None` keeps ringing until the server CANCELs (487); a status
+    /// (480) refuses the call locally. Either way the interaction is missed.
+    pub timeout_status: Option<u16>,
 }
 
 impl Default for CallbackSettings {
@@ -65,6 +70,8 @@ impl Default for CallbackSettings {
             reject_status: 486,
             not_ready_status: 486,
             dial_domain: None,
+            preview_timeout: None,
+            timeout_status: None,
         }
     }
 }

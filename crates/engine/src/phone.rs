@@ -131,6 +131,8 @@ pub struct Phone {
     pub(crate) epoch: (Instant, time::OffsetDateTime),
     /// Rescheduled callbacks to raise, by when.
     pub(crate) scheduled: BTreeSet<(Instant, InteractionId)>,
+    /// Ringing calls to refuse locally when their preview timeout passes.
+    pub(crate) ring_timeouts: BTreeSet<(Instant, CallId)>,
 }
 
 impl std::fmt::Debug for Phone {
@@ -183,6 +185,7 @@ impl Phone {
             callbacks: config.callbacks,
             epoch: (now, config.wall_clock),
             scheduled: BTreeSet::new(),
+            ring_timeouts: BTreeSet::new(),
         }
     }
 
@@ -274,6 +277,7 @@ impl Phone {
                 self.run_media_clock(now);
                 self.auto_answer_due(now);
                 self.raise_scheduled(now);
+                self.ring_timeouts_due(now);
             }
         }
         self.pump();
@@ -294,6 +298,9 @@ impl Phone {
             deadline = deadline.min(*at);
         }
         if let Some((at, _)) = self.scheduled.first() {
+            deadline = deadline.min(*at);
+        }
+        if let Some((at, _)) = self.ring_timeouts.first() {
             deadline = deadline.min(*at);
         }
         Output::Timeout(deadline)
@@ -720,6 +727,16 @@ impl Phone {
         if let Some(at) = answer_at.filter(|at| *at > self.now) {
             self.answer_due.insert((at, id));
         }
+        if self.callbacks.timeout_status.is_some() {
+            let timeout = self
+                .interactions
+                .get(&interaction)
+                .and_then(|i| i.callback.preview_timeout)
+                .or(self.callbacks.preview_timeout);
+            if let Some(timeout) = timeout {
+                self.ring_timeouts.insert((self.now + timeout, id));
+            }
+        }
         if answer_at != Some(self.now) {
             let _ = self.ua.ring(self.now, leg, &[]);
         }
@@ -979,6 +996,26 @@ impl Phone {
                     bytes,
                 });
             }
+        }
+    }
+
+    /// Refuses calls still ringing when their preview timeout passes (the configured status,
+    /// 480); their interactions are missed.
+    fn ring_timeouts_due(&mut self, now: Instant) {
+        while let Some(&(due, id)) = self.ring_timeouts.first() {
+            if due > now {
+                break;
+            }
+            self.ring_timeouts.remove(&(due, id));
+            let Some(call) = self.calls.get(&id) else {
+                continue;
+            };
+            if call.state != CallState::Ringing {
+                continue;
+            }
+            let status = self.callbacks.timeout_status.unwrap_or(480);
+            let _ = self.ua.reject(self.now, call.leg, status);
+            self.end_call(id, format!("preview timeout ({status})"));
         }
     }
 
