@@ -42,6 +42,8 @@ pub struct CallbackSection {
     pub preview_timeout: Option<u64>,
     /// On the preview timeout: "keep_ringing" (the server CANCELs, 487) or "reject" (local 480).
     pub on_timeout: String,
+    /// Honour auto-answer requests in the INVITE (Call-Info answer-after, Alert-Info, Answer-Mode).
+    pub honour_auto_answer: bool,
 }
 
 impl Default for CallbackSection {
@@ -55,6 +57,7 @@ impl Default for CallbackSection {
             dispositions: Vec::new(),
             preview_timeout: None,
             on_timeout: "keep_ringing".to_owned(),
+            honour_auto_answer: false,
         }
     }
 }
@@ -95,6 +98,7 @@ impl CallbackSection {
             dial_domain: self.dial_domain.clone(),
             preview_timeout: self.preview_timeout.map(std::time::Duration::from_secs),
             timeout_status: (self.on_timeout == "reject").then_some(480),
+            honour_auto_answer: self.honour_auto_answer,
         }
     }
 }

@@ -59,6 +59,9 @@ pub struct CallbackSettings {
     /// What the timeout does: `None` keeps ringing until the server CANCELs (487); a status
     /// (480) refuses the call locally. Either way the interaction is missed.
     pub timeout_status: Option<u16>,
+    /// Whether auto-answer requests in the INVITE (`Call-Info: …;answer-after=N`,
+    /// `Alert-Info: …;info=alert-autoanswer`, RFC 5373 `Answer-Mode: Auto`) are honoured.
+    pub honour_auto_answer: bool,
 }
 
 impl Default for CallbackSettings {
@@ -72,6 +75,7 @@ impl Default for CallbackSettings {
             dial_domain: None,
             preview_timeout: None,
             timeout_status: None,
+            honour_auto_answer: false,
         }
     }
 }

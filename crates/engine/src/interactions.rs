@@ -169,6 +169,11 @@ impl Phone {
         }
     }
 
+    /// Changes how callbacks are handled from now on.
+    pub fn set_callback_settings(&mut self, callbacks: crate::config::CallbackSettings) {
+        self.callbacks = callbacks;
+    }
+
     /// Sets the agent's state per channel (`None` leaves a channel as it is).
     pub fn set_agent_state(
         &mut self,

@@ -650,6 +650,7 @@ impl Phone {
                 source,
             } => self.on_incoming(leg, &request, source),
             sip::Event::Progress { .. } | sip::Event::Confirmed { .. } => {}
+            sip::Event::RemoteControl { leg, event } => self.on_remote_control(leg, &event),
             sip::Event::Answered { leg, sdp } => self.on_answered(leg, sdp),
             sip::Event::ReInvite { leg, sdp } => self.on_reinvite(leg, sdp),
             sip::Event::ReInviteDone { leg, result } => self.on_reinvite_done(leg, result),
@@ -694,8 +695,14 @@ impl Phone {
         let remote = self.ua.remote_uri(leg).map(uri_of).unwrap_or_default();
         info!(call = %id, %source, %remote, "incoming call");
         let (interaction, ready) = self.open_interaction(request, id);
+        let requested = self
+            .callbacks
+            .honour_auto_answer
+            .then(|| auto_answer_requested(request))
+            .flatten();
         let answer_at = self
             .auto_answer
+            .or(requested)
             .filter(|_| ready)
             .map(|delay| self.now + delay);
         let call = Call {
@@ -738,7 +745,8 @@ impl Phone {
             }
         }
         if answer_at != Some(self.now) {
-            let _ = self.ua.ring(self.now, leg, &[]);
+            let allow = [("Allow-Events".to_owned(), "talk, hold".to_owned())];
+            let _ = self.ua.ring(self.now, leg, &allow);
         }
         self.emit_call(id);
         if answer_at == Some(self.now)
@@ -892,6 +900,24 @@ impl Phone {
         });
         if let Some(digit) = signal.and_then(|c| DtmfDigit::from_char(c).ok()) {
             self.on_digit(id, digit);
+        }
+    }
+
+    /// `NOTIFY Event: talk` answers a ringing call or resumes a held one; `hold` holds.
+    fn on_remote_control(&mut self, leg: LegId, event: &str) {
+        let Some(id) = self.by_leg.get(&leg).copied() else {
+            return;
+        };
+        let state = self.calls.get(&id).map(|c| c.state);
+        let command = match (event, state) {
+            ("talk", Some(CallState::Ringing)) => Command::Answer { call: id },
+            ("talk", Some(CallState::Held)) => Command::Resume { call: id },
+            ("hold", Some(CallState::Connected)) => Command::Hold { call: id },
+            _ => return,
+        };
+        info!(call = %id, event, "remote control");
+        if let Err(e) = self.command(self.now, command) {
+            debug!(call = %id, error = %e, "remote control refused");
         }
     }
 
@@ -1142,6 +1168,38 @@ impl Phone {
 
 fn new_media(rng: &mut fastrand::Rng, agreed: Negotiated) -> MediaSession {
     MediaSession::new(agreed, rng.u32(..), rng.u16(..), rng.u32(..))
+}
+
+/// An auto-answer request in an INVITE, with its delay: `Call-Info: <…>;answer-after=N`,
+/// `Alert-Info: <…>;info=alert-autoanswer`, or RFC 5373 `Answer-Mode: Auto`.
+fn auto_answer_requested(request: &sip::Request) -> Option<Duration> {
+    let values = |name: &str| -> Vec<String> {
+        request
+            .headers
+            .iter()
+            .filter(|h| String::from_utf8_lossy(h.name().canonical()).eq_ignore_ascii_case(name))
+            .map(|h| String::from_utf8_lossy(&h.value()).to_ascii_lowercase())
+            .collect()
+    };
+    for info in values("Call-Info") {
+        if let Some(seconds) = info
+            .split(';')
+            .find_map(|p| p.trim().strip_prefix("answer-after="))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+        {
+            return Some(Duration::from_secs(seconds.min(3600)));
+        }
+    }
+    if values("Alert-Info")
+        .iter()
+        .any(|v| v.contains("info=alert-autoanswer"))
+        || values("Answer-Mode")
+            .iter()
+            .any(|v| v.trim().starts_with("auto"))
+    {
+        return Some(Duration::ZERO);
+    }
+    None
 }
 
 /// The URI inside a `From`/`To` value: `"Ann" <sip:ann@x>;tag=1` gives `sip:ann@x`.

@@ -246,3 +246,89 @@ fn a_rescheduled_callback_is_raised_again_at_its_time() {
         "no call yet: preview, then call"
     );
 }
+
+#[test]
+fn auto_answer_headers_are_honoured_only_when_the_policy_allows() {
+    let cases = [
+        ("Call-Info: <sip:127.0.0.1>;answer-after=0", true),
+        ("Alert-Info: <http://127.0.0.1>;info=alert-autoanswer", true),
+        ("Answer-Mode: Auto", true),
+        ("Subject: no request", false),
+    ];
+    for (allowed, base) in [(false, 33400u16), (true, 33500)] {
+        for (i, (header, requests)) in cases.iter().enumerate() {
+            let now = Instant::now();
+            let mut host = Host::new(
+                "agent",
+                "127.0.0.1:5073",
+                base + 20 * i as u16,
+                7,
+                false,
+                now,
+            );
+            let mut settings = engine::CallbackSettings::default();
+            settings.honour_auto_answer = allowed;
+            host.set_callbacks(settings);
+            let call_id = format!("aa-{i}");
+            let invite = sip_fixture(
+                "sip/invite-autoanswer.sip",
+                &[
+                    ("header", header),
+                    ("call_id", &call_id),
+                    ("branch", &call_id),
+                ],
+            );
+            let sent = feed(&mut host, now, &invite);
+            let answered = sent.iter().any(|m| m.starts_with("SIP/2.0 200 OK"));
+            assert_eq!(
+                answered,
+                allowed && *requests,
+                "{header} with policy {allowed}"
+            );
+            if !answered {
+                let ringing = sent
+                    .iter()
+                    .find(|m| m.starts_with("SIP/2.0 180"))
+                    .expect("180");
+                assert!(ringing.contains("Allow-Events: talk, hold"), "{ringing}");
+            }
+        }
+    }
+}
+
+#[test]
+fn notify_event_talk_answers_a_ringing_call() {
+    let now = Instant::now();
+    let mut host = Host::new("agent", "127.0.0.1:5073", 33700, 8, false, now);
+    let sent = feed(&mut host, now, &invite("immediate", "talk-1@gms"));
+    let tag = to_tag(
+        sent.iter()
+            .find(|m| m.starts_with("SIP/2.0 180"))
+            .expect("180"),
+    );
+    let notify = |event: &str, cseq: &str| {
+        sip_fixture(
+            "sip/notify-talk.sip",
+            &[
+                ("to_tag", &tag),
+                ("call_id", "talk-1@gms"),
+                ("branch", event),
+                ("event", event),
+                ("cseq", cseq),
+            ],
+        )
+    };
+    let sent = feed(&mut host, now, &notify("presence", "2"));
+    assert!(sent[0].starts_with("SIP/2.0 489 Bad Event"), "{sent:?}");
+    let sent = feed(&mut host, now, &notify("talk", "3"));
+    assert!(
+        sent.iter()
+            .any(|m| m.starts_with("SIP/2.0 200 OK") && m.contains("NOTIFY"))
+    );
+    assert!(
+        sent.iter()
+            .any(|m| m.starts_with("SIP/2.0 200 OK") && m.contains("INVITE"))
+    );
+    let interaction = host.phone.interactions().pop().expect("interaction");
+    assert_eq!(interaction.state, InteractionState::Connected);
+}

@@ -85,6 +85,13 @@ pub enum Event {
         /// Its body.
         body: Bytes,
     },
+    /// The peer asked us to act: `talk` (answer, or resume) or `hold`, by in-dialog NOTIFY.
+    RemoteControl {
+        /// The leg.
+        leg: LegId,
+        /// `talk` or `hold`.
+        event: String,
+    },
     /// The leg is over. Nothing more will be said about it.
     Ended {
         /// The leg.

@@ -132,6 +132,11 @@ impl Host {
         }
     }
 
+    /// Replaces the callback settings (the phone is rebuilt; call before any traffic).
+    pub fn set_callbacks(&mut self, callbacks: engine::CallbackSettings) {
+        self.phone.set_callback_settings(callbacks);
+    }
+
     pub fn owns(&self, to: SocketAddr) -> bool {
         to == self.sip || self.media.contains(&to)
     }

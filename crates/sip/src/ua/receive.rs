@@ -190,6 +190,26 @@ impl UserAgent {
                 let response = self.options_response(&request);
                 self.send_response(tx, response);
             }
+            Method::Notify => {
+                // Remote answer / hold by `NOTIFY Event: talk|hold` (the Broadsoft/Polycom
+                // remote-control convention); any other event package is 489 (RFC 6665 §8.3.1).
+                let event = header_text(&request.headers, &HeaderName::Event)
+                    .map(|e| {
+                        e.split(';')
+                            .next()
+                            .unwrap_or_default()
+                            .trim()
+                            .to_ascii_lowercase()
+                    })
+                    .unwrap_or_default();
+                if matches!(event.as_str(), "talk" | "hold") {
+                    self.reply(tx, &request, 200, None);
+                    self.out
+                        .push_back(Output::Event(Event::RemoteControl { leg, event }));
+                } else {
+                    self.reply(tx, &request, 489, None);
+                }
+            }
             _ => self.refuse(tx, &request),
         }
     }
