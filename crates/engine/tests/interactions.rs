@@ -266,9 +266,10 @@ fn auto_answer_headers_are_honoured_only_when_the_policy_allows() {
                 false,
                 now,
             );
-            let mut settings = engine::CallbackSettings::default();
-            settings.honour_auto_answer = allowed;
-            host.set_callbacks(settings);
+            host.set_callbacks(engine::CallbackSettings {
+                honour_auto_answer: allowed,
+                ..engine::CallbackSettings::default()
+            });
             let call_id = format!("aa-{i}");
             let invite = sip_fixture(
                 "sip/invite-autoanswer.sip",
