@@ -2,6 +2,7 @@
 //! line and the config, sets up logging, and hands over to the runtime.
 
 mod config;
+mod export;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -26,6 +27,24 @@ enum Mode {
     Headless(HeadlessArgs),
     /// Place one call from the command line and exit with its outcome.
     Call(CallArgs),
+    /// Write the interaction history (from the database) as CSV or JSON.
+    Export(ExportArgs),
+}
+
+#[derive(Debug, Args)]
+struct ExportArgs {
+    /// The interaction database.
+    #[arg(long)]
+    db: PathBuf,
+    /// csv or json.
+    #[arg(long, value_enum)]
+    format: export::Format,
+    /// Only interactions created at or after this RFC 3339 time.
+    #[arg(long)]
+    from: Option<String>,
+    /// Only interactions created before this RFC 3339 time.
+    #[arg(long)]
+    to: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -95,10 +114,13 @@ fn main() -> ExitCode {
         );
         return ExitCode::from(2);
     };
+    if let Mode::Export(args) = &mode {
+        return run_export(args);
+    }
     let verbose = match &mode {
         Mode::Headless(_) => "info",
         Mode::Call(args) if args.common.log_sip => "info",
-        Mode::Call(_) => "warn",
+        Mode::Call(_) | Mode::Export(_) => "warn",
     };
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -131,6 +153,7 @@ fn run(mode: Mode) -> Result<ExitCode, Failure> {
     let (common, default_listen) = match &mode {
         Mode::Headless(args) => (&args.common, "udp:127.0.0.1:5060"),
         Mode::Call(args) => (&args.common, "udp:127.0.0.1:0"),
+        Mode::Export(_) => return Err(Failure::Usage("export runs on its own".to_owned())),
     };
     let config = match &common.config {
         Some(path) => Config::load(path).map_err(|e| Failure::Usage(e.to_string()))?,
@@ -203,6 +226,7 @@ fn run(mode: Mode) -> Result<ExitCode, Failure> {
             };
             (None, None, Some(plan))
         }
+        Mode::Export(_) => return Err(Failure::Usage("export runs on its own".to_owned())),
     };
     let phone_config = engine::PhoneConfig {
         ua,
@@ -224,7 +248,7 @@ fn run(mode: Mode) -> Result<ExitCode, Failure> {
         log_sip: common.log_sip,
         db: match &mode {
             Mode::Headless(args) => args.db.clone(),
-            Mode::Call(_) => None,
+            Mode::Call(_) | Mode::Export(_) => None,
         },
     };
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -246,6 +270,32 @@ fn run(mode: Mode) -> Result<ExitCode, Failure> {
             ExitCode::from(1)
         }
     })
+}
+
+fn run_export(args: &ExportArgs) -> ExitCode {
+    let bound = |value: &Option<String>, flag: &str| {
+        value
+            .as_deref()
+            .map(export::parse_time)
+            .transpose()
+            .map_err(|e| format!("{flag} {e}"))
+    };
+    let range = bound(&args.from, "--from").and_then(|from| Ok((from, bound(&args.to, "--to")?)));
+    let (from, to) = match range {
+        Ok(range) => range,
+        Err(e) => {
+            eprintln!("recall: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let stdout = std::io::stdout();
+    match export::export(&args.db, args.format, from, to, &mut stdout.lock()) {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("recall: {e}");
+            ExitCode::from(1)
+        }
+    }
 }
 
 fn parse_audio(text: &str) -> Result<runtime::AudioSpec, String> {

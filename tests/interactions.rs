@@ -215,9 +215,47 @@ fn an_acknowledged_note_survives_kill_9_mid_call() {
         kinds,
         ["notified", "accepted", "connected", "note", "ended"]
     );
-    // New interactions continue the numbering.
     let (status, body) = post_json(restarted.control, "/v1/interactions/i-1/done", "");
     assert_eq!(status, 200, "{body}");
+
+    // The history exports as CSV and JSON, with a time range.
+    let export = |args: &[&str]| {
+        let output = crate::support::recall()
+            .args(["export", "--db", &db_arg])
+            .args(args)
+            .output()
+            .expect("run export");
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let (code, csv, _) = export(&["--format", "csv"]);
+    assert_eq!(code, Some(0));
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(
+        lines[0],
+        "id,state,type,customer_number,desired_time,service_name,disposition,note,dtmf,created_at,updated_at"
+    );
+    assert!(
+        lines[1].starts_with(
+            "i-1,done,scheduled,+1 555 0100,2026-11-25T15:30:00Z,Billing,,Customer wants a refund,,"
+        ),
+        "{csv}"
+    );
+    let (code, json, _) = export(&["--format", "json", "--from", "2000-01-01T00:00:00Z"]);
+    assert_eq!(code, Some(0));
+    let parsed: serde_json::Value = serde_json::from_str(&json).expect("json");
+    assert_eq!(parsed[0]["note"], "Customer wants a refund");
+    let (code, json, _) = export(&["--format", "json", "--from", "2999-01-01T00:00:00Z"]);
+    assert_eq!((code, json.trim()), (Some(0), "[]"));
+    let (code, _, stderr) = export(&["--format", "csv", "--to", "yesterday"]);
+    assert_eq!(code, Some(2));
+    assert!(
+        stderr.starts_with("recall: --to \"yesterday\" is not an RFC 3339 time"),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -144,16 +144,17 @@ impl Store {
                 id: interaction.id.0 as i64,
                 source,
             })?;
-        let created = interaction
-            .timeline
-            .first()
-            .map(|e| e.at.to_string())
-            .unwrap_or_default();
-        let updated = interaction
-            .timeline
-            .last()
-            .map(|e| e.at.to_string())
-            .unwrap_or_default();
+        let stamp = |at: Option<&interaction::TimelineEntry>| {
+            at.and_then(|e| {
+                e.at.to_offset(time::UtcOffset::UTC)
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .ok()
+            })
+            .unwrap_or_default()
+        };
+        // UTC RFC 3339, so that text order is time order for ranges.
+        let created = stamp(interaction.timeline.first());
+        let updated = stamp(interaction.timeline.last());
         self.connection.execute(
             "INSERT INTO interactions (id, state, customer_number, created_at, updated_at, document)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)
@@ -187,6 +188,23 @@ impl Store {
             out.push(interaction);
         }
         Ok(out)
+    }
+
+    /// The interactions created in `[from, to)` (either bound may be open), oldest first.
+    pub fn load_range(
+        &self,
+        from: Option<time::OffsetDateTime>,
+        to: Option<time::OffsetDateTime>,
+    ) -> Result<Vec<Interaction>, StoreError> {
+        Ok(self
+            .load_all()?
+            .into_iter()
+            .filter(|i| {
+                let created = i.timeline.first().map(|e| e.at);
+                from.is_none_or(|f| created.is_some_and(|c| c >= f))
+                    && to.is_none_or(|t| created.is_some_and(|c| c < t))
+            })
+            .collect())
     }
 
     /// One stored interaction.
