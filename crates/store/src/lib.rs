@@ -22,6 +22,8 @@ const MIGRATIONS: &[&str] = &[
     // 2: when each was last written, for export ranges and sync.
     "ALTER TABLE interactions ADD COLUMN updated_at TEXT;
      UPDATE interactions SET updated_at = created_at;",
+    // 3: time ranges (export) without a scan.
+    "CREATE INDEX interactions_created ON interactions(created_at);",
 ];
 
 /// The schema version this build writes.
@@ -139,37 +141,45 @@ impl Store {
 
     /// Writes an interaction (insert or replace); durable when this returns.
     pub fn save(&mut self, interaction: &Interaction) -> Result<(), StoreError> {
-        let document =
-            serde_json::to_string(interaction).map_err(|source| StoreError::Corrupt {
-                id: interaction.id.0 as i64,
-                source,
-            })?;
-        let stamp = |at: Option<&interaction::TimelineEntry>| {
-            at.and_then(|e| {
-                e.at.to_offset(time::UtcOffset::UTC)
-                    .format(&time::format_description::well_known::Rfc3339)
-                    .ok()
-            })
-            .unwrap_or_default()
-        };
-        // UTC RFC 3339, so that text order is time order for ranges.
-        let created = stamp(interaction.timeline.first());
-        let updated = stamp(interaction.timeline.last());
-        self.connection.execute(
-            "INSERT INTO interactions (id, state, customer_number, created_at, updated_at, document)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-             ON CONFLICT(id) DO UPDATE SET state = ?2, customer_number = ?3, updated_at = ?5,
-                 document = ?6",
-            params![
-                interaction.id.0 as i64,
-                interaction.state.to_string(),
-                interaction.callback.customer_number,
-                created,
-                updated,
-                document
-            ],
-        )?;
+        save_on(&self.connection, interaction)
+    }
+
+    /// Writes many interactions in one transaction (imports, benchmarks).
+    pub fn save_batch(&mut self, interactions: &[Interaction]) -> Result<(), StoreError> {
+        let tx = self.connection.transaction()?;
+        for interaction in interactions {
+            save_on(&tx, interaction)?;
+        }
+        tx.commit()?;
         Ok(())
+    }
+
+    /// The newest `limit` interactions in `state` (if given) whose customer number contains
+    /// `number` (if given).
+    pub fn search(
+        &self,
+        state: Option<&str>,
+        number: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Interaction>, StoreError> {
+        let pattern = number.map(|n| format!("%{n}%"));
+        let mut statement = self.connection.prepare_cached(
+            "SELECT id, document FROM interactions
+             WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR customer_number LIKE ?2)
+             ORDER BY id DESC LIMIT ?3",
+        )?;
+        let rows = statement.query_map(params![state, pattern, limit as i64], |row| {
+            Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, document) = row?;
+            out.push(
+                serde_json::from_str(&document)
+                    .map_err(|source| StoreError::Corrupt { id, source })?,
+            );
+        }
+        Ok(out)
     }
 
     /// Every stored interaction, oldest first.
@@ -228,6 +238,40 @@ impl Store {
     }
 }
 
+fn save_on(connection: &Connection, interaction: &Interaction) -> Result<(), StoreError> {
+    let document = serde_json::to_string(interaction).map_err(|source| StoreError::Corrupt {
+        id: interaction.id.0 as i64,
+        source,
+    })?;
+    let stamp = |at: Option<&interaction::TimelineEntry>| {
+        at.and_then(|e| {
+            e.at.to_offset(time::UtcOffset::UTC)
+                .format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+    };
+    // UTC RFC 3339, so that text order is time order for ranges.
+    let created = stamp(interaction.timeline.first());
+    let updated = stamp(interaction.timeline.last());
+    connection
+        .prepare_cached(
+            "INSERT INTO interactions (id, state, customer_number, created_at, updated_at, document)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT(id) DO UPDATE SET state = ?2, customer_number = ?3, updated_at = ?5,
+                 document = ?6",
+        )?
+        .execute(params![
+            interaction.id.0 as i64,
+            interaction.state.to_string(),
+            interaction.callback.customer_number,
+            created,
+            updated,
+            document
+        ])?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -281,6 +325,20 @@ mod tests {
             Some(InteractionId(1))
         );
         assert_eq!(store.load(InteractionId(2)).expect("load"), None);
+    }
+
+    #[test]
+    fn search_finds_by_state_and_number_newest_first() {
+        let mut store = Store::in_memory().expect("open");
+        let mut batch: Vec<Interaction> = (1..=5).map(sample).collect();
+        batch[2].callback.customer_number = Some("+44 20 7946 0000".to_owned());
+        store.save_batch(&batch).expect("batch");
+        let found = store
+            .search(Some("connected"), Some("7946"), 10)
+            .expect("search");
+        assert_eq!(found.iter().map(|i| i.id.0).collect::<Vec<_>>(), [3]);
+        let newest = store.search(None, None, 2).expect("search");
+        assert_eq!(newest.iter().map(|i| i.id.0).collect::<Vec<_>>(), [5, 4]);
     }
 
     #[test]
