@@ -33,7 +33,7 @@ fn sample(id: u64) -> Interaction {
         .expect("disposition");
     i.set_note(t, "Customer asked for a refund; processed.")
         .expect("note");
-    if id % 3 != 0 {
+    if !id.is_multiple_of(3) {
         i.done(t, true).expect("done");
     }
     i
@@ -96,7 +96,8 @@ fn main() {
         let (p50, p99) = percentiles(samples);
         (p50, p99, found)
     };
-    let cases: Vec<(&str, Box<dyn FnMut() -> usize>, usize)> = vec![
+    type Case<'a> = (&'static str, Box<dyn FnMut() -> usize + 'a>, usize);
+    let cases: Vec<Case<'_>> = vec![
         (
             "list newest 100",
             Box::new(|| store.search(None, None, 100).expect("list").len()),
