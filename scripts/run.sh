@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds recall and runs it. With no arguments: `recall headless` — the agent on
 # udp:127.0.0.1:5060 with its control API on http://127.0.0.1:8080. Any arguments are
-# passed to recall instead, e.g. `./scripts/run.sh call sip:bob@127.0.0.1:5070 --duration 5`.
+# passed to recall instead, e.g. `bash scripts/run.sh call sip:bob@127.0.0.1:5070 --duration 5`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/deps.sh

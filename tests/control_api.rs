@@ -6,8 +6,8 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 use crate::support::{
-    Headless, Proc, fixture, free_port, get_json, http, post_json, run_sipp, scratch, sipp_counts,
-    wait_until,
+    Headless, Proc, fixture, free_port, get_json, http, post_json, scratch, sipp_counts,
+    sipp_in_background, wait_until,
 };
 
 /// SIPp places one call to `target` in the background.
@@ -15,24 +15,7 @@ fn one_sipp_call(
     dir: &std::path::Path,
     target: std::net::SocketAddr,
 ) -> std::thread::JoinHandle<(std::process::ExitStatus, String)> {
-    let args: Vec<String> = [
-        "-sf",
-        &fixture("sipp/uac.xml").display().to_string(),
-        &target.to_string(),
-        "-i",
-        "127.0.0.1",
-        "-p",
-        &free_port().to_string(),
-        "-m",
-        "1",
-        "-timeout",
-        "30",
-    ]
-    .iter()
-    .map(|s| (*s).to_owned())
-    .collect();
-    let dir = dir.to_owned();
-    std::thread::spawn(move || run_sipp(&dir, "sipp-uac", &args, Duration::from_secs(40)))
+    sipp_in_background(dir, "sipp-uac", "sipp/uac.xml", target)
 }
 
 fn call_state(agent: &Headless, id: &str) -> String {
@@ -237,26 +220,7 @@ fn the_event_stream_starts_with_a_snapshot_then_follows_calls() {
 fn a_ringing_call_rejected_through_the_api_gets_the_chosen_status() {
     let dir = scratch("api-reject");
     let agent = Headless::start(&dir, &[]);
-    let args: Vec<String> = [
-        "-sf",
-        &fixture("sipp/uac_rejected.xml").display().to_string(),
-        &agent.sip.to_string(),
-        "-i",
-        "127.0.0.1",
-        "-p",
-        &free_port().to_string(),
-        "-m",
-        "1",
-        "-timeout",
-        "30",
-    ]
-    .iter()
-    .map(|s| (*s).to_owned())
-    .collect();
-    let sipp = {
-        let dir = dir.clone();
-        std::thread::spawn(move || run_sipp(&dir, "sipp-rejected", &args, Duration::from_secs(40)))
-    };
+    let sipp = sipp_in_background(&dir, "sipp-rejected", "sipp/uac_rejected.xml", agent.sip);
     assert!(wait_until(Duration::from_secs(5), || {
         agent
             .calls()

@@ -4,34 +4,15 @@
 use std::time::Duration;
 
 use crate::support::{
-    Headless, fixture, free_port, get_json, http, post_json, run_sipp, scratch, sipp_counts,
-    wait_until,
+    Headless, fixture, free_port, get_json, http, post_json, run_sipp, scratch, sipp_call_args,
+    sipp_counts, sipp_in_background, wait_until,
 };
 
 #[test]
 fn a_callback_is_worked_from_notification_to_done_through_the_api() {
     let dir = scratch("api-interaction");
     let agent = Headless::start(&dir, &[]);
-    let args: Vec<String> = [
-        "-sf",
-        &fixture("sipp/uac_callback.xml").display().to_string(),
-        &agent.sip.to_string(),
-        "-i",
-        "127.0.0.1",
-        "-p",
-        &free_port().to_string(),
-        "-m",
-        "1",
-        "-timeout",
-        "30",
-    ]
-    .iter()
-    .map(|s| (*s).to_owned())
-    .collect();
-    let sipp = {
-        let dir = dir.clone();
-        std::thread::spawn(move || run_sipp(&dir, "sipp-callback", &args, Duration::from_secs(40)))
-    };
+    let sipp = sipp_in_background(&dir, "sipp-callback", "sipp/uac_callback.xml", agent.sip);
     assert!(wait_until(Duration::from_secs(5), || {
         get_json(agent.control, "/v1/interactions")
             .as_array()
@@ -422,22 +403,7 @@ fn a_rescheduled_callback_comes_back_and_the_agent_calls_the_customer() {
 
 /// Runs one SIPp caller with `scenario` against `agent`; returns (successful, failed).
 fn one_call(dir: &std::path::Path, agent: &Headless, scenario: &str, name: &str) -> (u64, u64) {
-    let args: Vec<String> = [
-        "-sf",
-        &fixture(scenario).display().to_string(),
-        &agent.sip.to_string(),
-        "-i",
-        "127.0.0.1",
-        "-p",
-        &free_port().to_string(),
-        "-m",
-        "1",
-        "-timeout",
-        "20",
-    ]
-    .iter()
-    .map(|s| (*s).to_owned())
-    .collect();
+    let args = sipp_call_args(scenario, agent.sip);
     let (_, screen) = run_sipp(dir, name, &args, Duration::from_secs(30));
     sipp_counts(&screen)
 }

@@ -36,7 +36,7 @@ pub fn require(tool: &str) {
         .is_ok_and(|s| s.success());
     assert!(
         found,
-        "{tool} is not installed: run the README's test command (./scripts/test.sh), which installs it"
+        "{tool} is not installed: run the README's test command (bash scripts/test.sh), which installs it"
     );
 }
 
@@ -300,4 +300,33 @@ pub fn sipp_counts(screen: &str) -> (u64, u64) {
             .unwrap_or(0)
     };
     (count("Successful call"), count("Failed call"))
+}
+
+/// SIPp arguments for one call of the `scenario` fixture to `target`.
+pub fn sipp_call_args(scenario: &str, target: SocketAddr) -> Vec<String> {
+    vec![
+        "-sf".to_owned(),
+        fixture(scenario).display().to_string(),
+        target.to_string(),
+        "-i".to_owned(),
+        "127.0.0.1".to_owned(),
+        "-p".to_owned(),
+        free_port().to_string(),
+        "-m".to_owned(),
+        "1".to_owned(),
+        "-timeout".to_owned(),
+        "30".to_owned(),
+    ]
+}
+
+/// SIPp places one call of `scenario` to `target` in the background; join for its result.
+pub fn sipp_in_background(
+    dir: &Path,
+    name: &str,
+    scenario: &str,
+    target: SocketAddr,
+) -> std::thread::JoinHandle<(ExitStatus, String)> {
+    let args = sipp_call_args(scenario, target);
+    let (dir, name) = (dir.to_owned(), name.to_owned());
+    std::thread::spawn(move || run_sipp(&dir, &name, &args, Duration::from_secs(40)))
 }
