@@ -470,3 +470,77 @@ fn not_ready_cancel_and_preview_timeout_each_leave_a_missed_interaction() {
     assert_eq!(timed_out["state"], "missed", "{timed_out}");
     assert_eq!(timed_out["timeline"][1]["reason"], "preview timeout (480)");
 }
+
+#[test]
+fn contacts_match_incoming_callbacks_and_responses_are_searchable() {
+    let dir = scratch("directory");
+    let db = dir.join("recall.db").display().to_string();
+    let agent = Headless::start(&dir, &["--db", &db]);
+    let (status, ana) = post_json(
+        agent.control,
+        "/v1/contacts",
+        r#"{"name": "Ana Ruiz", "numbers": ["+1 (555) 0100"], "email": "ana@example.com"}"#,
+    );
+    assert_eq!((status, ana["id"].as_u64()), (201, Some(1)), "{ana}");
+    let (status, body) = post_json(agent.control, "/v1/contacts", r#"{"numbers": ["1"]}"#);
+    assert_eq!(status, 422, "a contact needs a name: {body}");
+    let (status, _) = http(
+        agent.control,
+        "PUT",
+        "/v1/contacts/1",
+        Some(r#"{"name": "Ana Ruiz García", "numbers": ["+1 (555) 0100"]}"#),
+        None,
+    );
+    assert_eq!(status, 200);
+    let (status, _) = http(
+        agent.control,
+        "PUT",
+        "/v1/contacts/9",
+        Some(r#"{"name": "x"}"#),
+        None,
+    );
+    assert_eq!(status, 404);
+
+    // The callback's customer number (+1 555 0100) matches Ana.
+    let sipp = sipp_in_background(&dir, "sipp-directory", "sipp/uac_callback.xml", agent.sip);
+    assert!(wait_until(Duration::from_secs(5), || {
+        get_json(agent.control, "/v1/interactions")
+            .as_array()
+            .is_some_and(|a| !a.is_empty())
+    }));
+    let interaction = last_interaction(&agent);
+    assert_eq!(
+        interaction["contact"]["name"], "Ana Ruiz García",
+        "{interaction}"
+    );
+    let (status, _) = post_json(agent.control, "/v1/interactions/i-1/reject", "");
+    assert_eq!(status, 200);
+    let _ = sipp.join();
+
+    for (title, body) in [
+        ("Refund policy", "Refunds take five working days."),
+        ("Opening hours", "We open at nine."),
+    ] {
+        let (status, _) = post_json(
+            agent.control,
+            "/v1/responses",
+            &format!(r#"{{"title": "{title}", "body": "{body}"}}"#),
+        );
+        assert_eq!(status, 201);
+    }
+    let found = get_json(agent.control, "/v1/responses?q=refund%20days");
+    assert_eq!(found.as_array().map(Vec::len), Some(1), "{found}");
+    assert_eq!(found[0]["title"], "Refund policy");
+    let (status, _) = http(agent.control, "DELETE", "/v1/responses/2", None, None);
+    assert_eq!(status, 204);
+    let (status, _) = http(agent.control, "DELETE", "/v1/contacts/1", None, None);
+    assert_eq!(status, 204);
+    let (status, _) = http(agent.control, "DELETE", "/v1/contacts/1", None, None);
+    assert_eq!(status, 404);
+    assert_eq!(
+        get_json(agent.control, "/v1/responses")
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
+}

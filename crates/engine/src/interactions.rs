@@ -57,9 +57,30 @@ impl Phone {
             Some(CallbackType::Web) => self.agent.web_callback == AgentState::Ready,
             _ => self.agent.voice == AgentState::Ready,
         };
+        // The contact: by the customer number, else by the caller's user part.
+        let caller = request
+            .headers
+            .typed::<sip::headers::From>()
+            .and_then(Result::ok)
+            .and_then(|from| {
+                from.uri
+                    .user()
+                    .map(|u| String::from_utf8_lossy(u).into_owned())
+            });
+        let contact = callback
+            .customer_number
+            .as_deref()
+            .and_then(|n| interaction::find_contact(&self.contacts, n))
+            .or_else(|| {
+                caller
+                    .as_deref()
+                    .and_then(|n| interaction::find_contact(&self.contacts, n))
+            })
+            .cloned();
         let id = InteractionId(self.next_interaction);
         self.next_interaction += 1;
-        let interaction = Interaction::notified(id, self.wall(), callback, attached);
+        let mut interaction = Interaction::notified(id, self.wall(), callback, attached);
+        interaction.contact = contact;
         info!(interaction = %id, %call, kind = ?interaction.callback.kind, "interaction notified");
         self.interactions.insert(id, interaction);
         self.emit_interaction(id);
@@ -167,6 +188,11 @@ impl Phone {
             self.interactions.insert(id, raised);
             self.emit_interaction(id);
         }
+    }
+
+    /// Replaces the directory's contacts (after a change through the API or at start).
+    pub fn set_contacts(&mut self, contacts: Vec<interaction::Contact>) {
+        self.contacts = contacts;
     }
 
     /// Changes how callbacks are handled from now on.

@@ -133,6 +133,8 @@ pub struct Phone {
     pub(crate) scheduled: BTreeSet<(Instant, InteractionId)>,
     /// Ringing calls to refuse locally when their preview timeout passes.
     pub(crate) ring_timeouts: BTreeSet<(Instant, CallId)>,
+    /// The directory's contacts, matched to incoming interactions by number.
+    pub(crate) contacts: Vec<interaction::Contact>,
 }
 
 impl std::fmt::Debug for Phone {
@@ -186,6 +188,7 @@ impl Phone {
             epoch: (now, config.wall_clock),
             scheduled: BTreeSet::new(),
             ring_timeouts: BTreeSet::new(),
+            contacts: Vec::new(),
         }
     }
 

@@ -250,6 +250,9 @@ pub struct Interaction {
     /// The interaction this one was rescheduled from, when a local scheduler raised it.
     #[serde(default)]
     pub origin: Option<InteractionId>,
+    /// The directory contact matched by number when it rang in.
+    #[serde(default)]
+    pub contact: Option<crate::directory::Contact>,
 }
 
 type Outcome = Result<(), InteractionError>;
@@ -277,6 +280,7 @@ impl Interaction {
                 kind: TimelineKind::Notified,
             }],
             origin: None,
+            contact: None,
         }
     }
 

@@ -19,6 +19,7 @@ use axum::{Json, Router};
 use engine::EngineError;
 use futures_util::Stream;
 use futures_util::StreamExt;
+use interaction::{Contact, StandardResponse};
 use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::{broadcast, mpsc, oneshot};
@@ -44,6 +45,21 @@ pub(crate) enum ApiRequest {
         Option<AgentState>,
         oneshot::Sender<AgentStatus>,
     ),
+    Directory(DirectoryRequest),
+}
+
+/// Contacts and standard responses.
+#[derive(Debug)]
+pub(crate) enum DirectoryRequest {
+    Contacts(oneshot::Sender<Result<Vec<Contact>, String>>),
+    SaveContact(Contact, oneshot::Sender<Result<Contact, String>>),
+    DeleteContact(u64, oneshot::Sender<Result<bool, String>>),
+    Responses(oneshot::Sender<Result<Vec<StandardResponse>, String>>),
+    SaveResponse(
+        StandardResponse,
+        oneshot::Sender<Result<StandardResponse, String>>,
+    ),
+    DeleteResponse(u64, oneshot::Sender<Result<bool, String>>),
 }
 
 #[derive(Clone)]
@@ -99,6 +115,13 @@ pub(crate) fn router(core: mpsc::Sender<ApiRequest>, token: Option<String>) -> R
         .route("/v1/interactions", get(list_interactions))
         .route("/v1/interactions/{id}", get(get_interaction))
         .route("/v1/interactions/{id}/{action}", post(interaction_action))
+        .route("/v1/contacts", get(list_contacts).post(create_contact))
+        .route(
+            "/v1/contacts/{id}",
+            get(get_contact).put(update_contact).delete(delete_contact),
+        )
+        .route("/v1/responses", get(list_responses).post(create_response))
+        .route("/v1/responses/{id}", axum::routing::delete(delete_response))
         .fallback(|| async { ApiError(StatusCode::NOT_FOUND, "no such endpoint".to_owned()) })
         .layer(middleware::from_fn_with_state(state.clone(), authorize))
         .with_state(state)
@@ -408,4 +431,163 @@ async fn interaction_action(
     };
     let view = ask(&state, |tx| ApiRequest::InteractionCommand(id, command, tx)).await??;
     Ok(Json(view))
+}
+
+fn stored<T>(result: Result<T, String>) -> Result<T, ApiError> {
+    result.map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e))
+}
+
+fn directory_id(id: &str) -> Result<u64, ApiError> {
+    id.parse()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("{id:?} is not an id")))
+}
+
+fn contact_body(bytes: &Bytes) -> Result<Contact, ApiError> {
+    let contact: Contact = serde_json::from_slice(bytes)
+        .map_err(|e| ApiError(StatusCode::BAD_REQUEST, format!("invalid JSON body: {e}")))?;
+    if contact.name.trim().is_empty() {
+        return Err(ApiError(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "a contact needs a \"name\"".to_owned(),
+        ));
+    }
+    Ok(contact)
+}
+
+async fn list_contacts(State(state): State<AppState>) -> Result<Json<Vec<Contact>>, ApiError> {
+    let list = ask(&state, |tx| {
+        ApiRequest::Directory(DirectoryRequest::Contacts(tx))
+    })
+    .await?;
+    stored(list).map(Json)
+}
+
+async fn get_contact(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Contact>, ApiError> {
+    let id = directory_id(&id)?;
+    let list = ask(&state, |tx| {
+        ApiRequest::Directory(DirectoryRequest::Contacts(tx))
+    })
+    .await?;
+    stored(list)?
+        .into_iter()
+        .find(|c| c.id == id)
+        .map(Json)
+        .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no contact {id}")))
+}
+
+async fn create_contact(
+    State(state): State<AppState>,
+    bytes: Bytes,
+) -> Result<(StatusCode, Json<Contact>), ApiError> {
+    let contact = Contact {
+        id: 0,
+        ..contact_body(&bytes)?
+    };
+    let saved = ask(&state, |tx| {
+        ApiRequest::Directory(DirectoryRequest::SaveContact(contact, tx))
+    })
+    .await?;
+    Ok((StatusCode::CREATED, Json(stored(saved)?)))
+}
+
+async fn update_contact(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    bytes: Bytes,
+) -> Result<Json<Contact>, ApiError> {
+    let id = directory_id(&id)?;
+    let existing = ask(&state, |tx| {
+        ApiRequest::Directory(DirectoryRequest::Contacts(tx))
+    })
+    .await?;
+    if !stored(existing)?.iter().any(|c| c.id == id) {
+        return Err(ApiError(StatusCode::NOT_FOUND, format!("no contact {id}")));
+    }
+    let contact = Contact {
+        id,
+        ..contact_body(&bytes)?
+    };
+    let saved = ask(&state, |tx| {
+        ApiRequest::Directory(DirectoryRequest::SaveContact(contact, tx))
+    })
+    .await?;
+    stored(saved).map(Json)
+}
+
+async fn delete_contact(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let id = directory_id(&id)?;
+    let gone = ask(&state, |tx| {
+        ApiRequest::Directory(DirectoryRequest::DeleteContact(id, tx))
+    })
+    .await?;
+    if stored(gone)? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError(StatusCode::NOT_FOUND, format!("no contact {id}")))
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct ResponseQuery {
+    q: Option<String>,
+}
+
+async fn list_responses(
+    State(state): State<AppState>,
+    axum::extract::Query(query): axum::extract::Query<ResponseQuery>,
+) -> Result<Json<Vec<StandardResponse>>, ApiError> {
+    let all = ask(&state, |tx| {
+        ApiRequest::Directory(DirectoryRequest::Responses(tx))
+    })
+    .await?;
+    let all = stored(all)?;
+    let found = interaction::search_responses(&all, query.q.as_deref().unwrap_or(""))
+        .into_iter()
+        .cloned()
+        .collect();
+    Ok(Json(found))
+}
+
+async fn create_response(
+    State(state): State<AppState>,
+    bytes: Bytes,
+) -> Result<(StatusCode, Json<StandardResponse>), ApiError> {
+    let response: StandardResponse = serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError(StatusCode::BAD_REQUEST, format!("invalid JSON body: {e}")))?;
+    if response.title.trim().is_empty() || response.body.trim().is_empty() {
+        return Err(ApiError(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "a response needs a \"title\" and a \"body\"".to_owned(),
+        ));
+    }
+    let response = StandardResponse { id: 0, ..response };
+    let saved = ask(&state, |tx| {
+        ApiRequest::Directory(DirectoryRequest::SaveResponse(response, tx))
+    })
+    .await?;
+    Ok((StatusCode::CREATED, Json(stored(saved)?)))
+}
+
+async fn delete_response(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let id = directory_id(&id)?;
+    let gone = ask(&state, |tx| {
+        ApiRequest::Directory(DirectoryRequest::DeleteResponse(id, tx))
+    })
+    .await?;
+    if stored(gone)? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError(StatusCode::NOT_FOUND, format!("no response {id}")))
+    }
 }

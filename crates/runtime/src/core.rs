@@ -14,7 +14,7 @@ use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::{broadcast, mpsc};
 use tracing::{debug, error, info, warn};
 
-use crate::api::{ApiRequest, router};
+use crate::api::{ApiRequest, DirectoryRequest, router};
 use crate::audio::FileAudio;
 use crate::net::{self, NetEvent, NetTx, TcpPool};
 use crate::plan::{CallOutcome, CallPlan, PlanRun};
@@ -59,6 +59,8 @@ struct Core {
     plan: Option<PlanRun>,
     recordings: Option<Recordings>,
     store: Option<store::Store>,
+    /// Contacts and standard responses: the database, or memory without `--db`.
+    directory: store::Store,
 }
 
 /// Runs the phone until `stop` resolves (or, with a plan, until the planned call is over).
@@ -88,7 +90,12 @@ pub async fn run(
         Some(path) => Some(store::Store::open(path)?),
         None => None,
     };
+    let directory = match &config.db {
+        Some(path) => store::Store::open(path)?,
+        None => store::Store::in_memory()?,
+    };
     let mut phone = Phone::new(phone_config, Instant::now());
+    phone.set_contacts(directory.contacts()?);
     if let Some(store) = &store {
         let stored = store.load_all()?;
         info!(
@@ -169,6 +176,7 @@ pub async fn run(
         plan: plan.map(PlanRun::new),
         recordings,
         store,
+        directory,
     };
     core.bind_media_ports()?;
     core.phone.start(Instant::now());
@@ -396,9 +404,47 @@ impl Core {
             ApiRequest::Agent(voice, web, reply) => {
                 let _ = reply.send(self.phone.set_agent_state(now, voice, web));
             }
+            ApiRequest::Directory(request) => self.on_directory(request),
             ApiRequest::Subscribe(reply) => {
                 let receiver = self.events.subscribe();
                 let _ = reply.send((self.phone.snapshot(self.listen.clone()), receiver));
+            }
+        }
+    }
+
+    fn on_directory(&mut self, request: DirectoryRequest) {
+        let directory = &mut self.directory;
+        let text = |e: store::StoreError| e.to_string();
+        let contacts_changed = match request {
+            DirectoryRequest::Contacts(reply) => {
+                let _ = reply.send(directory.contacts().map_err(text));
+                false
+            }
+            DirectoryRequest::SaveContact(contact, reply) => {
+                let _ = reply.send(directory.save_contact(contact).map_err(text));
+                true
+            }
+            DirectoryRequest::DeleteContact(id, reply) => {
+                let _ = reply.send(directory.delete_contact(id).map_err(text));
+                true
+            }
+            DirectoryRequest::Responses(reply) => {
+                let _ = reply.send(directory.responses().map_err(text));
+                false
+            }
+            DirectoryRequest::SaveResponse(response, reply) => {
+                let _ = reply.send(directory.save_response(response).map_err(text));
+                false
+            }
+            DirectoryRequest::DeleteResponse(id, reply) => {
+                let _ = reply.send(directory.delete_response(id).map_err(text));
+                false
+            }
+        };
+        if contacts_changed {
+            match self.directory.contacts() {
+                Ok(contacts) => self.phone.set_contacts(contacts),
+                Err(e) => error!(error = %e, "cannot reload the contacts"),
             }
         }
     }

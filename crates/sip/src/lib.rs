@@ -33,4 +33,4 @@ pub use ua::{Invitation, Output, Stats, UserAgent};
 
 /// Re-exported sipx-sip types that appear in this crate's API (events carry whole requests so
 /// that higher layers can read attached data from any header).
-pub use sipx_sip::{HeaderName, Message, Request, Response, Uri};
+pub use sipx_sip::{HeaderName, Message, Request, Response, Uri, headers};

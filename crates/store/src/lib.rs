@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use interaction::{Interaction, InteractionId};
+use interaction::{Contact, Interaction, InteractionId, StandardResponse};
 use rusqlite::{Connection, OptionalExtension, params};
 use thiserror::Error;
 
@@ -24,6 +24,9 @@ const MIGRATIONS: &[&str] = &[
      UPDATE interactions SET updated_at = created_at;",
     // 3: time ranges (export) without a scan.
     "CREATE INDEX interactions_created ON interactions(created_at);",
+    // 4: the agent's directory: contacts and standard responses.
+    "CREATE TABLE contacts (id INTEGER PRIMARY KEY, document TEXT NOT NULL);
+     CREATE TABLE responses (id INTEGER PRIMARY KEY, document TEXT NOT NULL);",
 ];
 
 /// The schema version this build writes.
@@ -217,6 +220,101 @@ impl Store {
             .collect())
     }
 
+    /// Every contact, by id.
+    pub fn contacts(&self) -> Result<Vec<Contact>, StoreError> {
+        self.documents("contacts")
+    }
+
+    /// Writes a contact; an id of 0 gets the next free one, which is returned.
+    pub fn save_contact(&mut self, mut contact: Contact) -> Result<Contact, StoreError> {
+        contact.id = self.assign_id("contacts", contact.id)?;
+        self.put_document("contacts", contact.id, &contact)?;
+        Ok(contact)
+    }
+
+    /// Deletes a contact; says whether it existed.
+    pub fn delete_contact(&mut self, id: u64) -> Result<bool, StoreError> {
+        self.delete_document("contacts", id)
+    }
+
+    /// Every standard response, by id.
+    pub fn responses(&self) -> Result<Vec<StandardResponse>, StoreError> {
+        self.documents("responses")
+    }
+
+    /// Writes a standard response; an id of 0 gets the next free one.
+    pub fn save_response(
+        &mut self,
+        mut response: StandardResponse,
+    ) -> Result<StandardResponse, StoreError> {
+        response.id = self.assign_id("responses", response.id)?;
+        self.put_document("responses", response.id, &response)?;
+        Ok(response)
+    }
+
+    /// Deletes a standard response; says whether it existed.
+    pub fn delete_response(&mut self, id: u64) -> Result<bool, StoreError> {
+        self.delete_document("responses", id)
+    }
+
+    fn assign_id(&self, table: &str, id: u64) -> Result<u64, StoreError> {
+        if id != 0 {
+            return Ok(id);
+        }
+        let max: i64 = self.connection.query_row(
+            &format!("SELECT COALESCE(MAX(id), 0) FROM {table}"),
+            [],
+            |row| row.get(0),
+        )?;
+        Ok(max as u64 + 1)
+    }
+
+    fn put_document<T: serde::Serialize>(
+        &self,
+        table: &str,
+        id: u64,
+        value: &T,
+    ) -> Result<(), StoreError> {
+        let document = serde_json::to_string(value).map_err(|source| StoreError::Corrupt {
+            id: id as i64,
+            source,
+        })?;
+        self.connection.execute(
+            &format!(
+                "INSERT INTO {table} (id, document) VALUES (?1, ?2)
+                 ON CONFLICT(id) DO UPDATE SET document = ?2"
+            ),
+            params![id as i64, document],
+        )?;
+        Ok(())
+    }
+
+    fn delete_document(&self, table: &str, id: u64) -> Result<bool, StoreError> {
+        let n = self.connection.execute(
+            &format!("DELETE FROM {table} WHERE id = ?1"),
+            params![id as i64],
+        )?;
+        Ok(n > 0)
+    }
+
+    fn documents<T: serde::de::DeserializeOwned>(&self, table: &str) -> Result<Vec<T>, StoreError> {
+        let mut statement = self
+            .connection
+            .prepare(&format!("SELECT id, document FROM {table} ORDER BY id"))?;
+        let rows = statement.query_map([], |row| {
+            Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, document) = row?;
+            out.push(
+                serde_json::from_str(&document)
+                    .map_err(|source| StoreError::Corrupt { id, source })?,
+            );
+        }
+        Ok(out)
+    }
+
     /// One stored interaction.
     pub fn load(&self, id: InteractionId) -> Result<Option<Interaction>, StoreError> {
         let document: Option<String> = self
@@ -325,6 +423,42 @@ mod tests {
             Some(InteractionId(1))
         );
         assert_eq!(store.load(InteractionId(2)).expect("load"), None);
+    }
+
+    #[test]
+    fn contacts_and_responses_get_ids_and_read_back() {
+        let mut store = Store::in_memory().expect("open");
+        let ana = store
+            .save_contact(Contact {
+                name: "Ana".to_owned(),
+                numbers: vec!["+34 600 123 456".to_owned()],
+                ..Contact::default()
+            })
+            .expect("save");
+        let bo = store
+            .save_contact(Contact {
+                name: "Bo".to_owned(),
+                ..Contact::default()
+            })
+            .expect("save");
+        assert_eq!((ana.id, bo.id), (1, 2));
+        let renamed = Contact {
+            name: "Ana María".to_owned(),
+            ..ana
+        };
+        store.save_contact(renamed).expect("update");
+        assert_eq!(store.contacts().expect("list")[0].name, "Ana María");
+        assert!(store.delete_contact(2).expect("delete"));
+        assert!(!store.delete_contact(2).expect("delete again"));
+        let response = store
+            .save_response(StandardResponse {
+                title: "Refunds".to_owned(),
+                body: "Five working days.".to_owned(),
+                ..StandardResponse::default()
+            })
+            .expect("save");
+        assert_eq!(response.id, 1);
+        assert_eq!(store.responses().expect("list"), [response]);
     }
 
     #[test]
