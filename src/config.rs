@@ -20,6 +20,29 @@ pub struct Config {
     pub callbacks: CallbackSection,
     /// Accounts.
     pub accounts: Vec<AccountSection>,
+    /// The outcome webhook.
+    pub webhook: WebhookSection,
+}
+
+/// `[webhook]`: where outcomes (done, rescheduled, disposition) are posted.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhookSection {
+    /// `http://host[:port]/path`; no webhook when absent.
+    pub url: Option<String>,
+    /// Sent as `Authorization: Bearer <token>` when set.
+    pub token: Option<String>,
+}
+
+impl WebhookSection {
+    /// The runtime's view; `None` when no URL is set.
+    pub fn to_runtime(&self) -> Result<Option<runtime::WebhookConfig>, ConfigError> {
+        self.url
+            .as_deref()
+            .map(|url| runtime::WebhookConfig::new(url, self.token.clone()))
+            .transpose()
+            .map_err(|e| ConfigError(format!("webhook.url: {e}")))
+    }
 }
 
 /// `[callbacks]`
@@ -226,6 +249,7 @@ impl Config {
                 self.callbacks.reject_status
             )));
         }
+        self.webhook.to_runtime()?;
         let mut names = std::collections::HashSet::new();
         for (i, account) in self.accounts.iter().enumerate() {
             let label = if account.name.is_empty() {

@@ -250,6 +250,13 @@ fn run(mode: Mode) -> Result<ExitCode, Failure> {
             Mode::Headless(args) => args.db.clone(),
             Mode::Call(_) | Mode::Export(_) => None,
         },
+        webhook: match &mode {
+            Mode::Headless(_) => config
+                .webhook
+                .to_runtime()
+                .map_err(|e| Failure::Usage(e.to_string()))?,
+            Mode::Call(_) | Mode::Export(_) => None,
+        },
     };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

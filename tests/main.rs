@@ -8,3 +8,4 @@ mod kamailio_baresip;
 mod malformed;
 mod sipp;
 mod support;
+mod webhook;

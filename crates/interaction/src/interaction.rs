@@ -482,6 +482,18 @@ impl Interaction {
         Ok(())
     }
 
+    /// The outcome the last change reports to the server (the webhook's event), if it was one:
+    /// `done`, `rescheduled` or `disposition`.
+    #[must_use]
+    pub fn outcome_event(&self) -> Option<&'static str> {
+        match self.timeline.last().map(|e| &e.kind) {
+            Some(TimelineKind::Done) => Some("done"),
+            Some(TimelineKind::Rescheduled { .. }) => Some("rescheduled"),
+            Some(TimelineKind::Disposition { .. }) => Some("disposition"),
+            _ => None,
+        }
+    }
+
     /// After a restart the calls are gone: a ringing interaction was missed, a live one ended.
     /// Returns whether anything changed.
     pub fn recover(&mut self, at: OffsetDateTime) -> bool {
@@ -545,6 +557,31 @@ mod tests {
                 TimelineKind::Done => "done",
             })
             .collect()
+    }
+
+    #[test]
+    fn only_done_reschedule_and_disposition_are_outcomes_for_the_server() {
+        let t = datetime!(2026-11-25 15:31:02 UTC);
+        let mut i = callback(Some(CallbackType::Scheduled));
+        assert_eq!(i.outcome_event(), None);
+        i.accept(t).expect("accept");
+        assert_eq!(i.outcome_event(), None);
+        i.end(t).expect("end");
+        i.set_disposition(t, "busy", &default_dispositions())
+            .expect("disposition");
+        assert_eq!(i.outcome_event(), Some("disposition"));
+        i.set_note(t, "Line busy").expect("note");
+        assert_eq!(i.outcome_event(), None);
+        let request = Reschedule {
+            at: t + Duration::hours(2),
+            time_zone: None,
+            number: None,
+            personal: false,
+        };
+        i.reschedule(t, request).expect("reschedule");
+        assert_eq!(i.outcome_event(), Some("rescheduled"));
+        i.done(t, true).expect("done");
+        assert_eq!(i.outcome_event(), Some("done"));
     }
 
     #[test]

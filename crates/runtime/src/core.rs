@@ -18,6 +18,7 @@ use crate::api::{ApiRequest, DirectoryRequest, router};
 use crate::audio::FileAudio;
 use crate::net::{self, NetEvent, NetTx, TcpPool};
 use crate::plan::{CallOutcome, CallPlan, PlanRun};
+use crate::webhook::{self, Report};
 use crate::{AudioSpec, RuntimeConfig};
 
 /// How long shutdown waits for un-REGISTER answers.
@@ -61,6 +62,8 @@ struct Core {
     store: Option<store::Store>,
     /// Contacts and standard responses: the database, or memory without `--db`.
     directory: store::Store,
+    /// Outcomes to post, when a webhook is configured.
+    webhook: Option<mpsc::UnboundedSender<store::OutboxItem>>,
 }
 
 /// Runs the phone until `stop` resolves (or, with a plan, until the planned call is over).
@@ -163,6 +166,14 @@ pub async fn run(
     }
     drop(api_tx);
 
+    let (report_tx, mut report_rx) = mpsc::unbounded_channel();
+    let webhook = config.webhook.clone().map(|hook| {
+        let (items_tx, items_rx) = mpsc::unbounded_channel();
+        info!(url = %hook.url(), "outcomes are posted to the webhook");
+        webhook::spawn(hook, items_rx, report_tx.clone());
+        items_tx
+    });
+
     let mut core = Core {
         phone,
         sip_udp,
@@ -177,7 +188,9 @@ pub async fn run(
         recordings,
         store,
         directory,
+        webhook,
     };
+    core.resume_outbox()?;
     core.bind_media_ports()?;
     core.phone.start(Instant::now());
     if let Some(plan) = core.plan.as_ref() {
@@ -235,6 +248,7 @@ pub async fn run(
             }
             Some(request) = api_rx.recv() => core.on_api(request),
             Some((peer, writer)) = adopt_rx.recv() => core.tcp.adopt(peer, writer),
+            Some(report) = report_rx.recv() => core.on_webhook_report(report),
             () = tokio::time::sleep_until(deadline.into()) => {
                 core.phone.handle_input(Input::Timeout(Instant::now()));
             }
@@ -363,12 +377,62 @@ impl Core {
 
     /// Writes a changed interaction to the database. Called while draining, before any API
     /// answer for the change is sent.
+    /// An outcome the webhook must hear of is queued in the same transaction.
     fn persist(&mut self, event: &Event) {
-        let (Some(store), Event::Interaction { interaction }) = (self.store.as_mut(), event) else {
+        let Event::Interaction { interaction } = event else {
             return;
         };
-        if let Err(e) = store.save(interaction) {
-            error!(interaction = %interaction.id, error = %e, "could not save the interaction");
+        let outcome = self
+            .webhook
+            .as_ref()
+            .and_then(|_| interaction.outcome_event());
+        let queued = match (self.store.as_mut(), outcome) {
+            (Some(store), _) => store.save_reporting(interaction, outcome),
+            (None, Some(outcome)) => self.directory.enqueue(interaction, outcome).map(Some),
+            (None, None) => Ok(None),
+        };
+        match queued {
+            Ok(Some(item)) => {
+                if let Some(webhook) = &self.webhook {
+                    let _ = webhook.send(item);
+                }
+            }
+            Ok(None) => {}
+            Err(e) => {
+                error!(interaction = %interaction.id, error = %e, "could not save the interaction");
+            }
+        }
+    }
+
+    /// The database that holds the outbox: the interaction database, or memory without one.
+    fn outbox(&mut self) -> &mut store::Store {
+        self.store.as_mut().unwrap_or(&mut self.directory)
+    }
+
+    /// Hands the webhook what the outbox still holds from before a restart.
+    fn resume_outbox(&mut self) -> Result<(), RunError> {
+        if self.webhook.is_none() {
+            return Ok(());
+        }
+        let pending = self.outbox().pending_outbox()?;
+        if !pending.is_empty() {
+            info!(outcomes = pending.len(), "undelivered outcomes resumed");
+        }
+        if let Some(webhook) = &self.webhook {
+            for item in pending {
+                let _ = webhook.send(item);
+            }
+        }
+        Ok(())
+    }
+
+    fn on_webhook_report(&mut self, report: Report) {
+        let result = match &report {
+            Report::Delivered(id) => self.outbox().outbox_delivered(*id),
+            Report::GaveUp(id, why) => self.outbox().outbox_failed(*id, why),
+        };
+        if let Err(e) = result {
+            error!(?report, error = %e, "cannot update the outbox");
         }
     }
 

@@ -7,12 +7,14 @@ mod audio;
 mod core;
 mod net;
 mod plan;
+mod webhook;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
 pub use crate::core::{RunError, run};
 pub use plan::{CallOutcome, CallPlan};
+pub use webhook::WebhookConfig;
 
 /// Where SIP is received.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,4 +56,6 @@ pub struct RuntimeConfig {
     pub log_sip: bool,
     /// The interaction database; interactions live only in memory without it.
     pub db: Option<PathBuf>,
+    /// Where outcomes (done, rescheduled, disposition) are posted, if anywhere.
+    pub webhook: Option<WebhookConfig>,
 }

@@ -27,6 +27,14 @@ const MIGRATIONS: &[&str] = &[
     // 4: the agent's directory: contacts and standard responses.
     "CREATE TABLE contacts (id INTEGER PRIMARY KEY, document TEXT NOT NULL);
      CREATE TABLE responses (id INTEGER PRIMARY KEY, document TEXT NOT NULL);",
+    // 5: outcomes waiting for the webhook; ids never reused (they are the delivery key).
+    "CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        interaction INTEGER NOT NULL,
+        event TEXT NOT NULL,
+        body TEXT NOT NULL,
+        failed TEXT
+    );",
 ];
 
 /// The schema version this build writes.
@@ -72,6 +80,19 @@ pub enum StoreError {
         /// Why.
         source: serde_json::Error,
     },
+}
+
+/// An outcome waiting to be posted to the webhook.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxItem {
+    /// Its key, never reused: the receiver can drop a delivery it has seen.
+    pub id: u64,
+    /// The interaction it reports.
+    pub interaction: InteractionId,
+    /// `done`, `rescheduled` or `disposition`.
+    pub event: String,
+    /// The interaction's JSON as it was then.
+    pub body: String,
 }
 
 /// The open database.
@@ -144,7 +165,76 @@ impl Store {
 
     /// Writes an interaction (insert or replace); durable when this returns.
     pub fn save(&mut self, interaction: &Interaction) -> Result<(), StoreError> {
-        save_on(&self.connection, interaction)
+        save_on(&self.connection, interaction).map(drop)
+    }
+
+    /// Writes an interaction and, when `event` is given, queues it for the webhook in the same
+    /// transaction: both are durable when this returns, or neither is.
+    pub fn save_reporting(
+        &mut self,
+        interaction: &Interaction,
+        event: Option<&str>,
+    ) -> Result<Option<OutboxItem>, StoreError> {
+        let tx = self.connection.transaction()?;
+        let document = save_on(&tx, interaction)?;
+        let item = match event {
+            Some(event) => Some(enqueue_on(&tx, interaction.id, event, document)?),
+            None => None,
+        };
+        tx.commit()?;
+        Ok(item)
+    }
+
+    /// Queues an interaction for the webhook (without saving the interaction itself).
+    pub fn enqueue(
+        &mut self,
+        interaction: &Interaction,
+        event: &str,
+    ) -> Result<OutboxItem, StoreError> {
+        let body = to_document(interaction)?;
+        enqueue_on(&self.connection, interaction.id, event, body)
+    }
+
+    /// The outcomes still to deliver, oldest first (those given up on are left out).
+    pub fn pending_outbox(&self) -> Result<Vec<OutboxItem>, StoreError> {
+        let mut statement = self.connection.prepare(
+            "SELECT id, interaction, event, body FROM outbox WHERE failed IS NULL ORDER BY id",
+        )?;
+        let rows = statement.query_map([], |row| {
+            Ok(OutboxItem {
+                id: row.get::<_, i64>(0)? as u64,
+                interaction: InteractionId(row.get::<_, i64>(1)? as u64),
+                event: row.get(2)?,
+                body: row.get(3)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The webhook took an outcome: it leaves the outbox.
+    pub fn outbox_delivered(&mut self, id: u64) -> Result<(), StoreError> {
+        self.connection
+            .execute("DELETE FROM outbox WHERE id = ?1", params![id as i64])?;
+        Ok(())
+    }
+
+    /// The webhook refused an outcome for good: it stays, marked with why, and is not retried.
+    pub fn outbox_failed(&mut self, id: u64, reason: &str) -> Result<(), StoreError> {
+        self.connection.execute(
+            "UPDATE outbox SET failed = ?2 WHERE id = ?1",
+            params![id as i64, reason],
+        )?;
+        Ok(())
+    }
+
+    /// How many outcomes were given up on.
+    pub fn outbox_failed_count(&self) -> Result<u64, StoreError> {
+        let n: i64 = self.connection.query_row(
+            "SELECT COUNT(*) FROM outbox WHERE failed IS NOT NULL",
+            [],
+            |row| row.get(0),
+        )?;
+        Ok(n as u64)
     }
 
     /// Writes many interactions in one transaction (imports, benchmarks).
@@ -336,11 +426,33 @@ impl Store {
     }
 }
 
-fn save_on(connection: &Connection, interaction: &Interaction) -> Result<(), StoreError> {
-    let document = serde_json::to_string(interaction).map_err(|source| StoreError::Corrupt {
+fn to_document(interaction: &Interaction) -> Result<String, StoreError> {
+    serde_json::to_string(interaction).map_err(|source| StoreError::Corrupt {
         id: interaction.id.0 as i64,
         source,
-    })?;
+    })
+}
+
+fn enqueue_on(
+    connection: &Connection,
+    interaction: InteractionId,
+    event: &str,
+    body: String,
+) -> Result<OutboxItem, StoreError> {
+    connection
+        .prepare_cached("INSERT INTO outbox (interaction, event, body) VALUES (?1, ?2, ?3)")?
+        .execute(params![interaction.0 as i64, event, body])?;
+    Ok(OutboxItem {
+        id: connection.last_insert_rowid() as u64,
+        interaction,
+        event: event.to_owned(),
+        body,
+    })
+}
+
+/// Writes an interaction; returns the JSON document it stored.
+fn save_on(connection: &Connection, interaction: &Interaction) -> Result<String, StoreError> {
+    let document = to_document(interaction)?;
     let stamp = |at: Option<&interaction::TimelineEntry>| {
         at.and_then(|e| {
             e.at.to_offset(time::UtcOffset::UTC)
@@ -365,9 +477,9 @@ fn save_on(connection: &Connection, interaction: &Interaction) -> Result<(), Sto
             interaction.callback.customer_number,
             created,
             updated,
-            document
+            &document
         ])?;
-    Ok(())
+    Ok(document)
 }
 
 #[cfg(test)]
@@ -473,6 +585,36 @@ mod tests {
         assert_eq!(found.iter().map(|i| i.id.0).collect::<Vec<_>>(), [3]);
         let newest = store.search(None, None, 2).expect("search");
         assert_eq!(newest.iter().map(|i| i.id.0).collect::<Vec<_>>(), [5, 4]);
+    }
+
+    #[test]
+    fn outcomes_wait_in_the_outbox_until_delivered_or_given_up() {
+        let path = temp_db("outbox");
+        let first = {
+            let mut store = Store::open(&path).expect("open");
+            let first = store
+                .save_reporting(&sample(1), Some("disposition"))
+                .expect("save")
+                .expect("queued");
+            assert_eq!(store.save_reporting(&sample(2), None).expect("save"), None);
+            let second = store.enqueue(&sample(2), "done").expect("queue");
+            assert!(second.id > first.id);
+            store.outbox_failed(second.id, "HTTP 400").expect("fail");
+            first
+        };
+        let mut store = Store::open(&path).expect("reopen");
+        assert_eq!(
+            store.pending_outbox().expect("pending"),
+            std::slice::from_ref(&first)
+        );
+        assert_eq!(store.outbox_failed_count().expect("count"), 1);
+        let body: Interaction = serde_json::from_str(&first.body).expect("json");
+        assert_eq!(body.disposition.as_deref(), Some("resolved"));
+        store.outbox_delivered(first.id).expect("delivered");
+        assert!(store.pending_outbox().expect("pending").is_empty());
+        // Keys are never reused, even after the outbox empties.
+        let third = store.enqueue(&sample(3), "done").expect("queue");
+        assert!(third.id > first.id + 1);
     }
 
     #[test]
