@@ -33,8 +33,47 @@ fn a_callback_is_worked_from_notification_to_done_through_the_api() {
         interaction["attached_data"]["Language"],
         serde_json::json!(["es", "en"])
     );
+    // The shape PRODUCT.md fixes.
+    assert_eq!(interaction["channel"], "voice");
+    assert_eq!(interaction["direction"], "inbound");
+    assert_eq!(interaction["call_id"], agent.calls()[0]["id"]);
+    assert!(
+        interaction["remote"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("sip:sipp@127.0.0.1")),
+        "{interaction}"
+    );
     let search = get_json(agent.control, "/v1/interactions?q=billing");
     assert_eq!(search.as_array().map(Vec::len), Some(1));
+    let count = |query: &str| {
+        get_json(agent.control, &format!("/v1/interactions?{query}"))
+            .as_array()
+            .map_or(0, Vec::len)
+    };
+    assert_eq!(
+        count("from=2000-01-01T00:00:00Z&to=2999-01-01T00:00:00Z"),
+        1
+    );
+    assert_eq!(count("from=2999-01-01T00:00:00Z"), 0);
+    assert_eq!(count("to=2000-01-01T00:00:00Z"), 0);
+    assert_eq!(count("state=done"), 0);
+    for bad in [
+        "from=yesterday",
+        "state=sleepy",
+        "limit=0",
+        "limit=x",
+        "colour=red",
+    ] {
+        let (status, body) = http(
+            agent.control,
+            "GET",
+            &format!("/v1/interactions?{bad}"),
+            None,
+            None,
+        );
+        assert_eq!(status, 400, "{bad}: {body}");
+        assert!(body.contains("\"error\""), "{bad}: {body}");
+    }
 
     let (status, view) = post_json(agent.control, &format!("/v1/interactions/{id}/accept"), "");
     assert_eq!(

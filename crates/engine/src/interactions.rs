@@ -7,7 +7,7 @@ use api::{
     AgentState, AgentStatus, CallId, CallState, Command, Event, Interaction, InteractionCommand,
     InteractionId, InteractionState,
 };
-use interaction::{AttachedData, BodyPart, CallbackInfo, CallbackType, InteractionError, Limits};
+use interaction::{AttachedData, BodyPart, CallbackInfo, Channel, InteractionError, Limits};
 use time::OffsetDateTime;
 use tracing::{debug, info};
 
@@ -27,6 +27,7 @@ impl Phone {
         &mut self,
         request: &sip::Request,
         call: CallId,
+        remote: &str,
     ) -> (InteractionId, bool) {
         let headers: Vec<(String, String)> = request
             .headers
@@ -53,9 +54,9 @@ impl Phone {
             Limits::default(),
         );
         let callback = CallbackInfo::from_attached(&attached, map);
-        let ready = match callback.kind {
-            Some(CallbackType::Web) => self.agent.web_callback == AgentState::Ready,
-            _ => self.agent.voice == AgentState::Ready,
+        let ready = match Channel::of(callback.kind) {
+            Channel::WebCallback => self.agent.web_callback == AgentState::Ready,
+            Channel::Voice => self.agent.voice == AgentState::Ready,
         };
         // The contact: by the customer number, else by the caller's user part.
         let caller = request
@@ -81,6 +82,8 @@ impl Phone {
         self.next_interaction += 1;
         let mut interaction = Interaction::notified(id, self.wall(), callback, attached);
         interaction.contact = contact;
+        interaction.call_id = Some(call.to_string());
+        interaction.remote = Some(remote.to_owned());
         info!(interaction = %id, %call, kind = ?interaction.callback.kind, "interaction notified");
         self.interactions.insert(id, interaction);
         self.emit_interaction(id);
@@ -342,7 +345,12 @@ impl Phone {
             call.interaction = Some(id);
         }
         let at = self.wall();
-        self.with_interaction(id, |i| i.dial(at))
+        self.with_interaction(id, |i| {
+            i.call_id = Some(view.id.to_string());
+            i.remote = Some(view.remote.clone());
+            i.direction = interaction::Direction::Outbound;
+            i.dial(at, &view.remote)
+        })
     }
 
     /// `sip:{number}@{domain}` with the number's spaces, dashes, dots and brackets removed.

@@ -697,7 +697,7 @@ impl Phone {
         let id = self.new_call_id();
         let remote = self.ua.remote_uri(leg).map(uri_of).unwrap_or_default();
         info!(call = %id, %source, %remote, "incoming call");
-        let (interaction, ready) = self.open_interaction(request, id);
+        let (interaction, ready) = self.open_interaction(request, id, &remote);
         let requested = self
             .callbacks
             .honour_auto_answer

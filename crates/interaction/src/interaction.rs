@@ -10,7 +10,7 @@ use thiserror::Error;
 use time::OffsetDateTime;
 
 use crate::attached::AttachedData;
-use crate::callback::CallbackInfo;
+use crate::callback::{CallbackInfo, CallbackType};
 
 /// Identifies an interaction: `i-1`, `i-2`, …
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -92,6 +92,39 @@ impl fmt::Display for InteractionState {
     }
 }
 
+/// The media channel an interaction arrived on; the agent is Ready or Not Ready per channel.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    /// Voice calls and voice callbacks.
+    #[default]
+    Voice,
+    /// Web callbacks (type `web`).
+    WebCallback,
+}
+
+impl Channel {
+    /// The channel of a callback of this type (`None`: an ordinary call).
+    #[must_use]
+    pub fn of(kind: Option<CallbackType>) -> Self {
+        match kind {
+            Some(CallbackType::Web) => Self::WebCallback,
+            _ => Self::Voice,
+        }
+    }
+}
+
+/// Who placed the interaction's current call.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    /// It rang in.
+    #[default]
+    Inbound,
+    /// The agent called out (a preview's Call, or a callback raised by the local scheduler).
+    Outbound,
+}
+
 /// A new date, time and number for a callback.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Reschedule {
@@ -123,6 +156,11 @@ pub enum TimelineKind {
     Missed {
         /// Why.
         reason: String,
+    },
+    /// The agent's call to the customer is being placed.
+    Dialing {
+        /// The SIP URI dialled.
+        target: String,
     },
     /// The call connected.
     Connected,
@@ -230,8 +268,20 @@ pub enum InteractionError {
 pub struct Interaction {
     /// Its id.
     pub id: InteractionId,
+    /// The call it follows now (`c-3`), if any.
+    #[serde(default)]
+    pub call_id: Option<String>,
     /// Where it stands.
     pub state: InteractionState,
+    /// Voice or web callback.
+    #[serde(default)]
+    pub channel: Channel,
+    /// Whether its call rang in or went out.
+    #[serde(default)]
+    pub direction: Direction,
+    /// The peer of its call: the server that rang it in, or the customer called.
+    #[serde(default)]
+    pub remote: Option<String>,
     /// The typed callback fields.
     pub callback: CallbackInfo,
     /// Everything attached, as received.
@@ -268,7 +318,11 @@ impl Interaction {
     ) -> Self {
         Self {
             id,
+            call_id: None,
             state: InteractionState::Notified,
+            channel: Channel::of(callback.kind),
+            direction: Direction::Inbound,
+            remote: None,
             callback,
             attached_data_flags: attached.flags.clone(),
             attached,
@@ -289,7 +343,7 @@ impl Interaction {
     #[must_use]
     pub fn rescheduled_from(id: InteractionId, at: OffsetDateTime, parent: &Self) -> Self {
         let mut callback = parent.callback.clone();
-        callback.kind = Some(crate::callback::CallbackType::Scheduled);
+        callback.kind = Some(CallbackType::Scheduled);
         if let Some(request) = &parent.reschedule {
             callback.desired_time = Some(crate::callback::DesiredTime::At(request.at));
             if let Some(number) = &request.number {
@@ -298,6 +352,7 @@ impl Interaction {
         }
         let mut raised = Self::notified(id, at, callback, parent.attached.clone());
         raised.origin = Some(parent.id);
+        raised.direction = Direction::Outbound;
         raised
     }
 
@@ -357,13 +412,18 @@ impl Interaction {
     }
 
     /// The agent calls the customer (from the preview, or again after a call).
-    pub fn dial(&mut self, at: OffsetDateTime) -> Outcome {
+    pub fn dial(&mut self, at: OffsetDateTime, target: &str) -> Outcome {
         self.expect(
             &[InteractionState::Previewing, InteractionState::Ended],
             "call",
         )?;
-        let _ = at;
         self.state = InteractionState::Dialing;
+        self.record(
+            at,
+            TimelineKind::Dialing {
+                target: target.to_owned(),
+            },
+        );
         Ok(())
     }
 
@@ -482,6 +542,12 @@ impl Interaction {
         Ok(())
     }
 
+    /// When it rang in (or was raised): its first timeline entry.
+    #[must_use]
+    pub fn created_at(&self) -> Option<OffsetDateTime> {
+        self.timeline.first().map(|e| e.at)
+    }
+
     /// The outcome the last change reports to the server (the webhook's event), if it was one:
     /// `done`, `rescheduled` or `disposition`.
     #[must_use]
@@ -520,7 +586,6 @@ impl Interaction {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::callback::CallbackType;
     use time::Duration;
     use time::macros::datetime;
 
@@ -544,6 +609,7 @@ mod tests {
                 TimelineKind::Accepted => "accepted",
                 TimelineKind::Rejected { .. } => "rejected",
                 TimelineKind::Missed { .. } => "missed",
+                TimelineKind::Dialing { .. } => "dialing",
                 TimelineKind::Connected => "connected",
                 TimelineKind::Held => "held",
                 TimelineKind::Resumed => "resumed",
@@ -623,7 +689,7 @@ mod tests {
             let mut i = callback(Some(kind));
             i.accept(t).expect("accept");
             assert_eq!(i.state, InteractionState::Previewing);
-            i.dial(t).expect("call");
+            i.dial(t, "sip:5550100@pbx").expect("call");
             i.connect(t).expect("connected");
             i.end(t).expect("end");
             i.done(t, false).expect("done");

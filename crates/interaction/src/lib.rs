@@ -10,11 +10,13 @@ mod attached;
 mod callback;
 mod directory;
 mod interaction;
+mod query;
 
 pub use attached::{AttachedData, BodyPart, DataFlag, KeyMap, Limits};
 pub use callback::{CallbackInfo, CallbackType, DesiredTime};
 pub use directory::{Contact, StandardResponse, find_contact, same_number, search_responses};
 pub use interaction::{
-    Disposition, Interaction, InteractionError, InteractionId, InteractionState, Reschedule,
-    TimelineEntry, TimelineKind, default_dispositions,
+    Channel, Direction, Disposition, Interaction, InteractionError, InteractionId,
+    InteractionState, Reschedule, TimelineEntry, TimelineKind, default_dispositions,
 };
+pub use query::Query;

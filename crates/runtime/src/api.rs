@@ -33,7 +33,10 @@ pub(crate) enum ApiRequest {
     Call(CallId, oneshot::Sender<Option<CallView>>),
     Status(oneshot::Sender<StatusView>),
     Subscribe(oneshot::Sender<(Event, broadcast::Receiver<Event>)>),
-    Interactions(oneshot::Sender<Vec<Interaction>>),
+    Interactions(
+        interaction::Query,
+        oneshot::Sender<Result<Vec<Interaction>, String>>,
+    ),
     Interaction(InteractionId, oneshot::Sender<Option<Interaction>>),
     InteractionCommand(
         InteractionId,
@@ -324,35 +327,69 @@ async fn agent_state(
 }
 
 #[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct InteractionQuery {
     state: Option<String>,
     q: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    limit: Option<usize>,
+}
+
+impl InteractionQuery {
+    /// The search it asks for, or what is wrong with it.
+    fn parse(self) -> Result<interaction::Query, ApiError> {
+        let bad = |message: String| ApiError(StatusCode::BAD_REQUEST, message);
+        let time = |name: &str, value: Option<String>| {
+            value
+                .map(|v| {
+                    time::OffsetDateTime::parse(&v, &time::format_description::well_known::Rfc3339)
+                        .map_err(|_| {
+                            bad(format!(
+                                "{name}={v:?} is not an RFC 3339 time (e.g. 2026-11-25T15:30:00Z)"
+                            ))
+                        })
+                })
+                .transpose()
+        };
+        let state = query_state(self.state.as_deref()).map_err(bad)?;
+        let defaults = interaction::Query::default();
+        Ok(interaction::Query {
+            state,
+            text: self.q.filter(|q| !q.trim().is_empty()),
+            from: time("from", self.from)?,
+            to: time("to", self.to)?,
+            limit: match self.limit {
+                Some(0) => return Err(bad("limit must be at least 1".to_owned())),
+                Some(n) => n,
+                None => defaults.limit,
+            },
+        })
+    }
+}
+
+fn query_state(text: Option<&str>) -> Result<Option<interaction::InteractionState>, String> {
+    let Some(text) = text else { return Ok(None) };
+    serde_json::from_value(serde_json::Value::String(text.to_ascii_lowercase()))
+        .map(Some)
+        .map_err(|_| {
+            format!(
+                "state={text:?} is not an interaction state (notified, previewing, dialing, connected, held, ended, rejected, missed, done)"
+            )
+        })
 }
 
 async fn list_interactions(
     State(state): State<AppState>,
-    axum::extract::Query(query): axum::extract::Query<InteractionQuery>,
+    query: Result<axum::extract::Query<InteractionQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Vec<Interaction>>, ApiError> {
-    let all = ask(&state, ApiRequest::Interactions).await?;
-    let wanted_state = query.state.as_deref().map(str::to_ascii_lowercase);
-    let needle = query.q.as_deref().map(str::to_lowercase);
-    let matches = |i: &Interaction| {
-        let state_ok = wanted_state
-            .as_deref()
-            .is_none_or(|s| i.state.to_string() == s);
-        let text_ok = needle.as_deref().is_none_or(|n| {
-            let in_data = i.attached.iter().any(|(k, vs)| {
-                k.to_lowercase().contains(n) || vs.iter().any(|v| v.to_lowercase().contains(n))
-            });
-            let in_note = i
-                .note
-                .as_deref()
-                .is_some_and(|t| t.to_lowercase().contains(n));
-            in_data || in_note
-        });
-        state_ok && text_ok
-    };
-    Ok(Json(all.into_iter().filter(|i| matches(i)).collect()))
+    let axum::extract::Query(query) =
+        query.map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.body_text()))?;
+    let query = query.parse()?;
+    ask(&state, |tx| ApiRequest::Interactions(query, tx))
+        .await?
+        .map(Json)
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e))
 }
 
 fn parse_interaction_id(id: &str) -> Result<InteractionId, ApiError> {

@@ -454,11 +454,21 @@ impl Core {
             ApiRequest::Status(reply) => {
                 let _ = reply.send(self.phone.status(self.listen.clone()));
             }
-            ApiRequest::Interactions(reply) => {
-                let _ = reply.send(self.phone.interactions());
+            ApiRequest::Interactions(query, reply) => {
+                // The database holds every interaction (memory keeps the recent ones).
+                let found = match &self.store {
+                    Some(store) => store.query(&query).map_err(|e| e.to_string()),
+                    None => Ok(query.select(self.phone.interactions().into_iter())),
+                };
+                let _ = reply.send(found);
             }
             ApiRequest::Interaction(id, reply) => {
-                let _ = reply.send(self.phone.interaction(id));
+                let found = self.phone.interaction(id).or_else(|| {
+                    let stored = self.store.as_ref().map(|s| s.load(id));
+                    stored
+                        .and_then(|r| r.inspect_err(|e| error!(error = %e, "load")).ok().flatten())
+                });
+                let _ = reply.send(found);
             }
             ApiRequest::InteractionCommand(id, command, reply) => {
                 let result = self.phone.interaction_command(now, id, command);

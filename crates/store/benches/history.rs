@@ -7,9 +7,20 @@
 
 use std::time::{Duration, Instant};
 
-use interaction::{AttachedData, CallbackInfo, Interaction, InteractionId, default_dispositions};
+use interaction::{
+    AttachedData, CallbackInfo, Interaction, InteractionId, InteractionState, Query,
+    default_dispositions,
+};
 use store::Store;
 use time::macros::datetime;
+
+/// The newest `limit`, nothing else asked.
+fn newest(limit: usize) -> Query {
+    Query {
+        limit,
+        ..Query::default()
+    }
+}
 
 fn sample(id: u64) -> Interaction {
     let t = datetime!(2026-11-25 15:31:02.113 UTC) + time::Duration::seconds(id as i64);
@@ -100,26 +111,28 @@ fn main() {
     let cases: Vec<Case<'_>> = vec![
         (
             "list newest 100",
-            Box::new(|| store.search(None, None, 100).expect("list").len()),
+            Box::new(|| store.query(&newest(100)).expect("list").len()),
             200,
         ),
         (
             "search state=ended (newest 100)",
             Box::new(|| {
-                store
-                    .search(Some("ended"), None, 100)
-                    .expect("search")
-                    .len()
+                let query = Query {
+                    state: Some(InteractionState::Ended),
+                    ..newest(100)
+                };
+                store.query(&query).expect("search").len()
             }),
             200,
         ),
         (
-            "search number contains \"555 00042\"",
+            "search text \"555 00042\" anywhere (newest 100)",
             Box::new(|| {
-                store
-                    .search(None, Some("555 00042"), 100)
-                    .expect("search")
-                    .len()
+                let query = Query {
+                    text: Some("555 00042".to_owned()),
+                    ..newest(100)
+                };
+                store.query(&query).expect("search").len()
             }),
             50,
         ),

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use interaction::{Contact, Interaction, InteractionId, StandardResponse};
+use interaction::{Contact, Interaction, InteractionId, Query, StandardResponse};
 use rusqlite::{Connection, OptionalExtension, params};
 use thiserror::Error;
 
@@ -247,23 +247,59 @@ impl Store {
         Ok(())
     }
 
-    /// The newest `limit` interactions in `state` (if given) whose customer number contains
-    /// `number` (if given).
-    pub fn search(
-        &self,
-        state: Option<&str>,
-        number: Option<&str>,
-        limit: usize,
-    ) -> Result<Vec<Interaction>, StoreError> {
-        let pattern = number.map(|n| format!("%{n}%"));
+    /// The interactions a history search wants, oldest first (see [`Query`]: state, text
+    /// anywhere in the record, creation time, the newest `limit`).
+    pub fn query(&self, query: &Query) -> Result<Vec<Interaction>, StoreError> {
+        let utc = |t: time::OffsetDateTime| {
+            t.to_offset(time::UtcOffset::UTC)
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default()
+        };
+        // Whole-second text bounds let the created_at index narrow the range; unixepoch()
+        // then compares exactly (stored times may carry fractions).
+        let second = |t: time::OffsetDateTime| {
+            let t = t.to_offset(time::UtcOffset::UTC);
+            format!(
+                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+                t.year(),
+                u8::from(t.month()),
+                t.day(),
+                t.hour(),
+                t.minute(),
+                t.second()
+            )
+        };
+        let from_floor = query.from.map(second);
+        let to_ceiling = query.to.map(|t| second(t + time::Duration::SECOND));
+        let pattern = query.text.as_deref().map(|text| {
+            let escaped = text
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_");
+            format!("%{escaped}%")
+        });
         let mut statement = self.connection.prepare_cached(
             "SELECT id, document FROM interactions
-             WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR customer_number LIKE ?2)
-             ORDER BY id DESC LIMIT ?3",
+             WHERE (?1 IS NULL OR state = ?1)
+               AND (?2 IS NULL OR document LIKE ?2 ESCAPE '\\')
+               AND (?3 IS NULL OR (created_at >= ?3
+                    AND unixepoch(created_at, 'subsec') >= unixepoch(?4, 'subsec')))
+               AND (?5 IS NULL OR (created_at < ?5
+                    AND unixepoch(created_at, 'subsec') < unixepoch(?6, 'subsec')))
+             ORDER BY id DESC LIMIT ?7",
         )?;
-        let rows = statement.query_map(params![state, pattern, limit as i64], |row| {
-            Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
-        })?;
+        let rows = statement.query_map(
+            params![
+                query.state.map(|s| s.to_string()),
+                pattern,
+                from_floor,
+                query.from.map(utc),
+                to_ceiling,
+                query.to.map(utc),
+                i64::try_from(query.limit).unwrap_or(i64::MAX)
+            ],
+            |row| Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?)),
+        )?;
         let mut out = Vec::new();
         for row in rows {
             let (id, document) = row?;
@@ -272,6 +308,7 @@ impl Store {
                     .map_err(|source| StoreError::Corrupt { id, source })?,
             );
         }
+        out.reverse();
         Ok(out)
     }
 
@@ -299,15 +336,12 @@ impl Store {
         from: Option<time::OffsetDateTime>,
         to: Option<time::OffsetDateTime>,
     ) -> Result<Vec<Interaction>, StoreError> {
-        Ok(self
-            .load_all()?
-            .into_iter()
-            .filter(|i| {
-                let created = i.timeline.first().map(|e| e.at);
-                from.is_none_or(|f| created.is_some_and(|c| c >= f))
-                    && to.is_none_or(|t| created.is_some_and(|c| c < t))
-            })
-            .collect())
+        self.query(&Query {
+            from,
+            to,
+            limit: usize::MAX,
+            ..Query::default()
+        })
     }
 
     /// Every contact, by id.
@@ -574,17 +608,61 @@ mod tests {
     }
 
     #[test]
-    fn search_finds_by_state_and_number_newest_first() {
+    fn the_store_answers_a_query_as_the_query_itself_does() {
         let mut store = Store::in_memory().expect("open");
-        let mut batch: Vec<Interaction> = (1..=5).map(sample).collect();
+        let base = datetime!(2026-11-25 15:00:00 UTC);
+        let mut batch: Vec<Interaction> = (1..=6).map(sample).collect();
+        for (n, interaction) in batch.iter_mut().enumerate() {
+            // Half a second apart, so that fractions of a second matter at the bounds.
+            interaction.timeline[0].at = base + time::Duration::milliseconds(500 * n as i64);
+        }
         batch[2].callback.customer_number = Some("+44 20 7946 0000".to_owned());
+        batch[3].set_note(base, "50%_off REFUND").expect("note");
+        batch[4].state = interaction::InteractionState::Done;
         store.save_batch(&batch).expect("batch");
-        let found = store
-            .search(Some("connected"), Some("7946"), 10)
-            .expect("search");
-        assert_eq!(found.iter().map(|i| i.id.0).collect::<Vec<_>>(), [3]);
-        let newest = store.search(None, None, 2).expect("search");
-        assert_eq!(newest.iter().map(|i| i.id.0).collect::<Vec<_>>(), [5, 4]);
+        let queries = [
+            Query::default(),
+            Query {
+                text: Some("7946".to_owned()),
+                ..Query::default()
+            },
+            Query {
+                text: Some("50%_OFF".to_owned()),
+                ..Query::default()
+            },
+            Query {
+                text: Some("%".to_owned()),
+                ..Query::default()
+            },
+            Query {
+                state: Some(interaction::InteractionState::Done),
+                ..Query::default()
+            },
+            Query {
+                from: Some(base + time::Duration::milliseconds(500)),
+                to: Some(base + time::Duration::milliseconds(2000)),
+                ..Query::default()
+            },
+            Query {
+                from: Some(base + time::Duration::milliseconds(501)),
+                ..Query::default()
+            },
+            Query {
+                limit: 2,
+                ..Query::default()
+            },
+        ];
+        let ids = |found: Vec<Interaction>| found.iter().map(|i| i.id.0).collect::<Vec<_>>();
+        for query in &queries {
+            assert_eq!(
+                ids(store.query(query).expect("query")),
+                ids(query.select(batch.clone().into_iter())),
+                "{query:?}"
+            );
+        }
+        assert_eq!(ids(store.query(&queries[5]).expect("query")), [2, 3, 4]);
+        assert_eq!(ids(store.query(&queries[2]).expect("query")), [4]);
+        assert_eq!(ids(store.query(&queries[7]).expect("query")), [5, 6]);
     }
 
     #[test]
