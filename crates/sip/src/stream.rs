@@ -1,6 +1,8 @@
 //! Framing SIP over a byte stream (RFC 3261 §18.3): Content-Length delimits each message.
 
-use sipx_sip::{Limits, Message, StreamParser};
+use sipx_sip::{Message, StreamParser};
+
+use crate::transport::stream_limits;
 
 /// Splits a TCP byte stream into SIP messages. One per connection.
 #[derive(Debug)]
@@ -11,7 +13,7 @@ pub struct StreamFramer {
 impl Default for StreamFramer {
     fn default() -> Self {
         Self {
-            parser: StreamParser::new(Limits::stream()),
+            parser: StreamParser::new(stream_limits()),
         }
     }
 }

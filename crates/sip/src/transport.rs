@@ -73,3 +73,23 @@ pub struct Transmit {
     /// One whole SIP message.
     pub bytes: Bytes,
 }
+
+/// The parser's bounds on a datagram: sipx-sip's defaults, but one header field may fill the
+/// whole message. Contact centres attach long values (case notes, IVR transcripts); a field
+/// over 8 kB must reach the attached-data reader, which keeps it raw and flags it, rather
+/// than drop the call unanswered.
+pub(crate) fn datagram_limits() -> sipx_sip::Limits {
+    let limits = sipx_sip::Limits::datagram();
+    sipx_sip::Limits {
+        max_header_bytes: limits.max_message_bytes,
+        ..limits
+    }
+}
+
+/// The same for a stream: one header field up to 64 kB.
+pub(crate) fn stream_limits() -> sipx_sip::Limits {
+    sipx_sip::Limits {
+        max_header_bytes: 64 * 1024,
+        ..sipx_sip::Limits::stream()
+    }
+}

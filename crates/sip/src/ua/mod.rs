@@ -18,8 +18,8 @@ use sipx_sip::build::ResponseBuilder;
 use sipx_sip::headers::{CSeq, Expires};
 use sipx_sip::transaction::Dispatch;
 use sipx_sip::{
-    HeaderName, Limits, Message, Method, Request, Response, StatusCode, TransactionKey,
-    TransactionLayer, TuEvent, Uri,
+    HeaderName, Message, Method, Request, Response, StatusCode, TransactionKey, TransactionLayer,
+    TuEvent, Uri,
 };
 use tracing::{debug, trace, warn};
 
@@ -35,7 +35,7 @@ use crate::message::{
 };
 use crate::registration::{AccountId, RegState, Registration};
 use crate::timers::{TimerId, TimerTable, TxId, timer_at, timer_index};
-use crate::transport::{Dest, Transmit, Transport};
+use crate::transport::{Dest, Transmit, Transport, datagram_limits};
 
 /// Methods we implement, advertised in `Allow` (RFC 3261 §20.5).
 const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO";
@@ -221,7 +221,7 @@ impl UserAgent {
         {
             return;
         }
-        match sipx_sip::parse_datagram(Bytes::copy_from_slice(bytes), &Limits::datagram()) {
+        match sipx_sip::parse_datagram(Bytes::copy_from_slice(bytes), &datagram_limits()) {
             Ok(message) => self.handle_message(now, source, message),
             Err(error) => {
                 self.stats.malformed_dropped += 1;
