@@ -111,18 +111,20 @@ fn a_callback_is_worked_from_notification_to_done_through_the_api() {
         r#"{"code": "nope"}"#,
     );
     assert_eq!(status, 422, "{body}");
-    let (status, _) = post_json(
-        agent.control,
-        &format!("/v1/interactions/{id}/disposition"),
-        r#"{"code": "resolved"}"#,
-    );
-    assert_eq!(status, 200);
-    let (status, _) = post_json(
-        agent.control,
-        &format!("/v1/interactions/{id}/note"),
-        r#"{"text": "Paid by card"}"#,
-    );
-    assert_eq!(status, 200);
+    // Disposition and note can be changed until Done.
+    for (action, body) in [
+        ("disposition", r#"{"code": "busy"}"#),
+        ("note", r#"{"text": "Line busy"}"#),
+        ("disposition", r#"{"code": "resolved"}"#),
+        ("note", r#"{"text": "Paid by card"}"#),
+    ] {
+        let (status, view) = post_json(
+            agent.control,
+            &format!("/v1/interactions/{id}/{action}"),
+            body,
+        );
+        assert_eq!(status, 200, "{action}: {view}");
+    }
     let (status, done) = post_json(agent.control, &format!("/v1/interactions/{id}/done"), "");
     assert_eq!(
         (status, done["state"].as_str()),
@@ -147,9 +149,17 @@ fn a_callback_is_worked_from_notification_to_done_through_the_api() {
             "ended",
             "disposition",
             "note",
+            "disposition",
+            "note",
             "done"
         ]
     );
+    let (status, body) = post_json(
+        agent.control,
+        &format!("/v1/interactions/{id}/note"),
+        r#"{"text": "too late"}"#,
+    );
+    assert_eq!(status, 409, "no change after Done: {body}");
     let dtmf = done["timeline"]
         .as_array()
         .and_then(|t| t.iter().find(|e| e["kind"] == "dtmf"))
