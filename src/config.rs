@@ -157,14 +157,89 @@ impl Default for SipSection {
 pub struct MediaSection {
     /// The address RTP binds to and SDP advertises.
     pub rtp_ip: IpAddr,
+    /// Codecs in order of preference: `opus`, `pcmu`, `pcma`.
+    pub codecs: Vec<String>,
+    /// Opus bitrate in bits per second (6000-510000).
+    pub opus_bitrate: u32,
+    /// Opus in-band FEC (sent when the peer says it decodes it).
+    pub opus_fec: bool,
+    /// Opus discontinuous transmission during silence.
+    pub opus_dtx: bool,
+    /// The jitter buffer's least delay, in ms.
+    pub jitter_min_ms: u64,
+    /// The jitter buffer's greatest delay, in ms.
+    pub jitter_max_ms: u64,
 }
 
 impl Default for MediaSection {
     fn default() -> Self {
+        let engine = engine::MediaSettings::default();
         Self {
             rtp_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            codecs: engine
+                .codecs
+                .iter()
+                .map(|c| c.name().to_ascii_lowercase())
+                .collect(),
+            opus_bitrate: engine.opus.bitrate,
+            opus_fec: engine.opus.inband_fec,
+            opus_dtx: engine.opus.dtx,
+            jitter_min_ms: engine.jitter_min.as_millis() as u64,
+            jitter_max_ms: engine.jitter_max.as_millis() as u64,
         }
     }
+}
+
+impl MediaSection {
+    /// The engine's view, or what is wrong.
+    pub fn to_settings(&self) -> Result<engine::MediaSettings, ConfigError> {
+        let defaults = engine::MediaSettings::default();
+        if !(6000..=510_000).contains(&self.opus_bitrate) {
+            return Err(ConfigError(format!(
+                "media.opus_bitrate is {}; use 6000 to 510000 bits per second (24000 is good for voice)",
+                self.opus_bitrate
+            )));
+        }
+        if self.jitter_min_ms < 10
+            || self.jitter_max_ms > 2000
+            || self.jitter_min_ms > self.jitter_max_ms
+        {
+            return Err(ConfigError(format!(
+                "media.jitter_min_ms = {} and jitter_max_ms = {}: use 10 <= min <= max <= 2000",
+                self.jitter_min_ms, self.jitter_max_ms
+            )));
+        }
+        Ok(engine::MediaSettings {
+            codecs: parse_codecs("media.codecs", &self.codecs)?,
+            opus: media::OpusSettings {
+                bitrate: self.opus_bitrate,
+                inband_fec: self.opus_fec,
+                dtx: self.opus_dtx,
+                ..defaults.opus
+            },
+            jitter_min: Duration::from_millis(self.jitter_min_ms),
+            jitter_max: Duration::from_millis(self.jitter_max_ms),
+        })
+    }
+}
+
+/// Reads a codec list such as `["opus", "pcmu"]`.
+fn parse_codecs(field: &str, names: &[String]) -> Result<Vec<media::Codec>, ConfigError> {
+    if names.is_empty() {
+        return Err(ConfigError(format!(
+            "{field} is empty; list at least one of \"opus\", \"pcmu\", \"pcma\""
+        )));
+    }
+    names
+        .iter()
+        .map(|name| {
+            media::Codec::from_name(name).ok_or_else(|| {
+                ConfigError(format!(
+                    "{field}: {name:?} is not a codec recall has; use \"opus\", \"pcmu\" or \"pcma\""
+                ))
+            })
+        })
+        .collect()
 }
 
 /// `[control]`
@@ -200,6 +275,11 @@ pub struct AccountSection {
     pub expires: Option<u64>,
     /// Whether to register at start (default true).
     pub register: Option<bool>,
+    /// Codecs for calls placed as this account, in order of preference (`[media] codecs`
+    /// when absent).
+    pub codecs: Option<Vec<String>>,
+    /// How DTMF is sent: `auto` (RFC 4733 when agreed, else SIP INFO), `rfc4733` or `info`.
+    pub dtmf: Option<String>,
 }
 
 /// A config problem, said in one line that names the field.
@@ -250,6 +330,7 @@ impl Config {
             )));
         }
         self.webhook.to_runtime()?;
+        self.media.to_settings()?;
         let mut names = std::collections::HashSet::new();
         for (i, account) in self.accounts.iter().enumerate() {
             let label = if account.name.is_empty() {
@@ -261,7 +342,7 @@ impl Config {
                 return Err(ConfigError(format!("{label} is defined twice")));
             }
             account
-                .to_sip()
+                .to_settings()
                 .map_err(|e| ConfigError(format!("{label}: {e}")))?;
         }
         Ok(())
@@ -271,10 +352,26 @@ impl Config {
 impl AccountSection {
     /// The engine's view of the account.
     pub fn to_settings(&self) -> Result<engine::AccountSettings, String> {
+        let codecs = match &self.codecs {
+            Some(names) => parse_codecs("codecs", names).map_err(|e| e.0)?,
+            None => Vec::new(),
+        };
+        let dtmf = match self.dtmf.as_deref() {
+            None | Some("auto") => engine::DtmfMode::Auto,
+            Some("rfc4733") => engine::DtmfMode::Rfc4733,
+            Some("info") => engine::DtmfMode::Info,
+            Some(other) => {
+                return Err(format!(
+                    "dtmf is {other:?}; use \"auto\", \"rfc4733\" or \"info\""
+                ));
+            }
+        };
         Ok(engine::AccountSettings {
             name: self.name.clone(),
             register: self.register.unwrap_or(true),
             sip: self.to_sip()?,
+            codecs,
+            dtmf,
         })
     }
 

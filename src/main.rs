@@ -234,6 +234,10 @@ fn run(mode: Mode) -> Result<ExitCode, Failure> {
         auto_answer,
         media_ip: config.media.rtp_ip,
         audio: Box::new(engine::NullAudio),
+        media: config
+            .media
+            .to_settings()
+            .map_err(|e| Failure::Usage(e.to_string()))?,
         keep_ended: 1000,
         seed: seed(),
         callbacks: config.callbacks.to_settings(),

@@ -71,19 +71,39 @@ pub enum CallDirection {
     Outbound,
 }
 
-/// Media counters of a call.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// Media counters and measurements of a call.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct CallStats {
     /// RTP packets sent.
     pub packets_sent: u64,
     /// RTP packets received.
     pub packets_received: u64,
-    /// Frames concealed because their packet never came.
+    /// Packets concealed because they never came (or came too late).
     pub concealed: u64,
+    /// Of those, recovered from the next packet's in-band FEC (Opus).
+    pub recovered_fec: u64,
     /// Packets that came too late to play.
     pub late: u64,
-    /// Datagrams on the media port that were not expected RTP.
+    /// Datagrams on the media ports that were not expected RTP or RTCP.
     pub ignored: u64,
+    /// Times the jitter buffer ran dry (the peer paused, or the network stalled).
+    pub underruns: u64,
+    /// The jitter buffer's target delay now, in ms.
+    pub jitter_buffer_ms: u32,
+    /// Pitch periods the playout removed (accelerate) or repeated (decelerate) to follow it.
+    pub playout_adjustments: u64,
+    /// Interarrival jitter of the stream we receive (RFC 3550), in ms.
+    pub jitter_ms: f32,
+    /// Packets of the stream we receive that never arrived.
+    pub lost: i64,
+    /// What the peer's RTCP says of our stream: the share it lost lately, 0-1.
+    pub remote_fraction_lost: f32,
+    /// What the peer's RTCP says of our stream: its interarrival jitter, in ms.
+    pub remote_jitter_ms: f32,
+    /// Round-trip time from RTCP (RFC 3550 §6.4.1), in ms, once measured.
+    pub rtt_ms: Option<f32>,
+    /// RTCP reports received.
+    pub rtcp_received: u64,
     /// DTMF digits sent.
     pub dtmf_sent: u64,
     /// DTMF digits received.

@@ -1,4 +1,5 @@
-//! Audio backends for recall that need no sound card: WAV files and silence.
+//! Audio backends for recall that need no sound card: WAV files and silence, and the
+//! resampling between a file's (or a device's) rate and a call's (rubato).
 //!
 //! A [`WavPlayer`] loops a WAV file's samples as the captured audio of a call, and a
 //! [`Recording`] collects what the call played, to be written out as a WAV file when it ends.
@@ -7,7 +8,9 @@
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use media::{AudioPort, SAMPLE_RATE};
+use media::AudioPort;
+use rubato::audioadapter_buffers::direct::InterleavedSlice;
+use rubato::{Fft, FixedSync, Resampler};
 use thiserror::Error;
 
 /// A WAV file could not be used.
@@ -26,8 +29,17 @@ pub enum WavError {
     Empty(String),
 }
 
-/// Reads a WAV file (any rate, mono or the first channel, 16-bit or float) as 8 kHz mono.
-pub fn read_wav(path: &Path) -> Result<Vec<i16>, WavError> {
+/// Mono audio and its sample rate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Wav {
+    /// Samples per second.
+    pub rate: u32,
+    /// The samples.
+    pub samples: Vec<i16>,
+}
+
+/// Reads a WAV file (any rate, mono or the first channel, 16-bit or float).
+pub fn read_wav(path: &Path) -> Result<Wav, WavError> {
     let err = |source| WavError::Io {
         path: path.display().to_string(),
         source,
@@ -55,18 +67,21 @@ pub fn read_wav(path: &Path) -> Result<Vec<i16>, WavError> {
     if samples.is_empty() {
         return Err(WavError::Empty(path.display().to_string()));
     }
-    Ok(resample_linear(&samples, spec.sample_rate, SAMPLE_RATE))
+    Ok(Wav {
+        rate: spec.sample_rate,
+        samples,
+    })
 }
 
-/// Writes 8 kHz mono samples as a 16-bit WAV file.
-pub fn write_wav(path: &Path, samples: &[i16]) -> Result<(), WavError> {
+/// Writes mono samples at `rate` as a 16-bit WAV file.
+pub fn write_wav(path: &Path, rate: u32, samples: &[i16]) -> Result<(), WavError> {
     let err = |source| WavError::Io {
         path: path.display().to_string(),
         source,
     };
     let spec = hound::WavSpec {
         channels: 1,
-        sample_rate: SAMPLE_RATE,
+        sample_rate: rate,
         bits_per_sample: 16,
         sample_format: hound::SampleFormat::Int,
     };
@@ -77,27 +92,60 @@ pub fn write_wav(path: &Path, samples: &[i16]) -> Result<(), WavError> {
     writer.finalize().map_err(err)
 }
 
-/// Linear-interpolation resampling; adequate for test prompts (issue "Media engine" brings
-/// rubato for the device path).
-fn resample_linear(samples: &[i16], from: u32, to: u32) -> Vec<i16> {
-    if from == to || from == 0 {
+/// Resamples a whole clip from `from` Hz to `to` Hz (rubato's FFT resampler, band-limited,
+/// its start-up delay trimmed).
+#[must_use]
+pub fn resample(samples: &[i16], from: u32, to: u32) -> Vec<i16> {
+    if from == to || from == 0 || to == 0 || samples.is_empty() {
         return samples.to_vec();
     }
-    let out_len = (samples.len() as u64 * u64::from(to) / u64::from(from)) as usize;
-    (0..out_len)
-        .map(|i| {
-            let pos = i as f64 * f64::from(from) / f64::from(to);
-            let index = pos as usize;
-            let frac = pos - index as f64;
-            let a = f64::from(samples.get(index).copied().unwrap_or(0));
-            let b = f64::from(samples.get(index + 1).copied().unwrap_or(0));
-            (a + (b - a) * frac) as i16
-        })
-        .collect()
+    let input: Vec<f32> = samples.iter().map(|&s| f32::from(s) / 32768.0).collect();
+    let resampled = Fft::<f32>::new(from as usize, to as usize, 1024, 1, FixedSync::Both)
+        .ok()
+        .and_then(|mut resampler| {
+            let adapter = InterleavedSlice::new(&input, 1, input.len()).ok()?;
+            resampler.process_all(&adapter, input.len(), None).ok()
+        });
+    match resampled {
+        Some(out) => out
+            .take_data()
+            .into_iter()
+            .map(|v| (v * 32768.0).clamp(-32768.0, 32767.0) as i16)
+            .collect(),
+        None => Vec::new(),
+    }
 }
 
 /// Samples a call played, shared between its port and whoever writes them out.
 pub type Recording = Arc<Mutex<Vec<i16>>>;
+
+/// A WAV file's audio at every rate calls ask for, resampled once per rate.
+#[derive(Debug)]
+pub struct WavSource {
+    wav: Wav,
+    at: Vec<(u32, Arc<[i16]>)>,
+}
+
+impl WavSource {
+    /// The file's audio.
+    #[must_use]
+    pub fn new(wav: Wav) -> Self {
+        Self {
+            wav,
+            at: Vec::new(),
+        }
+    }
+
+    /// The audio at `rate`.
+    pub fn at(&mut self, rate: u32) -> Arc<[i16]> {
+        if let Some((_, samples)) = self.at.iter().find(|(r, _)| *r == rate) {
+            return samples.clone();
+        }
+        let samples: Arc<[i16]> = resample(&self.wav.samples, self.wav.rate, rate).into();
+        self.at.push((rate, samples.clone()));
+        samples
+    }
+}
 
 /// Plays a WAV file's samples in a loop as the captured audio; records what is played.
 #[derive(Debug)]
@@ -150,11 +198,17 @@ mod tests {
         std::fs::create_dir_all(&dir).expect("temp dir");
         let path = dir.join("tone.wav");
         let tone: Vec<i16> = (0..400).map(|i| (i * 10) as i16).collect();
-        write_wav(&path, &tone).expect("write");
+        write_wav(&path, 8000, &tone).expect("write");
         let read = read_wav(&path).expect("read");
-        assert_eq!(read, tone);
+        assert_eq!(
+            read,
+            Wav {
+                rate: 8000,
+                samples: tone.clone()
+            }
+        );
         let recording = Recording::default();
-        let mut player = WavPlayer::new(read.into(), Some(recording.clone()));
+        let mut player = WavPlayer::new(read.samples.into(), Some(recording.clone()));
         let mut frame = [0i16; 160];
         for _ in 0..3 {
             player.capture(&mut frame);
@@ -166,8 +220,29 @@ mod tests {
     }
 
     #[test]
-    fn resampling_changes_the_length_by_the_rate_ratio() {
-        let input = vec![100i16; 48000];
-        assert_eq!(resample_linear(&input, 48000, 8000).len(), 8000);
+    fn resampling_keeps_a_tone_and_changes_the_length_by_the_rate_ratio() {
+        let tone: Vec<i16> = (0..48_000)
+            .map(|i| {
+                ((i as f32 * 440.0 * 2.0 * std::f32::consts::PI / 48_000.0).sin() * 10_000.0) as i16
+            })
+            .collect();
+        let down = resample(&tone, 48_000, 8000);
+        assert_eq!(down.len(), 8000);
+        // The same 440 Hz tone, at most half a sample (60 µs) late: correlation near 1.
+        let ideal: Vec<f64> = (0..8000)
+            .map(|i| (i as f64 * 440.0 * 2.0 * std::f64::consts::PI / 8000.0).sin())
+            .collect();
+        let window = 500..7500;
+        let dot: f64 = window.clone().map(|k| f64::from(down[k]) * ideal[k]).sum();
+        let power: f64 = window.clone().map(|k| f64::from(down[k]).powi(2)).sum();
+        let ideal_power: f64 = window.map(|k| ideal[k].powi(2)).sum();
+        let correlation = dot / (power * ideal_power).sqrt();
+        assert!(correlation > 0.98, "correlation {correlation}");
+        let mut source = WavSource::new(Wav {
+            rate: 48_000,
+            samples: tone,
+        });
+        assert_eq!(source.at(8000).len(), 8000);
+        assert_eq!(source.at(48_000).len(), 48_000);
     }
 }

@@ -28,6 +28,8 @@ pub(crate) struct Call {
     pub(crate) muted: bool,
     /// The interaction this call belongs to.
     pub(crate) interaction: Option<api::InteractionId>,
+    /// How its digits are sent (its account's mode).
+    pub(crate) dtmf: crate::config::DtmfMode,
 }
 
 impl Call {
@@ -38,8 +40,18 @@ impl Call {
                 packets_sent: s.packets_sent,
                 packets_received: s.packets_received,
                 concealed: s.jitter.concealed,
+                recovered_fec: s.recovered_fec,
                 late: s.jitter.late,
                 ignored: s.ignored,
+                underruns: s.jitter.underruns,
+                jitter_buffer_ms: s.jitter.target_ms,
+                playout_adjustments: s.jitter.accelerated + s.jitter.decelerated,
+                jitter_ms: s.local.jitter_ms,
+                lost: s.local.lost,
+                remote_fraction_lost: s.remote.fraction_lost,
+                remote_jitter_ms: s.remote.jitter_ms,
+                rtt_ms: s.remote.rtt_ms,
+                rtcp_received: s.rtcp_received,
                 dtmf_sent: s.dtmf_sent,
                 dtmf_received: s.dtmf_received,
             }

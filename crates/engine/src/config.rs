@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use api::CallId;
 use interaction::{Disposition, KeyMap, default_dispositions};
-use media::AudioPort;
+use media::{AudioPort, Codec, OpusSettings};
 
 /// One account, as the engine needs it: a name plus the SIP account.
 #[derive(Debug, Clone)]
@@ -16,13 +16,54 @@ pub struct AccountSettings {
     pub register: bool,
     /// The SIP account.
     pub sip: sip::AccountConfig,
+    /// Codecs in order of preference for calls placed as this account (the phone's when
+    /// empty).
+    pub codecs: Vec<Codec>,
+    /// How digits are sent on its calls.
+    pub dtmf: DtmfMode,
+}
+
+/// How DTMF digits are sent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum DtmfMode {
+    /// RFC 4733 events when the peer agreed to telephone-event, else SIP INFO.
+    #[default]
+    Auto,
+    /// RFC 4733 events only (digits are refused when the peer did not agree to them).
+    Rfc4733,
+    /// SIP INFO with `application/dtmf-relay`.
+    Info,
+}
+
+/// How calls' media is set up.
+#[derive(Debug, Clone)]
+pub struct MediaSettings {
+    /// Codecs in order of preference (offers list them so; answers take the offerer's order).
+    pub codecs: Vec<Codec>,
+    /// Our Opus encoder.
+    pub opus: OpusSettings,
+    /// The jitter buffer's least delay.
+    pub jitter_min: Duration,
+    /// The jitter buffer's greatest delay.
+    pub jitter_max: Duration,
+}
+
+impl Default for MediaSettings {
+    fn default() -> Self {
+        Self {
+            codecs: vec![Codec::Opus, Codec::Pcmu, Codec::Pcma],
+            opus: OpusSettings::default(),
+            jitter_min: Duration::from_millis(20),
+            jitter_max: Duration::from_millis(300),
+        }
+    }
 }
 
 /// Makes the audio port of each call (null, WAV files, devices). Called on the core thread
 /// when a call's media starts and ends; implementations only touch memory.
 pub trait AudioFactory: Send {
-    /// The port for a call whose media starts now.
-    fn open(&mut self, call: CallId) -> Box<dyn AudioPort>;
+    /// The port for a call whose media starts now, exchanging 20 ms frames at `rate` Hz.
+    fn open(&mut self, call: CallId, rate: u32) -> Box<dyn AudioPort>;
     /// The call's media stopped; the port is handed back.
     fn close(&mut self, call: CallId, port: Box<dyn AudioPort>);
 }
@@ -32,7 +73,7 @@ pub trait AudioFactory: Send {
 pub struct NullAudio;
 
 impl AudioFactory for NullAudio {
-    fn open(&mut self, _call: CallId) -> Box<dyn AudioPort> {
+    fn open(&mut self, _call: CallId, _rate: u32) -> Box<dyn AudioPort> {
         Box::new(())
     }
     fn close(&mut self, _call: CallId, _port: Box<dyn AudioPort>) {}
@@ -92,6 +133,8 @@ pub struct PhoneConfig {
     pub media_ip: IpAddr,
     /// Where calls' audio comes from and goes to.
     pub audio: Box<dyn AudioFactory>,
+    /// Codecs, Opus and the jitter buffer.
+    pub media: MediaSettings,
     /// How many ended calls `calls()` remembers.
     pub keep_ended: usize,
     /// Seed for tags, branches, Call-IDs and SSRCs.

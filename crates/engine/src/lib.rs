@@ -8,6 +8,9 @@ mod error;
 mod interactions;
 mod phone;
 
-pub use config::{AccountSettings, AudioFactory, CallbackSettings, NullAudio, PhoneConfig};
+pub use config::{
+    AccountSettings, AudioFactory, CallbackSettings, DtmfMode, MediaSettings, NullAudio,
+    PhoneConfig,
+};
 pub use error::EngineError;
 pub use phone::{Input, Local, Output, Phone};

@@ -10,14 +10,16 @@ use api::{
 };
 use bytes::Bytes;
 use media::{
-    Direction, DtmfDigit, FRAME_SAMPLES, LocalMedia, MediaEvent, MediaSession, Negotiated,
-    answer_offer, build_offer, read_answer,
+    Codec, Direction, DtmfDigit, LocalMedia, MediaEvent, MediaSession, MediaTransmit, Negotiated,
+    SessionParams, answer_offer, build_offer, read_answer,
 };
 use sip::{AccountId, Dest, EndReason, Invitation, LegId, UserAgent};
 use tracing::{debug, info, warn};
 
 use crate::call::Call;
-use crate::config::{AccountSettings, AudioFactory, CallbackSettings, PhoneConfig};
+use crate::config::{
+    AccountSettings, AudioFactory, CallbackSettings, DtmfMode, MediaSettings, PhoneConfig,
+};
 use crate::error::EngineError;
 
 /// The media clock's period.
@@ -115,6 +117,7 @@ pub struct Phone {
     pub(crate) free_ports: Vec<SocketAddr>,
     pub(crate) ports_known: usize,
     pub(crate) audio: Box<dyn AudioFactory>,
+    pub(crate) media: MediaSettings,
     pub(crate) auto_answer: Option<Duration>,
     pub(crate) keep_ended: usize,
     pub(crate) rng: fastrand::Rng,
@@ -173,14 +176,15 @@ impl Phone {
             free_ports: Vec::new(),
             ports_known: 0,
             audio: config.audio,
+            media: config.media,
             auto_answer: config.auto_answer,
             keep_ended: config.keep_ended,
             rng,
             next_tick: None,
             out: VecDeque::new(),
             now,
-            capture: vec![0; FRAME_SAMPLES],
-            playback: vec![0; FRAME_SAMPLES],
+            capture: Vec::new(),
+            playback: Vec::new(),
             interactions: BTreeMap::new(),
             next_interaction: 1,
             agent: AgentStatus::default(),
@@ -197,7 +201,8 @@ impl Phone {
         self.ua.set_local_addr(transport, addr);
     }
 
-    /// Hands the phone a bound RTP socket's address to use for a future call.
+    /// Hands the phone a bound RTP socket's address to use for a future call; its RTCP socket
+    /// must be bound on the next port (RFC 3550 §11).
     pub fn add_media_port(&mut self, addr: SocketAddr) {
         self.free_ports.push(addr);
         self.ports_known += 1;
@@ -405,7 +410,11 @@ impl Phone {
             target = format!("sip:{target}@{domain}");
         }
         let port = self.free_ports.pop().ok_or(EngineError::NoMediaPort)?;
-        let local = LocalMedia::g711(port, self.rng.u64(1..u64::from(u32::MAX)));
+        let codecs = account_index
+            .map(|i| self.accounts[i].settings.codecs.clone())
+            .filter(|c| !c.is_empty())
+            .unwrap_or_else(|| self.media.codecs.clone());
+        let local = LocalMedia::with_codecs(port, self.rng.u64(1..u64::from(u32::MAX)), codecs);
         let offer = build_offer(&local);
         let invitation = Invitation {
             target: target.clone(),
@@ -439,6 +448,7 @@ impl Phone {
             pending_dtmf: String::new(),
             muted: false,
             interaction: None,
+            dtmf: account_index.map_or(DtmfMode::Auto, |i| self.accounts[i].settings.dtmf),
         };
         info!(call = %id, remote = %call.remote, "dialing");
         self.by_media.insert(port, id);
@@ -464,12 +474,23 @@ impl Phone {
             let _ = self.ua.reject(self.now, leg, 503);
             return Err(EngineError::NoMediaPort);
         };
-        let local = LocalMedia::g711(port, self.rng.u64(1..u64::from(u32::MAX)));
+        let local = LocalMedia::with_codecs(
+            port,
+            self.rng.u64(1..u64::from(u32::MAX)),
+            self.media.codecs.clone(),
+        );
+        let offer = self.calls.get_mut(&id).and_then(|c| c.offer.take());
+        let answered = offer.map(|offer| {
+            answer_offer(&offer, &local).and_then(|(answer, agreed)| {
+                self.new_media(id, agreed)
+                    .map(|media| (answer, media))
+                    .map_err(|_| media::SdpError::NoCommonCodec)
+            })
+        });
         let call = self.calls.get_mut(&id).ok_or(EngineError::NoSuchCall(id))?;
-        let sdp = match call.offer.take() {
-            Some(offer) => match answer_offer(&offer, &local) {
-                Ok((answer, agreed)) => {
-                    let media = new_media(&mut self.rng, agreed);
+        let sdp = match answered {
+            Some(answered) => match answered {
+                Ok((answer, media)) => {
                     call.media = Some(media);
                     answer
                 }
@@ -606,14 +627,25 @@ impl Phone {
                 });
             }
         }
+        let mode = call.dtmf;
+        let in_band = call
+            .media
+            .as_ref()
+            .is_some_and(MediaSession::telephone_event_agreed);
+        if mode == DtmfMode::Rfc4733 && !in_band {
+            return Err(EngineError::Invalid(
+                "the peer did not agree to RFC 4733 telephone-event, and this account sends DTMF only that way (dtmf = \"rfc4733\")".to_owned(),
+            ));
+        }
         self.interaction_step(id, |i, at| i.dtmf(at, digits));
         let Some(call) = self.calls.get_mut(&id) else {
             return Err(EngineError::NoSuchCall(id));
         };
-        let sent_in_band = call
-            .media
-            .as_mut()
-            .is_some_and(|media| media.send_dtmf(&parsed));
+        let sent_in_band = mode != DtmfMode::Info
+            && call
+                .media
+                .as_mut()
+                .is_some_and(|media| media.send_dtmf(&parsed));
         if !sent_in_band {
             // No telephone-event agreed: SIP INFO with application/dtmf-relay.
             let leg = call.leg;
@@ -725,6 +757,11 @@ impl Phone {
             pending_dtmf: String::new(),
             muted: false,
             interaction: Some(interaction),
+            // An incoming call is taken as the first account's.
+            dtmf: self
+                .accounts
+                .first()
+                .map_or(DtmfMode::Auto, |a| a.settings.dtmf),
         };
         self.insert_call(leg, call);
         if !ready {
@@ -768,7 +805,14 @@ impl Phone {
             .map(|s| read_answer(&String::from_utf8_lossy(s)));
         match agreed {
             Some(Ok(agreed)) => {
-                let media = new_media(&mut self.rng, agreed);
+                let media = match self.new_media(id, agreed) {
+                    Ok(media) => media,
+                    Err(e) => {
+                        let _ = self.ua.hangup(self.now, leg);
+                        self.end_call(id, format!("cannot start the codec: {e}"));
+                        return;
+                    }
+                };
                 if let Some(call) = self.calls.get_mut(&id) {
                     call.media = Some(media);
                     call.state = CallState::Connected;
@@ -809,14 +853,16 @@ impl Phone {
             None => Ok((
                 build_offer(local),
                 Negotiated {
-                    codec: call
-                        .media
-                        .as_ref()
-                        .map_or(media::Codec::Pcmu, MediaSession::codec),
+                    codec: call.media.as_ref().map_or(Codec::Pcmu, MediaSession::codec),
                     payload_type: 0,
                     remote: call.media.as_ref().and_then(MediaSession::remote),
-                    dtmf_payload_type: Some(local.dtmf_payload_type),
+                    remote_rtcp: None,
+                    rtcp_mux: false,
+                    dtmf_payload_type: None,
+                    dtmf_rate: 8000,
                     direction: local.direction,
+                    peer_uses_fec: false,
+                    max_bitrate: None,
                 },
             )),
         };
@@ -824,8 +870,9 @@ impl Phone {
             Ok((answer, agreed)) => {
                 if sdp.is_some()
                     && let Some(media) = call.media.as_mut()
+                    && let Err(e) = media.update(agreed)
                 {
-                    media.update(agreed);
+                    warn!(call = %id, error = %e, "cannot switch codec");
                 }
                 let _ = self
                     .ua
@@ -854,8 +901,9 @@ impl Phone {
                 if let (Ok(agreed), Some(media)) = (
                     read_answer(&String::from_utf8_lossy(&sdp)),
                     call.media.as_mut(),
-                ) {
-                    media.update(agreed);
+                ) && let Err(e) = media.update(agreed)
+                {
+                    warn!(call = %id, error = %e, "cannot switch codec");
                 }
                 call.state = if holding {
                     CallState::Held
@@ -939,7 +987,12 @@ impl Phone {
     // -----------------------------------------------------------------------------------------
 
     fn start_media(&mut self, id: CallId) {
-        let audio = self.audio.open(id);
+        let rate = self
+            .calls
+            .get(&id)
+            .and_then(|c| c.media.as_ref())
+            .map_or(8000, |m| m.codec().clock_rate());
+        let audio = self.audio.open(id, rate);
         if let Some(call) = self.calls.get_mut(&id) {
             call.audio = Some(audio);
             if let Some(media) = call.media.as_mut() {
@@ -958,24 +1011,39 @@ impl Phone {
     }
 
     fn on_rtp(&mut self, local: SocketAddr, from: SocketAddr, bytes: &[u8]) {
-        let Some(call) = self
-            .by_media
-            .get(&local)
-            .and_then(|id| self.calls.get_mut(id))
-        else {
+        let now = self.now;
+        // The RTP socket, or the RTCP socket on the port after it.
+        let (id, rtcp) = match self.by_media.get(&local) {
+            Some(id) => (*id, false),
+            None => {
+                let rtp = SocketAddr::new(local.ip(), local.port().wrapping_sub(1));
+                match self.by_media.get(&rtp) {
+                    Some(id) => (*id, true),
+                    None => return,
+                }
+            }
+        };
+        let Some(media) = self.calls.get_mut(&id).and_then(|c| c.media.as_mut()) else {
             return;
         };
-        let id = call.id;
-        let Some(media) = call.media.as_mut() else {
-            return;
-        };
-        media.handle_packet(from, bytes);
+        if rtcp {
+            media.handle_rtcp(now, bytes);
+        } else {
+            media.handle_packet(now, from, bytes);
+        }
         let mut digits = Vec::new();
-        while let Some(MediaEvent::Dtmf(digit)) = media.poll_event() {
-            digits.push(digit);
+        let mut reported = false;
+        while let Some(event) = media.poll_event() {
+            match event {
+                MediaEvent::Dtmf(digit) => digits.push(digit),
+                MediaEvent::Report => reported = true,
+            }
         }
         for digit in digits {
             self.on_digit(id, digit);
+        }
+        if reported {
+            self.emit_call(id);
         }
     }
 
@@ -1004,6 +1072,7 @@ impl Phone {
     }
 
     fn tick_all(&mut self) {
+        let now = self.now;
         for call in self.calls.values_mut() {
             if call.state == CallState::Ended {
                 continue;
@@ -1015,16 +1084,13 @@ impl Phone {
             ) else {
                 continue;
             };
+            let frame = media.frame_samples();
+            self.capture.resize(frame, 0);
+            self.playback.resize(frame, 0);
             audio.capture(&mut self.capture);
-            let packet = media.tick(&self.capture, &mut self.playback);
+            media.tick(now, &self.capture, &mut self.playback);
             audio.playback(&self.playback);
-            if let Some((to, bytes)) = packet {
-                self.out.push_back(Output::Rtp {
-                    local: local.addr,
-                    to,
-                    bytes,
-                });
-            }
+            drain_media(media, local.addr, &mut self.out);
         }
     }
 
@@ -1092,6 +1158,10 @@ impl Phone {
             self.answer_due.remove(&(at, id));
         }
         self.by_leg.remove(&call.leg);
+        if let (Some(media), Some(local)) = (call.media.as_mut(), call.local.as_ref()) {
+            media.bye();
+            drain_media(media, local.addr, &mut self.out);
+        }
         if let Some(local) = call.local.as_ref() {
             self.by_media.remove(&local.addr);
             self.free_ports.push(local.addr);
@@ -1137,6 +1207,28 @@ impl Phone {
         }
     }
 
+    /// A call's media stream, with random SSRC, sequence and timestamp (RFC 3550 §5.1).
+    fn new_media(
+        &mut self,
+        id: CallId,
+        agreed: Negotiated,
+    ) -> Result<MediaSession, media::CodecError> {
+        let (epoch, wall) = self.epoch;
+        let since_unix = wall - time::OffsetDateTime::UNIX_EPOCH;
+        let params = SessionParams {
+            ssrc: self.rng.u32(..),
+            seq: self.rng.u16(..),
+            timestamp: self.rng.u32(..),
+            cname: format!("{id}-{:08x}@recall", self.rng.u32(..)),
+            opus: self.media.opus,
+            jitter_min: self.media.jitter_min,
+            jitter_max: self.media.jitter_max,
+            wall: Duration::try_from(since_unix).unwrap_or_default(),
+            epoch,
+        };
+        MediaSession::new(agreed, params)
+    }
+
     fn view(&self, id: CallId) -> Result<CallView, EngineError> {
         self.call(id).ok_or(EngineError::NoSuchCall(id))
     }
@@ -1169,8 +1261,22 @@ impl Phone {
     }
 }
 
-fn new_media(rng: &mut fastrand::Rng, agreed: Negotiated) -> MediaSession {
-    MediaSession::new(agreed, rng.u32(..), rng.u16(..), rng.u32(..))
+/// Queues a media stream's datagrams: RTP (and multiplexed RTCP) from its RTP socket, RTCP
+/// from the socket on the next port.
+fn drain_media(media: &mut MediaSession, rtp: SocketAddr, out: &mut VecDeque<Output>) {
+    while let Some(MediaTransmit {
+        to,
+        bytes,
+        rtcp_port,
+    }) = media.poll_transmit()
+    {
+        let local = if rtcp_port {
+            SocketAddr::new(rtp.ip(), rtp.port().wrapping_add(1))
+        } else {
+            rtp
+        };
+        out.push_back(Output::Rtp { local, to, bytes });
+    }
 }
 
 /// An auto-answer request in an INVITE, with its delay: `Call-Info: <…>;answer-after=N`,

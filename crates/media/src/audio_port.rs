@@ -1,12 +1,8 @@
 //! The boundary between a call's media and wherever its audio comes from and goes to.
 
-/// Samples per second of the media clock: 8 kHz narrow-band, G.711's rate.
-pub const SAMPLE_RATE: u32 = 8000;
-/// Samples in one 20 ms frame at [`SAMPLE_RATE`].
-pub const FRAME_SAMPLES: usize = 160;
-
-/// A source and sink of 20 ms mono frames at 8 kHz. Implementations are memory only (WAV
-/// buffers, silence, lock-free rings to a device): they never block.
+/// A source and sink of 20 ms mono frames at the rate of the call's codec (8 kHz for G.711,
+/// 48 kHz for Opus): the frame length tells. Implementations are memory only (WAV buffers,
+/// silence, lock-free rings to a device): they never block.
 pub trait AudioPort: Send {
     /// Fills `frame` with the next captured 20 ms (the microphone, or a file).
     fn capture(&mut self, frame: &mut [i16]);

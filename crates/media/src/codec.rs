@@ -1,8 +1,15 @@
-//! The audio codecs a session can carry.
+//! The audio codecs a session can carry, and their encoders and decoders: G.711 (µ-law, A-law)
+//! at 8 kHz with our own concealment, Opus (RFC 6716, through libopus) at 48 kHz with its
+//! packet-loss concealment and in-band FEC (RFC 7587).
 
 use std::fmt;
 
+use audiopus::coder::{Decoder as OpusDecoder, Encoder as OpusEncoder};
+use audiopus::{Application, Bitrate, Channels, SampleRate};
+use thiserror::Error;
+
 use crate::g711;
+use crate::plc::G711Plc;
 
 /// A negotiated audio codec.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -11,6 +18,8 @@ pub enum Codec {
     Pcmu,
     /// G.711 A-law, static payload type 8 (RFC 3551).
     Pcma,
+    /// Opus (RFC 7587): `opus/48000/2` with a dynamic payload type.
+    Opus,
 }
 
 impl Codec {
@@ -20,41 +29,63 @@ impl Codec {
         match self {
             Self::Pcmu => "PCMU",
             Self::Pcma => "PCMA",
+            Self::Opus => "opus",
         }
     }
 
-    /// The static payload type.
+    /// The RTP clock rate, which is also the rate the audio is sampled at here.
     #[must_use]
-    pub fn static_payload_type(self) -> u8 {
+    pub fn clock_rate(self) -> u32 {
+        match self {
+            Self::Pcmu | Self::Pcma => 8000,
+            Self::Opus => 48_000,
+        }
+    }
+
+    /// Samples in one 20 ms frame.
+    #[must_use]
+    pub fn frame_samples(self) -> usize {
+        self.clock_rate() as usize / 50
+    }
+
+    /// The `rtpmap` value: `PCMU/8000`, `opus/48000/2` (RFC 7587 §7: always two channels).
+    #[must_use]
+    pub fn rtpmap(self) -> &'static str {
+        match self {
+            Self::Pcmu => "PCMU/8000",
+            Self::Pcma => "PCMA/8000",
+            Self::Opus => "opus/48000/2",
+        }
+    }
+
+    /// The payload type we offer it with: static for G.711, 111 for Opus.
+    #[must_use]
+    pub fn default_payload_type(self) -> u8 {
         match self {
             Self::Pcmu => 0,
             Self::Pcma => 8,
+            Self::Opus => 111,
+        }
+    }
+
+    /// The static payload type, for codecs that have one.
+    #[must_use]
+    pub fn static_payload_type(self) -> Option<u8> {
+        match self {
+            Self::Pcmu => Some(0),
+            Self::Pcma => Some(8),
+            Self::Opus => None,
         }
     }
 
     /// Reads an encoding name from an `rtpmap` (case-insensitive).
     #[must_use]
     pub fn from_name(name: &str) -> Option<Self> {
-        match name.to_ascii_uppercase().as_str() {
-            "PCMU" => Some(Self::Pcmu),
-            "PCMA" => Some(Self::Pcma),
+        match name.to_ascii_lowercase().as_str() {
+            "pcmu" => Some(Self::Pcmu),
+            "pcma" => Some(Self::Pcma),
+            "opus" => Some(Self::Opus),
             _ => None,
-        }
-    }
-
-    /// Encodes a frame of linear samples, appending to `out`.
-    pub fn encode(self, samples: &[i16], out: &mut Vec<u8>) {
-        match self {
-            Self::Pcmu => out.extend(samples.iter().map(|&s| g711::ulaw_encode(s))),
-            Self::Pcma => out.extend(samples.iter().map(|&s| g711::alaw_encode(s))),
-        }
-    }
-
-    /// Decodes a payload into linear samples, appending to `out`.
-    pub fn decode(self, payload: &[u8], out: &mut Vec<i16>) {
-        match self {
-            Self::Pcmu => out.extend(payload.iter().map(|&b| g711::ulaw_decode(b))),
-            Self::Pcma => out.extend(payload.iter().map(|&b| g711::alaw_decode(b))),
         }
     }
 }
@@ -62,5 +93,348 @@ impl Codec {
 impl fmt::Display for Codec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
+    }
+}
+
+/// How our Opus encoder runs (RFC 7587 §3.1.1 and the peer's `fmtp`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OpusSettings {
+    /// Target bitrate in bits per second.
+    pub bitrate: u32,
+    /// In-band forward error correction (the peer decodes a lost frame from the next packet).
+    pub inband_fec: bool,
+    /// Discontinuous transmission: next to nothing is sent during silence.
+    pub dtx: bool,
+    /// The loss the encoder expects, in percent; FEC is only spent when this is above zero.
+    pub expected_loss: u8,
+    /// libopus complexity, 0–10.
+    pub complexity: u8,
+}
+
+impl Default for OpusSettings {
+    fn default() -> Self {
+        Self {
+            bitrate: 24_000,
+            inband_fec: true,
+            dtx: false,
+            expected_loss: 10,
+            complexity: 5,
+        }
+    }
+}
+
+/// A codec could not be set up.
+#[derive(Debug, Error)]
+pub enum CodecError {
+    /// libopus refused the settings.
+    #[error("opus: {0}")]
+    Opus(#[from] audiopus::Error),
+}
+
+/// Turns 20 ms frames of samples into payloads.
+pub enum Encoder {
+    /// G.711, µ-law or A-law.
+    G711(Codec),
+    /// Opus, mono, 48 kHz.
+    Opus(Box<OpusEncoder>),
+}
+
+impl fmt::Debug for Encoder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::G711(codec) => write!(f, "Encoder({codec})"),
+            Self::Opus(_) => f.write_str("Encoder(opus)"),
+        }
+    }
+}
+
+impl Encoder {
+    /// An encoder for `codec`.
+    pub fn new(codec: Codec, opus: OpusSettings) -> Result<Self, CodecError> {
+        Ok(match codec {
+            Codec::Pcmu | Codec::Pcma => Self::G711(codec),
+            Codec::Opus => {
+                let mut encoder =
+                    OpusEncoder::new(SampleRate::Hz48000, Channels::Mono, Application::Voip)?;
+                encoder.set_bitrate(Bitrate::BitsPerSecond(
+                    opus.bitrate.clamp(6000, 510_000) as i32
+                ))?;
+                encoder.set_inband_fec(opus.inband_fec)?;
+                encoder.set_packet_loss_perc(opus.expected_loss.min(100))?;
+                encoder.set_dtx(opus.dtx)?;
+                encoder.set_complexity(opus.complexity.min(10))?;
+                Self::Opus(Box::new(encoder))
+            }
+        })
+    }
+
+    /// Encodes one frame, appending the payload to `out`. A frame Opus cannot encode (never
+    /// expected: the length is ours) becomes an empty payload, which a decoder conceals.
+    pub fn encode(&mut self, samples: &[i16], out: &mut Vec<u8>) {
+        match self {
+            Self::G711(Codec::Pcma) => out.extend(samples.iter().map(|&s| g711::alaw_encode(s))),
+            Self::G711(_) => out.extend(samples.iter().map(|&s| g711::ulaw_encode(s))),
+            Self::Opus(encoder) => {
+                let start = out.len();
+                out.resize(start + 1500, 0);
+                match encoder.encode(samples, &mut out[start..]) {
+                    Ok(n) => out.truncate(start + n),
+                    Err(_) => out.truncate(start),
+                }
+            }
+        }
+    }
+}
+
+/// Turns payloads back into samples, and makes up what was lost.
+pub enum Decoder {
+    /// G.711 with our waveform-repeating concealment.
+    G711(Codec, Box<G711Plc>),
+    /// Opus, mono, 48 kHz: libopus conceals and decodes FEC.
+    Opus(Box<OpusDecoder>),
+}
+
+impl fmt::Debug for Decoder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::G711(codec, _) => write!(f, "Decoder({codec})"),
+            Self::Opus(_) => f.write_str("Decoder(opus)"),
+        }
+    }
+}
+
+/// The longest packet Opus may carry: 120 ms at 48 kHz.
+const OPUS_MAX_SAMPLES: usize = 5760;
+
+impl Decoder {
+    /// A decoder for `codec`.
+    pub fn new(codec: Codec) -> Result<Self, CodecError> {
+        Ok(match codec {
+            Codec::Pcmu | Codec::Pcma => Self::G711(codec, Box::new(G711Plc::new(8000))),
+            Codec::Opus => Self::Opus(Box::new(OpusDecoder::new(
+                SampleRate::Hz48000,
+                Channels::Mono,
+            )?)),
+        })
+    }
+
+    /// The samples a payload holds, without decoding it (`None` if it cannot be read).
+    #[must_use]
+    pub fn duration(&self, payload: &[u8]) -> Option<u32> {
+        match self {
+            Self::G711(..) => u32::try_from(payload.len()).ok().filter(|n| *n > 0),
+            Self::Opus(decoder) => {
+                let packet = audiopus::packet::Packet::try_from(payload).ok()?;
+                decoder
+                    .nb_samples(packet)
+                    .ok()
+                    .and_then(|n| u32::try_from(n).ok())
+            }
+        }
+    }
+
+    /// Decodes a payload, appending its samples to `out`; a payload that does not decode is
+    /// concealed as `expected` samples instead. Returns whether it decoded.
+    pub fn decode(&mut self, payload: &[u8], expected: usize, out: &mut Vec<i16>) -> bool {
+        match self {
+            Self::G711(codec, plc) => {
+                let start = out.len();
+                match codec {
+                    Codec::Pcma => out.extend(payload.iter().map(|&b| g711::alaw_decode(b))),
+                    _ => out.extend(payload.iter().map(|&b| g711::ulaw_decode(b))),
+                }
+                plc.received(&mut out[start..]);
+                true
+            }
+            Self::Opus(decoder) => {
+                let start = out.len();
+                out.resize(start + OPUS_MAX_SAMPLES, 0);
+                let decoded = audiopus::packet::Packet::try_from(payload)
+                    .ok()
+                    .and_then(|packet| {
+                        let signals = audiopus::MutSignals::try_from(&mut out[start..]).ok()?;
+                        decoder.decode(Some(packet), signals, false).ok()
+                    });
+                match decoded {
+                    Some(n) => {
+                        out.truncate(start + n);
+                        true
+                    }
+                    None => {
+                        out.truncate(start);
+                        self.conceal(expected, out);
+                        false
+                    }
+                }
+            }
+        }
+    }
+
+    /// Makes up `samples` samples for a lost packet, appending them to `out`.
+    pub fn conceal(&mut self, samples: usize, out: &mut Vec<i16>) {
+        match self {
+            Self::G711(_, plc) => plc.conceal(samples, out),
+            Self::Opus(decoder) => opus_missing(decoder, None, samples, out),
+        }
+    }
+
+    /// Recovers a lost packet of `samples` samples from the in-band FEC of the packet after it
+    /// (`next`), appending to `out`. Codecs without FEC conceal. Returns whether FEC was used.
+    pub fn recover(&mut self, next: &[u8], samples: usize, out: &mut Vec<i16>) -> bool {
+        match self {
+            Self::G711(..) => {
+                self.conceal(samples, out);
+                false
+            }
+            Self::Opus(decoder) => {
+                let has_fec = audiopus::packet::Packet::try_from(next)
+                    .ok()
+                    .is_some_and(|p| opus_has_fec(next) && decoder.nb_samples(p).is_ok());
+                if has_fec {
+                    opus_missing(decoder, Some(next), samples, out);
+                } else {
+                    opus_missing(decoder, None, samples, out);
+                }
+                has_fec
+            }
+        }
+    }
+}
+
+/// libopus needs PLC and FEC in multiples of 2.5 ms; a stranger length is made up as silence.
+fn opus_missing(
+    decoder: &mut OpusDecoder,
+    fec_from: Option<&[u8]>,
+    samples: usize,
+    out: &mut Vec<i16>,
+) {
+    let start = out.len();
+    out.resize(start + samples, 0);
+    if samples == 0 || !samples.is_multiple_of(120) || samples > OPUS_MAX_SAMPLES {
+        return;
+    }
+    let packet = fec_from.and_then(|p| audiopus::packet::Packet::try_from(p).ok());
+    let fec = packet.is_some();
+    let result = audiopus::MutSignals::try_from(&mut out[start..])
+        .ok()
+        .map(|signals| decoder.decode(packet, signals, fec));
+    if !matches!(result, Some(Ok(n)) if n == samples) {
+        out[start..].fill(0);
+    }
+}
+
+/// Whether an Opus packet can carry in-band FEC for the frame before it: SILK-only or hybrid
+/// mode (RFC 6716 §3.1, TOC configurations 0–15); CELT-only packets have none. libopus decodes
+/// the FEC when it is there and conceals when it is not, so this only decides how a recovered
+/// frame is counted.
+fn opus_has_fec(packet: &[u8]) -> bool {
+    packet.first().is_some_and(|toc| toc >> 3 < 16)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tone(rate: u32, hz: f32, n: usize) -> Vec<i16> {
+        (0..n)
+            .map(|i| {
+                ((i as f32 * hz * 2.0 * std::f32::consts::PI / rate as f32).sin() * 8000.0) as i16
+            })
+            .collect()
+    }
+
+    fn energy(samples: &[i16]) -> f64 {
+        samples.iter().map(|&s| f64::from(s).powi(2)).sum::<f64>() / samples.len().max(1) as f64
+    }
+
+    #[test]
+    fn names_rates_and_payload_types() {
+        for (codec, rate, frame, map) in [
+            (Codec::Pcmu, 8000, 160, "PCMU/8000"),
+            (Codec::Pcma, 8000, 160, "PCMA/8000"),
+            (Codec::Opus, 48_000, 960, "opus/48000/2"),
+        ] {
+            assert_eq!(
+                (codec.clock_rate(), codec.frame_samples(), codec.rtpmap()),
+                (rate, frame, map)
+            );
+            assert_eq!(Codec::from_name(&codec.name().to_uppercase()), Some(codec));
+        }
+        assert_eq!(Codec::from_name("G729"), None);
+    }
+
+    #[test]
+    fn g711_round_trips_a_tone() {
+        for codec in [Codec::Pcmu, Codec::Pcma] {
+            let mut encoder = Encoder::new(codec, OpusSettings::default()).expect("encoder");
+            let mut decoder = Decoder::new(codec).expect("decoder");
+            let input = tone(8000, 440.0, 160);
+            let mut payload = Vec::new();
+            encoder.encode(&input, &mut payload);
+            assert_eq!(payload.len(), 160);
+            assert_eq!(decoder.duration(&payload), Some(160));
+            let mut out = Vec::new();
+            assert!(decoder.decode(&payload, 160, &mut out));
+            let error: f64 = input
+                .iter()
+                .zip(&out)
+                .map(|(a, b)| f64::from(a - b).powi(2))
+                .sum::<f64>()
+                / 160.0;
+            assert!(error < energy(&input) / 100.0, "{codec}: SNR above 20 dB");
+        }
+    }
+
+    #[test]
+    fn opus_round_trips_a_tone_and_conceals_and_recovers_a_lost_frame() {
+        let mut encoder = Encoder::new(Codec::Opus, OpusSettings::default()).expect("encoder");
+        let mut decoder = Decoder::new(Codec::Opus).expect("decoder");
+        let input = tone(48_000, 440.0, 960 * 30);
+        let packets: Vec<Vec<u8>> = input
+            .chunks(960)
+            .map(|frame| {
+                let mut payload = Vec::new();
+                encoder.encode(frame, &mut payload);
+                payload
+            })
+            .collect();
+        assert!(
+            packets.iter().all(|p| !p.is_empty() && p.len() < 200),
+            "24 kb/s is about 60 bytes"
+        );
+        assert_eq!(decoder.duration(&packets[0]), Some(960));
+        let mut out = Vec::new();
+        for (i, packet) in packets.iter().enumerate() {
+            match i {
+                // Frame 20 is lost: recovered from packet 21's FEC.
+                20 => {
+                    decoder.recover(&packets[21], 960, &mut out);
+                }
+                // Frame 25 is lost with nothing after it yet: concealed.
+                25 => decoder.conceal(960, &mut out),
+                _ => {
+                    assert!(decoder.decode(packet, 960, &mut out));
+                }
+            }
+        }
+        assert_eq!(out.len(), input.len());
+        // After the codec's warm-up, the tone comes through, lost frames included.
+        for frame in [10, 20, 25, 28] {
+            let got = energy(&out[frame * 960..(frame + 1) * 960]);
+            assert!(got > energy(&input) / 4.0, "frame {frame}: energy {got}");
+        }
+    }
+
+    #[test]
+    fn garbage_payloads_are_concealed_not_fatal() {
+        let mut decoder = Decoder::new(Codec::Opus).expect("decoder");
+        let mut out = Vec::new();
+        assert!(!decoder.decode(&[0xff, 0xff, 0xff], 960, &mut out));
+        assert_eq!(out.len(), 960);
+        assert!(!decoder.decode(&[], 960, &mut out));
+        assert_eq!(out.len(), 1920);
+        let mut odd = Vec::new();
+        decoder.conceal(100, &mut odd);
+        assert_eq!(odd.len(), 100, "a length libopus cannot conceal is silence");
     }
 }

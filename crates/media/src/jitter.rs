@@ -1,15 +1,26 @@
-//! A fixed-delay jitter buffer with simple concealment (first cut: 20 ms frames, ordered by
-//! extended RTP sequence number).
-//!
-//! Packets are held until playout has fallen `delay` frames behind the newest arrival, then
-//! released one per 20 ms tick. A frame that has not arrived by its turn is concealed: the last
-//! good frame is repeated at half level once, then silence follows.
+//! An adaptive jitter buffer, sans-IO: packets go in with their arrival time, the player asks
+//! for the next one when it needs audio, and the buffer says what to play — a packet, a lost
+//! packet to conceal (with the packet after it, for Opus FEC), or nothing (the sender is
+//! silent). Its target delay follows the measured jitter: the 95th percentile of how late
+//! packets arrive relative to the earliest one in the last few seconds, plus one packet,
+//! bounded. The player keeps the buffered audio near the target by shortening or lengthening
+//! the playout a pitch period at a time ([`crate::timescale`]), so a change of network, or a
+//! sender whose clock runs ±1% off ours, never clicks or drops a frame.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
+use std::time::{Duration, Instant};
 
-use crate::audio_port::FRAME_SAMPLES;
+/// Packets the delay statistics look back over (about 4 s of 20 ms packets).
+const WINDOW: usize = 200;
+/// A packet's lateness is measured against the fastest of the packets this far back (about
+/// 0.5 s): short enough that a sender clock running 1% off adds only 5 ms.
+const BASELINE: usize = 25;
+/// The target is recomputed every this many packets (sorting the window costs).
+const RETARGET_EVERY: u32 = 10;
+/// A sequence jump this large is a new stream (a restarted sender), not loss.
+const RESYNC_GAP: u64 = 100;
 
-/// What the buffer has seen.
+/// What the buffer has seen and done.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct JitterStats {
     /// Packets accepted into the buffer.
@@ -18,35 +29,120 @@ pub struct JitterStats {
     pub late: u64,
     /// Packets that arrived twice.
     pub duplicate: u64,
-    /// Frames played from packets.
+    /// Packets played.
     pub played: u64,
-    /// Frames concealed because their packet was missing.
+    /// Packets that never came in time and were concealed.
     pub concealed: u64,
+    /// Of those, how many had the next packet at hand (Opus recovers them from its FEC).
+    pub recoverable: u64,
+    /// Times the buffer ran dry while playing (the sender paused, or the network stalled).
+    pub underruns: u64,
+    /// Pitch periods removed to bring the delay down.
+    pub accelerated: u64,
+    /// Pitch periods repeated to bring the delay up.
+    pub decelerated: u64,
+    /// The current target delay, in ms.
+    pub target_ms: u32,
+}
+
+/// What to play next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Playout {
+    /// Decode this payload; it holds `duration` samples.
+    Packet {
+        /// The payload.
+        payload: Vec<u8>,
+        /// Its duration in samples.
+        duration: u32,
+    },
+    /// A packet of `duration` samples was lost: conceal it, or recover it from `next`.
+    Lost {
+        /// How many samples to make up.
+        duration: u32,
+        /// The packet after the lost one, if it is here (Opus carries FEC for its predecessor).
+        next: Option<Vec<u8>>,
+    },
+    /// Nothing to play: not started yet, or the sender is silent.
+    Nothing,
+}
+
+/// Whether the player should speed up or slow down to follow the target delay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Adjust {
+    /// Keep going.
+    Hold,
+    /// Too much is buffered: remove a pitch period.
+    Accelerate,
+    /// Too little: repeat a pitch period.
+    Decelerate,
+}
+
+#[derive(Debug, Clone)]
+struct Slot {
+    arrival: Instant,
+    timestamp: u64,
+    duration: u32,
+    payload: Vec<u8>,
 }
 
 /// The jitter buffer of one stream.
 #[derive(Debug)]
 pub struct JitterBuffer {
-    delay: u64,
-    frames: BTreeMap<u64, Vec<i16>>,
-    highest: Option<u64>,
-    next_play: Option<u64>,
-    last_good: Vec<i16>,
-    concealed_run: u32,
+    rate: u32,
+    min_delay: u32,
+    max_delay: u32,
+    epoch: Option<Instant>,
+    slots: BTreeMap<u64, Slot>,
+    highest_seq: Option<u64>,
+    highest_ts: Option<u64>,
+    /// The next packet to hand out, once playing.
+    next_seq: Option<u64>,
+    /// Where the next packet's audio begins, in (extended) RTP time.
+    next_ts: u64,
+    /// The typical packet duration, in samples.
+    packet_samples: u32,
+    /// The latest packets' transits (arrival minus RTP timestamp, in samples), with their
+    /// index, kept as a sliding minimum over the last [`BASELINE`] packets.
+    baseline: VecDeque<(u64, i64)>,
+    arrivals: u64,
+    /// How late each of the last [`WINDOW`] packets was, against its baseline.
+    lateness: VecDeque<i64>,
+    /// The buffered level, smoothed over about 300 ms of ticks (samples × 16).
+    smoothed: u64,
+    since_retarget: u32,
+    target: u32,
+    dry: bool,
     stats: JitterStats,
 }
 
 impl JitterBuffer {
-    /// A buffer that plays `delay_frames` 20 ms frames behind the newest packet.
+    /// A buffer for a stream clocked at `rate` Hz, keeping its delay within
+    /// `[min_delay, max_delay]`.
     #[must_use]
-    pub fn new(delay_frames: u16) -> Self {
+    pub fn new(rate: u32, min_delay: Duration, max_delay: Duration) -> Self {
+        let samples = |d: Duration| (d.as_micros() as u64 * u64::from(rate) / 1_000_000) as u32;
+        let packet_samples = rate / 50;
+        let min_delay = samples(min_delay).max(1);
+        let max_delay = samples(max_delay).max(min_delay);
         Self {
-            delay: u64::from(delay_frames.max(1)),
-            frames: BTreeMap::new(),
-            highest: None,
-            next_play: None,
-            last_good: vec![0; FRAME_SAMPLES],
-            concealed_run: 0,
+            rate,
+            min_delay,
+            max_delay,
+            epoch: None,
+            slots: BTreeMap::new(),
+            highest_seq: None,
+            highest_ts: None,
+            next_seq: None,
+            next_ts: 0,
+            packet_samples,
+            baseline: VecDeque::with_capacity(BASELINE),
+            arrivals: 0,
+            lateness: VecDeque::with_capacity(WINDOW),
+            smoothed: 0,
+            since_retarget: 0,
+            // Until jitter is measured: two packets.
+            target: (2 * packet_samples).clamp(min_delay, max_delay),
+            dry: false,
             stats: JitterStats::default(),
         }
     }
@@ -54,164 +150,262 @@ impl JitterBuffer {
     /// Counters.
     #[must_use]
     pub fn stats(&self) -> JitterStats {
-        self.stats
-    }
-
-    /// How many frames are waiting.
-    #[must_use]
-    pub fn depth(&self) -> usize {
-        self.frames.len()
-    }
-
-    /// Extends a 16-bit sequence number to 64 bits near the highest one seen (RFC 3550 A.1).
-    fn extend(&self, seq: u16) -> u64 {
-        let Some(highest) = self.highest else {
-            return (1 << 32) + u64::from(seq);
-        };
-        let cycle = highest & !0xffff;
-        let candidates = [cycle.wrapping_sub(1 << 16), cycle, cycle + (1 << 16)];
-        candidates
-            .iter()
-            .map(|c| c + u64::from(seq))
-            .min_by_key(|c| c.abs_diff(highest))
-            .unwrap_or(cycle + u64::from(seq))
-    }
-
-    /// Adds a decoded frame carried by the packet with sequence number `seq`.
-    pub fn push(&mut self, seq: u16, samples: Vec<i16>) {
-        let ext = self.extend(seq);
-        if self.next_play.is_some_and(|next| ext < next) {
-            self.stats.late += 1;
-            return;
+        JitterStats {
+            target_ms: self.target * 1000 / self.rate,
+            ..self.stats
         }
-        if self.frames.contains_key(&ext) {
+    }
+
+    /// The target delay, in samples.
+    #[must_use]
+    pub fn target(&self) -> u32 {
+        self.target
+    }
+
+    /// Extends a 16-bit sequence number near the highest seen (RFC 3550 A.1).
+    fn extend_seq(&self, seq: u16) -> u64 {
+        extend(self.highest_seq, u64::from(seq), 1 << 16)
+    }
+
+    /// Extends a 32-bit timestamp near the highest seen.
+    fn extend_ts(&self, ts: u32) -> u64 {
+        extend(self.highest_ts, u64::from(ts), 1 << 32)
+    }
+
+    /// A packet arrived at `now`: RTP sequence number and timestamp, its duration in samples
+    /// and its payload.
+    pub fn push(
+        &mut self,
+        now: Instant,
+        seq: u16,
+        timestamp: u32,
+        duration: u32,
+        payload: Vec<u8>,
+    ) {
+        let seq = self.extend_seq(seq);
+        let timestamp = self.extend_ts(timestamp);
+        if let Some(next) = self.next_seq {
+            if seq < next {
+                self.stats.late += 1;
+                return;
+            }
+            if seq > next + RESYNC_GAP && self.slots.is_empty() || seq > next + 10 * RESYNC_GAP {
+                // The sender restarted its sequence: start over.
+                self.slots.clear();
+                self.next_seq = None;
+                self.baseline.clear();
+                self.lateness.clear();
+            }
+        }
+        if self.slots.contains_key(&seq) {
             self.stats.duplicate += 1;
             return;
         }
         self.stats.received += 1;
-        self.highest = Some(self.highest.map_or(ext, |h| h.max(ext)));
-        self.frames.insert(ext, samples);
-        // A burst far ahead (the sender jumped): re-anchor rather than conceal for seconds.
-        if let (Some(next), Some(high)) = (self.next_play, self.highest)
-            && high > next + 50 * self.delay
-        {
-            self.next_play = Some(high + 1 - self.delay);
-            self.frames = self.frames.split_off(&(high + 1 - self.delay));
+        self.highest_seq = Some(self.highest_seq.map_or(seq, |h| h.max(seq)));
+        self.highest_ts = Some(self.highest_ts.map_or(timestamp, |h| h.max(timestamp)));
+        if duration > 0 {
+            self.packet_samples = duration;
         }
-    }
-
-    /// The frame for this 20 ms tick, written into `out` (length [`FRAME_SAMPLES`]).
-    /// Before playout has started it writes silence.
-    pub fn pop(&mut self, out: &mut [i16]) {
-        let next = match (self.next_play, self.highest) {
-            (Some(next), _) => next,
-            (None, Some(high)) => {
-                let first = *self.frames.keys().next().unwrap_or(&high);
-                if high + 1 - first < self.delay {
-                    out.fill(0);
-                    return;
-                }
-                first
-            }
-            (None, None) => {
-                out.fill(0);
-                return;
-            }
-        };
-        self.next_play = Some(next + 1);
-        if let Some(frame) = self.frames.remove(&next) {
-            copy_frame(&frame, out);
-            self.last_good = frame;
-            self.concealed_run = 0;
-            self.stats.played += 1;
-            return;
-        }
-        // Nothing arrived for this turn: if the buffer is empty altogether, the sender is
-        // silent (or gone), and that is not loss.
-        if self.frames.is_empty() && self.highest.is_some_and(|h| h < next) {
-            self.next_play = Some(next);
-            out.fill(0);
-            return;
-        }
-        self.stats.concealed += 1;
-        self.concealed_run += 1;
-        if self.concealed_run == 1 {
-            for (o, s) in out.iter_mut().zip(self.last_good.iter()) {
-                *o = s / 2;
-            }
-        } else {
-            out.fill(0);
-        }
-    }
-}
-
-fn copy_frame(frame: &[i16], out: &mut [i16]) {
-    let n = frame.len().min(out.len());
-    out[..n].copy_from_slice(&frame[..n]);
-    out[n..].fill(0);
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn frame(value: i16) -> Vec<i16> {
-        vec![value; FRAME_SAMPLES]
-    }
-
-    fn play(buffer: &mut JitterBuffer) -> i16 {
-        let mut out = vec![0; FRAME_SAMPLES];
-        buffer.pop(&mut out);
-        out[0]
-    }
-
-    #[test]
-    fn playout_waits_for_the_delay_then_reorders() {
-        let mut jb = JitterBuffer::new(3);
-        jb.push(10, frame(10));
-        assert_eq!(play(&mut jb), 0, "still filling");
-        jb.push(12, frame(12));
-        jb.push(11, frame(11));
-        assert_eq!(play(&mut jb), 10);
-        assert_eq!(play(&mut jb), 11);
-        assert_eq!(play(&mut jb), 12);
-        assert_eq!(jb.stats().played, 3);
-    }
-
-    #[test]
-    fn a_missing_frame_is_concealed_and_a_late_one_dropped() {
-        let mut jb = JitterBuffer::new(2);
-        jb.push(1, frame(100));
-        jb.push(2, frame(200));
-        jb.push(4, frame(400));
-        assert_eq!(play(&mut jb), 100);
-        assert_eq!(play(&mut jb), 200);
-        assert_eq!(
-            play(&mut jb),
-            100,
-            "repeat of the last good frame at half level"
+        self.measure(now, timestamp);
+        self.slots.insert(
+            seq,
+            Slot {
+                arrival: now,
+                timestamp,
+                duration: duration.max(1),
+                payload,
+            },
         );
-        jb.push(3, frame(300));
-        assert_eq!(play(&mut jb), 400);
-        let stats = jb.stats();
-        assert_eq!((stats.concealed, stats.late), (1, 1));
     }
 
-    #[test]
-    fn sequence_numbers_wrap() {
-        let mut jb = JitterBuffer::new(1);
-        for (i, seq) in [65534u16, 65535, 0, 1].into_iter().enumerate() {
-            jb.push(seq, frame(i as i16 + 1));
-            assert_eq!(play(&mut jb), i as i16 + 1);
+    /// Records how late this packet is, and now and then moves the target.
+    fn measure(&mut self, now: Instant, timestamp: u64) {
+        let epoch = *self.epoch.get_or_insert(now);
+        let arrival = (now.duration_since(epoch).as_micros() as u64 * u64::from(self.rate)
+            / 1_000_000) as i64;
+        // Transit in samples, up to a constant offset (the clocks are unrelated).
+        let transit = arrival - (timestamp as i64);
+        let index = self.arrivals;
+        self.arrivals += 1;
+        // Sliding minimum: drop what is too old, and what this packet beats.
+        while self
+            .baseline
+            .front()
+            .is_some_and(|(i, _)| index - i >= BASELINE as u64)
+        {
+            self.baseline.pop_front();
         }
-        assert_eq!(jb.stats().concealed, 0);
+        while self.baseline.back().is_some_and(|(_, t)| *t >= transit) {
+            self.baseline.pop_back();
+        }
+        self.baseline.push_back((index, transit));
+        let fastest = self.baseline.front().map_or(transit, |(_, t)| *t);
+        if self.lateness.len() == WINDOW {
+            self.lateness.pop_front();
+        }
+        self.lateness.push_back(transit - fastest);
+        self.since_retarget += 1;
+        if self.since_retarget >= RETARGET_EVERY || self.lateness.len() < RETARGET_EVERY as usize {
+            self.since_retarget = 0;
+            self.retarget();
+        }
     }
 
-    #[test]
-    fn duplicates_are_counted_once() {
-        let mut jb = JitterBuffer::new(1);
-        jb.push(5, frame(5));
-        jb.push(5, frame(5));
-        assert_eq!(jb.stats().duplicate, 1);
+    fn retarget(&mut self) {
+        if self.lateness.is_empty() {
+            return;
+        }
+        let mut late: Vec<i64> = self.lateness.iter().copied().collect();
+        late.sort_unstable();
+        let p95 = late[(late.len() * 95 / 100).min(late.len() - 1)];
+        let target = u32::try_from(p95.max(0))
+            .unwrap_or(u32::MAX)
+            .saturating_add(self.packet_samples);
+        self.target = target.clamp(self.min_delay, self.max_delay);
     }
+
+    /// The audio buffered ahead of the playout point, in samples: from where the next packet
+    /// begins to the end of the newest one (gaps of lost packets included).
+    fn buffered(&self) -> u32 {
+        let (Some((&first_seq, first)), Some((_, newest))) =
+            (self.slots.first_key_value(), self.slots.last_key_value())
+        else {
+            return 0;
+        };
+        // A timestamp jump between the played audio and the next packet is the sender's
+        // silence (DTX), not audio waiting: count from that packet, unless packets before it
+        // are missing (then their time is part of what lies ahead).
+        let start = match self.next_seq {
+            Some(next) if first_seq > next => self.next_ts.min(first.timestamp),
+            _ => first.timestamp,
+        };
+        u32::try_from((newest.timestamp + u64::from(newest.duration)).saturating_sub(start))
+            .unwrap_or(u32::MAX)
+    }
+
+    /// Whether enough has arrived to start playing (or to resume after running dry): the
+    /// target's worth, or the oldest packet has waited as long as the target.
+    fn filled(&self, now: Instant) -> bool {
+        let Some((_, oldest)) = self.slots.first_key_value() else {
+            return false;
+        };
+        let waited = now.saturating_duration_since(oldest.arrival).as_micros() as u64
+            * u64::from(self.rate)
+            / 1_000_000;
+        self.buffered() >= self.target
+            || waited + u64::from(self.packet_samples) >= u64::from(self.target)
+    }
+
+    /// What to play next, at `now`.
+    pub fn next(&mut self, now: Instant) -> Playout {
+        let Some(next) = self.next_seq else {
+            if !self.filled(now) {
+                return Playout::Nothing;
+            }
+            let Some((&first, slot)) = self.slots.first_key_value() else {
+                return Playout::Nothing;
+            };
+            self.next_seq = Some(first);
+            self.next_ts = slot.timestamp;
+            return self.next(now);
+        };
+        // After running dry (the sender paused), the next talkspurt is buffered like a start.
+        if self.dry && !self.filled(now) {
+            return Playout::Nothing;
+        }
+        if let Some(slot) = self.slots.remove(&next) {
+            self.dry = false;
+            self.next_seq = Some(next + 1);
+            self.next_ts = slot.timestamp + u64::from(slot.duration);
+            self.stats.played += 1;
+            return Playout::Packet {
+                payload: slot.payload,
+                duration: slot.duration,
+            };
+        }
+        let Some((&later, later_slot)) = self.slots.first_key_value() else {
+            return Playout::Nothing;
+        };
+        // Packets after this one are here, so this one is lost (or too late to wait for).
+        self.dry = false;
+        let missing = later - next;
+        let span = later_slot.timestamp.saturating_sub(self.next_ts);
+        let duration = u32::try_from(span / missing.max(1)).unwrap_or(self.packet_samples);
+        let duration = if duration == 0 {
+            self.packet_samples
+        } else {
+            duration
+        };
+        let next_payload = self.slots.get(&(next + 1)).map(|s| s.payload.clone());
+        self.stats.concealed += 1;
+        if next_payload.is_some() {
+            self.stats.recoverable += 1;
+        }
+        self.next_seq = Some(next + 1);
+        self.next_ts += u64::from(duration);
+        Playout::Lost {
+            duration,
+            next: next_payload,
+        }
+    }
+
+    /// Whether to speed up or slow down, given `queued` samples already decoded and waiting
+    /// to be played. Called once per 20 ms, before the frame is taken.
+    pub fn adjust(&mut self, queued: usize) -> Adjust {
+        if self.next_seq.is_none() || self.slots.is_empty() && queued == 0 {
+            self.smoothed = 0;
+            return Adjust::Hold;
+        }
+        let level = u64::from(self.buffered()) + queued as u64;
+        // Jitter makes the level swing: decide on its average, and its present value.
+        self.smoothed = if self.smoothed == 0 {
+            level * 16
+        } else {
+            self.smoothed - self.smoothed / 16 + level
+        };
+        let smoothed = self.smoothed / 16;
+        let target = u64::from(self.target);
+        let frame = u64::from(self.rate / 50);
+        // Between two ticks a packet arrives, so the level swings by a frame: it should sit
+        // in [target, target + frame). Act only well outside that band.
+        if level > target + frame && smoothed > target + frame + frame / 2 {
+            Adjust::Accelerate
+        } else if level < target + frame / 4 && smoothed < target + frame / 2 {
+            Adjust::Decelerate
+        } else {
+            Adjust::Hold
+        }
+    }
+
+    /// The player needed audio and there was none (counted once per dry spell).
+    pub fn ran_dry(&mut self) {
+        if !self.dry {
+            self.dry = true;
+            self.stats.underruns += 1;
+        }
+    }
+
+    /// The player removed (`true`) or repeated (`false`) a pitch period.
+    pub fn adjusted(&mut self, accelerated: bool) {
+        if accelerated {
+            self.stats.accelerated += 1;
+        } else {
+            self.stats.decelerated += 1;
+        }
+    }
+}
+
+/// Extends a wrapping counter (`modulus` is 2^16 or 2^32) to 64 bits near `highest`.
+fn extend(highest: Option<u64>, value: u64, modulus: u64) -> u64 {
+    let Some(highest) = highest else {
+        // Start one cycle up, so that a packet from just before the first is not negative.
+        return modulus + value;
+    };
+    let cycle = highest - highest % modulus;
+    [cycle.saturating_sub(modulus), cycle, cycle + modulus]
+        .into_iter()
+        .map(|c| c + value)
+        .min_by_key(|c| c.abs_diff(highest))
+        .unwrap_or(cycle + value)
 }

@@ -1,25 +1,31 @@
-//! Sans-IO media for recall: SDP offer/answer (RFC 3264) on sipx-sdp, RTP on rtp-rs, G.711,
-//! a jitter buffer with concealment, and RFC 4733 telephone events.
+//! Sans-IO media for recall: SDP offer/answer (RFC 3264) on sipx-sdp; RTP on rtp-rs and RTCP
+//! reports (RFC 3550); Opus (through libopus) and G.711 with concealment; an adaptive jitter
+//! buffer with smooth playout adjustment; RFC 4733 telephone events.
 //!
 //! Nothing here touches a socket, a device or the clock. A [`MediaSession`] is driven by its
-//! owner: received packets go in with [`MediaSession::handle_packet`], and every 20 ms
-//! [`MediaSession::tick`] takes one captured frame and yields the packet to send and the frame
-//! to play.
+//! owner: received datagrams go in with [`MediaSession::handle_packet`] and the time they
+//! arrived; every 20 ms [`MediaSession::tick`] takes one captured frame and fills the frame to
+//! play; datagrams to send come out of [`MediaSession::poll_transmit`].
 
 mod audio_port;
 mod codec;
 mod dtmf;
 mod g711;
 mod jitter;
+mod plc;
+mod rtcp;
 mod sdp;
 mod session;
+mod timescale;
 
-pub use audio_port::{AudioPort, FRAME_SAMPLES, SAMPLE_RATE};
-pub use codec::Codec;
+pub use audio_port::AudioPort;
+pub use codec::{Codec, CodecError, Decoder, Encoder, OpusSettings};
 pub use dtmf::{DtmfDigit, DtmfError};
 pub use g711::{alaw_decode, alaw_encode, ulaw_decode, ulaw_encode};
-pub use jitter::{JitterBuffer, JitterStats};
+pub use jitter::{Adjust, JitterBuffer, JitterStats, Playout};
+pub use plc::G711Plc;
+pub use rtcp::{LocalReport, RemoteReport, RtcpState, is_rtcp};
 pub use sdp::{LocalMedia, Negotiated, SdpError, answer_offer, build_offer, read_answer};
-pub use session::{MediaEvent, MediaSession, MediaStats};
+pub use session::{MediaEvent, MediaSession, MediaStats, MediaTransmit, SessionParams};
 /// Media direction (RFC 3264 §6.1), re-exported from sipx-sdp.
 pub use sipx_sdp::Direction;

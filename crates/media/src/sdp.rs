@@ -1,5 +1,6 @@
-//! SDP offer/answer for audio (RFC 3264, RFC 8866) on sipx-sdp: G.711 plus RFC 4733
-//! telephone-event.
+//! SDP offer/answer for audio (RFC 3264, RFC 8866) on sipx-sdp: Opus (RFC 7587), G.711 and
+//! RFC 4733 telephone-event at both clock rates, RTCP on the next port or multiplexed
+//! (RFC 5761).
 
 use std::net::SocketAddr;
 
@@ -8,6 +9,11 @@ use thiserror::Error;
 
 use crate::codec::Codec;
 
+/// Payload type of telephone-event/8000 in our offers.
+const DTMF_8K: u8 = 101;
+/// Payload type of telephone-event/48000 in our offers (next to Opus, RFC 7587 §4).
+const DTMF_48K: u8 = 110;
+
 /// Why a session description could not be used.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum SdpError {
@@ -15,7 +21,7 @@ pub enum SdpError {
     #[error("malformed SDP: {0}")]
     Malformed(String),
     /// It has no audio stream we can take.
-    #[error("no acceptable audio stream (no codec in common: we offer PCMU, PCMA)")]
+    #[error("no acceptable audio stream (no codec in common: we take opus, PCMU, PCMA)")]
     NoCommonCodec,
     /// The audio stream's connection address is not an IP address.
     #[error("the audio stream has no usable connection address")]
@@ -25,7 +31,7 @@ pub enum SdpError {
 /// What this side offers or accepts.
 #[derive(Debug, Clone)]
 pub struct LocalMedia {
-    /// Where we receive RTP.
+    /// Where we receive RTP (RTCP on the next port, or here when multiplexed).
     pub addr: SocketAddr,
     /// `o=` session id.
     pub session_id: u64,
@@ -33,51 +39,58 @@ pub struct LocalMedia {
     pub version: u64,
     /// Codecs in order of preference.
     pub codecs: Vec<Codec>,
-    /// Payload type offered for telephone-event/8000.
-    pub dtmf_payload_type: u8,
     /// The direction we want (sendrecv; sendonly to hold).
     pub direction: Direction,
 }
 
 impl LocalMedia {
-    /// G.711 µ-law then A-law, DTMF on 101, sendrecv.
+    /// G.711 µ-law then A-law, sendrecv.
     #[must_use]
     pub fn g711(addr: SocketAddr, session_id: u64) -> Self {
+        Self::with_codecs(addr, session_id, vec![Codec::Pcmu, Codec::Pcma])
+    }
+
+    /// These codecs, in this order of preference, sendrecv.
+    #[must_use]
+    pub fn with_codecs(addr: SocketAddr, session_id: u64, codecs: Vec<Codec>) -> Self {
         Self {
             addr,
             session_id,
             version: 1,
-            codecs: vec![Codec::Pcmu, Codec::Pcma],
-            dtmf_payload_type: 101,
+            codecs,
             direction: Direction::SendRecv,
         }
     }
 
+    /// Our payload types with their rtpmaps, in offer order: the codecs, then telephone-event
+    /// at each clock rate in use.
+    fn formats(&self) -> Vec<(u8, String)> {
+        let mut formats: Vec<(u8, String)> = self
+            .codecs
+            .iter()
+            .map(|c| (c.default_payload_type(), c.rtpmap().to_owned()))
+            .collect();
+        if self.codecs.contains(&Codec::Opus) {
+            formats.push((DTMF_48K, "telephone-event/48000".to_owned()));
+        }
+        if self.codecs.iter().any(|c| c.clock_rate() == 8000) || self.codecs.is_empty() {
+            formats.push((DTMF_8K, "telephone-event/8000".to_owned()));
+        }
+        formats
+    }
+
     fn capabilities(&self) -> Capabilities {
         let mut caps = Capabilities::g711(self.addr.ip(), self.addr.port());
-        caps.audio_formats = self
-            .codecs
+        let formats = self.formats();
+        caps.audio_formats = formats.iter().map(|(pt, _)| pt.to_string()).collect();
+        caps.rtpmaps = formats
             .iter()
-            .map(|c| c.static_payload_type().to_string())
-            .chain([self.dtmf_payload_type.to_string()])
-            .collect();
-        caps.rtpmaps = self
-            .codecs
-            .iter()
-            .map(|c| {
-                (
-                    c.static_payload_type().to_string(),
-                    format!("{}/8000", c.name()),
-                )
-            })
-            .chain([(
-                self.dtmf_payload_type.to_string(),
-                "telephone-event/8000".to_owned(),
-            )])
+            .map(|(pt, map)| (pt.to_string(), map.clone()))
             .collect();
         caps.direction = self.direction;
         caps.session_id = self.session_id;
         caps.session_version = self.version;
+        caps.rtcp_mux = true;
         caps
     }
 }
@@ -91,56 +104,142 @@ pub struct Negotiated {
     pub payload_type: u8,
     /// Where to send RTP; `None` when the peer gave no address (`c=0.0.0.0`, RFC 3264 §8.4).
     pub remote: Option<SocketAddr>,
-    /// Payload type of telephone-event, if agreed.
+    /// Where to send RTCP: the RTP address when multiplexed, else `a=rtcp` or the next port.
+    pub remote_rtcp: Option<SocketAddr>,
+    /// Whether RTCP shares the RTP port (RFC 5761).
+    pub rtcp_mux: bool,
+    /// Payload type of telephone-event, if agreed (at the codec's clock rate when possible).
     pub dtmf_payload_type: Option<u8>,
+    /// The clock rate of those events.
+    pub dtmf_rate: u32,
     /// Our direction: whether we send and whether we receive.
     pub direction: Direction,
+    /// The peer can decode Opus in-band FEC (`useinbandfec=1`, RFC 7587 §6.1).
+    pub peer_uses_fec: bool,
+    /// The most the peer wants us to send, in bits per second (`maxaveragebitrate`).
+    pub max_bitrate: Option<u32>,
 }
 
 /// Writes our offer.
 #[must_use]
 pub fn build_offer(local: &LocalMedia) -> String {
-    let caps = local.capabilities();
+    let formats = local.formats();
     let mut sdp = SessionDescription::new(local.addr.ip(), local.session_id, local.version);
-    let mut media = MediaDescription::audio(local.addr.port(), caps.audio_formats.clone());
-    for (pt, map) in &caps.rtpmaps {
+    let mut media = MediaDescription::audio(
+        local.addr.port(),
+        formats.iter().map(|(pt, _)| pt.to_string()).collect(),
+    );
+    for (pt, map) in &formats {
         media
             .attributes
             .push(Attribute::valued("rtpmap", format!("{pt} {map}")));
+        if map.starts_with("telephone-event") {
+            media
+                .attributes
+                .push(Attribute::valued("fmtp", format!("{pt} 0-16")));
+        } else if map.starts_with("opus") {
+            media
+                .attributes
+                .push(Attribute::valued("fmtp", format!("{pt} {}", opus_fmtp())));
+        }
     }
-    media.attributes.push(Attribute::valued(
-        "fmtp",
-        format!("{} 0-16", local.dtmf_payload_type),
-    ));
-    media.attributes.push(Attribute::valued("ptime", "20"));
-    media
-        .attributes
-        .push(Attribute::flag(local.direction.as_str()));
+    finish_media(&mut media, local);
     sdp.media.push(media);
     sdp.to_string_sdp()
+}
+
+/// RFC 7587 §6.1 parameters we declare as a receiver: we decode FEC; we send mono.
+fn opus_fmtp() -> &'static str {
+    "useinbandfec=1;stereo=0;sprop-stereo=0"
+}
+
+fn finish_media(media: &mut MediaDescription, local: &LocalMedia) {
+    media.attributes.push(Attribute::valued("ptime", "20"));
+    media.attributes.push(Attribute::valued(
+        "rtcp",
+        (local.addr.port().wrapping_add(1)).to_string(),
+    ));
+    if !media.attributes.iter().any(|a| a.name == "rtcp-mux") {
+        media.attributes.push(Attribute::flag("rtcp-mux"));
+    }
+    if !media
+        .attributes
+        .iter()
+        .any(|a| Direction::parse(&a.name).is_some())
+    {
+        media
+            .attributes
+            .push(Attribute::flag(local.direction.as_str()));
+    }
 }
 
 /// Answers a peer's offer: our SDP and what was agreed.
 pub fn answer_offer(offer: &str, local: &LocalMedia) -> Result<(String, Negotiated), SdpError> {
     let offer = sipx_sdp::parse(offer).map_err(|e| SdpError::Malformed(e.to_string()))?;
-    let answer = sipx_sdp::answer(&offer, &local.capabilities());
-    let negotiated = agreed(&offer, &answer, true)?;
+    let mut answer = sipx_sdp::answer(&offer, &local.capabilities());
+    // sipx-sdp writes the telephone-event fmtp; the Opus one and ptime are ours to add.
+    for media in answer.media.iter_mut().filter(|m| !m.is_rejected()) {
+        let opus: Vec<String> = media
+            .formats
+            .iter()
+            .filter(|f| {
+                media
+                    .rtpmap(f)
+                    .is_some_and(|m| m.to_ascii_lowercase().starts_with("opus/"))
+            })
+            .cloned()
+            .collect();
+        for pt in opus {
+            media
+                .attributes
+                .push(Attribute::valued("fmtp", format!("{pt} {}", opus_fmtp())));
+        }
+        media.attributes.push(Attribute::valued("ptime", "20"));
+        if !media.rtcp_mux() {
+            media.attributes.push(Attribute::valued(
+                "rtcp",
+                (local.addr.port().wrapping_add(1)).to_string(),
+            ));
+        }
+    }
+    let negotiated = agreed(&offer, &answer, true, &local.codecs)?;
     Ok((answer.to_string_sdp(), negotiated))
 }
 
 /// Reads the peer's answer to our offer.
 pub fn read_answer(answer: &str) -> Result<Negotiated, SdpError> {
     let answer = sipx_sdp::parse(answer).map_err(|e| SdpError::Malformed(e.to_string()))?;
-    agreed(&answer, &answer, false)
+    agreed(
+        &answer,
+        &answer,
+        false,
+        &[Codec::Opus, Codec::Pcmu, Codec::Pcma],
+    )
+}
+
+/// The `fmtp` parameters of a payload type, as `name=value` pairs.
+fn fmtp<'a>(stream: &'a MediaDescription, pt: &str) -> Vec<(&'a str, &'a str)> {
+    stream
+        .attributes
+        .iter()
+        .filter(|a| a.name == "fmtp")
+        .filter_map(|a| a.value.as_deref())
+        .filter_map(|v| v.split_once(' '))
+        .filter(|(format, _)| *format == pt)
+        .flat_map(|(_, params)| params.split(';'))
+        .filter_map(|p| p.trim().split_once('='))
+        .map(|(k, v)| (k.trim(), v.trim()))
+        .collect()
 }
 
 /// The parameters agreed in an exchange. `remote_sdp` is the peer's description (for its
 /// address); `answer` lists the agreed formats. `we_answered` says whose view `answer`'s
-/// direction attribute states.
+/// direction attribute states. `usable` are the codecs this side takes.
 fn agreed(
     remote_sdp: &SessionDescription,
     answer: &SessionDescription,
     we_answered: bool,
+    usable: &[Codec],
 ) -> Result<Negotiated, SdpError> {
     let (index, stream) = answer
         .media
@@ -154,27 +253,69 @@ fn agreed(
         .find_map(|f| {
             let pt: u8 = f.parse().ok()?;
             let codec = match stream.rtpmap(f) {
-                Some(map) => Codec::from_name(map.split('/').next()?)?,
+                Some(map) => Codec::from_name(map.split('/').next()?)
+                    .filter(|c| map.split('/').nth(1) == Some(&c.clock_rate().to_string()))?,
                 None => [Codec::Pcmu, Codec::Pcma]
                     .into_iter()
-                    .find(|c| c.static_payload_type() == pt)?,
+                    .find(|c| c.static_payload_type() == Some(pt))?,
             };
-            Some((codec, pt))
+            usable.contains(&codec).then_some((codec, pt))
         })
         .ok_or(SdpError::NoCommonCodec)?;
-    let dtmf_payload_type = stream.formats.iter().find_map(|f| {
-        let map = stream.rtpmap(f)?;
-        map.to_ascii_lowercase()
-            .starts_with("telephone-event/8000")
-            .then(|| f.parse().ok())
-            .flatten()
-    });
+    let dtmf_at = |rate: u32| {
+        stream.formats.iter().find_map(|f| {
+            let map = stream.rtpmap(f)?.to_ascii_lowercase();
+            (map == format!("telephone-event/{rate}"))
+                .then(|| f.parse().ok())
+                .flatten()
+        })
+    };
+    // Events at the codec's clock (RFC 7587 §4); a peer offering only 8 kHz events next to
+    // Opus (Asterisk does) gets those, timed at 8 kHz.
+    let (dtmf_payload_type, dtmf_rate) = match dtmf_at(codec.clock_rate()) {
+        Some(pt) => (Some(pt), codec.clock_rate()),
+        None => match dtmf_at(8000) {
+            Some(pt) => (Some(pt), 8000),
+            None => (dtmf_at(48_000), 48_000),
+        },
+    };
     let remote_stream = remote_sdp.media.get(index).ok_or(SdpError::NoCommonCodec)?;
     let ip = remote_sdp
         .address_for(remote_stream)
         .ok_or(SdpError::NoAddress)?;
     let remote = (!ip.is_unspecified() && remote_stream.port != 0)
         .then(|| SocketAddr::new(ip, remote_stream.port));
+    let rtcp_mux = stream.rtcp_mux() && remote_stream.rtcp_mux();
+    let remote_rtcp = remote.map(|rtp| {
+        if rtcp_mux {
+            return rtp;
+        }
+        // RFC 3605: a=rtcp:PORT [IN IP4 ADDR]; else the next port (RFC 3550 §11).
+        let declared = remote_stream
+            .attribute("rtcp")
+            .and_then(|a| a.value.as_deref())
+            .map(|v| v.split_whitespace().collect::<Vec<_>>());
+        match declared.as_deref() {
+            Some([port, _, _, addr, ..]) => match (port.parse(), addr.parse()) {
+                (Ok(port), Ok(ip)) => SocketAddr::new(ip, port),
+                _ => SocketAddr::new(rtp.ip(), rtp.port().wrapping_add(1)),
+            },
+            Some([port, ..]) => {
+                SocketAddr::new(rtp.ip(), port.parse().unwrap_or(rtp.port().wrapping_add(1)))
+            }
+            _ => SocketAddr::new(rtp.ip(), rtp.port().wrapping_add(1)),
+        }
+    });
+    // The peer's receive capabilities sit in its own description's fmtp.
+    let pt_text = payload_type.to_string();
+    let theirs = fmtp(remote_stream, &pt_text);
+    let peer_uses_fec = theirs
+        .iter()
+        .any(|(k, v)| k.eq_ignore_ascii_case("useinbandfec") && *v == "1");
+    let max_bitrate = theirs
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("maxaveragebitrate"))
+        .and_then(|(_, v)| v.parse().ok());
     let stated = stream
         .declared_direction()
         .unwrap_or_else(|| answer.direction());
@@ -188,8 +329,13 @@ fn agreed(
         codec,
         payload_type,
         remote,
+        remote_rtcp,
+        rtcp_mux,
         dtmf_payload_type,
+        dtmf_rate,
         direction,
+        peer_uses_fec,
+        max_bitrate,
     })
 }
 
@@ -202,63 +348,121 @@ mod tests {
         std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
     }
 
-    fn local() -> LocalMedia {
-        LocalMedia::g711("127.0.0.1:20000".parse().expect("addr"), 42)
+    fn local(codecs: Vec<Codec>) -> LocalMedia {
+        LocalMedia::with_codecs("127.0.0.1:20000".parse().expect("addr"), 42, codecs)
+    }
+
+    fn all() -> Vec<Codec> {
+        vec![Codec::Opus, Codec::Pcmu, Codec::Pcma]
     }
 
     #[test]
-    fn our_offer_reads_back_as_an_answer() {
-        let offer = build_offer(&local());
-        assert!(offer.contains("m=audio 20000 RTP/AVP 0 8 101"));
-        let agreed = read_answer(&offer).expect("our own SDP parses");
-        assert_eq!(agreed.codec, Codec::Pcmu);
-        assert_eq!(agreed.dtmf_payload_type, Some(101));
-        assert_eq!(
-            agreed.remote,
-            Some("127.0.0.1:20000".parse().expect("addr"))
+    fn our_offer_lists_opus_first_with_its_fmtp_and_reads_back() {
+        let offer = build_offer(&local(all()));
+        assert!(
+            offer.contains("m=audio 20000 RTP/AVP 111 0 8 110 101"),
+            "{offer}"
         );
+        assert!(offer.contains("a=rtpmap:111 opus/48000/2"));
+        assert!(offer.contains("a=fmtp:111 useinbandfec=1;stereo=0;sprop-stereo=0"));
+        assert!(offer.contains("a=rtpmap:110 telephone-event/48000"));
+        assert!(offer.contains("a=rtpmap:101 telephone-event/8000"));
+        assert!(offer.contains("a=rtcp:20001"));
+        assert!(offer.contains("a=rtcp-mux"));
+        let agreed = read_answer(&offer).expect("our own SDP parses");
+        assert_eq!(agreed.codec, Codec::Opus);
+        assert_eq!(agreed.payload_type, 111);
+        assert_eq!(
+            agreed.dtmf_payload_type,
+            Some(110),
+            "DTMF at the codec's clock"
+        );
+        assert!(agreed.peer_uses_fec);
+        assert!(agreed.rtcp_mux);
+        assert_eq!(agreed.remote_rtcp, agreed.remote);
+    }
+
+    #[test]
+    fn a_g711_only_offer_has_no_opus_and_no_48k_events() {
+        let offer = build_offer(&LocalMedia::g711(
+            "127.0.0.1:20000".parse().expect("addr"),
+            1,
+        ));
+        assert!(offer.contains("m=audio 20000 RTP/AVP 0 8 101"), "{offer}");
+        assert!(!offer.contains("opus"));
+        assert!(!offer.contains("/48000"));
     }
 
     #[test]
     fn fixture_offers_are_answered() {
-        // (file, codec, dtmf pt, remote port, our direction)
+        // (file, codecs we take, codec, pt, dtmf pt, remote port, rtcp port, our direction)
         let cases = [
             (
                 "sipp-pcmu.sdp",
+                all(),
                 Codec::Pcmu,
+                0,
                 None,
                 6000,
+                6001,
                 Direction::SendRecv,
             ),
             (
                 "asterisk-opus-pcma.sdp",
-                Codec::Pcma,
+                all(),
+                Codec::Opus,
+                107,
                 Some(101),
                 15390,
+                15391,
+                Direction::SendRecv,
+            ),
+            (
+                "asterisk-opus-pcma.sdp",
+                vec![Codec::Pcmu, Codec::Pcma],
+                Codec::Pcma,
+                8,
+                Some(101),
+                15390,
+                15391,
                 Direction::SendRecv,
             ),
             (
                 "hold-sendonly.sdp",
+                all(),
                 Codec::Pcmu,
+                0,
                 Some(101),
                 7078,
+                7079,
                 Direction::RecvOnly,
             ),
             (
                 "baresip.sdp",
+                all(),
                 Codec::Pcmu,
+                0,
                 Some(101),
                 10208,
+                10209,
                 Direction::SendRecv,
             ),
         ];
-        for (file, codec, dtmf, port, direction) in cases {
-            let (answer, agreed) = answer_offer(&fixture(file), &local()).expect(file);
-            assert_eq!(agreed.codec, codec, "{file}");
+        for (file, codecs, codec, pt, dtmf, port, rtcp, direction) in cases {
+            let (answer, agreed) = answer_offer(&fixture(file), &local(codecs)).expect(file);
+            assert_eq!((agreed.codec, agreed.payload_type), (codec, pt), "{file}");
             assert_eq!(agreed.dtmf_payload_type, dtmf, "{file}");
             assert_eq!(agreed.remote.map(|r| r.port()), Some(port), "{file}");
+            assert_eq!(agreed.remote_rtcp.map(|r| r.port()), Some(rtcp), "{file}");
             assert_eq!(agreed.direction, direction, "{file}");
             assert!(answer.contains("m=audio 20000 "), "{file}: {answer}");
+            if codec == Codec::Opus {
+                assert!(agreed.peer_uses_fec, "{file}");
+                assert!(
+                    answer.contains(&format!("a=fmtp:{pt} useinbandfec=1")),
+                    "{answer}"
+                );
+            }
         }
     }
 
@@ -266,11 +470,11 @@ mod tests {
     fn an_offer_with_no_common_codec_is_refused() {
         let offer = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 18\r\na=rtpmap:18 G729/8000\r\n";
         assert_eq!(
-            answer_offer(offer, &local()).err(),
+            answer_offer(offer, &local(all())).err(),
             Some(SdpError::NoCommonCodec)
         );
         assert!(matches!(
-            answer_offer("garbage", &local()),
+            answer_offer("garbage", &local(all())),
             Err(SdpError::Malformed(_))
         ));
     }

@@ -1,45 +1,94 @@
-//! One call's media stream: RTP out every 20 ms, RTP in through the jitter buffer, RFC 4733
-//! DTMF both ways, symmetric RTP (we send to where the peer's packets come from).
+//! One call's media stream, sans-IO: RTP out every 20 ms, RTP in through the adaptive jitter
+//! buffer and the decoder (with concealment, FEC and smooth playout adjustment), RFC 4733
+//! DTMF both ways, RTCP reports, symmetric RTP (we send to where the peer's packets come
+//! from). Audio is exchanged at the codec's own rate, 20 ms at a time.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
+use std::time::{Duration, Instant};
 
-use crate::audio_port::FRAME_SAMPLES;
-use crate::codec::Codec;
-use crate::dtmf::{DtmfDigit, event_payload, parse_event};
-use crate::jitter::{JitterBuffer, JitterStats};
-use crate::sdp::Negotiated;
 use rtp_rs::{RtpPacketBuilder, RtpReader};
 
-/// Ticks (20 ms each) a sent digit lasts before its end packets.
+use crate::codec::{Codec, CodecError, Decoder, Encoder, OpusSettings};
+use crate::dtmf::{DtmfDigit, event_payload, parse_event};
+use crate::jitter::{Adjust, JitterBuffer, JitterStats, Playout};
+use crate::rtcp::{LocalReport, RemoteReport, RtcpState, is_rtcp};
+use crate::sdp::Negotiated;
+use crate::timescale;
+
+/// A sent digit lasts this long before its end packets (RFC 4733 §2.5.1.2).
 const DIGIT_TICKS: u16 = 5;
 /// Ticks of pause between two sent digits.
 const GAP_TICKS: u16 = 3;
-/// Default jitter-buffer delay, in frames.
-const JITTER_FRAMES: u16 = 3;
+/// Between our RTCP reports (RFC 3550 §6.2's 5 s minimum).
+const RTCP_INTERVAL: Duration = Duration::from_secs(5);
 
 /// Something the media stream noticed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MediaEvent {
     /// A DTMF digit arrived as an RFC 4733 event.
     Dtmf(DtmfDigit),
+    /// An RTCP report arrived: the statistics changed.
+    Report,
 }
 
-/// Counters of one stream.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// A datagram the stream wants sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediaTransmit {
+    /// Where to.
+    pub to: SocketAddr,
+    /// The datagram.
+    pub bytes: Vec<u8>,
+    /// RTCP to send from the RTCP socket (not multiplexed); else it leaves the RTP socket.
+    pub rtcp_port: bool,
+}
+
+/// Counters and measurements of one stream.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct MediaStats {
     /// RTP packets sent.
     pub packets_sent: u64,
     /// RTP packets received and accepted.
     pub packets_received: u64,
-    /// Datagrams on the RTP port that were not RTP we expect (STUN, garbage, wrong type).
+    /// Datagrams on the media ports that were not RTP or RTCP we expect (STUN, garbage).
     pub ignored: u64,
     /// Jitter buffer counters.
     pub jitter: JitterStats,
+    /// Lost packets decoded from the next packet's in-band FEC (Opus).
+    pub recovered_fec: u64,
     /// DTMF digits sent.
     pub dtmf_sent: u64,
     /// DTMF digits received.
     pub dtmf_received: u64,
+    /// RTCP reports received.
+    pub rtcp_received: u64,
+    /// What we measured of the stream we receive.
+    pub local: LocalReport,
+    /// What the peer reported of the stream we send.
+    pub remote: RemoteReport,
+}
+
+/// How a stream is set up besides the negotiated parameters.
+#[derive(Debug, Clone)]
+pub struct SessionParams {
+    /// Our SSRC (random, RFC 3550 §8).
+    pub ssrc: u32,
+    /// The first sequence number (random).
+    pub seq: u16,
+    /// The first timestamp (random).
+    pub timestamp: u32,
+    /// Our RTCP CNAME.
+    pub cname: String,
+    /// Opus encoder settings (the peer's `fmtp` may lower the bitrate or switch FEC off).
+    pub opus: OpusSettings,
+    /// The jitter buffer's bounds.
+    pub jitter_min: Duration,
+    /// The jitter buffer's upper bound.
+    pub jitter_max: Duration,
+    /// The wall-clock time (since the Unix epoch) at `epoch`, for RTCP's NTP timestamps.
+    pub wall: Duration,
+    /// The instant `wall` was read.
+    pub epoch: Instant,
 }
 
 #[derive(Debug)]
@@ -54,55 +103,100 @@ struct DigitInFlight {
 #[derive(Debug)]
 pub struct MediaSession {
     agreed: Negotiated,
+    params: SessionParams,
     remote: Option<SocketAddr>,
+    remote_rtcp: Option<SocketAddr>,
     latched: bool,
-    ssrc: u32,
     seq: u16,
     timestamp: u32,
     marker: bool,
+    encoder: Encoder,
+    decoder: Decoder,
+    /// The codec the decoder is for (a G.711 peer may switch law).
+    decoding: Codec,
     jitter: JitterBuffer,
+    /// Decoded audio waiting to be played.
+    fifo: Vec<i16>,
+    playing: bool,
     digits: VecDeque<DtmfDigit>,
     in_flight: Option<DigitInFlight>,
     gap: u16,
     last_event_timestamp: Option<u32>,
     muted: bool,
+    rtcp: RtcpState,
+    next_rtcp: Option<Instant>,
+    sent_since_report: bool,
     stats: MediaStats,
     events: VecDeque<MediaEvent>,
+    transmits: VecDeque<MediaTransmit>,
     scratch: Vec<i16>,
 }
 
 impl MediaSession {
-    /// A stream with the agreed parameters; `ssrc`, initial sequence and timestamp come from
-    /// the caller's seeded RNG (RFC 3550 §5.1: they should be random).
-    #[must_use]
-    pub fn new(agreed: Negotiated, ssrc: u32, seq: u16, timestamp: u32) -> Self {
-        Self {
+    /// A stream with the agreed parameters.
+    pub fn new(agreed: Negotiated, params: SessionParams) -> Result<Self, CodecError> {
+        let codec = agreed.codec;
+        let encoder = Encoder::new(codec, opus_settings(&params.opus, &agreed))?;
+        let decoder = Decoder::new(codec)?;
+        let jitter = JitterBuffer::new(codec.clock_rate(), params.jitter_min, params.jitter_max);
+        let rtcp = RtcpState::new(params.ssrc, params.cname.clone(), codec.clock_rate());
+        Ok(Self {
             remote: agreed.remote,
-            agreed,
+            remote_rtcp: agreed.remote_rtcp,
             latched: false,
-            ssrc,
-            seq,
-            timestamp,
+            seq: params.seq,
+            timestamp: params.timestamp,
             marker: true,
-            jitter: JitterBuffer::new(JITTER_FRAMES),
+            encoder,
+            decoder,
+            decoding: codec,
+            jitter,
+            fifo: Vec::with_capacity(codec.frame_samples() * 4),
+            playing: false,
             digits: VecDeque::new(),
             in_flight: None,
             gap: 0,
             last_event_timestamp: None,
             muted: false,
+            rtcp,
+            next_rtcp: None,
+            sent_since_report: false,
             stats: MediaStats::default(),
             events: VecDeque::new(),
-            scratch: Vec::with_capacity(FRAME_SAMPLES),
-        }
+            transmits: VecDeque::new(),
+            scratch: Vec::with_capacity(codec.frame_samples()),
+            agreed,
+            params,
+        })
     }
 
     /// Applies a new offer/answer outcome (re-INVITE): codec, address and direction.
-    pub fn update(&mut self, agreed: Negotiated) {
+    pub fn update(&mut self, agreed: Negotiated) -> Result<(), CodecError> {
         if !self.latched || agreed.remote.map(|r| r.ip()) != self.remote.map(|r| r.ip()) {
             self.remote = agreed.remote;
+            self.remote_rtcp = agreed.remote_rtcp;
             self.latched = false;
         }
+        if agreed.codec != self.agreed.codec {
+            let codec = agreed.codec;
+            self.encoder = Encoder::new(codec, opus_settings(&self.params.opus, &agreed))?;
+            self.decoder = Decoder::new(codec)?;
+            self.decoding = codec;
+            self.jitter = JitterBuffer::new(
+                codec.clock_rate(),
+                self.params.jitter_min,
+                self.params.jitter_max,
+            );
+            self.fifo.clear();
+            self.playing = false;
+            self.rtcp = RtcpState::new(
+                self.params.ssrc,
+                self.params.cname.clone(),
+                codec.clock_rate(),
+            );
+        }
         self.agreed = agreed;
+        Ok(())
     }
 
     /// The codec in use.
@@ -111,17 +205,25 @@ impl MediaSession {
         self.agreed.codec
     }
 
+    /// Samples per 20 ms frame exchanged with [`MediaSession::tick`].
+    #[must_use]
+    pub fn frame_samples(&self) -> usize {
+        self.agreed.codec.frame_samples()
+    }
+
     /// Where RTP goes now.
     #[must_use]
     pub fn remote(&self) -> Option<SocketAddr> {
         self.remote
     }
 
-    /// Counters.
+    /// Counters and measurements.
     #[must_use]
     pub fn stats(&self) -> MediaStats {
         MediaStats {
             jitter: self.jitter.stats(),
+            local: self.rtcp.local(),
+            remote: self.rtcp.remote(),
             ..self.stats
         }
     }
@@ -135,6 +237,12 @@ impl MediaSession {
     #[must_use]
     pub fn muted(&self) -> bool {
         self.muted
+    }
+
+    /// Whether the peer agreed to RFC 4733 telephone-event.
+    #[must_use]
+    pub fn telephone_event_agreed(&self) -> bool {
+        self.agreed.dtmf_payload_type.is_some()
     }
 
     /// Queues digits to send as RFC 4733 events. Returns `false` if the peer did not agree to
@@ -158,9 +266,32 @@ impl MediaSession {
         self.events.pop_front()
     }
 
-    /// A datagram arrived on this stream's port. Anything that is not RTP of an agreed payload
-    /// type is counted and ignored.
-    pub fn handle_packet(&mut self, from: SocketAddr, bytes: &[u8]) {
+    /// The next datagram to send.
+    pub fn poll_transmit(&mut self) -> Option<MediaTransmit> {
+        self.transmits.pop_front()
+    }
+
+    fn unix(&self, now: Instant) -> Duration {
+        self.params.wall + now.saturating_duration_since(self.params.epoch)
+    }
+
+    /// A datagram arrived on this stream's RTCP port.
+    pub fn handle_rtcp(&mut self, now: Instant, bytes: &[u8]) {
+        if is_rtcp(bytes) && self.rtcp.handle(now, self.unix(now), bytes) {
+            self.stats.rtcp_received += 1;
+            self.events.push_back(MediaEvent::Report);
+        } else {
+            self.stats.ignored += 1;
+        }
+    }
+
+    /// A datagram arrived on this stream's RTP port. RTCP (multiplexed) is read as such;
+    /// anything that is not RTP of an agreed payload type is counted and ignored.
+    pub fn handle_packet(&mut self, now: Instant, from: SocketAddr, bytes: &[u8]) {
+        if is_rtcp(bytes) {
+            self.handle_rtcp(now, bytes);
+            return;
+        }
         let Ok(packet) = RtpReader::new(bytes) else {
             self.stats.ignored += 1;
             return;
@@ -178,25 +309,40 @@ impl MediaSession {
         }
         let codec = if pt == self.agreed.payload_type {
             self.agreed.codec
-        } else if let Some(codec) = [Codec::Pcmu, Codec::Pcma]
+        } else if let Some(law) = [Codec::Pcmu, Codec::Pcma]
             .into_iter()
-            .find(|c| c.static_payload_type() == pt)
+            .find(|c| c.static_payload_type() == Some(pt) && self.agreed.codec.clock_rate() == 8000)
         {
             // The answer may list both G.711 laws; a peer may send either.
-            codec
+            law
         } else {
             self.stats.ignored += 1;
             return;
         };
+        if codec != self.decoding
+            && let Ok(decoder) = Decoder::new(codec)
+        {
+            self.decoder = decoder;
+            self.decoding = codec;
+        }
         self.latch(from);
         self.stats.packets_received += 1;
+        let seq = u16::from(packet.sequence_number());
+        let rate = u64::from(self.agreed.codec.clock_rate());
+        let arrival = (now.saturating_duration_since(self.params.epoch).as_micros() as u64 * rate
+            / 1_000_000) as u32;
+        self.rtcp
+            .received(packet.ssrc(), u64::from(seq), packet.timestamp(), arrival);
         if !self.agreed.direction.receives() {
             return;
         }
-        let mut samples = Vec::with_capacity(FRAME_SAMPLES);
-        codec.decode(packet.payload(), &mut samples);
+        let payload = packet.payload();
+        let duration = self
+            .decoder
+            .duration(payload)
+            .unwrap_or(self.frame_samples() as u32);
         self.jitter
-            .push(u16::from(packet.sequence_number()), samples);
+            .push(now, seq, packet.timestamp(), duration, payload.to_vec());
     }
 
     /// RFC 4733 §2.5.1.3: one event spans many packets with the same timestamp; report it once.
@@ -217,36 +363,142 @@ impl MediaSession {
     fn latch(&mut self, from: SocketAddr) {
         if !self.latched {
             self.latched = true;
+            if self.agreed.rtcp_mux || self.remote_rtcp.is_none() {
+                self.remote_rtcp = Some(from);
+            } else if self.remote != Some(from) {
+                self.remote_rtcp = Some(SocketAddr::new(from.ip(), from.port().wrapping_add(1)));
+            }
             self.remote = Some(from);
         }
     }
 
-    /// One 20 ms tick: takes the captured frame, fills the frame to play, and returns the
-    /// RTP packet to send (if any) as `(destination, bytes)`.
-    pub fn tick(&mut self, capture: &[i16], playback: &mut [i16]) -> Option<(SocketAddr, Vec<u8>)> {
-        self.jitter.pop(playback);
+    /// One 20 ms tick at `now`: takes the captured frame, fills the frame to play (both
+    /// [`MediaSession::frame_samples`] long), and queues what to send.
+    pub fn tick(&mut self, now: Instant, capture: &[i16], playback: &mut [i16]) {
+        self.play(now, playback);
         let packet = self.next_packet(capture);
-        self.timestamp = self.timestamp.wrapping_add(FRAME_SAMPLES as u32);
-        let remote = self.remote?;
-        if !self.agreed.direction.sends() {
-            return None;
+        self.timestamp = self.timestamp.wrapping_add(self.frame_samples() as u32);
+        if let (Some(remote), Some(packet), true) =
+            (self.remote, packet, self.agreed.direction.sends())
+        {
+            self.rtcp.sent(packet.len().saturating_sub(12));
+            self.sent_since_report = true;
+            self.stats.packets_sent += 1;
+            self.transmits.push_back(MediaTransmit {
+                to: remote,
+                bytes: packet,
+                rtcp_port: false,
+            });
         }
-        let packet = packet?;
-        self.stats.packets_sent += 1;
-        Some((remote, packet))
+        self.report(now);
+    }
+
+    /// Fills `out` from the jitter buffer through the decoder, first shortening or lengthening
+    /// the queued audio by a pitch period when the buffer is off its target.
+    fn play(&mut self, now: Instant, out: &mut [i16]) {
+        let rate = self.agreed.codec.clock_rate();
+        let frame = out.len();
+        let adjust = self.jitter.adjust(self.fifo.len());
+        if adjust != Adjust::Hold {
+            // Work on as much audio as is here already, without making any up.
+            self.decode_until(now, timescale::ample(rate), false);
+            let changed = if adjust == Adjust::Accelerate {
+                timescale::shorten(&mut self.fifo, rate)
+            } else {
+                timescale::lengthen(&mut self.fifo, rate)
+            };
+            if changed > 0 {
+                self.jitter.adjusted(adjust == Adjust::Accelerate);
+            }
+        }
+        self.decode_until(now, frame, true);
+        out.copy_from_slice(&self.fifo[..frame]);
+        self.fifo.drain(..frame);
+    }
+
+    /// Decodes until `want` samples are queued. When the buffer has nothing to give, and
+    /// `fill_gap` says so, the gap is filled: the decoder conceals (Opus makes comfort noise;
+    /// G.711 fades out in 60 ms), or silence before the first packet.
+    fn decode_until(&mut self, now: Instant, want: usize, fill_gap: bool) {
+        while self.fifo.len() < want {
+            match self.jitter.next(now) {
+                Playout::Packet { payload, duration } => {
+                    self.playing = true;
+                    self.decoder
+                        .decode(&payload, duration as usize, &mut self.fifo);
+                }
+                Playout::Lost { duration, next } => {
+                    let recovered = match next {
+                        Some(next) => {
+                            self.decoder
+                                .recover(&next, duration as usize, &mut self.fifo)
+                        }
+                        None => {
+                            self.decoder.conceal(duration as usize, &mut self.fifo);
+                            false
+                        }
+                    };
+                    if recovered {
+                        self.stats.recovered_fec += 1;
+                    }
+                }
+                Playout::Nothing => {
+                    if fill_gap {
+                        let missing = want - self.fifo.len();
+                        if self.playing {
+                            self.jitter.ran_dry();
+                            self.decoder.conceal(missing, &mut self.fifo);
+                        } else {
+                            self.fifo.resize(want, 0);
+                        }
+                    }
+                    return;
+                }
+            }
+        }
+    }
+
+    fn report(&mut self, now: Instant) {
+        let Some(to) = self.remote_rtcp else {
+            return;
+        };
+        let due = *self.next_rtcp.get_or_insert(now + Duration::from_secs(1));
+        if now < due {
+            return;
+        }
+        self.next_rtcp = Some(now + RTCP_INTERVAL);
+        let unix = self.unix(now);
+        let sending = std::mem::take(&mut self.sent_since_report);
+        let bytes = self.rtcp.report(now, unix, self.timestamp, sending);
+        self.transmits.push_back(MediaTransmit {
+            to,
+            bytes,
+            rtcp_port: !self.agreed.rtcp_mux,
+        });
+    }
+
+    /// RTCP BYE to send when the call ends.
+    pub fn bye(&mut self) {
+        if let Some(to) = self.remote_rtcp {
+            self.transmits.push_back(MediaTransmit {
+                to,
+                bytes: self.rtcp.bye(),
+                rtcp_port: !self.agreed.rtcp_mux,
+            });
+        }
     }
 
     fn next_packet(&mut self, capture: &[i16]) -> Option<Vec<u8>> {
         if let Some(packet) = self.next_event_packet() {
             return Some(packet);
         }
-        self.scratch.clear();
-        let mut payload = Vec::with_capacity(FRAME_SAMPLES);
+        let mut payload = Vec::with_capacity(capture.len());
         if self.muted {
+            self.scratch.clear();
             self.scratch.resize(capture.len(), 0);
-            self.agreed.codec.encode(&self.scratch, &mut payload);
+            self.encoder.encode(&self.scratch, &mut payload);
         } else {
-            self.agreed.codec.encode(capture, &mut payload);
+            self.encoder.encode(capture, &mut payload);
         }
         let marker = std::mem::take(&mut self.marker);
         self.build(self.agreed.payload_type, marker, self.timestamp, &payload)
@@ -270,10 +522,11 @@ impl MediaSession {
             });
             self.stats.dtmf_sent += 1;
         }
+        let step = (self.agreed.dtmf_rate / 50) as u16;
         let flight = self.in_flight.as_mut()?;
         flight.ticks = flight.ticks.saturating_add(1).min(DIGIT_TICKS);
         let ended = flight.ticks >= DIGIT_TICKS;
-        let duration = flight.ticks * FRAME_SAMPLES as u16;
+        let duration = flight.ticks * step;
         let marker = flight.ticks == 1 && flight.end_sent == 0;
         let payload = event_payload(flight.digit, ended, duration);
         let timestamp = flight.timestamp;
@@ -292,7 +545,7 @@ impl MediaSession {
         let packet = RtpPacketBuilder::new()
             .payload_type(pt)
             .marked(marker)
-            .ssrc(self.ssrc)
+            .ssrc(self.params.ssrc)
             .sequence(self.seq.into())
             .timestamp(timestamp)
             .payload(payload)
@@ -303,78 +556,17 @@ impl MediaSession {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use sipx_sdp::Direction;
-
-    fn agreed(port: u16) -> Negotiated {
-        Negotiated {
-            codec: Codec::Pcmu,
-            payload_type: 0,
-            remote: Some(SocketAddr::from(([127, 0, 0, 1], port))),
-            dtmf_payload_type: Some(101),
-            direction: Direction::SendRecv,
-        }
-    }
-
-    #[test]
-    fn audio_crosses_between_two_sessions() {
-        let mut a = MediaSession::new(agreed(2000), 1, 100, 1000);
-        let mut b = MediaSession::new(agreed(1000), 2, 200, 2000);
-        let tone: Vec<i16> = (0..FRAME_SAMPLES)
-            .map(|i| ((i as f32 * 0.2).sin() * 8000.0) as i16)
-            .collect();
-        let mut out = vec![0i16; FRAME_SAMPLES];
-        let mut heard = 0i64;
-        for _ in 0..20 {
-            let (to, packet) = a.tick(&tone, &mut out).expect("a sends");
-            assert_eq!(to.port(), 2000);
-            b.handle_packet(SocketAddr::from(([127, 0, 0, 1], 1000)), &packet);
-            b.tick(&[0; FRAME_SAMPLES], &mut out);
-            heard += out.iter().map(|s| i64::from(s.abs())).sum::<i64>();
-        }
-        assert!(heard > 0, "b played a's tone");
-        assert_eq!(b.stats().jitter.concealed, 0);
-    }
-
-    #[test]
-    fn dtmf_is_sent_as_events_and_reported_once_per_digit() {
-        let mut a = MediaSession::new(agreed(2000), 1, 100, 1000);
-        let mut b = MediaSession::new(agreed(1000), 2, 200, 2000);
-        assert!(a.send_dtmf(&DtmfDigit::parse_all("12#").expect("digits")));
-        let mut out = vec![0i16; FRAME_SAMPLES];
-        let mut event_packets = 0;
-        for _ in 0..40 {
-            if let Some((_, packet)) = a.tick(&[0; FRAME_SAMPLES], &mut out) {
-                let reader = RtpReader::new(&packet).expect("rtp");
-                if reader.payload_type() == 101 {
-                    event_packets += 1;
-                }
-                b.handle_packet(SocketAddr::from(([127, 0, 0, 1], 1000)), &packet);
-            }
-        }
-        // 3 digits x (4 updates + 3 end packets).
-        assert_eq!(event_packets, 21);
-        let digits: String = std::iter::from_fn(|| b.poll_event())
-            .map(|MediaEvent::Dtmf(d)| d.as_char())
-            .collect();
-        assert_eq!(digits, "12#");
-        assert!(!a.sending_dtmf());
-    }
-
-    #[test]
-    fn garbage_on_the_rtp_port_is_ignored() {
-        let mut s = MediaSession::new(agreed(2000), 1, 1, 1);
-        let from = SocketAddr::from(([127, 0, 0, 1], 9));
-        s.handle_packet(from, b"");
-        s.handle_packet(from, &[0x00, 0x01, 0x00, 0x00]); // a STUN binding request header
-        s.handle_packet(from, &[0x80; 3]);
-        assert_eq!(s.stats().ignored, 3);
-        assert_eq!(
-            s.remote().map(|r| r.port()),
-            Some(2000),
-            "garbage does not latch"
-        );
+/// The encoder settings for this peer: its `maxaveragebitrate` caps ours; FEC only when it
+/// said it decodes it.
+fn opus_settings(ours: &OpusSettings, agreed: &Negotiated) -> OpusSettings {
+    OpusSettings {
+        bitrate: agreed
+            .max_bitrate
+            .map_or(ours.bitrate, |max| ours.bitrate.min(max)),
+        inband_fec: ours.inband_fec && agreed.peer_uses_fec,
+        ..*ours
     }
 }
+
+#[cfg(test)]
+mod tests;

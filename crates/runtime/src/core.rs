@@ -81,8 +81,8 @@ pub async fn run(
     let recordings = match &config.audio {
         AudioSpec::Null => None,
         AudioSpec::File { input, output } => {
-            let samples = audio::read_wav(input)?;
-            let factory = FileAudio::new(samples, output.clone());
+            let wav = audio::read_wav(input)?;
+            let factory = FileAudio::new(wav, output.clone());
             let finished = factory.finished.clone();
             phone_config.audio = Box::new(factory);
             Some(finished)
@@ -523,22 +523,23 @@ impl Core {
         }
     }
 
-    /// Keeps the phone supplied with bound RTP sockets. Binding a UDP socket does not block, so
-    /// this runs before every input that might start a call.
+    /// Keeps the phone supplied with bound RTP sockets, each with its RTCP socket on the next
+    /// port (RFC 3550 §11). Binding a UDP socket does not block, so this runs before every
+    /// input that might start a call.
     fn bind_media_ports(&mut self) -> Result<(), RunError> {
         for _ in 0..self.phone.media_ports_wanted() {
-            let addr = SocketAddr::new(self.rtp_ip, 0);
-            let error = |source| RunError::Bind {
+            let (rtp, rtcp) = bind_pair(self.rtp_ip)?;
+            let local = rtp.local_addr().map_err(|source| RunError::Bind {
                 what: "RTP",
-                addr,
+                addr: SocketAddr::new(self.rtp_ip, 0),
                 source,
-            };
-            let socket = std::net::UdpSocket::bind(addr).map_err(error)?;
-            socket.set_nonblocking(true).map_err(error)?;
-            let local = socket.local_addr().map_err(error)?;
-            let socket = Arc::new(UdpSocket::from_std(socket).map_err(error)?);
-            net::spawn_rtp(socket.clone(), local, self.net_tx.clone());
-            self.media.insert(local, socket);
+            })?;
+            for socket in [rtp, rtcp] {
+                let addr = socket.local_addr().unwrap_or(local);
+                let socket = Arc::new(socket);
+                net::spawn_rtp(socket.clone(), addr, self.net_tx.clone());
+                self.media.insert(addr, socket);
+            }
             self.phone.add_media_port(local);
         }
         Ok(())
@@ -552,15 +553,47 @@ impl Core {
             .lock()
             .map(|mut r| std::mem::take(&mut *r))
             .unwrap_or_default();
-        for (path, samples) in finished {
-            match audio::write_wav(&path, &samples) {
+        for (path, rate, samples) in finished {
+            match audio::write_wav(&path, rate, &samples) {
                 Ok(()) => {
-                    info!(path = %path.display(), seconds = samples.len() / 8000, "recording written")
+                    let seconds = samples.len() as u64 / u64::from(rate.max(1));
+                    info!(path = %path.display(), seconds, rate, "recording written");
                 }
                 Err(e) => warn!(error = %e, "cannot write the recording"),
             }
         }
     }
+}
+
+/// Binds an RTP socket on an even port and its RTCP socket on the port after it.
+fn bind_pair(ip: std::net::IpAddr) -> Result<(UdpSocket, UdpSocket), RunError> {
+    let error = |addr, source| RunError::Bind {
+        what: "RTP",
+        addr,
+        source,
+    };
+    let bind = |addr: SocketAddr| -> std::io::Result<UdpSocket> {
+        let socket = std::net::UdpSocket::bind(addr)?;
+        socket.set_nonblocking(true)?;
+        UdpSocket::from_std(socket)
+    };
+    let any = SocketAddr::new(ip, 0);
+    let mut last = None;
+    for _ in 0..64 {
+        let rtp = bind(any).map_err(|e| error(any, e))?;
+        let port = rtp.local_addr().map_err(|e| error(any, e))?.port();
+        if port % 2 != 0 || port == u16::MAX {
+            continue;
+        }
+        match bind(SocketAddr::new(ip, port + 1)) {
+            Ok(rtcp) => return Ok((rtp, rtcp)),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(error(
+        any,
+        last.unwrap_or_else(|| std::io::Error::other("no free even/odd port pair")),
+    ))
 }
 
 /// Many calls mean many RTP sockets: lift the soft file limit to the hard one.

@@ -26,6 +26,7 @@ pub struct ToneAndRecord {
 
 pub struct TonePort {
     phase: f32,
+    rate: u32,
     heard: Arc<Mutex<Vec<i16>>>,
 }
 
@@ -33,7 +34,7 @@ impl AudioPort for TonePort {
     fn capture(&mut self, frame: &mut [i16]) {
         for sample in frame.iter_mut() {
             *sample = (self.phase.sin() * 8000.0) as i16;
-            self.phase += 2.0 * std::f32::consts::PI * 440.0 / 8000.0;
+            self.phase += 2.0 * std::f32::consts::PI * 440.0 / self.rate as f32;
         }
     }
     fn playback(&mut self, frame: &[i16]) {
@@ -42,9 +43,10 @@ impl AudioPort for TonePort {
 }
 
 impl AudioFactory for ToneAndRecord {
-    fn open(&mut self, _call: CallId) -> Box<dyn AudioPort> {
+    fn open(&mut self, _call: CallId, rate: u32) -> Box<dyn AudioPort> {
         Box::new(TonePort {
             phase: 0.0,
+            rate,
             heard: self.heard.clone(),
         })
     }
@@ -89,12 +91,19 @@ impl Host {
                     }),
                     expires: Duration::from_secs(300),
                 },
+                codecs: Vec::new(),
+                dtmf: engine::DtmfMode::Auto,
             }],
             auto_answer: auto_answer.then_some(Duration::ZERO),
             media_ip: addr(sip).ip(),
             audio: Box::new(ToneAndRecord {
                 heard: heard.clone(),
             }),
+            // G.711 unless a test asks for Opus (see `Host::with_codecs`).
+            media: engine::MediaSettings {
+                codecs: vec![media::Codec::Pcmu, media::Codec::Pcma],
+                ..engine::MediaSettings::default()
+            },
             keep_ended: 10,
             seed,
             callbacks: engine::CallbackSettings::default(),
@@ -137,8 +146,13 @@ impl Host {
         self.phone.set_callback_settings(callbacks);
     }
 
+    /// Whether `to` is one of this host's sockets: SIP, an RTP port or the RTCP port after it.
     pub fn owns(&self, to: SocketAddr) -> bool {
-        to == self.sip || self.media.contains(&to)
+        to == self.sip
+            || self.media.contains(&to)
+            || self
+                .media
+                .contains(&SocketAddr::new(to.ip(), to.port().wrapping_sub(1)))
     }
 
     pub fn receive(&mut self, now: Instant, from: SocketAddr, to: SocketAddr, bytes: &[u8]) {

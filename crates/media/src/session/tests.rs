@@ -1,0 +1,212 @@
+// One real instant is the epoch of the tests' virtual time; the code under test never reads
+// the clock.
+#![allow(clippy::disallowed_methods)]
+
+use super::*;
+use sipx_sdp::Direction;
+
+fn agreed(codec: Codec, port: u16) -> Negotiated {
+    let remote = SocketAddr::from(([127, 0, 0, 1], port));
+    Negotiated {
+        codec,
+        payload_type: codec.default_payload_type(),
+        remote: Some(remote),
+        remote_rtcp: Some(remote),
+        rtcp_mux: true,
+        dtmf_payload_type: Some(101),
+        dtmf_rate: codec.clock_rate(),
+        direction: Direction::SendRecv,
+        peer_uses_fec: true,
+        max_bitrate: None,
+    }
+}
+
+fn params(ssrc: u32, epoch: Instant) -> SessionParams {
+    SessionParams {
+        ssrc,
+        seq: 100,
+        timestamp: 1000,
+        cname: format!("{ssrc}@test"),
+        opus: OpusSettings::default(),
+        jitter_min: Duration::from_millis(20),
+        jitter_max: Duration::from_millis(300),
+        wall: Duration::from_secs(1_795_000_000),
+        epoch,
+    }
+}
+
+fn tone(rate: u32, n: usize, start: usize) -> Vec<i16> {
+    (start..start + n)
+        .map(|i| {
+            ((i as f32 * 440.0 * 2.0 * std::f32::consts::PI / rate as f32).sin() * 8000.0) as i16
+        })
+        .collect()
+}
+
+/// Runs `a` → `b` for `ticks` 20 ms ticks over a perfect network; returns what b played.
+fn run(a: &mut MediaSession, b: &mut MediaSession, t0: Instant, ticks: usize) -> Vec<i16> {
+    let frame = a.frame_samples();
+    let rate = a.codec().clock_rate();
+    let mut heard = Vec::new();
+    let mut out = vec![0i16; frame];
+    let silence = vec![0i16; frame];
+    for tick in 0..ticks {
+        let now = t0 + Duration::from_millis(20 * tick as u64);
+        a.tick(now, &tone(rate, frame, tick * frame), &mut out);
+        while let Some(t) = a.poll_transmit() {
+            b.handle_packet(
+                now + Duration::from_millis(1),
+                SocketAddr::from(([127, 0, 0, 1], 1000)),
+                &t.bytes,
+            );
+        }
+        b.tick(now + Duration::from_millis(2), &silence, &mut out);
+        while b.poll_transmit().is_some() {}
+        heard.extend_from_slice(&out);
+    }
+    heard
+}
+
+#[test]
+fn audio_crosses_between_two_sessions_with_either_codec() {
+    for codec in [Codec::Pcmu, Codec::Pcma, Codec::Opus] {
+        let t0 = Instant::now();
+        let mut a = MediaSession::new(agreed(codec, 2000), params(1, t0)).expect("a");
+        let mut b = MediaSession::new(agreed(codec, 1000), params(2, t0)).expect("b");
+        let heard = run(&mut a, &mut b, t0, 50);
+        let tail = &heard[heard.len() / 2..];
+        let rms =
+            (tail.iter().map(|&s| f64::from(s).powi(2)).sum::<f64>() / tail.len() as f64).sqrt();
+        assert!(rms > 3000.0, "{codec}: b played a's tone (rms {rms})");
+        let stats = b.stats();
+        assert_eq!(stats.jitter.concealed, 0, "{codec}");
+        assert_eq!(stats.packets_received, 50, "{codec}");
+        assert_eq!(
+            stats.jitter.target_ms, 20,
+            "{codec}: no jitter, the minimum delay"
+        );
+    }
+}
+
+#[test]
+fn dtmf_is_sent_as_events_and_reported_once_per_digit() {
+    for codec in [Codec::Pcmu, Codec::Opus] {
+        let t0 = Instant::now();
+        let mut a = MediaSession::new(agreed(codec, 2000), params(1, t0)).expect("a");
+        let mut b = MediaSession::new(agreed(codec, 1000), params(2, t0)).expect("b");
+        assert!(a.send_dtmf(&DtmfDigit::parse_all("12#").expect("digits")));
+        let frame = a.frame_samples();
+        let mut out = vec![0i16; frame];
+        let mut event_packets = 0;
+        let mut durations = Vec::new();
+        for tick in 0..40u64 {
+            let now = t0 + Duration::from_millis(20 * tick);
+            a.tick(now, &vec![0; frame], &mut out);
+            while let Some(t) = a.poll_transmit() {
+                let reader = RtpReader::new(&t.bytes).expect("rtp");
+                if reader.payload_type() == 101 {
+                    event_packets += 1;
+                    let p = reader.payload();
+                    durations.push(u16::from_be_bytes([p[2], p[3]]));
+                }
+                b.handle_packet(now, SocketAddr::from(([127, 0, 0, 1], 1000)), &t.bytes);
+            }
+        }
+        // 3 digits x (4 updates + 3 end packets).
+        assert_eq!(event_packets, 21, "{codec}");
+        let step = (codec.clock_rate() / 50) as u16;
+        assert_eq!(
+            durations[..7],
+            [
+                step,
+                2 * step,
+                3 * step,
+                4 * step,
+                5 * step,
+                5 * step,
+                5 * step
+            ],
+            "{codec}"
+        );
+        let digits: String = std::iter::from_fn(|| b.poll_event())
+            .filter_map(|e| match e {
+                MediaEvent::Dtmf(d) => Some(d.as_char()),
+                MediaEvent::Report => None,
+            })
+            .collect();
+        assert_eq!(digits, "12#", "{codec}");
+        assert!(!a.sending_dtmf());
+    }
+}
+
+#[test]
+fn garbage_on_the_rtp_port_is_ignored() {
+    let t0 = Instant::now();
+    let mut s = MediaSession::new(agreed(Codec::Pcmu, 2000), params(1, t0)).expect("s");
+    let from = SocketAddr::from(([127, 0, 0, 1], 9));
+    s.handle_packet(t0, from, b"");
+    s.handle_packet(t0, from, &[0x00, 0x01, 0x00, 0x00]); // a STUN binding request header
+    s.handle_packet(t0, from, &[0x80; 3]);
+    s.handle_rtcp(t0, b"nonsense");
+    assert_eq!(s.stats().ignored, 4);
+    assert_eq!(
+        s.remote().map(|r| r.port()),
+        Some(2000),
+        "garbage does not latch"
+    );
+}
+
+#[test]
+fn rtcp_reports_flow_every_five_seconds_and_measure_the_round_trip() {
+    let t0 = Instant::now();
+    let mut a = MediaSession::new(agreed(Codec::Pcmu, 2000), params(1, t0)).expect("a");
+    let mut b = MediaSession::new(agreed(Codec::Pcmu, 1000), params(2, t0)).expect("b");
+    let frame = a.frame_samples();
+    let mut out = vec![0i16; frame];
+    let mut reports = 0;
+    // 12 s; the network takes 15 ms each way.
+    for tick in 0..600u64 {
+        let now = t0 + Duration::from_millis(20 * tick);
+        let mut to_b = Vec::new();
+        a.tick(now, &tone(8000, frame, 0), &mut out);
+        while let Some(t) = a.poll_transmit() {
+            if is_rtcp(&t.bytes) {
+                reports += 1;
+            }
+            to_b.push(t.bytes);
+        }
+        for bytes in to_b {
+            b.handle_packet(
+                now + Duration::from_millis(15),
+                SocketAddr::from(([127, 0, 0, 1], 1000)),
+                &bytes,
+            );
+        }
+        let mut to_a = Vec::new();
+        b.tick(
+            now + Duration::from_millis(15),
+            &tone(8000, frame, 0),
+            &mut out,
+        );
+        while let Some(t) = b.poll_transmit() {
+            to_a.push(t.bytes);
+        }
+        for bytes in to_a {
+            a.handle_packet(
+                now + Duration::from_millis(30),
+                SocketAddr::from(([127, 0, 0, 1], 2000)),
+                &bytes,
+            );
+        }
+    }
+    assert_eq!(reports, 3, "at 1 s, 6 s and 11 s");
+    let stats = a.stats();
+    assert!(stats.rtcp_received >= 2, "{stats:?}");
+    assert_eq!(stats.remote.cumulative_lost, 0);
+    let rtt = stats.remote.rtt_ms.expect("rtt");
+    assert!(
+        (rtt - 30.0).abs() < 21.0,
+        "round trip about 30 ms (plus the reply's wait): {rtt}"
+    );
+    assert_eq!(stats.local.lost, 0);
+}
