@@ -1,11 +1,14 @@
 //! Test support for recall (dev only): a simulated network with seeded loss, jitter and
-//! reordering in virtual time, a scripted registrar that challenges, and the fixture loader.
+//! reordering in virtual time, a seeded impairment relay on real UDP sockets, a scripted
+//! registrar that challenges, and the fixture loader.
 
 mod net;
 mod registrar;
+mod relay;
 
 pub use net::{Delivery, SimNet};
 pub use registrar::ScriptedRegistrar;
+pub use relay::{Impairment, Relay, RelayStats};
 
 use std::path::PathBuf;
 
