@@ -4,6 +4,7 @@
 mod callback_forms;
 mod cli;
 mod control_api;
+mod dtmf;
 mod interactions;
 mod kamailio_baresip;
 mod malformed;

@@ -105,7 +105,8 @@ pub struct OpusSettings {
     pub inband_fec: bool,
     /// Discontinuous transmission: next to nothing is sent during silence.
     pub dtx: bool,
-    /// The loss the encoder expects, in percent; FEC is only spent when this is above zero.
+    /// The loss the encoder expects at first, in percent; FEC is only spent when this is above
+    /// zero. The session moves it to the loss the peer's RTCP reports.
     pub expected_loss: u8,
     /// libopus complexity, 0–10.
     pub complexity: u8,
@@ -117,8 +118,8 @@ impl Default for OpusSettings {
             bitrate: 24_000,
             inband_fec: true,
             dtx: false,
-            expected_loss: 10,
-            complexity: 5,
+            expected_loss: 0,
+            complexity: 10,
         }
     }
 }
@@ -163,9 +164,22 @@ impl Encoder {
                 encoder.set_packet_loss_perc(opus.expected_loss.min(100))?;
                 encoder.set_dtx(opus.dtx)?;
                 encoder.set_complexity(opus.complexity.min(10))?;
+                encoder.set_signal(audiopus::Signal::Voice)?;
+                // Below 32 kb/s every bit is better spent on 0-8 kHz than spread over 20 kHz.
+                if opus.bitrate < 32_000 {
+                    encoder.set_max_bandwidth(audiopus::Bandwidth::Wideband)?;
+                }
                 Self::Opus(Box::new(encoder))
             }
         })
+    }
+
+    /// Tells the encoder how much loss to expect, in percent (Opus spends bits on FEC only
+    /// then; G.711 has nothing to adjust).
+    pub fn set_expected_loss(&mut self, percent: u8) {
+        if let Self::Opus(encoder) = self {
+            let _ = encoder.set_packet_loss_perc(percent.min(100));
+        }
     }
 
     /// Encodes one frame, appending the payload to `out`. A frame Opus cannot encode (never

@@ -17,6 +17,8 @@ const WINDOW: usize = 200;
 const BASELINE: usize = 25;
 /// The target is recomputed every this many packets (sorting the window costs).
 const RETARGET_EVERY: u32 = 10;
+/// Packets the arrival margin is watched over (about 2 s): the worst of them decides.
+const MARGIN_WINDOW: usize = 100;
 /// A sequence jump this large is a new stream (a restarted sender), not loss.
 const RESYNC_GAP: u64 = 100;
 
@@ -66,15 +68,23 @@ pub enum Playout {
     Nothing,
 }
 
-/// Whether the player should speed up or slow down to follow the target delay.
+/// Whether the player should speed up or slow down to follow the target delay. A change is
+/// best made where the audio is quiet (it cannot be heard there); an `urgent` one is made
+/// wherever the audio is, because the buffer is about to run dry or has far too much.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Adjust {
     /// Keep going.
     Hold,
     /// Too much is buffered: remove a pitch period.
-    Accelerate,
+    Accelerate {
+        /// Do it now, quiet or not.
+        urgent: bool,
+    },
     /// Too little: repeat a pitch period.
-    Decelerate,
+    Decelerate {
+        /// Do it now, quiet or not.
+        urgent: bool,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -107,8 +117,11 @@ pub struct JitterBuffer {
     arrivals: u64,
     /// How late each of the last [`WINDOW`] packets was, against its baseline.
     lateness: VecDeque<i64>,
-    /// The buffered level, smoothed over about 300 ms of ticks (samples × 16).
-    smoothed: u64,
+    /// Where the playout stood at the last tick: when, and the RTP time of the next sample.
+    playhead: Option<(Instant, u64)>,
+    /// How early each of the latest packets arrived before the tick that needed it, in
+    /// samples (negative: late), kept as a sliding minimum over [`MARGIN_WINDOW`] packets.
+    margins: VecDeque<(u64, i64)>,
     since_retarget: u32,
     target: u32,
     dry: bool,
@@ -138,10 +151,12 @@ impl JitterBuffer {
             baseline: VecDeque::with_capacity(BASELINE),
             arrivals: 0,
             lateness: VecDeque::with_capacity(WINDOW),
-            smoothed: 0,
+            playhead: None,
+            margins: VecDeque::with_capacity(MARGIN_WINDOW),
             since_retarget: 0,
-            // Until jitter is measured: two packets.
-            target: (2 * packet_samples).clamp(min_delay, max_delay),
+            // Until jitter is measured: three packets (a late first few packets would cost
+            // more than 20 ms of extra delay for a second).
+            target: (3 * packet_samples).clamp(min_delay, max_delay),
             dry: false,
             stats: JitterStats::default(),
         }
@@ -195,6 +210,7 @@ impl JitterBuffer {
                 self.next_seq = None;
                 self.baseline.clear();
                 self.lateness.clear();
+                self.margins.clear();
             }
         }
         if self.slots.contains_key(&seq) {
@@ -208,6 +224,7 @@ impl JitterBuffer {
             self.packet_samples = duration;
         }
         self.measure(now, timestamp);
+        self.watch_margin(now, timestamp);
         self.slots.insert(
             seq,
             Slot {
@@ -246,22 +263,63 @@ impl JitterBuffer {
         }
         self.lateness.push_back(transit - fastest);
         self.since_retarget += 1;
-        if self.since_retarget >= RETARGET_EVERY || self.lateness.len() < RETARGET_EVERY as usize {
+        // A few packets say little about the jitter: keep the start-up target until there are
+        // fifty.
+        if self.lateness.len() < 50 {
+            return;
+        }
+        if self.since_retarget >= RETARGET_EVERY {
             self.since_retarget = 0;
             self.retarget();
         }
+    }
+
+    /// How early this packet came before the tick that needs it: that tick is the one whose
+    /// 20 ms frame holds the packet's first sample, counted from the playhead at the last
+    /// tick; the playhead moves on at the sample rate between ticks.
+    fn watch_margin(&mut self, now: Instant, timestamp: u64) {
+        let Some((tick, playhead)) = self.playhead else {
+            return;
+        };
+        let frame = i64::from(self.rate / 50);
+        let elapsed = (now.saturating_duration_since(tick).as_micros() as u64
+            * u64::from(self.rate)
+            / 1_000_000) as i64;
+        let ahead = timestamp as i64 - playhead as i64;
+        let needed_at = ahead.div_euclid(frame) * frame;
+        let margin = needed_at - elapsed;
+        let index = self.arrivals;
+        while self
+            .margins
+            .front()
+            .is_some_and(|(i, _)| index - i >= MARGIN_WINDOW as u64)
+        {
+            self.margins.pop_front();
+        }
+        while self.margins.back().is_some_and(|(_, m)| *m >= margin) {
+            self.margins.pop_back();
+        }
+        self.margins.push_back((index, margin));
     }
 
     fn retarget(&mut self) {
         if self.lateness.is_empty() {
             return;
         }
-        let mut late: Vec<i64> = self.lateness.iter().copied().collect();
-        late.sort_unstable();
-        let p95 = late[(late.len() * 95 / 100).min(late.len() - 1)];
-        let target = u32::try_from(p95.max(0))
+        let late: Vec<i64> = {
+            let mut late: Vec<i64> = self.lateness.iter().copied().collect();
+            late.sort_unstable();
+            late
+        };
+        // The latest packet of the window: a late packet costs a concealed frame, a few ms of
+        // delay cost nothing an agent hears. Plus one packet, plus a 5 ms margin for the
+        // sender's own timing once there is any jitter at all.
+        let latest = late.last().copied().unwrap_or(0);
+        let margin = self.rate / 200;
+        let target = u32::try_from(latest.max(0))
             .unwrap_or(u32::MAX)
-            .saturating_add(self.packet_samples);
+            .saturating_add(self.packet_samples)
+            .saturating_add(if latest > 0 { margin } else { 0 });
         self.target = target.clamp(self.min_delay, self.max_delay);
     }
 
@@ -350,31 +408,57 @@ impl JitterBuffer {
         }
     }
 
-    /// Whether to speed up or slow down, given `queued` samples already decoded and waiting
-    /// to be played. Called once per 20 ms, before the frame is taken.
-    pub fn adjust(&mut self, queued: usize) -> Adjust {
-        if self.next_seq.is_none() || self.slots.is_empty() && queued == 0 {
-            self.smoothed = 0;
+    /// Whether to speed up or slow down at `now`, given `queued` samples already decoded and
+    /// waiting to be played. Called once per 20 ms tick, before the frame is taken.
+    ///
+    /// The measure is the worst arrival margin of the last couple of seconds: how early the
+    /// packet that came closest to missing its tick was. Jitter, a network that changes, a
+    /// sender whose clock runs fast or slow all show there, continuously. The aim is that
+    /// even that packet comes 5 to 35 ms early; changes wait for quiet audio unless the worst
+    /// packet came within 2.5 ms of missing its tick, or more than 85 ms early.
+    pub fn adjust(&mut self, now: Instant, queued: usize) -> Adjust {
+        let Some(next) = self.next_seq else {
+            self.playhead = None;
+            return Adjust::Hold;
+        };
+        let _ = next;
+        self.playhead = Some((now, self.next_ts.saturating_sub(queued as u64)));
+        if self.slots.is_empty() && queued == 0 {
             return Adjust::Hold;
         }
-        let level = u64::from(self.buffered()) + queued as u64;
-        // Jitter makes the level swing: decide on its average, and its present value.
-        self.smoothed = if self.smoothed == 0 {
-            level * 16
-        } else {
-            self.smoothed - self.smoothed / 16 + level
+        let Some(&(_, worst)) = self.margins.front() else {
+            return Adjust::Hold;
         };
-        let smoothed = self.smoothed / 16;
-        let target = u64::from(self.target);
-        let frame = u64::from(self.rate / 50);
-        // Between two ticks a packet arrives, so the level swings by a frame: it should sit
-        // in [target, target + frame). Act only well outside that band.
-        if level > target + frame && smoothed > target + frame + frame / 2 {
-            Adjust::Accelerate
-        } else if level < target + frame / 4 && smoothed < target + frame / 2 {
-            Adjust::Decelerate
+        let frame = i64::from(self.rate / 50);
+        let want = i64::from(self.rate / 200);
+        // A margin within a frame of the aim is the packets' phase against our ticks, which
+        // no adjustment can change; more than that is delay to take out. The band is wider
+        // than the longest pitch period, so one change never overshoots into the next.
+        if worst > want + frame + frame / 2 {
+            Adjust::Accelerate {
+                urgent: worst > want + 4 * frame,
+            }
+        } else if worst < want + frame / 4 {
+            Adjust::Decelerate {
+                urgent: worst < want / 2,
+            }
         } else {
             Adjust::Hold
+        }
+    }
+
+    /// The player removed (`true`) or repeated (`false`) `samples` samples: the margins seen
+    /// so far move by as much.
+    pub fn adjusted(&mut self, accelerated: bool, samples: usize) {
+        let shift = if accelerated {
+            self.stats.accelerated += 1;
+            -(samples as i64)
+        } else {
+            self.stats.decelerated += 1;
+            samples as i64
+        };
+        for (_, margin) in &mut self.margins {
+            *margin += shift;
         }
     }
 
@@ -383,15 +467,6 @@ impl JitterBuffer {
         if !self.dry {
             self.dry = true;
             self.stats.underruns += 1;
-        }
-    }
-
-    /// The player removed (`true`) or repeated (`false`) a pitch period.
-    pub fn adjusted(&mut self, accelerated: bool) {
-        if accelerated {
-            self.stats.accelerated += 1;
-        } else {
-            self.stats.decelerated += 1;
         }
     }
 }

@@ -280,6 +280,18 @@ impl MediaSession {
         if is_rtcp(bytes) && self.rtcp.handle(now, self.unix(now), bytes) {
             self.stats.rtcp_received += 1;
             self.events.push_back(MediaEvent::Report);
+            // Spend Opus FEC bits in proportion to the loss the peer sees (at least 1% once
+            // any is seen, at most 30%).
+            let lost = self.rtcp.remote().fraction_lost;
+            let percent = if lost > 0.0 {
+                (lost * 100.0).ceil().clamp(1.0, 30.0) as u8
+            } else {
+                0
+            };
+            if self.agreed.peer_uses_fec && self.params.opus.inband_fec {
+                self.encoder
+                    .set_expected_loss(percent.max(self.params.opus.expected_loss));
+            }
         } else {
             self.stats.ignored += 1;
         }
@@ -398,17 +410,35 @@ impl MediaSession {
     fn play(&mut self, now: Instant, out: &mut [i16]) {
         let rate = self.agreed.codec.clock_rate();
         let frame = out.len();
-        let adjust = self.jitter.adjust(self.fifo.len());
-        if adjust != Adjust::Hold {
+        let adjust = self.jitter.adjust(now, self.fifo.len());
+        if let Adjust::Accelerate { urgent } | Adjust::Decelerate { urgent } = adjust {
             // Work on as much audio as is here already, without making any up.
-            self.decode_until(now, timescale::ample(rate), false);
-            let changed = if adjust == Adjust::Accelerate {
-                timescale::shorten(&mut self.fifo, rate)
-            } else {
-                timescale::lengthen(&mut self.fifo, rate)
-            };
-            if changed > 0 {
-                self.jitter.adjusted(adjust == Adjust::Accelerate);
+            self.decode_until(now, frame + timescale::ample(rate), false);
+            let next = &self.fifo[..frame.min(self.fifo.len())];
+            let accelerate = matches!(adjust, Adjust::Accelerate { .. });
+            // Shortening must leave this tick's frame: the longest period is 15 ms.
+            let room = !accelerate || self.fifo.len() >= frame + rate as usize * 15 / 1000;
+            let quiet = is_quiet(next);
+            if room && (urgent || quiet) {
+                let changed = if accelerate {
+                    timescale::shorten(&mut self.fifo, rate, quiet)
+                } else {
+                    // Enough for this tick and the next, whatever the packets' phase: a
+                    // shorter stretch can leave the next tick still short.
+                    let mut added = 0;
+                    for _ in 0..4 {
+                        let more = timescale::lengthen(&mut self.fifo, rate, quiet);
+                        added += more;
+                        if more == 0 || self.fifo.len() >= 2 * frame {
+                            break;
+                        }
+                    }
+                    added
+                };
+                if changed > 0 {
+                    tracing::debug!(accelerate, urgent, samples = changed, "playout adjusted");
+                    self.jitter.adjusted(accelerate, changed);
+                }
             }
         }
         self.decode_until(now, frame, true);
@@ -554,6 +584,13 @@ impl MediaSession {
         self.seq = self.seq.wrapping_add(1);
         Some(packet)
     }
+}
+
+/// Whether a stretch of audio is quiet enough (below about -50 dBFS on average) that
+/// shortening or lengthening it cannot be heard.
+fn is_quiet(samples: &[i16]) -> bool {
+    let sum: u64 = samples.iter().map(|s| u64::from(s.unsigned_abs())).sum();
+    sum < 100 * samples.len() as u64
 }
 
 /// The encoder settings for this peer: its `maxaveragebitrate` caps ours; FEC only when it

@@ -19,6 +19,15 @@ pub(crate) fn ample(rate: u32) -> usize {
     2 * rate as usize * MAX_PERIOD_MS / 1000
 }
 
+/// The stretch to remove or repeat: 10 ms of quiet audio, else a pitch period.
+fn period(x: &[i16], rate: u32, quiet: bool) -> usize {
+    if quiet {
+        (rate as usize / 100).min(x.len() / 2).max(1)
+    } else {
+        best_period(x, rate)
+    }
+}
+
 /// The period (in samples) at which `x` best repeats itself: the lag maximising the
 /// normalised correlation of `x[..lag]` with `x[lag..2*lag]`. Searched on an 8 kHz view of
 /// the signal, then refined at full rate.
@@ -69,11 +78,12 @@ fn best_period(x: &[i16], rate: u32) -> usize {
 /// Removes one period from the front of `x` (which must hold at least [`enough`] samples; the
 /// longest period searched is half of what it holds): the first two periods become one,
 /// cross-faded. Returns how many samples were removed.
-pub(crate) fn shorten(x: &mut Vec<i16>, rate: u32) -> usize {
+/// Quiet audio has no pitch to follow: a fixed 10 ms goes at once.
+pub(crate) fn shorten(x: &mut Vec<i16>, rate: u32, quiet: bool) -> usize {
     if x.len() < enough(rate) {
         return 0;
     }
-    let p = best_period(x, rate);
+    let p = period(x, rate, quiet);
     for i in 0..p {
         let w = (i + 1) as f32 / (p + 1) as f32;
         x[i] = (f32::from(x[i]) * (1.0 - w) + f32::from(x[i + p]) * w) as i16;
@@ -84,11 +94,12 @@ pub(crate) fn shorten(x: &mut Vec<i16>, rate: u32) -> usize {
 
 /// Inserts one period after the first: a cross-fade from the audio that follows into a
 /// repeat of the first period. Returns how many samples were added.
-pub(crate) fn lengthen(x: &mut Vec<i16>, rate: u32) -> usize {
+/// Quiet audio has no pitch to follow: a fixed 10 ms is added at once.
+pub(crate) fn lengthen(x: &mut Vec<i16>, rate: u32, quiet: bool) -> usize {
     if x.len() < enough(rate) {
         return 0;
     }
-    let p = best_period(x, rate);
+    let p = period(x, rate, quiet);
     let inserted: Vec<i16> = (0..p)
         .map(|i| {
             let w = (i + 1) as f32 / (p + 1) as f32;
@@ -125,7 +136,7 @@ mod tests {
             let original = tone(rate, 125.0, ample(rate) * 2);
             let smooth = largest_step(&original);
             let mut shorter = original.clone();
-            let removed = shorten(&mut shorter, rate);
+            let removed = shorten(&mut shorter, rate, false);
             // 125 Hz repeats every 8 ms.
             assert_eq!(removed, rate as usize * 8 / 1000, "at {rate} Hz");
             assert_eq!(shorter.len(), original.len() - removed);
@@ -135,7 +146,7 @@ mod tests {
             );
 
             let mut longer = original.clone();
-            let added = lengthen(&mut longer, rate);
+            let added = lengthen(&mut longer, rate, false);
             assert_eq!(added, removed);
             assert_eq!(longer.len(), original.len() + added);
             assert!(
@@ -148,8 +159,8 @@ mod tests {
     #[test]
     fn too_little_audio_is_left_alone() {
         let mut x = vec![1; 10];
-        assert_eq!(shorten(&mut x, 8000), 0);
-        assert_eq!(lengthen(&mut x, 8000), 0);
+        assert_eq!(shorten(&mut x, 8000, true), 0);
+        assert_eq!(lengthen(&mut x, 8000, false), 0);
         assert_eq!(x.len(), 10);
     }
 }

@@ -126,10 +126,13 @@ fn stream(codec: Codec, packets: usize, seq0: u16, ts0: u32, net: &Network) -> O
             pause_so_far = gap;
             ts_pause = (gap.as_millis() as u32) * rate / 1000;
         }
+        // Talk spurts: 1.7 s of a tone, then 0.3 s of silence, like speech between phrases.
+        let talking = i % 100 < 85;
         let samples: Vec<i16> = (0..frame)
             .map(|k| {
                 let n = (i * frame + k) as f32;
-                ((n * 300.0 * 2.0 * std::f32::consts::PI / rate as f32).sin() * 8000.0) as i16
+                let tone = (n * 300.0 * 2.0 * std::f32::consts::PI / rate as f32).sin() * 8000.0;
+                if talking { tone as i16 } else { 0 }
             })
             .collect();
         let mut payload = Vec::new();
@@ -202,9 +205,10 @@ fn a_clean_network_plays_everything_at_the_minimum_delay() {
     );
     assert_eq!(j.underruns, 1, "only when the stream ends: {j:?}");
     assert_eq!(j.target_ms, 20);
-    assert_eq!(j.accelerated, 0, "{j:?}");
+    // The start-up delay (three packets) comes down to one in the first pauses.
+    assert!(j.accelerated <= 5, "{j:?}");
     assert!(
-        o.audible_frames >= 495,
+        o.audible_frames >= 420,
         "{} of {}",
         o.audible_frames,
         o.frames
@@ -264,7 +268,7 @@ fn loss_bursts_are_concealed_packet_for_packet() {
         }
         // Concealment keeps the tone going through single losses and fades in bursts.
         assert!(
-            o.audible_frames >= 491,
+            o.audible_frames >= 415,
             "{codec}: {} audible",
             o.audible_frames
         );
@@ -299,8 +303,9 @@ fn a_sender_clock_one_percent_fast_is_followed_by_shortening_the_playout() {
     let o = stream(Codec::Pcmu, 3000, 1, 1, &net);
     let j = o.stats.jitter;
     assert_eq!((j.concealed, j.late, j.played), (0, 0, 3000), "{j:?}");
-    // 600 ms removed a pitch period (2-15 ms) at a time, without dropping a packet.
-    assert!(j.accelerated >= 40, "{j:?}");
+    // 600 ms removed, 10 ms at a time in pauses, a pitch period at a time in speech, without
+    // dropping a packet.
+    assert!(j.accelerated >= 20, "{j:?}");
     // The buffer stayed near its target: playback ended soon after the last arrival.
     assert!(o.frames <= 3000 * 99 / 100 + 30, "{} frames", o.frames);
 }
@@ -315,7 +320,8 @@ fn a_sender_clock_one_percent_slow_is_followed_by_lengthening_the_playout() {
     let o = stream(Codec::Pcmu, 3000, 1, 1, &net);
     let j = o.stats.jitter;
     assert_eq!((j.concealed, j.late, j.played), (0, 0, 3000), "{j:?}");
-    assert!(j.decelerated >= 40, "{j:?}");
+    // 600 ms added, 10 ms at a time in pauses, a pitch period at a time in speech.
+    assert!(j.decelerated >= 20, "{j:?}");
     // Lengthening keeps ahead of the drain: the buffer ran dry only when the stream ended.
     assert_eq!(j.underruns, 1, "{j:?}");
 }
@@ -338,10 +344,11 @@ fn silence_after_dtx_is_not_loss() {
             j.underruns, 2,
             "{codec}: the pause and the end, each counted once: {j:?}"
         );
-        // About 2 s (100 frames) of the pause were quiet, the talk on both sides audible.
-        let quiet = o.frames - o.audible_frames;
+        // About 2 s (100 frames) of the pause were quiet, and the pauses between talk spurts
+        // (60 frames), the talk on both sides audible.
+        let quiet = o.frames - o.audible_frames - 60;
         assert!(
-            (95..=115).contains(&quiet),
+            (95..=130).contains(&quiet),
             "{codec}: {quiet} quiet frames of {}",
             o.frames
         );

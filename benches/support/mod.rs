@@ -1,0 +1,267 @@
+//! Helpers the media benchmarks share: peers started and killed by PID, the control API, speech
+//! made with espeak-ng, rates changed with sox, PESQ through Python's `pesq`.
+
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A UDP port free on 127.0.0.1 now.
+pub fn free_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+/// A child process killed when dropped.
+pub struct Proc(pub Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Proc {
+    /// Asks it to stop (SIGTERM) and waits up to `limit`.
+    pub fn terminate(&mut self, limit: Duration) {
+        // SAFETY: kill(2) on a child we own and have not reaped.
+        unsafe {
+            libc::kill(self.0.id() as i32, libc::SIGTERM);
+        }
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if matches!(self.0.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// Fails with a clear message when a tool is missing.
+pub fn require(tool: &str, hint: &str) {
+    let found = Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(found, "{tool} is missing: {hint}");
+}
+
+/// Runs a command to completion; panics with its output when it fails.
+pub fn run(command: &mut Command) -> String {
+    let output = command.output().expect("run");
+    assert!(
+        output.status.success(),
+        "{command:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// The speech the benchmarks send: six Harvard sentences spoken by espeak-ng (about 16 s),
+/// at 8, 16 and 48 kHz (`speech8k.wav`, …, the PESQ references); the same followed by 3 s of
+/// silence to send (`send8k.wav`, `send48k.wav`: baresip ends the call when its file ends);
+/// and 60 s of silence (`silence8k.wav`, `silence48k.wav`) for the side that only listens.
+pub fn speech(dir: &Path) -> PathBuf {
+    require("espeak-ng", "apt-get install espeak-ng");
+    require("sox", "apt-get install sox");
+    let raw = dir.join("speech-raw.wav");
+    run(Command::new("espeak-ng")
+        .args(["-v", "en-us", "-s", "150", "-w"])
+        .arg(&raw)
+        .arg(
+            "The birch canoe slid on the smooth planks. Glue the sheet to the dark blue background. \
+             It is easy to tell the depth of a well. These days a chicken leg is a rare dish. \
+             Rice is often served in round bowls. The juice of lemons makes fine punch.",
+        ));
+    for rate in [8000, 16_000, 48_000] {
+        run(Command::new("sox")
+            .arg(&raw)
+            .args(["-r", &rate.to_string(), "-c", "1", "-b", "16"])
+            .arg(dir.join(format!("speech{}k.wav", rate / 1000))));
+    }
+    for rate in [8000, 48_000] {
+        let k = rate / 1000;
+        run(Command::new("sox")
+            .args(["-n", "-r", &rate.to_string(), "-c", "1", "-b", "16"])
+            .arg(dir.join(format!("silence{k}k.wav")))
+            .args(["trim", "0", "60"]));
+        run(Command::new("sox")
+            .arg(dir.join(format!("speech{k}k.wav")))
+            .arg(dir.join(format!("send{k}k.wav")))
+            .args(["pad", "0", "3"]));
+    }
+    dir.to_owned()
+}
+
+/// `input` resampled to `rate` with sox, as `output`.
+pub fn convert(input: &Path, rate: u32, output: &Path) {
+    run(Command::new("sox")
+        .arg(input)
+        .args(["-r", &rate.to_string(), "-c", "1", "-b", "16"])
+        .arg(output));
+}
+
+/// PESQ MOS-LQO of `degraded` against `reference` (same rate), `nb` or `wb`.
+pub fn pesq(reference: &Path, degraded: &Path, mode: &str) -> Option<f64> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/quality/pesq_score.py");
+    let output = Command::new("python3")
+        .arg(script)
+        .arg(reference)
+        .arg(degraded)
+        .arg(mode)
+        .output()
+        .ok()?;
+    if !output.status.success() {
+        eprintln!("pesq: {}", String::from_utf8_lossy(&output.stderr));
+        return None;
+    }
+    String::from_utf8_lossy(&output.stdout).trim().parse().ok()
+}
+
+/// GET on the control API, as JSON.
+pub fn get_json(control: SocketAddr, path: &str) -> Option<serde_json::Value> {
+    let mut stream = std::net::TcpStream::connect(control).ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut text = String::new();
+    stream.read_to_string(&mut text).ok()?;
+    serde_json::from_str(text.split_once("\r\n\r\n")?.1).ok()
+}
+
+/// Waits until `check` holds or `limit` passes.
+pub fn wait_until(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if check() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+/// A recall config that offers only `codec` (Opus at 24 kb/s with FEC).
+pub fn recall_config(dir: &Path, name: &str, codec: &str) -> PathBuf {
+    let path = dir.join(format!("{name}.toml"));
+    std::fs::write(
+        &path,
+        format!("[media]\ncodecs = [\"{codec}\"]\nopus_bitrate = 24000\nopus_fec = true\n"),
+    )
+    .expect("config");
+    path
+}
+
+/// `recall headless` answering every call, playing `source`, recording what it hears into
+/// `record` (written when the call ends).
+pub fn recall_callee(
+    dir: &Path,
+    codec: &str,
+    source: &Path,
+    record: &Path,
+) -> (Proc, SocketAddr, SocketAddr) {
+    let sip: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
+    let control: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
+    let config = recall_config(dir, "callee", codec);
+    let log = std::fs::File::create(dir.join("recall-callee.log")).expect("log");
+    let child = Command::new(env!("CARGO_BIN_EXE_recall"))
+        .args(["headless", "--auto-answer"])
+        .arg("--config")
+        .arg(&config)
+        .args(["--listen", &format!("udp:{sip}")])
+        .args(["--control", &control.to_string()])
+        .arg("--audio")
+        .arg(format!("file:{},{}", source.display(), record.display()))
+        .env(
+            "RUST_LOG",
+            std::env::var("CALLEE_LOG").unwrap_or_else(|_| "info".to_owned()),
+        )
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("start recall");
+    assert!(
+        wait_until(Duration::from_secs(5), || std::net::TcpStream::connect(
+            control
+        )
+        .is_ok()),
+        "recall headless did not come up"
+    );
+    (Proc(child), sip, control)
+}
+
+/// `recall call` to `uri`, playing `source` for `seconds`, recording into `record`.
+pub fn recall_caller(
+    dir: &Path,
+    codec: &str,
+    uri: &str,
+    source: &Path,
+    record: &Path,
+    seconds: u32,
+) -> Proc {
+    let config = recall_config(dir, "caller", codec);
+    let log = std::fs::File::create(dir.join("recall-caller.log")).expect("log");
+    let child = Command::new(env!("CARGO_BIN_EXE_recall"))
+        .args(["call", uri])
+        .arg("--config")
+        .arg(&config)
+        .args(["--listen", &format!("udp:127.0.0.1:{}", free_port())])
+        .arg("--audio")
+        .arg(format!("file:{},{}", source.display(), record.display()))
+        .args(["--duration", &seconds.to_string()])
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("start recall call");
+    Proc(child)
+}
+
+/// A baresip home: G.711, Opus (24 kb/s, FEC), its PLC module, file source, dumps of what it
+/// decodes into `home`; its account offers only `codec`.
+pub fn baresip_home(home: &Path, codec: &str, port: u16, source: &Path, user: &str, answer: bool) {
+    std::fs::create_dir_all(home).expect("baresip home");
+    let codec = if codec == "opus" { "opus" } else { "PCMU" };
+    std::fs::write(
+        home.join("config"),
+        format!(
+            "sip_listen 127.0.0.1:{port}\n\
+             audio_source aufile,{source}\naudio_player aubridge,nil\naudio_alert aubridge,nil\n\
+             module_path /usr/lib/baresip/modules\n\
+             module g711.so\nmodule opus.so\nmodule plc.so\nmodule aufile.so\nmodule aubridge.so\n\
+             module sndfile.so\nmodule account.so\nmodule menu.so\n\
+             opus_bitrate 24000\nopus_stereo no\nopus_sprop_stereo no\nopus_inbandfec yes\n\
+             snd_path {home}\n",
+            source = source.display(),
+            home = home.display(),
+        ),
+    )
+    .expect("config");
+    let answermode = if answer { ";answermode=auto" } else { "" };
+    std::fs::write(
+        home.join("accounts"),
+        format!("<sip:{user}@127.0.0.1:{port}>;regint=0{answermode};audio_codecs={codec}\n"),
+    )
+    .expect("accounts");
+}
+
+/// The newest file in `dir` whose name ends with `suffix`.
+pub fn newest(dir: &Path, suffix: &str) -> Option<PathBuf> {
+    std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.to_string_lossy().ends_with(suffix))
+        .max_by_key(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok())
+}
