@@ -232,7 +232,11 @@ pub fn recall_caller(
 /// decodes into `home`; its account offers only `codec`.
 pub fn baresip_home(home: &Path, codec: &str, port: u16, source: &Path, user: &str, answer: bool) {
     std::fs::create_dir_all(home).expect("baresip home");
-    let codec = if codec == "opus" { "opus" } else { "PCMU" };
+    let codec = if codec == "opus" {
+        "opus/48000/2"
+    } else {
+        "PCMU/8000/1"
+    };
     std::fs::write(
         home.join("config"),
         format!(

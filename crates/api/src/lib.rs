@@ -135,6 +135,13 @@ pub struct CallView {
     pub end_reason: Option<String>,
     /// Digits received during the call, in order.
     pub dtmf_received: String,
+    /// A transfer of this call's peer under way or just finished: `trying`, `ringing`,
+    /// `failed: 486 Busy Here`, `done`.
+    pub transfer: Option<String>,
+    /// The local conference this call is mixed in, if any.
+    pub conference: Option<u64>,
+    /// The call this one consults for (the original, on hold).
+    pub consultation_of: Option<CallId>,
 }
 
 /// Registration of one account.
@@ -290,6 +297,35 @@ pub enum Command {
         call: CallId,
         /// `0-9 * # A-D`.
         digits: String,
+    },
+    /// Hand the call's peer over: blind to `target` (RFC 3515 REFER), or attended to the peer
+    /// of the call `replaces` (REFER with Replaces, RFC 3891). The call is held meanwhile and
+    /// comes back if the transfer fails.
+    Transfer {
+        /// The call whose peer is transferred.
+        call: CallId,
+        /// Blind: whom to send the peer to.
+        target: Option<String>,
+        /// Attended: the consultation call whose peer takes this call over.
+        replaces: Option<CallId>,
+    },
+    /// Hold the call and call `target` to consult (the second call can then be transferred
+    /// to, conferenced, or hung up to return).
+    Consult {
+        /// The call to hold.
+        call: CallId,
+        /// Whom to consult.
+        target: String,
+    },
+    /// Make a local three-way conference: call `target` and mix it with the call, or mix the
+    /// call with the existing call `with` (a consultation).
+    Conference {
+        /// The call.
+        call: CallId,
+        /// Instant conference: whom to add.
+        target: Option<String>,
+        /// Merge: the other call.
+        with: Option<CallId>,
     },
 }
 

@@ -30,6 +30,17 @@ pub(crate) struct Call {
     pub(crate) interaction: Option<api::InteractionId>,
     /// How its digits are sent (its account's mode).
     pub(crate) dtmf: crate::config::DtmfMode,
+    /// A transfer of its peer that we started.
+    pub(crate) transfer: Option<crate::transfer::Transfer>,
+    /// The local conference it is mixed in.
+    pub(crate) conference: Option<u64>,
+    /// The call it consults for (held meanwhile).
+    pub(crate) consultation_of: Option<CallId>,
+    /// The call whose peer's REFER made us place this one (we report back to it).
+    pub(crate) referred_from: Option<CallId>,
+    /// This tick's captured audio and decoded audio (for the conference mix).
+    pub(crate) captured: Vec<i16>,
+    pub(crate) decoded: Vec<i16>,
 }
 
 impl Call {
@@ -68,6 +79,9 @@ impl Call {
             sip_call_id: self.sip_call_id.clone(),
             end_reason: self.end_reason.clone(),
             dtmf_received: self.dtmf_received.clone(),
+            transfer: self.transfer.as_ref().map(|t| t.status.clone()),
+            conference: self.conference,
+            consultation_of: self.consultation_of,
         }
     }
 

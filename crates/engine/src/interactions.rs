@@ -118,9 +118,9 @@ impl Phone {
     fn emit_interaction(&mut self, id: InteractionId) {
         if let Some(interaction) = self.interactions.get(&id) {
             self.out
-                .push_back(crate::phone::Output::Event(Event::Interaction {
+                .push_back(crate::phone::Output::Event(Box::new(Event::Interaction {
                     interaction: Box::new(interaction.clone()),
-                }));
+                })));
         }
     }
 
@@ -218,9 +218,9 @@ impl Phone {
             self.agent.web_callback = web;
         }
         self.out
-            .push_back(crate::phone::Output::Event(Event::Agent {
+            .push_back(crate::phone::Output::Event(Box::new(Event::Agent {
                 agent: self.agent,
-            }));
+            })));
         self.agent
     }
 

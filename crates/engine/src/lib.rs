@@ -7,6 +7,7 @@ mod config;
 mod error;
 mod interactions;
 mod phone;
+mod transfer;
 
 pub use config::{
     AccountSettings, AudioFactory, CallbackSettings, DtmfMode, MediaSettings, NullAudio,

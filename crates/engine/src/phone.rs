@@ -87,8 +87,8 @@ pub enum Output {
         /// The packet.
         bytes: Vec<u8>,
     },
-    /// Tell the desktop / API / store.
-    Event(Event),
+    /// Tell the desktop / API / store (boxed: events are rare next to RTP, and large).
+    Event(Box<Event>),
     /// Nothing to do until then (or new input).
     Timeout(Instant),
 }
@@ -124,7 +124,7 @@ pub struct Phone {
     pub(crate) next_tick: Option<Instant>,
     pub(crate) out: VecDeque<Output>,
     pub(crate) now: Instant,
-    pub(crate) capture: Vec<i16>,
+    /// A conference member's audio carried to another's rate.
     pub(crate) playback: Vec<i16>,
     pub(crate) interactions: BTreeMap<InteractionId, Interaction>,
     pub(crate) next_interaction: u64,
@@ -138,6 +138,14 @@ pub struct Phone {
     pub(crate) ring_timeouts: BTreeSet<(Instant, CallId)>,
     /// The directory's contacts, matched to incoming interactions by number.
     pub(crate) contacts: Vec<interaction::Contact>,
+    /// Transfers to give up on, by when.
+    pub(crate) transfer_deadlines: BTreeSet<(Instant, CallId)>,
+    /// Replaced calls to end if their peer has not, by when.
+    pub(crate) transfer_cleanup: BTreeSet<(Instant, CallId)>,
+    /// The last conference number handed out.
+    pub(crate) next_conference: u64,
+    /// Resamplers carrying one conference member's audio to another's rate, by (from, to).
+    pub(crate) resamplers: HashMap<(CallId, CallId), media::FrameResampler>,
 }
 
 impl std::fmt::Debug for Phone {
@@ -183,7 +191,6 @@ impl Phone {
             next_tick: None,
             out: VecDeque::new(),
             now,
-            capture: Vec::new(),
             playback: Vec::new(),
             interactions: BTreeMap::new(),
             next_interaction: 1,
@@ -193,6 +200,10 @@ impl Phone {
             scheduled: BTreeSet::new(),
             ring_timeouts: BTreeSet::new(),
             contacts: Vec::new(),
+            transfer_deadlines: BTreeSet::new(),
+            transfer_cleanup: BTreeSet::new(),
+            next_conference: 0,
+            resamplers: HashMap::new(),
         }
     }
 
@@ -286,6 +297,7 @@ impl Phone {
                 self.auto_answer_due(now);
                 self.raise_scheduled(now);
                 self.ring_timeouts_due(now);
+                self.transfers_due(now);
             }
         }
         self.pump();
@@ -311,6 +323,9 @@ impl Phone {
         if let Some((at, _)) = self.ring_timeouts.first() {
             deadline = deadline.min(*at);
         }
+        if let Some(at) = self.next_transfer_deadline() {
+            deadline = deadline.min(at);
+        }
         Output::Timeout(deadline)
     }
 
@@ -319,13 +334,20 @@ impl Phone {
         self.now = now;
         let result = match command {
             Command::Dial { to, account } => self.dial(&to, account.as_deref()),
-            Command::Answer { call } => self.answer(call),
+            Command::Answer { call } => self.answer(call, true),
             Command::Reject { call, status } => self.reject(call, status.unwrap_or(486)),
             Command::Hangup { call } => self.hangup(call),
             Command::Hold { call } => self.hold(call, true),
             Command::Resume { call } => self.hold(call, false),
             Command::Mute { call, muted } => self.mute(call, muted),
             Command::Dtmf { call, digits } => self.dtmf(call, &digits),
+            Command::Transfer {
+                call,
+                target,
+                replaces,
+            } => self.transfer(call, target, replaces),
+            Command::Consult { call, target } => self.consult(call, &target),
+            Command::Conference { call, target, with } => self.conference(call, target, with),
         };
         self.pump();
         result
@@ -387,6 +409,34 @@ impl Phone {
     // -----------------------------------------------------------------------------------------
 
     fn dial(&mut self, to: &str, account: Option<&str>) -> Result<CallView, EngineError> {
+        self.dial_with(to, account, Vec::new())
+    }
+
+    /// A bare number or user dialled at the first account's domain; a SIP URI as it is.
+    pub(crate) fn dial_target(&self, to: &str) -> Result<String, EngineError> {
+        let target = to.trim();
+        if target.contains(':') {
+            return Ok(target.to_owned());
+        }
+        let domain = self
+            .accounts
+            .first()
+            .and_then(|a| a.settings.sip.aor.split('@').nth(1))
+            .ok_or_else(|| {
+                EngineError::Invalid(format!(
+                    "{to:?} is not a SIP URI and no account gives a domain to dial it at"
+                ))
+            })?;
+        Ok(format!("sip:{target}@{domain}"))
+    }
+
+    /// Places a call with extra INVITE headers (Replaces, Referred-By for a transfer).
+    pub(crate) fn dial_with(
+        &mut self,
+        to: &str,
+        account: Option<&str>,
+        headers: Vec<(String, String)>,
+    ) -> Result<CallView, EngineError> {
         let account_index = match account {
             Some(name) => Some(
                 self.accounts
@@ -421,7 +471,7 @@ impl Phone {
             account: account_index.and_then(|i| self.accounts[i].id),
             dest: None,
             sdp: Some(Bytes::from(offer)),
-            headers: Vec::new(),
+            headers,
         };
         let leg = match self.ua.invite(self.now, invitation) {
             Ok(leg) => leg,
@@ -449,6 +499,12 @@ impl Phone {
             muted: false,
             interaction: None,
             dtmf: account_index.map_or(DtmfMode::Auto, |i| self.accounts[i].settings.dtmf),
+            transfer: None,
+            conference: None,
+            consultation_of: None,
+            referred_from: None,
+            captured: Vec::new(),
+            decoded: Vec::new(),
         };
         info!(call = %id, remote = %call.remote, "dialing");
         self.by_media.insert(port, id);
@@ -457,7 +513,13 @@ impl Phone {
         self.view(id)
     }
 
-    fn answer(&mut self, id: CallId) -> Result<CallView, EngineError> {
+    /// Answers a ringing call. When the agent answers (`call_waiting`), the call being talked
+    /// on is put on hold first; auto-answer (labs, load tests) and a replacing call do not.
+    pub(crate) fn answer(
+        &mut self,
+        id: CallId,
+        call_waiting: bool,
+    ) -> Result<CallView, EngineError> {
         let call = self.calls.get_mut(&id).ok_or(EngineError::NoSuchCall(id))?;
         if call.state != CallState::Ringing {
             return Err(EngineError::WrongState {
@@ -470,6 +532,19 @@ impl Phone {
             self.answer_due.remove(&(at, id));
         }
         let leg = call.leg;
+        // Call waiting: taking this call puts the one being talked on on hold.
+        let talking: Vec<CallId> = self
+            .calls
+            .values()
+            .filter(|c| call_waiting && c.id != id)
+            .filter(|c| c.state == CallState::Connected && c.conference.is_none())
+            .map(|c| c.id)
+            .collect();
+        for other in talking {
+            if let Err(e) = self.hold(other, true) {
+                debug!(call = %other, error = %e, "cannot hold for call waiting");
+            }
+        }
         let Some(port) = self.free_ports.pop() else {
             let _ = self.ua.reject(self.now, leg, 503);
             return Err(EngineError::NoMediaPort);
@@ -560,7 +635,7 @@ impl Phone {
         self.view(id)
     }
 
-    fn hold(&mut self, id: CallId, hold: bool) -> Result<CallView, EngineError> {
+    pub(crate) fn hold(&mut self, id: CallId, hold: bool) -> Result<CallView, EngineError> {
         let call = self.calls.get_mut(&id).ok_or(EngineError::NoSuchCall(id))?;
         let wanted = if hold {
             CallState::Connected
@@ -683,8 +758,25 @@ impl Phone {
                 leg,
                 request,
                 source,
-            } => self.on_incoming(leg, &request, source),
-            sip::Event::Progress { .. } | sip::Event::Confirmed { .. } => {}
+                replaces,
+            } => self.on_incoming(leg, &request, source, replaces),
+            sip::Event::Progress { leg, status, .. } => {
+                if let Some(id) = self.by_leg.get(&leg).copied() {
+                    let reason = if status == 180 { "Ringing" } else { "Trying" };
+                    self.report_to_referrer(id, status, reason);
+                }
+            }
+            sip::Event::Confirmed { .. } => {}
+            sip::Event::ReferAnswered { leg, status } => self.on_refer_answered(leg, status),
+            sip::Event::TransferProgress { leg, status, done } => {
+                self.on_transfer_progress(leg, status, done);
+            }
+            sip::Event::ReferReceived {
+                leg,
+                target,
+                replaces,
+                referred_by,
+            } => self.on_refer_received(leg, target, replaces, referred_by),
             sip::Event::RemoteControl { leg, event } => self.on_remote_control(leg, &event),
             sip::Event::Answered { leg, sdp } => self.on_answered(leg, sdp),
             sip::Event::ReInvite { leg, sdp } => self.on_reinvite(leg, sdp),
@@ -723,7 +815,13 @@ impl Phone {
         }
     }
 
-    fn on_incoming(&mut self, leg: LegId, request: &sip::Request, source: Dest) {
+    fn on_incoming(
+        &mut self,
+        leg: LegId,
+        request: &sip::Request,
+        source: Dest,
+        replaces: Option<LegId>,
+    ) {
         let offer = sip::sdp_body(&sip::Message::Request(request.clone()))
             .map(|b| String::from_utf8_lossy(&b).into_owned());
         let id = self.new_call_id();
@@ -762,8 +860,34 @@ impl Phone {
                 .accounts
                 .first()
                 .map_or(DtmfMode::Auto, |a| a.settings.dtmf),
+            transfer: None,
+            conference: None,
+            consultation_of: None,
+            referred_from: None,
+            captured: Vec::new(),
+            decoded: Vec::new(),
         };
         self.insert_call(leg, call);
+        if let Some(old) = replaces.and_then(|l| self.by_leg.get(&l).copied()) {
+            // RFC 3891: the caller takes the old call's place (an attended transfer completing
+            // here): answer at once, end the old call, and keep its interaction going.
+            info!(call = %id, replaced = %old, "replacing a call");
+            let interaction = self.calls.get_mut(&old).and_then(|c| c.interaction.take());
+            if let Some(interaction) = interaction {
+                let fresh = self
+                    .calls
+                    .get_mut(&id)
+                    .and_then(|c| c.interaction.replace(interaction));
+                if let Some(fresh) = fresh {
+                    self.interactions.remove(&fresh);
+                }
+            }
+            let _ = self.command(self.now, Command::Hangup { call: old });
+            if let Err(e) = self.answer(id, false) {
+                warn!(call = %id, error = %e, "cannot answer the replacing call");
+            }
+            return;
+        }
         if !ready {
             // Not Ready: refuse with the configured status; the interaction is missed.
             let status = self.callbacks.not_ready_status;
@@ -790,7 +914,7 @@ impl Phone {
         }
         self.emit_call(id);
         if answer_at == Some(self.now)
-            && let Err(e) = self.answer(id)
+            && let Err(e) = self.answer(id, false)
         {
             debug!(call = %id, error = %e, "auto-answer failed");
         }
@@ -821,6 +945,7 @@ impl Phone {
                 info!(call = %id, "connected");
                 self.emit_call(id);
                 self.interaction_step(id, |i, at| i.connect(at));
+                self.report_to_referrer(id, 200, "OK");
             }
             Some(Err(e)) => {
                 warn!(call = %id, error = %e, "unusable answer; hanging up");
@@ -976,10 +1101,10 @@ impl Phone {
         if let Some(call) = self.calls.get_mut(&id) {
             call.dtmf_received.push(digit.as_char());
         }
-        self.out.push_back(Output::Event(Event::Dtmf {
+        self.out.push_back(Output::Event(Box::new(Event::Dtmf {
             call: id,
             digit: digit.to_string(),
-        }));
+        })));
     }
 
     // -----------------------------------------------------------------------------------------
@@ -1073,25 +1198,76 @@ impl Phone {
 
     fn tick_all(&mut self) {
         let now = self.now;
+        // Everyone's audio first: what each call captured and what it heard.
         for call in self.calls.values_mut() {
             if call.state == CallState::Ended {
                 continue;
             }
-            let (Some(media), Some(audio), Some(local)) = (
+            let (Some(media), Some(audio)) = (call.media.as_mut(), call.audio.as_mut()) else {
+                continue;
+            };
+            let frame = media.frame_samples();
+            call.captured.resize(frame, 0);
+            call.decoded.resize(frame, 0);
+            audio.capture(&mut call.captured);
+            if call.state == CallState::Held {
+                // Whoever we hold hears silence, not the agent.
+                call.captured.fill(0);
+            }
+            media.receive(now, &mut call.decoded);
+            audio.playback(&call.decoded);
+        }
+        self.mix_conferences();
+        for call in self.calls.values_mut() {
+            if call.state == CallState::Ended {
+                continue;
+            }
+            let (Some(media), Some(_), Some(local)) = (
                 call.media.as_mut(),
-                call.audio.as_mut(),
+                call.audio.as_ref(),
                 call.local.as_ref(),
             ) else {
                 continue;
             };
-            let frame = media.frame_samples();
-            self.capture.resize(frame, 0);
-            self.playback.resize(frame, 0);
-            audio.capture(&mut self.capture);
-            media.tick(now, &self.capture, &mut self.playback);
-            audio.playback(&self.playback);
+            media.send(now, &call.captured);
             drain_media(media, local.addr, &mut self.out);
         }
+    }
+
+    /// The local conference, N-1: every member also sends what the other members said (the
+    /// agent's own audio is already in what it captured), at its own rate.
+    fn mix_conferences(&mut self) {
+        let members: Vec<(CallId, u64, u32)> = self
+            .calls
+            .values()
+            .filter(|c| c.state == CallState::Connected && c.audio.is_some())
+            .filter_map(|c| Some((c.id, c.conference?, c.media.as_ref()?.codec().clock_rate())))
+            .collect();
+        if members.len() < 2 {
+            self.resamplers.clear();
+            return;
+        }
+        for &(id, group, rate) in &members {
+            for &(other, other_group, other_rate) in &members {
+                if other == id || other_group != group {
+                    continue;
+                }
+                let Some(heard) = self.calls.get(&other).map(|c| c.decoded.clone()) else {
+                    continue;
+                };
+                self.playback.resize(rate as usize / 50, 0);
+                self.resamplers
+                    .entry((other, id))
+                    .or_insert_with(|| media::FrameResampler::new(other_rate, rate))
+                    .process(&heard, &mut self.playback);
+                if let Some(call) = self.calls.get_mut(&id) {
+                    media::mix_into(&mut call.captured, &self.playback);
+                }
+            }
+        }
+        self.resamplers.retain(|(a, b), _| {
+            members.iter().any(|m| m.0 == *a) && members.iter().any(|m| m.0 == *b)
+        });
     }
 
     /// Refuses calls still ringing when their preview timeout passes (the configured status,
@@ -1122,7 +1298,7 @@ impl Phone {
             .map(|(_, id)| *id)
             .collect();
         for id in due {
-            if let Err(e) = self.answer(id) {
+            if let Err(e) = self.answer(id, false) {
                 debug!(call = %id, error = %e, "auto-answer failed");
             }
         }
@@ -1152,6 +1328,8 @@ impl Phone {
         }
         info!(call = %id, %reason, "call ended");
         let was_ringing = call.state == CallState::Ringing;
+        let never_answered = matches!(call.state, CallState::Dialing | CallState::Ringing);
+        call.conference = None;
         call.state = CallState::Ended;
         call.end_reason = Some(reason);
         if let Some(at) = call.answer_at.take() {
@@ -1172,6 +1350,10 @@ impl Phone {
             self.audio.close(id, audio);
         }
         self.emit_call(id);
+        if never_answered {
+            let status = failure_status(&why);
+            self.report_to_referrer(id, status, &why);
+        }
         self.interaction_step(id, |i, at| match i.state {
             api::InteractionState::Notified if was_ringing => i.miss(at, &why),
             api::InteractionState::Connected
@@ -1229,14 +1411,14 @@ impl Phone {
         MediaSession::new(agreed, params)
     }
 
-    fn view(&self, id: CallId) -> Result<CallView, EngineError> {
+    pub(crate) fn view(&self, id: CallId) -> Result<CallView, EngineError> {
         self.call(id).ok_or(EngineError::NoSuchCall(id))
     }
 
-    fn emit_call(&mut self, id: CallId) {
+    pub(crate) fn emit_call(&mut self, id: CallId) {
         if let Some(call) = self.calls.get(&id) {
             self.out
-                .push_back(Output::Event(Event::Call { call: call.view() }));
+                .push_back(Output::Event(Box::new(Event::Call { call: call.view() })));
         }
     }
 
@@ -1257,7 +1439,9 @@ impl Phone {
     fn emit_registration(&mut self, index: usize) {
         let registration = self.registration_view(index);
         self.out
-            .push_back(Output::Event(Event::Registration { registration }));
+            .push_back(Output::Event(Box::new(Event::Registration {
+                registration,
+            })));
     }
 }
 
@@ -1326,6 +1510,15 @@ fn uri_of(address: &str) -> String {
 
 fn describe_end(reason: &EndReason) -> String {
     reason.to_string()
+}
+
+/// The SIP status an ended call's reason names (`busy (486 Busy Here)`), for reporting it to
+/// whoever referred us; 408 for a timeout, 487 when we gave up.
+fn failure_status(why: &str) -> u16 {
+    why.split(|c: char| !c.is_ascii_digit())
+        .filter_map(|n| n.parse::<u16>().ok())
+        .find(|n| (300..700).contains(n))
+        .unwrap_or(if why.contains("time") { 408 } else { 487 })
 }
 
 #[cfg(test)]

@@ -35,7 +35,7 @@ fn drain(host: &mut Host) -> Vec<String> {
     loop {
         match host.phone.poll_output() {
             Output::Sip(t) => sent.push(String::from_utf8_lossy(&t.bytes).into_owned()),
-            Output::Event(e) => host.events.push(e),
+            Output::Event(e) => host.events.push(*e),
             Output::Timeout(_) => return sent,
             Output::Rtp { .. } => {}
         }

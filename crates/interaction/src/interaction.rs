@@ -484,6 +484,35 @@ impl Interaction {
         Ok(())
     }
 
+    /// The call's peer was handed over to `target` (blind or attended transfer).
+    pub fn transfer(&mut self, at: OffsetDateTime, target: &str) -> Outcome {
+        self.expect(
+            &[InteractionState::Connected, InteractionState::Held],
+            "transfer",
+        )?;
+        self.record(
+            at,
+            TimelineKind::Transferred {
+                target: target.to_owned(),
+            },
+        );
+        Ok(())
+    }
+
+    /// The call joined a local conference.
+    pub fn conference(&mut self, at: OffsetDateTime) -> Outcome {
+        self.expect(
+            &[
+                InteractionState::Connected,
+                InteractionState::Held,
+                InteractionState::Dialing,
+            ],
+            "conference",
+        )?;
+        self.record(at, TimelineKind::Conferenced);
+        Ok(())
+    }
+
     /// Picks (or changes) the disposition, until Done.
     pub fn set_disposition(
         &mut self,

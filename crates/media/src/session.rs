@@ -117,6 +117,8 @@ pub struct MediaSession {
     jitter: JitterBuffer,
     /// Decoded audio waiting to be played.
     fifo: Vec<i16>,
+    /// Quiet frames played in a row.
+    quiet_run: u32,
     playing: bool,
     digits: VecDeque<DtmfDigit>,
     in_flight: Option<DigitInFlight>,
@@ -152,6 +154,7 @@ impl MediaSession {
             decoding: codec,
             jitter,
             fifo: Vec::with_capacity(codec.frame_samples() * 4),
+            quiet_run: 0,
             playing: false,
             digits: VecDeque::new(),
             in_flight: None,
@@ -387,7 +390,18 @@ impl MediaSession {
     /// One 20 ms tick at `now`: takes the captured frame, fills the frame to play (both
     /// [`MediaSession::frame_samples`] long), and queues what to send.
     pub fn tick(&mut self, now: Instant, capture: &[i16], playback: &mut [i16]) {
+        self.receive(now, playback);
+        self.send(now, capture);
+    }
+
+    /// The receiving half of a tick: fills the frame to play.
+    pub fn receive(&mut self, now: Instant, playback: &mut [i16]) {
         self.play(now, playback);
+    }
+
+    /// The sending half of a tick: encodes the captured frame (or the next DTMF event) and
+    /// queues the RTP packet, and an RTCP report when one is due.
+    pub fn send(&mut self, now: Instant, capture: &[i16]) {
         let packet = self.next_packet(capture);
         self.timestamp = self.timestamp.wrapping_add(self.frame_samples() as u32);
         if let (Some(remote), Some(packet), true) =
@@ -414,11 +428,12 @@ impl MediaSession {
         if let Adjust::Accelerate { urgent } | Adjust::Decelerate { urgent } = adjust {
             // Work on as much audio as is here already, without making any up.
             self.decode_until(now, frame + timescale::ample(rate), false);
-            let next = &self.fifo[..frame.min(self.fifo.len())];
             let accelerate = matches!(adjust, Adjust::Accelerate { .. });
             // Shortening must leave this tick's frame: the longest period is 15 ms.
             let room = !accelerate || self.fifo.len() >= frame + rate as usize * 15 / 1000;
-            let quiet = is_quiet(next);
+            // A pause between phrases, not a gap between two words: the last 100 ms played
+            // were quiet, and so is all that is queued (up to 50 ms more).
+            let quiet = self.quiet_run >= 5 && self.fifo.len() >= frame && is_quiet(&self.fifo);
             if room && (urgent || quiet) {
                 let changed = if accelerate {
                     timescale::shorten(&mut self.fifo, rate, quiet)
@@ -444,6 +459,11 @@ impl MediaSession {
         self.decode_until(now, frame, true);
         out.copy_from_slice(&self.fifo[..frame]);
         self.fifo.drain(..frame);
+        self.quiet_run = if is_quiet(out) {
+            self.quiet_run.saturating_add(1)
+        } else {
+            0
+        };
     }
 
     /// Decodes until `want` samples are queued. When the buffer has nothing to give, and

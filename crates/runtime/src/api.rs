@@ -228,6 +228,14 @@ struct ActionBody {
     digits: Option<String>,
     target: Option<String>,
     replaces: Option<String>,
+    with: Option<String>,
+}
+
+/// A call id given in a request body: a bad one is the request's fault (422), not a path
+/// that does not exist.
+fn body_call_id(id: &str) -> Result<CallId, ApiError> {
+    id.parse()
+        .map_err(|e: String| ApiError(StatusCode::UNPROCESSABLE_ENTITY, e))
 }
 
 async fn call_action(
@@ -257,18 +265,36 @@ async fn call_action(
                 )
             })?,
         },
-        "transfer" | "consult" | "conference" => {
-            let _ = (request.target, request.replaces);
-            return Err(ApiError(
-                StatusCode::NOT_IMPLEMENTED,
-                format!("{action} is not implemented yet"),
-            ));
-        }
+        "transfer" => Command::Transfer {
+            call,
+            target: request.target,
+            replaces: request.replaces.as_deref().map(body_call_id).transpose()?,
+        },
+        "consult" => Command::Consult {
+            call,
+            target: request.target.ok_or_else(|| {
+                ApiError(
+                    StatusCode::BAD_REQUEST,
+                    "missing \"target\": whom to consult".to_owned(),
+                )
+            })?,
+        },
+        "conference" => Command::Conference {
+            call,
+            target: request.target,
+            // `with` names the other call; `replaces` is accepted as its other name.
+            with: request
+                .with
+                .or(request.replaces)
+                .as_deref()
+                .map(body_call_id)
+                .transpose()?,
+        },
         other => {
             return Err(ApiError(
                 StatusCode::NOT_FOUND,
                 format!(
-                    "unknown call action {other:?} (answer, reject, hangup, hold, resume, mute, unmute, dtmf)"
+                    "unknown call action {other:?} (answer, reject, hangup, hold, resume, mute, unmute, dtmf, transfer, consult, conference)"
                 ),
             ));
         }

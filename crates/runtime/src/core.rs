@@ -277,7 +277,7 @@ impl Core {
                         Some(plan) => plan.on_event(&event, Instant::now()),
                         None => Vec::new(),
                     };
-                    let _ = self.events.send(event);
+                    let _ = self.events.send(*event);
                     for command in commands {
                         if let Err(e) = self.phone.command(Instant::now(), command) {
                             warn!(error = %e, "planned command failed");

@@ -40,6 +40,38 @@ pub enum Event {
         request: Box<Request>,
         /// Where it came from.
         source: Dest,
+        /// The confirmed leg its `Replaces` header names (RFC 3891): the caller takes that
+        /// call's place (an attended transfer completing at us).
+        replaces: Option<LegId>,
+    },
+    /// Our REFER (RFC 3515) was answered: 202 means the peer is trying the transfer.
+    ReferAnswered {
+        /// The leg it was sent in.
+        leg: LegId,
+        /// The final status.
+        status: u16,
+    },
+    /// A NOTIFY about our REFER (RFC 3515 §2.4.5): how the transfer's call is going, as the
+    /// status in its `message/sipfrag` body. Already answered 200.
+    TransferProgress {
+        /// The leg the REFER was sent in.
+        leg: LegId,
+        /// The status the new call got (100 trying, 180 ringing, 200 answered, 486 busy…).
+        status: u16,
+        /// The subscription ended (`Subscription-State: terminated`): this is the outcome.
+        done: bool,
+    },
+    /// The peer asks us to call someone else (RFC 3515), already answered 202. Report how it
+    /// goes with [`crate::UserAgent::notify_transfer`].
+    ReferReceived {
+        /// The leg the REFER came in.
+        leg: LegId,
+        /// Whom to call (the `Refer-To` URI without its header part).
+        target: String,
+        /// A `Replaces` value the new INVITE must carry (attended transfer, RFC 3891).
+        replaces: Option<String>,
+        /// Who asked (`Referred-By`), to copy into the new INVITE (RFC 3892).
+        referred_by: Option<String>,
     },
     /// A provisional response to our INVITE.
     Progress {

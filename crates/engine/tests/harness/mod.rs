@@ -132,7 +132,7 @@ impl Host {
             match self.phone.poll_output() {
                 Output::Sip(t) => net.send(now, self.sip, t.dest.addr, t.bytes.to_vec()),
                 Output::Rtp { local, to, bytes } => net.send(now, local, to, bytes),
-                Output::Event(e) => self.events.push(e),
+                Output::Event(e) => self.events.push(*e),
                 Output::Timeout(at) => {
                     self.deadline = at;
                     return;

@@ -369,4 +369,100 @@ impl UserAgent {
         self.send_request(request, dest, Owner::Leg(leg, Purpose::Other));
         Ok(())
     }
+
+    /// Sends a REFER in the dialog (RFC 3515): the peer is asked to call `refer_to` (a URI,
+    /// perhaps with `?Replaces=…`). The answer comes as [`Event::ReferAnswered`], the transfer's
+    /// progress as [`Event::TransferProgress`].
+    pub fn refer(&mut self, now: Instant, leg: LegId, refer_to: &str) -> Result<(), CommandError> {
+        self.now = now;
+        let l = self
+            .legs
+            .get_mut(&leg)
+            .ok_or(CommandError::NoSuchLeg(leg))?;
+        if l.state != LegState::Confirmed {
+            return Err(CommandError::WrongState {
+                leg,
+                state: l.state.as_str(),
+                action: "transfer",
+            });
+        }
+        let referred_by = l.dialog.local_uri.clone();
+        let user = user_of(&referred_by).unwrap_or_else(|| "recall".to_owned());
+        let (builder, dest) = l.dialog.request(Method::Refer, None).map_err(bad_header)?;
+        let local = self.local_for(dest.transport)?;
+        let contact = contact(&user, local, dest.transport);
+        let request = builder
+            .header(HeaderName::Via, self.via(dest.transport, local))
+            .and_then(|b| b.header(HeaderName::ReferTo, format!("<{refer_to}>")))
+            .and_then(|b| b.header(HeaderName::ReferredBy, referred_by))
+            .and_then(|b| b.header(HeaderName::Contact, contact))
+            .map_err(bad_header)?
+            .build();
+        self.send_request(request, dest, Owner::Leg(leg, Purpose::Refer));
+        Ok(())
+    }
+
+    /// Tells the peer that referred us how the call it asked for is going (RFC 3515 §2.4.5):
+    /// a NOTIFY with `Event: refer` and the status as a `message/sipfrag` body; `done` ends
+    /// the implicit subscription.
+    pub fn notify_transfer(
+        &mut self,
+        now: Instant,
+        leg: LegId,
+        status: u16,
+        reason: &str,
+        done: bool,
+    ) -> Result<(), CommandError> {
+        self.now = now;
+        let l = self
+            .legs
+            .get_mut(&leg)
+            .ok_or(CommandError::NoSuchLeg(leg))?;
+        if l.state != LegState::Confirmed {
+            return Err(CommandError::WrongState {
+                leg,
+                state: l.state.as_str(),
+                action: "report a transfer",
+            });
+        }
+        let user = user_of(&l.dialog.local_uri).unwrap_or_else(|| "recall".to_owned());
+        let (builder, dest) = l.dialog.request(Method::Notify, None).map_err(bad_header)?;
+        let local = self.local_for(dest.transport)?;
+        let contact = contact(&user, local, dest.transport);
+        let state = if done {
+            "terminated;reason=noresource".to_owned()
+        } else {
+            "active;expires=60".to_owned()
+        };
+        let request = builder
+            .header(HeaderName::Via, self.via(dest.transport, local))
+            .and_then(|b| b.header(HeaderName::Event, "refer"))
+            .and_then(|b| b.header(HeaderName::SubscriptionState, state))
+            .and_then(|b| b.header(HeaderName::Contact, contact))
+            .and_then(|b| b.header(HeaderName::ContentType, "message/sipfrag;version=2.0"))
+            .map_err(bad_header)?
+            .body(Bytes::from(format!("SIP/2.0 {status} {reason}\r\n")))
+            .build();
+        self.send_request(request, dest, Owner::Leg(leg, Purpose::Other));
+        Ok(())
+    }
+
+    /// The `Replaces` value naming a confirmed leg's dialog from its peer's side (RFC 3891:
+    /// the peer's tag is the to-tag, ours the from-tag), for the `Refer-To` of an attended
+    /// transfer, and the peer's Contact to send the transferee to.
+    #[must_use]
+    pub fn replaces_for(&self, leg: LegId) -> Option<(String, String)> {
+        let l = self
+            .legs
+            .get(&leg)
+            .filter(|l| l.state == LegState::Confirmed)?;
+        let d = &l.dialog;
+        let value = format!(
+            "{};to-tag={};from-tag={}",
+            d.call_id,
+            d.remote_tag.as_deref()?,
+            d.local_tag
+        );
+        Some((d.remote_target.to_string(), value))
+    }
 }

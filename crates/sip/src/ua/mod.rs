@@ -38,7 +38,7 @@ use crate::timers::{TimerId, TimerTable, TxId, timer_at, timer_index};
 use crate::transport::{Dest, Transmit, Transport, datagram_limits};
 
 /// Methods we implement, advertised in `Allow` (RFC 3261 §20.5).
-const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO";
+const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, REFER, NOTIFY";
 /// Option tags we support, advertised in `Supported`.
 const SUPPORTED: &str = "replaces";
 /// How long an idle timeout is when nothing is armed.
@@ -83,6 +83,7 @@ enum Purpose {
     ReInvite,
     Bye,
     Cancel,
+    Refer,
     Other,
 }
 

@@ -57,6 +57,23 @@ impl UserAgent {
             }
             return;
         }
+        // RFC 3891 §3: Replaces names a dialog by its Call-ID, our tag (to-tag) and theirs
+        // (from-tag); a confirmed one is taken over, anything else is 481.
+        let replaces = match header_text(&request.headers, &HeaderName::Replaces) {
+            Some(value) => match self.replaced_leg(&value) {
+                Some(leg) => Some(leg),
+                None => {
+                    self.reply(
+                        tx,
+                        &request,
+                        481,
+                        Some("Call/Transaction Does Not Exist (Replaces)"),
+                    );
+                    return;
+                }
+            },
+            None => None,
+        };
         let id = LegId(self.next_leg);
         self.next_leg += 1;
         let from = header_text(&request.headers, &HeaderName::From).unwrap_or_default();
@@ -105,7 +122,26 @@ impl UserAgent {
             leg: id,
             request: Box::new(request),
             source,
+            replaces,
         }));
+    }
+
+    /// The confirmed leg a `Replaces` value (`call-id;to-tag=…;from-tag=…`) names.
+    fn replaced_leg(&self, value: &str) -> Option<LegId> {
+        let mut parts = value.split(';');
+        let call_id = parts.next()?.trim().to_owned();
+        let (mut to_tag, mut from_tag) = (None, None);
+        for param in parts {
+            let (name, val) = param.split_once('=')?;
+            match name.trim().to_ascii_lowercase().as_str() {
+                "to-tag" => to_tag = Some(val.trim().to_owned()),
+                "from-tag" => from_tag = Some(val.trim().to_owned()),
+                _ => {}
+            }
+        }
+        let leg = *self.dialogs.get(&(call_id, to_tag?))?;
+        let l = self.legs.get(&leg)?;
+        (l.state == LegState::Confirmed && l.dialog.remote_tag == from_tag).then_some(leg)
     }
 
     /// RFC 3261 §9.2: a CANCEL for a pending INVITE gets 200, and the INVITE gets 487.
@@ -191,8 +227,9 @@ impl UserAgent {
                 self.send_response(tx, response);
             }
             Method::Notify => {
-                // Remote answer / hold by `NOTIFY Event: talk|hold` (the Broadsoft/Polycom
-                // remote-control convention); any other event package is 489 (RFC 6665 §8.3.1).
+                // RFC 3515 §2.4.4: NOTIFYs about our REFER carry `Event: refer`; remote answer /
+                // hold come as `Event: talk|hold` (the Broadsoft/Polycom remote-control
+                // convention); any other event package is 489 (RFC 6665 §8.3.1).
                 let event = header_text(&request.headers, &HeaderName::Event)
                     .map(|e| {
                         e.split(';')
@@ -202,13 +239,47 @@ impl UserAgent {
                             .to_ascii_lowercase()
                     })
                     .unwrap_or_default();
-                if matches!(event.as_str(), "talk" | "hold") {
-                    self.reply(tx, &request, 200, None);
-                    self.out
-                        .push_back(Output::Event(Event::RemoteControl { leg, event }));
-                } else {
-                    self.reply(tx, &request, 489, None);
+                match event.as_str() {
+                    "talk" | "hold" => {
+                        self.reply(tx, &request, 200, None);
+                        self.out
+                            .push_back(Output::Event(Event::RemoteControl { leg, event }));
+                    }
+                    "refer" => {
+                        self.reply(tx, &request, 200, None);
+                        let done = header_text(&request.headers, &HeaderName::SubscriptionState)
+                            .is_some_and(|s| s.to_ascii_lowercase().starts_with("terminated"));
+                        // The body is `message/sipfrag`: "SIP/2.0 200 OK".
+                        let status = String::from_utf8_lossy(request.body())
+                            .split_whitespace()
+                            .nth(1)
+                            .and_then(|code| code.parse::<u16>().ok());
+                        if let Some(status) = status {
+                            self.out.push_back(Output::Event(Event::TransferProgress {
+                                leg,
+                                status,
+                                done,
+                            }));
+                        }
+                    }
+                    _ => self.reply(tx, &request, 489, None),
                 }
+            }
+            Method::Refer => {
+                // RFC 3515 §2.4.2: one Refer-To; its header part may carry Replaces.
+                let Some(refer_to) = header_text(&request.headers, &HeaderName::ReferTo) else {
+                    self.reply(tx, &request, 400, Some("Missing Refer-To"));
+                    return;
+                };
+                let (target, replaces) = split_refer_to(&refer_to);
+                self.reply(tx, &request, 202, None);
+                let referred_by = header_text(&request.headers, &HeaderName::ReferredBy);
+                self.out.push_back(Output::Event(Event::ReferReceived {
+                    leg,
+                    target,
+                    replaces,
+                    referred_by,
+                }));
             }
             _ => self.refuse(tx, &request),
         }
@@ -303,6 +374,14 @@ impl UserAgent {
             Purpose::Bye => {
                 if response.status.is_final() {
                     self.remove_leg(leg);
+                }
+            }
+            Purpose::Refer => {
+                if response.status.is_final() {
+                    self.out.push_back(Output::Event(Event::ReferAnswered {
+                        leg,
+                        status: response.status.code(),
+                    }));
                 }
             }
             Purpose::Cancel | Purpose::Other => {}
@@ -548,6 +627,10 @@ impl UserAgent {
                 self.end_leg(leg, EndReason::TransportError);
             }
             Purpose::Bye => self.remove_leg(leg),
+            // No answer to our REFER (Timer F): as good as 408.
+            Purpose::Refer => self
+                .out
+                .push_back(Output::Event(Event::ReferAnswered { leg, status: 408 })),
             Purpose::Cancel | Purpose::Other => {}
         }
     }
@@ -674,4 +757,41 @@ impl UserAgent {
         self.out
             .push_back(Output::Event(Event::RegistrationFailed { account, reason }));
     }
+}
+
+/// A `Refer-To` value, `<sip:c@host?Replaces=abc%3Bto-tag%3D1%3Bfrom-tag%3D2>`: the URI to call
+/// and the percent-decoded `Replaces` header it asks the new INVITE to carry.
+pub(super) fn split_refer_to(value: &str) -> (String, Option<String>) {
+    let inner = match (value.find('<'), value.rfind('>')) {
+        (Some(open), Some(close)) if open < close => &value[open + 1..close],
+        _ => value.split(';').next().unwrap_or(value).trim(),
+    };
+    let (uri, headers) = inner.split_once('?').unwrap_or((inner, ""));
+    let replaces = headers.split('&').find_map(|h| {
+        let (name, val) = h.split_once('=')?;
+        name.eq_ignore_ascii_case("replaces")
+            .then(|| percent_decode(val))
+    });
+    (uri.to_owned(), replaces)
+}
+
+/// Decodes `%XX` escapes (RFC 3986) in a URI header value.
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| char::from(b).to_digit(16);
+        if bytes[i] == b'%'
+            && let (Some(&h), Some(&l)) = (bytes.get(i + 1), bytes.get(i + 2))
+            && let (Some(h), Some(l)) = (hex(h), hex(l))
+        {
+            out.push((h * 16 + l) as u8);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
