@@ -1,6 +1,7 @@
 //! End-to-end tests: the `recall` binary against real peers (SIPp, baresip, Kamailio) on
 //! loopback, started and stopped by PID, and driven over its control API.
 
+mod call_control;
 mod callback_forms;
 mod cli;
 mod control_api;

@@ -1055,6 +1055,7 @@ impl Phone {
             }
         }
         self.emit_call(id);
+        self.send_pending_refer(id);
     }
 
     fn on_info(&mut self, leg: LegId, content_type: Option<&str>, body: &[u8]) {

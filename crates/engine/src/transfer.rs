@@ -27,6 +27,8 @@ pub(crate) struct Transfer {
     pub(crate) replaces: Option<CallId>,
     /// When the attempt is given up.
     pub(crate) deadline: Instant,
+    /// The REFER's `Refer-To`, while it waits for the hold to complete.
+    pub(crate) pending_refer: Option<String>,
 }
 
 /// The `Replaces` value as a URI header (RFC 3891 §6.1: `;` `=` `@` and friends escaped).
@@ -130,22 +132,26 @@ impl Phone {
             .calls
             .get(&id)
             .is_some_and(|c| c.state == CallState::Connected);
-        if connected && replaces.is_none() {
-            // The peer waits on hold while the target rings; it comes back if that fails.
+        // The peer waits on hold while the target rings (it comes back if that fails); the
+        // REFER goes once the hold is done, so the peer sees them in that order.
+        let hold_first = connected && replaces.is_none();
+        if hold_first {
             self.command(self.now, Command::Hold { call: id })?;
+        } else {
+            self.ua
+                .refer(self.now, leg, &refer_to)
+                .map_err(|e| EngineError::from_sip(id, e))?;
         }
-        self.ua
-            .refer(self.now, leg, &refer_to)
-            .map_err(|e| EngineError::from_sip(id, e))?;
         info!(call = %id, target = %shown, attended = replaces.is_some(), "transferring");
         let deadline = self.now + TRANSFER_TIMEOUT;
         if let Some(call) = self.calls.get_mut(&id) {
             call.transfer = Some(Transfer {
                 target: shown,
                 status: "trying".to_owned(),
-                resume_on_failure: connected && replaces.is_none(),
+                resume_on_failure: hold_first,
                 replaces,
                 deadline,
+                pending_refer: hold_first.then_some(refer_to),
             });
         }
         self.transfer_deadlines.insert((deadline, id));
@@ -241,6 +247,21 @@ impl Phone {
         }
         self.interaction_step(id, |i, at| i.conference(at));
         self.emit_call(id);
+    }
+
+    /// A re-INVITE of a call finished: a REFER waiting for the hold goes now (whether the hold
+    /// worked or not: the transfer is what the agent asked for).
+    pub(crate) fn send_pending_refer(&mut self, id: CallId) {
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        let Some(refer_to) = call.transfer.as_mut().and_then(|t| t.pending_refer.take()) else {
+            return;
+        };
+        let leg = call.leg;
+        if let Err(e) = self.ua.refer(self.now, leg, &refer_to) {
+            self.transfer_failed(id, &format!("cannot send the REFER: {e}"));
+        }
     }
 
     /// Our REFER was answered.
