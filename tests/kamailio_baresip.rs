@@ -12,7 +12,7 @@ use crate::support::{
 };
 
 /// Kamailio on a free loopback port with the fixture config.
-fn kamailio(dir: &Path) -> (Proc, SocketAddr) {
+pub(crate) fn kamailio(dir: &Path) -> (Proc, SocketAddr) {
     require("kamailio");
     let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
     let mut command = Command::new("kamailio");
@@ -32,7 +32,7 @@ fn kamailio(dir: &Path) -> (Proc, SocketAddr) {
 
 /// baresip registered at `registrar` as `user`, answering automatically, playing `tone` and
 /// dumping what it hears into `dir`.
-fn baresip(dir: &Path, user: &str, registrar: SocketAddr, tone: &Path) -> Proc {
+pub(crate) fn baresip(dir: &Path, user: &str, registrar: SocketAddr, tone: &Path) -> Proc {
     require("baresip");
     let home = dir.join(format!("baresip-{user}"));
     std::fs::create_dir_all(&home).expect("baresip dir");
@@ -45,7 +45,7 @@ fn baresip(dir: &Path, user: &str, registrar: SocketAddr, tone: &Path) -> Proc {
          audio_alert aubridge,nil\n\
          module_path /usr/lib/baresip/modules\n\
          module g711.so\nmodule aufile.so\nmodule aubridge.so\nmodule sndfile.so\n\
-         module account.so\nmodule ctrl_tcp.so\n\
+         module account.so\nmodule ctrl_tcp.so\nmodule menu.so\n\
          ctrl_tcp_listen 127.0.0.1:{ctrl_port}\n\
          snd_path {dump}\n",
         tone = tone.display(),
@@ -68,14 +68,18 @@ fn baresip(dir: &Path, user: &str, registrar: SocketAddr, tone: &Path) -> Proc {
     )
 }
 
-fn registration_state(agent: &Headless) -> String {
+pub(crate) fn registration_state(agent: &Headless) -> String {
     agent.status()["registrations"][0]["state"]
         .as_str()
         .unwrap_or_default()
         .to_owned()
 }
 
-fn account_config(dir: &Path, registrar: SocketAddr, password: &str) -> std::path::PathBuf {
+pub(crate) fn account_config(
+    dir: &Path,
+    registrar: SocketAddr,
+    password: &str,
+) -> std::path::PathBuf {
     let path = dir.join("alice.toml");
     std::fs::write(
         &path,

@@ -11,4 +11,5 @@ mod kamailio_baresip;
 mod malformed;
 mod sipp;
 mod support;
+mod three_phones;
 mod webhook;

@@ -102,7 +102,7 @@ impl Phone {
                     .get(&other)
                     .map(|c| c.leg)
                     .ok_or(EngineError::NoSuchCall(other))?;
-                let (contact, value) = self.ua.replaces_for(other_leg).ok_or_else(|| {
+                let (_contact, value) = self.ua.replaces_for(other_leg).ok_or_else(|| {
                     EngineError::Invalid(format!(
                         "{other} is not an established call to transfer to"
                     ))
@@ -112,10 +112,10 @@ impl Phone {
                     .get(&other)
                     .map(|c| c.remote.clone())
                     .unwrap_or_default();
-                (
-                    format!("{contact}?Replaces={}", escape_header(&value)),
-                    shown,
-                )
+                // The target's address-of-record, not its Contact (RFC 5589 §7.3): the
+                // transferee's INVITE then goes through the target's proxy, which can reach
+                // it. A transferee that ignores the Replaces header still reaches the target.
+                (format!("{shown}?Replaces={}", escape_header(&value)), shown)
             }
             _ => {
                 return Err(EngineError::Invalid(
