@@ -38,6 +38,8 @@ pub(crate) struct Call {
     pub(crate) consultation_of: Option<CallId>,
     /// The call whose peer's REFER made us place this one (we report back to it).
     pub(crate) referred_from: Option<CallId>,
+    /// The peer has put us on hold (its last offer did not let us send).
+    pub(crate) remote_hold: bool,
     /// This tick's captured audio and decoded audio (for the conference mix).
     pub(crate) captured: Vec<i16>,
     pub(crate) decoded: Vec<i16>,

@@ -503,6 +503,7 @@ impl Phone {
             conference: None,
             consultation_of: None,
             referred_from: None,
+            remote_hold: false,
             captured: Vec::new(),
             decoded: Vec::new(),
         };
@@ -649,12 +650,15 @@ impl Phone {
                 action: if hold { "hold" } else { "resume" },
             });
         }
+        let remote_hold = call.remote_hold;
         let local = call.local.as_mut().ok_or(EngineError::NoSuchCall(id))?;
         local.version += 1;
-        local.direction = if hold {
-            Direction::SendOnly
-        } else {
-            Direction::SendRecv
+        // RFC 3264 §8.4: when the peer holds us too, neither side sends: inactive.
+        local.direction = match (hold, remote_hold) {
+            (true, false) => Direction::SendOnly,
+            (true, true) => Direction::Inactive,
+            (false, false) => Direction::SendRecv,
+            (false, true) => Direction::RecvOnly,
         };
         let offer = build_offer(local);
         let leg = call.leg;
@@ -864,6 +868,7 @@ impl Phone {
             conference: None,
             consultation_of: None,
             referred_from: None,
+            remote_hold: false,
             captured: Vec::new(),
             decoded: Vec::new(),
         };
@@ -967,11 +972,19 @@ impl Phone {
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
+        let we_hold = call.state == CallState::Held;
         let Some(local) = call.local.as_mut() else {
             let _ = self.ua.reject_reinvite(self.now, leg, 488);
             return;
         };
         local.version += 1;
+        // Answer with what we want (RFC 3264 §6.1: the answer narrows the offer's direction):
+        // whether the peer holds us or not is the offer's to say.
+        local.direction = if we_hold {
+            Direction::SendOnly
+        } else {
+            Direction::SendRecv
+        };
         let result = match &sdp {
             Some(offer) => answer_offer(&String::from_utf8_lossy(offer), local),
             // An offer-less re-INVITE: we offer in the 200 (answer comes in the ACK).
@@ -993,6 +1006,10 @@ impl Phone {
         };
         match result {
             Ok((answer, agreed)) => {
+                if sdp.is_some() {
+                    // The peer's offer decides whether it holds us (we may not send).
+                    call.remote_hold = !agreed.direction.sends();
+                }
                 if sdp.is_some()
                     && let Some(media) = call.media.as_mut()
                     && let Err(e) = media.update(agreed)
@@ -1017,10 +1034,12 @@ impl Phone {
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
+        // We asked to hold (sendonly, or inactive when the peer holds us too) or to resume.
         let holding = call
             .local
             .as_ref()
-            .is_some_and(|l| l.direction == Direction::SendOnly);
+            .is_some_and(|l| matches!(l.direction, Direction::SendOnly | Direction::Inactive));
+        let remote_hold = call.remote_hold;
         match result {
             Ok(Some(sdp)) => {
                 if let (Ok(agreed), Some(media)) = (
@@ -1046,10 +1065,11 @@ impl Phone {
                 warn!(call = %id, status, "re-INVITE refused");
                 if let Some(local) = call.local.as_mut() {
                     // Back to what is in force.
-                    local.direction = if holding {
-                        Direction::SendRecv
-                    } else {
-                        Direction::SendOnly
+                    local.direction = match (holding, remote_hold) {
+                        (true, false) => Direction::SendRecv,
+                        (true, true) => Direction::RecvOnly,
+                        (false, false) => Direction::SendOnly,
+                        (false, true) => Direction::Inactive,
                     };
                 }
             }

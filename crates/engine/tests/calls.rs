@@ -169,3 +169,64 @@ fn an_offer_with_no_codec_in_common_is_refused_488() {
     let call = host.phone.calls().pop().expect("a call record");
     assert_eq!(call.state, CallState::Ended);
 }
+
+/// Packets each side received over one second of the call as it now stands.
+fn received_in_a_second(world: &mut World, call: CallId, bob: CallId) -> (u64, u64) {
+    let a0 = world.a.phone.call(call).expect("a").stats.packets_received;
+    let b0 = world.b.phone.call(bob).expect("b").stats.packets_received;
+    world.run_until(world.now + Duration::from_secs(1));
+    let a1 = world.a.phone.call(call).expect("a").stats.packets_received;
+    let b1 = world.b.phone.call(bob).expect("b").stats.packets_received;
+    (a1 - a0, b1 - b0)
+}
+
+#[test]
+fn holding_a_peer_that_holds_us_makes_the_stream_inactive() {
+    let (mut world, call, bob) = connected();
+    let settle = |world: &mut World, who: char, id: CallId, state: CallState| {
+        world.run_while(Duration::from_secs(5), |w| {
+            let phone = if who == 'a' { &w.a.phone } else { &w.b.phone };
+            phone.call(id).map(|c| c.state) == Some(state)
+        });
+    };
+    world
+        .a
+        .phone
+        .command(world.now, Command::Hold { call })
+        .expect("alice holds");
+    settle(&mut world, 'a', call, CallState::Held);
+    world
+        .b
+        .phone
+        .command(world.now, Command::Hold { call: bob })
+        .expect("bob holds too");
+    settle(&mut world, 'b', bob, CallState::Held);
+    let (to_alice, to_bob) = received_in_a_second(&mut world, call, bob);
+    assert!(
+        to_alice <= 2 && to_bob <= 2,
+        "inactive both ways: {to_alice} {to_bob}"
+    );
+    // Alice takes Bob back, but Bob still holds her: he sends (sendonly), she only listens.
+    world
+        .a
+        .phone
+        .command(world.now, Command::Resume { call })
+        .expect("alice resumes");
+    settle(&mut world, 'a', call, CallState::Connected);
+    let (to_alice, to_bob) = received_in_a_second(&mut world, call, bob);
+    assert!(
+        to_alice >= 45 && to_bob <= 2,
+        "bob sends, alice does not: {to_alice} {to_bob}"
+    );
+    world
+        .b
+        .phone
+        .command(world.now, Command::Resume { call: bob })
+        .expect("bob resumes");
+    settle(&mut world, 'b', bob, CallState::Connected);
+    let (to_alice, to_bob) = received_in_a_second(&mut world, call, bob);
+    assert!(
+        to_alice >= 45 && to_bob >= 45,
+        "both ways again: {to_alice} {to_bob}"
+    );
+}
