@@ -233,7 +233,7 @@ pub fn recall_caller(
 pub fn baresip_home(home: &Path, codec: &str, port: u16, source: &Path, user: &str, answer: bool) {
     std::fs::create_dir_all(home).expect("baresip home");
     let codec = if codec == "opus" {
-        "opus/48000/2"
+        "opus/48000/1"
     } else {
         "PCMU/8000/1"
     };
