@@ -22,6 +22,21 @@ pub struct Config {
     pub accounts: Vec<AccountSection>,
     /// The outcome webhook.
     pub webhook: WebhookSection,
+    /// Sound devices.
+    pub audio: AudioSection,
+}
+
+/// `[audio]`: the sound devices `--audio device` opens, by id or name (see `recall devices`);
+/// unset means the system default. With no `ring` device the ringtone plays on `output`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AudioSection {
+    /// The microphone.
+    pub input: Option<String>,
+    /// The headset or speaker.
+    pub output: Option<String>,
+    /// The ring device.
+    pub ring: Option<String>,
 }
 
 /// `[webhook]`: where outcomes (done, rescheduled, disposition) are posted.

@@ -29,6 +29,8 @@ enum Mode {
     Call(CallArgs),
     /// Write the interaction history (from the database) as CSV or JSON.
     Export(ExportArgs),
+    /// List the sound devices (ids and names for --audio device:NAME and [audio]).
+    Devices,
 }
 
 #[derive(Debug, Args)]
@@ -55,7 +57,8 @@ struct Common {
     /// Where to receive SIP: udp:IP:PORT or tcp:IP:PORT (repeatable).
     #[arg(long)]
     listen: Vec<String>,
-    /// Audio: null, file:IN.wav,OUT.wav, or device.
+    /// Audio: null, file:IN.wav,OUT.wav, device (the [audio] devices or the system default),
+    /// or device:NAME (one device for microphone, headset and ringing).
     #[arg(long, default_value = "null")]
     audio: String,
     /// Log every SIP message sent and received.
@@ -117,10 +120,22 @@ fn main() -> ExitCode {
     if let Mode::Export(args) = &mode {
         return run_export(args);
     }
+    if let Mode::Devices = &mode {
+        return match audio::list() {
+            Ok(devices) => {
+                print!("{}", audio::describe(&devices));
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("recall: {e}");
+                ExitCode::from(1)
+            }
+        };
+    }
     let verbose = match &mode {
         Mode::Headless(_) => "info",
         Mode::Call(args) if args.common.log_sip => "info",
-        Mode::Call(_) | Mode::Export(_) => "warn",
+        Mode::Call(_) | Mode::Export(_) | Mode::Devices => "warn",
     };
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -153,7 +168,11 @@ fn run(mode: Mode) -> Result<ExitCode, Failure> {
     let (common, default_listen) = match &mode {
         Mode::Headless(args) => (&args.common, "udp:127.0.0.1:5060"),
         Mode::Call(args) => (&args.common, "udp:127.0.0.1:0"),
-        Mode::Export(_) => return Err(Failure::Usage("export runs on its own".to_owned())),
+        Mode::Export(_) | Mode::Devices => {
+            return Err(Failure::Usage(
+                "export and devices run on their own".to_owned(),
+            ));
+        }
     };
     let config = match &common.config {
         Some(path) => Config::load(path).map_err(|e| Failure::Usage(e.to_string()))?,
@@ -174,7 +193,7 @@ fn run(mode: Mode) -> Result<ExitCode, Failure> {
             addr: dest.addr,
         });
     }
-    let audio = parse_audio(&common.audio).map_err(Failure::Usage)?;
+    let audio = parse_audio(&common.audio, &config.audio).map_err(Failure::Usage)?;
     let accounts = config
         .accounts
         .iter()
@@ -226,7 +245,11 @@ fn run(mode: Mode) -> Result<ExitCode, Failure> {
             };
             (None, None, Some(plan))
         }
-        Mode::Export(_) => return Err(Failure::Usage("export runs on its own".to_owned())),
+        Mode::Export(_) | Mode::Devices => {
+            return Err(Failure::Usage(
+                "export and devices run on their own".to_owned(),
+            ));
+        }
     };
     let phone_config = engine::PhoneConfig {
         ua,
@@ -252,14 +275,14 @@ fn run(mode: Mode) -> Result<ExitCode, Failure> {
         log_sip: common.log_sip,
         db: match &mode {
             Mode::Headless(args) => args.db.clone(),
-            Mode::Call(_) | Mode::Export(_) => None,
+            Mode::Call(_) | Mode::Export(_) | Mode::Devices => None,
         },
         webhook: match &mode {
             Mode::Headless(_) => config
                 .webhook
                 .to_runtime()
                 .map_err(|e| Failure::Usage(e.to_string()))?,
-            Mode::Call(_) | Mode::Export(_) => None,
+            Mode::Call(_) | Mode::Export(_) | Mode::Devices => None,
         },
     };
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -309,23 +332,43 @@ fn run_export(args: &ExportArgs) -> ExitCode {
     }
 }
 
-fn parse_audio(text: &str) -> Result<runtime::AudioSpec, String> {
+fn parse_audio(text: &str, devices: &config::AudioSection) -> Result<runtime::AudioSpec, String> {
     match text {
         "null" => Ok(runtime::AudioSpec::Null),
-        "device" => Err(
-            "--audio device: sound devices are not supported in this build yet; use --audio null or --audio file:IN.wav,OUT.wav"
-                .to_owned(),
-        ),
+        "device" => Ok(runtime::AudioSpec::Device(audio::DeviceChoice {
+            input: devices.input.clone(),
+            output: devices.output.clone(),
+            ring: devices.ring.clone(),
+        })),
+        _ if text.starts_with("device:") => {
+            let name = text.trim_start_matches("device:");
+            if name.is_empty() {
+                return Err(
+                    "--audio device: needs a device name after the colon (see `recall devices`)"
+                        .to_owned(),
+                );
+            }
+            Ok(runtime::AudioSpec::Device(audio::DeviceChoice {
+                input: Some(name.to_owned()),
+                output: Some(name.to_owned()),
+                ring: None,
+            }))
+        }
         _ => {
             let files = text.strip_prefix("file:").ok_or_else(|| {
-                format!("--audio {text:?}: expected null, device or file:IN.wav,OUT.wav")
+                format!(
+                    "--audio {text:?}: expected null, device, device:NAME or file:IN.wav,OUT.wav"
+                )
             })?;
             let (input, output) = files.split_once(',').ok_or_else(|| {
                 format!("--audio {text:?}: expected file:IN.wav,OUT.wav (two files)")
             })?;
             let input = PathBuf::from(input);
             if !input.is_file() {
-                return Err(format!("--audio: input file {} does not exist", input.display()));
+                return Err(format!(
+                    "--audio: input file {} does not exist",
+                    input.display()
+                ));
             }
             Ok(runtime::AudioSpec::File {
                 input,

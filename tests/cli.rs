@@ -35,7 +35,7 @@ fn bad_flags_and_config_stop_with_one_line_and_exit_2() {
         ),
         (
             &["headless", "--audio", "speakers"],
-            "--audio \"speakers\": expected null, device or file:IN.wav,OUT.wav",
+            "--audio \"speakers\": expected null, device, device:NAME or file:IN.wav,OUT.wav",
         ),
         (
             &["headless", "--auto-answer=soon"],

@@ -5,6 +5,7 @@ mod call_control;
 mod callback_forms;
 mod cli;
 mod control_api;
+mod devices;
 mod dtmf;
 mod interactions;
 mod kamailio_baresip;

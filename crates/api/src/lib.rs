@@ -233,6 +233,46 @@ pub struct StatusView {
     pub registrations: Vec<RegistrationView>,
     /// SIP counters.
     pub sip: SipStats,
+    /// The audio backend, its levels and tones.
+    #[serde(default)]
+    pub audio: AudioStatus,
+}
+
+/// The audio backend as the status view shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AudioStatus {
+    /// `null`, `file` or `device`.
+    pub backend: String,
+    /// The devices in use (device backend).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub devices: Option<String>,
+    /// The microphone's level, dBFS of the last frame's peak (−90 is silence).
+    pub input_db: i16,
+    /// The headset's level, likewise.
+    pub output_db: i16,
+    /// The tone on the headset: `ringback`, `busy`, `reorder`, or none.
+    pub tone: Option<String>,
+    /// The tone on the ring device: `ring`, or none.
+    pub ring: Option<String>,
+    /// Samples the headset wanted before the calls delivered them.
+    pub underruns: u64,
+    /// Captured samples lost because the calls did not take them in time.
+    pub overruns: u64,
+}
+
+impl Default for AudioStatus {
+    fn default() -> Self {
+        Self {
+            backend: "null".to_owned(),
+            devices: None,
+            input_db: -90,
+            output_db: -90,
+            tone: None,
+            ring: None,
+            underruns: 0,
+            overruns: 0,
+        }
+    }
 }
 
 /// SIP counters for the status view.

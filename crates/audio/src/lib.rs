@@ -1,9 +1,16 @@
-//! Audio backends for recall that need no sound card: WAV files and silence, and the
-//! resampling between a file's (or a device's) rate and a call's (rubato).
+//! Audio backends for recall: sound devices through cpal (see `device` and `bus`), WAV files
+//! and silence, and the resampling between a file's (or a device's) rate and a call's
+//! (rubato).
 //!
 //! A [`WavPlayer`] loops a WAV file's samples as the captured audio of a call, and a
 //! [`Recording`] collects what the call played, to be written out as a WAV file when it ends.
 //! Both work in memory; files are read and written by the caller (the runtime).
+
+mod bus;
+mod device;
+
+pub use bus::{BusPort, CaptureSide, DeviceShared, Levels, PlaybackSide, RingSide, SharedBus, bus};
+pub use device::{DeviceChoice, DeviceError, DeviceInfo, Devices, describe, list};
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};

@@ -26,6 +26,8 @@ pub(crate) struct Call {
     /// Digits asked for before the media was up.
     pub(crate) pending_dtmf: String,
     pub(crate) muted: bool,
+    /// Outgoing, and the peer said 180 Ringing.
+    pub(crate) alerting: bool,
     /// The interaction this call belongs to.
     pub(crate) interaction: Option<api::InteractionId>,
     /// How its digits are sent (its account's mode).

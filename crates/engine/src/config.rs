@@ -3,9 +3,9 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use api::CallId;
+use api::{AudioStatus, CallId};
 use interaction::{Disposition, KeyMap, default_dispositions};
-use media::{AudioPort, Codec, OpusSettings};
+use media::{AudioPort, Codec, OpusSettings, Tone};
 
 /// One account, as the engine needs it: a name plus the SIP account.
 #[derive(Debug, Clone)]
@@ -66,6 +66,13 @@ pub trait AudioFactory: Send {
     fn open(&mut self, call: CallId, rate: u32) -> Box<dyn AudioPort>;
     /// The call's media stopped; the port is handed back.
     fn close(&mut self, call: CallId, port: Box<dyn AudioPort>);
+    /// The tones to play now: on the headset (ringback, busy, reorder) and on the ring
+    /// device (the ringtone). Backends with no one listening ignore them.
+    fn tones(&mut self, _headset: Option<Tone>, _ring: Option<Tone>) {}
+    /// What the backend is and its levels, for the status view.
+    fn status(&self) -> AudioStatus {
+        AudioStatus::default()
+    }
 }
 
 /// A factory whose ports capture silence and discard playback.

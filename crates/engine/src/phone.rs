@@ -11,7 +11,7 @@ use api::{
 use bytes::Bytes;
 use media::{
     Codec, Direction, DtmfDigit, LocalMedia, MediaEvent, MediaSession, MediaTransmit, Negotiated,
-    SessionParams, answer_offer, build_offer, read_answer,
+    SessionParams, Tone, answer_offer, build_offer, read_answer,
 };
 use sip::{AccountId, Dest, EndReason, Invitation, LegId, UserAgent};
 use tracing::{debug, info, warn};
@@ -146,6 +146,10 @@ pub struct Phone {
     pub(crate) next_conference: u64,
     /// Resamplers carrying one conference member's audio to another's rate, by (from, to).
     pub(crate) resamplers: HashMap<(CallId, CallId), media::FrameResampler>,
+    /// A call-progress tone after an outgoing call failed (busy, reorder), until when.
+    pub(crate) progress_tone: Option<(Tone, Instant)>,
+    /// The tones playing now: (headset, ring device).
+    pub(crate) tones: (Option<Tone>, Option<Tone>),
 }
 
 impl std::fmt::Debug for Phone {
@@ -197,6 +201,8 @@ impl Phone {
             agent: AgentStatus::default(),
             callbacks: config.callbacks,
             epoch: (now, config.wall_clock),
+            progress_tone: None,
+            tones: (None, None),
             scheduled: BTreeSet::new(),
             ring_timeouts: BTreeSet::new(),
             contacts: Vec::new(),
@@ -301,6 +307,7 @@ impl Phone {
             }
         }
         self.pump();
+        self.update_tones();
     }
 
     /// The next output. Drain until `Output::Timeout` after every input.
@@ -326,6 +333,9 @@ impl Phone {
         if let Some(at) = self.next_transfer_deadline() {
             deadline = deadline.min(at);
         }
+        if let Some((_, until)) = self.progress_tone {
+            deadline = deadline.min(until);
+        }
         Output::Timeout(deadline)
     }
 
@@ -350,6 +360,7 @@ impl Phone {
             Command::Conference { call, target, with } => self.conference(call, target, with),
         };
         self.pump();
+        self.update_tones();
         result
     }
 
@@ -390,6 +401,13 @@ impl Phone {
                 malformed_dropped: stats.malformed_dropped,
                 bad_requests: stats.bad_requests,
                 retransmissions: stats.retransmissions,
+            },
+            audio: {
+                let mut audio = self.audio.status();
+                let name = |t: Option<Tone>| t.map(|t| format!("{t:?}").to_lowercase());
+                audio.tone = name(self.tones.0);
+                audio.ring = name(self.tones.1);
+                audio
             },
         }
     }
@@ -497,6 +515,7 @@ impl Phone {
             dtmf_received: String::new(),
             pending_dtmf: String::new(),
             muted: false,
+            alerting: false,
             interaction: None,
             dtmf: account_index.map_or(DtmfMode::Auto, |i| self.accounts[i].settings.dtmf),
             transfer: None,
@@ -766,6 +785,11 @@ impl Phone {
             } => self.on_incoming(leg, &request, source, replaces),
             sip::Event::Progress { leg, status, .. } => {
                 if let Some(id) = self.by_leg.get(&leg).copied() {
+                    if status == 180
+                        && let Some(call) = self.calls.get_mut(&id)
+                    {
+                        call.alerting = true;
+                    }
                     let reason = if status == 180 { "Ringing" } else { "Trying" };
                     self.report_to_referrer(id, status, reason);
                 }
@@ -858,6 +882,7 @@ impl Phone {
             dtmf_received: String::new(),
             pending_dtmf: String::new(),
             muted: false,
+            alerting: false,
             interaction: Some(interaction),
             // An incoming call is taken as the first account's.
             dtmf: self
@@ -1373,6 +1398,15 @@ impl Phone {
         self.emit_call(id);
         if never_answered {
             let status = failure_status(&why);
+            if !was_ringing {
+                // Our own call failed: the agent hears why for a few seconds.
+                let tone = match status {
+                    486 | 600 | 603 => Some(Tone::Busy),
+                    487 => None,
+                    _ => Some(Tone::Reorder),
+                };
+                self.progress_tone = tone.map(|t| (t, self.now + PROGRESS_TONE));
+            }
             self.report_to_referrer(id, status, &why);
         }
         self.interaction_step(id, |i, at| match i.state {
@@ -1535,6 +1569,59 @@ fn describe_end(reason: &EndReason) -> String {
 
 /// The SIP status an ended call's reason names (`busy (486 Busy Here)`), for reporting it to
 /// whoever referred us; 408 for a timeout, 487 when we gave up.
+/// How long busy and reorder play after an outgoing call fails.
+const PROGRESS_TONE: Duration = Duration::from_secs(3);
+
+impl Phone {
+    /// The tones the calls call for now: ringback while an outgoing call alerts, busy or
+    /// reorder after it failed (on the headset); the ringtone while a call rings (ring device).
+    fn wanted_tones(&self) -> (Option<Tone>, Option<Tone>) {
+        let ring = self
+            .calls
+            .values()
+            .any(|c| c.state == CallState::Ringing)
+            .then_some(Tone::Ring);
+        let alerting = self
+            .calls
+            .values()
+            .any(|c| c.state == CallState::Dialing && c.alerting);
+        let failed = self
+            .progress_tone
+            .filter(|(_, until)| *until > self.now)
+            .map(|(tone, _)| tone);
+        let talking = self.calls.values().any(|c| c.state == CallState::Connected);
+        let headset = if alerting {
+            Some(Tone::Ringback)
+        } else if talking {
+            None
+        } else {
+            failed
+        };
+        (headset, ring)
+    }
+
+    /// Tells the audio which tones to play when that changed.
+    fn update_tones(&mut self) {
+        if self
+            .progress_tone
+            .is_some_and(|(_, until)| until <= self.now)
+        {
+            self.progress_tone = None;
+        }
+        let wanted = self.wanted_tones();
+        if wanted != self.tones {
+            self.tones = wanted;
+            self.audio.tones(wanted.0, wanted.1);
+        }
+    }
+
+    /// The tones playing now: (headset, ring device).
+    #[must_use]
+    pub fn tones(&self) -> (Option<Tone>, Option<Tone>) {
+        self.tones
+    }
+}
+
 fn failure_status(why: &str) -> u16 {
     why.split(|c: char| !c.is_ascii_digit())
         .filter_map(|n| n.parse::<u16>().ok())

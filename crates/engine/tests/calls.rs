@@ -230,3 +230,72 @@ fn holding_a_peer_that_holds_us_makes_the_stream_inactive() {
         "both ways again: {to_alice} {to_bob}"
     );
 }
+
+#[test]
+fn tones_follow_the_calls_ringtone_ringback_busy_then_quiet() {
+    use media::Tone;
+    let mut world = World::registered(11, 0.0, Duration::ZERO);
+    assert_eq!(world.a.phone.tones(), (None, None));
+    // Bob calls Alice, who does not answer by herself: she rings, he hears ringback.
+    let dial = |world: &mut World| {
+        world
+            .b
+            .phone
+            .command(
+                world.now,
+                Command::Dial {
+                    to: "sip:alice@127.0.0.1".to_owned(),
+                    account: None,
+                },
+            )
+            .expect("dial")
+            .id
+    };
+    let bobs = dial(&mut world);
+    world.run_while(Duration::from_secs(5), |w| {
+        w.b.phone.tones() == (Some(Tone::Ringback), None)
+    });
+    assert_eq!(world.a.phone.tones(), (None, Some(Tone::Ring)));
+    let alices = world.a.phone.calls()[0].id;
+    world
+        .a
+        .phone
+        .command(
+            world.now,
+            Command::Reject {
+                call: alices,
+                status: None,
+            },
+        )
+        .expect("reject");
+    assert_eq!(world.a.phone.tones(), (None, None), "no ring once refused");
+    world.run_while(Duration::from_secs(5), |w| {
+        w.b.phone.call(bobs).map(|c| c.state) == Some(CallState::Ended)
+    });
+    assert_eq!(world.b.phone.tones(), (Some(Tone::Busy), None), "486: busy");
+    let status = world.b.phone.status(Vec::new());
+    assert_eq!(status.audio.tone.as_deref(), Some("busy"));
+    world.run_until(world.now + Duration::from_millis(3100));
+    assert_eq!(world.b.phone.tones(), (None, None), "busy stops after 3 s");
+    // Answered: ringback stops, nothing plays over the conversation.
+    let bobs = dial(&mut world);
+    world.run_while(Duration::from_secs(5), |w| w.a.phone.tones().1.is_some());
+    let alices = world
+        .a
+        .phone
+        .calls()
+        .into_iter()
+        .find(|c| c.state == CallState::Ringing)
+        .expect("ringing")
+        .id;
+    world
+        .a
+        .phone
+        .command(world.now, Command::Answer { call: alices })
+        .expect("answer");
+    world.run_while(Duration::from_secs(5), |w| {
+        w.b.phone.call(bobs).map(|c| c.state) == Some(CallState::Connected)
+    });
+    assert_eq!(world.a.phone.tones(), (None, None));
+    assert_eq!(world.b.phone.tones(), (None, None));
+}

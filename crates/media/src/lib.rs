@@ -30,6 +30,6 @@ pub use plc::G711Plc;
 pub use rtcp::{LocalReport, RemoteReport, RtcpState, is_rtcp};
 pub use sdp::{LocalMedia, Negotiated, SdpError, answer_offer, build_offer, read_answer};
 pub use session::{MediaEvent, MediaSession, MediaStats, MediaTransmit, SessionParams};
-pub use tone::{Tone, ToneGenerator};
 /// Media direction (RFC 3264 §6.1), re-exported from sipx-sdp.
 pub use sipx_sdp::Direction;
+pub use tone::{Tone, ToneGenerator};

@@ -85,7 +85,8 @@ impl ToneGenerator {
             *sample = if in_period < on {
                 let ramp = (in_period.min(on - in_period).min(fade) as f32) / fade as f32;
                 let t = self.position as f32 / rate as f32;
-                let wave = (t * f1 * std::f32::consts::TAU).sin() + (t * f2 * std::f32::consts::TAU).sin();
+                let wave =
+                    (t * f1 * std::f32::consts::TAU).sin() + (t * f2 * std::f32::consts::TAU).sin();
                 (wave * level * ramp) as i16
             } else {
                 0
@@ -111,17 +112,27 @@ mod tests {
 
     #[test]
     fn each_tone_has_its_frequencies_and_cadence() {
-        for (tone, on, off) in [(Tone::Ring, 2000, 4000), (Tone::Busy, 500, 500), (Tone::Reorder, 250, 250)] {
+        for (tone, on, off) in [
+            (Tone::Ring, 2000, 4000),
+            (Tone::Busy, 500, 500),
+            (Tone::Reorder, 250, 250),
+        ] {
             let mut generator = ToneGenerator::new(tone, 8000);
             let mut samples = vec![0i16; 8 * (on + off) as usize];
             generator.fill(&mut samples);
             let burst = &samples[80..8 * on as usize - 80];
             let gap = &samples[8 * on as usize + 8..8 * (on + off) as usize - 8];
-            assert!(gap.iter().all(|&s| s == 0), "{tone:?}: silent between bursts");
+            assert!(
+                gap.iter().all(|&s| s == 0),
+                "{tone:?}: silent between bursts"
+            );
             let (f1, f2) = tone.frequencies();
             assert!(power_at(burst, f1, 8000.0) > 500.0, "{tone:?} has {f1} Hz");
             assert!(power_at(burst, f2, 8000.0) > 500.0, "{tone:?} has {f2} Hz");
-            assert!(power_at(burst, 1000.0, 8000.0) < 50.0, "{tone:?}: nothing else");
+            assert!(
+                power_at(burst, 1000.0, 8000.0) < 50.0,
+                "{tone:?}: nothing else"
+            );
         }
     }
 
@@ -130,6 +141,10 @@ mod tests {
         let mut generator = ToneGenerator::new(Tone::Busy, 48_000);
         let mut samples = vec![0i16; 480];
         generator.fill(&mut samples);
-        assert!(samples[0].abs() < 50 && samples[10].abs() < 500, "{:?}", &samples[..12]);
+        assert!(
+            samples[0].abs() < 50 && samples[10].abs() < 500,
+            "{:?}",
+            &samples[..12]
+        );
     }
 }

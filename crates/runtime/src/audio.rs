@@ -1,12 +1,13 @@
-//! The audio factories the runtime hands the phone: silence, or WAV files.
+//! The audio factories the runtime hands the phone: WAV files, or sound devices.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
+use api::AudioStatus;
 use api::CallId;
-use audio::{Recording, Wav, WavPlayer, WavSource};
+use audio::{Devices, Recording, Wav, WavPlayer, WavSource};
 use engine::AudioFactory;
-use media::AudioPort;
+use media::{AudioPort, Tone};
 
 /// Recordings of calls that ended, waiting for the run loop to write them:
 /// (file, sample rate, samples).
@@ -40,6 +41,13 @@ impl AudioFactory for FileAudio {
         Box::new(WavPlayer::new(self.source.at(rate), Some(recording)))
     }
 
+    fn status(&self) -> AudioStatus {
+        AudioStatus {
+            backend: "file".to_owned(),
+            ..AudioStatus::default()
+        }
+    }
+
     fn close(&mut self, call: CallId, _port: Box<dyn AudioPort>) {
         let Some(index) = self.open.iter().position(|(c, _, _)| *c == call) else {
             return;
@@ -51,6 +59,48 @@ impl AudioFactory for FileAudio {
             .unwrap_or_default();
         if let Ok(mut finished) = self.finished.lock() {
             finished.push((self.output.clone(), rate, samples));
+        }
+    }
+}
+
+/// Connects every call to the sound devices through one bus.
+pub(crate) struct DeviceAudio {
+    devices: Devices,
+}
+
+impl DeviceAudio {
+    pub(crate) fn new(devices: Devices) -> Self {
+        Self { devices }
+    }
+}
+
+impl AudioFactory for DeviceAudio {
+    fn open(&mut self, _call: CallId, rate: u32) -> Box<dyn AudioPort> {
+        Box::new(self.devices.bus().port(rate))
+    }
+
+    fn close(&mut self, _call: CallId, port: Box<dyn AudioPort>) {
+        drop(port);
+    }
+
+    fn tones(&mut self, headset: Option<Tone>, ring: Option<Tone>) {
+        self.devices.bus().shared().set_tones(headset, ring);
+    }
+
+    fn status(&self) -> AudioStatus {
+        let shared = self.devices.bus().shared();
+        let levels = shared.levels();
+        let load = |counter: &std::sync::atomic::AtomicU64| {
+            counter.load(std::sync::atomic::Ordering::Relaxed)
+        };
+        AudioStatus {
+            backend: "device".to_owned(),
+            devices: Some(self.devices.description.clone()),
+            input_db: levels.input_db.round() as i16,
+            output_db: levels.output_db.round() as i16,
+            underruns: load(&shared.underruns),
+            overruns: load(&shared.overruns),
+            ..AudioStatus::default()
         }
     }
 }

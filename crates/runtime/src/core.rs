@@ -40,6 +40,9 @@ pub enum RunError {
     /// The audio files could not be used.
     #[error("audio: {0}")]
     Audio(#[from] audio::WavError),
+    /// The sound devices could not be opened.
+    #[error("audio: {0}")]
+    Device(#[from] audio::DeviceError),
     /// The database could not be used.
     #[error("{0}")]
     Store(#[from] store::StoreError),
@@ -86,6 +89,12 @@ pub async fn run(
             let finished = factory.finished.clone();
             phone_config.audio = Box::new(factory);
             Some(finished)
+        }
+        AudioSpec::Device(choice) => {
+            let devices = audio::Devices::open(choice)?;
+            info!(devices = %devices.description, "sound devices open");
+            phone_config.audio = Box::new(crate::audio::DeviceAudio::new(devices));
+            None
         }
     };
     phone_config.media_ip = config.rtp_ip;

@@ -37,6 +37,8 @@ pub enum AudioSpec {
         /// The WAV file to record the peer into (overwritten by each call that ends).
         output: PathBuf,
     },
+    /// Sound devices (cpal): the microphone, the headset, the ring device.
+    Device(::audio::DeviceChoice),
 }
 
 /// How the runtime is set up around the phone.
