@@ -3,6 +3,7 @@
 
 mod config;
 mod export;
+mod seed;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -79,6 +80,10 @@ struct HeadlessArgs {
     /// The interaction database.
     #[arg(long)]
     db: Option<PathBuf>,
+    /// Start an empty directory with DIR/contacts.json and DIR/responses.json (the demo's are
+    /// in fixtures/demo).
+    #[arg(long, value_name = "DIR")]
+    seed: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -262,7 +267,7 @@ fn run(mode: Mode) -> Result<ExitCode, Failure> {
             .to_settings()
             .map_err(|e| Failure::Usage(e.to_string()))?,
         keep_ended: 1000,
-        seed: seed(),
+        seed: rng_seed(),
         callbacks: config.callbacks.to_settings(),
         wall_clock: time::OffsetDateTime::now_utc(),
     };
@@ -283,6 +288,12 @@ fn run(mode: Mode) -> Result<ExitCode, Failure> {
                 .to_runtime()
                 .map_err(|e| Failure::Usage(e.to_string()))?,
             Mode::Call(_) | Mode::Export(_) | Mode::Devices => None,
+        },
+        seed: match &mode {
+            Mode::Headless(HeadlessArgs {
+                seed: Some(dir), ..
+            }) => Some(seed::read(dir).map_err(Failure::Usage)?),
+            _ => None,
         },
     };
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -379,7 +390,7 @@ fn parse_audio(text: &str, devices: &config::AudioSection) -> Result<runtime::Au
 }
 
 /// Seeds tags, branches and SSRCs: different every run, as RFC 3261 and RFC 3550 want.
-fn seed() -> u64 {
+fn rng_seed() -> u64 {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64);

@@ -593,3 +593,51 @@ fn contacts_match_incoming_callbacks_and_responses_are_searchable() {
         Some(1)
     );
 }
+
+#[test]
+fn the_demo_seed_fills_an_empty_directory_once() {
+    let dir = scratch("seed");
+    let db = dir.join("recall.db").display().to_string();
+    let demo = fixture("demo").display().to_string();
+    let count = |agent: &Headless, what: &str| {
+        get_json(agent.control, &format!("/v1/{what}"))
+            .as_array()
+            .map_or(0, Vec::len)
+    };
+
+    let mut agent = Headless::start(&dir, &["--db", &db, "--seed", &demo]);
+    assert_eq!(count(&agent, "contacts"), 9);
+    assert_eq!(count(&agent, "responses"), 8);
+    let found = get_json(agent.control, "/v1/responses?q=refund");
+    assert_eq!(found[0]["title"], "Refund timeline", "{found}");
+    // The demo's callback customer (+1 555 0100) is a seeded contact.
+    let sipp = sipp_in_background(&dir, "sipp-seed", "sipp/uac_callback.xml", agent.sip);
+    assert!(wait_until(Duration::from_secs(5), || count(
+        &agent,
+        "interactions"
+    ) > 0));
+    assert_eq!(last_interaction(&agent)["contact"]["name"], "Ana Ruiz");
+    let (status, _) = post_json(agent.control, "/v1/interactions/i-1/reject", "");
+    assert_eq!(status, 200);
+    let _ = sipp.join();
+    // The agent's edits stand: seeding again neither duplicates nor brings back what went.
+    let (status, _) = http(agent.control, "DELETE", "/v1/contacts/2", None, None);
+    assert_eq!(status, 204);
+    assert!(agent.proc.terminate(Duration::from_secs(10)).success());
+
+    let mut agent = Headless::start(&dir, &["--db", &db, "--seed", &demo]);
+    assert_eq!(count(&agent, "contacts"), 8);
+    assert_eq!(count(&agent, "responses"), 8);
+    assert!(agent.proc.terminate(Duration::from_secs(10)).success());
+
+    // A seed directory that is not one stops the start with the file named.
+    let output = crate::support::recall()
+        .args(["headless", "--listen", "udp:127.0.0.1:0", "--seed"])
+        .arg(dir.join("nowhere"))
+        .output()
+        .expect("run recall");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("nowhere/contacts.json"), "{stderr}");
+}

@@ -54,11 +54,20 @@ fn sipp_calls_survive_ten_percent_loss() {
     let (status, screen) = run_sipp(&dir, "sipp-uac-lost", &args, Duration::from_secs(90));
     assert_eq!(sipp_counts(&screen), (20, 0), "{screen}");
     assert!(status.success(), "SIPp exit {status}");
+    // SIPp's Lost column: what it dropped of its own sends (INVITE, ACK, BYE) and of what recall
+    // sent it. A dropped answer or ACK can only be repaired by recall retransmitting its 2xx.
+    let (lost_sent, lost_received) = sipp_lost(&screen);
+    assert!(lost_sent + lost_received > 0, "SIPp lost nothing: {screen}");
     let status = agent.status();
-    assert!(
-        status["sip"]["retransmissions"].as_u64().unwrap_or(0) > 0,
-        "losses were repaired by retransmission: {status}"
-    );
+    let retransmissions = status["sip"]["retransmissions"].as_u64().unwrap_or(0);
+    let ack_lost = sipp_lost_of(&screen, "ACK");
+    if lost_received + ack_lost > 0 {
+        assert!(
+            retransmissions > 0,
+            "{lost_received} answers and {ack_lost} ACKs lost but recall never retransmitted: \
+             {status}\n{screen}"
+        );
+    }
 }
 
 fn sipp_uas(dir: &std::path::Path, scenario: &str) -> (Proc, u16) {
@@ -180,4 +189,65 @@ fn sipp_calls_over_tcp_are_answered() {
             .contains(&format!("tcp:127.0.0.1:{tcp_port}")),
         "{listen}"
     );
+}
+
+/// Sums SIPp's Lost column over the message rows of its scenario screen: (sent, received).
+fn sipp_lost(screen: &str) -> (u64, u64) {
+    let mut sent = 0;
+    let mut received = 0;
+    for (line, lost) in lost_by_row(screen) {
+        if line.contains("---->") {
+            sent += lost;
+        } else if line.contains("<----") {
+            received += lost;
+        }
+    }
+    (sent, received)
+}
+
+/// SIPp's Lost count on the sent row of `message` (e.g. "ACK").
+fn sipp_lost_of(screen: &str, message: &str) -> u64 {
+    lost_by_row(screen)
+        .filter(|(l, _)| l.split_whitespace().next() == Some(message) && l.contains("---->"))
+        .map(|(_, lost)| lost)
+        .sum()
+}
+
+/// The message rows of the last scenario screen SIPp printed, each with the number in its Lost
+/// column (found by the column's place under the header; empty cells are 0).
+fn lost_by_row(screen: &str) -> impl Iterator<Item = (&str, u64)> {
+    let last = screen.rfind("Scenario Screen").unwrap_or(0);
+    let mut lines = screen[last..]
+        .lines()
+        .skip_while(|l| !l.contains("Messages"));
+    let column = lines.next().and_then(|header| header.find("Lost"));
+    lines
+        .take_while(|l| l.contains("---->") || l.contains("<----") || l.contains("Pause"))
+        .map(move |line| {
+            let lost = column
+                .and_then(|c| line.get(c.saturating_sub(4)..))
+                .and_then(|cell| cell.split_whitespace().next()?.parse().ok())
+                .unwrap_or(0);
+            (line, lost)
+        })
+}
+
+#[test]
+fn sipp_lost_columns_are_read_under_their_header() {
+    let screen = "\
+------------------------------ Scenario Screen -------- [1-9]: Change Screen --
+                                 Messages  Retrans   Timeout   Unexp.    Lost
+      INVITE ---------->         20        3         0                   3     
+         100 <----------         0         0         0         0               
+         200 <----------  E-RTD1 20        4         0         0         2     
+         ACK ---------->         20        4                             6     
+       Pause [   1000ms]         20                            0        
+         BYE ---------->         20        5         0                   2     
+         200 <----------         20        0         0         0         3     
+
+------- Waiting for active calls to end. Press [q] again to force exit. -------
+";
+    assert_eq!(sipp_lost(screen), (11, 5));
+    assert_eq!(sipp_lost_of(screen, "ACK"), 6);
+    assert_eq!(sipp_lost_of(screen, "INVITE"), 3);
 }

@@ -85,6 +85,12 @@ pub enum Adjust {
         /// Do it now, quiet or not.
         urgent: bool,
     },
+    /// Decoded audio is waiting longer than the packets' phase needs: up to `samples` of it
+    /// can go (in a quiet stretch) without making any packet needed a tick sooner.
+    Trim {
+        /// At most this many samples.
+        samples: usize,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -122,6 +128,10 @@ pub struct JitterBuffer {
     /// How early each of the latest packets arrived before the tick that needed it, in
     /// samples (negative: late), kept as a sliding minimum over [`MARGIN_WINDOW`] packets.
     margins: VecDeque<(u64, i64)>,
+    /// The latest packet's lateness in the window, in samples: the jitter's spread.
+    spread: i64,
+    /// Packets counted when the playout was last lengthened: trimming waits a window after.
+    slowed_at: Option<u64>,
     since_retarget: u32,
     target: u32,
     dry: bool,
@@ -153,6 +163,8 @@ impl JitterBuffer {
             lateness: VecDeque::with_capacity(WINDOW),
             playhead: None,
             margins: VecDeque::with_capacity(MARGIN_WINDOW),
+            spread: 0,
+            slowed_at: None,
             since_retarget: 0,
             // Until jitter is measured: three packets (a late first few packets would cost
             // more than 20 ms of extra delay for a second).
@@ -315,6 +327,7 @@ impl JitterBuffer {
         // delay cost nothing an agent hears. Plus one packet, plus a 5 ms margin for the
         // sender's own timing once there is any jitter at all.
         let latest = late.last().copied().unwrap_or(0);
+        self.spread = latest.max(0);
         let margin = self.rate / 200;
         let target = u32::try_from(latest.max(0))
             .unwrap_or(u32::MAX)
@@ -414,8 +427,10 @@ impl JitterBuffer {
     /// The measure is the worst arrival margin of the last couple of seconds: how early the
     /// packet that came closest to missing its tick was. Jitter, a network that changes, a
     /// sender whose clock runs fast or slow all show there, continuously. The aim is that
-    /// even that packet comes 5 to 35 ms early; changes wait for quiet audio unless the worst
-    /// packet came within 2.5 ms of missing its tick, or more than 85 ms early.
+    /// even that packet comes 5 ms plus a third of the jitter early, give or take a frame;
+    /// changes wait for quiet audio unless the worst packet came within half the aim of
+    /// missing its tick, or more than four frames past it. Decoded audio left over beyond
+    /// whole frames is trimmed once the margins have settled.
     pub fn adjust(&mut self, now: Instant, queued: usize) -> Adjust {
         let Some(next) = self.next_seq else {
             self.playhead = None;
@@ -430,11 +445,24 @@ impl JitterBuffer {
             return Adjust::Hold;
         };
         let frame = i64::from(self.rate / 50);
-        let want = i64::from(self.rate / 200);
-        // A margin within a frame of the aim is the packets' phase against our ticks, which
-        // no adjustment can change; more than that is delay to take out. The band is wider
-        // than the longest pitch period, so one change never overshoots into the next.
-        if worst > want + frame + frame / 2 {
+        // The aim: 5 ms, plus a third of the jitter seen, so a network that jitters more
+        // keeps more in hand against the packet later than any of the last window.
+        let want = i64::from(self.rate / 200) + self.spread / 3;
+        // A margin within three quarters of a frame of the aim is the packets' phase against
+        // our ticks, which no adjustment can change; more than that is delay to take out. The
+        // band (15 ms) is as wide as the longest pitch period, so one change never overshoots
+        // into the next.
+        // Until a whole window of margins has been seen, the worst of them is optimistic:
+        // taking delay out then is what makes the next packets late.
+        // A network that has not jittered by more than 2 ms in the first half second is
+        // watched enough: the start-up delay comes out early.
+        let calm = self.arrivals >= BASELINE as u64
+            && self
+                .lateness
+                .iter()
+                .all(|&l| l <= i64::from(self.rate / 500));
+        let watched = calm || self.arrivals >= MARGIN_WINDOW as u64;
+        if watched && worst > want + frame {
             Adjust::Accelerate {
                 urgent: worst > want + 4 * frame,
             }
@@ -443,7 +471,27 @@ impl JitterBuffer {
                 urgent: worst < want / 2,
             }
         } else {
-            Adjust::Hold
+            // Audio decoded and left over after a tick is delay the margins cannot see: a
+            // packet is needed at the tick whose frame holds its first sample, wherever in the
+            // frame that falls. What is left over beyond whole frames can go for free, once the
+            // margins have settled since the last lengthening (which added to it on purpose).
+            let spare = queued % frame.max(1) as usize;
+            let settled = self
+                .slowed_at
+                .is_none_or(|at| self.arrivals >= at + MARGIN_WINDOW as u64);
+            if watched && settled && spare >= (self.rate / 400) as usize {
+                Adjust::Trim { samples: spare }
+            } else {
+                Adjust::Hold
+            }
+        }
+    }
+
+    /// The player removed `samples` of left-over audio (after [`Adjust::Trim`]); the margins
+    /// stay as they are.
+    pub fn trimmed(&mut self, samples: usize) {
+        if samples > 0 {
+            self.stats.accelerated += 1;
         }
     }
 
@@ -455,6 +503,7 @@ impl JitterBuffer {
             -(samples as i64)
         } else {
             self.stats.decelerated += 1;
+            self.slowed_at = Some(self.arrivals);
             samples as i64
         };
         for (_, margin) in &mut self.margins {

@@ -425,6 +425,17 @@ impl MediaSession {
         let rate = self.agreed.codec.clock_rate();
         let frame = out.len();
         let adjust = self.jitter.adjust(now, self.fifo.len());
+        if let Adjust::Trim { samples } = adjust {
+            self.decode_until(now, frame + timescale::ample(rate), false);
+            let quiet = self.quiet_run >= 5 && self.fifo.len() >= frame && is_quiet(&self.fifo);
+            if quiet {
+                let cut = timescale::cut_quiet(&mut self.fifo, samples.min(rate as usize / 100));
+                if cut > 0 {
+                    tracing::debug!(samples = cut, "left-over audio trimmed");
+                    self.jitter.trimmed(cut);
+                }
+            }
+        }
         if let Adjust::Accelerate { urgent } | Adjust::Decelerate { urgent } = adjust {
             // Work on as much audio as is here already, without making any up.
             self.decode_until(now, frame + timescale::ample(rate), false);

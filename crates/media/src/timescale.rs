@@ -92,6 +92,20 @@ pub(crate) fn shorten(x: &mut Vec<i16>, rate: u32, quiet: bool) -> usize {
     p
 }
 
+/// Removes `n` samples of quiet audio from the front of `x` (which must hold `2 * n`),
+/// cross-faded. Returns how many were removed.
+pub(crate) fn cut_quiet(x: &mut Vec<i16>, n: usize) -> usize {
+    if n == 0 || x.len() < 2 * n {
+        return 0;
+    }
+    for i in 0..n {
+        let w = (i + 1) as f32 / (n + 1) as f32;
+        x[i] = (f32::from(x[i]) * (1.0 - w) + f32::from(x[i + n]) * w) as i16;
+    }
+    x.drain(n..2 * n);
+    n
+}
+
 /// Inserts one period after the first: a cross-fade from the audio that follows into a
 /// repeat of the first period. Returns how many samples were added.
 /// Quiet audio has no pitch to follow: a fixed 10 ms is added at once.

@@ -50,6 +50,33 @@ pub enum RunError {
 
 type Recordings = crate::audio::Finished;
 
+/// Loads the seed's contacts into a directory that has no contacts, and its responses into
+/// one that has no responses.
+fn plant(directory: &mut store::Store, seed: &crate::Seed) -> Result<(), store::StoreError> {
+    if directory.contacts()?.is_empty() {
+        for contact in &seed.contacts {
+            directory.save_contact(interaction::Contact {
+                id: 0,
+                ..contact.clone()
+            })?;
+        }
+        info!(contacts = seed.contacts.len(), "contacts seeded");
+    }
+    if directory.responses()?.is_empty() {
+        for response in &seed.responses {
+            directory.save_response(interaction::StandardResponse {
+                id: 0,
+                ..response.clone()
+            })?;
+        }
+        info!(
+            responses = seed.responses.len(),
+            "standard responses seeded"
+        );
+    }
+    Ok(())
+}
+
 struct Core {
     phone: Phone,
     sip_udp: HashMap<Transport, Arc<UdpSocket>>,
@@ -102,10 +129,13 @@ pub async fn run(
         Some(path) => Some(store::Store::open(path)?),
         None => None,
     };
-    let directory = match &config.db {
+    let mut directory = match &config.db {
         Some(path) => store::Store::open(path)?,
         None => store::Store::in_memory()?,
     };
+    if let Some(seed) = &config.seed {
+        plant(&mut directory, seed)?;
+    }
     let mut phone = Phone::new(phone_config, Instant::now());
     phone.set_contacts(directory.contacts()?);
     if let Some(store) = &store {

@@ -60,4 +60,17 @@ pub struct RuntimeConfig {
     pub db: Option<PathBuf>,
     /// Where outcomes (done, rescheduled, disposition) are posted, if anywhere.
     pub webhook: Option<WebhookConfig>,
+    /// Contacts and standard responses to start the directory with, if it has none.
+    pub seed: Option<Seed>,
+}
+
+/// A starting directory (the demo's, or a team's shared list): each half is loaded only into a
+/// database that has none of its kind yet, so starting again never duplicates and never
+/// overwrites what the agent edited.
+#[derive(Debug, Clone, Default)]
+pub struct Seed {
+    /// Contacts (their ids are assigned by the store).
+    pub contacts: Vec<interaction::Contact>,
+    /// Standard responses.
+    pub responses: Vec<interaction::StandardResponse>,
 }
