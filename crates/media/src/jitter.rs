@@ -21,6 +21,10 @@ const RETARGET_EVERY: u32 = 10;
 const MARGIN_WINDOW: usize = 100;
 /// A sequence jump this large is a new stream (a restarted sender), not loss.
 const RESYNC_GAP: u64 = 100;
+/// How many packets given up as lost are remembered, to tell a late packet from a copy.
+const GIVEN_UP: usize = 64;
+/// Packets in a row from far behind the playout point that mean the sender renumbered.
+const RENUMBERED: u32 = 3;
 
 /// What the buffer has seen and done.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -108,7 +112,14 @@ pub struct JitterBuffer {
     min_delay: u32,
     max_delay: u32,
     epoch: Option<Instant>,
+    /// The stream's source (RTP SSRC): a new one starts the stream over.
+    source: Option<u32>,
     slots: BTreeMap<u64, Slot>,
+    /// The latest packets given up as lost: one of them arriving after all was late, any
+    /// other packet from before the playout point is a copy of one played.
+    given_up: VecDeque<u64>,
+    /// Packets in a row from far behind the playout point.
+    behind: u32,
     highest_seq: Option<u64>,
     highest_ts: Option<u64>,
     /// The next packet to hand out, once playing.
@@ -152,6 +163,9 @@ impl JitterBuffer {
             min_delay,
             max_delay,
             epoch: None,
+            source: None,
+            given_up: VecDeque::with_capacity(GIVEN_UP),
+            behind: 0,
             slots: BTreeMap::new(),
             highest_seq: None,
             highest_ts: None,
@@ -199,30 +213,53 @@ impl JitterBuffer {
         extend(self.highest_ts, u64::from(ts), 1 << 32)
     }
 
-    /// A packet arrived at `now`: RTP sequence number and timestamp, its duration in samples
-    /// and its payload.
+    /// A packet arrived at `now`: its source (SSRC), RTP sequence number and timestamp, its
+    /// duration in samples and its payload.
     pub fn push(
         &mut self,
         now: Instant,
+        source: u32,
         seq: u16,
         timestamp: u32,
         duration: u32,
         payload: Vec<u8>,
     ) {
+        if self.source.is_some_and(|s| s != source) {
+            // A new source (a PBX bridging another leg in, a restarted sender): its numbers
+            // have nothing to do with the old ones.
+            self.restart();
+        }
+        self.source = Some(source);
         let seq = self.extend_seq(seq);
         let timestamp = self.extend_ts(timestamp);
         if let Some(next) = self.next_seq {
+            if seq + RESYNC_GAP < next && !self.given_up.contains(&seq) {
+                // Far behind what is playing: a stray copy, or — when a few come in a row — the
+                // sender renumbered its stream backwards.
+                self.behind += 1;
+                if self.behind < RENUMBERED {
+                    self.stats.duplicate += 1;
+                    return;
+                }
+                self.restart();
+                return self.push(now, source, seq as u16, timestamp as u32, duration, payload);
+            }
+            self.behind = 0;
             if seq < next {
-                self.stats.late += 1;
+                if self.given_up.contains(&seq) {
+                    // Too late: its turn was concealed. It still tells how late packets come,
+                    // which is what the target and the margins are for.
+                    self.stats.late += 1;
+                    self.measure(now, timestamp);
+                    self.watch_margin(now, timestamp);
+                } else {
+                    self.stats.duplicate += 1;
+                }
                 return;
             }
             if seq > next + RESYNC_GAP && self.slots.is_empty() || seq > next + 10 * RESYNC_GAP {
                 // The sender restarted its sequence: start over.
-                self.slots.clear();
-                self.next_seq = None;
-                self.baseline.clear();
-                self.lateness.clear();
-                self.margins.clear();
+                self.restart();
             }
         }
         if self.slots.contains_key(&seq) {
@@ -246,6 +283,21 @@ impl JitterBuffer {
                 payload,
             },
         );
+    }
+
+    /// Forgets the stream's numbering and timing (the target stays): what arrives next is
+    /// buffered like the start of a stream.
+    fn restart(&mut self) {
+        self.slots.clear();
+        self.next_seq = None;
+        self.highest_seq = None;
+        self.highest_ts = None;
+        self.playhead = None;
+        self.baseline.clear();
+        self.lateness.clear();
+        self.margins.clear();
+        self.given_up.clear();
+        self.behind = 0;
     }
 
     /// Records how late this packet is, and now and then moves the target.
@@ -410,6 +462,10 @@ impl JitterBuffer {
         };
         let next_payload = self.slots.get(&(next + 1)).map(|s| s.payload.clone());
         self.stats.concealed += 1;
+        if self.given_up.len() == GIVEN_UP {
+            self.given_up.pop_front();
+        }
+        self.given_up.push_back(next);
         if next_payload.is_some() {
             self.stats.recoverable += 1;
         }

@@ -356,8 +356,14 @@ impl MediaSession {
             .decoder
             .duration(payload)
             .unwrap_or(self.frame_samples() as u32);
-        self.jitter
-            .push(now, seq, packet.timestamp(), duration, payload.to_vec());
+        self.jitter.push(
+            now,
+            packet.ssrc(),
+            seq,
+            packet.timestamp(),
+            duration,
+            payload.to_vec(),
+        );
     }
 
     /// RFC 4733 §2.5.1.3: one event spans many packets with the same timestamp; report it once.

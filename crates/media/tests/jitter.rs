@@ -48,6 +48,12 @@ struct Network {
     /// (index, gap): before packet `index` the sender pauses for `gap` (DTX: its sequence
     /// goes on, its timestamps jump).
     pause: Option<(usize, Duration)>,
+    /// Every `n`th packet is held up by the second value on top of the jitter (0: never).
+    spike_every: usize,
+    spike: Duration,
+    /// From this packet on the sender is a new source: another SSRC, its sequence numbers
+    /// 20 000 lower and its timestamps elsewhere (a PBX bridging another leg in).
+    new_source_at: Option<usize>,
     seed: u64,
 }
 
@@ -61,6 +67,9 @@ impl Default for Network {
             swap_every: 0,
             drift_ppm: 0,
             pause: None,
+            spike_every: 0,
+            spike: Duration::ZERO,
+            new_source_at: None,
             seed: 0x9e37_79b9_7f4a_7c15,
         }
     }
@@ -141,9 +150,15 @@ fn stream(codec: Codec, packets: usize, seq0: u16, ts0: u32, net: &Network) -> O
             .collect();
         let mut payload = Vec::new();
         encoder.encode(&samples, &mut payload);
+        let renumbered = net.new_source_at.is_some_and(|at| i >= at);
+        let (ssrc, seq0, ts0) = if renumbered {
+            (8, seq0.wrapping_sub(20_000), ts0.wrapping_add(0x4000_0000))
+        } else {
+            (7, seq0, ts0)
+        };
         let bytes = RtpPacketBuilder::new()
             .payload_type(codec.default_payload_type())
-            .ssrc(7)
+            .ssrc(ssrc)
             .sequence(seq0.wrapping_add(i as u16).into())
             .timestamp(ts0.wrapping_add((i * frame) as u32).wrapping_add(ts_pause))
             .payload(&payload)
@@ -153,7 +168,10 @@ fn stream(codec: Codec, packets: usize, seq0: u16, ts0: u32, net: &Network) -> O
             continue;
         }
         let sent = period * i as u32 + pause_so_far;
-        let delay = net.base + net.jitter.mul_f64(rng.unit());
+        let mut delay = net.base + net.jitter.mul_f64(rng.unit());
+        if net.spike_every > 0 && i % net.spike_every == net.spike_every - 1 {
+            delay += net.spike;
+        }
         if i > 0 && i % 100 == 0 {
             spurt_arrivals.push(sent + delay);
         }
@@ -408,4 +426,41 @@ fn the_target_follows_the_measured_jitter_within_its_bounds() {
     // About jitter (95th percentile) + one packet, never above the 300 ms bound.
     assert!((50..=65).contains(&targets[2]), "{targets:?}");
     assert_eq!(targets[4], 300, "{targets:?}");
+}
+
+#[test]
+fn a_packet_that_came_too_late_makes_room_for_the_next_one_like_it() {
+    // Every 80th packet is held up 70 ms on an otherwise steady network: the first is too
+    // late and concealed; what it showed of the network keeps the later ones in time.
+    let net = Network {
+        spike_every: 80,
+        spike: Duration::from_millis(70),
+        ..Network::default()
+    };
+    let o = stream(Codec::Pcmu, 1500, 1, 1, &net);
+    let j = o.stats.jitter;
+    assert!(j.late >= 1, "{j:?}");
+    assert!(j.late <= 2, "later spikes are not late: {j:?}");
+    assert_eq!(j.concealed, j.late, "{j:?}");
+    assert_eq!(j.duplicate, 0, "{j:?}");
+}
+
+#[test]
+fn a_new_source_is_played_from_its_first_packets() {
+    // Halfway through, another source takes over with lower sequence numbers: it must not be
+    // taken for a stream of late packets.
+    let net = Network {
+        new_source_at: Some(500),
+        ..Network::default()
+    };
+    let o = stream(Codec::Pcmu, 1000, 30_000, 1, &net);
+    let j = o.stats.jitter;
+    assert!(j.played >= 995, "{j:?}");
+    assert_eq!((j.late, j.concealed), (0, 0), "{j:?}");
+    assert!(
+        o.audible_frames >= 840,
+        "{} of {}",
+        o.audible_frames,
+        o.frames
+    );
 }
