@@ -10,7 +10,7 @@ ensure_packages pkg-config libasound2-dev libopus-dev gcc
 ensure_rust
 
 cargo build --release --locked --bin recall
-if [ "$#" -eq 0 ]; then
+if [ "$#" -eq 0 ] && [ -z "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]; then
     set -- headless
 fi
 exec target/release/recall "$@"

@@ -24,6 +24,88 @@ pub struct Config {
     pub webhook: WebhookSection,
     /// Sound devices.
     pub audio: AudioSection,
+    /// The agent desktop.
+    pub desktop: DesktopSection,
+}
+
+/// `[desktop]`: what the agent desktop shows.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DesktopSection {
+    /// Case information fields, in order (the built-in set when empty).
+    pub case_fields: Vec<CaseField>,
+    /// Agents, queues and routing points for the Team Communicator.
+    pub targets: Vec<TargetSection>,
+}
+
+/// `[[desktop.case_fields]]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaseField {
+    /// The attached-data key (as it reads after the prefix).
+    pub key: String,
+    /// The label shown.
+    pub label: String,
+}
+
+/// `[[desktop.targets]]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetSection {
+    /// What the agent sees.
+    pub name: String,
+    /// `agent`, `queue` or `routing point`.
+    #[serde(default = "default_target_kind")]
+    pub kind: String,
+    /// Where it is called.
+    pub uri: String,
+}
+
+fn default_target_kind() -> String {
+    "agent".to_owned()
+}
+
+impl Config {
+    /// The desktop's settings.
+    pub fn desk_settings(&self) -> gui::DeskSettings {
+        let defaults = gui::DeskSettings::default();
+        let callbacks = self.callbacks.to_settings();
+        let domain = self
+            .callbacks
+            .dial_domain
+            .clone()
+            .or_else(|| {
+                let aor = &self.accounts.first()?.aor;
+                let host = aor.rsplit_once('@').map(|(_, h)| h)?;
+                Some(host.split([';', '>']).next().unwrap_or(host).to_owned())
+            })
+            .unwrap_or_else(|| "127.0.0.1".to_owned());
+        gui::DeskSettings {
+            dispositions: callbacks.dispositions,
+            disposition_mandatory: callbacks.disposition_mandatory,
+            case_fields: if self.desktop.case_fields.is_empty() {
+                defaults.case_fields
+            } else {
+                self.desktop
+                    .case_fields
+                    .iter()
+                    .map(|f| (f.key.clone(), f.label.clone()))
+                    .collect()
+            },
+            targets: self
+                .desktop
+                .targets
+                .iter()
+                .map(|t| gui::Target {
+                    name: t.name.clone(),
+                    kind: t.kind.clone(),
+                    uri: t.uri.clone(),
+                })
+                .collect(),
+            dial_plan: format!("sip:{{number}}@{domain}"),
+            utc_offset: defaults.utc_offset,
+        }
+    }
 }
 
 /// `[audio]`: the sound devices `--audio device` opens, by id or name (see `recall devices`);

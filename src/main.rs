@@ -2,6 +2,7 @@
 //! line and the config, sets up logging, and hands over to the runtime.
 
 mod config;
+mod desktop;
 mod export;
 mod seed;
 
@@ -24,6 +25,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Mode {
+    /// The agent desktop (also what `recall` alone opens, with the user's config).
+    Desktop(HeadlessArgs),
     /// Run without a window, driven by the HTTP control API (labs, tests).
     Headless(HeadlessArgs),
     /// Place one call from the command line and exit with its outcome.
@@ -116,11 +119,15 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let Some(mode) = cli.command else {
-        eprintln!(
-            "recall: the agent desktop is not part of this build yet; run `recall headless` or `recall call <uri>` (see --help)"
-        );
-        return ExitCode::from(2);
+    let mode = match cli.command {
+        Some(mode) => mode,
+        None => match desktop::default_args() {
+            Ok(args) => Mode::Desktop(args),
+            Err(e) => {
+                eprintln!("recall: {e}");
+                return ExitCode::from(1);
+            }
+        },
     };
     if let Mode::Export(args) = &mode {
         return run_export(args);
@@ -138,7 +145,7 @@ fn main() -> ExitCode {
         };
     }
     let verbose = match &mode {
-        Mode::Headless(_) => "info",
+        Mode::Headless(_) | Mode::Desktop(_) => "info",
         Mode::Call(args) if args.common.log_sip => "info",
         Mode::Call(_) | Mode::Export(_) | Mode::Devices => "warn",
     };
@@ -171,7 +178,7 @@ enum Failure {
 
 fn run(mode: Mode) -> Result<ExitCode, Failure> {
     let (common, default_listen) = match &mode {
-        Mode::Headless(args) => (&args.common, "udp:127.0.0.1:5060"),
+        Mode::Headless(args) | Mode::Desktop(args) => (&args.common, "udp:127.0.0.1:5060"),
         Mode::Call(args) => (&args.common, "udp:127.0.0.1:0"),
         Mode::Export(_) | Mode::Devices => {
             return Err(Failure::Usage(
@@ -229,6 +236,11 @@ fn run(mode: Mode) -> Result<ExitCode, Failure> {
                 .or_else(|| "127.0.0.1:8080".parse().ok());
             (auto, control, None)
         }
+        Mode::Desktop(args) => {
+            // The desktop serves the control API only when asked to.
+            let auto = args.auto_answer.map(Duration::from_secs_f64);
+            (auto, args.control.or(config.control.listen), None)
+        }
         Mode::Call(args) => {
             let duration = match args.duration {
                 Some(s) if !(0.0..=86_400.0).contains(&s) => {
@@ -279,11 +291,11 @@ fn run(mode: Mode) -> Result<ExitCode, Failure> {
         audio,
         log_sip: common.log_sip,
         db: match &mode {
-            Mode::Headless(args) => args.db.clone(),
+            Mode::Headless(args) | Mode::Desktop(args) => args.db.clone(),
             Mode::Call(_) | Mode::Export(_) | Mode::Devices => None,
         },
         webhook: match &mode {
-            Mode::Headless(_) => config
+            Mode::Headless(_) | Mode::Desktop(_) => config
                 .webhook
                 .to_runtime()
                 .map_err(|e| Failure::Usage(e.to_string()))?,
@@ -292,10 +304,17 @@ fn run(mode: Mode) -> Result<ExitCode, Failure> {
         seed: match &mode {
             Mode::Headless(HeadlessArgs {
                 seed: Some(dir), ..
+            })
+            | Mode::Desktop(HeadlessArgs {
+                seed: Some(dir), ..
             }) => Some(seed::read(dir).map_err(Failure::Usage)?),
             _ => None,
         },
+        desk: None,
     };
+    if let Mode::Desktop(_) = &mode {
+        return desktop::run(phone_config, runtime_config, config.desk_settings());
+    }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -80,3 +80,28 @@ fn help_and_version_exit_zero() {
     let help = String::from_utf8_lossy(&output.stdout);
     assert!(help.contains("headless") && help.contains("call"));
 }
+
+#[test]
+fn recall_alone_writes_a_first_config_and_with_no_display_says_so_in_one_line() {
+    let dir = scratch("desktop-first-run");
+    let output = recall()
+        .env("HOME", &dir)
+        .env_remove("XDG_CONFIG_HOME")
+        .env_remove("XDG_DATA_HOME")
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
+        .env("RUST_LOG", "off")
+        .output()
+        .expect("run recall");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("recall: cannot open the desktop window"),
+        "{stderr}"
+    );
+    let config = std::fs::read_to_string(dir.join(".config/recall/config.toml"))
+        .expect("the first run writes a config");
+    assert!(config.contains("disposition_mandatory = true"), "{config}");
+    assert!(dir.join(".local/share/recall").is_dir());
+}

@@ -8,8 +8,9 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// The interaction types (plain data from the callback domain), as the API returns them.
 pub use interaction::{
-    CallbackInfo, CallbackType, Disposition, Interaction, InteractionId, InteractionState,
-    Reschedule, TimelineEntry, TimelineKind,
+    CallbackInfo, CallbackType, Channel, Contact, DesiredTime, Disposition, Interaction,
+    InteractionId, InteractionState, Reschedule, StandardResponse, TimelineEntry, TimelineKind,
+    default_dispositions,
 };
 
 /// Identifies a call for as long as the process lives: `c-1`, `c-2`, …
@@ -409,6 +410,56 @@ pub enum Event {
         /// Its registration.
         registration: RegistrationView,
     },
+}
+
+/// What the desktop asks of the core: the control API's verbs, sent without waiting. What
+/// comes of them arrives as [`Event`]s; a refusal as [`Reply::Refused`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Request {
+    /// A call command.
+    Command(Command),
+    /// An action on an interaction.
+    Interaction {
+        /// Which.
+        id: InteractionId,
+        /// What.
+        command: InteractionCommand,
+    },
+    /// Set the agent's state per channel.
+    Agent(AgentStatus),
+    /// Create (id 0) or change a contact.
+    SaveContact(Contact),
+    /// Send the contacts and standard responses ([`Reply::Directory`]).
+    Directory,
+}
+
+/// The core's answer to a [`Request`] when it is not an event.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reply {
+    /// The request was refused: what was asked, and why.
+    Refused {
+        /// What was asked, in words.
+        what: String,
+        /// Why not.
+        reason: String,
+    },
+    /// The directory.
+    Directory {
+        /// Every contact.
+        contacts: Vec<Contact>,
+        /// Every standard response.
+        responses: Vec<StandardResponse>,
+    },
+}
+
+/// What the core sends the desktop.
+#[derive(Debug, Clone, PartialEq)]
+#[allow(clippy::large_enum_variant)] // events are the traffic; boxing them would cost each one
+pub enum Delivery {
+    /// Something happened.
+    Event(Event),
+    /// An answer to a request.
+    Reply(Reply),
 }
 
 #[cfg(test)]

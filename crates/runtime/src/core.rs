@@ -100,7 +100,7 @@ struct Core {
 /// Returns the plan's outcome when there was one.
 pub async fn run(
     mut phone_config: PhoneConfig,
-    config: RuntimeConfig,
+    mut config: RuntimeConfig,
     plan: Option<CallPlan>,
     stop: impl Future<Output = ()>,
 ) -> Result<Option<CallOutcome>, RunError> {
@@ -202,6 +202,9 @@ pub async fn run(
                 warn!(error = %e, "control API stopped");
             }
         });
+    }
+    if let Some(desk) = config.desk.take() {
+        crate::desk::spawn(desk, api_tx.clone());
     }
     drop(api_tx);
 

@@ -5,6 +5,7 @@
 mod api;
 mod audio;
 mod core;
+mod desk;
 mod net;
 mod plan;
 mod webhook;
@@ -13,6 +14,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
 pub use crate::core::{RunError, run};
+pub use desk::Desk;
 pub use plan::{CallOutcome, CallPlan};
 pub use webhook::WebhookConfig;
 
@@ -42,7 +44,7 @@ pub enum AudioSpec {
 }
 
 /// How the runtime is set up around the phone.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct RuntimeConfig {
     /// SIP listeners.
     pub listen: Vec<Listen>,
@@ -62,6 +64,8 @@ pub struct RuntimeConfig {
     pub webhook: Option<WebhookConfig>,
     /// Contacts and standard responses to start the directory with, if it has none.
     pub seed: Option<Seed>,
+    /// The desktop, when there is one.
+    pub desk: Option<Desk>,
 }
 
 /// A starting directory (the demo's, or a team's shared list): each half is loaded only into a

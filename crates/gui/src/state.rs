@@ -1,0 +1,430 @@
+//! What the desktop knows: reduced from the core's deliveries, changed by the agent's typing,
+//! read by the views. No egui here, so it is tested without a window.
+
+use std::collections::BTreeMap;
+
+use api::{
+    AgentState, AgentStatus, CallId, CallState, CallView, Contact, Delivery, Disposition, Event,
+    Interaction, InteractionId, InteractionState, Reply, StandardResponse, StatusView,
+};
+
+/// Someone to transfer to, consult or conference in, from the config.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// What the agent sees.
+    pub name: String,
+    /// `agent`, `queue` or `routing point`.
+    pub kind: String,
+    /// Where it is called.
+    pub uri: String,
+}
+
+/// What the desktop is set up with (from the config).
+#[derive(Debug, Clone)]
+pub struct DeskSettings {
+    /// Dispositions offered.
+    pub dispositions: Vec<Disposition>,
+    /// Whether Done needs a disposition first.
+    pub disposition_mandatory: bool,
+    /// Case fields shown, in order: (attached-data key, label).
+    pub case_fields: Vec<(String, String)>,
+    /// Internal targets for the Team Communicator.
+    pub targets: Vec<Target>,
+    /// How a bare number is dialled: `{number}` is replaced.
+    pub dial_plan: String,
+    /// The agent's time zone (read at start, before any thread: see `time`'s soundness note).
+    pub utc_offset: time::UtcOffset,
+}
+
+impl Default for DeskSettings {
+    fn default() -> Self {
+        Self {
+            dispositions: api::default_dispositions(),
+            disposition_mandatory: true,
+            case_fields: [
+                ("CaseID", "Case"),
+                ("AccountNumber", "Account"),
+                ("Language", "Language"),
+                ("Reason", "Reason"),
+            ]
+            .into_iter()
+            .map(|(k, l)| (k.to_owned(), l.to_owned()))
+            .collect(),
+            targets: Vec::new(),
+            dial_plan: "sip:{number}@127.0.0.1".to_owned(),
+            utc_offset: time::UtcOffset::UTC,
+        }
+    }
+}
+
+/// What the Team Communicator is open for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TeamAction {
+    /// Blind transfer of the call.
+    Transfer,
+    /// Consultation from the call.
+    Consult,
+    /// Instant conference with the call.
+    Conference,
+}
+
+/// The reschedule dialog's fields, as typed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RescheduleDraft {
+    /// `YYYY-MM-DD`.
+    pub date: String,
+    /// `HH:MM`.
+    pub time: String,
+    /// An offset such as `+01:00` (empty: UTC).
+    pub zone: String,
+    /// Call a different number.
+    pub number: String,
+    /// Keep it for this agent.
+    pub personal: bool,
+}
+
+/// The desktop's whole state.
+#[derive(Debug, Default)]
+pub struct AppState {
+    /// How it is set up.
+    pub settings: DeskSettings,
+    /// The latest status (registrations, audio, version).
+    pub status: Option<StatusView>,
+    /// The agent's state per channel.
+    pub agent: AgentStatus,
+    /// Calls by id.
+    pub calls: BTreeMap<CallId, CallView>,
+    /// Interactions by id (the newest last).
+    pub interactions: BTreeMap<InteractionId, Interaction>,
+    /// The directory.
+    pub contacts: Vec<Contact>,
+    /// Standard responses.
+    pub responses: Vec<StandardResponse>,
+    /// The interaction shown in the work area.
+    pub selected: Option<InteractionId>,
+    /// The last refusal, shown until dismissed.
+    pub notice: Option<String>,
+    /// The dial pad's number.
+    pub dial: String,
+    /// Note drafts by interaction (saved as typed).
+    pub notes: BTreeMap<InteractionId, String>,
+    /// The responses search box.
+    pub response_query: String,
+    /// The Team Communicator: open for which call and action, and its search box.
+    pub team: Option<(CallId, TeamAction)>,
+    /// The Team Communicator's search text.
+    pub team_query: String,
+    /// The reschedule dialog, when open, for which interaction.
+    pub reschedule: Option<(InteractionId, RescheduleDraft)>,
+    /// The DTMF keypad is open.
+    pub keypad: bool,
+    /// The history list's search box.
+    pub history_query: String,
+}
+
+impl AppState {
+    /// A state set up with `settings`.
+    #[must_use]
+    pub fn new(settings: DeskSettings) -> Self {
+        Self {
+            settings,
+            ..Self::default()
+        }
+    }
+
+    /// Takes in what the core delivered.
+    pub fn apply(&mut self, delivery: Delivery) {
+        match delivery {
+            Delivery::Event(event) => self.apply_event(event),
+            Delivery::Reply(Reply::Refused { what, reason }) => {
+                self.notice = Some(format!("Could not {what}: {reason}"));
+            }
+            Delivery::Reply(Reply::Directory {
+                contacts,
+                responses,
+            }) => {
+                self.contacts = contacts;
+                self.responses = responses;
+            }
+        }
+    }
+
+    fn apply_event(&mut self, event: Event) {
+        match event {
+            Event::Snapshot {
+                status,
+                calls,
+                interactions,
+            } => {
+                self.agent = status.agent;
+                self.status = Some(status);
+                self.calls = calls.into_iter().map(|c| (c.id, c)).collect();
+                self.interactions = interactions.into_iter().map(|i| (i.id, i)).collect();
+                if self
+                    .selected
+                    .is_some_and(|id| !self.interactions.contains_key(&id))
+                {
+                    self.selected = None;
+                }
+            }
+            Event::Interaction { interaction } => {
+                let id = interaction.id;
+                // A note saved elsewhere (the API, another desk) replaces the draft unless the
+                // agent has typed past what was saved.
+                let saved = self.interactions.get(&id).and_then(|i| i.note.clone());
+                if let Some(draft) = self.notes.get_mut(&id)
+                    && *draft == saved.unwrap_or_default()
+                {
+                    *draft = interaction.note.clone().unwrap_or_default();
+                }
+                let picked = matches!(
+                    interaction.state,
+                    InteractionState::Previewing | InteractionState::Connected
+                );
+                self.interactions.insert(id, *interaction);
+                // Work moves to what the agent just took up.
+                if picked
+                    && self.selected != Some(id)
+                    && self.work_in_hand().is_none_or(|w| w == id)
+                {
+                    self.selected = Some(id);
+                }
+            }
+            Event::Agent { agent } => {
+                self.agent = agent;
+                if let Some(status) = &mut self.status {
+                    status.agent = agent;
+                }
+            }
+            Event::Call { call } => {
+                self.calls.insert(call.id, call);
+            }
+            Event::Dtmf { .. } => {}
+            Event::Registration { registration } => {
+                if let Some(status) = &mut self.status {
+                    match status
+                        .registrations
+                        .iter_mut()
+                        .find(|r| r.account == registration.account)
+                    {
+                        Some(r) => *r = registration,
+                        None => status.registrations.push(registration),
+                    }
+                }
+            }
+        }
+    }
+
+    /// Another interaction the agent is working (connected, held or previewing), if any.
+    fn work_in_hand(&self) -> Option<InteractionId> {
+        self.selected.filter(|id| {
+            self.interactions.get(id).is_some_and(|i| {
+                matches!(
+                    i.state,
+                    InteractionState::Previewing
+                        | InteractionState::Connected
+                        | InteractionState::Held
+                        | InteractionState::Dialing
+                )
+            })
+        })
+    }
+
+    /// Interactions waiting for Accept or Reject: the toasts, oldest first.
+    #[must_use]
+    pub fn ringing(&self) -> Vec<&Interaction> {
+        self.interactions
+            .values()
+            .filter(|i| i.state == InteractionState::Notified)
+            .collect()
+    }
+
+    /// Interactions being worked (not notified, not closed), oldest first.
+    #[must_use]
+    pub fn current(&self) -> Vec<&Interaction> {
+        self.interactions
+            .values()
+            .filter(|i| {
+                !matches!(
+                    i.state,
+                    InteractionState::Notified
+                        | InteractionState::Done
+                        | InteractionState::Rejected
+                        | InteractionState::Missed
+                )
+            })
+            .collect()
+    }
+
+    /// Closed interactions matching the history search, newest first.
+    #[must_use]
+    pub fn history(&self) -> Vec<&Interaction> {
+        let query = self.history_query.to_lowercase();
+        self.interactions
+            .values()
+            .rev()
+            .filter(|i| {
+                matches!(
+                    i.state,
+                    InteractionState::Done | InteractionState::Rejected | InteractionState::Missed
+                )
+            })
+            .filter(|i| query.is_empty() || summary(i).to_lowercase().contains(&query))
+            .collect()
+    }
+
+    /// The call an interaction follows now.
+    #[must_use]
+    pub fn call_of(&self, interaction: &Interaction) -> Option<&CallView> {
+        let id: CallId = interaction.call_id.as_deref()?.parse().ok()?;
+        self.calls.get(&id)
+    }
+
+    /// Calls not ended, oldest first.
+    #[must_use]
+    pub fn live_calls(&self) -> Vec<&CallView> {
+        self.calls
+            .values()
+            .filter(|c| c.state != CallState::Ended)
+            .collect()
+    }
+
+    /// Whether Done may be pressed for this interaction now, or why not.
+    pub fn can_finish(&self, interaction: &Interaction) -> Result<(), &'static str> {
+        if self.settings.disposition_mandatory && interaction.disposition.is_none() {
+            return Err("Choose a disposition first");
+        }
+        if matches!(
+            interaction.state,
+            InteractionState::Connected | InteractionState::Held | InteractionState::Dialing
+        ) {
+            return Err("Hang up first");
+        }
+        Ok(())
+    }
+
+    /// Team Communicator matches for the search text: internal targets, contacts and recent
+    /// remote parties, as (label, uri).
+    #[must_use]
+    pub fn team_matches(&self) -> Vec<(String, String)> {
+        let query = self.team_query.trim().to_lowercase();
+        let hit = |text: &str| query.is_empty() || text.to_lowercase().contains(&query);
+        let mut found: Vec<(String, String)> = Vec::new();
+        for target in &self.settings.targets {
+            if hit(&target.name) || hit(&target.uri) || hit(&target.kind) {
+                found.push((
+                    format!("{} ({})", target.name, target.kind),
+                    target.uri.clone(),
+                ));
+            }
+        }
+        for contact in &self.contacts {
+            for number in &contact.numbers {
+                if hit(&contact.name) || hit(number) {
+                    found.push((format!("{} {number}", contact.name), self.dial_uri(number)));
+                }
+            }
+        }
+        let mut recent: Vec<&str> = Vec::new();
+        for call in self.calls.values().rev() {
+            if !recent.contains(&call.remote.as_str()) && hit(&call.remote) {
+                recent.push(&call.remote);
+            }
+        }
+        for remote in recent.into_iter().take(10) {
+            found.push((format!("Recent: {remote}"), remote.to_owned()));
+        }
+        // A typed URI or number is always offered.
+        let typed = self.team_query.trim();
+        if !typed.is_empty() && found.iter().all(|(_, uri)| uri != typed) {
+            found.push((format!("Call {typed}"), self.dial_uri(typed)));
+        }
+        found
+    }
+
+    /// A number or URI as a SIP URI, through the dial plan.
+    #[must_use]
+    pub fn dial_uri(&self, typed: &str) -> String {
+        let typed = typed.trim();
+        if typed.starts_with("sip:") || typed.starts_with("sips:") {
+            return typed.to_owned();
+        }
+        let number: String = typed
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '*' | '#'))
+            .collect();
+        self.settings.dial_plan.replace("{number}", &number)
+    }
+
+    /// Standard responses matching the search box.
+    #[must_use]
+    pub fn found_responses(&self) -> Vec<&StandardResponse> {
+        let words: Vec<String> = self
+            .response_query
+            .split_whitespace()
+            .map(str::to_lowercase)
+            .collect();
+        self.responses
+            .iter()
+            .filter(|r| {
+                let text = format!("{} {}", r.title, r.body).to_lowercase();
+                words.iter().all(|w| text.contains(w))
+            })
+            .collect()
+    }
+
+    /// Whether the agent takes new voice interactions.
+    #[must_use]
+    pub fn ready(&self) -> bool {
+        self.agent.voice == AgentState::Ready
+    }
+}
+
+/// One line about an interaction: type, customer, state.
+#[must_use]
+pub fn summary(interaction: &Interaction) -> String {
+    let kind = interaction
+        .callback
+        .kind
+        .map_or("Call".to_owned(), |k| format!("{} callback", kind_label(k)));
+    let who = interaction
+        .contact
+        .as_ref()
+        .map(|c| c.name.clone())
+        .or_else(|| interaction.callback.customer_number.clone())
+        .or_else(|| interaction.remote.clone())
+        .unwrap_or_default();
+    format!(
+        "{} {kind} {who} ({})",
+        interaction.id,
+        state_label(interaction.state)
+    )
+}
+
+/// A callback type as the agent reads it.
+#[must_use]
+pub fn kind_label(kind: api::CallbackType) -> &'static str {
+    match kind {
+        api::CallbackType::Immediate => "Immediate",
+        api::CallbackType::Delayed => "Delayed",
+        api::CallbackType::Scheduled => "Scheduled",
+        api::CallbackType::Preview => "Preview",
+        api::CallbackType::Web => "Web",
+    }
+}
+
+/// An interaction state as the agent reads it.
+#[must_use]
+pub fn state_label(state: InteractionState) -> &'static str {
+    match state {
+        InteractionState::Notified => "ringing",
+        InteractionState::Previewing => "preview",
+        InteractionState::Dialing => "dialing",
+        InteractionState::Connected => "connected",
+        InteractionState::Held => "on hold",
+        InteractionState::Ended => "ended",
+        InteractionState::Rejected => "rejected",
+        InteractionState::Missed => "missed",
+        InteractionState::Done => "done",
+    }
+}

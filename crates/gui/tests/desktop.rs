@@ -1,0 +1,512 @@
+//! The desktop in a headless egui harness: found by accessibility role and label, clicked and
+//! typed into; what it asks the core for is checked as requests. And the reducer without egui.
+
+use api::{
+    AgentState, AgentStatus, CallId, Command, Delivery, Event, Interaction, InteractionCommand,
+    InteractionId, InteractionState, Reply, Request,
+};
+use egui::accesskit::Role;
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
+use gui::{AppState, DeskSettings, Target};
+use time::OffsetDateTime;
+
+/// The harness's state: the desktop's, plus what it asked for.
+struct Desk {
+    state: AppState,
+    asked: Vec<Request>,
+}
+
+fn now() -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp(1_796_000_000).expect("time")
+}
+
+fn harness(state: AppState) -> Harness<'static, Desk> {
+    Harness::builder()
+        .with_size([1280.0, 800.0])
+        .build_ui_state(
+            |ui, desk: &mut Desk| {
+                let asked = gui::desktop(ui, &mut desk.state, now());
+                desk.asked.extend(asked);
+            },
+            Desk {
+                state,
+                asked: Vec::new(),
+            },
+        )
+}
+
+/// An interaction as the core sends it: `state`, a callback of `kind`, on call `call`.
+fn interaction(id: u64, state: &str, kind: &str, call: Option<u64>) -> Interaction {
+    let mut data = interaction::AttachedData::default();
+    for (key, value) in [
+        ("_callback_type", kind),
+        ("_customer_number", "+1 555 0100"),
+        ("_desired_time", "2026-11-25T15:30:00Z"),
+        ("CaseID", "4711"),
+        ("Language", "es"),
+        ("Language", "en"),
+    ] {
+        data.push(key, value.to_owned());
+    }
+    let callback = interaction::CallbackInfo::from_attached(&data, &interaction::KeyMap::default());
+    let mut made = Interaction::notified(
+        InteractionId(id),
+        OffsetDateTime::from_unix_timestamp(1_795_000_000).expect("time"),
+        callback,
+        data,
+    );
+    made.state = serde_json::from_value(serde_json::json!(state)).expect("a state");
+    made.call_id = call.map(|c| format!("c-{c}"));
+    made.remote = Some("sip:gms@pbx.example".to_owned());
+    made.contact = Some(api::Contact {
+        id: 1,
+        name: "Ana Ruiz".to_owned(),
+        numbers: vec!["+1 555 0100".to_owned()],
+        email: None,
+        notes: None,
+    });
+    made
+}
+
+fn call(id: u64, state: &str, interaction: Option<u64>) -> api::CallView {
+    api::CallView {
+        id: CallId(id),
+        state: serde_json::from_value(serde_json::json!(state)).expect("a call state"),
+        direction: api::CallDirection::Inbound,
+        remote: "sip:customer@127.0.0.1".to_owned(),
+        interaction_id: interaction.map(InteractionId),
+        codec: Some("PCMU".to_owned()),
+        muted: false,
+        stats: api::CallStats::default(),
+        sip_call_id: "x".to_owned(),
+        end_reason: None,
+        dtmf_received: String::new(),
+        transfer: None,
+        conference: None,
+        consultation_of: None,
+    }
+}
+
+fn state_with(interactions: Vec<Interaction>, calls: Vec<api::CallView>) -> AppState {
+    let settings = DeskSettings {
+        disposition_mandatory: true,
+        targets: vec![Target {
+            name: "Billing queue".to_owned(),
+            kind: "queue".to_owned(),
+            uri: "sip:billing@pbx.example".to_owned(),
+        }],
+        ..DeskSettings::default()
+    };
+    let mut state = AppState::new(settings);
+    for call in calls {
+        state.apply(Delivery::Event(Event::Call { call }));
+    }
+    for interaction in interactions {
+        state.apply(Delivery::Event(Event::Interaction {
+            interaction: Box::new(interaction),
+        }));
+    }
+    state
+}
+
+#[test]
+fn a_callback_is_accepted_from_the_toast() {
+    let mut h = harness(state_with(
+        vec![interaction(1, "notified", "scheduled", Some(1))],
+        vec![call(1, "ringing", Some(1))],
+    ));
+    h.run();
+    // The toast shows who and what.
+    h.get_by_label_contains("Incoming scheduled callback");
+    h.get_by_label("Ana Ruiz");
+    h.get_by_label("Customer number: +1 555 0100");
+    h.get_by_label("Case: 4711");
+    h.get_by_role_and_label(Role::Button, "Accept").click();
+    h.run();
+    assert_eq!(
+        h.state().asked,
+        vec![Request::Interaction {
+            id: InteractionId(1),
+            command: InteractionCommand::Accept
+        }]
+    );
+}
+
+#[test]
+fn a_preview_is_called_done_or_scheduled() {
+    let mut h = harness(state_with(
+        vec![interaction(2, "previewing", "preview", None)],
+        vec![],
+    ));
+    h.run();
+    // Accepting a preview selects it: the work area offers Call, Schedule callback, Done.
+    h.get_by_label("Ready to call");
+    h.get_by_role_and_label(Role::Button, "Call").click();
+    h.run();
+    assert_eq!(
+        h.state().asked.last(),
+        Some(&Request::Interaction {
+            id: InteractionId(2),
+            command: InteractionCommand::Call
+        })
+    );
+
+    h.get_by_role_and_label(Role::Button, "Schedule callback")
+        .click();
+    h.run();
+    // The dialog's fields are there; what the agent types lands in the draft.
+    h.get_by_role_and_label(Role::TextInput, "Date (YYYY-MM-DD)");
+    h.get_by_role_and_label(Role::TextInput, "Time zone (+HH:MM)");
+    {
+        let desk = h.state_mut();
+        let (_, draft) = desk.state.reschedule.as_mut().expect("the dialog is open");
+        draft.date = "2026-12-24".to_owned();
+        draft.time = "09:30".to_owned();
+        draft.zone = "+01:00".to_owned();
+    }
+    h.run();
+    h.get_by_role_and_label(Role::Button, "Schedule").click();
+    h.run();
+    let Some(Request::Interaction {
+        id,
+        command: InteractionCommand::Reschedule { request },
+    }) = h.state().asked.last().cloned()
+    else {
+        panic!("no reschedule: {:?}", h.state().asked);
+    };
+    assert_eq!(id, InteractionId(2));
+    assert_eq!(request.at.unix_timestamp(), 1_798_101_000);
+    assert_eq!(request.time_zone.as_deref(), Some("+01:00"));
+    assert!(h.state().state.reschedule.is_none(), "the dialog closed");
+
+    // Done without calling, once a disposition is chosen.
+    let mut chosen = interaction(2, "previewing", "preview", None);
+    chosen.disposition = Some("no_answer".to_owned());
+    h.state_mut()
+        .state
+        .apply(Delivery::Event(Event::Interaction {
+            interaction: Box::new(chosen),
+        }));
+    h.run();
+    h.get_by_role_and_label(Role::Button, "Mark done").click();
+    h.run();
+    assert_eq!(
+        h.state().asked.last(),
+        Some(&Request::Interaction {
+            id: InteractionId(2),
+            command: InteractionCommand::Done
+        })
+    );
+}
+
+#[test]
+fn the_keypad_sends_digits_on_the_call() {
+    let mut h = harness(state_with(
+        vec![interaction(3, "connected", "immediate", Some(4))],
+        vec![call(4, "connected", Some(3))],
+    ));
+    h.state_mut().state.selected = Some(InteractionId(3));
+    h.run();
+    h.get_by_role_and_label(Role::Button, "Keypad").click();
+    h.run();
+    for key in ["1", "2", "#"] {
+        h.get_by_role_and_label(Role::Button, key).click();
+        h.run();
+    }
+    let digits: Vec<&str> = h
+        .state()
+        .asked
+        .iter()
+        .filter_map(|r| match r {
+            Request::Command(Command::Dtmf { call, digits }) if *call == CallId(4) => {
+                Some(digits.as_str())
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(digits, ["1", "2", "#"]);
+}
+
+#[test]
+fn done_waits_for_a_disposition_when_one_is_mandatory() {
+    let mut h = harness(state_with(
+        vec![interaction(5, "ended", "delayed", Some(6))],
+        vec![],
+    ));
+    h.state_mut().state.selected = Some(InteractionId(5));
+    h.run();
+    h.get_by_label("Choose a disposition first");
+    h.get_by_role_and_label(Role::Button, "Mark done").click();
+    h.run();
+    assert!(h.state().asked.is_empty(), "{:?}", h.state().asked);
+    h.get_by_label("Resolved").click();
+    h.run();
+    assert_eq!(
+        h.state().asked,
+        vec![Request::Interaction {
+            id: InteractionId(5),
+            command: InteractionCommand::Disposition {
+                code: "resolved".to_owned()
+            }
+        }]
+    );
+    // The core confirms; Done opens up.
+    let mut chosen = interaction(5, "ended", "delayed", Some(6));
+    chosen.disposition = Some("resolved".to_owned());
+    h.state_mut()
+        .state
+        .apply(Delivery::Event(Event::Interaction {
+            interaction: Box::new(chosen),
+        }));
+    h.run();
+    assert!(h.query_by_label("Choose a disposition first").is_none());
+    h.get_by_role_and_label(Role::Button, "Mark done").click();
+    h.run();
+    assert_eq!(
+        h.state().asked.last(),
+        Some(&Request::Interaction {
+            id: InteractionId(5),
+            command: InteractionCommand::Done
+        })
+    );
+}
+
+#[test]
+fn a_transfer_target_is_found_through_team_communicator_search() {
+    let mut h = harness(state_with(
+        vec![interaction(7, "connected", "web", Some(8))],
+        vec![call(8, "connected", Some(7))],
+    ));
+    h.state_mut().state.selected = Some(InteractionId(7));
+    h.run();
+    h.get_by_role_and_label(Role::Button, "Transfer").click();
+    h.run();
+    assert_eq!(h.state().asked.last(), Some(&Request::Directory));
+    h.get_by_role_and_label(Role::TextInput, "Search team")
+        .focus();
+    h.get_by_role_and_label(Role::TextInput, "Search team")
+        .type_text("bill");
+    h.run();
+    h.get_by_role_and_label(Role::Button, "Billing queue (queue)")
+        .click();
+    h.run();
+    assert_eq!(
+        h.state().asked.last(),
+        Some(&Request::Command(Command::Transfer {
+            call: CallId(8),
+            target: Some("sip:billing@pbx.example".to_owned()),
+            replaces: None
+        }))
+    );
+    assert!(
+        h.state().state.team.is_none(),
+        "the Team Communicator closed"
+    );
+}
+
+#[test]
+fn not_ready_is_toggled_from_the_status_bar() {
+    let mut h = harness(state_with(vec![], vec![]));
+    h.run();
+    h.get_by_label("Voice: Ready").click();
+    h.run();
+    assert_eq!(
+        h.state().asked,
+        vec![Request::Agent(AgentStatus {
+            voice: AgentState::NotReady,
+            web_callback: AgentState::Ready
+        })]
+    );
+    // The core confirms: the toggle reads Not Ready and turns back to Ready.
+    h.state_mut().state.apply(Delivery::Event(Event::Agent {
+        agent: AgentStatus {
+            voice: AgentState::NotReady,
+            web_callback: AgentState::Ready,
+        },
+    }));
+    h.run();
+    h.get_by_label("Voice: Not Ready").click();
+    h.run();
+    assert_eq!(
+        h.state().asked.last(),
+        Some(&Request::Agent(AgentStatus::default()))
+    );
+}
+
+#[test]
+fn the_note_is_saved_as_it_is_typed() {
+    let mut h = harness(state_with(
+        vec![interaction(9, "connected", "immediate", Some(10))],
+        vec![call(10, "connected", Some(9))],
+    ));
+    h.state_mut().state.selected = Some(InteractionId(9));
+    h.run();
+    h.get_by_role_and_label(Role::MultilineTextInput, "Note")
+        .focus();
+    h.get_by_role_and_label(Role::MultilineTextInput, "Note")
+        .type_text("ok");
+    h.run();
+    let notes: Vec<&str> = h
+        .state()
+        .asked
+        .iter()
+        .filter_map(|r| match r {
+            Request::Interaction {
+                command: InteractionCommand::Note { text },
+                ..
+            } => Some(text.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(notes.last(), Some(&"ok"), "{notes:?}");
+}
+
+// The reducer, without egui.
+
+#[test]
+fn the_reducer_follows_snapshot_interactions_and_refusals() {
+    let mut state = AppState::new(DeskSettings::default());
+    state.apply(Delivery::Event(Event::Interaction {
+        interaction: Box::new(interaction(1, "notified", "immediate", Some(1))),
+    }));
+    assert_eq!(state.ringing().len(), 1);
+    assert!(
+        state.selected.is_none(),
+        "a ringing callback does not take the work area"
+    );
+
+    // Accepted and connected: it is in hand and selected.
+    state.apply(Delivery::Event(Event::Interaction {
+        interaction: Box::new(interaction(1, "connected", "immediate", Some(1))),
+    }));
+    assert!(state.ringing().is_empty());
+    assert_eq!(state.current().len(), 1);
+    assert_eq!(state.selected, Some(InteractionId(1)));
+
+    // A second one connecting does not steal the work area from the first.
+    state.apply(Delivery::Event(Event::Interaction {
+        interaction: Box::new(interaction(2, "connected", "immediate", Some(2))),
+    }));
+    assert_eq!(state.selected, Some(InteractionId(1)));
+
+    // Done: it moves to the history, newest first, searchable.
+    for id in [1, 2] {
+        let mut done = interaction(id, "done", "immediate", None);
+        done.state = InteractionState::Done;
+        state.apply(Delivery::Event(Event::Interaction {
+            interaction: Box::new(done),
+        }));
+    }
+    assert!(state.current().is_empty());
+    let history: Vec<u64> = state.history().iter().map(|i| i.id.0).collect();
+    assert_eq!(history, [2, 1]);
+    state.history_query = "i-1 ".trim().to_owned();
+    assert_eq!(state.history().len(), 1);
+
+    // A refusal is shown; a snapshot replaces everything and drops a vanished selection.
+    state.apply(Delivery::Reply(Reply::Refused {
+        what: "mark done i-1".to_owned(),
+        reason: "a disposition is required".to_owned(),
+    }));
+    assert_eq!(
+        state.notice.as_deref(),
+        Some("Could not mark done i-1: a disposition is required")
+    );
+    let status: api::StatusView = serde_json::from_value(serde_json::json!({
+        "version": "0", "listen": [], "active_calls": 0,
+        "agent": { "voice": "not_ready", "web_callback": "ready" },
+        "registrations": [], "sip": { "malformed_dropped": 0, "bad_requests": 0, "retransmissions": 0 }
+    }))
+    .expect("status");
+    state.apply(Delivery::Event(Event::Snapshot {
+        status,
+        calls: vec![],
+        interactions: vec![],
+    }));
+    assert!(state.interactions.is_empty());
+    assert!(state.selected.is_none());
+    assert!(!state.ready());
+}
+
+#[test]
+fn team_search_covers_targets_contacts_recent_calls_and_typed_numbers() {
+    let mut state = state_with(vec![], vec![call(1, "ended", None)]);
+    state.apply(Delivery::Reply(Reply::Directory {
+        contacts: vec![api::Contact {
+            id: 1,
+            name: "Lena Fischer".to_owned(),
+            numbers: vec!["+1 555 0103".to_owned()],
+            email: None,
+            notes: None,
+        }],
+        responses: vec![],
+    }));
+    state.team_query = "lena".to_owned();
+    let found = state.team_matches();
+    assert_eq!(found[0].0, "Lena Fischer +1 555 0103");
+    assert_eq!(found[0].1, "sip:+15550103@127.0.0.1");
+    state.team_query = "customer".to_owned();
+    assert!(
+        state
+            .team_matches()
+            .iter()
+            .any(|(l, _)| l.starts_with("Recent: "))
+    );
+    state.team_query = "sip:x@y".to_owned();
+    assert_eq!(
+        state.team_matches().last().map(|m| m.1.as_str()),
+        Some("sip:x@y")
+    );
+}
+
+#[test]
+fn a_reschedule_dialog_with_a_bad_date_explains_itself() {
+    let draft = gui::RescheduleDraft {
+        date: "24/12/2026".to_owned(),
+        time: "9:30".to_owned(),
+        ..gui::RescheduleDraft::default()
+    };
+    let error = gui::parse_reschedule(&draft).expect_err("bad date");
+    assert!(error.contains("2026-12-24"), "{error}");
+}
+
+#[test]
+fn a_note_saved_elsewhere_reaches_an_untouched_draft_but_not_a_changed_one() {
+    let mut state = state_with(
+        vec![interaction(1, "connected", "immediate", Some(1))],
+        vec![],
+    );
+    state.notes.insert(InteractionId(1), String::new());
+    let mut saved = interaction(1, "connected", "immediate", Some(1));
+    saved.note = Some("from the API".to_owned());
+    state.apply(Delivery::Event(Event::Interaction {
+        interaction: Box::new(saved.clone()),
+    }));
+    assert_eq!(state.notes[&InteractionId(1)], "from the API");
+    state.notes.insert(InteractionId(1), "typing…".to_owned());
+    saved.note = Some("again".to_owned());
+    state.apply(Delivery::Event(Event::Interaction {
+        interaction: Box::new(saved),
+    }));
+    assert_eq!(state.notes[&InteractionId(1)], "typing…");
+}
+
+#[test]
+fn a_preview_whose_server_call_is_up_still_offers_call() {
+    let mut h = harness(state_with(
+        vec![interaction(2, "previewing", "preview", Some(3))],
+        vec![call(3, "connected", Some(2))],
+    ));
+    h.run();
+    assert!(h.query_by_label("Hang up").is_none());
+    h.get_by_role_and_label(Role::Button, "Call").click();
+    h.run();
+    assert_eq!(
+        h.state().asked.last(),
+        Some(&Request::Interaction {
+            id: InteractionId(2),
+            command: InteractionCommand::Call
+        })
+    );
+}

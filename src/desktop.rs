@@ -1,0 +1,145 @@
+//! `recall` and `recall desktop`: the core on its own thread, the window on this one.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use crate::{Common, Failure, HeadlessArgs};
+
+/// What a first run writes to the user's config file.
+const FIRST_CONFIG: &str = r#"# recall: the agent desktop's configuration. Every section is optional.
+# See README.md ("Configuration") for every key.
+
+[sip]
+# listen = ["udp:0.0.0.0:5060"]
+
+# [[accounts]]
+# name = "work"
+# aor = "sip:agent@pbx.example.com"
+# registrar = "sip:pbx.example.com"
+# username = "agent"
+# password = "secret"
+
+[callbacks]
+disposition_mandatory = true
+
+# [[desktop.targets]]
+# name = "Billing queue"
+# kind = "queue"
+# uri = "sip:billing@pbx.example.com"
+"#;
+
+/// `recall` alone: the user's config (written on first run), database and sound devices.
+pub fn default_args() -> Result<HeadlessArgs, String> {
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    let config_dir = std::env::var_os("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .or_else(|| home.as_ref().map(|h| h.join(".config")))
+        .ok_or("neither XDG_CONFIG_HOME nor HOME is set")?
+        .join("recall");
+    let data_dir = std::env::var_os("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .or_else(|| home.as_ref().map(|h| h.join(".local/share")))
+        .ok_or("neither XDG_DATA_HOME nor HOME is set")?
+        .join("recall");
+    for dir in [&config_dir, &data_dir] {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
+    let config = config_dir.join("config.toml");
+    if !config.exists() {
+        std::fs::write(&config, FIRST_CONFIG)
+            .map_err(|e| format!("cannot write {}: {e}", config.display()))?;
+    }
+    // A machine with no sound card still gets a working desktop (calls without sound).
+    let has_card = std::fs::read_to_string("/proc/asound/cards").is_ok_and(|cards| {
+        cards
+            .lines()
+            .any(|l| l.trim_start().starts_with(char::is_numeric))
+    });
+    Ok(HeadlessArgs {
+        common: Common {
+            config: Some(config),
+            listen: Vec::new(),
+            audio: if has_card { "device" } else { "null" }.to_owned(),
+            log_sip: false,
+        },
+        control: None,
+        auto_answer: None,
+        db: Some(data_dir.join("recall.db")),
+        seed: None,
+    })
+}
+
+/// Runs the core on its own thread and the window on this one until the window closes.
+pub fn run(
+    phone_config: engine::PhoneConfig,
+    mut runtime_config: runtime::RuntimeConfig,
+    mut settings: gui::DeskSettings,
+) -> Result<ExitCode, Failure> {
+    if std::env::var_os("DISPLAY").is_none() && std::env::var_os("WAYLAND_DISPLAY").is_none() {
+        return Err(Failure::Runtime(
+            "cannot open the desktop window: no display (DISPLAY and WAYLAND_DISPLAY are unset); `recall headless` runs without one".to_owned(),
+        ));
+    }
+    // Read before any other thread exists (the `time` crate refuses afterwards).
+    settings.utc_offset = time::UtcOffset::current_local_offset().unwrap_or(time::UtcOffset::UTC);
+    let (postbox, inbox) = gui::mailbox();
+    let (requests_tx, requests_rx) = tokio::sync::mpsc::unbounded_channel();
+    runtime_config.desk = Some(runtime::Desk {
+        requests: requests_rx,
+        post: Box::new(move |delivery| postbox.post(delivery)),
+    });
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let (started_tx, started_rx) = std::sync::mpsc::channel::<Result<(), String>>();
+    let core = std::thread::Builder::new()
+        .name("recall-core".to_owned())
+        .spawn(move || {
+            let rt = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    let _ = started_tx.send(Err(format!("cannot start the runtime: {e}")));
+                    return;
+                }
+            };
+            let stop = async move {
+                tokio::select! {
+                    _ = stop_rx => {}
+                    () = crate::shutdown_signal() => {}
+                }
+            };
+            // The start is over once the runtime is serving or has failed.
+            let started = started_tx.clone();
+            let result = rt.block_on(async move {
+                let run = runtime::run(phone_config, runtime_config, None, stop);
+                tokio::pin!(run);
+                tokio::select! {
+                    result = &mut run => result,
+                    () = tokio::time::sleep(std::time::Duration::from_millis(300)) => {
+                        let _ = started.send(Ok(()));
+                        run.await
+                    }
+                }
+            });
+            if let Err(e) = result {
+                let _ = started_tx.send(Err(e.to_string()));
+            }
+        })
+        .map_err(|e| Failure::Runtime(format!("cannot start the core thread: {e}")))?;
+    match started_rx.recv() {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return Err(Failure::Runtime(e)),
+        Err(_) => return Err(Failure::Runtime("the core stopped at start".to_owned())),
+    }
+    let send = Box::new(move |request| {
+        let _ = requests_tx.send(request);
+    });
+    let desktop = gui::Desktop::new(settings, inbox, send);
+    let shown = gui::run(desktop, "recall");
+    let _ = stop_tx.send(());
+    let _ = core.join();
+    shown.map_err(Failure::Runtime)?;
+    Ok(ExitCode::SUCCESS)
+}
