@@ -120,6 +120,13 @@ pub struct AppState {
     pub keypad: bool,
     /// The history list's search box.
     pub history_query: String,
+    /// Bumped by every delivery: what the history cache was built from.
+    generation: u64,
+    /// Each interaction's summary in lower case, made once when it arrives (the history
+    /// search reads these, not fresh strings every keystroke).
+    search_keys: BTreeMap<InteractionId, String>,
+    /// The history as last filtered: (generation, query, ids newest first).
+    history_cache: Option<(u64, String, Vec<InteractionId>)>,
 }
 
 impl AppState {
@@ -134,6 +141,7 @@ impl AppState {
 
     /// Takes in what the core delivered.
     pub fn apply(&mut self, delivery: Delivery) {
+        self.generation += 1;
         match delivery {
             Delivery::Event(event) => self.apply_event(event),
             Delivery::Reply(Reply::Refused { what, reason }) => {
@@ -160,6 +168,11 @@ impl AppState {
                 self.status = Some(status);
                 self.calls = calls.into_iter().map(|c| (c.id, c)).collect();
                 self.interactions = interactions.into_iter().map(|i| (i.id, i)).collect();
+                self.search_keys = self
+                    .interactions
+                    .values()
+                    .map(|i| (i.id, summary(i).to_lowercase()))
+                    .collect();
                 if self
                     .selected
                     .is_some_and(|id| !self.interactions.contains_key(&id))
@@ -181,6 +194,8 @@ impl AppState {
                     interaction.state,
                     InteractionState::Previewing | InteractionState::Connected
                 );
+                self.search_keys
+                    .insert(id, summary(&interaction).to_lowercase());
                 self.interactions.insert(id, *interaction);
                 // Work moves to what the agent just took up.
                 if picked
@@ -256,20 +271,46 @@ impl AppState {
             .collect()
     }
 
-    /// Closed interactions matching the history search, newest first.
-    #[must_use]
-    pub fn history(&self) -> Vec<&Interaction> {
-        let query = self.history_query.to_lowercase();
-        self.interactions
-            .values()
-            .rev()
-            .filter(|i| {
-                matches!(
-                    i.state,
-                    InteractionState::Done | InteractionState::Rejected | InteractionState::Missed
-                )
-            })
-            .filter(|i| query.is_empty() || summary(i).to_lowercase().contains(&query))
+    /// Closed interactions matching the history search, newest first. Filtered again only
+    /// when a delivery or the search text changed, not every frame.
+    pub fn history(&mut self) -> Vec<&Interaction> {
+        let fresh = self
+            .history_cache
+            .as_ref()
+            .is_some_and(|(generation, query, _)| {
+                *generation == self.generation && *query == self.history_query
+            });
+        if !fresh {
+            let query = self.history_query.to_lowercase();
+            let ids = self
+                .interactions
+                .values()
+                .rev()
+                .filter(|i| {
+                    matches!(
+                        i.state,
+                        InteractionState::Done
+                            | InteractionState::Rejected
+                            | InteractionState::Missed
+                    )
+                })
+                .filter(|i| {
+                    query.is_empty()
+                        || self
+                            .search_keys
+                            .get(&i.id)
+                            .is_some_and(|key| key.contains(&query))
+                })
+                .map(|i| i.id)
+                .collect();
+            self.history_cache = Some((self.generation, self.history_query.clone(), ids));
+        }
+        let ids = self
+            .history_cache
+            .as_ref()
+            .map_or(&[][..], |(_, _, ids)| ids);
+        ids.iter()
+            .filter_map(|id| self.interactions.get(id))
             .collect()
     }
 

@@ -222,24 +222,28 @@ fn lists(ui: &mut Ui, state: &mut AppState, out: &mut Vec<Request>) {
     ui.separator();
     ui.heading("History");
     ui.add(egui::TextEdit::singleline(&mut state.history_query).hint_text("Search history"));
-    let history: Vec<(api::InteractionId, String)> = state
-        .history()
-        .iter()
-        .take(200)
-        .map(|i| (i.id, summary(i)))
-        .collect();
-    egui::ScrollArea::vertical()
-        .id_salt("history")
-        .show(ui, |ui| {
-            for (id, text) in history {
+    let history: Vec<api::InteractionId> = state.history().iter().map(|i| i.id).collect();
+    if history.is_empty() {
+        ui.label("No closed interactions yet");
+    }
+    // Only the rows in view are laid out: the history can hold tens of thousands.
+    let row = ui.spacing().interact_size.y;
+    egui::ScrollArea::vertical().id_salt("history").show_rows(
+        ui,
+        row,
+        history.len(),
+        |ui, rows| {
+            for id in &history[rows] {
+                let text = state.interactions.get(id).map(summary).unwrap_or_default();
                 if ui
-                    .selectable_label(state.selected == Some(id), text)
+                    .selectable_label(state.selected == Some(*id), text)
                     .clicked()
                 {
-                    state.selected = Some(id);
+                    state.selected = Some(*id);
                 }
             }
-        });
+        },
+    );
     let _ = out;
 }
 
