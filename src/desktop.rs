@@ -50,17 +50,11 @@ pub fn default_args() -> Result<HeadlessArgs, String> {
         std::fs::write(&config, FIRST_CONFIG)
             .map_err(|e| format!("cannot write {}: {e}", config.display()))?;
     }
-    // A machine with no sound card still gets a working desktop (calls without sound).
-    let has_card = std::fs::read_to_string("/proc/asound/cards").is_ok_and(|cards| {
-        cards
-            .lines()
-            .any(|l| l.trim_start().starts_with(char::is_numeric))
-    });
     Ok(HeadlessArgs {
         common: Common {
             config: Some(config),
             listen: Vec::new(),
-            audio: if has_card { "device" } else { "null" }.to_owned(),
+            audio: default_audio().to_owned(),
             log_sip: false,
         },
         control: None,
@@ -68,6 +62,26 @@ pub fn default_args() -> Result<HeadlessArgs, String> {
         db: Some(data_dir.join("recall.db")),
         seed: None,
     })
+}
+
+/// The sound devices when there is a sound card; otherwise calls without sound, so a machine
+/// without one still gets a working desktop.
+pub fn default_audio() -> &'static str {
+    let has_card = std::fs::read_to_string("/proc/asound/cards").is_ok_and(|cards| {
+        cards
+            .lines()
+            .any(|l| l.trim_start().starts_with(char::is_numeric))
+    });
+    if has_card { "device" } else { "null" }
+}
+
+static LOCAL_OFFSET: std::sync::OnceLock<time::UtcOffset> = std::sync::OnceLock::new();
+
+/// Reads the agent's time zone while this is the only thread (the `time` crate refuses to
+/// afterwards); call first thing in `main`.
+pub fn read_local_offset() {
+    let _ =
+        LOCAL_OFFSET.set(time::UtcOffset::current_local_offset().unwrap_or(time::UtcOffset::UTC));
 }
 
 /// Runs the core on its own thread and the window on this one until the window closes.

@@ -2,6 +2,7 @@
 //! line and the config, sets up logging, and hands over to the runtime.
 
 mod config;
+mod demo;
 mod desktop;
 mod export;
 mod seed;
@@ -27,6 +28,18 @@ struct Cli {
 enum Mode {
     /// The agent desktop (also what `recall` alone opens, with the user's config).
     Desktop(HeadlessArgs),
+    /// The desktop plus an embedded demo PBX on loopback that rings in sample callbacks.
+    Demo {
+        /// Audio: null, device or device:NAME (the system default device when there is one).
+        #[arg(long)]
+        audio: Option<String>,
+        /// No window: the agent is driven over the control API (for tests).
+        #[arg(long)]
+        headless: bool,
+        /// Where the control API listens (with --headless: 127.0.0.1:8080 unless given).
+        #[arg(long)]
+        control: Option<SocketAddr>,
+    },
     /// Run without a window, driven by the HTTP control API (labs, tests).
     Headless(HeadlessArgs),
     /// Place one call from the command line and exit with its outcome.
@@ -104,6 +117,7 @@ struct CallArgs {
 }
 
 fn main() -> ExitCode {
+    desktop::read_local_offset();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) if !e.use_stderr() => {
@@ -129,6 +143,24 @@ fn main() -> ExitCode {
             }
         },
     };
+    let mode = match mode {
+        Mode::Demo {
+            audio,
+            headless,
+            control,
+        } => {
+            let audio = audio.unwrap_or_else(|| desktop::default_audio().to_owned());
+            match demo::start(&audio) {
+                Ok(args) if headless => Mode::Headless(HeadlessArgs { control, ..args }),
+                Ok(args) => Mode::Desktop(HeadlessArgs { control, ..args }),
+                Err(e) => {
+                    eprintln!("recall: demo: {e}");
+                    return ExitCode::from(1);
+                }
+            }
+        }
+        mode => mode,
+    };
     if let Mode::Export(args) = &mode {
         return run_export(args);
     }
@@ -147,7 +179,7 @@ fn main() -> ExitCode {
     let verbose = match &mode {
         Mode::Headless(_) | Mode::Desktop(_) => "info",
         Mode::Call(args) if args.common.log_sip => "info",
-        Mode::Call(_) | Mode::Export(_) | Mode::Devices => "warn",
+        Mode::Call(_) | Mode::Export(_) | Mode::Devices | Mode::Demo { .. } => "warn",
     };
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -180,7 +212,7 @@ fn run(mode: Mode) -> Result<ExitCode, Failure> {
     let (common, default_listen) = match &mode {
         Mode::Headless(args) | Mode::Desktop(args) => (&args.common, "udp:127.0.0.1:5060"),
         Mode::Call(args) => (&args.common, "udp:127.0.0.1:0"),
-        Mode::Export(_) | Mode::Devices => {
+        Mode::Export(_) | Mode::Devices | Mode::Demo { .. } => {
             return Err(Failure::Usage(
                 "export and devices run on their own".to_owned(),
             ));
@@ -262,7 +294,7 @@ fn run(mode: Mode) -> Result<ExitCode, Failure> {
             };
             (None, None, Some(plan))
         }
-        Mode::Export(_) | Mode::Devices => {
+        Mode::Export(_) | Mode::Devices | Mode::Demo { .. } => {
             return Err(Failure::Usage(
                 "export and devices run on their own".to_owned(),
             ));
@@ -292,14 +324,14 @@ fn run(mode: Mode) -> Result<ExitCode, Failure> {
         log_sip: common.log_sip,
         db: match &mode {
             Mode::Headless(args) | Mode::Desktop(args) => args.db.clone(),
-            Mode::Call(_) | Mode::Export(_) | Mode::Devices => None,
+            Mode::Call(_) | Mode::Export(_) | Mode::Devices | Mode::Demo { .. } => None,
         },
         webhook: match &mode {
             Mode::Headless(_) | Mode::Desktop(_) => config
                 .webhook
                 .to_runtime()
                 .map_err(|e| Failure::Usage(e.to_string()))?,
-            Mode::Call(_) | Mode::Export(_) | Mode::Devices => None,
+            Mode::Call(_) | Mode::Export(_) | Mode::Devices | Mode::Demo { .. } => None,
         },
         seed: match &mode {
             Mode::Headless(HeadlessArgs {

@@ -641,3 +641,71 @@ fn the_demo_seed_fills_an_empty_directory_once() {
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.contains("nowhere/contacts.json"), "{stderr}");
 }
+
+#[test]
+fn the_demo_pbx_rings_in_each_callback_type_in_turn() {
+    let dir = scratch("demo");
+    let control: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
+    let mut command = crate::support::recall();
+    command
+        .args(["demo", "--headless", "--audio", "null", "--control"])
+        .arg(control.to_string())
+        .env("RUST_LOG", "info");
+    let demo = crate::support::Proc::spawn("recall demo", command, &dir.join("demo.log"));
+    assert!(
+        wait_until(Duration::from_secs(10), || std::net::TcpStream::connect(
+            control
+        )
+        .is_ok()),
+        "recall demo did not come up: {}",
+        demo.log_text()
+    );
+    let ringing = |n: usize| {
+        let mut found = None;
+        wait_until(Duration::from_secs(20), || {
+            let all = get_json(control, "/v1/interactions");
+            found = all
+                .as_array()
+                .and_then(|a| a.get(n).cloned())
+                .filter(|i| i["state"] == "notified");
+            found.is_some()
+        });
+        found.unwrap_or_else(|| panic!("callback {n} never rang in"))
+    };
+    // First an immediate callback for the seeded contact, with its case data.
+    let first = ringing(0);
+    assert_eq!(first["callback"]["type"], "immediate", "{first}");
+    assert_eq!(first["callback"]["customer_number"], "+1 555 0100");
+    assert_eq!(first["contact"]["name"], "Ana Ruiz");
+    assert_eq!(first["attached_data"]["CaseID"], "4711");
+    let (status, accepted) = post_json(control, "/v1/interactions/i-1/accept", "");
+    assert_eq!(status, 200, "{accepted}");
+    assert!(wait_until(Duration::from_secs(5), || {
+        get_json(control, "/v1/interactions/i-1")["state"] == "connected"
+    }));
+    let call = get_json(control, "/v1/interactions/i-1")["call_id"]
+        .as_str()
+        .expect("a call")
+        .to_owned();
+    // The PBX plays its tune: packets arrive.
+    assert!(wait_until(Duration::from_secs(5), || {
+        get_json(control, &format!("/v1/calls/{call}"))["stats"]["packets_received"]
+            .as_u64()
+            .unwrap_or(0)
+            > 20
+    }));
+    let (status, _) = post_json(control, &format!("/v1/calls/{call}/hangup"), "");
+    assert_eq!(status, 200);
+    // Then, once that call is over, the next type, for the next contact.
+    let second = ringing(1);
+    assert_eq!(second["callback"]["type"], "scheduled", "{second}");
+    assert_eq!(second["contact"]["name"], "Lena Fischer");
+    // Calling a customer reaches the PBX, which answers.
+    let (status, _) = post_json(control, "/v1/interactions/i-2/reject", "");
+    assert_eq!(status, 200);
+    let (status, _) = post_json(control, "/v1/interactions/i-1/call", "");
+    assert_eq!(status, 200);
+    assert!(wait_until(Duration::from_secs(10), || {
+        get_json(control, "/v1/interactions/i-1")["state"] == "connected"
+    }));
+}

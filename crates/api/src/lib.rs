@@ -298,6 +298,14 @@ pub enum Command {
         /// Place it as this account (by name); the first account when absent.
         account: Option<String>,
     },
+    /// Place a call carrying extra INVITE headers (the demo PBX rings callbacks in this way,
+    /// with their attached data).
+    DialWith {
+        /// The SIP URI to call.
+        to: String,
+        /// Header names and values.
+        headers: Vec<(String, String)>,
+    },
     /// Answer a ringing call.
     Answer {
         /// Which.

@@ -344,6 +344,7 @@ impl Phone {
         self.now = now;
         let result = match command {
             Command::Dial { to, account } => self.dial(&to, account.as_deref()),
+            Command::DialWith { to, headers } => self.dial_with(&to, None, headers),
             Command::Answer { call } => self.answer(call, true),
             Command::Reject { call, status } => self.reject(call, status.unwrap_or(486)),
             Command::Hangup { call } => self.hangup(call),

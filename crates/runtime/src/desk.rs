@@ -144,7 +144,7 @@ async fn send_directory(core: &mpsc::Sender<ApiRequest>, post: &(dyn Fn(Delivery
 fn describe_command(command: &api::Command) -> String {
     use api::Command as C;
     match command {
-        C::Dial { to, .. } => format!("call {to}"),
+        C::Dial { to, .. } | C::DialWith { to, .. } => format!("call {to}"),
         C::Answer { call } => format!("answer {call}"),
         C::Reject { call, .. } => format!("reject {call}"),
         C::Hangup { call } => format!("hang up {call}"),

@@ -1,0 +1,310 @@
+//! `recall demo`: the desktop plus an embedded demo PBX on loopback. The PBX is a second phone
+//! (the same engine, on its own thread): it rings the agent with a callback of every type
+//! carrying realistic attached data, one after another, and answers whatever the agent calls
+//! (customers, queues, a supervisor) with a tune; no external server, nothing registered.
+
+use std::net::{SocketAddr, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use api::{Command, Delivery, Event, Request};
+
+use crate::{Common, HeadlessArgs};
+
+/// The demo's contacts and responses, inside the binary.
+const CONTACTS: &str = include_str!("../fixtures/demo/contacts.json");
+const RESPONSES: &str = include_str!("../fixtures/demo/responses.json");
+
+/// A sample callback: type, customer number, attached data (percent-encoded values).
+type Sample = (
+    &'static str,
+    &'static str,
+    &'static [(&'static str, &'static str)],
+);
+
+/// The callbacks the PBX rings in, in turn.
+const CALLBACKS: [Sample; 5] = [
+    (
+        "immediate",
+        "+1 555 0100",
+        &[
+            ("CaseID", "4711"),
+            ("AccountNumber", "88-2034-17"),
+            ("Reason", "Router%20replacement"),
+            ("Language", "es"),
+            (
+                "_instructions",
+                "Confirm%20the%20delivery%20address%20first",
+            ),
+            ("_service_name", "Hardware"),
+        ],
+    ),
+    (
+        "scheduled",
+        "+1 555 0103",
+        &[
+            ("CaseID", "4718"),
+            ("AccountNumber", "17-5521-02"),
+            ("Reason", "Contract%20renewal"),
+            ("Language", "de"),
+            ("_desired_time", "2026-12-24T09%3A00%3A00%2B01%3A00"),
+            (
+                "_instructions",
+                "Customer%20travels%3B%20confirm%20the%20time%20zone",
+            ),
+            ("_service_name", "Sales"),
+        ],
+    ),
+    (
+        "preview",
+        "+1 555 0104",
+        &[
+            ("CaseID", "4720"),
+            ("AccountNumber", "4711-B"),
+            ("Reason", "Invoice%20dispute"),
+            ("Language", "en"),
+            (
+                "_instructions",
+                "Ask%20for%20the%20purchase%20order%20number",
+            ),
+            ("_service_name", "Billing"),
+        ],
+    ),
+    (
+        "delayed",
+        "+1 555 0102",
+        &[
+            ("CaseID", "4725"),
+            ("Reason", "Slow%20broadband"),
+            ("Language", "en"),
+            ("_service_name", "Support"),
+        ],
+    ),
+    (
+        "web",
+        "+1 555 0105",
+        &[
+            ("CaseID", "4731"),
+            ("Reason", "Web%20form%3A%20cancel%20order"),
+            ("Language", "ja"),
+            (
+                "_instructions",
+                "First%20contact%3B%20came%20in%20from%20the%20web%20form",
+            ),
+            ("_service_name", "Orders"),
+        ],
+    ),
+];
+
+fn free_udp_port() -> Result<u16, String> {
+    UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| format!("no free UDP port on loopback: {e}"))
+}
+
+/// Starts the demo PBX and returns the desktop's arguments (a fresh database, the demo's
+/// directory, dialling and Team Communicator targets at the PBX).
+pub fn start(audio: &str) -> Result<HeadlessArgs, String> {
+    let dir = std::env::temp_dir().join(format!("recall-demo-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("seed")).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let write = |path: PathBuf, text: &str| {
+        std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))
+    };
+    write(dir.join("seed/contacts.json"), CONTACTS)?;
+    write(dir.join("seed/responses.json"), RESPONSES)?;
+    let agent: SocketAddr = format!("127.0.0.1:{}", free_udp_port()?)
+        .parse()
+        .map_err(|e| format!("{e}"))?;
+    let pbx: SocketAddr = format!("127.0.0.1:{}", free_udp_port()?)
+        .parse()
+        .map_err(|e| format!("{e}"))?;
+    write(
+        dir.join("demo.toml"),
+        &format!(
+            r#"[callbacks]
+disposition_mandatory = true
+dial_domain = "{pbx}"
+
+[[desktop.targets]]
+name = "Billing queue"
+kind = "queue"
+uri = "sip:billing@{pbx}"
+
+[[desktop.targets]]
+name = "Tier 2 support"
+kind = "queue"
+uri = "sip:tier2@{pbx}"
+
+[[desktop.targets]]
+name = "Supervisor (Sam)"
+kind = "agent"
+uri = "sip:supervisor@{pbx}"
+
+[[desktop.targets]]
+name = "Retention routing point"
+kind = "routing point"
+uri = "sip:7001@{pbx}"
+"#
+        ),
+    )?;
+    let tune = dir.join("pbx-tune.wav");
+    write_tune(&tune).map_err(|e| format!("{}: {e}", tune.display()))?;
+    spawn_pbx(pbx, agent, &tune, &dir.join("pbx-heard.wav"))?;
+    Ok(HeadlessArgs {
+        common: Common {
+            config: Some(dir.join("demo.toml")),
+            listen: vec![format!("udp:{agent}")],
+            audio: audio.to_owned(),
+            log_sip: false,
+        },
+        control: None,
+        auto_answer: None,
+        db: Some(dir.join("demo.db")),
+        seed: Some(dir.join("seed")),
+    })
+}
+
+/// Ten seconds of a calm tune at 8 kHz: what a customer or a queue "says".
+fn write_tune(path: &Path) -> Result<(), hound::Error> {
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 8000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut wav = hound::WavWriter::create(path, spec)?;
+    let notes = [392.0f32, 440.0, 494.0, 523.0, 494.0, 440.0, 392.0, 0.0];
+    for i in 0..80_000u32 {
+        let note = notes[(i / 10_000) as usize % notes.len()];
+        let t = i as f32 / 8000.0;
+        let within = (i % 10_000) as f32 / 10_000.0;
+        let envelope = (within * 20.0).min(1.0) * ((1.0 - within) * 5.0).min(1.0);
+        let sample = (t * note * std::f32::consts::TAU).sin() * 6000.0 * envelope;
+        wav.write_sample(sample as i16)?;
+    }
+    wav.finalize()
+}
+
+fn spawn_pbx(pbx: SocketAddr, agent: SocketAddr, tune: &Path, heard: &Path) -> Result<(), String> {
+    let config = crate::config::Config::default();
+    let phone_config = engine::PhoneConfig {
+        ua: sip::UaConfig {
+            user_agent: "recall demo PBX".to_owned(),
+            ..sip::UaConfig::default()
+        },
+        accounts: Vec::new(),
+        auto_answer: Some(Duration::from_secs(1)),
+        media_ip: config.media.rtp_ip,
+        audio: Box::new(engine::NullAudio),
+        media: config.media.to_settings().map_err(|e| e.to_string())?,
+        keep_ended: 100,
+        seed: crate::rng_seed() ^ 0x5eed,
+        callbacks: engine::CallbackSettings::default(),
+        wall_clock: time::OffsetDateTime::now_utc(),
+    };
+    let (requests_tx, requests_rx) = tokio::sync::mpsc::unbounded_channel();
+    let (deliveries_tx, deliveries_rx) = std::sync::mpsc::channel();
+    let runtime_config = runtime::RuntimeConfig {
+        listen: vec![runtime::Listen {
+            transport: sip::Transport::Udp,
+            addr: pbx,
+        }],
+        control: None,
+        token: None,
+        rtp_ip: config.media.rtp_ip,
+        audio: runtime::AudioSpec::File {
+            input: tune.to_owned(),
+            output: heard.to_owned(),
+        },
+        log_sip: false,
+        db: None,
+        webhook: None,
+        seed: None,
+        desk: Some(runtime::Desk {
+            requests: requests_rx,
+            post: Box::new(move |delivery| {
+                let _ = deliveries_tx.send(delivery);
+            }),
+        }),
+    };
+    std::thread::Builder::new()
+        .name("demo-pbx".to_owned())
+        .spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            let result = rt.block_on(runtime::run(
+                phone_config,
+                runtime_config,
+                None,
+                std::future::pending::<()>(),
+            ));
+            if let Err(e) = result {
+                tracing::error!(error = %e, "the demo PBX stopped");
+            }
+        })
+        .map_err(|e| format!("cannot start the demo PBX: {e}"))?;
+    std::thread::Builder::new()
+        .name("demo-script".to_owned())
+        .spawn(move || ring_in_turn(agent, &requests_tx, &deliveries_rx))
+        .map_err(|e| format!("cannot start the demo PBX: {e}"))?;
+    Ok(())
+}
+
+/// Rings the agent with the next callback once the PBX has no call of its own to the agent
+/// left: a few seconds after start, then a little while after each ends.
+fn ring_in_turn(
+    agent: SocketAddr,
+    requests: &tokio::sync::mpsc::UnboundedSender<Request>,
+    deliveries: &std::sync::mpsc::Receiver<Delivery>,
+) {
+    let to = format!("sip:agent@{agent}");
+    let mut calls: std::collections::HashMap<api::CallId, api::CallState> =
+        std::collections::HashMap::new();
+    let mut next = 0usize;
+    let mut quiet_since = std::time::Instant::now();
+    std::thread::sleep(Duration::from_secs(3));
+    loop {
+        while let Ok(delivery) = deliveries.try_recv() {
+            if let Delivery::Event(Event::Call { call }) = delivery
+                && call.direction == api::CallDirection::Outbound
+            {
+                calls.insert(call.id, call.state);
+            }
+        }
+        let busy = calls.values().any(|s| *s != api::CallState::Ended);
+        if busy {
+            quiet_since = std::time::Instant::now();
+        } else if quiet_since.elapsed() >= Duration::from_secs(4) {
+            let (kind, number, data) = CALLBACKS[next % CALLBACKS.len()];
+            next += 1;
+            let mut headers = vec![
+                ("X-Genesys-CallUUID".to_owned(), format!("00DEMO{next:04}")),
+                ("X-Genesys-_callback_type".to_owned(), kind.to_owned()),
+                (
+                    "X-Genesys-_customer_number".to_owned(),
+                    number.replace('+', "%2B").replace(' ', "%20"),
+                ),
+            ];
+            for (key, value) in data {
+                headers.push((format!("X-Genesys-{key}"), (*value).to_owned()));
+            }
+            if requests
+                .send(Request::Command(Command::DialWith {
+                    to: to.clone(),
+                    headers,
+                }))
+                .is_err()
+            {
+                return;
+            }
+            // Counted as busy from now until its call shows up and ends.
+            quiet_since = std::time::Instant::now() + Duration::from_secs(30);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
