@@ -88,6 +88,21 @@ fn call(id: u64, state: &str, interaction: Option<u64>) -> api::CallView {
     }
 }
 
+/// The core's word that `interaction` changed.
+fn update(state: &mut AppState, interaction: Interaction) {
+    state.apply(Delivery::Event(Event::Interaction {
+        interaction: Box::new(interaction),
+    }));
+}
+
+/// The request for `command` on interaction `i-{id}`.
+fn act(id: u64, command: InteractionCommand) -> Request {
+    Request::Interaction {
+        id: InteractionId(id),
+        command,
+    }
+}
+
 fn state_with(interactions: Vec<Interaction>, calls: Vec<api::CallView>) -> AppState {
     let settings = DeskSettings {
         disposition_mandatory: true,
@@ -103,9 +118,7 @@ fn state_with(interactions: Vec<Interaction>, calls: Vec<api::CallView>) -> AppS
         state.apply(Delivery::Event(Event::Call { call }));
     }
     for interaction in interactions {
-        state.apply(Delivery::Event(Event::Interaction {
-            interaction: Box::new(interaction),
-        }));
+        update(&mut state, interaction);
     }
     state
 }
@@ -124,13 +137,7 @@ fn a_callback_is_accepted_from_the_toast() {
     h.get_by_label("Case: 4711");
     h.get_by_role_and_label(Role::Button, "Accept").click();
     h.run();
-    assert_eq!(
-        h.state().asked,
-        vec![Request::Interaction {
-            id: InteractionId(1),
-            command: InteractionCommand::Accept
-        }]
-    );
+    assert_eq!(h.state().asked, vec![act(1, InteractionCommand::Accept)]);
 }
 
 #[test]
@@ -146,10 +153,7 @@ fn a_preview_is_called_done_or_scheduled() {
     h.run();
     assert_eq!(
         h.state().asked.last(),
-        Some(&Request::Interaction {
-            id: InteractionId(2),
-            command: InteractionCommand::Call
-        })
+        Some(&act(2, InteractionCommand::Call))
     );
 
     h.get_by_role_and_label(Role::Button, "Schedule callback")
@@ -183,20 +187,13 @@ fn a_preview_is_called_done_or_scheduled() {
     // Done without calling, once a disposition is chosen.
     let mut chosen = interaction(2, "previewing", "preview", None);
     chosen.disposition = Some("no_answer".to_owned());
-    h.state_mut()
-        .state
-        .apply(Delivery::Event(Event::Interaction {
-            interaction: Box::new(chosen),
-        }));
+    update(&mut h.state_mut().state, chosen);
     h.run();
     h.get_by_role_and_label(Role::Button, "Mark done").click();
     h.run();
     assert_eq!(
         h.state().asked.last(),
-        Some(&Request::Interaction {
-            id: InteractionId(2),
-            command: InteractionCommand::Done
-        })
+        Some(&act(2, InteractionCommand::Done))
     );
 }
 
@@ -254,21 +251,14 @@ fn done_waits_for_a_disposition_when_one_is_mandatory() {
     // The core confirms; Done opens up.
     let mut chosen = interaction(5, "ended", "delayed", Some(6));
     chosen.disposition = Some("resolved".to_owned());
-    h.state_mut()
-        .state
-        .apply(Delivery::Event(Event::Interaction {
-            interaction: Box::new(chosen),
-        }));
+    update(&mut h.state_mut().state, chosen);
     h.run();
     assert!(h.query_by_label("Choose a disposition first").is_none());
     h.get_by_role_and_label(Role::Button, "Mark done").click();
     h.run();
     assert_eq!(
         h.state().asked.last(),
-        Some(&Request::Interaction {
-            id: InteractionId(5),
-            command: InteractionCommand::Done
-        })
+        Some(&act(5, InteractionCommand::Done))
     );
 }
 
@@ -394,9 +384,7 @@ fn the_reducer_follows_snapshot_interactions_and_refusals() {
     for id in [1, 2] {
         let mut done = interaction(id, "done", "immediate", None);
         done.state = InteractionState::Done;
-        state.apply(Delivery::Event(Event::Interaction {
-            interaction: Box::new(done),
-        }));
+        update(&mut state, done);
     }
     assert!(state.current().is_empty());
     let history: Vec<u64> = state.history().iter().map(|i| i.id.0).collect();
@@ -486,9 +474,7 @@ fn a_note_saved_elsewhere_reaches_an_untouched_draft_but_not_a_changed_one() {
     assert_eq!(state.notes[&InteractionId(1)], "from the API");
     state.notes.insert(InteractionId(1), "typing…".to_owned());
     saved.note = Some("again".to_owned());
-    state.apply(Delivery::Event(Event::Interaction {
-        interaction: Box::new(saved),
-    }));
+    update(&mut state, saved);
     assert_eq!(state.notes[&InteractionId(1)], "typing…");
 }
 
@@ -504,9 +490,6 @@ fn a_preview_whose_server_call_is_up_still_offers_call() {
     h.run();
     assert_eq!(
         h.state().asked.last(),
-        Some(&Request::Interaction {
-            id: InteractionId(2),
-            command: InteractionCommand::Call
-        })
+        Some(&act(2, InteractionCommand::Call))
     );
 }
