@@ -96,6 +96,11 @@ const CALLBACKS: [Sample; 5] = [
     ),
 ];
 
+/// Where the demo keeps its database, config and tune while it runs.
+pub fn scratch_dir() -> PathBuf {
+    std::env::temp_dir().join(format!("recall-demo-{}", std::process::id()))
+}
+
 fn free_udp_port() -> Result<u16, String> {
     UdpSocket::bind("127.0.0.1:0")
         .and_then(|s| s.local_addr())
@@ -106,7 +111,7 @@ fn free_udp_port() -> Result<u16, String> {
 /// Starts the demo PBX and returns the desktop's arguments (a fresh database, the demo's
 /// directory, dialling and Team Communicator targets at the PBX).
 pub fn start(audio: &str) -> Result<HeadlessArgs, String> {
-    let dir = std::env::temp_dir().join(format!("recall-demo-{}", std::process::id()));
+    let dir = scratch_dir();
     std::fs::create_dir_all(dir.join("seed")).map_err(|e| format!("{}: {e}", dir.display()))?;
     let write = |path: PathBuf, text: &str| {
         std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))
@@ -221,6 +226,7 @@ fn spawn_pbx(pbx: SocketAddr, agent: SocketAddr, tune: &Path, heard: &Path) -> R
         db: None,
         webhook: None,
         seed: None,
+        settings: None,
         desk: Some(runtime::Desk {
             requests: requests_rx,
             post: Box::new(move |delivery| {

@@ -6,6 +6,7 @@ mod demo;
 mod desktop;
 mod export;
 mod seed;
+mod settings;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -143,6 +144,8 @@ fn main() -> ExitCode {
             }
         },
     };
+    // The demo's scratch directory (its database, config, tune) goes when it stops.
+    let demo_dir = matches!(mode, Mode::Demo { .. }).then(demo::scratch_dir);
     let mode = match mode {
         Mode::Demo {
             audio,
@@ -155,6 +158,7 @@ fn main() -> ExitCode {
                 Ok(args) => Mode::Desktop(HeadlessArgs { control, ..args }),
                 Err(e) => {
                     eprintln!("recall: demo: {e}");
+                    let _ = std::fs::remove_dir_all(demo::scratch_dir());
                     return ExitCode::from(1);
                 }
             }
@@ -188,7 +192,11 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    match run(mode) {
+    let result = run(mode);
+    if let Some(dir) = demo_dir {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    match result {
         Ok(code) => code,
         Err(Failure::Usage(message)) => {
             eprintln!("recall: {message}");
@@ -343,6 +351,13 @@ fn run(mode: Mode) -> Result<ExitCode, Failure> {
             _ => None,
         },
         desk: None,
+        settings: match &mode {
+            Mode::Desktop(_) | Mode::Headless(_) => Some(Box::new(
+                settings::ConfigFile::new(common.config.clone(), config.clone())
+                    .map_err(Failure::Usage)?,
+            )),
+            _ => None,
+        },
     };
     if let Mode::Desktop(_) = &mode {
         return desktop::run(phone_config, runtime_config, config.desk_settings());

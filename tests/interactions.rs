@@ -651,7 +651,8 @@ fn the_demo_pbx_rings_in_each_callback_type_in_turn() {
         .args(["demo", "--headless", "--audio", "null", "--control"])
         .arg(control.to_string())
         .env("RUST_LOG", "info");
-    let demo = crate::support::Proc::spawn("recall demo", command, &dir.join("demo.log"));
+    let mut demo = crate::support::Proc::spawn("recall demo", command, &dir.join("demo.log"));
+    let scratch_dir = std::env::temp_dir().join(format!("recall-demo-{}", demo.child.id()));
     assert!(
         wait_until(Duration::from_secs(10), || std::net::TcpStream::connect(
             control
@@ -708,4 +709,12 @@ fn the_demo_pbx_rings_in_each_callback_type_in_turn() {
     assert!(wait_until(Duration::from_secs(10), || {
         get_json(control, "/v1/interactions/i-1")["state"] == "connected"
     }));
+    // Stopped, the demo leaves nothing behind.
+    assert!(scratch_dir.join("seed/contacts.json").exists());
+    assert!(demo.terminate(Duration::from_secs(10)).success());
+    assert!(
+        !scratch_dir.exists(),
+        "{} was left behind",
+        scratch_dir.display()
+    );
 }

@@ -10,6 +10,7 @@ mod dtmf;
 mod interactions;
 mod kamailio_baresip;
 mod malformed;
+mod settings;
 mod sipp;
 mod support;
 mod three_phones;

@@ -418,6 +418,15 @@ pub enum Event {
         /// Its registration.
         registration: RegistrationView,
     },
+    /// What a registration test ([`Request::TestRegistration`]) came to.
+    RegistrationTest {
+        /// The account's name as the form had it.
+        account: String,
+        /// Whether the registrar accepted it.
+        registered: bool,
+        /// In words: the lifetime granted, or why not.
+        detail: String,
+    },
 }
 
 /// What the desktop asks of the core: the control API's verbs, sent without waiting. What
@@ -439,6 +448,18 @@ pub enum Request {
     SaveContact(Contact),
     /// Send the contacts and standard responses ([`Reply::Directory`]).
     Directory,
+    /// Send the status now ([`Reply::Status`]): the settings' level meters poll it.
+    Status,
+    /// Send the settings as saved and the sound devices there are ([`Reply::Settings`]).
+    Settings,
+    /// Check, save and apply settings ([`Reply::SettingsSaved`], or [`Reply::Refused`] naming
+    /// the field that is wrong; then nothing is changed).
+    SaveSettings(Settings),
+    /// REGISTER once with an account as the form has it, without saving it; the outcome
+    /// arrives as [`Event::RegistrationTest`].
+    TestRegistration(AccountForm),
+    /// Play the test tone on the headset for two seconds.
+    TestTone,
 }
 
 /// The core's answer to a [`Request`] when it is not an event.
@@ -458,6 +479,82 @@ pub enum Reply {
         /// Every standard response.
         responses: Vec<StandardResponse>,
     },
+    /// The status, as asked.
+    Status(StatusView),
+    /// The settings as saved, and what can be chosen.
+    Settings {
+        /// The settings.
+        settings: Settings,
+        /// Microphones there are, by id (as `recall devices` lists them).
+        inputs: Vec<String>,
+        /// Headsets and speakers there are, by id.
+        outputs: Vec<String>,
+        /// Why no devices are listed, when none are.
+        devices_note: Option<String>,
+        /// Where they are saved (`None`: they last until recall stops).
+        file: Option<String>,
+    },
+    /// The settings were saved and are in use.
+    SettingsSaved {
+        /// Changes that take effect only when recall starts again, in words.
+        on_restart: Vec<String>,
+    },
+}
+
+/// What the Settings window edits: the parts of the config file an agent changes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// The SIP accounts.
+    pub accounts: Vec<AccountForm>,
+    /// Codecs in order of preference (`opus`, `pcmu`, `pcma`).
+    pub codecs: Vec<String>,
+    /// The Opus bitrate, bits per second.
+    pub opus_bitrate: u32,
+    /// The microphone by name (the system's default when `None`).
+    pub input: Option<String>,
+    /// The headset or speaker by name.
+    pub output: Option<String>,
+    /// The ring device by name (the headset when `None`).
+    pub ring: Option<String>,
+    /// The status a Reject sends.
+    pub reject_status: u16,
+    /// The status calls get while Not Ready (480, 486 or 603).
+    pub not_ready_status: u16,
+    /// Seconds a callback may ring unanswered (`None`: until the server gives up).
+    pub preview_timeout: Option<u64>,
+    /// On that timeout, refuse the call here (480) instead of letting it ring on.
+    pub reject_on_timeout: bool,
+    /// Answer callbacks whose INVITE asks for auto-answer.
+    pub honour_auto_answer: bool,
+    /// Done needs a disposition.
+    pub disposition_mandatory: bool,
+}
+
+/// One account as the Settings window edits it (empty strings are unset).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountForm {
+    /// A short name, unique among the accounts.
+    pub name: String,
+    /// The address-of-record, `sip:user@host`.
+    pub aor: String,
+    /// Shown to the people called.
+    pub display_name: String,
+    /// The registrar URI (the AOR's domain when empty).
+    pub registrar: String,
+    /// The next hop, `udp:IP:PORT` or `tcp:IP:PORT` (the registrar when empty).
+    pub proxy: String,
+    /// The digest user name (the AOR's user when empty).
+    pub username: String,
+    /// The digest password (no authentication when empty).
+    pub password: String,
+    /// The registration lifetime, seconds.
+    pub expires: u64,
+    /// Whether to register.
+    pub register: bool,
+    /// How DTMF is sent: `auto`, `rfc4733` or `info`.
+    pub dtmf: String,
 }
 
 /// What the core sends the desktop.

@@ -45,6 +45,7 @@ fn tone_code(tone: Option<Tone>) -> u8 {
         Some(Tone::Ringback) => 2,
         Some(Tone::Busy) => 3,
         Some(Tone::Reorder) => 4,
+        Some(Tone::Test) => 5,
     }
 }
 
@@ -54,6 +55,7 @@ fn tone_of(code: u8) -> Option<Tone> {
         2 => Some(Tone::Ringback),
         3 => Some(Tone::Busy),
         4 => Some(Tone::Reorder),
+        5 => Some(Tone::Test),
         _ => None,
     }
 }

@@ -8,7 +8,7 @@ use interaction::{Disposition, KeyMap, default_dispositions};
 use media::{AudioPort, Codec, OpusSettings, Tone};
 
 /// One account, as the engine needs it: a name plus the SIP account.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccountSettings {
     /// The account's name in the config file.
     pub name: String,

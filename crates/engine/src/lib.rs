@@ -7,6 +7,7 @@ mod config;
 mod error;
 mod interactions;
 mod phone;
+mod settings;
 mod transfer;
 
 pub use config::{

@@ -95,9 +95,20 @@ pub enum Output {
 
 pub(crate) struct Account {
     pub(crate) settings: AccountSettings,
-    id: Option<AccountId>,
-    state: &'static str,
+    pub(crate) id: Option<AccountId>,
+    pub(crate) state: &'static str,
     reason: Option<String>,
+}
+
+impl Account {
+    pub(crate) fn new(settings: AccountSettings) -> Self {
+        Self {
+            settings,
+            id: None,
+            state: "unregistered",
+            reason: None,
+        }
+    }
 }
 
 /// One softphone: accounts, calls, media.
@@ -150,6 +161,8 @@ pub struct Phone {
     pub(crate) progress_tone: Option<(Tone, Instant)>,
     /// The tones playing now: (headset, ring device).
     pub(crate) tones: (Option<Tone>, Option<Tone>),
+    /// Registration tests in flight: the test account's id and the name the form gave it.
+    pub(crate) probes: HashMap<AccountId, String>,
 }
 
 impl std::fmt::Debug for Phone {
@@ -169,16 +182,7 @@ impl Phone {
         Self {
             ua,
             ua_deadline: None,
-            accounts: config
-                .accounts
-                .into_iter()
-                .map(|settings| Account {
-                    settings,
-                    id: None,
-                    state: "unregistered",
-                    reason: None,
-                })
-                .collect(),
+            accounts: config.accounts.into_iter().map(Account::new).collect(),
             calls: BTreeMap::new(),
             by_leg: HashMap::new(),
             by_media: HashMap::new(),
@@ -203,6 +207,7 @@ impl Phone {
             epoch: (now, config.wall_clock),
             progress_tone: None,
             tones: (None, None),
+            probes: HashMap::new(),
             scheduled: BTreeSet::new(),
             ring_timeouts: BTreeSet::new(),
             contacts: Vec::new(),
@@ -763,7 +768,7 @@ impl Phone {
     // -----------------------------------------------------------------------------------------
 
     /// Drains the user agent and reacts to what it says.
-    fn pump(&mut self) {
+    pub(crate) fn pump(&mut self) {
         loop {
             match self.ua.poll_output() {
                 sip::Output::Transmit(t) => self.out.push_back(Output::Sip(t)),
@@ -821,6 +826,9 @@ impl Phone {
                 }
             }
             sip::Event::Registered { account, expires } => {
+                if self.probe_outcome(account, Ok(expires)) {
+                    return;
+                }
                 if let Some(index) = self.account_index(account) {
                     info!(account = %self.accounts[index].settings.name, ?expires, "registered");
                     self.accounts[index].state = "registered";
@@ -829,6 +837,9 @@ impl Phone {
                 }
             }
             sip::Event::RegistrationFailed { account, reason } => {
+                if self.probe_outcome(account, Err(reason.to_string())) {
+                    return;
+                }
                 if let Some(index) = self.account_index(account) {
                     self.accounts[index].state = "failed";
                     self.accounts[index].reason = Some(reason.to_string());
@@ -1492,7 +1503,7 @@ impl Phone {
         }
     }
 
-    fn emit_registration(&mut self, index: usize) {
+    pub(crate) fn emit_registration(&mut self, index: usize) {
         let registration = self.registration_view(index);
         self.out
             .push_back(Output::Event(Box::new(Event::Registration {
@@ -1602,7 +1613,7 @@ impl Phone {
     }
 
     /// Tells the audio which tones to play when that changed.
-    fn update_tones(&mut self) {
+    pub(crate) fn update_tones(&mut self) {
         if self
             .progress_tone
             .is_some_and(|(_, until)| until <= self.now)

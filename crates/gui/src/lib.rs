@@ -4,6 +4,8 @@
 //! that wakes the window. The window reduces them into an [`AppState`] and draws it; views
 //! return requests. Nothing here blocks on the network, the sound card or the disk.
 
+mod settings;
+mod settings_view;
 mod state;
 mod views;
 
@@ -12,6 +14,7 @@ use std::sync::{Arc, OnceLock};
 
 use api::{Delivery, Request};
 
+pub use settings::{AccountDraft, CODECS, SettingsDraft, SettingsTab, TestOutcome};
 pub use state::{
     AppState, DeskSettings, RescheduleDraft, Target, TeamAction, kind_label, state_label, summary,
 };
@@ -60,6 +63,8 @@ pub struct Desktop {
     state: AppState,
     inbox: Inbox,
     send: Box<dyn Fn(Request)>,
+    /// When the status (levels, registrations) was last asked for.
+    status_asked: Option<std::time::Instant>,
 }
 
 impl Desktop {
@@ -70,6 +75,7 @@ impl Desktop {
             state: AppState::new(settings),
             inbox,
             send,
+            status_asked: None,
         }
     }
 
@@ -91,6 +97,23 @@ impl Desktop {
         if !self.state.live_calls().is_empty() || !self.state.ringing().is_empty() {
             ui.ctx()
                 .request_repaint_after(std::time::Duration::from_millis(500));
+        }
+        // Levels move: the Settings window's meters four times a second, the status bar's
+        // once a second during calls.
+        let every = if self.state.settings_window.is_some() {
+            Some(std::time::Duration::from_millis(250))
+        } else if !self.state.live_calls().is_empty() {
+            Some(std::time::Duration::from_secs(1))
+        } else {
+            None
+        };
+        if let Some(every) = every {
+            let now = std::time::Instant::now();
+            if self.status_asked.is_none_or(|at| now - at >= every) {
+                self.status_asked = Some(now);
+                (self.send)(Request::Status);
+            }
+            ui.ctx().request_repaint_after(every);
         }
     }
 

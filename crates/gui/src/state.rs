@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::settings::{SettingsDraft, TestOutcome};
 use api::{
     AgentState, AgentStatus, CallId, CallState, CallView, Contact, Delivery, Disposition, Event,
     Interaction, InteractionId, InteractionState, Reply, StandardResponse, StatusView,
@@ -120,6 +121,8 @@ pub struct AppState {
     pub keypad: bool,
     /// The history list's search box.
     pub history_query: String,
+    /// The Settings window, when open (it opens when the core sends the settings).
+    pub settings_window: Option<SettingsDraft>,
     /// Bumped by every delivery: what the history cache was built from.
     generation: u64,
     /// Each interaction's summary in lower case, made once when it arrives (the history
@@ -145,7 +148,61 @@ impl AppState {
         match delivery {
             Delivery::Event(event) => self.apply_event(event),
             Delivery::Reply(Reply::Refused { what, reason }) => {
+                if let Some(draft) = &mut self.settings_window {
+                    if what == "save the settings" || what == "play the test tone" {
+                        draft.saving = false;
+                        draft.outcome = Some(Err(format!("Could not {what}: {reason}")));
+                        return;
+                    }
+                    if let Some(test) = draft
+                        .tests
+                        .iter_mut()
+                        .find(|(name, _)| what == format!("test the registration of {name:?}"))
+                    {
+                        *test.1 = TestOutcome::Done(false, reason);
+                        return;
+                    }
+                }
                 self.notice = Some(format!("Could not {what}: {reason}"));
+            }
+            Delivery::Reply(Reply::Status(status)) => {
+                self.agent = status.agent;
+                self.status = Some(status);
+            }
+            Delivery::Reply(Reply::Settings {
+                settings,
+                inputs,
+                outputs,
+                devices_note,
+                file,
+            }) => {
+                self.settings_window = Some(SettingsDraft::new(
+                    settings,
+                    inputs,
+                    outputs,
+                    devices_note,
+                    file,
+                ));
+            }
+            Delivery::Reply(Reply::SettingsSaved { on_restart }) => {
+                if let Some(draft) = &mut self.settings_window {
+                    draft.saving = false;
+                    self.settings.disposition_mandatory = draft.disposition_mandatory;
+                    let place = draft
+                        .file
+                        .as_deref()
+                        .map_or("Saved until recall stops".to_owned(), |f| {
+                            format!("Saved to {f}")
+                        });
+                    draft.outcome = Some(Ok(if on_restart.is_empty() {
+                        format!("{place}; in use now.")
+                    } else {
+                        format!(
+                            "{place}; in use now, except {}: restart recall for them.",
+                            on_restart.join(", ")
+                        )
+                    }));
+                }
             }
             Delivery::Reply(Reply::Directory {
                 contacts,
@@ -215,6 +272,17 @@ impl AppState {
                 self.calls.insert(call.id, call);
             }
             Event::Dtmf { .. } => {}
+            Event::RegistrationTest {
+                account,
+                registered,
+                detail,
+            } => {
+                if let Some(draft) = &mut self.settings_window {
+                    draft
+                        .tests
+                        .insert(account, TestOutcome::Done(registered, detail));
+                }
+            }
             Event::Registration { registration } => {
                 if let Some(status) = &mut self.status {
                     match status

@@ -25,6 +25,7 @@ pub fn desktop(ui: &mut Ui, state: &mut AppState, now: OffsetDateTime) -> Vec<Re
     toasts(&ctx, state, now, &mut out);
     team_communicator(&ctx, state, &mut out);
     reschedule_dialog(&ctx, state, now, &mut out);
+    crate::settings_view::settings_window(&ctx, state, &mut out);
     out
 }
 
@@ -148,6 +149,10 @@ fn status_bar(ui: &mut Ui, state: &mut AppState, out: &mut Vec<Request>) {
                 "Mic {} dB · Headset {} dB",
                 status.audio.input_db, status.audio.output_db
             ));
+        }
+        ui.separator();
+        if ui.button("Settings").clicked() && state.settings_window.is_none() {
+            out.push(Request::Settings);
         }
     });
     if let Some(notice) = state.notice.clone() {

@@ -493,3 +493,174 @@ fn a_preview_whose_server_call_is_up_still_offers_call() {
         Some(&act(2, InteractionCommand::Call))
     );
 }
+
+/// The settings as the core sends them: one account, PCMU then Opus.
+fn saved_settings() -> Delivery {
+    Delivery::Reply(Reply::Settings {
+        settings: api::Settings {
+            accounts: vec![api::AccountForm {
+                name: "work".to_owned(),
+                aor: "sip:1001@127.0.0.1".to_owned(),
+                expires: 600,
+                register: true,
+                dtmf: "auto".to_owned(),
+                ..api::AccountForm::default()
+            }],
+            codecs: vec!["pcmu".to_owned(), "opus".to_owned()],
+            opus_bitrate: 24_000,
+            reject_status: 486,
+            not_ready_status: 486,
+            disposition_mandatory: true,
+            ..api::Settings::default()
+        },
+        inputs: vec!["alsa:headset-mic".to_owned()],
+        outputs: vec!["alsa:headset".to_owned()],
+        devices_note: None,
+        file: Some("/home/agent/.config/recall/config.toml".to_owned()),
+    })
+}
+
+fn saved_request(asked: &[Request]) -> Option<api::Settings> {
+    asked.iter().rev().find_map(|r| match r {
+        Request::SaveSettings(s) => Some(s.clone()),
+        _ => None,
+    })
+}
+
+#[test]
+fn settings_open_from_the_status_bar_and_save_what_was_typed() {
+    let mut h = harness(state_with(vec![], vec![]));
+    h.run();
+    h.get_by_role_and_label(Role::Button, "Settings").click();
+    h.run();
+    assert_eq!(h.state().asked, vec![Request::Settings]);
+    h.state_mut().state.apply(saved_settings());
+    h.run();
+    // The account's form: a password typed, a second account added and named.
+    let password = h.get_by_role_and_label(Role::TextInput, "Password");
+    password.focus();
+    password.type_text("s3cret");
+    h.run();
+    h.get_by_role_and_label(Role::Button, "Add account").click();
+    h.run();
+    h.get_by_role_and_label(Role::TextInput, "Address (AOR)")
+        .focus();
+    h.get_by_role_and_label(Role::TextInput, "Address (AOR)")
+        .type_text("sip:2002@127.0.0.1");
+    h.run();
+    // Callbacks: Done no longer needs a disposition.
+    h.get_by_label("Callbacks").click();
+    h.run();
+    h.get_by_label("Done needs a disposition").click();
+    h.run();
+    h.get_by_role_and_label(Role::Button, "Save").click();
+    h.run();
+    let saved = saved_request(&h.state().asked).expect("Save sent the settings");
+    assert_eq!(saved.accounts.len(), 2);
+    assert_eq!(saved.accounts[0].password, "s3cret");
+    assert_eq!(saved.accounts[1].name, "new");
+    assert_eq!(saved.accounts[1].aor, "sip:2002@127.0.0.1");
+    assert!(!saved.disposition_mandatory);
+    assert_eq!(saved.codecs, ["pcmu", "opus"], "pcma stays off");
+    // The core saved them: the window says where, and Done is no longer gated.
+    h.get_by_label("Saving…");
+    h.state_mut()
+        .state
+        .apply(Delivery::Reply(Reply::SettingsSaved {
+            on_restart: vec!["the sound devices".to_owned()],
+        }));
+    h.run();
+    h.get_by_label_contains(
+        "Saved to /home/agent/.config/recall/config.toml; in use now, except the sound devices",
+    );
+    assert!(!h.state().state.settings.disposition_mandatory);
+}
+
+#[test]
+fn settings_that_do_not_read_are_named_and_not_sent() {
+    let mut h = harness(state_with(vec![], vec![]));
+    h.state_mut().state.apply(saved_settings());
+    h.run();
+    h.get_by_label("Codecs").click();
+    h.run();
+    let bitrate = h.get_by_role_and_label(Role::TextInput, "Opus bitrate (bit/s)");
+    bitrate.focus();
+    bitrate.type_text("k");
+    h.run();
+    h.get_by_label_contains("Opus bitrate \"24000k\" is not a number of bits per second");
+    h.get_by_role_and_label(Role::Button, "Save").click();
+    h.run();
+    assert_eq!(saved_request(&h.state().asked), None, "nothing is sent");
+    // The core's own check: its message is shown in the window, not lost.
+    h.state_mut().state.apply(Delivery::Reply(Reply::Refused {
+        what: "save the settings".to_owned(),
+        reason: "media.opus_bitrate is 5; use 6000 to 510000 bits per second".to_owned(),
+    }));
+    h.run();
+    h.get_by_label_contains("Could not save the settings: media.opus_bitrate is 5");
+    assert_eq!(h.state().state.notice, None);
+}
+
+#[test]
+fn a_registration_is_tested_from_the_account_form() {
+    let mut h = harness(state_with(vec![], vec![]));
+    h.state_mut().state.apply(saved_settings());
+    h.run();
+    h.get_by_role_and_label(Role::Button, "Test registration")
+        .click();
+    h.run();
+    let Some(Request::TestRegistration(form)) = h.state().asked.last().cloned() else {
+        panic!("no test: {:?}", h.state().asked);
+    };
+    assert_eq!(form.aor, "sip:1001@127.0.0.1");
+    h.get_by_label("Registering…");
+    h.state_mut()
+        .state
+        .apply(Delivery::Event(Event::RegistrationTest {
+            account: "work".to_owned(),
+            registered: false,
+            detail: "authentication failed (realm \"pbx\")".to_owned(),
+        }));
+    h.run();
+    h.get_by_label("Not registered: authentication failed (realm \"pbx\")");
+}
+
+#[test]
+fn the_audio_page_has_devices_level_meters_and_a_test_tone() {
+    let mut h = harness(state_with(vec![], vec![]));
+    h.state_mut().state.apply(saved_settings());
+    let mut status = api::StatusView {
+        version: "test".to_owned(),
+        listen: Vec::new(),
+        active_calls: 0,
+        agent: AgentStatus::default(),
+        registrations: Vec::new(),
+        sip: api::SipStats::default(),
+        audio: api::AudioStatus::default(),
+    };
+    status.audio.input_db = -12;
+    status.audio.output_db = -90;
+    status.audio.tone = Some("test".to_owned());
+    h.state_mut()
+        .state
+        .apply(Delivery::Reply(Reply::Status(status)));
+    h.run();
+    h.get_by_label("Audio").click();
+    h.run();
+    h.get_by_label("Microphone level: -12 dB");
+    h.get_by_label("Headset level: silent");
+    h.get_by_label("Playing the test tone…");
+    h.get_by_role_and_label(Role::Button, "Play test tone")
+        .click();
+    h.run();
+    assert_eq!(h.state().asked.last(), Some(&Request::TestTone));
+    h.get_by_label("Headset device").click();
+    h.run();
+    h.get_by_label("alsa:headset").click();
+    h.run();
+    h.get_by_role_and_label(Role::Button, "Save").click();
+    h.run();
+    let saved = saved_request(&h.state().asked).expect("saved");
+    assert_eq!(saved.output.as_deref(), Some("alsa:headset"));
+    assert_eq!(saved.input, None);
+}

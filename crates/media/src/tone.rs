@@ -14,6 +14,9 @@ pub enum Tone {
     Busy,
     /// The call could not be placed: 480 + 620 Hz, 0.25 s on, 0.25 s off.
     Reorder,
+    /// The Settings window's check of the headset: 523 + 659 Hz (C and E), 0.4 s on, 0.2 s
+    /// off.
+    Test,
 }
 
 impl Tone {
@@ -23,6 +26,7 @@ impl Tone {
         match self {
             Self::Ring | Self::Ringback => (440.0, 480.0),
             Self::Busy | Self::Reorder => (480.0, 620.0),
+            Self::Test => (523.25, 659.25),
         }
     }
 
@@ -33,6 +37,7 @@ impl Tone {
             Self::Ring | Self::Ringback => (2000, 4000),
             Self::Busy => (500, 500),
             Self::Reorder => (250, 250),
+            Self::Test => (400, 200),
         }
     }
 

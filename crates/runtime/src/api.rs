@@ -49,6 +49,17 @@ pub(crate) enum ApiRequest {
         oneshot::Sender<AgentStatus>,
     ),
     Directory(DirectoryRequest),
+    /// The settings as saved, and where.
+    Settings(oneshot::Sender<Result<(api::Settings, Option<String>), String>>),
+    /// Check, save and apply settings; what takes effect only on restart comes back.
+    SaveSettings(
+        Box<api::Settings>,
+        oneshot::Sender<Result<Vec<String>, String>>,
+    ),
+    /// A one-off REGISTER; the outcome is an event.
+    TestRegistration(Box<api::AccountForm>, oneshot::Sender<Result<(), String>>),
+    /// The headset's test tone.
+    TestTone(oneshot::Sender<Result<(), EngineError>>),
 }
 
 /// Contacts and standard responses.
@@ -125,6 +136,9 @@ pub(crate) fn router(core: mpsc::Sender<ApiRequest>, token: Option<String>) -> R
         )
         .route("/v1/responses", get(list_responses).post(create_response))
         .route("/v1/responses/{id}", axum::routing::delete(delete_response))
+        .route("/v1/settings", get(get_settings).put(put_settings))
+        .route("/v1/settings/test-registration", post(test_registration))
+        .route("/v1/settings/test-tone", post(test_tone))
         .fallback(|| async { ApiError(StatusCode::NOT_FOUND, "no such endpoint".to_owned()) })
         .layer(middleware::from_fn_with_state(state.clone(), authorize))
         .with_state(state)
@@ -164,6 +178,50 @@ async fn ask<T>(
 
 async fn status(State(state): State<AppState>) -> Result<Json<StatusView>, ApiError> {
     ask(&state, ApiRequest::Status).await.map(Json)
+}
+
+async fn get_settings(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+    let (settings, file) = ask(&state, ApiRequest::Settings)
+        .await?
+        .map_err(|e| ApiError(StatusCode::CONFLICT, e))?;
+    Ok(Json(json!({ "settings": settings, "file": file })))
+}
+
+/// Replaces the settings (the whole object, as `GET /v1/settings` returns it): 422 naming the
+/// field when one is wrong, and then nothing changes.
+async fn put_settings(
+    State(state): State<AppState>,
+    bytes: Bytes,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let settings: api::Settings = serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError(StatusCode::BAD_REQUEST, format!("invalid settings: {e}")))?;
+    let on_restart = ask(&state, |tx| {
+        ApiRequest::SaveSettings(Box::new(settings), tx)
+    })
+    .await?
+    .map_err(|e| ApiError(StatusCode::UNPROCESSABLE_ENTITY, e))?;
+    Ok(Json(json!({ "saved": true, "on_restart": on_restart })))
+}
+
+/// REGISTERs once with an account form; 202, and the outcome comes as a
+/// `registration_test` event.
+async fn test_registration(
+    State(state): State<AppState>,
+    bytes: Bytes,
+) -> Result<StatusCode, ApiError> {
+    let form: api::AccountForm = serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError(StatusCode::BAD_REQUEST, format!("invalid account: {e}")))?;
+    ask(&state, |tx| {
+        ApiRequest::TestRegistration(Box::new(form), tx)
+    })
+    .await?
+    .map_err(|e| ApiError(StatusCode::UNPROCESSABLE_ENTITY, e))?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+async fn test_tone(State(state): State<AppState>) -> Result<StatusCode, ApiError> {
+    ask(&state, ApiRequest::TestTone).await??;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn list_calls(State(state): State<AppState>) -> Result<Json<Vec<CallView>>, ApiError> {
@@ -316,6 +374,7 @@ async fn events(
             Event::Call { .. } => "call",
             Event::Dtmf { .. } => "dtmf",
             Event::Registration { .. } => "registration",
+            Event::RegistrationTest { .. } => "registration_test",
             Event::Interaction { .. } => "interaction",
             Event::Agent { .. } => "agent",
         };

@@ -94,7 +94,11 @@ struct Core {
     directory: store::Store,
     /// Outcomes to post, when a webhook is configured.
     webhook: Option<mpsc::UnboundedSender<store::OutboxItem>>,
+    /// Where settings changed at run time are kept.
+    settings: Option<Box<dyn crate::SettingsStore>>,
 }
+
+const NO_SETTINGS: &str = "this recall was started without settings to change (recall call)";
 
 /// Runs the phone until `stop` resolves (or, with a plan, until the planned call is over).
 /// Returns the plan's outcome when there was one.
@@ -231,6 +235,7 @@ pub async fn run(
         store,
         directory,
         webhook,
+        settings: config.settings.take(),
     };
     core.resume_outbox()?;
     core.bind_media_ports()?;
@@ -521,6 +526,47 @@ impl Core {
                 let _ = reply.send(self.phone.set_agent_state(now, voice, web));
             }
             ApiRequest::Directory(request) => self.on_directory(request),
+            ApiRequest::Settings(reply) => {
+                let loaded = match &self.settings {
+                    Some(store) => store.load().map(|s| (s, store.file())),
+                    None => Err(NO_SETTINGS.to_owned()),
+                };
+                let _ = reply.send(loaded);
+            }
+            ApiRequest::SaveSettings(settings, reply) => {
+                let saved = match &mut self.settings {
+                    Some(store) => store.save(&settings),
+                    None => Err(NO_SETTINGS.to_owned()),
+                };
+                let result = saved.map(|applied| {
+                    let crate::Applied {
+                        accounts,
+                        media,
+                        callbacks,
+                        on_restart,
+                    } = applied;
+                    self.phone.reconfigure(now, accounts, media, callbacks);
+                    self.drain();
+                    on_restart
+                });
+                let _ = reply.send(result);
+            }
+            ApiRequest::TestRegistration(form, reply) => {
+                let account = match &self.settings {
+                    Some(store) => store.account(&form),
+                    None => Err(NO_SETTINGS.to_owned()),
+                };
+                let result = account.map(|account| {
+                    self.phone.test_registration(now, account);
+                    self.drain();
+                });
+                let _ = reply.send(result);
+            }
+            ApiRequest::TestTone(reply) => {
+                let result = self.phone.test_tone(now);
+                self.drain();
+                let _ = reply.send(result);
+            }
             ApiRequest::Subscribe(reply) => {
                 let receiver = self.events.subscribe();
                 let _ = reply.send((self.phone.snapshot(self.listen.clone()), receiver));

@@ -107,9 +107,90 @@ pub(crate) fn spawn(desk: Desk, core: mpsc::Sender<ApiRequest>) {
                     }
                 }
                 Request::Directory => send_directory(&core, post.as_ref()).await,
+                Request::Status => {
+                    let (tx, rx) = oneshot::channel();
+                    if core.send(ApiRequest::Status(tx)).await.is_err() {
+                        return;
+                    }
+                    if let Ok(status) = rx.await {
+                        post(Delivery::Reply(Reply::Status(status)));
+                    }
+                }
+                Request::Settings => {
+                    let (tx, rx) = oneshot::channel();
+                    if core.send(ApiRequest::Settings(tx)).await.is_err() {
+                        return;
+                    }
+                    match rx.await {
+                        Ok(Ok((settings, file))) => post(settings_reply(settings, file)),
+                        Ok(Err(e)) => refused("open the settings".to_owned(), e),
+                        Err(_) => return,
+                    }
+                }
+                Request::SaveSettings(settings) => {
+                    let (tx, rx) = oneshot::channel();
+                    let request = ApiRequest::SaveSettings(Box::new(settings), tx);
+                    if core.send(request).await.is_err() {
+                        return;
+                    }
+                    match rx.await {
+                        Ok(Ok(on_restart)) => {
+                            post(Delivery::Reply(Reply::SettingsSaved { on_restart }));
+                        }
+                        Ok(Err(e)) => refused("save the settings".to_owned(), e),
+                        Err(_) => return,
+                    }
+                }
+                Request::TestRegistration(form) => {
+                    let what = format!("test the registration of {:?}", form.name);
+                    let (tx, rx) = oneshot::channel();
+                    let request = ApiRequest::TestRegistration(Box::new(form), tx);
+                    if core.send(request).await.is_err() {
+                        return;
+                    }
+                    if let Ok(Err(e)) = rx.await {
+                        refused(what, e);
+                    }
+                }
+                Request::TestTone => {
+                    let (tx, rx) = oneshot::channel();
+                    if core.send(ApiRequest::TestTone(tx)).await.is_err() {
+                        return;
+                    }
+                    if let Ok(Err(e)) = rx.await {
+                        refused("play the test tone".to_owned(), e.to_string());
+                    }
+                }
             }
         }
     });
+}
+
+/// The settings with the sound devices there are to choose from.
+fn settings_reply(settings: api::Settings, file: Option<String>) -> Delivery {
+    let (inputs, outputs, devices_note) = match ::audio::list() {
+        Ok(devices) => {
+            let names = |input: bool| {
+                devices
+                    .iter()
+                    .filter(|d| if input { d.input } else { d.output })
+                    .map(|d| d.id.clone())
+                    .collect::<Vec<_>>()
+            };
+            let (inputs, outputs) = (names(true), names(false));
+            let note = (inputs.is_empty() && outputs.is_empty())
+                .then(|| "no sound devices were found".to_owned());
+            (inputs, outputs, note)
+        }
+        Err(e) => (Vec::new(), Vec::new(), Some(e.to_string())),
+    };
+    Delivery::Reply(Reply::Settings {
+        settings,
+        inputs,
+        outputs,
+        devices_note,
+        file,
+    })
 }
 
 async fn send_directory(core: &mpsc::Sender<ApiRequest>, post: &(dyn Fn(Delivery) + Send + Sync)) {

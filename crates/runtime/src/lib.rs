@@ -66,6 +66,51 @@ pub struct RuntimeConfig {
     pub seed: Option<Seed>,
     /// The desktop, when there is one.
     pub desk: Option<Desk>,
+    /// Where the desktop's Settings window reads and writes settings, when it has one.
+    pub settings: Option<Box<dyn SettingsStore>>,
+}
+
+/// The settings the desktop edits, kept by the binary (which owns the config file): it
+/// reads them, checks and writes them, and says what the phone should now use.
+pub trait SettingsStore: Send {
+    /// The settings as saved.
+    ///
+    /// # Errors
+    /// When they cannot be read, in one line.
+    fn load(&self) -> Result<::api::Settings, String>;
+    /// Checks `settings` as the config file is checked, then saves them; nothing changes on
+    /// an error.
+    ///
+    /// # Errors
+    /// What is wrong, in one line naming the field.
+    fn save(&mut self, settings: &::api::Settings) -> Result<Applied, String>;
+    /// The engine's view of one account form (for a registration test).
+    ///
+    /// # Errors
+    /// What is wrong with the form, in one line naming the field.
+    fn account(&self, form: &::api::AccountForm) -> Result<engine::AccountSettings, String>;
+    /// Where the settings are saved, in words (`None`: they last until recall stops).
+    fn file(&self) -> Option<String>;
+}
+
+impl std::fmt::Debug for dyn SettingsStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Not the settings themselves: they hold passwords.
+        f.write_str("SettingsStore")
+    }
+}
+
+/// Settings saved, as the phone takes them.
+#[derive(Debug, Clone)]
+pub struct Applied {
+    /// Every account.
+    pub accounts: Vec<engine::AccountSettings>,
+    /// Codecs and Opus.
+    pub media: engine::MediaSettings,
+    /// Callback handling.
+    pub callbacks: engine::CallbackSettings,
+    /// Changes that take effect only when recall starts again, in words.
+    pub on_restart: Vec<String>,
 }
 
 /// A starting directory (the demo's, or a team's shared list): each half is loaded only into a

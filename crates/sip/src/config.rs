@@ -64,7 +64,7 @@ impl fmt::Debug for Credentials {
 }
 
 /// One SIP account: who we are, where we register, how we authenticate.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccountConfig {
     /// The address-of-record, e.g. `sip:1001@pbx.example`.
     pub aor: String,

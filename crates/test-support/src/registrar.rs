@@ -22,7 +22,7 @@ pub struct ScriptedRegistrar {
     pub as_proxy: bool,
     /// Lifetime granted.
     pub expires: u32,
-    /// Contact bound per AOR user.
+    /// Contact bound per AOR user (removed by an un-REGISTER).
     pub bindings: HashMap<String, String>,
     /// Nonce-counts seen, in order, for tests to assert on.
     pub nonce_counts: Vec<u32>,
@@ -178,7 +178,17 @@ impl ScriptedRegistrar {
                     .to_owned()
             })
             .unwrap_or_default();
-        self.bindings.insert(user, contact.clone());
+        // RFC 3261 §10.2.2: `Expires: 0` (or `;expires=0` on the Contact) removes the binding.
+        let expires_zero = request
+            .headers
+            .value(&HeaderName::Expires)
+            .is_some_and(|v| v.as_ref() == b"0")
+            || contact.replace(' ', "").contains(";expires=0");
+        if expires_zero {
+            self.bindings.remove(&user);
+        } else {
+            self.bindings.insert(user, contact.clone());
+        }
         let response = ResponseBuilder::to_request(request, StatusCode::new(200)?, "OK")
             .ok()?
             .set_header(&HeaderName::To, tagged(request))

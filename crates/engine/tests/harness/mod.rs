@@ -53,6 +53,30 @@ impl AudioFactory for ToneAndRecord {
     fn close(&mut self, _call: CallId, _port: Box<dyn AudioPort>) {}
 }
 
+/// An account registering at the scripted registrar as `user` with `password`.
+pub fn account(user: &str, password: &str) -> AccountSettings {
+    AccountSettings {
+        name: user.to_owned(),
+        register: true,
+        sip: sip::AccountConfig {
+            aor: format!("sip:{user}@127.0.0.1"),
+            display_name: None,
+            registrar: "sip:127.0.0.1".to_owned(),
+            proxy: Dest {
+                transport: Transport::Udp,
+                addr: addr(REGISTRAR),
+            },
+            credentials: Some(sip::Credentials {
+                username: user.to_owned(),
+                password: password.to_owned(),
+            }),
+            expires: Duration::from_secs(300),
+        },
+        codecs: Vec::new(),
+        dtmf: engine::DtmfMode::Auto,
+    }
+}
+
 pub struct Host {
     pub phone: Phone,
     pub sip: SocketAddr,
@@ -74,26 +98,7 @@ impl Host {
         let heard = Arc::new(Mutex::new(Vec::new()));
         let config = PhoneConfig {
             ua: sip::UaConfig::default(),
-            accounts: vec![AccountSettings {
-                name: user.to_owned(),
-                register: true,
-                sip: sip::AccountConfig {
-                    aor: format!("sip:{user}@127.0.0.1"),
-                    display_name: None,
-                    registrar: "sip:127.0.0.1".to_owned(),
-                    proxy: Dest {
-                        transport: Transport::Udp,
-                        addr: addr(REGISTRAR),
-                    },
-                    credentials: Some(sip::Credentials {
-                        username: user.to_owned(),
-                        password: format!("{user}-secret"),
-                    }),
-                    expires: Duration::from_secs(300),
-                },
-                codecs: Vec::new(),
-                dtmf: engine::DtmfMode::Auto,
-            }],
+            accounts: vec![account(user, &format!("{user}-secret"))],
             auto_answer: auto_answer.then_some(Duration::ZERO),
             media_ip: addr(sip).ip(),
             audio: Box::new(ToneAndRecord {

@@ -49,6 +49,18 @@ impl UserAgent {
         }
     }
 
+    /// Stops refreshing or retrying an account's registration without touching its binding
+    /// (a registration test whose binding a live account shares, or an account replaced by
+    /// one with the same address-of-record).
+    pub fn forget(&mut self, account: AccountId) {
+        self.timers.clear(TimerId::RegisterRefresh(account));
+        if let Some(reg) = self.accounts.get_mut(account.0 as usize)
+            && reg.tx.is_none()
+        {
+            reg.state = RegState::Unregistered;
+        }
+    }
+
     /// Un-REGISTERs every account (on shutdown).
     pub fn unregister_all(&mut self, now: Instant) {
         for index in 0..self.accounts.len() {

@@ -1,0 +1,383 @@
+//! The Settings window: accounts (with a registration test), sound devices (with level
+//! meters and a test tone), codecs and callback options. What is typed is checked as it is
+//! typed; Save sends it to the core, which checks it as the config file is checked, saves it
+//! and puts it in use.
+
+use api::{AudioStatus, Request};
+use egui::{Color32, RichText, Ui};
+
+use crate::settings::{SettingsDraft, SettingsTab, TestOutcome};
+use crate::state::AppState;
+
+const GOOD: Color32 = Color32::from_rgb(40, 150, 60);
+const BAD: Color32 = Color32::from_rgb(200, 60, 40);
+
+/// Draws the window while it is open.
+pub(crate) fn settings_window(ctx: &egui::Context, state: &mut AppState, out: &mut Vec<Request>) {
+    let audio = state
+        .status
+        .as_ref()
+        .map(|s| s.audio.clone())
+        .unwrap_or_default();
+    let Some(draft) = &mut state.settings_window else {
+        return;
+    };
+    let mut open = true;
+    egui::Window::new("Settings")
+        .open(&mut open)
+        .default_size([620.0, 460.0])
+        .collapsible(false)
+        .show(ctx, |ui| {
+            ui.horizontal(|ui| {
+                for (tab, label) in [
+                    (SettingsTab::Accounts, "Accounts"),
+                    (SettingsTab::Audio, "Audio"),
+                    (SettingsTab::Codecs, "Codecs"),
+                    (SettingsTab::Callbacks, "Callbacks"),
+                ] {
+                    ui.selectable_value(&mut draft.tab, tab, label);
+                }
+            });
+            ui.separator();
+            match draft.tab {
+                SettingsTab::Accounts => accounts(ui, draft, out),
+                SettingsTab::Audio => sound(ui, draft, &audio, out),
+                SettingsTab::Codecs => codecs(ui, draft),
+                SettingsTab::Callbacks => callbacks(ui, draft),
+            }
+            ui.separator();
+            footer(ui, draft, out);
+        });
+    if !open {
+        state.settings_window = None;
+    }
+}
+
+/// A labelled one-line text field (the label is also its name for screen readers).
+fn field(ui: &mut Ui, label: &str, text: &mut String, hint: &str, password: bool) {
+    ui.label(label);
+    let edit = ui.add(
+        egui::TextEdit::singleline(text)
+            .hint_text(hint)
+            .password(password)
+            .desired_width(300.0),
+    );
+    edit.widget_info(|| egui::WidgetInfo::labeled(egui::Role::TextInput, true, label));
+    ui.end_row();
+}
+
+fn accounts(ui: &mut Ui, draft: &mut SettingsDraft, out: &mut Vec<Request>) {
+    ui.horizontal(|ui| {
+        for index in 0..draft.accounts.len() {
+            let name = draft.accounts[index].form.name.clone();
+            let label = if name.is_empty() { "(no name)" } else { &name };
+            if ui.selectable_label(draft.account == index, label).clicked() {
+                draft.account = index;
+            }
+        }
+        if ui.button("Add account").clicked() {
+            draft.add_account();
+        }
+        if !draft.accounts.is_empty() && ui.button("Remove account").clicked() {
+            draft.remove_account();
+        }
+    });
+    let index = draft.account;
+    let Some(account) = draft.accounts.get_mut(index) else {
+        ui.label("No account: calls go straight to SIP addresses. Add one to register at a PBX.");
+        return;
+    };
+    egui::Grid::new("account").num_columns(2).show(ui, |ui| {
+        let form = &mut account.form;
+        field(ui, "Name", &mut form.name, "work", false);
+        field(
+            ui,
+            "Address (AOR)",
+            &mut form.aor,
+            "sip:agent@pbx.example.com",
+            false,
+        );
+        field(
+            ui,
+            "Display name",
+            &mut form.display_name,
+            "Ana at Support",
+            false,
+        );
+        field(
+            ui,
+            "Registrar",
+            &mut form.registrar,
+            "sip:pbx.example.com (from the address)",
+            false,
+        );
+        field(
+            ui,
+            "Outbound proxy",
+            &mut form.proxy,
+            "udp:192.0.2.10:5060 (the registrar)",
+            false,
+        );
+        field(
+            ui,
+            "User name",
+            &mut form.username,
+            "(the address's user)",
+            false,
+        );
+        field(ui, "Password", &mut form.password, "", true);
+        field(
+            ui,
+            "Registration lifetime (s)",
+            &mut account.expires,
+            "600",
+            false,
+        );
+        ui.label("");
+        ui.checkbox(&mut account.form.register, "Register");
+        ui.end_row();
+        ui.label("DTMF");
+        egui::ComboBox::from_label("sent as")
+            .selected_text(dtmf_label(&account.form.dtmf))
+            .show_ui(ui, |ui| {
+                for mode in ["auto", "rfc4733", "info"] {
+                    ui.selectable_value(&mut account.form.dtmf, mode.to_owned(), dtmf_label(mode));
+                }
+            });
+        ui.end_row();
+    });
+    ui.horizontal(|ui| {
+        let form = draft.account_form(index);
+        let name = draft.accounts[index].form.name.clone();
+        if ui.button("Test registration").clicked() {
+            match form {
+                Ok(form) => {
+                    draft.tests.insert(name.clone(), TestOutcome::Waiting);
+                    out.push(Request::TestRegistration(form));
+                }
+                Err(e) => {
+                    draft
+                        .tests
+                        .insert(name.clone(), TestOutcome::Done(false, e));
+                }
+            }
+        }
+        match draft.tests.get(&name) {
+            Some(TestOutcome::Waiting) => {
+                ui.label("Registering…");
+            }
+            Some(TestOutcome::Done(true, detail)) => {
+                ui.colored_label(GOOD, format!("Registered: {detail}"));
+            }
+            Some(TestOutcome::Done(false, detail)) => {
+                ui.colored_label(BAD, format!("Not registered: {detail}"));
+            }
+            None => {}
+        }
+    });
+}
+
+fn dtmf_label(mode: &str) -> &'static str {
+    match mode {
+        "rfc4733" => "RFC 4733 only",
+        "info" => "SIP INFO",
+        _ => "Automatic (RFC 4733, else SIP INFO)",
+    }
+}
+
+fn sound(ui: &mut Ui, draft: &mut SettingsDraft, audio: &AudioStatus, out: &mut Vec<Request>) {
+    if let Some(note) = &draft.devices_note {
+        ui.colored_label(BAD, format!("Sound devices: {note}"));
+    }
+    egui::Grid::new("devices").num_columns(2).show(ui, |ui| {
+        let inputs = draft.inputs.clone();
+        let outputs = draft.outputs.clone();
+        device(
+            ui,
+            "Microphone",
+            &mut draft.input,
+            &inputs,
+            "System default",
+        );
+        device(ui, "Headset", &mut draft.output, &outputs, "System default");
+        device(
+            ui,
+            "Ring device",
+            &mut draft.ring,
+            &outputs,
+            "Same as the headset",
+        );
+    });
+    ui.label(format!(
+        "Playing through: {} backend{}",
+        audio.backend,
+        audio
+            .devices
+            .as_deref()
+            .map(|d| format!(" ({d})"))
+            .unwrap_or_default()
+    ));
+    meter(ui, "Microphone level", audio.input_db);
+    meter(ui, "Headset level", audio.output_db);
+    ui.horizontal(|ui| {
+        if ui.button("Play test tone").clicked() {
+            out.push(Request::TestTone);
+        }
+        if audio.tone.as_deref() == Some("test") {
+            ui.label("Playing the test tone…");
+        }
+    });
+}
+
+fn device(ui: &mut Ui, label: &str, chosen: &mut Option<String>, names: &[String], none: &str) {
+    ui.label(label);
+    egui::ComboBox::from_label(format!("{label} device"))
+        .selected_text(chosen.as_deref().unwrap_or(none))
+        .show_ui(ui, |ui| {
+            ui.selectable_value(chosen, None, none);
+            for name in names {
+                ui.selectable_value(chosen, Some(name.clone()), name);
+            }
+        });
+    ui.end_row();
+}
+
+/// A level meter: −60 dBFS and below is empty, 0 dBFS full.
+fn meter(ui: &mut Ui, label: &str, db: i16) {
+    ui.horizontal(|ui| {
+        ui.label(label);
+        let fraction = ((f32::from(db) + 60.0) / 60.0).clamp(0.0, 1.0);
+        let text = if db <= -90 {
+            "silent".to_owned()
+        } else {
+            format!("{db} dB")
+        };
+        let bar = ui.add(
+            egui::ProgressBar::new(fraction)
+                .desired_width(260.0)
+                .text(text.clone()),
+        );
+        bar.widget_info(|| {
+            egui::WidgetInfo::labeled(
+                egui::Role::ProgressIndicator,
+                true,
+                format!("{label}: {text}"),
+            )
+        });
+    });
+}
+
+fn codecs(ui: &mut Ui, draft: &mut SettingsDraft) {
+    ui.label("Offered in this order; the first both sides have is used.");
+    let mut moved = None;
+    for index in 0..draft.codecs.len() {
+        ui.horizontal(|ui| {
+            let (name, on) = &mut draft.codecs[index];
+            let label = match name.as_str() {
+                "opus" => "Opus (wide-band, 48 kHz)",
+                "pcmu" => "G.711 µ-law (PCMU)",
+                "pcma" => "G.711 A-law (PCMA)",
+                other => other,
+            };
+            ui.checkbox(on, label);
+            if ui.small_button("Up").clicked() {
+                moved = Some((index, true));
+            }
+            if ui.small_button("Down").clicked() {
+                moved = Some((index, false));
+            }
+        });
+    }
+    if let Some((index, up)) = moved {
+        draft.move_codec(index, up);
+    }
+    egui::Grid::new("opus").num_columns(2).show(ui, |ui| {
+        field(
+            ui,
+            "Opus bitrate (bit/s)",
+            &mut draft.opus_bitrate,
+            "24000",
+            false,
+        );
+    });
+}
+
+fn callbacks(ui: &mut Ui, draft: &mut SettingsDraft) {
+    egui::Grid::new("callbacks").num_columns(2).show(ui, |ui| {
+        field(
+            ui,
+            "Reject sends status",
+            &mut draft.reject_status,
+            "486",
+            false,
+        );
+        ui.label("While Not Ready");
+        egui::ComboBox::from_label("answer new calls")
+            .selected_text(status_label(draft.not_ready_status))
+            .show_ui(ui, |ui| {
+                for status in [480, 486, 603] {
+                    ui.selectable_value(&mut draft.not_ready_status, status, status_label(status));
+                }
+            });
+        ui.end_row();
+        field(
+            ui,
+            "Preview timeout (s)",
+            &mut draft.preview_timeout,
+            "empty: until the server gives up",
+            false,
+        );
+    });
+    ui.checkbox(
+        &mut draft.reject_on_timeout,
+        "When it times out, refuse the callback here (480) instead of letting it ring on",
+    );
+    ui.checkbox(
+        &mut draft.honour_auto_answer,
+        "Answer callbacks whose INVITE asks for auto-answer",
+    );
+    ui.checkbox(&mut draft.disposition_mandatory, "Done needs a disposition");
+}
+
+fn status_label(status: u16) -> &'static str {
+    match status {
+        480 => "480 Temporarily Unavailable",
+        603 => "603 Decline",
+        _ => "486 Busy Here",
+    }
+}
+
+fn footer(ui: &mut Ui, draft: &mut SettingsDraft, out: &mut Vec<Request>) {
+    let problems = draft.problems();
+    for problem in &problems {
+        ui.colored_label(BAD, problem);
+    }
+    match &draft.outcome {
+        Some(Ok(text)) => {
+            ui.colored_label(GOOD, text);
+        }
+        Some(Err(text)) => {
+            ui.colored_label(BAD, text);
+        }
+        None => {}
+    }
+    ui.horizontal(|ui| {
+        let save = ui.add_enabled(
+            problems.is_empty() && !draft.saving,
+            egui::Button::new("Save"),
+        );
+        if save.clicked()
+            && let Ok(settings) = draft.to_settings()
+        {
+            draft.saving = true;
+            draft.outcome = None;
+            out.push(Request::SaveSettings(settings));
+        }
+        if draft.saving {
+            ui.label("Saving…");
+        }
+        if let Some(file) = &draft.file {
+            ui.label(RichText::new(format!("Saved in {file}")).weak());
+        }
+    });
+}

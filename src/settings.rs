@@ -1,0 +1,408 @@
+//! The desktop's Settings window, kept in the config file: what it shows is read from the
+//! file's sections, what it saves is written back into the same file with its comments and
+//! every other key left as they were, and checked exactly as the file is checked at start.
+
+use std::path::PathBuf;
+
+use api::{AccountForm, Settings};
+use toml_edit::{ArrayOfTables, DocumentMut, Item, Table, Value};
+
+use crate::config::{AccountSection, AudioSection, Config};
+
+/// The config file behind the Settings window (or, with no file, settings that last until
+/// recall stops).
+pub struct ConfigFile {
+    path: Option<PathBuf>,
+    config: Config,
+    /// The text saved last (or read at start), edited by the next save.
+    text: String,
+}
+
+impl ConfigFile {
+    /// The settings in `config`, read from `path` (`None`: no file).
+    ///
+    /// # Errors
+    /// When the file cannot be read.
+    pub fn new(path: Option<PathBuf>, config: Config) -> Result<Self, String> {
+        let text = match &path {
+            Some(path) => std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?,
+            None => String::new(),
+        };
+        Ok(Self { path, config, text })
+    }
+}
+
+impl runtime::SettingsStore for ConfigFile {
+    fn load(&self) -> Result<Settings, String> {
+        Ok(settings_of(&self.config))
+    }
+
+    fn save(&mut self, settings: &Settings) -> Result<runtime::Applied, String> {
+        for (i, form) in settings.accounts.iter().enumerate() {
+            check_form(i, form)?;
+        }
+        let mut doc: DocumentMut = self
+            .text
+            .parse()
+            .map_err(|e: toml_edit::TomlError| format!("the config file no longer reads: {e}"))?;
+        write_settings(&mut doc, settings);
+        let text = doc.to_string();
+        let config: Config = toml::from_str(&text).map_err(|e| e.message().trim().to_owned())?;
+        config.validate().map_err(|e| e.0)?;
+        let accounts = config
+            .accounts
+            .iter()
+            .map(AccountSection::to_settings)
+            .collect::<Result<Vec<_>, _>>()?;
+        let media = config.media.to_settings().map_err(|e| e.0)?;
+        if let Some(path) = &self.path {
+            let temporary = path.with_extension("toml.saving");
+            std::fs::write(&temporary, &text)
+                .and_then(|()| std::fs::rename(&temporary, path))
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        }
+        let mut on_restart = Vec::new();
+        if !same_devices(&self.config.audio, &config.audio) {
+            on_restart.push("the sound devices".to_owned());
+        }
+        let applied = runtime::Applied {
+            accounts,
+            media,
+            callbacks: config.callbacks.to_settings(),
+            on_restart,
+        };
+        self.config = config;
+        self.text = text;
+        Ok(applied)
+    }
+
+    fn account(&self, form: &AccountForm) -> Result<engine::AccountSettings, String> {
+        check_form(0, form)?;
+        section_of(form).to_settings()
+    }
+
+    fn file(&self) -> Option<String> {
+        self.path.as_ref().map(|p| p.display().to_string())
+    }
+}
+
+fn same_devices(a: &AudioSection, b: &AudioSection) -> bool {
+    (&a.input, &a.output, &a.ring) == (&b.input, &b.output, &b.ring)
+}
+
+/// What the config file cannot say wrong by itself: a form with no name or no address.
+fn check_form(index: usize, form: &AccountForm) -> Result<(), String> {
+    if form.name.trim().is_empty() {
+        return Err(format!(
+            "account {}: give it a name (it is how calls choose it)",
+            index + 1
+        ));
+    }
+    if form.aor.trim().is_empty() {
+        return Err(format!(
+            "account {:?}: the address (aor) is empty; it looks like sip:user@host",
+            form.name
+        ));
+    }
+    Ok(())
+}
+
+/// The window's view of a config.
+pub fn settings_of(config: &Config) -> Settings {
+    let callbacks = &config.callbacks;
+    Settings {
+        accounts: config
+            .accounts
+            .iter()
+            .map(|a| AccountForm {
+                name: a.name.clone(),
+                aor: a.aor.clone(),
+                display_name: a.display_name.clone().unwrap_or_default(),
+                registrar: a.registrar.clone().unwrap_or_default(),
+                proxy: a.proxy.clone().unwrap_or_default(),
+                username: a.username.clone().unwrap_or_default(),
+                password: a.password.clone().unwrap_or_default(),
+                expires: a.expires.unwrap_or(600),
+                register: a.register.unwrap_or(true),
+                dtmf: a.dtmf.clone().unwrap_or_else(|| "auto".to_owned()),
+            })
+            .collect(),
+        codecs: config.media.codecs.clone(),
+        opus_bitrate: config.media.opus_bitrate,
+        input: config.audio.input.clone(),
+        output: config.audio.output.clone(),
+        ring: config.audio.ring.clone(),
+        reject_status: callbacks.reject_status,
+        not_ready_status: callbacks.not_ready_status,
+        preview_timeout: callbacks.preview_timeout,
+        reject_on_timeout: callbacks.on_timeout == "reject",
+        honour_auto_answer: callbacks.honour_auto_answer,
+        disposition_mandatory: callbacks.disposition_mandatory,
+    }
+}
+
+fn section_of(form: &AccountForm) -> AccountSection {
+    let set = |s: &str| (!s.trim().is_empty()).then(|| s.trim().to_owned());
+    AccountSection {
+        name: form.name.trim().to_owned(),
+        aor: form.aor.trim().to_owned(),
+        display_name: set(&form.display_name),
+        registrar: set(&form.registrar),
+        proxy: set(&form.proxy),
+        username: set(&form.username),
+        password: (!form.password.is_empty()).then(|| form.password.clone()),
+        expires: Some(form.expires),
+        register: Some(form.register),
+        codecs: None,
+        dtmf: set(&form.dtmf),
+    }
+}
+
+/// Writes the window's settings into the document, leaving everything else in it alone.
+fn write_settings(doc: &mut DocumentMut, settings: &Settings) {
+    let old: Vec<Table> = match doc.remove("accounts") {
+        Some(Item::ArrayOfTables(tables)) => tables.into_iter().collect(),
+        _ => Vec::new(),
+    };
+    let mut accounts = ArrayOfTables::new();
+    for form in &settings.accounts {
+        let section = section_of(form);
+        // An account edited keeps what the window does not show (its own codecs, comments).
+        let mut table = old
+            .iter()
+            .find(|t| t.get("name").and_then(Item::as_str) == Some(section.name.as_str()))
+            .cloned()
+            .unwrap_or_default();
+        set(&mut table, "name", Some(section.name.as_str()));
+        set(&mut table, "aor", Some(section.aor.as_str()));
+        set(&mut table, "display_name", section.display_name.as_deref());
+        set(&mut table, "registrar", section.registrar.as_deref());
+        set(&mut table, "proxy", section.proxy.as_deref());
+        set(&mut table, "username", section.username.as_deref());
+        set(&mut table, "password", section.password.as_deref());
+        table.insert("expires", number(form.expires));
+        table.insert("register", toml_edit::value(form.register));
+        set(
+            &mut table,
+            "dtmf",
+            section.dtmf.as_deref().filter(|d| *d != "auto"),
+        );
+        accounts.push(table);
+    }
+    if !accounts.is_empty() {
+        doc.insert("accounts", Item::ArrayOfTables(accounts));
+    }
+    edit_section(doc, "media", |media| {
+        let codecs: toml_edit::Array = settings.codecs.iter().map(String::as_str).collect();
+        media.insert("codecs", toml_edit::value(codecs));
+        media.insert("opus_bitrate", number(u64::from(settings.opus_bitrate)));
+    });
+    edit_section(doc, "audio", |audio| {
+        set(audio, "input", settings.input.as_deref());
+        set(audio, "output", settings.output.as_deref());
+        set(audio, "ring", settings.ring.as_deref());
+    });
+    edit_section(doc, "callbacks", |callbacks| {
+        callbacks.insert("reject_status", number(u64::from(settings.reject_status)));
+        callbacks.insert(
+            "not_ready_status",
+            number(u64::from(settings.not_ready_status)),
+        );
+        match settings.preview_timeout {
+            Some(seconds) => {
+                callbacks.insert("preview_timeout", number(seconds));
+            }
+            None => {
+                callbacks.remove("preview_timeout");
+            }
+        }
+        let on_timeout = if settings.reject_on_timeout {
+            "reject"
+        } else {
+            "keep_ringing"
+        };
+        callbacks.insert("on_timeout", toml_edit::value(on_timeout));
+        callbacks.insert(
+            "honour_auto_answer",
+            toml_edit::value(settings.honour_auto_answer),
+        );
+        callbacks.insert(
+            "disposition_mandatory",
+            toml_edit::value(settings.disposition_mandatory),
+        );
+    });
+}
+
+/// Edits one `[section]`, made if missing (an inline table becomes a section).
+fn edit_section(doc: &mut DocumentMut, name: &str, edit: impl FnOnce(&mut Table)) {
+    let mut table = match doc.remove(name) {
+        Some(Item::Table(table)) => table,
+        Some(Item::Value(Value::InlineTable(table))) => table.into_table(),
+        _ => Table::new(),
+    };
+    edit(&mut table);
+    doc.insert(name, Item::Table(table));
+}
+
+/// Sets a string key, or removes it for `None`.
+fn set(table: &mut Table, key: &str, text: Option<&str>) {
+    match text {
+        Some(text) => {
+            table.insert(key, toml_edit::value(text));
+        }
+        None => {
+            table.remove(key);
+        }
+    }
+}
+
+fn number(n: u64) -> Item {
+    toml_edit::value(i64::try_from(n).unwrap_or(i64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use runtime::SettingsStore;
+
+    use super::*;
+
+    const FILE: &str = r#"# my desk
+[sip]
+listen = ["udp:127.0.0.1:5099"] # keep this
+
+[[accounts]]
+name = "work"
+aor = "sip:1001@127.0.0.1"
+codecs = ["pcmu"] # only G.711 here
+
+[callbacks]
+reject_status = 603
+"#;
+
+    fn store() -> (ConfigFile, PathBuf) {
+        let dir = std::env::temp_dir().join(format!(
+            "recall-settings-{}-{}",
+            std::process::id(),
+            unique()
+        ));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let path = dir.join("config.toml");
+        std::fs::write(&path, FILE).expect("write");
+        let config = Config::load(&path).expect("loads");
+        (
+            ConfigFile::new(Some(path.clone()), config).expect("reads"),
+            path,
+        )
+    }
+
+    fn unique() -> u128 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos())
+    }
+
+    #[test]
+    fn saving_keeps_comments_and_keys_the_window_does_not_show() {
+        let (mut store, path) = store();
+        let mut settings = store.load().expect("loads");
+        assert_eq!(settings.reject_status, 603);
+        assert_eq!(settings.accounts[0].name, "work");
+        settings.accounts[0].password = "s3cret".to_owned();
+        settings.accounts.push(AccountForm {
+            name: "lab".to_owned(),
+            aor: "sip:2002@127.0.0.1:5070".to_owned(),
+            expires: 120,
+            register: false,
+            dtmf: "info".to_owned(),
+            ..AccountForm::default()
+        });
+        settings.codecs = vec!["pcma".to_owned(), "opus".to_owned()];
+        settings.preview_timeout = Some(25);
+        settings.reject_on_timeout = true;
+        let applied = store.save(&settings).expect("saves");
+        assert_eq!(applied.accounts.len(), 2);
+        assert_eq!(applied.accounts[1].dtmf, engine::DtmfMode::Info);
+        assert_eq!(
+            applied.callbacks.preview_timeout,
+            Some(std::time::Duration::from_secs(25))
+        );
+        assert_eq!(applied.callbacks.timeout_status, Some(480));
+        assert_eq!(
+            applied.media.codecs,
+            vec![media::Codec::Pcma, media::Codec::Opus]
+        );
+        assert!(applied.on_restart.is_empty());
+
+        let text = std::fs::read_to_string(&path).expect("reads");
+        for kept in [
+            "# my desk",
+            "# keep this",
+            "codecs = [\"pcmu\"] # only G.711 here",
+        ] {
+            assert!(text.contains(kept), "{kept:?} lost from:\n{text}");
+        }
+        let reread = Config::load(&path).expect("the saved file loads");
+        assert_eq!(settings_of(&reread), settings);
+        assert_eq!(reread.sip.listen, vec!["udp:127.0.0.1:5099".to_owned()]);
+    }
+
+    #[test]
+    fn a_wrong_value_is_named_and_nothing_is_written() {
+        let (mut store, path) = store();
+        let good = store.load().expect("loads");
+        for (change, expected) in [
+            (
+                Box::new(|s: &mut Settings| s.not_ready_status = 500) as Box<dyn Fn(&mut Settings)>,
+                "callbacks.not_ready_status is 500; use 480, 486 or 603",
+            ),
+            (
+                Box::new(|s: &mut Settings| s.opus_bitrate = 100),
+                "media.opus_bitrate is 100",
+            ),
+            (
+                Box::new(|s: &mut Settings| s.codecs.clear()),
+                "media.codecs is empty",
+            ),
+            (
+                Box::new(|s: &mut Settings| s.accounts[0].aor = "1001".to_owned()),
+                "account \"work\": aor \"1001\" must look like sip:user@host",
+            ),
+            (
+                Box::new(|s: &mut Settings| s.accounts[0].proxy = "pbx:5060".to_owned()),
+                "account \"work\": proxy: \"pbx:5060\" is not transport:IP:PORT",
+            ),
+            (
+                Box::new(|s: &mut Settings| s.accounts[0].name = " ".to_owned()),
+                "account 1: give it a name",
+            ),
+            (
+                Box::new(|s: &mut Settings| {
+                    let copy = s.accounts[0].clone();
+                    s.accounts.push(copy);
+                }),
+                "account \"work\" is defined twice",
+            ),
+        ] {
+            let mut settings = good.clone();
+            change(&mut settings);
+            let error = store.save(&settings).expect_err("refused");
+            assert!(
+                error.contains(expected),
+                "{error:?} should say {expected:?}"
+            );
+            assert_eq!(std::fs::read_to_string(&path).expect("reads"), FILE);
+        }
+        assert!(store.save(&good).is_ok());
+    }
+
+    #[test]
+    fn changed_devices_take_effect_on_restart() {
+        let (mut store, _path) = store();
+        let mut settings = store.load().expect("loads");
+        settings.output = Some("alsa:plughw:1,0".to_owned());
+        let applied = store.save(&settings).expect("saves");
+        assert_eq!(applied.on_restart, vec!["the sound devices".to_owned()]);
+        assert!(store.save(&settings).expect("saves").on_restart.is_empty());
+    }
+}
