@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Takes the README's screenshots of `recall demo` under Xvfb at 1280x800: a callback ringing in,
-# a connected callback being worked, a preview. The demo's own PBX rings the callbacks in; the
+# a connected callback being worked, a preview, the Settings window. The demo's own PBX rings the callbacks in; the
 # control API plays the agent (the window shows what the core does, whoever asked).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/deps.sh
-ensure_packages xvfb x11-apps imagemagick curl pkg-config libasound2-dev libopus-dev gcc
+ensure_packages xvfb x11-apps imagemagick xdotool curl pkg-config libasound2-dev libopus-dev gcc
 ensure_rust
 cargo build --locked --bin recall
 
@@ -20,7 +20,7 @@ demo=$!
 
 post() { curl -s -X POST "http://$api/v1/$1" -H 'content-type: application/json' -d "${2:-}" >/dev/null; }
 state() { curl -s "http://$api/v1/interactions/$1" | sed -n 's/.*"state":"\([a-z]*\)".*/\1/p' | head -1; }
-wait_for() { for _ in $(seq 100); do [ "$(state "$1")" = "$2" ] && return; sleep 0.2; done; echo "$1 never $2" >&2; exit 1; }
+wait_for() { for _ in $(seq 200); do [ "$(state "$1")" = "$2" ] && return; sleep 0.2; done; echo "$1 never $2" >&2; exit 1; }
 shot() {
     sleep 1.5
     DISPLAY=$display xwd -root -silent | /usr/bin/convert xwd:- "assets/screenshots/$1.png"
@@ -45,3 +45,18 @@ wait_for i-3 notified
 post interactions/i-3/accept
 wait_for i-3 previewing
 shot preview
+
+# The Settings window, opened from the status bar, an account being added (xdotool clicks at
+# the places the 1280x800 layout puts them).
+export DISPLAY=$display
+xdotool windowfocus --sync "$(xdotool search --name '^recall$' | head -1)"
+click() { xdotool mousemove "$1" "$2" click 1; sleep 0.5; }
+type_into() { click "$1" "$2"; xdotool key ctrl+a; xdotool type --delay 20 "$3"; }
+click 719 12
+sleep 1
+click 66 99
+type_into 315 121 "work"
+type_into 315 144 "sip:ana@pbx.example.com"
+type_into 315 167 "Ana Ruiz (Support)"
+type_into 315 259 "secret"
+shot settings

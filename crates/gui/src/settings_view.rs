@@ -137,13 +137,15 @@ fn accounts(ui: &mut Ui, draft: &mut SettingsDraft, out: &mut Vec<Request>) {
         ui.checkbox(&mut account.form.register, "Register");
         ui.end_row();
         ui.label("DTMF");
-        egui::ComboBox::from_label("sent as")
-            .selected_text(dtmf_label(&account.form.dtmf))
+        let mode = &mut account.form.dtmf;
+        let combo = egui::ComboBox::from_id_salt("dtmf")
+            .selected_text(dtmf_label(mode))
             .show_ui(ui, |ui| {
-                for mode in ["auto", "rfc4733", "info"] {
-                    ui.selectable_value(&mut account.form.dtmf, mode.to_owned(), dtmf_label(mode));
+                for choice in ["auto", "rfc4733", "info"] {
+                    ui.selectable_value(mode, choice.to_owned(), dtmf_label(choice));
                 }
             });
+        named(&combo.response, "DTMF");
         ui.end_row();
     });
     ui.horizontal(|ui| {
@@ -189,9 +191,15 @@ fn sound(ui: &mut Ui, draft: &mut SettingsDraft, audio: &AudioStatus, out: &mut 
     if let Some(note) = &draft.devices_note {
         ui.colored_label(BAD, format!("Sound devices: {note}"));
     }
+    if audio.backend != "device" {
+        ui.label(format!(
+            "recall runs with {} audio now; the devices chosen here are used when it runs with sound devices (--audio device).",
+            audio.backend
+        ));
+    }
+    let inputs = draft.inputs.clone();
+    let outputs = draft.outputs.clone();
     egui::Grid::new("devices").num_columns(2).show(ui, |ui| {
-        let inputs = draft.inputs.clone();
-        let outputs = draft.outputs.clone();
         device(
             ui,
             "Microphone",
@@ -207,18 +215,9 @@ fn sound(ui: &mut Ui, draft: &mut SettingsDraft, audio: &AudioStatus, out: &mut 
             &outputs,
             "Same as the headset",
         );
+        meter(ui, "Microphone level", audio.input_db);
+        meter(ui, "Headset level", audio.output_db);
     });
-    ui.label(format!(
-        "Playing through: {} backend{}",
-        audio.backend,
-        audio
-            .devices
-            .as_deref()
-            .map(|d| format!(" ({d})"))
-            .unwrap_or_default()
-    ));
-    meter(ui, "Microphone level", audio.input_db);
-    meter(ui, "Headset level", audio.output_db);
     ui.horizontal(|ui| {
         if ui.button("Play test tone").clicked() {
             out.push(Request::TestTone);
@@ -229,9 +228,15 @@ fn sound(ui: &mut Ui, draft: &mut SettingsDraft, audio: &AudioStatus, out: &mut 
     });
 }
 
+/// Gives a widget its name for screen readers.
+fn named(response: &egui::Response, name: &str) {
+    response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::ComboBox, true, name));
+}
+
 fn device(ui: &mut Ui, label: &str, chosen: &mut Option<String>, names: &[String], none: &str) {
     ui.label(label);
-    egui::ComboBox::from_label(format!("{label} device"))
+    let combo = egui::ComboBox::from_id_salt(label)
+        .width(300.0)
         .selected_text(chosen.as_deref().unwrap_or(none))
         .show_ui(ui, |ui| {
             ui.selectable_value(chosen, None, none);
@@ -239,32 +244,33 @@ fn device(ui: &mut Ui, label: &str, chosen: &mut Option<String>, names: &[String
                 ui.selectable_value(chosen, Some(name.clone()), name);
             }
         });
+    named(&combo.response, label);
     ui.end_row();
 }
 
-/// A level meter: −60 dBFS and below is empty, 0 dBFS full.
+/// A level meter (a grid row): −60 dBFS and below is empty, 0 dBFS full.
 fn meter(ui: &mut Ui, label: &str, db: i16) {
-    ui.horizontal(|ui| {
-        ui.label(label);
-        let fraction = ((f32::from(db) + 60.0) / 60.0).clamp(0.0, 1.0);
-        let text = if db <= -90 {
-            "silent".to_owned()
-        } else {
-            format!("{db} dB")
-        };
-        let bar = ui.add(
-            egui::ProgressBar::new(fraction)
-                .desired_width(260.0)
-                .text(text.clone()),
-        );
-        bar.widget_info(|| {
-            egui::WidgetInfo::labeled(
-                egui::Role::ProgressIndicator,
-                true,
-                format!("{label}: {text}"),
-            )
-        });
+    ui.label(label);
+    let fraction = ((f32::from(db) + 60.0) / 60.0).clamp(0.0, 1.0);
+    let text = if db <= -90 {
+        "silent".to_owned()
+    } else {
+        format!("{db} dB")
+    };
+    let bar = ui.add(
+        egui::ProgressBar::new(fraction)
+            .desired_width(300.0)
+            .corner_radius(2.0)
+            .text(text.clone()),
+    );
+    bar.widget_info(|| {
+        egui::WidgetInfo::labeled(
+            egui::Role::ProgressIndicator,
+            true,
+            format!("{label}: {text}"),
+        )
     });
+    ui.end_row();
 }
 
 fn codecs(ui: &mut Ui, draft: &mut SettingsDraft) {
@@ -311,14 +317,16 @@ fn callbacks(ui: &mut Ui, draft: &mut SettingsDraft) {
             "486",
             false,
         );
-        ui.label("While Not Ready");
-        egui::ComboBox::from_label("answer new calls")
-            .selected_text(status_label(draft.not_ready_status))
+        ui.label("While Not Ready, answer");
+        let status = &mut draft.not_ready_status;
+        let combo = egui::ComboBox::from_id_salt("not_ready")
+            .selected_text(status_label(*status))
             .show_ui(ui, |ui| {
-                for status in [480, 486, 603] {
-                    ui.selectable_value(&mut draft.not_ready_status, status, status_label(status));
+                for choice in [480, 486, 603] {
+                    ui.selectable_value(status, choice, status_label(choice));
                 }
             });
+        named(&combo.response, "While Not Ready, answer");
         ui.end_row();
         field(
             ui,

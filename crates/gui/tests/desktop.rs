@@ -654,7 +654,7 @@ fn the_audio_page_has_devices_level_meters_and_a_test_tone() {
         .click();
     h.run();
     assert_eq!(h.state().asked.last(), Some(&Request::TestTone));
-    h.get_by_label("Headset device").click();
+    h.get_by_role_and_label(Role::ComboBox, "Headset").click();
     h.run();
     h.get_by_label("alsa:headset").click();
     h.run();
