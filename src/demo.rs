@@ -1,7 +1,8 @@
 //! `recall demo`: the desktop plus an embedded demo PBX on loopback. The PBX is a second phone
 //! (the same engine, on its own thread): it rings the agent with a callback of every type
 //! carrying realistic attached data, one after another, and answers whatever the agent calls
-//! (customers, queues, a supervisor) with a tune; no external server, nothing registered.
+//! (customers, queues, a supervisor) with a tune, echoing the agent's DTMF digits; no external
+//! server, nothing registered.
 
 use std::net::{SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
@@ -276,10 +277,23 @@ fn ring_in_turn(
     std::thread::sleep(Duration::from_secs(3));
     loop {
         while let Ok(delivery) = deliveries.try_recv() {
-            if let Delivery::Event(Event::Call { call }) = delivery
-                && call.direction == api::CallDirection::Outbound
-            {
-                calls.insert(call.id, call.state);
+            match delivery {
+                Delivery::Event(Event::Call { call })
+                    if call.direction == api::CallDirection::Outbound =>
+                {
+                    calls.insert(call.id, call.state);
+                }
+                // The customer's phone echoes the agent's keypad, so digits come back.
+                Delivery::Event(Event::Dtmf { call, digit }) => {
+                    let echo = Request::Command(Command::Dtmf {
+                        call,
+                        digits: digit,
+                    });
+                    if requests.send(echo).is_err() {
+                        return;
+                    }
+                }
+                _ => {}
             }
         }
         let busy = calls.values().any(|s| *s != api::CallState::Ended);

@@ -695,6 +695,20 @@ fn the_demo_pbx_rings_in_each_callback_type_in_turn() {
             .unwrap_or(0)
             > 20
     }));
+    // The customer's phone echoes the keypad.
+    let (status, _) = post_json(
+        control,
+        &format!("/v1/calls/{call}/dtmf"),
+        r#"{"digits": "12#"}"#,
+    );
+    assert_eq!(status, 200);
+    assert!(
+        wait_until(Duration::from_secs(5), || {
+            get_json(control, &format!("/v1/calls/{call}"))["dtmf_received"] == "12#"
+        }),
+        "{}",
+        get_json(control, &format!("/v1/calls/{call}"))
+    );
     let (status, _) = post_json(control, &format!("/v1/calls/{call}/hangup"), "");
     assert_eq!(status, 200);
     // Then, once that call is over, the next type, for the next contact.
