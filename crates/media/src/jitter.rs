@@ -420,7 +420,19 @@ impl JitterBuffer {
             || waited + u64::from(self.packet_samples) >= u64::from(self.target)
     }
 
-    /// What to play next, at `now`.
+    /// The next packet if it is here already, else [`Playout::Nothing`]: for decoding ahead
+    /// of need (to shorten or lengthen the playout), where a packet that has not come yet is
+    /// not lost — its tick has not come either. A reordered network often brings the packet
+    /// after it first.
+    pub fn next_present(&mut self, now: Instant) -> Playout {
+        match self.next_seq {
+            Some(next) if !self.slots.contains_key(&next) => Playout::Nothing,
+            _ => self.next(now),
+        }
+    }
+
+    /// What to play next, at `now`: the audio is needed now, so a packet missing while later
+    /// ones are here is given up as lost.
     pub fn next(&mut self, now: Instant) -> Playout {
         let Some(next) = self.next_seq else {
             if !self.filled(now) {

@@ -488,7 +488,13 @@ impl MediaSession {
     /// G.711 fades out in 60 ms), or silence before the first packet.
     fn decode_until(&mut self, now: Instant, want: usize, fill_gap: bool) {
         while self.fifo.len() < want {
-            match self.jitter.next(now) {
+            // Ahead of need, a packet not here yet may still come in time: never conceal it.
+            let playout = if fill_gap {
+                self.jitter.next(now)
+            } else {
+                self.jitter.next_present(now)
+            };
+            match playout {
                 Playout::Packet { payload, duration } => {
                     self.playing = true;
                     self.decoder
