@@ -127,7 +127,7 @@ pub struct AppState {
     generation: u64,
     /// Each interaction's summary in lower case, made once when it arrives (the history
     /// search reads these, not fresh strings every keystroke).
-    search_keys: BTreeMap<InteractionId, String>,
+    search_keys: BTreeMap<InteractionId, (bool, String)>,
     /// The history as last filtered: (generation, query, ids newest first).
     history_cache: Option<(u64, String, Vec<InteractionId>)>,
 }
@@ -228,7 +228,7 @@ impl AppState {
                 self.search_keys = self
                     .interactions
                     .values()
-                    .map(|i| (i.id, summary(i).to_lowercase()))
+                    .map(|i| (i.id, search_key(i)))
                     .collect();
                 if self
                     .selected
@@ -251,8 +251,7 @@ impl AppState {
                     interaction.state,
                     InteractionState::Previewing | InteractionState::Connected
                 );
-                self.search_keys
-                    .insert(id, summary(&interaction).to_lowercase());
+                self.search_keys.insert(id, search_key(&interaction));
                 self.interactions.insert(id, *interaction);
                 // Work moves to what the agent just took up.
                 if picked
@@ -339,9 +338,10 @@ impl AppState {
             .collect()
     }
 
-    /// Closed interactions matching the history search, newest first. Filtered again only
-    /// when a delivery or the search text changed, not every frame.
-    pub fn history(&mut self) -> Vec<&Interaction> {
+    /// The ids of closed interactions matching the history search, newest first. Filtered
+    /// again only when a delivery or the search text changed, not every frame, and then over
+    /// the search keys alone.
+    pub fn history_ids(&mut self) -> &[InteractionId] {
         let fresh = self
             .history_cache
             .as_ref()
@@ -351,32 +351,22 @@ impl AppState {
         if !fresh {
             let query = self.history_query.to_lowercase();
             let ids = self
-                .interactions
-                .values()
+                .search_keys
+                .iter()
                 .rev()
-                .filter(|i| {
-                    matches!(
-                        i.state,
-                        InteractionState::Done
-                            | InteractionState::Rejected
-                            | InteractionState::Missed
-                    )
-                })
-                .filter(|i| {
-                    query.is_empty()
-                        || self
-                            .search_keys
-                            .get(&i.id)
-                            .is_some_and(|key| key.contains(&query))
-                })
-                .map(|i| i.id)
+                .filter(|(_, (closed, key))| *closed && (query.is_empty() || key.contains(&query)))
+                .map(|(id, _)| *id)
                 .collect();
             self.history_cache = Some((self.generation, self.history_query.clone(), ids));
         }
-        let ids = self
-            .history_cache
+        self.history_cache
             .as_ref()
-            .map_or(&[][..], |(_, _, ids)| ids);
+            .map_or(&[][..], |(_, _, ids)| ids)
+    }
+
+    /// Closed interactions matching the history search, newest first.
+    pub fn history(&mut self) -> Vec<&Interaction> {
+        let ids = self.history_ids().to_vec();
         ids.iter()
             .filter_map(|id| self.interactions.get(id))
             .collect()
@@ -487,6 +477,16 @@ impl AppState {
     pub fn ready(&self) -> bool {
         self.agent.voice == AgentState::Ready
     }
+}
+
+/// What the history search looks in (lower case), and whether the interaction is closed
+/// (only closed ones are history).
+fn search_key(interaction: &Interaction) -> (bool, String) {
+    let closed = matches!(
+        interaction.state,
+        InteractionState::Done | InteractionState::Rejected | InteractionState::Missed
+    );
+    (closed, summary(interaction).to_lowercase())
 }
 
 /// One line about an interaction: type, customer, state.

@@ -227,7 +227,7 @@ fn lists(ui: &mut Ui, state: &mut AppState, out: &mut Vec<Request>) {
     ui.separator();
     ui.heading("History");
     ui.add(egui::TextEdit::singleline(&mut state.history_query).hint_text("Search history"));
-    let history: Vec<api::InteractionId> = state.history().iter().map(|i| i.id).collect();
+    let history = state.history_ids().to_vec();
     if history.is_empty() {
         ui.label("No closed interactions yet");
     }
