@@ -25,6 +25,17 @@ fn next_registration_test(events: &mut BufReader<TcpStream>) -> serde_json::Valu
     panic!("the event stream ended before a registration test");
 }
 
+/// `PUT /v1/settings`: status and body.
+fn put_settings(agent: &Headless, settings: &serde_json::Value) -> (u16, String) {
+    http(
+        agent.control,
+        "PUT",
+        "/v1/settings",
+        Some(&settings.to_string()),
+        None,
+    )
+}
+
 fn event_stream(agent: &Headless) -> BufReader<TcpStream> {
     let mut stream = TcpStream::connect(agent.control).expect("connect");
     stream
@@ -103,13 +114,7 @@ fn settings_are_tested_refused_saved_and_used_at_once_against_kamailio() {
 
     // A wrong value: 422 naming it, and the file is as it was.
     settings["not_ready_status"] = 500.into();
-    let (status, body) = http(
-        agent.control,
-        "PUT",
-        "/v1/settings",
-        Some(&settings.to_string()),
-        None,
-    );
+    let (status, body) = put_settings(&agent, &settings);
     assert_eq!(status, 422, "{body}");
     assert!(
         body.contains("callbacks.not_ready_status is 500; use 480, 486 or 603"),
@@ -130,13 +135,7 @@ fn settings_are_tested_refused_saved_and_used_at_once_against_kamailio() {
     settings["not_ready_status"] = 603.into();
     settings["accounts"][0]["password"] = "alice-secret".into();
     settings["preview_timeout"] = 30.into();
-    let (status, body) = http(
-        agent.control,
-        "PUT",
-        "/v1/settings",
-        Some(&settings.to_string()),
-        None,
-    );
+    let (status, body) = put_settings(&agent, &settings);
     assert_eq!(status, 200, "{body}");
     assert!(
         wait_until(Duration::from_secs(5), || registration_state(&agent)
@@ -163,13 +162,7 @@ fn settings_are_tested_refused_saved_and_used_at_once_against_kamailio() {
 
     // The account removed: it is un-registered and gone from the status.
     settings["accounts"] = serde_json::json!([]);
-    let (status, body) = http(
-        agent.control,
-        "PUT",
-        "/v1/settings",
-        Some(&settings.to_string()),
-        None,
-    );
+    let (status, body) = put_settings(&agent, &settings);
     assert_eq!(status, 200, "{body}");
     assert_eq!(agent.status()["registrations"], serde_json::json!([]));
 }
