@@ -75,6 +75,18 @@ pub(crate) fn registration_state(agent: &Headless) -> String {
         .to_owned()
 }
 
+/// Waits up to 5 s for the first account's registration to reach `state`; fails with the
+/// status (and `also`, e.g. the registrar's log) when it does not.
+pub(crate) fn await_registration(agent: &Headless, state: &str, also: impl Fn() -> String) {
+    assert!(
+        wait_until(Duration::from_secs(5), || registration_state(agent)
+            == state),
+        "not {state}: {}\n{}",
+        agent.status(),
+        also()
+    );
+}
+
 pub(crate) fn account_config(
     dir: &Path,
     registrar: SocketAddr,
@@ -169,12 +181,7 @@ fn a_wrong_password_ends_in_a_clear_registration_failure() {
     let (_kam, registrar) = kamailio(&dir);
     let config = account_config(&dir, registrar, "not-the-password");
     let agent = Headless::start(&dir, &["--config", config.to_str().expect("utf8")]);
-    assert!(
-        wait_until(Duration::from_secs(5), || registration_state(&agent)
-            == "failed"),
-        "{}",
-        agent.status()
-    );
+    await_registration(&agent, "failed", String::new);
     let reason = agent.status()["registrations"][0]["reason"]
         .as_str()
         .unwrap_or_default()

@@ -7,8 +7,8 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use crate::kamailio_baresip::{account_config, kamailio, registration_state};
-use crate::support::{Headless, get_json, http, post_json, scratch, wait_until};
+use crate::kamailio_baresip::{account_config, await_registration, kamailio, registration_state};
+use crate::support::{Headless, get_json, http, post_json, scratch};
 
 /// Reads the event stream until the next `registration_test` event.
 fn next_registration_test(events: &mut BufReader<TcpStream>) -> serde_json::Value {
@@ -59,12 +59,7 @@ fn settings_are_tested_refused_saved_and_used_at_once_against_kamailio() {
     text.push_str("\n[sip]\nt1_ms = 500 # tuned for the lab\n");
     std::fs::write(&config, &text).expect("config");
     let agent = Headless::start(&dir, &["--config", config.to_str().expect("utf8")]);
-    assert!(
-        wait_until(Duration::from_secs(5), || registration_state(&agent)
-            == "failed"),
-        "{}",
-        agent.status()
-    );
+    await_registration(&agent, "failed", String::new);
 
     let read = get_json(agent.control, "/v1/settings");
     assert_eq!(read["file"], config.display().to_string());
@@ -137,13 +132,7 @@ fn settings_are_tested_refused_saved_and_used_at_once_against_kamailio() {
     settings["preview_timeout"] = 30.into();
     let (status, body) = put_settings(&agent, &settings);
     assert_eq!(status, 200, "{body}");
-    assert!(
-        wait_until(Duration::from_secs(5), || registration_state(&agent)
-            == "registered"),
-        "{}\n{}",
-        agent.status(),
-        kam.log_text()
-    );
+    await_registration(&agent, "registered", || kam.log_text());
     let saved = std::fs::read_to_string(&config).expect("config");
     for kept in [
         "# alice's desk, kept by hand",

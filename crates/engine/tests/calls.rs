@@ -16,21 +16,7 @@ use test_support::sip_fixture;
 /// Alice calls Bob (who answers by himself) on a clean network; returns both calls' ids.
 fn connected() -> (World, CallId, CallId) {
     let mut world = World::registered(7, 0.0, Duration::ZERO);
-    let call = world
-        .a
-        .phone
-        .command(
-            world.now,
-            Command::Dial {
-                to: "sip:bob@127.0.0.1".to_owned(),
-                account: None,
-            },
-        )
-        .expect("dial")
-        .id;
-    world.run_while(Duration::from_secs(5), |w| {
-        w.a.phone.call(call).map(|c| c.state) == Some(CallState::Connected)
-    });
+    let call = world.alice_calls_bob();
     let bob = world
         .b
         .phone

@@ -8,7 +8,7 @@ mod harness;
 
 use std::time::Duration;
 
-use api::{CallState, Command, Event};
+use api::Event;
 use harness::{World, account};
 use media::Tone;
 
@@ -129,21 +129,7 @@ fn the_test_tone_plays_two_seconds_and_never_over_a_call() {
     world.run_until(world.now + Duration::from_millis(200));
     assert_eq!(world.a.phone.tones(), (None, None), "over after 2 s");
 
-    let call = world
-        .a
-        .phone
-        .command(
-            world.now,
-            Command::Dial {
-                to: "sip:bob@127.0.0.1".to_owned(),
-                account: None,
-            },
-        )
-        .expect("dial")
-        .id;
-    world.run_while(Duration::from_secs(5), |w| {
-        w.a.phone.call(call).map(|c| c.state) == Some(CallState::Connected)
-    });
+    world.alice_calls_bob();
     let refused = world.a.phone.test_tone(world.now).expect_err("refused");
     assert_eq!(
         refused.to_string(),

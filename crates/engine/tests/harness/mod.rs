@@ -264,6 +264,27 @@ impl World {
         world
     }
 
+    /// Alice calls Bob (who answers by himself); returns Alice's call once it is connected.
+    #[allow(dead_code)] // not every test binary places a call
+    pub fn alice_calls_bob(&mut self) -> api::CallId {
+        let call = self
+            .a
+            .phone
+            .command(
+                self.now,
+                api::Command::Dial {
+                    to: "sip:bob@127.0.0.1".to_owned(),
+                    account: None,
+                },
+            )
+            .expect("dial")
+            .id;
+        self.run_while(Duration::from_secs(5), |w| {
+            w.a.phone.call(call).map(|c| c.state) == Some(api::CallState::Connected)
+        });
+        call
+    }
+
     /// Runs in 10 ms steps until `done` holds; fails after `limit`.
     pub fn run_while(&mut self, limit: Duration, mut done: impl FnMut(&Self) -> bool) {
         let give_up = self.now + limit;
