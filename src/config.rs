@@ -164,6 +164,9 @@ pub struct CallbackSection {
     pub on_timeout: String,
     /// Honour auto-answer requests in the INVITE (Call-Info answer-after, Alert-Info, Answer-Mode).
     pub honour_auto_answer: bool,
+    /// Milliseconds a blind transfer the peer accepted may still fail before the agent's leg
+    /// is released without a final outcome (instant transfer to queues and IVRs).
+    pub transfer_grace_ms: u64,
 }
 
 impl Default for CallbackSection {
@@ -178,6 +181,7 @@ impl Default for CallbackSection {
             preview_timeout: None,
             on_timeout: "keep_ringing".to_owned(),
             honour_auto_answer: false,
+            transfer_grace_ms: engine::DEFAULT_TRANSFER_GRACE.as_millis() as u64,
         }
     }
 }
@@ -219,6 +223,7 @@ impl CallbackSection {
             preview_timeout: self.preview_timeout.map(std::time::Duration::from_secs),
             timeout_status: (self.on_timeout == "reject").then_some(480),
             honour_auto_answer: self.honour_auto_answer,
+            transfer_grace: std::time::Duration::from_millis(self.transfer_grace_ms),
         }
     }
 }
@@ -418,6 +423,12 @@ impl Config {
             return Err(ConfigError(format!(
                 "callbacks.on_timeout is {:?}; use \"keep_ringing\" or \"reject\"",
                 self.callbacks.on_timeout
+            )));
+        }
+        if self.callbacks.transfer_grace_ms > 30_000 {
+            return Err(ConfigError(format!(
+                "callbacks.transfer_grace_ms is {}; it must be between 0 and 30000",
+                self.callbacks.transfer_grace_ms
             )));
         }
         if !(400..=699).contains(&self.callbacks.reject_status) {

@@ -162,7 +162,7 @@ fn a_blind_transfer_completes_when_the_sipfrag_says_200() {
     let view = call(&agent, &id);
     assert_eq!(
         (view["state"].as_str(), view["transfer"].as_str()),
-        (Some("ended"), Some("done")),
+        (Some("ended"), Some("confirmed")),
         "{view}"
     );
 }

@@ -7,6 +7,7 @@ mod cli;
 mod control_api;
 mod devices;
 mod dtmf;
+mod instant_transfer;
 mod interactions;
 mod kamailio_baresip;
 mod malformed;

@@ -125,7 +125,7 @@ fn an_attended_transfer_leaves_bob_and_carol_talking_and_recall_free() {
         get_json(alice.control, "/v1/calls")
     );
     let first = get_json(alice.control, &format!("/v1/calls/{to_bob}"));
-    assert_eq!(first["transfer"], "done", "{first}");
+    assert_eq!(first["transfer"], "confirmed", "{first}");
     println!(
         "bob:\n{}",
         bob.log_text()

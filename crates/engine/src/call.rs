@@ -1,7 +1,4 @@
 //! One call as the engine keeps it: the SIP leg, its media and its audio.
-
-use std::time::Instant;
-
 use api::{CallDirection, CallId, CallState, CallStats, CallView};
 use media::{AudioPort, LocalMedia, MediaSession};
 use sip::LegId;
@@ -20,7 +17,6 @@ pub(crate) struct Call {
     pub(crate) offer: Option<String>,
     pub(crate) media: Option<MediaSession>,
     pub(crate) audio: Option<Box<dyn AudioPort>>,
-    pub(crate) answer_at: Option<Instant>,
     pub(crate) end_reason: Option<String>,
     pub(crate) dtmf_received: String,
     /// Digits asked for before the media was up.
@@ -83,7 +79,7 @@ impl Call {
             sip_call_id: self.sip_call_id.clone(),
             end_reason: self.end_reason.clone(),
             dtmf_received: self.dtmf_received.clone(),
-            transfer: self.transfer.as_ref().map(|t| t.status.clone()),
+            transfer: self.transfer.as_ref().map(|t| t.status.to_string()),
             conference: self.conference,
             consultation_of: self.consultation_of,
         }

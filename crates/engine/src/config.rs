@@ -110,7 +110,16 @@ pub struct CallbackSettings {
     /// Whether auto-answer requests in the INVITE (`Call-Info: …;answer-after=N`,
     /// `Alert-Info: …;info=alert-autoanswer`, RFC 5373 `Answer-Mode: Auto`) are honoured.
     pub honour_auto_answer: bool,
+    /// How long a blind transfer the peer accepted (202) may still fail (a 4xx-6xx sipfrag
+    /// brings the call back) before the agent's leg is released without a final outcome.
+    pub transfer_grace: Duration,
 }
+
+/// The default transfer grace: a transfer that fails at once (busy, declined, unknown
+/// extension) is reported by a PBX within a second or two; a 2xx from a phone that rings
+/// takes longer than any grace, and a queue or IVR never sends one. Three seconds lets the
+/// quick failures bring the call back and frees the agent almost at once otherwise.
+pub const DEFAULT_TRANSFER_GRACE: Duration = Duration::from_secs(3);
 
 impl Default for CallbackSettings {
     fn default() -> Self {
@@ -124,6 +133,7 @@ impl Default for CallbackSettings {
             preview_timeout: None,
             timeout_status: None,
             honour_auto_answer: false,
+            transfer_grace: DEFAULT_TRANSFER_GRACE,
         }
     }
 }

@@ -13,6 +13,7 @@ use tracing::{debug, info};
 
 use crate::error::EngineError;
 use crate::phone::Phone;
+use crate::timers::TimerId;
 
 impl Phone {
     /// The wall-clock time now, from the epoch the phone was given.
@@ -170,27 +171,20 @@ impl Phone {
     /// Arms the local scheduler to raise `id`'s callback again at the wall-clock time `at`.
     pub(crate) fn schedule(&mut self, at: OffsetDateTime, id: InteractionId) {
         let wait = std::time::Duration::try_from(at - self.wall()).unwrap_or_default();
-        self.scheduled.retain(|(_, i)| *i != id);
-        self.scheduled.insert((self.now + wait, id));
+        self.timers.set(TimerId::Raise(id), self.now + wait);
     }
 
-    /// Raises every rescheduled callback whose time has come, as a new notified interaction.
-    pub(crate) fn raise_scheduled(&mut self, now: Instant) {
-        while let Some(&(due, parent)) = self.scheduled.first() {
-            if due > now {
-                break;
-            }
-            self.scheduled.remove(&(due, parent));
-            let Some(original) = self.interactions.get(&parent) else {
-                continue;
-            };
-            let id = InteractionId(self.next_interaction);
-            self.next_interaction += 1;
-            let raised = Interaction::rescheduled_from(id, self.wall(), original);
-            info!(interaction = %id, origin = %parent, "rescheduled callback raised");
-            self.interactions.insert(id, raised);
-            self.emit_interaction(id);
-        }
+    /// A rescheduled callback's time has come: raise it as a new notified interaction.
+    pub(crate) fn raise_scheduled(&mut self, parent: InteractionId) {
+        let Some(original) = self.interactions.get(&parent) else {
+            return;
+        };
+        let id = InteractionId(self.next_interaction);
+        self.next_interaction += 1;
+        let raised = Interaction::rescheduled_from(id, self.wall(), original);
+        info!(interaction = %id, origin = %parent, "rescheduled callback raised");
+        self.interactions.insert(id, raised);
+        self.emit_interaction(id);
     }
 
     /// Replaces the directory's contacts (after a change through the API or at start).

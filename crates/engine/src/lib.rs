@@ -8,11 +8,12 @@ mod error;
 mod interactions;
 mod phone;
 mod settings;
+mod timers;
 mod transfer;
 
 pub use config::{
-    AccountSettings, AudioFactory, CallbackSettings, DtmfMode, MediaSettings, NullAudio,
-    PhoneConfig,
+    AccountSettings, AudioFactory, CallbackSettings, DEFAULT_TRANSFER_GRACE, DtmfMode,
+    MediaSettings, NullAudio, PhoneConfig,
 };
 pub use error::EngineError;
 pub use phone::{Input, Local, Output, Phone};

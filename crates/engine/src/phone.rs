@@ -1,6 +1,6 @@
 //! The phone: SIP user agent + media sessions + the call table, driven sans-IO.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -21,6 +21,7 @@ use crate::config::{
     AccountSettings, AudioFactory, CallbackSettings, DtmfMode, MediaSettings, PhoneConfig,
 };
 use crate::error::EngineError;
+use crate::timers::{TimerId, Timers};
 
 /// The media clock's period.
 const FRAME: Duration = Duration::from_millis(20);
@@ -118,10 +119,12 @@ pub struct Phone {
     pub(crate) accounts: Vec<Account>,
     pub(crate) calls: BTreeMap<CallId, Call>,
     pub(crate) by_leg: HashMap<LegId, CallId>,
+    /// Calls released by an unconfirmed transfer, by their leg: the PBX may still NOTIFY.
+    pub(crate) released: HashMap<LegId, CallId>,
     /// Live calls by the local address of their RTP socket.
     pub(crate) by_media: HashMap<SocketAddr, CallId>,
-    /// Calls to auto-answer, by when.
-    pub(crate) answer_due: BTreeSet<(Instant, CallId)>,
+    /// Every deadline the phone has (the user agent keeps its own).
+    pub(crate) timers: Timers,
     /// Ended calls, oldest first, for pruning.
     pub(crate) ended: VecDeque<CallId>,
     pub(crate) next_call: u64,
@@ -132,7 +135,6 @@ pub struct Phone {
     pub(crate) auto_answer: Option<Duration>,
     pub(crate) keep_ended: usize,
     pub(crate) rng: fastrand::Rng,
-    pub(crate) next_tick: Option<Instant>,
     pub(crate) out: VecDeque<Output>,
     pub(crate) now: Instant,
     /// A conference member's audio carried to another's rate.
@@ -143,16 +145,8 @@ pub struct Phone {
     pub(crate) callbacks: CallbackSettings,
     /// The instant the phone was made and the wall-clock time then.
     pub(crate) epoch: (Instant, time::OffsetDateTime),
-    /// Rescheduled callbacks to raise, by when.
-    pub(crate) scheduled: BTreeSet<(Instant, InteractionId)>,
-    /// Ringing calls to refuse locally when their preview timeout passes.
-    pub(crate) ring_timeouts: BTreeSet<(Instant, CallId)>,
     /// The directory's contacts, matched to incoming interactions by number.
     pub(crate) contacts: Vec<interaction::Contact>,
-    /// Transfers to give up on, by when.
-    pub(crate) transfer_deadlines: BTreeSet<(Instant, CallId)>,
-    /// Replaced calls to end if their peer has not, by when.
-    pub(crate) transfer_cleanup: BTreeSet<(Instant, CallId)>,
     /// The last conference number handed out.
     pub(crate) next_conference: u64,
     /// Resamplers carrying one conference member's audio to another's rate, by (from, to).
@@ -186,7 +180,8 @@ impl Phone {
             calls: BTreeMap::new(),
             by_leg: HashMap::new(),
             by_media: HashMap::new(),
-            answer_due: BTreeSet::new(),
+            released: HashMap::new(),
+            timers: Timers::default(),
             ended: VecDeque::new(),
             next_call: 1,
             free_ports: Vec::new(),
@@ -196,7 +191,6 @@ impl Phone {
             auto_answer: config.auto_answer,
             keep_ended: config.keep_ended,
             rng,
-            next_tick: None,
             out: VecDeque::new(),
             now,
             playback: Vec::new(),
@@ -208,11 +202,7 @@ impl Phone {
             progress_tone: None,
             tones: (None, None),
             probes: HashMap::new(),
-            scheduled: BTreeSet::new(),
-            ring_timeouts: BTreeSet::new(),
             contacts: Vec::new(),
-            transfer_deadlines: BTreeSet::new(),
-            transfer_cleanup: BTreeSet::new(),
             next_conference: 0,
             resamplers: HashMap::new(),
         }
@@ -265,7 +255,7 @@ impl Phone {
             .map(|c| c.id)
             .collect();
         for call in live {
-            let _ = self.command(now, Command::Hangup { call });
+            let _ = self.hangup(call);
         }
         self.ua.unregister_all(now);
         self.pump();
@@ -304,11 +294,9 @@ impl Phone {
             Input::Timeout(now) => {
                 self.now = now;
                 self.ua.handle_timeout(now);
-                self.run_media_clock(now);
-                self.auto_answer_due(now);
-                self.raise_scheduled(now);
-                self.ring_timeouts_due(now);
-                self.transfers_due(now);
+                while let Some((at, timer)) = self.timers.pop_due_at(now) {
+                    self.on_timer(at, timer);
+                }
             }
         }
         self.pump();
@@ -320,28 +308,39 @@ impl Phone {
         if let Some(output) = self.out.pop_front() {
             return output;
         }
-        let mut deadline = self
+        let deadline = self
             .ua_deadline
             .unwrap_or(self.now + Duration::from_secs(3600));
-        if let Some(tick) = self.next_tick {
-            deadline = deadline.min(tick);
+        Output::Timeout(self.timers.next().map_or(deadline, |at| at.min(deadline)))
+    }
+
+    /// A timer of the phone's is due (armed for `at`).
+    fn on_timer(&mut self, at: Instant, timer: TimerId) {
+        match timer {
+            TimerId::MediaTick => self.run_media_clock(at),
+            TimerId::AutoAnswer(id) => {
+                if let Err(e) = self.answer(id, false) {
+                    debug!(call = %id, error = %e, "auto-answer failed");
+                }
+            }
+            TimerId::RingTimeout(id) => self.ring_timeout(id),
+            TimerId::Raise(id) => self.raise_scheduled(id),
+            TimerId::TransferGiveUp(id) => {
+                self.transfer_failed(id, "no outcome from the peer in time");
+            }
+            TimerId::TransferGrace(id) => self.transfer_grace_over(id),
+            TimerId::ReplacedCleanup(id) => {
+                if self
+                    .calls
+                    .get(&id)
+                    .is_some_and(|c| c.state != CallState::Ended)
+                {
+                    let _ = self.hangup(id);
+                }
+            }
+            // `update_tones`, after every input, stops it.
+            TimerId::ProgressTone => {}
         }
-        if let Some((at, _)) = self.answer_due.first() {
-            deadline = deadline.min(*at);
-        }
-        if let Some((at, _)) = self.scheduled.first() {
-            deadline = deadline.min(*at);
-        }
-        if let Some((at, _)) = self.ring_timeouts.first() {
-            deadline = deadline.min(*at);
-        }
-        if let Some(at) = self.next_transfer_deadline() {
-            deadline = deadline.min(at);
-        }
-        if let Some((_, until)) = self.progress_tone {
-            deadline = deadline.min(until);
-        }
-        Output::Timeout(deadline)
     }
 
     /// Carries out a user's command.
@@ -516,7 +515,6 @@ impl Phone {
             offer: None,
             media: None,
             audio: None,
-            answer_at: None,
             end_reason: None,
             dtmf_received: String::new(),
             pending_dtmf: String::new(),
@@ -554,9 +552,7 @@ impl Phone {
                 action: "answer",
             });
         }
-        if let Some(at) = call.answer_at.take() {
-            self.answer_due.remove(&(at, id));
-        }
+        self.timers.clear(TimerId::AutoAnswer(id));
         let leg = call.leg;
         // Call waiting: taking this call puts the one being talked on on hold.
         let talking: Vec<CallId> = self
@@ -644,6 +640,12 @@ impl Phone {
     }
 
     fn hangup(&mut self, id: CallId) -> Result<CallView, EngineError> {
+        self.end_locally(id, "hung up locally".to_owned())?;
+        self.view(id)
+    }
+
+    /// Ends a call from our side (BYE, CANCEL or a refusal), for `reason`.
+    pub(crate) fn end_locally(&mut self, id: CallId, reason: String) -> Result<(), EngineError> {
         let call = self.calls.get(&id).ok_or(EngineError::NoSuchCall(id))?;
         if call.state == CallState::Ended {
             return Err(EngineError::WrongState {
@@ -657,8 +659,8 @@ impl Phone {
             .hangup(self.now, leg)
             .map_err(|e| EngineError::from_sip(id, e))?;
         // A CANCEL waits for its 487, but the user's call is over now.
-        self.end_call(id, "hung up locally".to_owned());
-        self.view(id)
+        self.end_call(id, reason);
+        Ok(())
     }
 
     pub(crate) fn hold(&mut self, id: CallId, hold: bool) -> Result<CallView, EngineError> {
@@ -822,7 +824,11 @@ impl Phone {
             } => self.on_info(leg, content_type.as_deref(), &body),
             sip::Event::Ended { leg, reason } => {
                 if let Some(id) = self.by_leg.remove(&leg) {
-                    self.end_call(id, describe_end(&reason));
+                    let transferred =
+                        reason == EndReason::RemoteBye && self.transfer_completed_by_peer(id);
+                    if !transferred {
+                        self.end_call(id, describe_end(&reason));
+                    }
                 }
             }
             sip::Event::Registered { account, expires } => {
@@ -889,7 +895,6 @@ impl Phone {
             offer,
             media: None,
             audio: None,
-            answer_at,
             end_reason: None,
             dtmf_received: String::new(),
             pending_dtmf: String::new(),
@@ -924,7 +929,7 @@ impl Phone {
                     self.interactions.remove(&fresh);
                 }
             }
-            let _ = self.command(self.now, Command::Hangup { call: old });
+            let _ = self.hangup(old);
             if let Err(e) = self.answer(id, false) {
                 warn!(call = %id, error = %e, "cannot answer the replacing call");
             }
@@ -938,7 +943,7 @@ impl Phone {
             return;
         }
         if let Some(at) = answer_at.filter(|at| *at > self.now) {
-            self.answer_due.insert((at, id));
+            self.timers.set(TimerId::AutoAnswer(id), at);
         }
         if self.callbacks.timeout_status.is_some() {
             let timeout = self
@@ -947,7 +952,8 @@ impl Phone {
                 .and_then(|i| i.callback.preview_timeout)
                 .or(self.callbacks.preview_timeout);
             if let Some(timeout) = timeout {
-                self.ring_timeouts.insert((self.now + timeout, id));
+                self.timers
+                    .set(TimerId::RingTimeout(id), self.now + timeout);
             }
         }
         if answer_at != Some(self.now) {
@@ -1143,14 +1149,14 @@ impl Phone {
             return;
         };
         let state = self.calls.get(&id).map(|c| c.state);
-        let command = match (event, state) {
-            ("talk", Some(CallState::Ringing)) => Command::Answer { call: id },
-            ("talk", Some(CallState::Held)) => Command::Resume { call: id },
-            ("hold", Some(CallState::Connected)) => Command::Hold { call: id },
+        let result = match (event, state) {
+            ("talk", Some(CallState::Ringing)) => self.answer(id, true),
+            ("talk", Some(CallState::Held)) => self.hold(id, false),
+            ("hold", Some(CallState::Connected)) => self.hold(id, true),
             _ => return,
         };
         info!(call = %id, event, "remote control");
-        if let Err(e) = self.command(self.now, command) {
+        if let Err(e) = result {
             debug!(call = %id, error = %e, "remote control refused");
         }
     }
@@ -1188,8 +1194,8 @@ impl Phone {
                 }
             }
         }
-        if self.next_tick.is_none() {
-            self.next_tick = Some(self.now + FRAME);
+        if !self.timers.is_set(TimerId::MediaTick) {
+            self.timers.set(TimerId::MediaTick, self.now + FRAME);
         }
     }
 
@@ -1230,27 +1236,26 @@ impl Phone {
         }
     }
 
-    fn run_media_clock(&mut self, now: Instant) {
+    /// The media clock's tick due at `tick`: every frame due by now (catching up five at
+    /// most, then starting afresh from now), while any call has media.
+    fn run_media_clock(&mut self, mut tick: Instant) {
+        let now = self.now;
         let mut catch_up = 0;
-        while let Some(tick) = self.next_tick {
-            if tick > now {
-                break;
-            }
+        while tick <= now {
             self.tick_all();
             catch_up += 1;
-            let next = if catch_up >= 5 {
+            tick = if catch_up >= 5 {
                 now + FRAME
             } else {
                 tick + FRAME
             };
-            self.next_tick = Some(next);
         }
         let any_media = self
             .calls
             .values()
             .any(|c| c.state != CallState::Ended && c.media.is_some());
-        if !any_media {
-            self.next_tick = None;
+        if any_media {
+            self.timers.set(TimerId::MediaTick, tick);
         }
     }
 
@@ -1330,36 +1335,16 @@ impl Phone {
 
     /// Refuses calls still ringing when their preview timeout passes (the configured status,
     /// 480); their interactions are missed.
-    fn ring_timeouts_due(&mut self, now: Instant) {
-        while let Some(&(due, id)) = self.ring_timeouts.first() {
-            if due > now {
-                break;
-            }
-            self.ring_timeouts.remove(&(due, id));
-            let Some(call) = self.calls.get(&id) else {
-                continue;
-            };
-            if call.state != CallState::Ringing {
-                continue;
-            }
-            let status = self.callbacks.timeout_status.unwrap_or(480);
-            let _ = self.ua.reject(self.now, call.leg, status);
-            self.end_call(id, format!("preview timeout ({status})"));
+    fn ring_timeout(&mut self, id: CallId) {
+        let Some(call) = self.calls.get(&id) else {
+            return;
+        };
+        if call.state != CallState::Ringing {
+            return;
         }
-    }
-
-    fn auto_answer_due(&mut self, now: Instant) {
-        let due: Vec<CallId> = self
-            .answer_due
-            .iter()
-            .take_while(|(at, _)| *at <= now)
-            .map(|(_, id)| *id)
-            .collect();
-        for id in due {
-            if let Err(e) = self.answer(id, false) {
-                debug!(call = %id, error = %e, "auto-answer failed");
-            }
-        }
+        let status = self.callbacks.timeout_status.unwrap_or(480);
+        let _ = self.ua.reject(self.now, call.leg, status);
+        self.end_call(id, format!("preview timeout ({status})"));
     }
 
     // -----------------------------------------------------------------------------------------
@@ -1377,7 +1362,7 @@ impl Phone {
         self.calls.insert(call.id, call);
     }
 
-    fn end_call(&mut self, id: CallId, reason: String) {
+    pub(crate) fn end_call(&mut self, id: CallId, reason: String) {
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
@@ -1390,9 +1375,7 @@ impl Phone {
         call.conference = None;
         call.state = CallState::Ended;
         call.end_reason = Some(reason);
-        if let Some(at) = call.answer_at.take() {
-            self.answer_due.remove(&(at, id));
-        }
+        self.timers.clear(TimerId::AutoAnswer(id));
         self.by_leg.remove(&call.leg);
         if let (Some(media), Some(local)) = (call.media.as_mut(), call.local.as_ref()) {
             media.bye();
@@ -1418,6 +1401,8 @@ impl Phone {
                     _ => Some(Tone::Reorder),
                 };
                 self.progress_tone = tone.map(|t| (t, self.now + PROGRESS_TONE));
+                self.timers
+                    .set(TimerId::ProgressTone, self.now + PROGRESS_TONE);
             }
             self.report_to_referrer(id, status, &why);
         }
@@ -1438,7 +1423,11 @@ impl Phone {
             let Some(id) = self.ended.pop_front() else {
                 break;
             };
-            let interaction = self.calls.remove(&id).and_then(|c| c.interaction);
+            let removed = self.calls.remove(&id);
+            if let Some(call) = removed.as_ref() {
+                self.released.remove(&call.leg);
+            }
+            let interaction = removed.and_then(|c| c.interaction);
             let settled = interaction
                 .and_then(|i| self.interactions.get(&i))
                 .is_some_and(|i| {

@@ -8,6 +8,7 @@ use api::Event;
 use crate::config::{AccountSettings, CallbackSettings, MediaSettings};
 use crate::error::EngineError;
 use crate::phone::{Account, Output, Phone};
+use crate::timers::TimerId;
 use media::Tone;
 
 /// How long the test tone plays.
@@ -119,6 +120,7 @@ impl Phone {
             ));
         }
         self.progress_tone = Some((Tone::Test, now + TEST_TONE));
+        self.timers.set(TimerId::ProgressTone, now + TEST_TONE);
         self.update_tones();
         Ok(())
     }

@@ -2,14 +2,16 @@
 //! Replaces, RFC 5589), consultation, the local conference, and being transferred (as the
 //! transferee that receives a REFER, and as the target an INVITE with Replaces arrives at).
 
-use std::time::{Duration, Instant};
+use std::fmt;
+use std::time::Duration;
 
-use api::{CallId, CallState, CallView, Command};
+use api::{CallId, CallState, CallView, TransferOutcome};
 use sip::LegId;
 use tracing::{info, warn};
 
 use crate::error::EngineError;
 use crate::phone::Phone;
+use crate::timers::TimerId;
 
 /// How long a transfer may go without an outcome (a final NOTIFY) before the call comes back.
 const TRANSFER_TIMEOUT: Duration = Duration::from_secs(60);
@@ -19,16 +21,63 @@ const TRANSFER_TIMEOUT: Duration = Duration::from_secs(60);
 pub(crate) struct Transfer {
     /// Where the peer is sent (shown to the agent, and on the timeline).
     pub(crate) target: String,
-    /// `trying`, `ringing`, `failed: …`, `done`.
-    pub(crate) status: String,
+    pub(crate) status: TransferStatus,
+    /// The peer accepted the REFER (2xx).
+    pub(crate) accepted: bool,
     /// We put the call on hold for the transfer, so a failure resumes it.
     pub(crate) resume_on_failure: bool,
     /// The consultation call whose peer takes over (attended transfer).
     pub(crate) replaces: Option<CallId>,
-    /// When the attempt is given up.
-    pub(crate) deadline: Instant,
     /// The REFER's `Refer-To`, while it waits for the hold to complete.
     pub(crate) pending_refer: Option<String>,
+}
+
+/// Where a transfer stands; shown as `trying`, `accepted`, `ringing`, `confirmed`,
+/// `unconfirmed` or `failed: why`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum TransferStatus {
+    /// The REFER is on its way, or the peer is trying the target.
+    Trying,
+    /// The peer accepted the REFER (202) and has said nothing more.
+    Accepted,
+    /// The target rings.
+    Ringing,
+    /// The transfer is over: confirmed, released unconfirmed, or failed (with why).
+    Over {
+        outcome: TransferOutcome,
+        detail: Option<String>,
+    },
+}
+
+impl TransferStatus {
+    fn is_over(&self) -> bool {
+        matches!(self, Self::Over { .. })
+    }
+
+    fn released_unconfirmed(&self) -> bool {
+        matches!(
+            self,
+            Self::Over {
+                outcome: TransferOutcome::Unconfirmed,
+                ..
+            }
+        )
+    }
+}
+
+impl fmt::Display for TransferStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Trying => f.write_str("trying"),
+            Self::Accepted => f.write_str("accepted"),
+            Self::Ringing => f.write_str("ringing"),
+            Self::Over {
+                outcome: TransferOutcome::Failed,
+                detail,
+            } => write!(f, "failed: {}", detail.as_deref().unwrap_or("unknown")),
+            Self::Over { outcome, .. } => f.write_str(outcome.as_str()),
+        }
+    }
 }
 
 /// The `Replaces` value as a URI header (RFC 3891 §6.1: `;` `=` `@` and friends escaped).
@@ -79,7 +128,7 @@ impl Phone {
         if self.calls.get(&id).is_some_and(|c| {
             c.transfer
                 .as_ref()
-                .is_some_and(|t| t.status != "done" && !t.status.starts_with("failed"))
+                .is_some_and(|t| !t.status.is_over() && !t.status.released_unconfirmed())
         }) {
             return Err(EngineError::Invalid(format!(
                 "{id} is already being transferred"
@@ -136,25 +185,25 @@ impl Phone {
         // REFER goes once the hold is done, so the peer sees them in that order.
         let hold_first = connected && replaces.is_none();
         if hold_first {
-            self.command(self.now, Command::Hold { call: id })?;
+            self.hold(id, true)?;
         } else {
             self.ua
                 .refer(self.now, leg, &refer_to)
                 .map_err(|e| EngineError::from_sip(id, e))?;
         }
         info!(call = %id, target = %shown, attended = replaces.is_some(), "transferring");
-        let deadline = self.now + TRANSFER_TIMEOUT;
         if let Some(call) = self.calls.get_mut(&id) {
             call.transfer = Some(Transfer {
                 target: shown,
-                status: "trying".to_owned(),
+                status: TransferStatus::Trying,
+                accepted: false,
                 resume_on_failure: hold_first,
                 replaces,
-                deadline,
                 pending_refer: hold_first.then_some(refer_to),
             });
         }
-        self.transfer_deadlines.insert((deadline, id));
+        self.timers
+            .set(TimerId::TransferGiveUp(id), self.now + TRANSFER_TIMEOUT);
         self.emit_call(id);
         self.view(id)
     }
@@ -167,15 +216,9 @@ impl Phone {
             .get(&id)
             .is_some_and(|c| c.state == CallState::Connected)
         {
-            self.command(self.now, Command::Hold { call: id })?;
+            self.hold(id, true)?;
         }
-        let view = self.command(
-            self.now,
-            Command::Dial {
-                to: target.to_owned(),
-                account: None,
-            },
-        )?;
+        let view = self.dial_with(target, None, Vec::new())?;
         if let Some(call) = self.calls.get_mut(&view.id) {
             call.consultation_of = Some(id);
             // The consultation belongs to the same interaction (shown with it).
@@ -204,13 +247,7 @@ impl Phone {
             });
         match (target, with) {
             (Some(target), None) => {
-                let view = self.command(
-                    self.now,
-                    Command::Dial {
-                        to: target,
-                        account: None,
-                    },
-                )?;
+                let view = self.dial_with(&target, None, Vec::new())?;
                 if let Some(call) = self.calls.get_mut(&view.id) {
                     call.conference = Some(group);
                 }
@@ -242,7 +279,7 @@ impl Phone {
         call.conference = Some(group);
         call.consultation_of = None;
         let held = call.state == CallState::Held;
-        if held && let Err(e) = self.command(self.now, Command::Resume { call: id }) {
+        if held && let Err(e) = self.hold(id, false) {
             warn!(call = %id, error = %e, "cannot resume for the conference");
         }
         self.interaction_step(id, |i, at| i.conference(at));
@@ -264,128 +301,220 @@ impl Phone {
         }
     }
 
-    /// Our REFER was answered.
+    /// Our REFER was answered. A blind transfer the peer accepted is given the grace to fail
+    /// in; after it the agent's leg is released (instant transfer).
     pub(crate) fn on_refer_answered(&mut self, leg: LegId, status: u16) {
         let Some(id) = self.by_leg.get(&leg).copied() else {
             return;
         };
-        if (200..300).contains(&status) {
-            self.set_transfer_status(id, if status == 202 { "accepted" } else { "trying" });
-        } else {
+        if !(200..300).contains(&status) {
             self.transfer_failed(id, &format!("the peer refused the transfer ({status})"));
+            return;
         }
-    }
-
-    /// A NOTIFY about our REFER.
-    pub(crate) fn on_transfer_progress(&mut self, leg: LegId, status: u16, done: bool) {
-        let Some(id) = self.by_leg.get(&leg).copied() else {
+        let Some(transfer) = self.calls.get_mut(&id).and_then(|c| c.transfer.as_mut()) else {
             return;
         };
-        match status {
-            100..=179 | 181..=199 => self.set_transfer_status(id, "trying"),
-            180 => self.set_transfer_status(id, "ringing"),
-            200..=299 => self.transfer_succeeded(id),
-            _ => {
-                let reason = sip_reason(status);
-                self.transfer_failed(id, &format!("the target answered {status} {reason}"));
-            }
+        transfer.accepted = true;
+        if transfer.status == TransferStatus::Trying && status == 202 {
+            transfer.status = TransferStatus::Accepted;
         }
-        if done && status < 200 {
-            self.transfer_failed(id, "the transfer ended without an answer");
-        }
-    }
-
-    fn set_transfer_status(&mut self, id: CallId, status: &str) {
-        if let Some(transfer) = self.calls.get_mut(&id).and_then(|c| c.transfer.as_mut()) {
-            transfer.status = status.to_owned();
+        if transfer.replaces.is_none() && !transfer.status.is_over() {
+            let grace = self.callbacks.transfer_grace;
+            self.timers
+                .set(TimerId::TransferGrace(id), self.now + grace);
         }
         self.emit_call(id);
     }
 
-    /// The peer is with the target now: our part of the call ends (RFC 5589 §6: the
-    /// transferor sends BYE); an attended transfer's consultation is ended by the target.
-    fn transfer_succeeded(&mut self, id: CallId) {
-        let Some(transfer) = self.calls.get_mut(&id).and_then(|c| c.transfer.as_mut()) else {
+    /// A NOTIFY about our REFER, while the call is up or after it was released.
+    pub(crate) fn on_transfer_progress(&mut self, leg: LegId, status: u16, done: bool) {
+        let Some(id) = self
+            .by_leg
+            .get(&leg)
+            .or_else(|| self.released.get(&leg))
+            .copied()
+        else {
             return;
         };
-        if transfer.status == "done" {
-            return;
+        match status {
+            100..=179 | 181..=199 => self.set_transfer_status(id, TransferStatus::Trying),
+            180 => self.set_transfer_status(id, TransferStatus::Ringing),
+            200..=299 => self.transfer_succeeded(id, None),
+            _ => {
+                let reason = sip_reason(status);
+                let why = format!("the target answered {status} {reason}");
+                self.transfer_failed(id, why.trim_end());
+            }
         }
-        transfer.status = "done".to_owned();
-        let (target, replaces, deadline) = (
+        let released = self
+            .calls
+            .get(&id)
+            .and_then(|c| c.transfer.as_ref())
+            .is_some_and(|t| t.status.released_unconfirmed());
+        if done && status < 200 && !released {
+            self.transfer_failed(id, "the transfer ended without an answer");
+        }
+        if done {
+            self.released.remove(&leg);
+        }
+    }
+
+    fn set_transfer_status(&mut self, id: CallId, status: TransferStatus) {
+        if let Some(transfer) = self.calls.get_mut(&id).and_then(|c| c.transfer.as_mut())
+            && !transfer.status.is_over()
+        {
+            transfer.status = status;
+            self.emit_call(id);
+        }
+    }
+
+    /// A transfer that was released unconfirmed got its final word late: recorded on the call
+    /// and (until Done) on the interaction's timeline.
+    fn late_outcome(&mut self, id: CallId, outcome: TransferOutcome, detail: Option<&str>) {
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        let Some(transfer) = call.transfer.as_mut() else {
+            return;
+        };
+        transfer.status = TransferStatus::Over {
+            outcome,
+            detail: detail.map(str::to_owned),
+        };
+        let (target, leg) = (transfer.target.clone(), call.leg);
+        self.released.remove(&leg);
+        info!(call = %id, %target, outcome = outcome.as_str(), "late transfer outcome");
+        self.interaction_step(id, |i, at| {
+            i.late_transfer_outcome(at, &target, outcome, detail)
+        });
+        self.emit_call(id);
+    }
+
+    /// Ends a transfer: no more timers, and the outcome on the interaction's timeline.
+    /// Returns (target, replaced call, resume on failure), or `None` when it was already over.
+    fn settle_transfer(
+        &mut self,
+        id: CallId,
+        outcome: TransferOutcome,
+        detail: Option<&str>,
+    ) -> Option<(String, Option<CallId>, bool)> {
+        let transfer = self.calls.get_mut(&id)?.transfer.as_mut()?;
+        if transfer.status.released_unconfirmed() && outcome != TransferOutcome::Unconfirmed {
+            self.late_outcome(id, outcome, detail);
+            return None;
+        }
+        if transfer.status.is_over() {
+            return None;
+        }
+        transfer.status = TransferStatus::Over {
+            outcome,
+            detail: detail.map(str::to_owned),
+        };
+        let settled = (
             transfer.target.clone(),
             transfer.replaces,
-            transfer.deadline,
+            transfer.resume_on_failure,
         );
-        self.transfer_deadlines.remove(&(deadline, id));
+        self.timers.clear(TimerId::TransferGiveUp(id));
+        self.timers.clear(TimerId::TransferGrace(id));
+        let target = settled.0.clone();
+        self.interaction_step(id, |i, at| i.transfer(at, &target, outcome, detail));
+        Some(settled)
+    }
+
+    /// The peer is with the target now: our part of the call ends (RFC 5589 §6: the
+    /// transferor sends BYE); an attended transfer's consultation is ended by the target.
+    fn transfer_succeeded(&mut self, id: CallId, detail: Option<&str>) {
+        let Some((target, replaces, _)) =
+            self.settle_transfer(id, TransferOutcome::Confirmed, detail)
+        else {
+            return;
+        };
         info!(call = %id, %target, "transferred");
-        self.interaction_step(id, |i, at| i.transfer(at, &target));
         if self
             .calls
             .get(&id)
             .is_some_and(|c| c.state != CallState::Ended)
         {
-            let _ = self.command(self.now, Command::Hangup { call: id });
+            let _ = self.end_locally(id, format!("transferred to {target}"));
         }
         if let Some(other) = replaces {
             // The target should end the replaced call; if it has not within a moment, do.
-            self.transfer_cleanup
-                .insert((self.now + Duration::from_secs(2), other));
+            self.timers.set(
+                TimerId::ReplacedCleanup(other),
+                self.now + Duration::from_secs(2),
+            );
         }
+        self.emit_call(id);
     }
 
     /// The transfer did not happen: say why and give the call back.
-    fn transfer_failed(&mut self, id: CallId, why: &str) {
-        let Some(transfer) = self.calls.get_mut(&id).and_then(|c| c.transfer.as_mut()) else {
+    pub(crate) fn transfer_failed(&mut self, id: CallId, why: &str) {
+        let Some((_, _, resume)) = self.settle_transfer(id, TransferOutcome::Failed, Some(why))
+        else {
             return;
         };
-        if transfer.status == "done" || transfer.status.starts_with("failed") {
-            return;
-        }
         warn!(call = %id, why, "transfer failed");
-        transfer.status = format!("failed: {why}");
-        let (resume, deadline) = (transfer.resume_on_failure, transfer.deadline);
-        self.transfer_deadlines.remove(&(deadline, id));
         if resume
             && self
                 .calls
                 .get(&id)
                 .is_some_and(|c| c.state == CallState::Held)
+            && let Err(e) = self.hold(id, false)
         {
-            let _ = self.command(self.now, Command::Resume { call: id });
+            warn!(call = %id, error = %e, "cannot take the call off hold");
         }
         self.emit_call(id);
     }
 
-    /// Gives up transfers that got no outcome in time; ends replaced calls the target left up.
-    pub(crate) fn transfers_due(&mut self, now: Instant) {
-        while let Some(&(due, id)) = self.transfer_deadlines.first() {
-            if due > now {
-                break;
-            }
-            self.transfer_deadlines.remove(&(due, id));
-            self.transfer_failed(id, "no outcome from the peer in time");
+    /// The grace of an accepted blind transfer is over with no failure: release the agent's
+    /// leg (BYE) and call it unconfirmed. A queue or IVR at an Asterisk-style PBX takes the
+    /// peer on its own channel and never sends a final sipfrag; late NOTIFYs are still taken.
+    pub(crate) fn transfer_grace_over(&mut self, id: CallId) {
+        let Some(call) = self.calls.get(&id) else {
+            return;
+        };
+        let leg = call.leg;
+        let waiting = call
+            .transfer
+            .as_ref()
+            .is_some_and(|t| t.accepted && !t.status.is_over());
+        if !waiting || call.state == CallState::Ended {
+            return;
         }
-        while let Some(&(due, id)) = self.transfer_cleanup.first() {
-            if due > now {
-                break;
-            }
-            self.transfer_cleanup.remove(&(due, id));
-            if self
-                .calls
-                .get(&id)
-                .is_some_and(|c| c.state != CallState::Ended)
-            {
-                let _ = self.command(now, Command::Hangup { call: id });
-            }
-        }
+        let Some((target, _, _)) = self.settle_transfer(id, TransferOutcome::Unconfirmed, None)
+        else {
+            return;
+        };
+        info!(call = %id, %target, "transfer accepted and not refused in time: releasing the call");
+        self.released.insert(leg, id);
+        let _ = self.end_locally(id, format!("transferred to {target} (unconfirmed)"));
+        self.emit_call(id);
     }
 
-    /// The earliest transfer deadline.
-    pub(crate) fn next_transfer_deadline(&self) -> Option<Instant> {
-        let a = self.transfer_deadlines.first().map(|(at, _)| *at);
-        let b = self.transfer_cleanup.first().map(|(at, _)| *at);
-        a.into_iter().chain(b).min()
+    /// The peer ended the call (BYE) while a transfer it had accepted was under way: the PBX
+    /// completed the transfer. Returns whether that is what happened.
+    pub(crate) fn transfer_completed_by_peer(&mut self, id: CallId) -> bool {
+        let accepted = self
+            .calls
+            .get(&id)
+            .and_then(|c| c.transfer.as_ref())
+            .is_some_and(|t| t.accepted && !t.status.is_over());
+        if !accepted {
+            return false;
+        }
+        let detail = "completed by the PBX (it ended our call)";
+        let Some((target, _, _)) =
+            self.settle_transfer(id, TransferOutcome::Confirmed, Some(detail))
+        else {
+            return false;
+        };
+        info!(call = %id, %target, "the PBX ended the call it was transferring: transferred");
+        self.end_call(
+            id,
+            format!("transferred to {target} (completed by the PBX)"),
+        );
+        true
     }
 
     /// The peer asks us to call someone (we are the transferee): place that call, carrying

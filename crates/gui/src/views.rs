@@ -368,6 +368,28 @@ fn status_line(interaction: &Interaction, call: Option<&CallView>, now: OffsetDa
             .find(|e| kind(&e.kind))
             .map(|e| duration(now - e.at))
     };
+    let transferring = call
+        .filter(|c| c.state != CallState::Ended)
+        .and_then(|c| c.transfer.as_deref())
+        .filter(|t| matches!(*t, "trying" | "accepted" | "ringing"));
+    if let Some(progress) = transferring {
+        return format!("Transferring ({progress}); the customer is on hold");
+    }
+    let transferred = interaction
+        .timeline
+        .iter()
+        .rev()
+        .find_map(|e| match &e.kind {
+            TimelineKind::Transferred {
+                target,
+                outcome: Some(outcome),
+                ..
+            } if *outcome != api::TransferOutcome::Failed => Some((target, outcome)),
+            _ => None,
+        });
+    if let (InteractionState::Ended, Some((target, outcome))) = (interaction.state, transferred) {
+        return format!("Transferred to {target} ({})", outcome.as_str());
+    }
     match (interaction.state, call.map(|c| c.state)) {
         (InteractionState::Previewing, _) => "Ready to call".to_owned(),
         (_, Some(CallState::Ringing)) => "Ringing".to_owned(),
@@ -917,7 +939,25 @@ fn timeline_text(kind: &TimelineKind) -> String {
         TimelineKind::Held => "held".to_owned(),
         TimelineKind::Resumed => "resumed".to_owned(),
         TimelineKind::Dtmf { digits } => format!("DTMF {digits}"),
-        TimelineKind::Transferred { target } => format!("transferred to {target}"),
+        TimelineKind::Transferred {
+            target,
+            outcome,
+            detail,
+            late,
+        } => {
+            let mut text = format!("transferred to {target}");
+            if let Some(outcome) = outcome {
+                text.push_str(&format!(" ({}", outcome.as_str()));
+                if let Some(detail) = detail {
+                    text.push_str(&format!(": {detail}"));
+                }
+                if *late {
+                    text.push_str(", after the call was released");
+                }
+                text.push(')');
+            }
+            text
+        }
         TimelineKind::Conferenced => "conferenced".to_owned(),
         TimelineKind::Rescheduled { request } => format!("rescheduled for {}", request.at),
         TimelineKind::Disposition { code } => format!("disposition {code}"),

@@ -3,7 +3,7 @@
 
 use api::{
     AgentState, AgentStatus, CallId, Command, Delivery, Event, Interaction, InteractionCommand,
-    InteractionId, InteractionState, Reply, Request,
+    InteractionId, InteractionState, Reply, Request, TimelineEntry, TimelineKind, TransferOutcome,
 };
 use egui::accesskit::Role;
 use egui_kittest::Harness;
@@ -292,6 +292,79 @@ fn a_transfer_target_is_found_through_team_communicator_search() {
     assert!(
         h.state().state.team.is_none(),
         "the Team Communicator closed"
+    );
+}
+
+#[test]
+fn an_instant_transfer_to_a_queue_moves_the_view_on_to_the_disposition() {
+    let mut h = harness(state_with(
+        vec![interaction(7, "connected", "immediate", Some(8))],
+        vec![call(8, "connected", Some(7))],
+    ));
+    h.state_mut().state.selected = Some(InteractionId(7));
+    h.run();
+    h.get_by_role_and_label(Role::Button, "Transfer").click();
+    h.run();
+    h.get_by_role_and_label(Role::TextInput, "Search team")
+        .focus();
+    h.get_by_role_and_label(Role::TextInput, "Search team")
+        .type_text("billing");
+    h.run();
+    h.get_by_role_and_label(Role::Button, "Billing queue (queue)")
+        .click();
+    h.run();
+    assert_eq!(
+        h.state().asked.last(),
+        Some(&Request::Command(Command::Transfer {
+            call: CallId(8),
+            target: Some("sip:billing@pbx.example".to_owned()),
+            replaces: None
+        }))
+    );
+    // The core holds the customer and the PBX accepts the REFER.
+    let mut held = call(8, "held", Some(7));
+    held.transfer = Some("accepted".to_owned());
+    h.state_mut()
+        .state
+        .apply(Delivery::Event(Event::Call { call: held }));
+    h.run();
+    h.get_by_label("Transferring (accepted); the customer is on hold");
+    // The grace passes with only "100 Trying" (a queue): the agent's leg is released.
+    let mut released = call(8, "ended", Some(7));
+    released.transfer = Some("unconfirmed".to_owned());
+    h.state_mut()
+        .state
+        .apply(Delivery::Event(Event::Call { call: released }));
+    let mut ended = interaction(7, "ended", "immediate", Some(8));
+    ended.timeline.push(TimelineEntry {
+        at: now(),
+        kind: TimelineKind::Transferred {
+            target: "sip:billing@pbx.example".to_owned(),
+            outcome: Some(TransferOutcome::Unconfirmed),
+            detail: None,
+            late: false,
+        },
+    });
+    update(&mut h.state_mut().state, ended);
+    h.run();
+    h.get_by_label("Transferred to sip:billing@pbx.example (unconfirmed)");
+    assert!(
+        h.query_by_label("Hang up").is_none(),
+        "no call actions left"
+    );
+    h.get_by_label("Choose a disposition first");
+    let before = h.state().asked.len();
+    h.get_by_label("Escalated").click();
+    h.run();
+    assert_eq!(h.state().asked.len(), before + 1);
+    assert_eq!(
+        h.state().asked.last(),
+        Some(&act(
+            7,
+            InteractionCommand::Disposition {
+                code: "escalated".to_owned()
+            }
+        ))
     );
 }
 

@@ -173,10 +173,19 @@ pub enum TimelineKind {
         /// The digits.
         digits: String,
     },
-    /// Transferred to someone.
+    /// Transferred to someone, with how it went.
     Transferred {
         /// To whom.
         target: String,
+        /// Whether the target took the call (absent in histories written before outcomes).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        outcome: Option<TransferOutcome>,
+        /// Why it failed, or how it was confirmed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        detail: Option<String>,
+        /// The outcome came after the agent's call was released.
+        #[serde(default, skip_serializing_if = "is_false")]
+        late: bool,
     },
     /// Made a conference.
     Conferenced,
@@ -197,6 +206,37 @@ pub enum TimelineKind {
     Ended,
     /// Closed.
     Done,
+}
+
+/// How a transfer of the call's peer went, as far as the agent's side can know.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TransferOutcome {
+    /// The target took the call: a 2xx sipfrag, or the PBX ended our call after accepting.
+    Confirmed,
+    /// The peer accepted the transfer and reported no failure in time (a queue or an IVR
+    /// answers on the transferred party's own channel, so no final word ever comes).
+    Unconfirmed,
+    /// The transfer did not happen.
+    Failed,
+}
+
+impl TransferOutcome {
+    /// The outcome in the words the API and the history use.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Confirmed => "confirmed",
+            Self::Unconfirmed => "unconfirmed",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+// serde's skip_serializing_if takes a reference.
+#[allow(clippy::trivially_copy_pass_by_ref)]
+fn is_false(value: &bool) -> bool {
+    !*value
 }
 
 /// One timeline entry.
@@ -484,19 +524,54 @@ impl Interaction {
         Ok(())
     }
 
-    /// The call's peer was handed over to `target` (blind or attended transfer).
-    pub fn transfer(&mut self, at: OffsetDateTime, target: &str) -> Outcome {
+    /// A transfer of the call's peer to `target` (blind or attended) came to `outcome`
+    /// while the call was up.
+    pub fn transfer(
+        &mut self,
+        at: OffsetDateTime,
+        target: &str,
+        outcome: TransferOutcome,
+        detail: Option<&str>,
+    ) -> Outcome {
         self.expect(
             &[InteractionState::Connected, InteractionState::Held],
             "transfer",
         )?;
+        self.record_transfer(at, target, outcome, detail, false);
+        Ok(())
+    }
+
+    /// The final word on a transfer came after the agent's call was released (a PBX's late
+    /// NOTIFY): recorded until Done.
+    pub fn late_transfer_outcome(
+        &mut self,
+        at: OffsetDateTime,
+        target: &str,
+        outcome: TransferOutcome,
+        detail: Option<&str>,
+    ) -> Outcome {
+        self.not_done("record a transfer's outcome")?;
+        self.record_transfer(at, target, outcome, detail, true);
+        Ok(())
+    }
+
+    fn record_transfer(
+        &mut self,
+        at: OffsetDateTime,
+        target: &str,
+        outcome: TransferOutcome,
+        detail: Option<&str>,
+        late: bool,
+    ) {
         self.record(
             at,
             TimelineKind::Transferred {
                 target: target.to_owned(),
+                outcome: Some(outcome),
+                detail: detail.map(str::to_owned),
+                late,
             },
         );
-        Ok(())
     }
 
     /// The call joined a local conference.

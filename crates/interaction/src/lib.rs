@@ -17,6 +17,7 @@ pub use callback::{CallbackInfo, CallbackType, DesiredTime};
 pub use directory::{Contact, StandardResponse, find_contact, same_number, search_responses};
 pub use interaction::{
     Channel, Direction, Disposition, Interaction, InteractionError, InteractionId,
-    InteractionState, Reschedule, TimelineEntry, TimelineKind, default_dispositions,
+    InteractionState, Reschedule, TimelineEntry, TimelineKind, TransferOutcome,
+    default_dispositions,
 };
 pub use query::Query;

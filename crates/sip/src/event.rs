@@ -194,6 +194,12 @@ pub enum EndReason {
     AuthFailed,
     /// The transport failed, or a request in the dialog timed out (RFC 3261 §12.2.1.2).
     TransportError,
+    /// The peer answered a request in the dialog 481 or 408: it no longer has the call
+    /// (RFC 3261 §14.1; after a transfer, the PBX has already moved the peer elsewhere).
+    DialogGone {
+        /// 481 or 408.
+        status: u16,
+    },
 }
 
 impl fmt::Display for EndReason {
@@ -213,6 +219,12 @@ impl fmt::Display for EndReason {
             Self::NoAck => f.write_str("no ACK for our 200 OK within 64*T1; sent BYE"),
             Self::AuthFailed => f.write_str("auth failed: credentials refused by the peer"),
             Self::TransportError => f.write_str("transport error"),
+            Self::DialogGone { status: 481 } => {
+                f.write_str("the peer no longer has the call (481 Call/Transaction Does Not Exist)")
+            }
+            Self::DialogGone { status } => {
+                write!(f, "the peer no longer has the call ({status})")
+            }
         }
     }
 }

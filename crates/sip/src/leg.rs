@@ -111,4 +111,8 @@ pub(crate) struct Leg {
     pub(crate) pending_2xx: Option<Pending2xx>,
     pub(crate) reinvite_out: Option<OutgoingReInvite>,
     pub(crate) reinvite_in: Option<IncomingReInvite>,
+    /// Our REFER was accepted and its implicit subscription (RFC 3515 §2.4.4) has not been
+    /// terminated yet: how long it lasts after the INVITE usage ends (RFC 5057 §5.4: the
+    /// BYE ends only the INVITE usage), from the last NOTIFY's `expires`.
+    pub(crate) refer_subscription: Option<Duration>,
 }

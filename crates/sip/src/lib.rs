@@ -28,6 +28,7 @@ pub use leg::{LegId, LegState};
 pub use message::{body_parts, sdp_body};
 pub use registration::AccountId;
 pub use stream::StreamFramer;
+pub use timers::TimerTable;
 pub use transport::{Dest, Transmit, Transport};
 pub use ua::{Invitation, Output, Stats, UserAgent};
 

@@ -29,18 +29,30 @@ pub(crate) enum TimerId {
     RegisterRefresh(AccountId),
     /// A BYE or CANCEL that got no answer: forget the leg anyway.
     LegCleanup(LegId),
+    /// The implicit subscription of our REFER, outliving its leg, runs out (RFC 6665 §4.1.3).
+    SubscriptionEnd(LegId),
 }
 
-/// Deadlines by id, and ids by deadline.
-#[derive(Debug, Default)]
-pub(crate) struct TimerTable {
-    by_deadline: BTreeSet<(Instant, TimerId)>,
-    by_id: HashMap<TimerId, Instant>,
+/// Deadlines by id, and ids by deadline: one table per state machine, keyed by an enum that
+/// names what each timer is for (the user agent's [`TimerId`] here; the engine has its own).
+#[derive(Debug)]
+pub struct TimerTable<K> {
+    by_deadline: BTreeSet<(Instant, K)>,
+    by_id: HashMap<K, Instant>,
 }
 
-impl TimerTable {
+impl<K> Default for TimerTable<K> {
+    fn default() -> Self {
+        Self {
+            by_deadline: BTreeSet::new(),
+            by_id: HashMap::new(),
+        }
+    }
+}
+
+impl<K: Copy + Ord + std::hash::Hash> TimerTable<K> {
     /// Arms (or re-arms) a timer.
-    pub(crate) fn set(&mut self, id: TimerId, at: Instant) {
+    pub fn set(&mut self, id: K, at: Instant) {
         if let Some(old) = self.by_id.insert(id, at) {
             self.by_deadline.remove(&(old, id));
         }
@@ -48,44 +60,60 @@ impl TimerTable {
     }
 
     /// Disarms a timer if armed.
-    pub(crate) fn clear(&mut self, id: TimerId) {
+    pub fn clear(&mut self, id: K) {
         if let Some(old) = self.by_id.remove(&id) {
             self.by_deadline.remove(&(old, id));
         }
     }
 
     /// Whether a timer is armed.
-    pub(crate) fn is_set(&self, id: TimerId) -> bool {
+    pub fn is_set(&self, id: K) -> bool {
         self.by_id.contains_key(&id)
     }
 
+    /// When a timer is due, if it is armed.
+    pub fn deadline(&self, id: K) -> Option<Instant> {
+        self.by_id.get(&id).copied()
+    }
+
     /// The earliest deadline.
-    pub(crate) fn next(&self) -> Option<Instant> {
+    pub fn next(&self) -> Option<Instant> {
         self.by_deadline.first().map(|(at, _)| *at)
     }
 
-    /// Removes and returns one timer due at or before `now`.
-    pub(crate) fn pop_due(&mut self, now: Instant) -> Option<TimerId> {
+    /// Removes and returns one timer due at or before `now`, earliest first.
+    pub fn pop_due(&mut self, now: Instant) -> Option<K> {
+        self.pop_due_at(now).map(|(_, id)| id)
+    }
+
+    /// Like [`TimerTable::pop_due`], with the deadline it was armed for.
+    pub fn pop_due_at(&mut self, now: Instant) -> Option<(Instant, K)> {
         let &(at, id) = self.by_deadline.first()?;
         if at > now {
             return None;
         }
         self.by_deadline.remove(&(at, id));
         self.by_id.remove(&id);
-        Some(id)
+        Some((at, id))
     }
 
+    /// How many timers are armed.
+    pub fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    /// Whether no timer is armed.
+    pub fn is_empty(&self) -> bool {
+        self.by_id.is_empty()
+    }
+}
+
+impl TimerTable<TimerId> {
     /// Clears every transaction timer of one transaction.
     pub(crate) fn clear_transaction(&mut self, tx: TxId) {
         for index in 0..sipx_sip::Timer::ALL.len() {
             self.clear(TimerId::Transaction(tx, index as u8));
         }
-    }
-
-    /// How many timers are armed.
-    #[cfg(test)]
-    pub(crate) fn len(&self) -> usize {
-        self.by_id.len()
     }
 }
 
@@ -111,7 +139,7 @@ mod tests {
     #[test]
     fn next_is_the_earliest_deadline_and_rearming_moves_it() {
         let t0 = Instant::now();
-        let mut table = TimerTable::default();
+        let mut table = TimerTable::<TimerId>::default();
         table.set(TimerId::RingTimeout(LegId(1)), t0 + Duration::from_secs(5));
         table.set(TimerId::RingTimeout(LegId(2)), t0 + Duration::from_secs(2));
         assert_eq!(table.next(), Some(t0 + Duration::from_secs(2)));

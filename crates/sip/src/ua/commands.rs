@@ -189,6 +189,7 @@ impl UserAgent {
             pending_2xx: None,
             reinvite_out: None,
             reinvite_in: None,
+            refer_subscription: None,
         };
         self.legs.insert(id, leg);
         let tx = self.send_request(request, dest, Owner::Leg(id, Purpose::Invite));

@@ -116,12 +116,15 @@ pub struct UserAgent {
     rng: fastrand::Rng,
     now: Instant,
     txl: TransactionLayer,
-    timers: TimerTable,
+    timers: TimerTable<TimerId>,
     next_tx: TxId,
     tx_ids: HashMap<TransactionKey, TxId>,
     txs: HashMap<TxId, TxMeta>,
     legs: HashMap<LegId, Leg>,
     dialogs: HashMap<(String, String), LegId>,
+    /// Refer subscriptions whose leg has ended (RFC 5057 §5.4), by the dialog's Call-ID and
+    /// our tag: their NOTIFYs are still answered and reported.
+    subscriptions: HashMap<(String, String), LegId>,
     next_leg: u64,
     accounts: Vec<Registration>,
     local: HashMap<Transport, SocketAddr>,
@@ -144,6 +147,7 @@ impl UserAgent {
             txs: HashMap::new(),
             legs: HashMap::new(),
             dialogs: HashMap::new(),
+            subscriptions: HashMap::new(),
             next_leg: 1,
             accounts: Vec::new(),
             local: HashMap::new(),
@@ -472,6 +476,7 @@ impl UserAgent {
             }
             TimerId::RegisterRefresh(account) => self.send_register(account, false),
             TimerId::LegCleanup(leg) => self.remove_leg(leg),
+            TimerId::SubscriptionEnd(leg) => self.subscriptions.retain(|_, l| *l != leg),
         }
     }
 
@@ -507,8 +512,14 @@ impl UserAgent {
 
     fn remove_leg(&mut self, leg: LegId) {
         if let Some(l) = self.legs.remove(&leg) {
-            self.dialogs
-                .remove(&(l.dialog.call_id.clone(), l.dialog.local_tag.clone()));
+            let key = (l.dialog.call_id, l.dialog.local_tag);
+            self.dialogs.remove(&key);
+            if let Some(lasts) = l.refer_subscription {
+                // The transfer's outcome may still come after our BYE.
+                self.subscriptions.insert(key, leg);
+                self.timers
+                    .set(TimerId::SubscriptionEnd(leg), self.now + lasts);
+            }
         }
         for timer in [
             TimerId::Retransmit2xx(leg),

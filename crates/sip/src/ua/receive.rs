@@ -115,6 +115,7 @@ impl UserAgent {
                 pending_2xx: None,
                 reinvite_out: None,
                 reinvite_in: None,
+                refer_subscription: None,
             },
         );
         debug!(leg = %id, %source, "incoming call");
@@ -178,8 +179,14 @@ impl UserAgent {
     pub(super) fn on_dialog_request(&mut self, tx: TxId, request: Request, source: Dest) {
         let call_id = header_text(&request.headers, &HeaderName::CallId).unwrap_or_default();
         let local_tag = tag_of(&request.headers, &HeaderName::To).unwrap_or_default();
-        let Some(leg) = self.dialogs.get(&(call_id, local_tag)).copied() else {
-            self.reply(tx, &request, 481, None);
+        let key = (call_id, local_tag);
+        let Some(leg) = self.dialogs.get(&key).copied() else {
+            match self.subscriptions.get(&key).copied() {
+                Some(leg) if request.method == Method::Notify => {
+                    self.on_notify(leg, tx, &request);
+                }
+                _ => self.reply(tx, &request, 481, None),
+            }
             return;
         };
         if let Some(meta) = self.txs.get_mut(&tx) {
@@ -226,45 +233,7 @@ impl UserAgent {
                 let response = self.options_response(&request);
                 self.send_response(tx, response);
             }
-            Method::Notify => {
-                // RFC 3515 §2.4.4: NOTIFYs about our REFER carry `Event: refer`; remote answer /
-                // hold come as `Event: talk|hold` (the Broadsoft/Polycom remote-control
-                // convention); any other event package is 489 (RFC 6665 §8.3.1).
-                let event = header_text(&request.headers, &HeaderName::Event)
-                    .map(|e| {
-                        e.split(';')
-                            .next()
-                            .unwrap_or_default()
-                            .trim()
-                            .to_ascii_lowercase()
-                    })
-                    .unwrap_or_default();
-                match event.as_str() {
-                    "talk" | "hold" => {
-                        self.reply(tx, &request, 200, None);
-                        self.out
-                            .push_back(Output::Event(Event::RemoteControl { leg, event }));
-                    }
-                    "refer" => {
-                        self.reply(tx, &request, 200, None);
-                        let done = header_text(&request.headers, &HeaderName::SubscriptionState)
-                            .is_some_and(|s| s.to_ascii_lowercase().starts_with("terminated"));
-                        // The body is `message/sipfrag`: "SIP/2.0 200 OK".
-                        let status = String::from_utf8_lossy(request.body())
-                            .split_whitespace()
-                            .nth(1)
-                            .and_then(|code| code.parse::<u16>().ok());
-                        if let Some(status) = status {
-                            self.out.push_back(Output::Event(Event::TransferProgress {
-                                leg,
-                                status,
-                                done,
-                            }));
-                        }
-                    }
-                    _ => self.reply(tx, &request, 489, None),
-                }
-            }
+            Method::Notify => self.on_notify(leg, tx, &request),
             Method::Refer => {
                 // RFC 3515 §2.4.2: one Refer-To; its header part may carry Replaces.
                 let Some(refer_to) = header_text(&request.headers, &HeaderName::ReferTo) else {
@@ -283,6 +252,71 @@ impl UserAgent {
             }
             _ => self.refuse(tx, &request),
         }
+    }
+
+    /// RFC 3515 §2.4.4: NOTIFYs about our REFER carry `Event: refer`; remote answer / hold come
+    /// as `Event: talk|hold` (the Broadsoft/Polycom remote-control convention); any other event
+    /// package is 489 (RFC 6665 §8.3.1). `leg` may have ended while its refer subscription
+    /// lives on; then only `refer` is taken.
+    fn on_notify(&mut self, leg: LegId, tx: TxId, request: &Request) {
+        let event = header_text(&request.headers, &HeaderName::Event)
+            .map(|e| {
+                e.split(';')
+                    .next()
+                    .unwrap_or_default()
+                    .trim()
+                    .to_ascii_lowercase()
+            })
+            .unwrap_or_default();
+        let live = self.legs.contains_key(&leg);
+        match event.as_str() {
+            "talk" | "hold" if live => {
+                self.reply(tx, request, 200, None);
+                self.out
+                    .push_back(Output::Event(Event::RemoteControl { leg, event }));
+            }
+            "refer" => {
+                self.reply(tx, request, 200, None);
+                let state = header_text(&request.headers, &HeaderName::SubscriptionState)
+                    .unwrap_or_default()
+                    .to_ascii_lowercase();
+                let done = state.starts_with("terminated");
+                if done {
+                    self.end_refer_subscription(leg);
+                } else if let Some(l) = self.legs.get_mut(&leg) {
+                    let expires = state
+                        .split(';')
+                        .find_map(|p| p.trim().strip_prefix("expires="))
+                        .and_then(|v| v.trim().parse::<u64>().ok());
+                    if let Some(seconds) = expires {
+                        l.refer_subscription = Some(refer_lifetime(Some(seconds)));
+                    }
+                }
+                // The body is `message/sipfrag`: "SIP/2.0 200 OK".
+                let status = String::from_utf8_lossy(request.body())
+                    .split_whitespace()
+                    .nth(1)
+                    .and_then(|code| code.parse::<u16>().ok());
+                if let Some(status) = status {
+                    self.out.push_back(Output::Event(Event::TransferProgress {
+                        leg,
+                        status,
+                        done,
+                    }));
+                }
+            }
+            _ if !live => self.reply(tx, request, 481, None),
+            _ => self.reply(tx, request, 489, None),
+        }
+    }
+
+    /// Our REFER's subscription ended: nothing more about it will be taken once the leg goes.
+    fn end_refer_subscription(&mut self, leg: LegId) {
+        if let Some(l) = self.legs.get_mut(&leg) {
+            l.refer_subscription = None;
+        }
+        self.subscriptions.retain(|_, l| *l != leg);
+        self.timers.clear(TimerId::SubscriptionEnd(leg));
     }
 
     /// RFC 3261 §14.2: a re-INVITE while ours is pending gets 491; while theirs is pending, 500.
@@ -377,6 +411,11 @@ impl UserAgent {
                 }
             }
             Purpose::Refer => {
+                if response.status.is_success()
+                    && let Some(l) = self.legs.get_mut(&leg)
+                {
+                    l.refer_subscription = Some(refer_lifetime(None));
+                }
                 if response.status.is_final() {
                     self.out.push_back(Output::Event(Event::ReferAnswered {
                         leg,
@@ -598,7 +637,7 @@ impl UserAgent {
         }));
         // RFC 3261 §14.1: 481 and 408 mean the dialog is gone.
         if matches!(status, 408 | 481) {
-            self.end_leg(leg, EndReason::TransportError);
+            self.end_leg(leg, EndReason::DialogGone { status });
         }
     }
 
@@ -794,4 +833,10 @@ fn percent_decode(text: &str) -> String {
         }
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// How long a refer subscription lives on after its leg: the notifier's `expires` (RFC 6665
+/// §4.1.3) within 1 s and 10 minutes, or 60 s when none was given.
+fn refer_lifetime(expires: Option<u64>) -> Duration {
+    Duration::from_secs(expires.map_or(60, |s| s.clamp(1, 600)))
 }

@@ -1,0 +1,29 @@
+//! The engine's timers: one table (the sip crate's [`sip::TimerTable`]) keyed by what each
+//! timer is for, so the phone's next deadline is always its earliest entry.
+
+use api::{CallId, InteractionId};
+
+/// What an engine timer is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) enum TimerId {
+    /// The 20 ms media clock: capture, mix, send, play out.
+    MediaTick,
+    /// Answer a ringing call by itself (`--auto-answer`, or an auto-answer header).
+    AutoAnswer(CallId),
+    /// Refuse a call still ringing when its preview timeout passes.
+    RingTimeout(CallId),
+    /// Raise a rescheduled callback again.
+    Raise(InteractionId),
+    /// Give up a transfer that got no outcome at all.
+    TransferGiveUp(CallId),
+    /// A blind transfer accepted by the peer and not refused within the grace: release the
+    /// agent's leg (instant transfer).
+    TransferGrace(CallId),
+    /// End a call replaced by an attended transfer if the target has not.
+    ReplacedCleanup(CallId),
+    /// A busy, reorder or test tone stops.
+    ProgressTone,
+}
+
+/// The table the phone keeps.
+pub(crate) type Timers = sip::TimerTable<TimerId>;
