@@ -588,4 +588,26 @@ mod tests {
             "config: account \"desk\": aor \"1001\" must look like sip:user@host"
         );
     }
+
+    #[test]
+    fn the_transfer_grace_defaults_to_three_seconds_and_is_bounded() {
+        let config: Config = toml::from_str("").expect("toml");
+        assert_eq!(
+            config.callbacks.to_settings().transfer_grace,
+            std::time::Duration::from_secs(3)
+        );
+        let config: Config =
+            toml::from_str("[callbacks]\ntransfer_grace_ms = 1500\n").expect("toml");
+        config.validate().expect("valid");
+        assert_eq!(
+            config.callbacks.to_settings().transfer_grace,
+            std::time::Duration::from_millis(1500)
+        );
+        let config: Config =
+            toml::from_str("[callbacks]\ntransfer_grace_ms = 90000\n").expect("toml");
+        assert_eq!(
+            config.validate().expect_err("too long").to_string(),
+            "config: callbacks.transfer_grace_ms is 90000; it must be between 0 and 30000"
+        );
+    }
 }

@@ -136,8 +136,9 @@ pub struct CallView {
     pub end_reason: Option<String>,
     /// Digits received during the call, in order.
     pub dtmf_received: String,
-    /// A transfer of this call's peer under way or just finished: `trying`, `ringing`,
-    /// `failed: 486 Busy Here`, `done`.
+    /// A transfer of this call's peer under way or over: `trying`, `accepted`, `ringing`,
+    /// then `confirmed` (a 2xx sipfrag, or the PBX ended our call), `unconfirmed` (released
+    /// after the grace with no final word) or `failed: the target answered 486 Busy Here`.
     pub transfer: Option<String>,
     /// The local conference this call is mixed in, if any.
     pub conference: Option<u64>,
