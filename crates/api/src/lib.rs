@@ -153,10 +153,50 @@ pub struct RegistrationView {
     pub account: String,
     /// Its address-of-record.
     pub aor: String,
-    /// `registering`, `registered`, `failed` or `unregistered`.
-    pub state: String,
+    /// Where its registration stands.
+    pub state: RegistrationState,
     /// Why it failed, when it did.
     pub reason: Option<String>,
+}
+
+/// Where an account's registration stands; serialised as `unregistered`, `registering`,
+/// `registered` or `failed`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RegistrationState {
+    /// Not registered (never asked, or un-registered).
+    Unregistered,
+    /// A REGISTER is on its way.
+    Registering,
+    /// The registrar accepted us.
+    Registered,
+    /// The last attempt failed (see the reason); retried unless the failure is final.
+    Failed,
+}
+
+impl RegistrationState {
+    /// The state in the API's words.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Unregistered => "unregistered",
+            Self::Registering => "registering",
+            Self::Registered => "registered",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+impl fmt::Display for RegistrationState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<&str> for RegistrationState {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
 }
 
 /// Whether the agent takes new interactions on a channel.

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use api::{
     AgentStatus, CallDirection, CallId, CallState, CallView, Command, Event, Interaction,
-    InteractionId, RegistrationView, SipStats, StatusView,
+    InteractionId, RegistrationState, RegistrationView, SipStats, StatusView,
 };
 use bytes::Bytes;
 use media::{
@@ -97,7 +97,7 @@ pub enum Output {
 pub(crate) struct Account {
     pub(crate) settings: AccountSettings,
     pub(crate) id: Option<AccountId>,
-    pub(crate) state: &'static str,
+    pub(crate) state: RegistrationState,
     reason: Option<String>,
 }
 
@@ -106,7 +106,7 @@ impl Account {
         Self {
             settings,
             id: None,
-            state: "unregistered",
+            state: RegistrationState::Unregistered,
             reason: None,
         }
     }
@@ -235,7 +235,7 @@ impl Phone {
                 let id = self.ua.register(now, config);
                 let account = &mut self.accounts[index];
                 account.id = Some(id);
-                account.state = "registering";
+                account.state = RegistrationState::Registering;
                 self.emit_registration(index);
             } else {
                 // Not registered, but it still lends its identity, proxy and credentials.
@@ -756,9 +756,8 @@ impl Phone {
             // No telephone-event agreed: SIP INFO with application/dtmf-relay.
             let leg = call.leg;
             for digit in parsed {
-                let body = format!("Signal={digit}\r\nDuration=160\r\n");
                 self.ua
-                    .send_info(self.now, leg, "application/dtmf-relay", Bytes::from(body))
+                    .send_dtmf_info(self.now, leg, digit.as_char())
                     .map_err(|e| EngineError::from_sip(id, e))?;
             }
         }
@@ -817,11 +816,15 @@ impl Phone {
             sip::Event::Answered { leg, sdp } => self.on_answered(leg, sdp),
             sip::Event::ReInvite { leg, sdp } => self.on_reinvite(leg, sdp),
             sip::Event::ReInviteDone { leg, result } => self.on_reinvite_done(leg, result),
-            sip::Event::Info {
-                leg,
-                content_type,
-                body,
-            } => self.on_info(leg, content_type.as_deref(), &body),
+            sip::Event::DtmfInfo { leg, digit } => {
+                if let (Some(id), Ok(digit)) =
+                    (self.by_leg.get(&leg).copied(), DtmfDigit::from_char(digit))
+                {
+                    self.on_digit(id, digit);
+                }
+            }
+            // Other INFO packages carry nothing the phone acts on.
+            sip::Event::Info { .. } => {}
             sip::Event::Ended { leg, reason } => {
                 if let Some(id) = self.by_leg.remove(&leg) {
                     let transferred =
@@ -837,7 +840,7 @@ impl Phone {
                 }
                 if let Some(index) = self.account_index(account) {
                     info!(account = %self.accounts[index].settings.name, ?expires, "registered");
-                    self.accounts[index].state = "registered";
+                    self.accounts[index].state = RegistrationState::Registered;
                     self.accounts[index].reason = None;
                     self.emit_registration(index);
                 }
@@ -847,14 +850,14 @@ impl Phone {
                     return;
                 }
                 if let Some(index) = self.account_index(account) {
-                    self.accounts[index].state = "failed";
+                    self.accounts[index].state = RegistrationState::Failed;
                     self.accounts[index].reason = Some(reason.to_string());
                     self.emit_registration(index);
                 }
             }
             sip::Event::Unregistered { account } => {
                 if let Some(index) = self.account_index(account) {
-                    self.accounts[index].state = "unregistered";
+                    self.accounts[index].state = RegistrationState::Unregistered;
                     self.emit_registration(index);
                 }
             }
@@ -1119,28 +1122,6 @@ impl Phone {
         }
         self.emit_call(id);
         self.send_pending_refer(id);
-    }
-
-    fn on_info(&mut self, leg: LegId, content_type: Option<&str>, body: &[u8]) {
-        let Some(id) = self.by_leg.get(&leg).copied() else {
-            return;
-        };
-        let is_relay =
-            content_type.is_some_and(|c| c.to_ascii_lowercase().starts_with("application/dtmf"));
-        if !is_relay {
-            return;
-        }
-        let text = String::from_utf8_lossy(body);
-        let signal = text.lines().find_map(|line| {
-            let (name, value) = line.split_once('=')?;
-            name.trim()
-                .eq_ignore_ascii_case("signal")
-                .then(|| value.trim().chars().next())
-                .flatten()
-        });
-        if let Some(digit) = signal.and_then(|c| DtmfDigit::from_char(c).ok()) {
-            self.on_digit(id, digit);
-        }
     }
 
     /// `NOTIFY Event: talk` answers a ringing call or resumes a held one; `hold` holds.
@@ -1487,7 +1468,7 @@ impl Phone {
         RegistrationView {
             account: account.settings.name.clone(),
             aor: account.settings.sip.aor.clone(),
-            state: account.state.to_owned(),
+            state: account.state,
             reason: account.reason.clone(),
         }
     }

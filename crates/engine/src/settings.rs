@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use api::Event;
+use api::{Event, RegistrationState};
 
 use crate::config::{AccountSettings, CallbackSettings, MediaSettings};
 use crate::error::EngineError;
@@ -40,7 +40,7 @@ impl Phone {
             let config = settings.sip.clone();
             let mut account = Account::new(settings);
             account.id = Some(if registers {
-                account.state = "registering";
+                account.state = RegistrationState::Registering;
                 self.ua.register(now, config)
             } else {
                 self.ua.add_account(config)
@@ -91,7 +91,11 @@ impl Phone {
         };
         let shared = self.ua.account(id).is_some_and(|probe| {
             self.accounts.iter().any(|a| {
-                a.settings.sip.aor == probe.aor && matches!(a.state, "registered" | "registering")
+                a.settings.sip.aor == probe.aor
+                    && matches!(
+                        a.state,
+                        RegistrationState::Registered | RegistrationState::Registering
+                    )
             })
         });
         if registered && !shared {

@@ -128,7 +128,7 @@ fn status_bar(ui: &mut Ui, state: &mut AppState, out: &mut Vec<Request>) {
             }
             Some(status) => {
                 for registration in &status.registrations {
-                    let color = if registration.state == "registered" {
+                    let color = if registration.state == api::RegistrationState::Registered {
                         Color32::from_rgb(40, 150, 60)
                     } else {
                         Color32::from_rgb(200, 90, 40)

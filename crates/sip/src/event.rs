@@ -108,7 +108,14 @@ pub enum Event {
         /// The answer on success; the failure status otherwise.
         result: Result<Option<Bytes>, u16>,
     },
-    /// An INFO request in a dialog (e.g. `application/dtmf-relay`); already answered 200.
+    /// A DTMF digit sent as SIP INFO (`application/dtmf-relay`, `Signal=`); answered 200.
+    DtmfInfo {
+        /// The leg.
+        leg: LegId,
+        /// `0`-`9`, `*`, `#` or `A`-`D`.
+        digit: char,
+    },
+    /// Any other INFO request in a dialog; already answered 200.
     Info {
         /// The leg.
         leg: LegId,

@@ -351,6 +351,19 @@ impl UserAgent {
         Ok(())
     }
 
+    /// Sends one DTMF digit (`0-9`, `*`, `#`, `A-D`) as SIP INFO with an
+    /// `application/dtmf-relay` body (`Signal=` and `Duration=` in milliseconds), for peers
+    /// that did not agree to RFC 4733 telephone-event.
+    pub fn send_dtmf_info(
+        &mut self,
+        now: Instant,
+        leg: LegId,
+        digit: char,
+    ) -> Result<(), CommandError> {
+        let body = format!("Signal={digit}\r\nDuration=160\r\n");
+        self.send_info(now, leg, "application/dtmf-relay", Bytes::from(body))
+    }
+
     /// Sends an INFO request in the dialog (e.g. `application/dtmf-relay`).
     pub fn send_info(
         &mut self,

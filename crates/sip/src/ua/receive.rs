@@ -223,11 +223,18 @@ impl UserAgent {
             Method::Info => {
                 self.reply(tx, &request, 200, None);
                 let content_type = header_text(&request.headers, &HeaderName::ContentType);
-                self.out.push_back(Output::Event(Event::Info {
-                    leg,
-                    content_type,
-                    body: request.body().clone(),
-                }));
+                let relay = content_type
+                    .as_deref()
+                    .is_some_and(|c| c.to_ascii_lowercase().starts_with("application/dtmf"));
+                let event = match dtmf_signal(request.body()) {
+                    Some(digit) if relay => Event::DtmfInfo { leg, digit },
+                    _ => Event::Info {
+                        leg,
+                        content_type,
+                        body: request.body().clone(),
+                    },
+                };
+                self.out.push_back(Output::Event(event));
             }
             Method::Options => {
                 let response = self.options_response(&request);
@@ -839,4 +846,37 @@ fn percent_decode(text: &str) -> String {
 /// §4.1.3) within 1 s and 10 minutes, or 60 s when none was given.
 fn refer_lifetime(expires: Option<u64>) -> Duration {
     Duration::from_secs(expires.map_or(60, |s| s.clamp(1, 600)))
+}
+
+/// The digit of an `application/dtmf-relay` (or `application/dtmf`) body: its `Signal=` line.
+fn dtmf_signal(body: &[u8]) -> Option<char> {
+    let text = String::from_utf8_lossy(body);
+    let digit = text.lines().find_map(|line| {
+        let (name, value) = line.split_once('=')?;
+        name.trim()
+            .eq_ignore_ascii_case("signal")
+            .then(|| value.trim().chars().next())
+            .flatten()
+    })?;
+    let digit = digit.to_ascii_uppercase();
+    (digit.is_ascii_digit() || matches!(digit, '*' | '#' | 'A'..='D')).then_some(digit)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::dtmf_signal;
+
+    #[test]
+    fn a_dtmf_relay_body_gives_its_signal() {
+        for (body, digit) in [
+            ("Signal=5\r\nDuration=160\r\n", Some('5')),
+            ("signal = #\r\nduration=100", Some('#')),
+            ("Signal=a\r\n", Some('A')),
+            ("Duration=160\r\n", None),
+            ("Signal=x\r\n", None),
+            ("", None),
+        ] {
+            assert_eq!(dtmf_signal(body.as_bytes()), digit, "{body:?}");
+        }
+    }
 }
