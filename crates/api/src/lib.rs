@@ -503,11 +503,64 @@ pub enum Request {
     TestTone,
 }
 
+impl Request {
+    /// Which kind of request this is, for the refusal that may answer it.
+    #[must_use]
+    pub fn kind(&self) -> RequestKind {
+        match self {
+            Self::Command(_) => RequestKind::Command,
+            Self::Interaction { .. } => RequestKind::Interaction,
+            Self::Agent(_) => RequestKind::Agent,
+            Self::SaveContact(_) => RequestKind::SaveContact,
+            Self::Directory => RequestKind::Directory,
+            Self::Status => RequestKind::Status,
+            Self::Settings => RequestKind::Settings,
+            Self::SaveSettings(_) => RequestKind::SaveSettings,
+            Self::TestRegistration(form) => RequestKind::TestRegistration {
+                account: form.name.clone(),
+            },
+            Self::TestTone => RequestKind::TestTone,
+        }
+    }
+}
+
+/// The kind of a [`Request`] a refusal answers, so that the desktop puts the refusal where
+/// the request was made (the Settings window, an account's test, the notice line) without
+/// reading its words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RequestKind {
+    /// [`Request::Command`].
+    Command,
+    /// [`Request::Interaction`].
+    Interaction,
+    /// [`Request::Agent`].
+    Agent,
+    /// [`Request::SaveContact`].
+    SaveContact,
+    /// [`Request::Directory`].
+    Directory,
+    /// [`Request::Status`].
+    Status,
+    /// [`Request::Settings`].
+    Settings,
+    /// [`Request::SaveSettings`].
+    SaveSettings,
+    /// [`Request::TestRegistration`] of the account form with this name.
+    TestRegistration {
+        /// The form's name.
+        account: String,
+    },
+    /// [`Request::TestTone`].
+    TestTone,
+}
+
 /// The core's answer to a [`Request`] when it is not an event.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Reply {
     /// The request was refused: what was asked, and why.
     Refused {
+        /// The kind of request refused.
+        request: RequestKind,
         /// What was asked, in words.
         what: String,
         /// Why not.

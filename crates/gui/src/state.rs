@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use crate::settings::{SettingsDraft, TestOutcome};
 use api::{
     AgentState, AgentStatus, CallId, CallState, CallView, Contact, Delivery, Disposition, Event,
-    Interaction, InteractionId, InteractionState, Reply, StandardResponse, StatusView,
+    Interaction, InteractionId, InteractionState, Reply, RequestKind, StandardResponse, StatusView,
 };
 
 /// Someone to transfer to, consult or conference in, from the config.
@@ -147,20 +147,25 @@ impl AppState {
         self.generation += 1;
         match delivery {
             Delivery::Event(event) => self.apply_event(event),
-            Delivery::Reply(Reply::Refused { what, reason }) => {
+            Delivery::Reply(Reply::Refused {
+                request,
+                what,
+                reason,
+            }) => {
                 if let Some(draft) = &mut self.settings_window {
-                    if what == "save the settings" || what == "play the test tone" {
-                        draft.saving = false;
-                        draft.outcome = Some(Err(format!("Could not {what}: {reason}")));
-                        return;
-                    }
-                    if let Some(test) = draft
-                        .tests
-                        .iter_mut()
-                        .find(|(name, _)| what == format!("test the registration of {name:?}"))
-                    {
-                        *test.1 = TestOutcome::Done(false, reason);
-                        return;
+                    match &request {
+                        RequestKind::SaveSettings | RequestKind::TestTone => {
+                            draft.saving = false;
+                            draft.outcome = Some(Err(format!("Could not {what}: {reason}")));
+                            return;
+                        }
+                        RequestKind::TestRegistration { account } => {
+                            if let Some(test) = draft.tests.get_mut(account) {
+                                *test = TestOutcome::Done(false, reason);
+                                return;
+                            }
+                        }
+                        _ => {}
                     }
                 }
                 self.notice = Some(format!("Could not {what}: {reason}"));

@@ -467,6 +467,7 @@ fn the_reducer_follows_snapshot_interactions_and_refusals() {
 
     // A refusal is shown; a snapshot replaces everything and drops a vanished selection.
     state.apply(Delivery::Reply(Reply::Refused {
+        request: api::RequestKind::Interaction,
         what: "mark done i-1".to_owned(),
         reason: "a disposition is required".to_owned(),
     }));
@@ -666,6 +667,7 @@ fn settings_that_do_not_read_are_named_and_not_sent() {
     assert_eq!(saved_request(&h.state().asked), None, "nothing is sent");
     // The core's own check: its message is shown in the window, not lost.
     h.state_mut().state.apply(Delivery::Reply(Reply::Refused {
+        request: api::RequestKind::SaveSettings,
         what: "save the settings".to_owned(),
         reason: "media.opus_bitrate is 5; use 6000 to 510000 bits per second".to_owned(),
     }));
@@ -696,6 +698,28 @@ fn a_registration_is_tested_from_the_account_form() {
         }));
     h.run();
     h.get_by_label("Not registered: authentication failed (realm \"pbx\")");
+}
+
+#[test]
+fn a_refused_registration_test_lands_on_its_account_whatever_the_words() {
+    let mut h = harness(state_with(vec![], vec![]));
+    h.state_mut().state.apply(saved_settings());
+    h.run();
+    h.get_by_role_and_label(Role::Button, "Test registration")
+        .click();
+    h.run();
+    h.get_by_label("Registering…");
+    // The refusal is placed by the request it answers, not by matching its sentence.
+    h.state_mut().state.apply(Delivery::Reply(Reply::Refused {
+        request: api::RequestKind::TestRegistration {
+            account: "work".to_owned(),
+        },
+        what: "probar el registro".to_owned(),
+        reason: "the proxy is not an address".to_owned(),
+    }));
+    h.run();
+    h.get_by_label("Not registered: the proxy is not an address");
+    assert_eq!(h.state().state.notice, None);
 }
 
 #[test]

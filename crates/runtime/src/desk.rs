@@ -57,8 +57,13 @@ pub(crate) fn spawn(desk: Desk, core: mpsc::Sender<ApiRequest>) {
     });
     tokio::spawn(async move {
         while let Some(request) = requests.recv().await {
+            let kind = request.kind();
             let refused = |what: String, reason: String| {
-                post(Delivery::Reply(Reply::Refused { what, reason }));
+                post(Delivery::Reply(Reply::Refused {
+                    request: kind.clone(),
+                    what,
+                    reason,
+                }));
             };
             match request {
                 Request::Command(command) => {
@@ -215,6 +220,7 @@ async fn send_directory(core: &mpsc::Sender<ApiRequest>, post: &(dyn Fn(Delivery
             }));
         }
         (Ok(Err(e)), _) | (_, Ok(Err(e))) => post(Delivery::Reply(Reply::Refused {
+            request: api::RequestKind::Directory,
             what: "read the directory".to_owned(),
             reason: e,
         })),
