@@ -138,7 +138,7 @@ impl WebhookSection {
             .as_deref()
             .map(|url| runtime::WebhookConfig::new(url, self.token.clone()))
             .transpose()
-            .map_err(|e| ConfigError(format!("webhook.url: {e}")))
+            .map_err(|e| ConfigError::Invalid(format!("webhook.url: {e}")))
     }
 }
 
@@ -297,7 +297,7 @@ impl MediaSection {
     pub fn to_settings(&self) -> Result<engine::MediaSettings, ConfigError> {
         let defaults = engine::MediaSettings::default();
         if !(6000..=510_000).contains(&self.opus_bitrate) {
-            return Err(ConfigError(format!(
+            return Err(ConfigError::Invalid(format!(
                 "media.opus_bitrate is {}; use 6000 to 510000 bits per second (24000 is good for voice)",
                 self.opus_bitrate
             )));
@@ -306,7 +306,7 @@ impl MediaSection {
             || self.jitter_max_ms > 2000
             || self.jitter_min_ms > self.jitter_max_ms
         {
-            return Err(ConfigError(format!(
+            return Err(ConfigError::Invalid(format!(
                 "media.jitter_min_ms = {} and jitter_max_ms = {}: use 10 <= min <= max <= 2000",
                 self.jitter_min_ms, self.jitter_max_ms
             )));
@@ -328,7 +328,7 @@ impl MediaSection {
 /// Reads a codec list such as `["opus", "pcmu"]`.
 fn parse_codecs(field: &str, names: &[String]) -> Result<Vec<media::Codec>, ConfigError> {
     if names.is_empty() {
-        return Err(ConfigError(format!(
+        return Err(ConfigError::Invalid(format!(
             "{field} is empty; list at least one of \"opus\", \"pcmu\", \"pcma\""
         )));
     }
@@ -336,7 +336,7 @@ fn parse_codecs(field: &str, names: &[String]) -> Result<Vec<media::Codec>, Conf
         .iter()
         .map(|name| {
             media::Codec::from_name(name).ok_or_else(|| {
-                ConfigError(format!(
+                ConfigError::Invalid(format!(
                     "{field}: {name:?} is not a codec recall has; use \"opus\", \"pcmu\" or \"pcma\""
                 ))
             })
@@ -386,17 +386,90 @@ pub struct AccountSection {
 
 /// A config problem, said in one line that names the field.
 #[derive(Debug, thiserror::Error)]
-#[error("config: {0}")]
-pub struct ConfigError(pub String);
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("config: cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// What the system said.
+        source: std::io::Error,
+    },
+    /// The file is not TOML that recall reads (syntax, an unknown key, a wrong type).
+    #[error("config: {path}: {message}")]
+    Syntax {
+        /// The file.
+        path: String,
+        /// What the TOML reader said.
+        message: String,
+    },
+    /// A value that does not fit; the sentence names its key.
+    #[error("config: {0}")]
+    Invalid(String),
+    /// An account does not make sense.
+    #[error("config: {label}: {source}")]
+    Account {
+        /// `account "name"` or `accounts[i]`.
+        label: String,
+        /// What is wrong with it.
+        source: AccountError,
+    },
+}
+
+impl ConfigError {
+    /// The problem without the `config:` prefix (for the Settings window, where the field
+    /// is all that needs naming).
+    #[must_use]
+    pub fn problem(&self) -> String {
+        let text = self.to_string();
+        text.strip_prefix("config: ").unwrap_or(&text).to_owned()
+    }
+}
+
+/// What is wrong with one `[[accounts]]` entry.
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    /// Its codec list.
+    #[error("{0}")]
+    Codecs(String),
+    /// Its DTMF mode.
+    #[error("dtmf is {0:?}; use \"auto\", \"rfc4733\" or \"info\"")]
+    Dtmf(String),
+    /// Its address-of-record.
+    #[error("aor {0:?} must look like sip:user@host")]
+    Aor(String),
+    /// Its outbound proxy.
+    #[error("proxy: {0}")]
+    Proxy(ListenError),
+    /// A registrar by name with no proxy to reach it through.
+    #[error("registrar {0:?} is not an IP address; set proxy = \"udp:IP:PORT\"")]
+    Registrar(String),
+    /// A registration lifetime of 0.
+    #[error("expires must be more than 0 seconds")]
+    Expires,
+}
+
+/// What is wrong with a `transport:IP:PORT` listener or proxy.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ListenError {
+    /// `tls:` (not yet supported).
+    #[error("{0:?}: TLS is not supported yet; use udp: or tcp:")]
+    Tls(String),
+    /// Not `transport:IP:PORT`.
+    #[error("{0:?} is not transport:IP:PORT (e.g. udp:127.0.0.1:5060)")]
+    Malformed(String),
+}
 
 impl Config {
     /// Reads and parses a file.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| ConfigError(format!("cannot read {}: {e}", path.display())))?;
-        let config: Self = toml::from_str(&text).map_err(|e| {
-            let message = e.message().to_owned();
-            ConfigError(format!("{}: {}", path.display(), message.trim()))
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let config: Self = toml::from_str(&text).map_err(|e| ConfigError::Syntax {
+            path: path.display().to_string(),
+            message: e.message().trim().to_owned(),
         })?;
         config.validate()?;
         Ok(config)
@@ -405,34 +478,34 @@ impl Config {
     /// Checks what serde cannot.
     pub fn validate(&self) -> Result<(), ConfigError> {
         for listen in &self.sip.listen {
-            parse_listen(listen).map_err(|e| ConfigError(format!("sip.listen: {e}")))?;
+            parse_listen(listen).map_err(|e| ConfigError::Invalid(format!("sip.listen: {e}")))?;
         }
         if self.sip.t1_ms == 0 || self.sip.t1_ms > 10_000 {
-            return Err(ConfigError(format!(
+            return Err(ConfigError::Invalid(format!(
                 "sip.t1_ms is {}; it must be between 1 and 10000",
                 self.sip.t1_ms
             )));
         }
         if ![480, 486, 603].contains(&self.callbacks.not_ready_status) {
-            return Err(ConfigError(format!(
+            return Err(ConfigError::Invalid(format!(
                 "callbacks.not_ready_status is {}; use 480, 486 or 603",
                 self.callbacks.not_ready_status
             )));
         }
         if !["keep_ringing", "reject"].contains(&self.callbacks.on_timeout.as_str()) {
-            return Err(ConfigError(format!(
+            return Err(ConfigError::Invalid(format!(
                 "callbacks.on_timeout is {:?}; use \"keep_ringing\" or \"reject\"",
                 self.callbacks.on_timeout
             )));
         }
         if self.callbacks.transfer_grace_ms > 30_000 {
-            return Err(ConfigError(format!(
+            return Err(ConfigError::Invalid(format!(
                 "callbacks.transfer_grace_ms is {}; it must be between 0 and 30000",
                 self.callbacks.transfer_grace_ms
             )));
         }
         if !(400..=699).contains(&self.callbacks.reject_status) {
-            return Err(ConfigError(format!(
+            return Err(ConfigError::Invalid(format!(
                 "callbacks.reject_status is {}; use a 4xx-6xx status such as 486 or 603",
                 self.callbacks.reject_status
             )));
@@ -447,11 +520,11 @@ impl Config {
                 format!("account {:?}", account.name)
             };
             if !names.insert(account.name.clone()) {
-                return Err(ConfigError(format!("{label} is defined twice")));
+                return Err(ConfigError::Invalid(format!("{label} is defined twice")));
             }
             account
                 .to_settings()
-                .map_err(|e| ConfigError(format!("{label}: {e}")))?;
+                .map_err(|source| ConfigError::Account { label, source })?;
         }
         Ok(())
     }
@@ -459,20 +532,18 @@ impl Config {
 
 impl AccountSection {
     /// The engine's view of the account.
-    pub fn to_settings(&self) -> Result<engine::AccountSettings, String> {
+    pub fn to_settings(&self) -> Result<engine::AccountSettings, AccountError> {
         let codecs = match &self.codecs {
-            Some(names) => parse_codecs("codecs", names).map_err(|e| e.0)?,
+            Some(names) => {
+                parse_codecs("codecs", names).map_err(|e| AccountError::Codecs(e.problem()))?
+            }
             None => Vec::new(),
         };
         let dtmf = match self.dtmf.as_deref() {
             None | Some("auto") => engine::DtmfMode::Auto,
             Some("rfc4733") => engine::DtmfMode::Rfc4733,
             Some("info") => engine::DtmfMode::Info,
-            Some(other) => {
-                return Err(format!(
-                    "dtmf is {other:?}; use \"auto\", \"rfc4733\" or \"info\""
-                ));
-            }
+            Some(other) => return Err(AccountError::Dtmf(other.to_owned())),
         };
         Ok(engine::AccountSettings {
             name: self.name.clone(),
@@ -483,19 +554,19 @@ impl AccountSection {
         })
     }
 
-    fn to_sip(&self) -> Result<sip::AccountConfig, String> {
+    fn to_sip(&self) -> Result<sip::AccountConfig, AccountError> {
         let domain = self
             .aor
             .strip_prefix("sip:")
             .and_then(|rest| rest.split('@').nth(1))
             .filter(|d| !d.is_empty())
-            .ok_or_else(|| format!("aor {:?} must look like sip:user@host", self.aor))?;
+            .ok_or_else(|| AccountError::Aor(self.aor.clone()))?;
         let registrar = self
             .registrar
             .clone()
             .unwrap_or_else(|| format!("sip:{domain}"));
         let proxy = match &self.proxy {
-            Some(p) => parse_listen(p).map_err(|e| format!("proxy: {e}"))?,
+            Some(p) => parse_listen(p).map_err(AccountError::Proxy)?,
             None => {
                 let hostport = registrar
                     .trim_start_matches("sip:")
@@ -504,12 +575,12 @@ impl AccountSection {
                     .unwrap_or_default();
                 let addr = hostport
                     .parse::<SocketAddr>()
-                    .or_else(|_| hostport.parse::<IpAddr>().map(|ip| SocketAddr::new(ip, 5060)))
-                    .map_err(|_| {
-                        format!(
-                            "registrar {registrar:?} is not an IP address; set proxy = \"udp:IP:PORT\""
-                        )
-                    })?;
+                    .or_else(|_| {
+                        hostport
+                            .parse::<IpAddr>()
+                            .map(|ip| SocketAddr::new(ip, 5060))
+                    })
+                    .map_err(|_| AccountError::Registrar(registrar.clone()))?;
                 sip::Dest {
                     transport: sip::Transport::Udp,
                     addr,
@@ -526,7 +597,7 @@ impl AccountSection {
         });
         let expires = self.expires.unwrap_or(600);
         if expires == 0 {
-            return Err("expires must be more than 0 seconds".to_owned());
+            return Err(AccountError::Expires);
         }
         Ok(sip::AccountConfig {
             aor: self.aor.clone(),
@@ -543,20 +614,16 @@ impl AccountSection {
 }
 
 /// Reads `udp:IP:PORT` / `tcp:IP:PORT` (`udp:` may be left out).
-pub fn parse_listen(text: &str) -> Result<sip::Dest, String> {
+pub fn parse_listen(text: &str) -> Result<sip::Dest, ListenError> {
     let (transport, addr) = match text.split_once(':') {
         Some(("udp", rest)) => (sip::Transport::Udp, rest),
         Some(("tcp", rest)) => (sip::Transport::Tcp, rest),
-        Some(("tls", _)) => {
-            return Err(format!(
-                "{text:?}: TLS is not supported yet; use udp: or tcp:"
-            ));
-        }
+        Some(("tls", _)) => return Err(ListenError::Tls(text.to_owned())),
         _ => (sip::Transport::Udp, text),
     };
     let addr = addr
         .parse::<SocketAddr>()
-        .map_err(|_| format!("{text:?} is not transport:IP:PORT (e.g. udp:127.0.0.1:5060)"))?;
+        .map_err(|_| ListenError::Malformed(text.to_owned()))?;
     Ok(sip::Dest { transport, addr })
 }
 
@@ -574,6 +641,7 @@ mod tests {
         assert!(
             parse_listen("udp:nowhere")
                 .unwrap_err()
+                .to_string()
                 .contains("transport:IP:PORT")
         );
     }

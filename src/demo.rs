@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use api::{Command, Delivery, Event, Request};
 
+use crate::error::StartError;
 use crate::{Common, HeadlessArgs};
 
 /// The demo's contacts and responses, inside the binary.
@@ -102,29 +103,24 @@ pub fn scratch_dir() -> PathBuf {
     std::env::temp_dir().join(format!("recall-demo-{}", std::process::id()))
 }
 
-fn free_udp_port() -> Result<u16, String> {
+fn free_udp_port() -> Result<SocketAddr, StartError> {
     UdpSocket::bind("127.0.0.1:0")
         .and_then(|s| s.local_addr())
-        .map(|a| a.port())
-        .map_err(|e| format!("no free UDP port on loopback: {e}"))
+        .map_err(StartError::NoPort)
 }
 
 /// Starts the demo PBX and returns the desktop's arguments (a fresh database, the demo's
 /// directory, dialling and Team Communicator targets at the PBX).
-pub fn start(audio: &str) -> Result<HeadlessArgs, String> {
+pub fn start(audio: &str) -> Result<HeadlessArgs, StartError> {
     let dir = scratch_dir();
-    std::fs::create_dir_all(dir.join("seed")).map_err(|e| format!("{}: {e}", dir.display()))?;
+    std::fs::create_dir_all(dir.join("seed")).map_err(StartError::file("create", &dir))?;
     let write = |path: PathBuf, text: &str| {
-        std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))
+        std::fs::write(&path, text).map_err(StartError::file("write", &path))
     };
     write(dir.join("seed/contacts.json"), CONTACTS)?;
     write(dir.join("seed/responses.json"), RESPONSES)?;
-    let agent: SocketAddr = format!("127.0.0.1:{}", free_udp_port()?)
-        .parse()
-        .map_err(|e| format!("{e}"))?;
-    let pbx: SocketAddr = format!("127.0.0.1:{}", free_udp_port()?)
-        .parse()
-        .map_err(|e| format!("{e}"))?;
+    let agent = free_udp_port()?;
+    let pbx = free_udp_port()?;
     write(
         dir.join("demo.toml"),
         &format!(
@@ -155,7 +151,10 @@ uri = "sip:7001@{pbx}"
         ),
     )?;
     let tune = dir.join("pbx-tune.wav");
-    write_tune(&tune).map_err(|e| format!("{}: {e}", tune.display()))?;
+    write_tune(&tune).map_err(|source| StartError::Wav {
+        path: tune.display().to_string(),
+        source,
+    })?;
     spawn_pbx(pbx, agent, &tune, &dir.join("pbx-heard.wav"))?;
     Ok(HeadlessArgs {
         common: Common {
@@ -192,7 +191,12 @@ fn write_tune(path: &Path) -> Result<(), hound::Error> {
     wav.finalize()
 }
 
-fn spawn_pbx(pbx: SocketAddr, agent: SocketAddr, tune: &Path, heard: &Path) -> Result<(), String> {
+fn spawn_pbx(
+    pbx: SocketAddr,
+    agent: SocketAddr,
+    tune: &Path,
+    heard: &Path,
+) -> Result<(), StartError> {
     let config = crate::config::Config::default();
     let phone_config = engine::PhoneConfig {
         ua: sip::UaConfig {
@@ -203,7 +207,7 @@ fn spawn_pbx(pbx: SocketAddr, agent: SocketAddr, tune: &Path, heard: &Path) -> R
         auto_answer: Some(Duration::from_secs(1)),
         media_ip: config.media.rtp_ip,
         audio: Box::new(engine::NullAudio),
-        media: config.media.to_settings().map_err(|e| e.to_string())?,
+        media: config.media.to_settings()?,
         keep_ended: 100,
         seed: crate::rng_seed() ^ 0x5eed,
         callbacks: engine::CallbackSettings::default(),
@@ -254,11 +258,17 @@ fn spawn_pbx(pbx: SocketAddr, agent: SocketAddr, tune: &Path, heard: &Path) -> R
                 tracing::error!(error = %e, "the demo PBX stopped");
             }
         })
-        .map_err(|e| format!("cannot start the demo PBX: {e}"))?;
+        .map_err(|source| StartError::Spawn {
+            what: "demo PBX",
+            source,
+        })?;
     std::thread::Builder::new()
         .name("demo-script".to_owned())
         .spawn(move || ring_in_turn(agent, &requests_tx, &deliveries_rx))
-        .map_err(|e| format!("cannot start the demo PBX: {e}"))?;
+        .map_err(|source| StartError::Spawn {
+            what: "demo PBX",
+            source,
+        })?;
     Ok(())
 }
 

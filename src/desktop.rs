@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use crate::error::StartError;
 use crate::{Common, Failure, HeadlessArgs};
 
 /// What a first run writes to the user's config file.
@@ -29,26 +30,24 @@ disposition_mandatory = true
 "#;
 
 /// `recall` alone: the user's config (written on first run), database and sound devices.
-pub fn default_args() -> Result<HeadlessArgs, String> {
+pub fn default_args() -> Result<HeadlessArgs, StartError> {
     let home = std::env::var_os("HOME").map(PathBuf::from);
     let config_dir = std::env::var_os("XDG_CONFIG_HOME")
         .map(PathBuf::from)
         .or_else(|| home.as_ref().map(|h| h.join(".config")))
-        .ok_or("neither XDG_CONFIG_HOME nor HOME is set")?
+        .ok_or(StartError::NoHome("XDG_CONFIG_HOME"))?
         .join("recall");
     let data_dir = std::env::var_os("XDG_DATA_HOME")
         .map(PathBuf::from)
         .or_else(|| home.as_ref().map(|h| h.join(".local/share")))
-        .ok_or("neither XDG_DATA_HOME nor HOME is set")?
+        .ok_or(StartError::NoHome("XDG_DATA_HOME"))?
         .join("recall");
     for dir in [&config_dir, &data_dir] {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        std::fs::create_dir_all(dir).map_err(StartError::file("create", dir))?;
     }
     let config = config_dir.join("config.toml");
     if !config.exists() {
-        std::fs::write(&config, FIRST_CONFIG)
-            .map_err(|e| format!("cannot write {}: {e}", config.display()))?;
+        std::fs::write(&config, FIRST_CONFIG).map_err(StartError::file("write", &config))?;
     }
     Ok(HeadlessArgs {
         common: Common {
@@ -104,7 +103,7 @@ pub fn run(
         post: Box::new(move |delivery| postbox.post(delivery)),
     });
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let (started_tx, started_rx) = std::sync::mpsc::channel::<Result<(), String>>();
+    let (started_tx, started_rx) = std::sync::mpsc::channel::<Result<(), StartError>>();
     let core = std::thread::Builder::new()
         .name("recall-core".to_owned())
         .spawn(move || {
@@ -113,8 +112,11 @@ pub fn run(
                 .build()
             {
                 Ok(rt) => rt,
-                Err(e) => {
-                    let _ = started_tx.send(Err(format!("cannot start the runtime: {e}")));
+                Err(source) => {
+                    let _ = started_tx.send(Err(StartError::Spawn {
+                        what: "runtime",
+                        source,
+                    }));
                     return;
                 }
             };
@@ -138,14 +140,14 @@ pub fn run(
                 }
             });
             if let Err(e) = result {
-                let _ = started_tx.send(Err(e.to_string()));
+                let _ = started_tx.send(Err(e.into()));
             }
         })
         .map_err(|e| Failure::Runtime(format!("cannot start the core thread: {e}")))?;
     match started_rx.recv() {
         Ok(Ok(())) => {}
-        Ok(Err(e)) => return Err(Failure::Runtime(e)),
-        Err(_) => return Err(Failure::Runtime("the core stopped at start".to_owned())),
+        Ok(Err(e)) => return Err(Failure::Runtime(e.to_string())),
+        Err(_) => return Err(Failure::Runtime(StartError::Stopped.to_string())),
     }
     let send = Box::new(move |request| {
         let _ = requests_tx.send(request);
@@ -154,6 +156,6 @@ pub fn run(
     let shown = gui::run(desktop, "recall");
     let _ = stop_tx.send(());
     let _ = core.join();
-    shown.map_err(Failure::Runtime)?;
+    shown.map_err(|e| Failure::Runtime(format!("cannot open the desktop window: {e}")))?;
     Ok(ExitCode::SUCCESS)
 }

@@ -4,6 +4,7 @@
 mod config;
 mod demo;
 mod desktop;
+mod error;
 mod export;
 mod seed;
 mod settings;
@@ -245,7 +246,8 @@ fn run(mode: Mode) -> Result<ExitCode, Failure> {
             addr: dest.addr,
         });
     }
-    let audio = parse_audio(&common.audio, &config.audio).map_err(Failure::Usage)?;
+    let audio =
+        parse_audio(&common.audio, &config.audio).map_err(|e| Failure::Usage(e.to_string()))?;
     let accounts = config
         .accounts
         .iter()
@@ -347,14 +349,14 @@ fn run(mode: Mode) -> Result<ExitCode, Failure> {
             })
             | Mode::Desktop(HeadlessArgs {
                 seed: Some(dir), ..
-            }) => Some(seed::read(dir).map_err(Failure::Usage)?),
+            }) => Some(seed::read(dir).map_err(|e| Failure::Usage(e.to_string()))?),
             _ => None,
         },
         desk: None,
         settings: match &mode {
             Mode::Desktop(_) | Mode::Headless(_) => Some(Box::new(
                 settings::ConfigFile::new(common.config.clone(), config.clone())
-                    .map_err(Failure::Usage)?,
+                    .map_err(|e| Failure::Usage(e.to_string()))?,
             )),
             _ => None,
         },
@@ -409,7 +411,23 @@ fn run_export(args: &ExportArgs) -> ExitCode {
     }
 }
 
-fn parse_audio(text: &str, devices: &config::AudioSection) -> Result<runtime::AudioSpec, String> {
+/// What is wrong with `--audio`.
+#[derive(Debug, thiserror::Error)]
+enum AudioFlagError {
+    #[error("--audio device: needs a device name after the colon (see `recall devices`)")]
+    NoDeviceName,
+    #[error("--audio {0:?}: expected null, device, device:NAME or file:IN.wav,OUT.wav")]
+    Unknown(String),
+    #[error("--audio {0:?}: expected file:IN.wav,OUT.wav (two files)")]
+    NotTwoFiles(String),
+    #[error("--audio: input file {0} does not exist")]
+    NoInput(String),
+}
+
+fn parse_audio(
+    text: &str,
+    devices: &config::AudioSection,
+) -> Result<runtime::AudioSpec, AudioFlagError> {
     match text {
         "null" => Ok(runtime::AudioSpec::Null),
         "device" => Ok(runtime::AudioSpec::Device(audio::DeviceChoice {
@@ -420,10 +438,7 @@ fn parse_audio(text: &str, devices: &config::AudioSection) -> Result<runtime::Au
         _ if text.starts_with("device:") => {
             let name = text.trim_start_matches("device:");
             if name.is_empty() {
-                return Err(
-                    "--audio device: needs a device name after the colon (see `recall devices`)"
-                        .to_owned(),
-                );
+                return Err(AudioFlagError::NoDeviceName);
             }
             Ok(runtime::AudioSpec::Device(audio::DeviceChoice {
                 input: Some(name.to_owned()),
@@ -432,20 +447,15 @@ fn parse_audio(text: &str, devices: &config::AudioSection) -> Result<runtime::Au
             }))
         }
         _ => {
-            let files = text.strip_prefix("file:").ok_or_else(|| {
-                format!(
-                    "--audio {text:?}: expected null, device, device:NAME or file:IN.wav,OUT.wav"
-                )
-            })?;
-            let (input, output) = files.split_once(',').ok_or_else(|| {
-                format!("--audio {text:?}: expected file:IN.wav,OUT.wav (two files)")
-            })?;
+            let files = text
+                .strip_prefix("file:")
+                .ok_or_else(|| AudioFlagError::Unknown(text.to_owned()))?;
+            let (input, output) = files
+                .split_once(',')
+                .ok_or_else(|| AudioFlagError::NotTwoFiles(text.to_owned()))?;
             let input = PathBuf::from(input);
             if !input.is_file() {
-                return Err(format!(
-                    "--audio: input file {} does not exist",
-                    input.display()
-                ));
+                return Err(AudioFlagError::NoInput(input.display().to_string()));
             }
             Ok(runtime::AudioSpec::File {
                 input,

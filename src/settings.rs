@@ -5,9 +5,10 @@
 use std::path::PathBuf;
 
 use api::{AccountForm, Settings};
+use runtime::SettingsError;
 use toml_edit::{ArrayOfTables, DocumentMut, Item, Table, Value};
 
-use crate::config::{AccountSection, AudioSection, Config};
+use crate::config::{AccountSection, AudioSection, Config, ConfigError};
 
 /// The config file behind the Settings window (or, with no file, settings that last until
 /// recall stops).
@@ -23,10 +24,13 @@ impl ConfigFile {
     ///
     /// # Errors
     /// When the file cannot be read.
-    pub fn new(path: Option<PathBuf>, config: Config) -> Result<Self, String> {
+    pub fn new(path: Option<PathBuf>, config: Config) -> Result<Self, SettingsError> {
         let text = match &path {
-            Some(path) => std::fs::read_to_string(path)
-                .map_err(|e| format!("cannot read {}: {e}", path.display()))?,
+            Some(path) => std::fs::read_to_string(path).map_err(|source| SettingsError::File {
+                action: "read",
+                path: path.display().to_string(),
+                source,
+            })?,
             None => String::new(),
         };
         Ok(Self { path, config, text })
@@ -34,33 +38,40 @@ impl ConfigFile {
 }
 
 impl runtime::SettingsStore for ConfigFile {
-    fn load(&self) -> Result<Settings, String> {
+    fn load(&self) -> Result<Settings, SettingsError> {
         Ok(settings_of(&self.config))
     }
 
-    fn save(&mut self, settings: &Settings) -> Result<runtime::Applied, String> {
+    fn save(&mut self, settings: &Settings) -> Result<runtime::Applied, SettingsError> {
         for (i, form) in settings.accounts.iter().enumerate() {
             check_form(i, form)?;
         }
         let mut doc: DocumentMut = self
             .text
             .parse()
-            .map_err(|e: toml_edit::TomlError| format!("the config file no longer reads: {e}"))?;
+            .map_err(|e: toml_edit::TomlError| SettingsError::Unreadable(e.to_string()))?;
         write_settings(&mut doc, settings);
         let text = doc.to_string();
-        let config: Config = toml::from_str(&text).map_err(|e| e.message().trim().to_owned())?;
-        config.validate().map_err(|e| e.0)?;
+        let invalid = |e: ConfigError| SettingsError::Invalid(e.problem());
+        let config: Config = toml::from_str(&text)
+            .map_err(|e| SettingsError::Invalid(e.message().trim().to_owned()))?;
+        config.validate().map_err(invalid)?;
         let accounts = config
             .accounts
             .iter()
             .map(AccountSection::to_settings)
-            .collect::<Result<Vec<_>, _>>()?;
-        let media = config.media.to_settings().map_err(|e| e.0)?;
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| SettingsError::Invalid(e.to_string()))?;
+        let media = config.media.to_settings().map_err(invalid)?;
         if let Some(path) = &self.path {
             let temporary = path.with_extension("toml.saving");
             std::fs::write(&temporary, &text)
                 .and_then(|()| std::fs::rename(&temporary, path))
-                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+                .map_err(|source| SettingsError::File {
+                    action: "write",
+                    path: path.display().to_string(),
+                    source,
+                })?;
         }
         let mut on_restart = Vec::new();
         if !same_devices(&self.config.audio, &config.audio) {
@@ -77,9 +88,11 @@ impl runtime::SettingsStore for ConfigFile {
         Ok(applied)
     }
 
-    fn account(&self, form: &AccountForm) -> Result<engine::AccountSettings, String> {
+    fn account(&self, form: &AccountForm) -> Result<engine::AccountSettings, SettingsError> {
         check_form(0, form)?;
-        section_of(form).to_settings()
+        section_of(form)
+            .to_settings()
+            .map_err(|e| SettingsError::Invalid(e.to_string()))
     }
 
     fn file(&self) -> Option<String> {
@@ -92,18 +105,18 @@ fn same_devices(a: &AudioSection, b: &AudioSection) -> bool {
 }
 
 /// What the config file cannot say wrong by itself: a form with no name or no address.
-fn check_form(index: usize, form: &AccountForm) -> Result<(), String> {
+fn check_form(index: usize, form: &AccountForm) -> Result<(), SettingsError> {
     if form.name.trim().is_empty() {
-        return Err(format!(
+        return Err(SettingsError::Invalid(format!(
             "account {}: give it a name (it is how calls choose it)",
             index + 1
-        ));
+        )));
     }
     if form.aor.trim().is_empty() {
-        return Err(format!(
+        return Err(SettingsError::Invalid(format!(
             "account {:?}: the address (aor) is empty; it looks like sip:user@host",
             form.name
-        ));
+        )));
     }
     Ok(())
 }
@@ -386,7 +399,7 @@ reject_status = 603
         ] {
             let mut settings = good.clone();
             change(&mut settings);
-            let error = store.save(&settings).expect_err("refused");
+            let error = store.save(&settings).expect_err("refused").to_string();
             assert!(
                 error.contains(expected),
                 "{error:?} should say {expected:?}"

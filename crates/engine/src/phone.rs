@@ -846,7 +846,7 @@ impl Phone {
                 }
             }
             sip::Event::RegistrationFailed { account, reason } => {
-                if self.probe_outcome(account, Err(reason.to_string())) {
+                if self.probe_outcome(account, Err(&reason)) {
                     return;
                 }
                 if let Some(index) = self.account_index(account) {

@@ -79,7 +79,7 @@ impl Phone {
     pub(crate) fn probe_outcome(
         &mut self,
         id: sip::AccountId,
-        outcome: Result<Duration, String>,
+        outcome: Result<Duration, &sip::RegistrationFailure>,
     ) -> bool {
         let Some(name) = self.probes.remove(&id) else {
             return false;
@@ -87,7 +87,7 @@ impl Phone {
         let registered = outcome.is_ok();
         let detail = match outcome {
             Ok(expires) => format!("registered for {} s", expires.as_secs()),
-            Err(why) => why,
+            Err(why) => why.to_string(),
         };
         let shared = self.ua.account(id).is_some_and(|probe| {
             self.accounts.iter().any(|a| {

@@ -14,11 +14,13 @@ use std::sync::{Arc, OnceLock};
 
 use api::{Delivery, Request};
 
-pub use settings::{AccountDraft, CODECS, SettingsDraft, SettingsTab, TestOutcome};
+pub use settings::{
+    AccountDraft, CODECS, FormError, SaveOutcome, SettingsDraft, SettingsTab, TestOutcome,
+};
 pub use state::{
     AppState, DeskSettings, RescheduleDraft, Target, TeamAction, kind_label, state_label, summary,
 };
-pub use views::{desktop, parse_reschedule};
+pub use views::{BadReschedule, desktop, parse_reschedule};
 
 /// The core's way in: hands the window a delivery and wakes it, even while it is minimised.
 #[derive(Clone)]
@@ -146,7 +148,7 @@ impl eframe::App for Desktop {
 ///
 /// # Errors
 /// When no window can be opened (no display).
-pub fn run(desktop: Desktop, title: &str) -> Result<(), String> {
+pub fn run(desktop: Desktop, title: &str) -> Result<(), eframe::Error> {
     let options = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
             .with_inner_size([1280.0, 800.0])
@@ -154,5 +156,4 @@ pub fn run(desktop: Desktop, title: &str) -> Result<(), String> {
         ..Default::default()
     };
     eframe::run_native(title, options, Box::new(|_cc| Ok(Box::new(desktop))))
-        .map_err(|e| format!("cannot open the desktop window: {e}"))
 }

@@ -80,8 +80,8 @@ pub struct SettingsDraft {
     pub devices_note: Option<String>,
     /// Where the settings are saved.
     pub file: Option<String>,
-    /// The outcome of the last save: `Ok(words)` or `Err(why)`.
-    pub outcome: Option<Result<String, String>>,
+    /// The outcome of the last save, in words.
+    pub outcome: Option<SaveOutcome>,
     /// A save is on its way.
     pub saving: bool,
     /// Registration tests by account name.
@@ -194,18 +194,13 @@ impl SettingsDraft {
     /// The account form showing, with its lifetime read, or what is wrong with it.
     ///
     /// # Errors
-    /// The lifetime is not a number of seconds.
-    pub fn account_form(&self, index: usize) -> Result<AccountForm, String> {
-        let draft = self
-            .accounts
-            .get(index)
-            .ok_or_else(|| "no such account".to_owned())?;
+    /// There is no such account, or its lifetime is not a number of seconds.
+    pub fn account_form(&self, index: usize) -> Result<AccountForm, FormError> {
+        let draft = self.accounts.get(index).ok_or(FormError::NoSuchAccount)?;
         let mut form = draft.form.clone();
-        form.expires = seconds(&draft.expires).ok_or_else(|| {
-            format!(
-                "Account {:?}: registration lifetime {:?} is not a number of seconds",
-                form.name, draft.expires
-            )
+        form.expires = seconds(&draft.expires).ok_or_else(|| FormError::Lifetime {
+            account: form.name.clone(),
+            typed: draft.expires.clone(),
         })?;
         Ok(form)
     }
@@ -216,7 +211,7 @@ impl SettingsDraft {
         let mut problems = Vec::new();
         for index in 0..self.accounts.len() {
             if let Err(e) = self.account_form(index) {
-                problems.push(e);
+                problems.push(e.to_string());
             }
         }
         if self.codecs.iter().all(|(_, on)| !on) {
@@ -279,6 +274,31 @@ impl SettingsDraft {
 
 fn seconds(text: &str) -> Option<u64> {
     text.trim().parse().ok()
+}
+
+/// How the last save went, as the window shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SaveOutcome {
+    /// Saved (where, and what waits for a restart).
+    Saved(String),
+    /// Not saved, and why.
+    Refused(String),
+}
+
+/// What is wrong with an account form as typed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FormError {
+    /// The form asked for is not there.
+    #[error("no such account")]
+    NoSuchAccount,
+    /// The registration lifetime is not a whole number of seconds.
+    #[error("Account {account:?}: registration lifetime {typed:?} is not a number of seconds")]
+    Lifetime {
+        /// The account's name.
+        account: String,
+        /// What was typed.
+        typed: String,
+    },
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 use api::{AudioStatus, Request};
 use egui::{Color32, RichText, Ui};
 
-use crate::settings::{SettingsDraft, SettingsTab, TestOutcome};
+use crate::settings::{SaveOutcome, SettingsDraft, SettingsTab, TestOutcome};
 use crate::state::AppState;
 
 const GOOD: Color32 = Color32::from_rgb(40, 150, 60);
@@ -160,7 +160,7 @@ fn accounts(ui: &mut Ui, draft: &mut SettingsDraft, out: &mut Vec<Request>) {
                 Err(e) => {
                     draft
                         .tests
-                        .insert(name.clone(), TestOutcome::Done(false, e));
+                        .insert(name.clone(), TestOutcome::Done(false, e.to_string()));
                 }
             }
         }
@@ -361,10 +361,10 @@ fn footer(ui: &mut Ui, draft: &mut SettingsDraft, out: &mut Vec<Request>) {
         ui.colored_label(BAD, problem);
     }
     match &draft.outcome {
-        Some(Ok(text)) => {
+        Some(SaveOutcome::Saved(text)) => {
             ui.colored_label(GOOD, text);
         }
-        Some(Err(text)) => {
+        Some(SaveOutcome::Refused(text)) => {
             ui.colored_label(BAD, text);
         }
         None => {}

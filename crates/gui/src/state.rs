@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::settings::{SettingsDraft, TestOutcome};
+use crate::settings::{SaveOutcome, SettingsDraft, TestOutcome};
 use api::{
     AgentState, AgentStatus, CallId, CallState, CallView, Contact, Delivery, Disposition, Event,
     Interaction, InteractionId, InteractionState, Reply, RequestKind, StandardResponse, StatusView,
@@ -156,7 +156,8 @@ impl AppState {
                     match &request {
                         RequestKind::SaveSettings | RequestKind::TestTone => {
                             draft.saving = false;
-                            draft.outcome = Some(Err(format!("Could not {what}: {reason}")));
+                            draft.outcome =
+                                Some(SaveOutcome::Refused(format!("Could not {what}: {reason}")));
                             return;
                         }
                         RequestKind::TestRegistration { account } => {
@@ -199,7 +200,7 @@ impl AppState {
                         .map_or("Saved until recall stops".to_owned(), |f| {
                             format!("Saved to {f}")
                         });
-                    draft.outcome = Some(Ok(if on_restart.is_empty() {
+                    draft.outcome = Some(SaveOutcome::Saved(if on_restart.is_empty() {
                         format!("{place}; in use now.")
                     } else {
                         format!(

@@ -889,7 +889,7 @@ fn reschedule_dialog(
                             });
                             close = true;
                         }
-                        Err(e) => error = Some(e),
+                        Err(e) => error = Some(e.to_string()),
                     }
                 }
                 if ui.button("Cancel").clicked() {
@@ -905,8 +905,16 @@ fn reschedule_dialog(
     }
 }
 
+/// A reschedule dialog whose date, time or zone does not read (what it made of them).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("The date, time or time zone is not valid: use 2026-12-24, 09:30 and +01:00 (got {0})")]
+pub struct BadReschedule(pub String);
+
 /// The dialog's fields as a reschedule request, or what is wrong with them.
-pub fn parse_reschedule(draft: &RescheduleDraft) -> Result<api::Reschedule, String> {
+///
+/// # Errors
+/// The date, time or zone does not read.
+pub fn parse_reschedule(draft: &RescheduleDraft) -> Result<api::Reschedule, BadReschedule> {
     let zone = if draft.zone.trim().is_empty() {
         "+00:00"
     } else {
@@ -914,11 +922,7 @@ pub fn parse_reschedule(draft: &RescheduleDraft) -> Result<api::Reschedule, Stri
     };
     let text = format!("{}T{}:00{}", draft.date.trim(), draft.time.trim(), zone);
     let at = OffsetDateTime::parse(&text, &time::format_description::well_known::Rfc3339)
-        .map_err(|_| {
-            format!(
-                "The date, time or time zone is not valid: use 2026-12-24, 09:30 and +01:00 (got {text})"
-            )
-        })?;
+        .map_err(|_| BadReschedule(text.clone()))?;
     let number = draft.number.trim();
     Ok(api::Reschedule {
         at,

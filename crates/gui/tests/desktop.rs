@@ -529,7 +529,9 @@ fn a_reschedule_dialog_with_a_bad_date_explains_itself() {
         time: "9:30".to_owned(),
         ..gui::RescheduleDraft::default()
     };
-    let error = gui::parse_reschedule(&draft).expect_err("bad date");
+    let error = gui::parse_reschedule(&draft)
+        .expect_err("bad date")
+        .to_string();
     assert!(error.contains("2026-12-24"), "{error}");
 }
 

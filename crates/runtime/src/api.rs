@@ -17,6 +17,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use engine::EngineError;
+use store::StoreError;
+
+use crate::SettingsError;
 use futures_util::Stream;
 use futures_util::StreamExt;
 use interaction::{Contact, StandardResponse};
@@ -35,7 +38,7 @@ pub(crate) enum ApiRequest {
     Subscribe(oneshot::Sender<(Event, broadcast::Receiver<Event>)>),
     Interactions(
         interaction::Query,
-        oneshot::Sender<Result<Vec<Interaction>, String>>,
+        oneshot::Sender<Result<Vec<Interaction>, StoreError>>,
     ),
     Interaction(InteractionId, oneshot::Sender<Option<Interaction>>),
     InteractionCommand(
@@ -50,14 +53,17 @@ pub(crate) enum ApiRequest {
     ),
     Directory(DirectoryRequest),
     /// The settings as saved, and where.
-    Settings(oneshot::Sender<Result<(api::Settings, Option<String>), String>>),
+    Settings(oneshot::Sender<Result<(api::Settings, Option<String>), SettingsError>>),
     /// Check, save and apply settings; what takes effect only on restart comes back.
     SaveSettings(
         Box<api::Settings>,
-        oneshot::Sender<Result<Vec<String>, String>>,
+        oneshot::Sender<Result<Vec<String>, SettingsError>>,
     ),
     /// A one-off REGISTER; the outcome is an event.
-    TestRegistration(Box<api::AccountForm>, oneshot::Sender<Result<(), String>>),
+    TestRegistration(
+        Box<api::AccountForm>,
+        oneshot::Sender<Result<(), SettingsError>>,
+    ),
     /// The headset's test tone.
     TestTone(oneshot::Sender<Result<(), EngineError>>),
 }
@@ -65,15 +71,15 @@ pub(crate) enum ApiRequest {
 /// Contacts and standard responses.
 #[derive(Debug)]
 pub(crate) enum DirectoryRequest {
-    Contacts(oneshot::Sender<Result<Vec<Contact>, String>>),
-    SaveContact(Contact, oneshot::Sender<Result<Contact, String>>),
-    DeleteContact(u64, oneshot::Sender<Result<bool, String>>),
-    Responses(oneshot::Sender<Result<Vec<StandardResponse>, String>>),
+    Contacts(oneshot::Sender<Result<Vec<Contact>, StoreError>>),
+    SaveContact(Contact, oneshot::Sender<Result<Contact, StoreError>>),
+    DeleteContact(u64, oneshot::Sender<Result<bool, StoreError>>),
+    Responses(oneshot::Sender<Result<Vec<StandardResponse>, StoreError>>),
     SaveResponse(
         StandardResponse,
-        oneshot::Sender<Result<StandardResponse, String>>,
+        oneshot::Sender<Result<StandardResponse, StoreError>>,
     ),
-    DeleteResponse(u64, oneshot::Sender<Result<bool, String>>),
+    DeleteResponse(u64, oneshot::Sender<Result<bool, StoreError>>),
 }
 
 #[derive(Clone)]
@@ -104,6 +110,19 @@ impl From<EngineError> for ApiError {
                 | interaction::InteractionError::DispositionRequired,
             ) => StatusCode::CONFLICT,
             EngineError::Interaction(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        };
+        Self(status, e.to_string())
+    }
+}
+
+impl From<SettingsError> for ApiError {
+    fn from(e: SettingsError) -> Self {
+        let status = match e {
+            SettingsError::NotKept => StatusCode::CONFLICT,
+            SettingsError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            SettingsError::File { .. } | SettingsError::Unreadable(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
         };
         Self(status, e.to_string())
     }
@@ -181,9 +200,7 @@ async fn status(State(state): State<AppState>) -> Result<Json<StatusView>, ApiEr
 }
 
 async fn get_settings(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
-    let (settings, file) = ask(&state, ApiRequest::Settings)
-        .await?
-        .map_err(|e| ApiError(StatusCode::CONFLICT, e))?;
+    let (settings, file) = ask(&state, ApiRequest::Settings).await??;
     Ok(Json(json!({ "settings": settings, "file": file })))
 }
 
@@ -198,8 +215,7 @@ async fn put_settings(
     let on_restart = ask(&state, |tx| {
         ApiRequest::SaveSettings(Box::new(settings), tx)
     })
-    .await?
-    .map_err(|e| ApiError(StatusCode::UNPROCESSABLE_ENTITY, e))?;
+    .await??;
     Ok(Json(json!({ "saved": true, "on_restart": on_restart })))
 }
 
@@ -214,8 +230,7 @@ async fn test_registration(
     ask(&state, |tx| {
         ApiRequest::TestRegistration(Box::new(form), tx)
     })
-    .await?
-    .map_err(|e| ApiError(StatusCode::UNPROCESSABLE_ENTITY, e))?;
+    .await??;
     Ok(StatusCode::ACCEPTED)
 }
 
@@ -437,7 +452,7 @@ impl InteractionQuery {
                 })
                 .transpose()
         };
-        let state = query_state(self.state.as_deref()).map_err(bad)?;
+        let state = query_state(self.state.as_deref())?;
         let defaults = interaction::Query::default();
         Ok(interaction::Query {
             state,
@@ -453,13 +468,16 @@ impl InteractionQuery {
     }
 }
 
-fn query_state(text: Option<&str>) -> Result<Option<interaction::InteractionState>, String> {
+fn query_state(text: Option<&str>) -> Result<Option<interaction::InteractionState>, ApiError> {
     let Some(text) = text else { return Ok(None) };
     serde_json::from_value(serde_json::Value::String(text.to_ascii_lowercase()))
         .map(Some)
         .map_err(|_| {
-            format!(
-                "state={text:?} is not an interaction state (notified, previewing, dialing, connected, held, ended, rejected, missed, done)"
+            ApiError(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "state={text:?} is not an interaction state (notified, previewing, dialing, connected, held, ended, rejected, missed, done)"
+                ),
             )
         })
 }
@@ -471,10 +489,7 @@ async fn list_interactions(
     let axum::extract::Query(query) =
         query.map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.body_text()))?;
     let query = query.parse()?;
-    ask(&state, |tx| ApiRequest::Interactions(query, tx))
-        .await?
-        .map(Json)
-        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e))
+    stored(ask(&state, |tx| ApiRequest::Interactions(query, tx)).await?).map(Json)
 }
 
 fn parse_interaction_id(id: &str) -> Result<InteractionId, ApiError> {
@@ -555,8 +570,8 @@ async fn interaction_action(
     Ok(Json(view))
 }
 
-fn stored<T>(result: Result<T, String>) -> Result<T, ApiError> {
-    result.map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e))
+fn stored<T>(result: Result<T, StoreError>) -> Result<T, ApiError> {
+    result.map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
 }
 
 fn directory_id(id: &str) -> Result<u64, ApiError> {

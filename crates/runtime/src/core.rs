@@ -98,8 +98,6 @@ struct Core {
     settings: Option<Box<dyn crate::SettingsStore>>,
 }
 
-const NO_SETTINGS: &str = "this recall was started without settings to change (recall call)";
-
 /// Runs the phone until `stop` resolves (or, with a plan, until the planned call is over).
 /// Returns the plan's outcome when there was one.
 pub async fn run(
@@ -242,11 +240,7 @@ pub async fn run(
     core.phone.start(Instant::now());
     if let Some(plan) = core.plan.as_ref() {
         let dial = plan.dial();
-        let result = core
-            .phone
-            .command(Instant::now(), dial)
-            .map(|view| view.id)
-            .map_err(|e| e.to_string());
+        let result = core.phone.command(Instant::now(), dial).map(|view| view.id);
         if let Some(plan) = core.plan.as_mut() {
             plan.dialed(result);
         }
@@ -504,7 +498,7 @@ impl Core {
             ApiRequest::Interactions(query, reply) => {
                 // The database holds every interaction (memory keeps the recent ones).
                 let found = match &self.store {
-                    Some(store) => store.query(&query).map_err(|e| e.to_string()),
+                    Some(store) => store.query(&query),
                     None => Ok(query.select(self.phone.interactions().into_iter())),
                 };
                 let _ = reply.send(found);
@@ -529,14 +523,14 @@ impl Core {
             ApiRequest::Settings(reply) => {
                 let loaded = match &self.settings {
                     Some(store) => store.load().map(|s| (s, store.file())),
-                    None => Err(NO_SETTINGS.to_owned()),
+                    None => Err(crate::SettingsError::NotKept),
                 };
                 let _ = reply.send(loaded);
             }
             ApiRequest::SaveSettings(settings, reply) => {
                 let saved = match &mut self.settings {
                     Some(store) => store.save(&settings),
-                    None => Err(NO_SETTINGS.to_owned()),
+                    None => Err(crate::SettingsError::NotKept),
                 };
                 let result = saved.map(|applied| {
                     let crate::Applied {
@@ -554,7 +548,7 @@ impl Core {
             ApiRequest::TestRegistration(form, reply) => {
                 let account = match &self.settings {
                     Some(store) => store.account(&form),
-                    None => Err(NO_SETTINGS.to_owned()),
+                    None => Err(crate::SettingsError::NotKept),
                 };
                 let result = account.map(|account| {
                     self.phone.test_registration(now, account);
@@ -576,30 +570,29 @@ impl Core {
 
     fn on_directory(&mut self, request: DirectoryRequest) {
         let directory = &mut self.directory;
-        let text = |e: store::StoreError| e.to_string();
         let contacts_changed = match request {
             DirectoryRequest::Contacts(reply) => {
-                let _ = reply.send(directory.contacts().map_err(text));
+                let _ = reply.send(directory.contacts());
                 false
             }
             DirectoryRequest::SaveContact(contact, reply) => {
-                let _ = reply.send(directory.save_contact(contact).map_err(text));
+                let _ = reply.send(directory.save_contact(contact));
                 true
             }
             DirectoryRequest::DeleteContact(id, reply) => {
-                let _ = reply.send(directory.delete_contact(id).map_err(text));
+                let _ = reply.send(directory.delete_contact(id));
                 true
             }
             DirectoryRequest::Responses(reply) => {
-                let _ = reply.send(directory.responses().map_err(text));
+                let _ = reply.send(directory.responses());
                 false
             }
             DirectoryRequest::SaveResponse(response, reply) => {
-                let _ = reply.send(directory.save_response(response).map_err(text));
+                let _ = reply.send(directory.save_response(response));
                 false
             }
             DirectoryRequest::DeleteResponse(id, reply) => {
-                let _ = reply.send(directory.delete_response(id).map_err(text));
+                let _ = reply.send(directory.delete_response(id));
                 false
             }
         };

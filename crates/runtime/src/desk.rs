@@ -107,7 +107,7 @@ pub(crate) fn spawn(desk: Desk, core: mpsc::Sender<ApiRequest>) {
                     }
                     match rx.await {
                         Ok(Ok(_)) => send_directory(&core, post.as_ref()).await,
-                        Ok(Err(e)) => refused("save the contact".to_owned(), e),
+                        Ok(Err(e)) => refused("save the contact".to_owned(), e.to_string()),
                         Err(_) => return,
                     }
                 }
@@ -128,7 +128,7 @@ pub(crate) fn spawn(desk: Desk, core: mpsc::Sender<ApiRequest>) {
                     }
                     match rx.await {
                         Ok(Ok((settings, file))) => post(settings_reply(settings, file)),
-                        Ok(Err(e)) => refused("open the settings".to_owned(), e),
+                        Ok(Err(e)) => refused("open the settings".to_owned(), e.to_string()),
                         Err(_) => return,
                     }
                 }
@@ -142,7 +142,7 @@ pub(crate) fn spawn(desk: Desk, core: mpsc::Sender<ApiRequest>) {
                         Ok(Ok(on_restart)) => {
                             post(Delivery::Reply(Reply::SettingsSaved { on_restart }));
                         }
-                        Ok(Err(e)) => refused("save the settings".to_owned(), e),
+                        Ok(Err(e)) => refused("save the settings".to_owned(), e.to_string()),
                         Err(_) => return,
                     }
                 }
@@ -154,7 +154,7 @@ pub(crate) fn spawn(desk: Desk, core: mpsc::Sender<ApiRequest>) {
                         return;
                     }
                     if let Ok(Err(e)) = rx.await {
-                        refused(what, e);
+                        refused(what, e.to_string());
                     }
                 }
                 Request::TestTone => {
@@ -222,7 +222,7 @@ async fn send_directory(core: &mpsc::Sender<ApiRequest>, post: &(dyn Fn(Delivery
         (Ok(Err(e)), _) | (_, Ok(Err(e))) => post(Delivery::Reply(Reply::Refused {
             request: api::RequestKind::Directory,
             what: "read the directory".to_owned(),
-            reason: e,
+            reason: e.to_string(),
         })),
         _ => {}
     }

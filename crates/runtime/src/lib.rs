@@ -16,7 +16,31 @@ use std::path::PathBuf;
 pub use crate::core::{RunError, run};
 pub use desk::Desk;
 pub use plan::{CallOutcome, CallPlan};
-pub use webhook::WebhookConfig;
+pub use webhook::{WebhookConfig, WebhookError};
+
+/// Why the settings could not be read, saved or used; each kind has its HTTP status.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    /// This run keeps no settings to change (`recall call`).
+    #[error("this recall was started without settings to change (recall call)")]
+    NotKept,
+    /// A value is wrong; the message names the field. Nothing was changed.
+    #[error("{0}")]
+    Invalid(String),
+    /// The config file could not be read or written.
+    #[error("cannot {action} {path}: {source}")]
+    File {
+        /// `read` or `write`.
+        action: &'static str,
+        /// The file.
+        path: String,
+        /// What the system said.
+        source: std::io::Error,
+    },
+    /// The config file on disk no longer reads as TOML (edited meanwhile).
+    #[error("the config file no longer reads: {0}")]
+    Unreadable(String),
+}
 
 /// Where SIP is received.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,18 +101,18 @@ pub trait SettingsStore: Send {
     ///
     /// # Errors
     /// When they cannot be read, in one line.
-    fn load(&self) -> Result<::api::Settings, String>;
+    fn load(&self) -> Result<::api::Settings, SettingsError>;
     /// Checks `settings` as the config file is checked, then saves them; nothing changes on
     /// an error.
     ///
     /// # Errors
     /// What is wrong, in one line naming the field.
-    fn save(&mut self, settings: &::api::Settings) -> Result<Applied, String>;
+    fn save(&mut self, settings: &::api::Settings) -> Result<Applied, SettingsError>;
     /// The engine's view of one account form (for a registration test).
     ///
     /// # Errors
     /// What is wrong with the form, in one line naming the field.
-    fn account(&self, form: &::api::AccountForm) -> Result<engine::AccountSettings, String>;
+    fn account(&self, form: &::api::AccountForm) -> Result<engine::AccountSettings, SettingsError>;
     /// Where the settings are saved, in words (`None`: they last until recall stops).
     fn file(&self) -> Option<String>;
 }

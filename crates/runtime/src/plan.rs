@@ -55,10 +55,10 @@ impl PlanRun {
     }
 
     /// The dial command was carried out (or refused).
-    pub(crate) fn dialed(&mut self, result: Result<CallId, String>) {
+    pub(crate) fn dialed(&mut self, result: Result<CallId, engine::EngineError>) {
         match result {
             Ok(call) => self.call = Some(call),
-            Err(e) => self.outcome = Some(CallOutcome::Failed(e)),
+            Err(e) => self.outcome = Some(CallOutcome::Failed(e.to_string())),
         }
     }
 

@@ -24,6 +24,41 @@ const FIRST_RETRY: Duration = Duration::from_secs(1);
 /// Retries never wait longer than this.
 const MAX_RETRY: Duration = Duration::from_secs(300);
 
+/// What is wrong with a webhook URL.
+#[derive(Debug, thiserror::Error)]
+pub enum WebhookError {
+    /// An `https://` URL (not yet supported).
+    #[error("{0:?}: https is not supported yet; use http:// (a local TLS proxy can forward it)")]
+    Https(String),
+    /// Not an `http://` URL at all.
+    #[error("{0:?} is not an http:// URL")]
+    NotHttp(String),
+    /// The port is not a number.
+    #[error("{url:?}: the port {port:?} is not a number")]
+    BadPort {
+        /// The URL.
+        url: String,
+        /// What stood for the port.
+        port: String,
+    },
+    /// No host between `http://` and the path.
+    #[error("{0:?} has no host")]
+    NoHost(String),
+}
+
+/// Why one delivery attempt failed before the server answered.
+#[derive(Debug, thiserror::Error)]
+enum DeliveryError {
+    #[error("cannot connect: {0}")]
+    Connect(std::io::Error),
+    #[error("HTTP handshake: {0}")]
+    Handshake(hyper::Error),
+    #[error("cannot build the request: {0}")]
+    Request(hyper::http::Error),
+    #[error("HTTP: {0}")]
+    Http(hyper::Error),
+}
+
 /// Where outcomes are posted: an `http://host[:port]/path` URL and an optional bearer token.
 #[derive(Clone, PartialEq, Eq)]
 pub struct WebhookConfig {
@@ -44,12 +79,15 @@ impl fmt::Debug for WebhookConfig {
 
 impl WebhookConfig {
     /// Reads the URL; says what is wrong with it in one line.
-    pub fn new(url: &str, token: Option<String>) -> Result<Self, String> {
+    ///
+    /// # Errors
+    /// What is wrong with the URL.
+    pub fn new(url: &str, token: Option<String>) -> Result<Self, WebhookError> {
         let rest = url.strip_prefix("http://").ok_or_else(|| {
             if url.starts_with("https://") {
-                format!("{url:?}: https is not supported yet; use http:// (a local TLS proxy can forward it)")
+                WebhookError::Https(url.to_owned())
             } else {
-                format!("{url:?} is not an http:// URL")
+                WebhookError::NotHttp(url.to_owned())
             }
         })?;
         let (authority, path) = match rest.find('/') {
@@ -58,16 +96,17 @@ impl WebhookConfig {
         };
         let (host, port) = match authority.rsplit_once(':') {
             Some((host, port)) if !host.ends_with(']') || host.starts_with('[') => {
-                let port = port
-                    .parse::<u16>()
-                    .map_err(|_| format!("{url:?}: the port {port:?} is not a number"))?;
+                let port = port.parse::<u16>().map_err(|_| WebhookError::BadPort {
+                    url: url.to_owned(),
+                    port: port.to_owned(),
+                })?;
                 (host, port)
             }
             _ => (authority, 80),
         };
         let host = host.trim_start_matches('[').trim_end_matches(']');
         if host.is_empty() {
-            return Err(format!("{url:?} has no host"));
+            return Err(WebhookError::NoHost(url.to_owned()));
         }
         Ok(Self {
             host: host.to_owned(),
@@ -142,7 +181,7 @@ pub(crate) fn spawn(
             let Some(item) = queue.front() else { continue };
             let verdict = match tokio::time::timeout(ATTEMPT_TIMEOUT, post(&config, item)).await {
                 Ok(Ok(status)) => verdict(status),
-                Ok(Err(e)) => Verdict::Retry(e),
+                Ok(Err(e)) => Verdict::Retry(e.to_string()),
                 Err(_) => Verdict::Retry(format!("no answer in {ATTEMPT_TIMEOUT:?}")),
             };
             let id = item.id;
@@ -183,13 +222,13 @@ pub(crate) fn spawn(
 }
 
 /// One POST of one outcome; the HTTP status it got.
-async fn post(config: &WebhookConfig, item: &OutboxItem) -> Result<u16, String> {
+async fn post(config: &WebhookConfig, item: &OutboxItem) -> Result<u16, DeliveryError> {
     let stream = TcpStream::connect((config.host.as_str(), config.port))
         .await
-        .map_err(|e| format!("cannot connect: {e}"))?;
+        .map_err(DeliveryError::Connect)?;
     let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
-        .map_err(|e| format!("HTTP handshake: {e}"))?;
+        .map_err(DeliveryError::Handshake)?;
     tokio::spawn(async move {
         let _ = connection.await;
     });
@@ -210,11 +249,11 @@ async fn post(config: &WebhookConfig, item: &OutboxItem) -> Result<u16, String> 
     }
     let request = request
         .body(Full::new(Bytes::from(item.body.clone())))
-        .map_err(|e| format!("cannot build the request: {e}"))?;
+        .map_err(DeliveryError::Request)?;
     let response = sender
         .send_request(request)
         .await
-        .map_err(|e| format!("HTTP: {e}"))?;
+        .map_err(DeliveryError::Http)?;
     Ok(response.status().as_u16())
 }
 
@@ -240,7 +279,7 @@ mod tests {
             ("http://host:port/x", "is not a number"),
             ("http:///x", "has no host"),
         ] {
-            let error = WebhookConfig::new(url, None).expect_err(url);
+            let error = WebhookConfig::new(url, None).expect_err(url).to_string();
             assert!(error.contains(says), "{url}: {error}");
         }
     }
