@@ -360,12 +360,7 @@ impl Phone {
             .callbacks
             .dial_domain
             .clone()
-            .or_else(|| {
-                self.accounts
-                    .first()
-                    .and_then(|a| a.settings.sip.aor.split('@').nth(1))
-                    .map(str::to_owned)
-            })
+            .or_else(|| self.registrations.first_domain().map(str::to_owned))
             .ok_or_else(|| {
                 EngineError::Invalid(
                     "no domain to dial the customer number at: set callbacks.dial_domain or an account"

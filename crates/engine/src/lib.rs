@@ -6,9 +6,12 @@ mod call;
 mod config;
 mod error;
 mod interactions;
+mod mixer;
 mod phone;
+mod registrations;
 mod settings;
 mod timers;
+mod tones;
 mod transfer;
 
 pub use config::{

@@ -6,22 +6,23 @@ use std::time::{Duration, Instant};
 
 use api::{
     AgentStatus, CallDirection, CallId, CallState, CallView, Command, Event, Interaction,
-    InteractionId, RegistrationState, RegistrationView, SipStats, StatusView,
+    InteractionId, SipStats, StatusView,
 };
 use bytes::Bytes;
 use media::{
-    Codec, Direction, DtmfDigit, LocalMedia, MediaEvent, MediaSession, MediaTransmit, Negotiated,
-    SessionParams, Tone, answer_offer, build_offer, read_answer,
+    Codec, Direction, DtmfDigit, LocalMedia, MediaEvent, MediaSession, Negotiated, SessionParams,
+    Tone, answer_offer, build_offer, read_answer,
 };
-use sip::{AccountId, Dest, EndReason, Invitation, LegId, UserAgent};
+use sip::{Dest, EndReason, Invitation, LegId, UserAgent};
 use tracing::{debug, info, warn};
 
 use crate::call::Call;
-use crate::config::{
-    AccountSettings, AudioFactory, CallbackSettings, DtmfMode, MediaSettings, PhoneConfig,
-};
+use crate::config::{AudioFactory, CallbackSettings, DtmfMode, MediaSettings, PhoneConfig};
 use crate::error::EngineError;
+use crate::mixer::{Mixer, drain_media};
+use crate::registrations::Registrations;
 use crate::timers::{TimerId, Timers};
+use crate::tones::{PROGRESS_TONE, Tones};
 
 /// The media clock's period.
 const FRAME: Duration = Duration::from_millis(20);
@@ -94,29 +95,11 @@ pub enum Output {
     Timeout(Instant),
 }
 
-pub(crate) struct Account {
-    pub(crate) settings: AccountSettings,
-    pub(crate) id: Option<AccountId>,
-    pub(crate) state: RegistrationState,
-    reason: Option<String>,
-}
-
-impl Account {
-    pub(crate) fn new(settings: AccountSettings) -> Self {
-        Self {
-            settings,
-            id: None,
-            state: RegistrationState::Unregistered,
-            reason: None,
-        }
-    }
-}
-
 /// One softphone: accounts, calls, media.
 pub struct Phone {
     pub(crate) ua: UserAgent,
     pub(crate) ua_deadline: Option<Instant>,
-    pub(crate) accounts: Vec<Account>,
+    pub(crate) registrations: Registrations,
     pub(crate) calls: BTreeMap<CallId, Call>,
     pub(crate) by_leg: HashMap<LegId, CallId>,
     /// Calls released by an unconfirmed transfer, by their leg: the PBX may still NOTIFY.
@@ -137,8 +120,8 @@ pub struct Phone {
     pub(crate) rng: fastrand::Rng,
     pub(crate) out: VecDeque<Output>,
     pub(crate) now: Instant,
-    /// A conference member's audio carried to another's rate.
-    pub(crate) playback: Vec<i16>,
+    /// The media tick's conference mix.
+    pub(crate) mixer: Mixer,
     pub(crate) interactions: BTreeMap<InteractionId, Interaction>,
     pub(crate) next_interaction: u64,
     pub(crate) agent: AgentStatus,
@@ -149,14 +132,8 @@ pub struct Phone {
     pub(crate) contacts: Vec<interaction::Contact>,
     /// The last conference number handed out.
     pub(crate) next_conference: u64,
-    /// Resamplers carrying one conference member's audio to another's rate, by (from, to).
-    pub(crate) resamplers: HashMap<(CallId, CallId), media::FrameResampler>,
-    /// A call-progress tone after an outgoing call failed (busy, reorder), until when.
-    pub(crate) progress_tone: Option<(Tone, Instant)>,
-    /// The tones playing now: (headset, ring device).
-    pub(crate) tones: (Option<Tone>, Option<Tone>),
-    /// Registration tests in flight: the test account's id and the name the form gave it.
-    pub(crate) probes: HashMap<AccountId, String>,
+    /// The call-progress tones.
+    pub(crate) tones: Tones,
 }
 
 impl std::fmt::Debug for Phone {
@@ -176,7 +153,7 @@ impl Phone {
         Self {
             ua,
             ua_deadline: None,
-            accounts: config.accounts.into_iter().map(Account::new).collect(),
+            registrations: Registrations::new(config.accounts),
             calls: BTreeMap::new(),
             by_leg: HashMap::new(),
             by_media: HashMap::new(),
@@ -193,18 +170,15 @@ impl Phone {
             rng,
             out: VecDeque::new(),
             now,
-            playback: Vec::new(),
+            mixer: Mixer::default(),
             interactions: BTreeMap::new(),
             next_interaction: 1,
             agent: AgentStatus::default(),
             callbacks: config.callbacks,
             epoch: (now, config.wall_clock),
-            progress_tone: None,
-            tones: (None, None),
-            probes: HashMap::new(),
+            tones: Tones::default(),
             contacts: Vec::new(),
             next_conference: 0,
-            resamplers: HashMap::new(),
         }
     }
 
@@ -229,19 +203,7 @@ impl Phone {
     /// Registers the accounts that ask for it.
     pub fn start(&mut self, now: Instant) {
         self.now = now;
-        for index in 0..self.accounts.len() {
-            let config = self.accounts[index].settings.sip.clone();
-            if self.accounts[index].settings.register {
-                let id = self.ua.register(now, config);
-                let account = &mut self.accounts[index];
-                account.id = Some(id);
-                account.state = RegistrationState::Registering;
-                self.emit_registration(index);
-            } else {
-                // Not registered, but it still lends its identity, proxy and credentials.
-                self.accounts[index].id = Some(self.ua.add_account(config));
-            }
-        }
+        self.registrations.start(&mut self.ua, now, &mut self.out);
         self.pump();
     }
 
@@ -399,9 +361,7 @@ impl Phone {
             listen,
             active_calls: self.active_calls(),
             agent: self.agent,
-            registrations: (0..self.accounts.len())
-                .map(|i| self.registration_view(i))
-                .collect(),
+            registrations: self.registrations.views(),
             sip: SipStats {
                 malformed_dropped: stats.malformed_dropped,
                 bad_requests: stats.bad_requests,
@@ -410,8 +370,9 @@ impl Phone {
             audio: {
                 let mut audio = self.audio.status();
                 let name = |t: Option<Tone>| t.map(|t| format!("{t:?}").to_lowercase());
-                audio.tone = name(self.tones.0);
-                audio.ring = name(self.tones.1);
+                let (headset, ring) = self.tones.playing();
+                audio.tone = name(headset);
+                audio.ring = name(ring);
                 audio
             },
         }
@@ -441,15 +402,11 @@ impl Phone {
         if target.contains(':') {
             return Ok(target.to_owned());
         }
-        let domain = self
-            .accounts
-            .first()
-            .and_then(|a| a.settings.sip.aor.split('@').nth(1))
-            .ok_or_else(|| {
-                EngineError::Invalid(format!(
-                    "{to:?} is not a SIP URI and no account gives a domain to dial it at"
-                ))
-            })?;
+        let domain = self.registrations.first_domain().ok_or_else(|| {
+            EngineError::Invalid(format!(
+                "{to:?} is not a SIP URI and no account gives a domain to dial it at"
+            ))
+        })?;
         Ok(format!("sip:{target}@{domain}"))
     }
 
@@ -462,18 +419,18 @@ impl Phone {
     ) -> Result<CallView, EngineError> {
         let account_index = match account {
             Some(name) => Some(
-                self.accounts
-                    .iter()
-                    .position(|a| a.settings.name == name)
+                self.registrations
+                    .index_of(name)
                     .ok_or_else(|| EngineError::Invalid(format!("no account named {name:?}")))?,
             ),
-            None => (!self.accounts.is_empty()).then_some(0),
+            None => (!self.registrations.is_empty()).then_some(0),
         };
         let mut target = to.trim().to_owned();
         if !target.contains(':') {
             // A bare number or user: dial it at the account's domain.
             let domain = account_index
-                .and_then(|i| self.accounts[i].settings.sip.aor.split('@').nth(1))
+                .and_then(|i| self.registrations.settings(i))
+                .and_then(|a| a.sip.aor.split('@').nth(1))
                 .map(str::to_owned)
                 .ok_or_else(|| {
                     EngineError::Invalid(format!(
@@ -484,14 +441,15 @@ impl Phone {
         }
         let port = self.free_ports.pop().ok_or(EngineError::NoMediaPort)?;
         let codecs = account_index
-            .map(|i| self.accounts[i].settings.codecs.clone())
+            .and_then(|i| self.registrations.settings(i))
+            .map(|a| a.codecs.clone())
             .filter(|c| !c.is_empty())
             .unwrap_or_else(|| self.media.codecs.clone());
         let local = LocalMedia::with_codecs(port, self.rng.u64(1..u64::from(u32::MAX)), codecs);
         let offer = build_offer(&local);
         let invitation = Invitation {
             target: target.clone(),
-            account: account_index.and_then(|i| self.accounts[i].id),
+            account: account_index.and_then(|i| self.registrations.sip_id(i)),
             dest: None,
             sdp: Some(Bytes::from(offer)),
             headers,
@@ -521,7 +479,9 @@ impl Phone {
             muted: false,
             alerting: false,
             interaction: None,
-            dtmf: account_index.map_or(DtmfMode::Auto, |i| self.accounts[i].settings.dtmf),
+            dtmf: account_index
+                .and_then(|i| self.registrations.settings(i))
+                .map_or(DtmfMode::Auto, |a| a.dtmf),
             transfer: None,
             conference: None,
             consultation_of: None,
@@ -834,32 +794,11 @@ impl Phone {
                     }
                 }
             }
-            sip::Event::Registered { account, expires } => {
-                if self.probe_outcome(account, Ok(expires)) {
-                    return;
-                }
-                if let Some(index) = self.account_index(account) {
-                    info!(account = %self.accounts[index].settings.name, ?expires, "registered");
-                    self.accounts[index].state = RegistrationState::Registered;
-                    self.accounts[index].reason = None;
-                    self.emit_registration(index);
-                }
-            }
-            sip::Event::RegistrationFailed { account, reason } => {
-                if self.probe_outcome(account, Err(&reason)) {
-                    return;
-                }
-                if let Some(index) = self.account_index(account) {
-                    self.accounts[index].state = RegistrationState::Failed;
-                    self.accounts[index].reason = Some(reason.to_string());
-                    self.emit_registration(index);
-                }
-            }
-            sip::Event::Unregistered { account } => {
-                if let Some(index) = self.account_index(account) {
-                    self.accounts[index].state = RegistrationState::Unregistered;
-                    self.emit_registration(index);
-                }
+            sip::Event::Registered { .. }
+            | sip::Event::RegistrationFailed { .. }
+            | sip::Event::Unregistered { .. } => {
+                self.registrations
+                    .on_sip_event(&mut self.ua, self.now, &event, &mut self.out);
             }
         }
     }
@@ -906,9 +845,9 @@ impl Phone {
             interaction: Some(interaction),
             // An incoming call is taken as the first account's.
             dtmf: self
-                .accounts
+                .registrations
                 .first()
-                .map_or(DtmfMode::Auto, |a| a.settings.dtmf),
+                .map_or(DtmfMode::Auto, |a| a.dtmf),
             transfer: None,
             conference: None,
             consultation_of: None,
@@ -1223,7 +1162,7 @@ impl Phone {
         let now = self.now;
         let mut catch_up = 0;
         while tick <= now {
-            self.tick_all();
+            self.mixer.tick(&mut self.calls, self.now, &mut self.out);
             catch_up += 1;
             tick = if catch_up >= 5 {
                 now + FRAME
@@ -1238,80 +1177,6 @@ impl Phone {
         if any_media {
             self.timers.set(TimerId::MediaTick, tick);
         }
-    }
-
-    fn tick_all(&mut self) {
-        let now = self.now;
-        // Everyone's audio first: what each call captured and what it heard.
-        for call in self.calls.values_mut() {
-            if call.state == CallState::Ended {
-                continue;
-            }
-            let (Some(media), Some(audio)) = (call.media.as_mut(), call.audio.as_mut()) else {
-                continue;
-            };
-            let frame = media.frame_samples();
-            call.captured.resize(frame, 0);
-            call.decoded.resize(frame, 0);
-            audio.capture(&mut call.captured);
-            if call.state == CallState::Held {
-                // Whoever we hold hears silence, not the agent.
-                call.captured.fill(0);
-            }
-            media.receive(now, &mut call.decoded);
-            audio.playback(&call.decoded);
-        }
-        self.mix_conferences();
-        for call in self.calls.values_mut() {
-            if call.state == CallState::Ended {
-                continue;
-            }
-            let (Some(media), Some(_), Some(local)) = (
-                call.media.as_mut(),
-                call.audio.as_ref(),
-                call.local.as_ref(),
-            ) else {
-                continue;
-            };
-            media.send(now, &call.captured);
-            drain_media(media, local.addr, &mut self.out);
-        }
-    }
-
-    /// The local conference, N-1: every member also sends what the other members said (the
-    /// agent's own audio is already in what it captured), at its own rate.
-    fn mix_conferences(&mut self) {
-        let members: Vec<(CallId, u64, u32)> = self
-            .calls
-            .values()
-            .filter(|c| c.state == CallState::Connected && c.audio.is_some())
-            .filter_map(|c| Some((c.id, c.conference?, c.media.as_ref()?.codec().clock_rate())))
-            .collect();
-        if members.len() < 2 {
-            self.resamplers.clear();
-            return;
-        }
-        for &(id, group, rate) in &members {
-            for &(other, other_group, other_rate) in &members {
-                if other == id || other_group != group {
-                    continue;
-                }
-                let Some(heard) = self.calls.get(&other).map(|c| c.decoded.clone()) else {
-                    continue;
-                };
-                self.playback.resize(rate as usize / 50, 0);
-                self.resamplers
-                    .entry((other, id))
-                    .or_insert_with(|| media::FrameResampler::new(other_rate, rate))
-                    .process(&heard, &mut self.playback);
-                if let Some(call) = self.calls.get_mut(&id) {
-                    media::mix_into(&mut call.captured, &self.playback);
-                }
-            }
-        }
-        self.resamplers.retain(|(a, b), _| {
-            members.iter().any(|m| m.0 == *a) && members.iter().any(|m| m.0 == *b)
-        });
     }
 
     /// Refuses calls still ringing when their preview timeout passes (the configured status,
@@ -1381,7 +1246,7 @@ impl Phone {
                     487 => None,
                     _ => Some(Tone::Reorder),
                 };
-                self.progress_tone = tone.map(|t| (t, self.now + PROGRESS_TONE));
+                self.tones.play_until(tone, self.now + PROGRESS_TONE);
                 self.timers
                     .set(TimerId::ProgressTone, self.now + PROGRESS_TONE);
             }
@@ -1458,46 +1323,6 @@ impl Phone {
                 .push_back(Output::Event(Box::new(Event::Call { call: call.view() })));
         }
     }
-
-    fn account_index(&self, id: AccountId) -> Option<usize> {
-        self.accounts.iter().position(|a| a.id == Some(id))
-    }
-
-    fn registration_view(&self, index: usize) -> RegistrationView {
-        let account = &self.accounts[index];
-        RegistrationView {
-            account: account.settings.name.clone(),
-            aor: account.settings.sip.aor.clone(),
-            state: account.state,
-            reason: account.reason.clone(),
-        }
-    }
-
-    pub(crate) fn emit_registration(&mut self, index: usize) {
-        let registration = self.registration_view(index);
-        self.out
-            .push_back(Output::Event(Box::new(Event::Registration {
-                registration,
-            })));
-    }
-}
-
-/// Queues a media stream's datagrams: RTP (and multiplexed RTCP) from its RTP socket, RTCP
-/// from the socket on the next port.
-fn drain_media(media: &mut MediaSession, rtp: SocketAddr, out: &mut VecDeque<Output>) {
-    while let Some(MediaTransmit {
-        to,
-        bytes,
-        rtcp_port,
-    }) = media.poll_transmit()
-    {
-        let local = if rtcp_port {
-            SocketAddr::new(rtp.ip(), rtp.port().wrapping_add(1))
-        } else {
-            rtp
-        };
-        out.push_back(Output::Rtp { local, to, bytes });
-    }
 }
 
 /// An auto-answer request in an INVITE, with its delay: `Call-Info: <…>;answer-after=N`,
@@ -1551,56 +1376,17 @@ fn describe_end(reason: &EndReason) -> String {
 
 /// The SIP status an ended call's reason names (`busy (486 Busy Here)`), for reporting it to
 /// whoever referred us; 408 for a timeout, 487 when we gave up.
-/// How long busy and reorder play after an outgoing call fails.
-const PROGRESS_TONE: Duration = Duration::from_secs(3);
-
 impl Phone {
-    /// The tones the calls call for now: ringback while an outgoing call alerts, busy or
-    /// reorder after it failed (on the headset); the ringtone while a call rings (ring device).
-    fn wanted_tones(&self) -> (Option<Tone>, Option<Tone>) {
-        let ring = self
-            .calls
-            .values()
-            .any(|c| c.state == CallState::Ringing)
-            .then_some(Tone::Ring);
-        let alerting = self
-            .calls
-            .values()
-            .any(|c| c.state == CallState::Dialing && c.alerting);
-        let failed = self
-            .progress_tone
-            .filter(|(_, until)| *until > self.now)
-            .map(|(tone, _)| tone);
-        let talking = self.calls.values().any(|c| c.state == CallState::Connected);
-        let headset = if alerting {
-            Some(Tone::Ringback)
-        } else if talking {
-            None
-        } else {
-            failed
-        };
-        (headset, ring)
-    }
-
     /// Tells the audio which tones to play when that changed.
     pub(crate) fn update_tones(&mut self) {
-        if self
-            .progress_tone
-            .is_some_and(|(_, until)| until <= self.now)
-        {
-            self.progress_tone = None;
-        }
-        let wanted = self.wanted_tones();
-        if wanted != self.tones {
-            self.tones = wanted;
-            self.audio.tones(wanted.0, wanted.1);
-        }
+        self.tones
+            .update(&self.calls, self.now, self.audio.as_mut());
     }
 
     /// The tones playing now: (headset, ring device).
     #[must_use]
     pub fn tones(&self) -> (Option<Tone>, Option<Tone>) {
-        self.tones
+        self.tones.playing()
     }
 }
 

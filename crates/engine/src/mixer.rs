@@ -1,0 +1,120 @@
+//! The 20 ms media tick over every live call: capture and play out each call's audio, mix the
+//! local conference (N-1, each member at its own rate), then encode and send.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use api::{CallId, CallState};
+use media::{MediaSession, MediaTransmit};
+
+use crate::call::Call;
+use crate::phone::Output;
+
+/// What the tick keeps between frames: the resamplers carrying one conference member's audio
+/// to another's rate, and a buffer for that audio.
+#[derive(Default)]
+pub(crate) struct Mixer {
+    /// A conference member's audio carried to another's rate.
+    playback: Vec<i16>,
+    /// Resamplers by (from, to).
+    resamplers: HashMap<(CallId, CallId), media::FrameResampler>,
+}
+
+impl Mixer {
+    /// One frame for every live call with media and audio; datagrams go to `out`.
+    pub(crate) fn tick(
+        &mut self,
+        calls: &mut BTreeMap<CallId, Call>,
+        now: Instant,
+        out: &mut VecDeque<Output>,
+    ) {
+        // Everyone's audio first: what each call captured and what it heard.
+        for call in calls.values_mut() {
+            if call.state == CallState::Ended {
+                continue;
+            }
+            let (Some(media), Some(audio)) = (call.media.as_mut(), call.audio.as_mut()) else {
+                continue;
+            };
+            let frame = media.frame_samples();
+            call.captured.resize(frame, 0);
+            call.decoded.resize(frame, 0);
+            audio.capture(&mut call.captured);
+            if call.state == CallState::Held {
+                // Whoever we hold hears silence, not the agent.
+                call.captured.fill(0);
+            }
+            media.receive(now, &mut call.decoded);
+            audio.playback(&call.decoded);
+        }
+        self.mix_conferences(calls);
+        for call in calls.values_mut() {
+            if call.state == CallState::Ended {
+                continue;
+            }
+            let (Some(media), Some(_), Some(local)) = (
+                call.media.as_mut(),
+                call.audio.as_ref(),
+                call.local.as_ref(),
+            ) else {
+                continue;
+            };
+            media.send(now, &call.captured);
+            drain_media(media, local.addr, out);
+        }
+    }
+
+    /// The local conference, N-1: every member also sends what the other members said (the
+    /// agent's own audio is already in what it captured), at its own rate.
+    fn mix_conferences(&mut self, calls: &mut BTreeMap<CallId, Call>) {
+        let members: Vec<(CallId, u64, u32)> = calls
+            .values()
+            .filter(|c| c.state == CallState::Connected && c.audio.is_some())
+            .filter_map(|c| Some((c.id, c.conference?, c.media.as_ref()?.codec().clock_rate())))
+            .collect();
+        if members.len() < 2 {
+            self.resamplers.clear();
+            return;
+        }
+        for &(id, group, rate) in &members {
+            for &(other, other_group, other_rate) in &members {
+                if other == id || other_group != group {
+                    continue;
+                }
+                let Some(heard) = calls.get(&other).map(|c| c.decoded.clone()) else {
+                    continue;
+                };
+                self.playback.resize(rate as usize / 50, 0);
+                self.resamplers
+                    .entry((other, id))
+                    .or_insert_with(|| media::FrameResampler::new(other_rate, rate))
+                    .process(&heard, &mut self.playback);
+                if let Some(call) = calls.get_mut(&id) {
+                    media::mix_into(&mut call.captured, &self.playback);
+                }
+            }
+        }
+        self.resamplers.retain(|(a, b), _| {
+            members.iter().any(|m| m.0 == *a) && members.iter().any(|m| m.0 == *b)
+        });
+    }
+}
+
+/// Queues a media stream's datagrams: RTP (and multiplexed RTCP) from its RTP socket, RTCP
+/// from the socket on the next port.
+pub(crate) fn drain_media(media: &mut MediaSession, rtp: SocketAddr, out: &mut VecDeque<Output>) {
+    while let Some(MediaTransmit {
+        to,
+        bytes,
+        rtcp_port,
+    }) = media.poll_transmit()
+    {
+        let local = if rtcp_port {
+            SocketAddr::new(rtp.ip(), rtp.port().wrapping_add(1))
+        } else {
+            rtp
+        };
+        out.push_back(Output::Rtp { local, to, bytes });
+    }
+}
