@@ -26,30 +26,21 @@ impl Phone {
     /// channel (web callbacks have their own).
     pub(crate) fn open_interaction(
         &mut self,
-        request: &sip::Request,
+        invite: &sip::IncomingInvite,
         call: CallId,
         remote: &str,
     ) -> (InteractionId, bool) {
-        let headers: Vec<(String, String)> = request
-            .headers
+        let parts: Vec<BodyPart> = invite
+            .parts
             .iter()
-            .map(|h| {
-                (
-                    String::from_utf8_lossy(h.name().canonical()).into_owned(),
-                    String::from_utf8_lossy(&h.value()).into_owned(),
-                )
-            })
-            .collect();
-        let parts: Vec<BodyPart> = sip::body_parts(&sip::Message::Request(request.clone()))
-            .into_iter()
             .map(|(content_type, body)| BodyPart {
-                content_type,
+                content_type: content_type.clone(),
                 body: body.to_vec(),
             })
             .collect();
         let map = &self.callbacks.key_map;
         let attached = AttachedData::extract(
-            headers.iter().map(|(n, v)| (n.as_str(), v.as_str())),
+            invite.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())),
             &parts,
             map,
             Limits::default(),
@@ -60,24 +51,12 @@ impl Phone {
             Channel::Voice => self.agent.voice == AgentState::Ready,
         };
         // The contact: by the customer number, else by the caller's user part.
-        let caller = request
-            .headers
-            .typed::<sip::headers::From>()
-            .and_then(Result::ok)
-            .and_then(|from| {
-                from.uri
-                    .user()
-                    .map(|u| String::from_utf8_lossy(u).into_owned())
-            });
+        let caller = invite.caller_user.as_deref();
         let contact = callback
             .customer_number
             .as_deref()
             .and_then(|n| interaction::find_contact(&self.contacts, n))
-            .or_else(|| {
-                caller
-                    .as_deref()
-                    .and_then(|n| interaction::find_contact(&self.contacts, n))
-            })
+            .or_else(|| caller.and_then(|n| interaction::find_contact(&self.contacts, n)))
             .cloned();
         let id = InteractionId(self.next_interaction);
         self.next_interaction += 1;

@@ -746,10 +746,10 @@ impl Phone {
         match event {
             sip::Event::IncomingCall {
                 leg,
-                request,
+                invite,
                 source,
                 replaces,
-            } => self.on_incoming(leg, &request, source, replaces),
+            } => self.on_incoming(leg, &invite, source, replaces),
             sip::Event::Progress { leg, status, .. } => {
                 if let Some(id) = self.by_leg.get(&leg).copied() {
                     if status == 180
@@ -806,21 +806,21 @@ impl Phone {
     fn on_incoming(
         &mut self,
         leg: LegId,
-        request: &sip::Request,
+        invite: &sip::IncomingInvite,
         source: Dest,
         replaces: Option<LegId>,
     ) {
-        let offer = sip::sdp_body(&sip::Message::Request(request.clone()))
-            .map(|b| String::from_utf8_lossy(&b).into_owned());
+        let offer = invite
+            .offer
+            .as_ref()
+            .map(|b| String::from_utf8_lossy(b).into_owned());
         let id = self.new_call_id();
         let remote = self.ua.remote_uri(leg).map(uri_of).unwrap_or_default();
         info!(call = %id, %source, %remote, "incoming call");
-        let (interaction, ready) = self.open_interaction(request, id, &remote);
-        let requested = self
-            .callbacks
-            .honour_auto_answer
-            .then(|| auto_answer_requested(request))
-            .flatten();
+        let (interaction, ready) = self.open_interaction(invite, id, &remote);
+        let requested = invite
+            .auto_answer
+            .filter(|_| self.callbacks.honour_auto_answer);
         let answer_at = self
             .auto_answer
             .or(requested)
@@ -1323,38 +1323,6 @@ impl Phone {
                 .push_back(Output::Event(Box::new(Event::Call { call: call.view() })));
         }
     }
-}
-
-/// An auto-answer request in an INVITE, with its delay: `Call-Info: <…>;answer-after=N`,
-/// `Alert-Info: <…>;info=alert-autoanswer`, or RFC 5373 `Answer-Mode: Auto`.
-fn auto_answer_requested(request: &sip::Request) -> Option<Duration> {
-    let values = |name: &str| -> Vec<String> {
-        request
-            .headers
-            .iter()
-            .filter(|h| String::from_utf8_lossy(h.name().canonical()).eq_ignore_ascii_case(name))
-            .map(|h| String::from_utf8_lossy(&h.value()).to_ascii_lowercase())
-            .collect()
-    };
-    for info in values("Call-Info") {
-        if let Some(seconds) = info
-            .split(';')
-            .find_map(|p| p.trim().strip_prefix("answer-after="))
-            .and_then(|v| v.trim().parse::<u64>().ok())
-        {
-            return Some(Duration::from_secs(seconds.min(3600)));
-        }
-    }
-    if values("Alert-Info")
-        .iter()
-        .any(|v| v.contains("info=alert-autoanswer"))
-        || values("Answer-Mode")
-            .iter()
-            .any(|v| v.trim().starts_with("auto"))
-    {
-        return Some(Duration::ZERO);
-    }
-    None
 }
 
 /// The URI inside a `From`/`To` value: `"Ann" <sip:ann@x>;tag=1` gives `sip:ann@x`.

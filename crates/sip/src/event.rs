@@ -4,7 +4,6 @@ use std::fmt;
 use std::time::Duration;
 
 use bytes::Bytes;
-use sipx_sip::Request;
 
 use crate::leg::LegId;
 use crate::registration::AccountId;
@@ -36,8 +35,9 @@ pub enum Event {
     IncomingCall {
         /// The new leg.
         leg: LegId,
-        /// The INVITE as received, for its headers, attached data and offer.
-        request: Box<Request>,
+        /// What the INVITE says: its headers (attached data), body parts, offer, caller and
+        /// any auto-answer request.
+        invite: Box<crate::IncomingInvite>,
         /// Where it came from.
         source: Dest,
         /// The confirmed leg its `Replaces` header names (RFC 3891): the caller takes that

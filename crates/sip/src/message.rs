@@ -83,11 +83,15 @@ pub fn sdp_body(message: &Message) -> Option<Bytes> {
 /// `application/sdp` by custom (RFC 3261 §20.15).
 #[must_use]
 pub fn body_parts(message: &Message) -> Vec<(String, Bytes)> {
-    let body = message.body();
+    parts_of(message.headers(), message.body())
+}
+
+/// [`body_parts`] of a body and the headers it came with.
+pub(crate) fn parts_of(headers: &sipx_sip::Headers, body: &Bytes) -> Vec<(String, Bytes)> {
     if body.is_empty() {
         return Vec::new();
     }
-    let content_type = match message.headers().typed::<ContentType>() {
+    let content_type = match headers.typed::<ContentType>() {
         Some(Ok(ct)) => ct,
         None => return vec![("application/sdp".to_owned(), body.clone())],
         Some(Err(_)) => return Vec::new(),

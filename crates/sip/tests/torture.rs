@@ -127,10 +127,10 @@ fn torture_messages_get_the_answer_rfc_4475_expects() {
 fn the_sdp_of_a_multipart_invite_is_found() {
     let mut ua = agent();
     let (_, events) = feed(&mut ua, &sip_fixture("sip/torture/mpart01.sip", &[]));
-    let Some(Event::IncomingCall { request, .. }) = events.first() else {
+    let Some(Event::IncomingCall { invite, .. }) = events.first() else {
         panic!("no call: {events:?}");
     };
-    let sdp = sip::sdp_body(&sip::Message::Request((**request).clone())).expect("sdp part");
+    let sdp = invite.offer.clone().expect("sdp part");
     assert!(sdp.starts_with(b"v=0\r\n"));
     assert!(String::from_utf8_lossy(&sdp).contains("m=audio 4000 RTP/AVP 0"));
 }

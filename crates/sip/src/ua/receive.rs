@@ -93,6 +93,7 @@ impl UserAgent {
             route_set: record_routes(&request.headers),
             peer: source,
         };
+        let invite = Box::new(crate::IncomingInvite::read(&request));
         self.dialogs.insert((call_id, dialog.local_tag.clone()), id);
         if let Some(meta) = self.txs.get_mut(&tx) {
             meta.owner = Owner::Leg(id, Purpose::Invite);
@@ -104,7 +105,7 @@ impl UserAgent {
                 state: LegState::Ringing,
                 dialog,
                 credentials: None,
-                invite: request.clone(),
+                invite: request,
                 invite_tx: Some(tx),
                 auth: None,
                 auth_attempts: 0,
@@ -121,7 +122,7 @@ impl UserAgent {
         debug!(leg = %id, %source, "incoming call");
         self.out.push_back(Output::Event(Event::IncomingCall {
             leg: id,
-            request: Box::new(request),
+            invite,
             source,
             replaces,
         }));
