@@ -9,7 +9,6 @@ mod interactions;
 mod mixer;
 mod phone;
 mod registrations;
-mod settings;
 mod timers;
 mod tones;
 mod transfer;

@@ -5,8 +5,8 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use api::{
-    AgentStatus, CallDirection, CallId, CallState, CallView, Command, Event, Interaction,
-    InteractionId, SipStats, StatusView,
+    AgentState, AgentStatus, CallDirection, CallId, CallState, CallView, Command, Event,
+    Interaction, InteractionCommand, InteractionId, InteractionState, SipStats, StatusView,
 };
 use bytes::Bytes;
 use media::{
@@ -17,12 +17,15 @@ use sip::{Dest, EndReason, Invitation, LegId, UserAgent};
 use tracing::{debug, info, warn};
 
 use crate::call::Call;
-use crate::config::{AudioFactory, CallbackSettings, DtmfMode, MediaSettings, PhoneConfig};
+use crate::config::{
+    AccountSettings, AudioFactory, CallbackSettings, DtmfMode, MediaSettings, PhoneConfig,
+};
 use crate::error::EngineError;
+use crate::interactions::Desk;
 use crate::mixer::{Mixer, drain_media};
 use crate::registrations::Registrations;
 use crate::timers::{TimerId, Timers};
-use crate::tones::{PROGRESS_TONE, Tones};
+use crate::tones::{PROGRESS_TONE, TEST_TONE, Tones};
 
 /// The media clock's period.
 const FRAME: Duration = Duration::from_millis(20);
@@ -122,14 +125,8 @@ pub struct Phone {
     pub(crate) now: Instant,
     /// The media tick's conference mix.
     pub(crate) mixer: Mixer,
-    pub(crate) interactions: BTreeMap<InteractionId, Interaction>,
-    pub(crate) next_interaction: u64,
-    pub(crate) agent: AgentStatus,
-    pub(crate) callbacks: CallbackSettings,
-    /// The instant the phone was made and the wall-clock time then.
-    pub(crate) epoch: (Instant, time::OffsetDateTime),
-    /// The directory's contacts, matched to incoming interactions by number.
-    pub(crate) contacts: Vec<interaction::Contact>,
+    /// The interactions, the agent's state and the callback settings.
+    pub(crate) desk: Desk,
     /// The last conference number handed out.
     pub(crate) next_conference: u64,
     /// The call-progress tones.
@@ -171,13 +168,8 @@ impl Phone {
             out: VecDeque::new(),
             now,
             mixer: Mixer::default(),
-            interactions: BTreeMap::new(),
-            next_interaction: 1,
-            agent: AgentStatus::default(),
-            callbacks: config.callbacks,
-            epoch: (now, config.wall_clock),
+            desk: Desk::new(config.callbacks, (now, config.wall_clock)),
             tones: Tones::default(),
-            contacts: Vec::new(),
             next_conference: 0,
         }
     }
@@ -286,7 +278,7 @@ impl Phone {
                 }
             }
             TimerId::RingTimeout(id) => self.ring_timeout(id),
-            TimerId::Raise(id) => self.raise_scheduled(id),
+            TimerId::Raise(id) => self.desk.raise(id, self.now, &mut self.out),
             TimerId::TransferGiveUp(id) => {
                 self.transfer_failed(id, "no outcome from the peer in time");
             }
@@ -360,7 +352,7 @@ impl Phone {
             version: env!("CARGO_PKG_VERSION").to_owned(),
             listen,
             active_calls: self.active_calls(),
-            agent: self.agent,
+            agent: self.desk.agent,
             registrations: self.registrations.views(),
             sip: SipStats {
                 malformed_dropped: stats.malformed_dropped,
@@ -817,10 +809,10 @@ impl Phone {
         let id = self.new_call_id();
         let remote = self.ua.remote_uri(leg).map(uri_of).unwrap_or_default();
         info!(call = %id, %source, %remote, "incoming call");
-        let (interaction, ready) = self.open_interaction(invite, id, &remote);
+        let (interaction, ready) = self.desk.open(invite, id, &remote, self.now, &mut self.out);
         let requested = invite
             .auto_answer
-            .filter(|_| self.callbacks.honour_auto_answer);
+            .filter(|_| self.desk.callbacks.honour_auto_answer);
         let answer_at = self
             .auto_answer
             .or(requested)
@@ -868,7 +860,7 @@ impl Phone {
                     .get_mut(&id)
                     .and_then(|c| c.interaction.replace(interaction));
                 if let Some(fresh) = fresh {
-                    self.interactions.remove(&fresh);
+                    self.desk.forget(fresh);
                 }
             }
             let _ = self.hangup(old);
@@ -879,7 +871,7 @@ impl Phone {
         }
         if !ready {
             // Not Ready: refuse with the configured status; the interaction is missed.
-            let status = self.callbacks.not_ready_status;
+            let status = self.desk.callbacks.not_ready_status;
             let _ = self.ua.reject(self.now, leg, status);
             self.end_call(id, format!("agent not ready ({status})"));
             return;
@@ -887,12 +879,12 @@ impl Phone {
         if let Some(at) = answer_at.filter(|at| *at > self.now) {
             self.timers.set(TimerId::AutoAnswer(id), at);
         }
-        if self.callbacks.timeout_status.is_some() {
+        if self.desk.callbacks.timeout_status.is_some() {
             let timeout = self
-                .interactions
-                .get(&interaction)
+                .desk
+                .get(interaction)
                 .and_then(|i| i.callback.preview_timeout)
-                .or(self.callbacks.preview_timeout);
+                .or(self.desk.callbacks.preview_timeout);
             if let Some(timeout) = timeout {
                 self.timers
                     .set(TimerId::RingTimeout(id), self.now + timeout);
@@ -1188,7 +1180,7 @@ impl Phone {
         if call.state != CallState::Ringing {
             return;
         }
-        let status = self.callbacks.timeout_status.unwrap_or(480);
+        let status = self.desk.callbacks.timeout_status.unwrap_or(480);
         let _ = self.ua.reject(self.now, call.leg, status);
         self.end_call(id, format!("preview timeout ({status})"));
     }
@@ -1273,20 +1265,8 @@ impl Phone {
             if let Some(call) = removed.as_ref() {
                 self.released.remove(&call.leg);
             }
-            let interaction = removed.and_then(|c| c.interaction);
-            let settled = interaction
-                .and_then(|i| self.interactions.get(&i))
-                .is_some_and(|i| {
-                    matches!(
-                        i.state,
-                        api::InteractionState::Ended
-                            | api::InteractionState::Done
-                            | api::InteractionState::Missed
-                            | api::InteractionState::Rejected
-                    )
-                });
-            if let (true, Some(interaction)) = (settled, interaction) {
-                self.interactions.remove(&interaction);
+            if let Some(interaction) = removed.and_then(|c| c.interaction) {
+                self.desk.forget_if_settled(interaction);
             }
         }
     }
@@ -1297,7 +1277,7 @@ impl Phone {
         id: CallId,
         agreed: Negotiated,
     ) -> Result<MediaSession, media::CodecError> {
-        let (epoch, wall) = self.epoch;
+        let (epoch, wall) = self.desk.epoch();
         let since_unix = wall - time::OffsetDateTime::UNIX_EPOCH;
         let params = SessionParams {
             ssrc: self.rng.u32(..),
@@ -1344,6 +1324,223 @@ fn describe_end(reason: &EndReason) -> String {
 
 /// The SIP status an ended call's reason names (`busy (486 Busy Here)`), for reporting it to
 /// whoever referred us; 408 for a timeout, 487 when we gave up.
+impl Phone {
+    /// Applies a step to the interaction of a call, if it has one.
+    pub(crate) fn interaction_step(
+        &mut self,
+        call: CallId,
+        step: impl FnOnce(
+            &mut Interaction,
+            time::OffsetDateTime,
+        ) -> Result<(), interaction::InteractionError>,
+    ) {
+        if let Some(id) = self.calls.get(&call).and_then(|c| c.interaction) {
+            self.desk.step(id, self.now, &mut self.out, step);
+        }
+    }
+
+    /// An interaction, if the phone remembers it.
+    #[must_use]
+    pub fn interaction(&self, id: InteractionId) -> Option<Interaction> {
+        self.desk.get(id).cloned()
+    }
+
+    /// Every interaction the phone remembers, oldest first.
+    #[must_use]
+    pub fn interactions(&self) -> Vec<Interaction> {
+        self.desk.all().cloned().collect()
+    }
+
+    /// Brings back interactions from the store after a start: ids continue after the highest,
+    /// what was live when the process stopped is recovered (missed or ended), and reschedules
+    /// not raised before the stop are armed again.
+    pub fn restore_interactions(&mut self, now: Instant, stored: Vec<Interaction>) {
+        self.now = now;
+        for (at, id) in self.desk.restore(now, stored, &mut self.out) {
+            self.schedule(at, id);
+        }
+    }
+
+    /// Arms the local scheduler to raise `id`'s callback again at the wall-clock time `at`.
+    fn schedule(&mut self, at: time::OffsetDateTime, id: InteractionId) {
+        let wait = self.desk.until(at, self.now);
+        self.timers.set(TimerId::Raise(id), self.now + wait);
+    }
+
+    /// Replaces the directory's contacts (after a change through the API or at start).
+    pub fn set_contacts(&mut self, contacts: Vec<interaction::Contact>) {
+        self.desk.set_contacts(contacts);
+    }
+
+    /// Changes how callbacks are handled from now on.
+    pub fn set_callback_settings(&mut self, callbacks: CallbackSettings) {
+        self.desk.callbacks = callbacks;
+    }
+
+    /// Sets the agent's state per channel (`None` leaves a channel as it is).
+    pub fn set_agent_state(
+        &mut self,
+        now: Instant,
+        voice: Option<AgentState>,
+        web_callback: Option<AgentState>,
+    ) -> AgentStatus {
+        self.now = now;
+        self.desk.set_agent(voice, web_callback, &mut self.out)
+    }
+
+    /// Carries out the agent's action on an interaction.
+    pub fn interaction_command(
+        &mut self,
+        now: Instant,
+        id: InteractionId,
+        command: InteractionCommand,
+    ) -> Result<Interaction, EngineError> {
+        self.now = now;
+        let state = self
+            .desk
+            .get(id)
+            .map(|i| i.state)
+            .ok_or(EngineError::NoSuchInteraction(id))?;
+        let live_call = self
+            .calls
+            .values()
+            .filter(|c| c.interaction == Some(id) && c.state != CallState::Ended)
+            .map(|c| (c.id, c.state))
+            .next_back();
+        let at = self.desk.wall(now);
+        let out = &mut self.out;
+        match command {
+            InteractionCommand::Accept => match live_call {
+                Some((call, CallState::Ringing)) => {
+                    self.answer(call, true)?;
+                }
+                _ => self.desk.change(id, out, |i| i.accept(at))?,
+            },
+            InteractionCommand::Reject { status } => {
+                let status = status.unwrap_or(self.desk.callbacks.reject_status);
+                match live_call {
+                    Some((call, CallState::Ringing)) => {
+                        self.reject(call, status)?;
+                    }
+                    _ => self.desk.change(id, out, |i| i.reject(at, status))?,
+                }
+            }
+            InteractionCommand::Call => self.call_customer(id, state, live_call)?,
+            InteractionCommand::Done => {
+                let mandatory = self.desk.callbacks.disposition_mandatory;
+                self.desk.change(id, out, |i| i.done(at, mandatory))?;
+            }
+            InteractionCommand::Disposition { code } => {
+                let allowed = self.desk.callbacks.dispositions.clone();
+                self.desk
+                    .change(id, out, |i| i.set_disposition(at, &code, &allowed))?;
+            }
+            InteractionCommand::Note { text } => {
+                self.desk.change(id, out, |i| i.set_note(at, &text))?;
+            }
+            InteractionCommand::Reschedule { request } => {
+                let when = request.at;
+                self.desk.change(id, out, |i| i.reschedule(at, request))?;
+                self.schedule(when, id);
+            }
+        }
+        self.pump();
+        self.update_tones();
+        self.interaction(id)
+            .ok_or(EngineError::NoSuchInteraction(id))
+    }
+
+    /// Call: the customer number, dialled through the dial plan, as a new outbound call that
+    /// the interaction follows. A preview leg still up is released first.
+    fn call_customer(
+        &mut self,
+        id: InteractionId,
+        state: InteractionState,
+        live_call: Option<(CallId, CallState)>,
+    ) -> Result<(), EngineError> {
+        if !matches!(
+            state,
+            InteractionState::Previewing | InteractionState::Ended
+        ) {
+            return Err(interaction::InteractionError::InvalidTransition {
+                state,
+                action: "call",
+            }
+            .into());
+        }
+        let target = self
+            .desk
+            .customer_uri(id, self.registrations.first_domain())?;
+        if let Some((previous, _)) = live_call {
+            if let Some(call) = self.calls.get_mut(&previous) {
+                call.interaction = None;
+            }
+            let _ = self.hangup(previous);
+        }
+        let view = self.dial_with(&target, None, Vec::new())?;
+        if let Some(call) = self.calls.get_mut(&view.id) {
+            call.interaction = Some(id);
+        }
+        let at = self.desk.wall(self.now);
+        self.desk.change(id, &mut self.out, |i| {
+            i.call_id = Some(view.id.to_string());
+            i.remote = Some(view.remote.clone());
+            i.direction = interaction::Direction::Outbound;
+            i.dial(at, &view.remote)
+        })
+    }
+}
+
+impl Phone {
+    // Settings changed while the phone runs (the desktop's Settings window).
+
+    /// Puts new settings in force. Media and callback settings apply to calls from now on;
+    /// an account whose settings did not change keeps its registration, a changed or new one
+    /// registers afresh, and one no longer listed is un-registered — unless a new account
+    /// has its address-of-record, whose REGISTER then takes its binding over. Calls in
+    /// progress carry on as they were.
+    pub fn reconfigure(
+        &mut self,
+        now: Instant,
+        accounts: Vec<AccountSettings>,
+        media: MediaSettings,
+        callbacks: CallbackSettings,
+    ) {
+        self.now = now;
+        self.media = media;
+        self.desk.callbacks = callbacks;
+        self.registrations
+            .reconfigure(&mut self.ua, now, accounts, &mut self.out);
+        self.pump();
+    }
+
+    /// REGISTERs once as `account` (not one of the phone's accounts) and reports the outcome
+    /// as [`Event::RegistrationTest`]. The binding is then removed again, unless one of the
+    /// phone's accounts has the same address-of-record (its own refreshes keep it).
+    pub fn test_registration(&mut self, now: Instant, account: AccountSettings) {
+        self.now = now;
+        self.registrations.test(&mut self.ua, now, account);
+        self.pump();
+    }
+
+    /// Plays the test tone on the headset for two seconds.
+    ///
+    /// # Errors
+    /// While a call is connected (the tone would be in the agent's ear over the customer).
+    pub fn test_tone(&mut self, now: Instant) -> Result<(), EngineError> {
+        self.now = now;
+        if self.active_calls() > 0 {
+            return Err(EngineError::Invalid(
+                "the test tone plays only between calls".to_owned(),
+            ));
+        }
+        self.tones.play_until(Some(Tone::Test), now + TEST_TONE);
+        self.timers.set(TimerId::ProgressTone, now + TEST_TONE);
+        self.update_tones();
+        Ok(())
+    }
+}
+
 impl Phone {
     /// Tells the audio which tones to play when that changed.
     pub(crate) fn update_tones(&mut self) {

@@ -319,7 +319,7 @@ impl Phone {
             transfer.status = TransferStatus::Accepted;
         }
         if transfer.replaces.is_none() && !transfer.status.is_over() {
-            let grace = self.callbacks.transfer_grace;
+            let grace = self.desk.callbacks.transfer_grace;
             self.timers
                 .set(TimerId::TransferGrace(id), self.now + grace);
         }
