@@ -3,6 +3,8 @@
 //! its next deadline. It never reads the clock or touches a socket.
 
 mod call;
+mod call_events;
+mod calls;
 mod config;
 mod error;
 mod interactions;

@@ -9,8 +9,8 @@ use api::{CallId, CallState, CallView, TransferOutcome};
 use sip::LegId;
 use tracing::{info, warn};
 
+use crate::calls::{Calls, Cx};
 use crate::error::EngineError;
-use crate::phone::Phone;
 use crate::timers::TimerId;
 
 /// How long a transfer may go without an outcome (a final NOTIFY) before the call comes back.
@@ -50,11 +50,11 @@ pub(crate) enum TransferStatus {
 }
 
 impl TransferStatus {
-    fn is_over(&self) -> bool {
+    pub(crate) fn is_over(&self) -> bool {
         matches!(self, Self::Over { .. })
     }
 
-    fn released_unconfirmed(&self) -> bool {
+    pub(crate) fn released_unconfirmed(&self) -> bool {
         matches!(
             self,
             Self::Over {
@@ -102,9 +102,9 @@ fn escape_header(value: &str) -> String {
         .collect()
 }
 
-impl Phone {
+impl Calls {
     /// Whether a call can be worked on (talking or held).
-    fn live(&self, id: CallId, action: &'static str) -> Result<(), EngineError> {
+    pub(crate) fn live(&self, id: CallId, action: &'static str) -> Result<(), EngineError> {
         let call = self.calls.get(&id).ok_or(EngineError::NoSuchCall(id))?;
         if matches!(call.state, CallState::Connected | CallState::Held) {
             Ok(())
@@ -120,6 +120,7 @@ impl Phone {
     /// `Command::Transfer`: blind to `target`, or attended to the peer of `replaces`.
     pub(crate) fn transfer(
         &mut self,
+        cx: &mut Cx<'_>,
         id: CallId,
         target: Option<String>,
         replaces: Option<CallId>,
@@ -136,7 +137,7 @@ impl Phone {
         }
         let (refer_to, shown) = match (target, replaces) {
             (Some(target), None) => {
-                let uri = self.dial_target(&target)?;
+                let uri = self.dial_target(cx, &target)?;
                 (uri.clone(), uri)
             }
             (None, Some(other)) => {
@@ -151,7 +152,7 @@ impl Phone {
                     .get(&other)
                     .map(|c| c.leg)
                     .ok_or(EngineError::NoSuchCall(other))?;
-                let (_contact, value) = self.ua.replaces_for(other_leg).ok_or_else(|| {
+                let (_contact, value) = cx.ua.replaces_for(other_leg).ok_or_else(|| {
                     EngineError::Invalid(format!(
                         "{other} is not an established call to transfer to"
                     ))
@@ -185,10 +186,10 @@ impl Phone {
         // REFER goes once the hold is done, so the peer sees them in that order.
         let hold_first = connected && replaces.is_none();
         if hold_first {
-            self.hold(id, true)?;
+            self.hold(cx, id, true)?;
         } else {
-            self.ua
-                .refer(self.now, leg, &refer_to)
+            cx.ua
+                .refer(cx.now, leg, &refer_to)
                 .map_err(|e| EngineError::from_sip(id, e))?;
         }
         info!(call = %id, target = %shown, attended = replaces.is_some(), "transferring");
@@ -202,29 +203,34 @@ impl Phone {
                 pending_refer: hold_first.then_some(refer_to),
             });
         }
-        self.timers
-            .set(TimerId::TransferGiveUp(id), self.now + TRANSFER_TIMEOUT);
-        self.emit_call(id);
+        cx.timers
+            .set(TimerId::TransferGiveUp(id), cx.now + TRANSFER_TIMEOUT);
+        self.emit_call(cx, id);
         self.view(id)
     }
 
     /// `Command::Consult`: hold the call and dial `target`.
-    pub(crate) fn consult(&mut self, id: CallId, target: &str) -> Result<CallView, EngineError> {
+    pub(crate) fn consult(
+        &mut self,
+        cx: &mut Cx<'_>,
+        id: CallId,
+        target: &str,
+    ) -> Result<CallView, EngineError> {
         self.live(id, "consult")?;
         if self
             .calls
             .get(&id)
             .is_some_and(|c| c.state == CallState::Connected)
         {
-            self.hold(id, true)?;
+            self.hold(cx, id, true)?;
         }
-        let view = self.dial_with(target, None, Vec::new())?;
+        let view = self.dial_with(cx, target, None, Vec::new())?;
         if let Some(call) = self.calls.get_mut(&view.id) {
             call.consultation_of = Some(id);
             // The consultation belongs to the same interaction (shown with it).
             call.interaction = None;
         }
-        self.emit_call(view.id);
+        self.emit_call(cx, view.id);
         self.view(view.id)
     }
 
@@ -232,6 +238,7 @@ impl Phone {
     /// `with`.
     pub(crate) fn conference(
         &mut self,
+        cx: &mut Cx<'_>,
         id: CallId,
         target: Option<String>,
         with: Option<CallId>,
@@ -247,7 +254,7 @@ impl Phone {
             });
         match (target, with) {
             (Some(target), None) => {
-                let view = self.dial_with(&target, None, Vec::new())?;
+                let view = self.dial_with(cx, &target, None, Vec::new())?;
                 if let Some(call) = self.calls.get_mut(&view.id) {
                     call.conference = Some(group);
                 }
@@ -259,7 +266,7 @@ impl Phone {
                     ));
                 }
                 self.live(other, "conference")?;
-                self.join_conference(other, group);
+                self.join_conference(cx, other, group);
             }
             _ => {
                 return Err(EngineError::Invalid(
@@ -267,28 +274,28 @@ impl Phone {
                 ));
             }
         }
-        self.join_conference(id, group);
+        self.join_conference(cx, id, group);
         self.view(id)
     }
 
     /// Puts a call in a conference group, taking it off hold.
-    fn join_conference(&mut self, id: CallId, group: u64) {
+    pub(crate) fn join_conference(&mut self, cx: &mut Cx<'_>, id: CallId, group: u64) {
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
         call.conference = Some(group);
         call.consultation_of = None;
         let held = call.state == CallState::Held;
-        if held && let Err(e) = self.hold(id, false) {
+        if held && let Err(e) = self.hold(cx, id, false) {
             warn!(call = %id, error = %e, "cannot resume for the conference");
         }
-        self.interaction_step(id, |i, at| i.conference(at));
-        self.emit_call(id);
+        self.interaction_step(cx, id, |i, at| i.conference(at));
+        self.emit_call(cx, id);
     }
 
     /// A re-INVITE of a call finished: a REFER waiting for the hold goes now (whether the hold
     /// worked or not: the transfer is what the agent asked for).
-    pub(crate) fn send_pending_refer(&mut self, id: CallId) {
+    pub(crate) fn send_pending_refer(&mut self, cx: &mut Cx<'_>, id: CallId) {
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
@@ -296,19 +303,19 @@ impl Phone {
             return;
         };
         let leg = call.leg;
-        if let Err(e) = self.ua.refer(self.now, leg, &refer_to) {
-            self.transfer_failed(id, &format!("cannot send the REFER: {e}"));
+        if let Err(e) = cx.ua.refer(cx.now, leg, &refer_to) {
+            self.transfer_failed(cx, id, &format!("cannot send the REFER: {e}"));
         }
     }
 
     /// Our REFER was answered. A blind transfer the peer accepted is given the grace to fail
     /// in; after it the agent's leg is released (instant transfer).
-    pub(crate) fn on_refer_answered(&mut self, leg: LegId, status: u16) {
+    pub(crate) fn on_refer_answered(&mut self, cx: &mut Cx<'_>, leg: LegId, status: u16) {
         let Some(id) = self.by_leg.get(&leg).copied() else {
             return;
         };
         if !(200..300).contains(&status) {
-            self.transfer_failed(id, &format!("the peer refused the transfer ({status})"));
+            self.transfer_failed(cx, id, &format!("the peer refused the transfer ({status})"));
             return;
         }
         let Some(transfer) = self.calls.get_mut(&id).and_then(|c| c.transfer.as_mut()) else {
@@ -319,15 +326,20 @@ impl Phone {
             transfer.status = TransferStatus::Accepted;
         }
         if transfer.replaces.is_none() && !transfer.status.is_over() {
-            let grace = self.desk.callbacks.transfer_grace;
-            self.timers
-                .set(TimerId::TransferGrace(id), self.now + grace);
+            let grace = cx.desk.callbacks.transfer_grace;
+            cx.timers.set(TimerId::TransferGrace(id), cx.now + grace);
         }
-        self.emit_call(id);
+        self.emit_call(cx, id);
     }
 
     /// A NOTIFY about our REFER, while the call is up or after it was released.
-    pub(crate) fn on_transfer_progress(&mut self, leg: LegId, status: u16, done: bool) {
+    pub(crate) fn on_transfer_progress(
+        &mut self,
+        cx: &mut Cx<'_>,
+        leg: LegId,
+        status: u16,
+        done: bool,
+    ) {
         let Some(id) = self
             .by_leg
             .get(&leg)
@@ -337,13 +349,13 @@ impl Phone {
             return;
         };
         match status {
-            100..=179 | 181..=199 => self.set_transfer_status(id, TransferStatus::Trying),
-            180 => self.set_transfer_status(id, TransferStatus::Ringing),
-            200..=299 => self.transfer_succeeded(id, None),
+            100..=179 | 181..=199 => self.set_transfer_status(cx, id, TransferStatus::Trying),
+            180 => self.set_transfer_status(cx, id, TransferStatus::Ringing),
+            200..=299 => self.transfer_succeeded(cx, id, None),
             _ => {
                 let reason = sip_reason(status);
                 let why = format!("the target answered {status} {reason}");
-                self.transfer_failed(id, why.trim_end());
+                self.transfer_failed(cx, id, why.trim_end());
             }
         }
         let released = self
@@ -352,25 +364,36 @@ impl Phone {
             .and_then(|c| c.transfer.as_ref())
             .is_some_and(|t| t.status.released_unconfirmed());
         if done && status < 200 && !released {
-            self.transfer_failed(id, "the transfer ended without an answer");
+            self.transfer_failed(cx, id, "the transfer ended without an answer");
         }
         if done {
             self.released.remove(&leg);
         }
     }
 
-    fn set_transfer_status(&mut self, id: CallId, status: TransferStatus) {
+    pub(crate) fn set_transfer_status(
+        &mut self,
+        cx: &mut Cx<'_>,
+        id: CallId,
+        status: TransferStatus,
+    ) {
         if let Some(transfer) = self.calls.get_mut(&id).and_then(|c| c.transfer.as_mut())
             && !transfer.status.is_over()
         {
             transfer.status = status;
-            self.emit_call(id);
+            self.emit_call(cx, id);
         }
     }
 
     /// A transfer that was released unconfirmed got its final word late: recorded on the call
     /// and (until Done) on the interaction's timeline.
-    fn late_outcome(&mut self, id: CallId, outcome: TransferOutcome, detail: Option<&str>) {
+    pub(crate) fn late_outcome(
+        &mut self,
+        cx: &mut Cx<'_>,
+        id: CallId,
+        outcome: TransferOutcome,
+        detail: Option<&str>,
+    ) {
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
@@ -384,23 +407,24 @@ impl Phone {
         let (target, leg) = (transfer.target.clone(), call.leg);
         self.released.remove(&leg);
         info!(call = %id, %target, outcome = outcome.as_str(), "late transfer outcome");
-        self.interaction_step(id, |i, at| {
+        self.interaction_step(cx, id, |i, at| {
             i.late_transfer_outcome(at, &target, outcome, detail)
         });
-        self.emit_call(id);
+        self.emit_call(cx, id);
     }
 
     /// Ends a transfer: no more timers, and the outcome on the interaction's timeline.
     /// Returns (target, replaced call, resume on failure), or `None` when it was already over.
-    fn settle_transfer(
+    pub(crate) fn settle_transfer(
         &mut self,
+        cx: &mut Cx<'_>,
         id: CallId,
         outcome: TransferOutcome,
         detail: Option<&str>,
     ) -> Option<(String, Option<CallId>, bool)> {
         let transfer = self.calls.get_mut(&id)?.transfer.as_mut()?;
         if transfer.status.released_unconfirmed() && outcome != TransferOutcome::Unconfirmed {
-            self.late_outcome(id, outcome, detail);
+            self.late_outcome(cx, id, outcome, detail);
             return None;
         }
         if transfer.status.is_over() {
@@ -415,18 +439,18 @@ impl Phone {
             transfer.replaces,
             transfer.resume_on_failure,
         );
-        self.timers.clear(TimerId::TransferGiveUp(id));
-        self.timers.clear(TimerId::TransferGrace(id));
+        cx.timers.clear(TimerId::TransferGiveUp(id));
+        cx.timers.clear(TimerId::TransferGrace(id));
         let target = settled.0.clone();
-        self.interaction_step(id, |i, at| i.transfer(at, &target, outcome, detail));
+        self.interaction_step(cx, id, |i, at| i.transfer(at, &target, outcome, detail));
         Some(settled)
     }
 
     /// The peer is with the target now: our part of the call ends (RFC 5589 §6: the
     /// transferor sends BYE); an attended transfer's consultation is ended by the target.
-    fn transfer_succeeded(&mut self, id: CallId, detail: Option<&str>) {
+    pub(crate) fn transfer_succeeded(&mut self, cx: &mut Cx<'_>, id: CallId, detail: Option<&str>) {
         let Some((target, replaces, _)) =
-            self.settle_transfer(id, TransferOutcome::Confirmed, detail)
+            self.settle_transfer(cx, id, TransferOutcome::Confirmed, detail)
         else {
             return;
         };
@@ -436,21 +460,21 @@ impl Phone {
             .get(&id)
             .is_some_and(|c| c.state != CallState::Ended)
         {
-            let _ = self.end_locally(id, format!("transferred to {target}"));
+            let _ = self.end_locally(cx, id, format!("transferred to {target}"));
         }
         if let Some(other) = replaces {
             // The target should end the replaced call; if it has not within a moment, do.
-            self.timers.set(
+            cx.timers.set(
                 TimerId::ReplacedCleanup(other),
-                self.now + Duration::from_secs(2),
+                cx.now + Duration::from_secs(2),
             );
         }
-        self.emit_call(id);
+        self.emit_call(cx, id);
     }
 
     /// The transfer did not happen: say why and give the call back.
-    pub(crate) fn transfer_failed(&mut self, id: CallId, why: &str) {
-        let Some((_, _, resume)) = self.settle_transfer(id, TransferOutcome::Failed, Some(why))
+    pub(crate) fn transfer_failed(&mut self, cx: &mut Cx<'_>, id: CallId, why: &str) {
+        let Some((_, _, resume)) = self.settle_transfer(cx, id, TransferOutcome::Failed, Some(why))
         else {
             return;
         };
@@ -460,17 +484,17 @@ impl Phone {
                 .calls
                 .get(&id)
                 .is_some_and(|c| c.state == CallState::Held)
-            && let Err(e) = self.hold(id, false)
+            && let Err(e) = self.hold(cx, id, false)
         {
             warn!(call = %id, error = %e, "cannot take the call off hold");
         }
-        self.emit_call(id);
+        self.emit_call(cx, id);
     }
 
     /// The grace of an accepted blind transfer is over with no failure: release the agent's
     /// leg (BYE) and call it unconfirmed. A queue or IVR at an Asterisk-style PBX takes the
     /// peer on its own channel and never sends a final sipfrag; late NOTIFYs are still taken.
-    pub(crate) fn transfer_grace_over(&mut self, id: CallId) {
+    pub(crate) fn transfer_grace_over(&mut self, cx: &mut Cx<'_>, id: CallId) {
         let Some(call) = self.calls.get(&id) else {
             return;
         };
@@ -482,19 +506,19 @@ impl Phone {
         if !waiting || call.state == CallState::Ended {
             return;
         }
-        let Some((target, _, _)) = self.settle_transfer(id, TransferOutcome::Unconfirmed, None)
+        let Some((target, _, _)) = self.settle_transfer(cx, id, TransferOutcome::Unconfirmed, None)
         else {
             return;
         };
         info!(call = %id, %target, "transfer accepted and not refused in time: releasing the call");
         self.released.insert(leg, id);
-        let _ = self.end_locally(id, format!("transferred to {target} (unconfirmed)"));
-        self.emit_call(id);
+        let _ = self.end_locally(cx, id, format!("transferred to {target} (unconfirmed)"));
+        self.emit_call(cx, id);
     }
 
     /// The peer ended the call (BYE) while a transfer it had accepted was under way: the PBX
     /// completed the transfer. Returns whether that is what happened.
-    pub(crate) fn transfer_completed_by_peer(&mut self, id: CallId) -> bool {
+    pub(crate) fn transfer_completed_by_peer(&mut self, cx: &mut Cx<'_>, id: CallId) -> bool {
         let accepted = self
             .calls
             .get(&id)
@@ -505,12 +529,13 @@ impl Phone {
         }
         let detail = "completed by the PBX (it ended our call)";
         let Some((target, _, _)) =
-            self.settle_transfer(id, TransferOutcome::Confirmed, Some(detail))
+            self.settle_transfer(cx, id, TransferOutcome::Confirmed, Some(detail))
         else {
             return false;
         };
         info!(call = %id, %target, "the PBX ended the call it was transferring: transferred");
         self.end_call(
+            cx,
             id,
             format!("transferred to {target} (completed by the PBX)"),
         );
@@ -521,6 +546,7 @@ impl Phone {
     /// Replaces and Referred-By, and report its progress back in NOTIFYs.
     pub(crate) fn on_refer_received(
         &mut self,
+        cx: &mut Cx<'_>,
         leg: LegId,
         target: String,
         replaces: Option<String>,
@@ -529,7 +555,7 @@ impl Phone {
         let Some(original) = self.by_leg.get(&leg).copied() else {
             return;
         };
-        let _ = self.ua.notify_transfer(self.now, leg, 100, "Trying", false);
+        let _ = cx.ua.notify_transfer(cx.now, leg, 100, "Trying", false);
         let mut headers = Vec::new();
         if let Some(replaces) = replaces {
             headers.push(("Replaces".to_owned(), replaces));
@@ -538,7 +564,7 @@ impl Phone {
             headers.push(("Referred-By".to_owned(), by));
         }
         info!(call = %original, %target, "transferred by the peer: calling the target");
-        match self.dial_with(&target, None, headers) {
+        match self.dial_with(cx, &target, None, headers) {
             Ok(view) => {
                 let interaction = self
                     .calls
@@ -548,19 +574,25 @@ impl Phone {
                     call.referred_from = Some(original);
                     call.interaction = interaction;
                 }
-                self.emit_call(view.id);
+                self.emit_call(cx, view.id);
             }
             Err(e) => {
                 warn!(call = %original, error = %e, "cannot call the transfer target");
-                let _ = self
+                let _ = cx
                     .ua
-                    .notify_transfer(self.now, leg, 503, "Service Unavailable", true);
+                    .notify_transfer(cx.now, leg, 503, "Service Unavailable", true);
             }
         }
     }
 
     /// A call we placed because of a REFER changed: tell the referrer (RFC 3515 §2.4.5).
-    pub(crate) fn report_to_referrer(&mut self, id: CallId, status: u16, reason: &str) {
+    pub(crate) fn report_to_referrer(
+        &mut self,
+        cx: &mut Cx<'_>,
+        id: CallId,
+        status: u16,
+        reason: &str,
+    ) {
         let Some(original) = self.calls.get(&id).and_then(|c| c.referred_from) else {
             return;
         };
@@ -573,7 +605,7 @@ impl Phone {
             return;
         };
         let done = status >= 200;
-        let _ = self.ua.notify_transfer(self.now, leg, status, reason, done);
+        let _ = cx.ua.notify_transfer(cx.now, leg, status, reason, done);
         if done && let Some(call) = self.calls.get_mut(&id) {
             call.referred_from = None;
         }
@@ -599,7 +631,7 @@ mod tests {
     use super::escape_header;
 
     #[test]
-    fn replaces_is_escaped_for_a_uri_header() {
+    pub(crate) fn replaces_is_escaped_for_a_uri_header() {
         assert_eq!(
             escape_header("abc@host;to-tag=1;from-tag=2"),
             "abc%40host%3Bto-tag%3D1%3Bfrom-tag%3D2"

@@ -1,0 +1,367 @@
+//! What the network does to a call: the SIP events of its leg (an incoming INVITE, progress,
+//! the answer, re-INVITEs, remote hold and answer, DTMF by INFO, the end) and its RTP.
+
+use api::{CallDirection, CallId, CallState, Event};
+use bytes::Bytes;
+use media::{
+    Codec, Direction, DtmfDigit, MediaSession, Negotiated, answer_offer, build_offer, read_answer,
+};
+use sip::{Dest, EndReason, LegId};
+use tracing::{debug, info, warn};
+
+use crate::call::Call;
+use crate::calls::{Calls, Cx, describe_end, uri_of};
+use crate::config::DtmfMode;
+use crate::phone::Output;
+use crate::timers::TimerId;
+
+impl Calls {
+    pub(crate) fn on_sip_event(&mut self, cx: &mut Cx<'_>, event: sip::Event) {
+        match event {
+            sip::Event::IncomingCall {
+                leg,
+                invite,
+                source,
+                replaces,
+            } => self.on_incoming(cx, leg, &invite, source, replaces),
+            sip::Event::Progress { leg, status, .. } => {
+                if let Some(id) = self.by_leg.get(&leg).copied() {
+                    if status == 180
+                        && let Some(call) = self.calls.get_mut(&id)
+                    {
+                        call.alerting = true;
+                    }
+                    let reason = if status == 180 { "Ringing" } else { "Trying" };
+                    self.report_to_referrer(cx, id, status, reason);
+                }
+            }
+            sip::Event::Confirmed { .. } => {}
+            sip::Event::ReferAnswered { leg, status } => self.on_refer_answered(cx, leg, status),
+            sip::Event::TransferProgress { leg, status, done } => {
+                self.on_transfer_progress(cx, leg, status, done);
+            }
+            sip::Event::ReferReceived {
+                leg,
+                target,
+                replaces,
+                referred_by,
+            } => self.on_refer_received(cx, leg, target, replaces, referred_by),
+            sip::Event::RemoteControl { leg, event } => self.on_remote_control(cx, leg, &event),
+            sip::Event::Answered { leg, sdp } => self.on_answered(cx, leg, sdp),
+            sip::Event::ReInvite { leg, sdp } => self.on_reinvite(cx, leg, sdp),
+            sip::Event::ReInviteDone { leg, result } => self.on_reinvite_done(cx, leg, result),
+            sip::Event::DtmfInfo { leg, digit } => {
+                if let (Some(id), Ok(digit)) =
+                    (self.by_leg.get(&leg).copied(), DtmfDigit::from_char(digit))
+                {
+                    self.on_digit(cx, id, digit);
+                }
+            }
+            // Other INFO packages carry nothing the phone acts on.
+            sip::Event::Info { .. } => {}
+            sip::Event::Ended { leg, reason } => {
+                if let Some(id) = self.by_leg.remove(&leg) {
+                    let transferred =
+                        reason == EndReason::RemoteBye && self.transfer_completed_by_peer(cx, id);
+                    if !transferred {
+                        self.end_call(cx, id, describe_end(&reason));
+                    }
+                }
+            }
+            // The phone gives its registrations theirs.
+            sip::Event::Registered { .. }
+            | sip::Event::RegistrationFailed { .. }
+            | sip::Event::Unregistered { .. } => {}
+        }
+    }
+
+    pub(crate) fn on_incoming(
+        &mut self,
+        cx: &mut Cx<'_>,
+        leg: LegId,
+        invite: &sip::IncomingInvite,
+        source: Dest,
+        replaces: Option<LegId>,
+    ) {
+        let offer = invite
+            .offer
+            .as_ref()
+            .map(|b| String::from_utf8_lossy(b).into_owned());
+        let id = self.new_call_id();
+        let remote = cx.ua.remote_uri(leg).map(uri_of).unwrap_or_default();
+        info!(call = %id, %source, %remote, "incoming call");
+        let (interaction, ready) = cx.desk.open(invite, id, &remote, cx.now, cx.out);
+        let requested = invite
+            .auto_answer
+            .filter(|_| cx.desk.callbacks.honour_auto_answer);
+        let answer_at = self
+            .auto_answer
+            .or(requested)
+            .filter(|_| ready)
+            .map(|delay| cx.now + delay);
+        let call = Call {
+            id,
+            leg,
+            direction: CallDirection::Inbound,
+            state: CallState::Ringing,
+            remote,
+            sip_call_id: cx.ua.call_id(leg).unwrap_or_default().to_owned(),
+            local: None,
+            offer,
+            media: None,
+            audio: None,
+            end_reason: None,
+            dtmf_received: String::new(),
+            pending_dtmf: String::new(),
+            muted: false,
+            alerting: false,
+            interaction: Some(interaction),
+            // An incoming call is taken as the first account's.
+            dtmf: cx.registrations.first().map_or(DtmfMode::Auto, |a| a.dtmf),
+            transfer: None,
+            conference: None,
+            consultation_of: None,
+            referred_from: None,
+            remote_hold: false,
+            captured: Vec::new(),
+            decoded: Vec::new(),
+        };
+        self.insert_call(leg, call);
+        if let Some(old) = replaces.and_then(|l| self.by_leg.get(&l).copied()) {
+            // RFC 3891: the caller takes the old call's place (an attended transfer completing
+            // here): answer at once, end the old call, and keep its interaction going.
+            info!(call = %id, replaced = %old, "replacing a call");
+            let interaction = self.calls.get_mut(&old).and_then(|c| c.interaction.take());
+            if let Some(interaction) = interaction {
+                let fresh = self
+                    .calls
+                    .get_mut(&id)
+                    .and_then(|c| c.interaction.replace(interaction));
+                if let Some(fresh) = fresh {
+                    cx.desk.forget(fresh);
+                }
+            }
+            let _ = self.hangup(cx, old);
+            if let Err(e) = self.answer(cx, id, false) {
+                warn!(call = %id, error = %e, "cannot answer the replacing call");
+            }
+            return;
+        }
+        if !ready {
+            // Not Ready: refuse with the configured status; the interaction is missed.
+            let status = cx.desk.callbacks.not_ready_status;
+            let _ = cx.ua.reject(cx.now, leg, status);
+            self.end_call(cx, id, format!("agent not ready ({status})"));
+            return;
+        }
+        if let Some(at) = answer_at.filter(|at| *at > cx.now) {
+            cx.timers.set(TimerId::AutoAnswer(id), at);
+        }
+        if cx.desk.callbacks.timeout_status.is_some() {
+            let timeout = cx
+                .desk
+                .get(interaction)
+                .and_then(|i| i.callback.preview_timeout)
+                .or(cx.desk.callbacks.preview_timeout);
+            if let Some(timeout) = timeout {
+                cx.timers.set(TimerId::RingTimeout(id), cx.now + timeout);
+            }
+        }
+        if answer_at != Some(cx.now) {
+            let allow = [("Allow-Events".to_owned(), "talk, hold".to_owned())];
+            let _ = cx.ua.ring(cx.now, leg, &allow);
+        }
+        self.emit_call(cx, id);
+        if answer_at == Some(cx.now)
+            && let Err(e) = self.answer(cx, id, false)
+        {
+            debug!(call = %id, error = %e, "auto-answer failed");
+        }
+    }
+
+    pub(crate) fn on_answered(&mut self, cx: &mut Cx<'_>, leg: LegId, sdp: Option<Bytes>) {
+        let Some(id) = self.by_leg.get(&leg).copied() else {
+            return;
+        };
+        let agreed = sdp
+            .as_deref()
+            .map(|s| read_answer(&String::from_utf8_lossy(s)));
+        match agreed {
+            Some(Ok(agreed)) => {
+                let media = match self.new_media(cx, id, agreed) {
+                    Ok(media) => media,
+                    Err(e) => {
+                        let _ = cx.ua.hangup(cx.now, leg);
+                        self.end_call(cx, id, format!("cannot start the codec: {e}"));
+                        return;
+                    }
+                };
+                if let Some(call) = self.calls.get_mut(&id) {
+                    call.media = Some(media);
+                    call.state = CallState::Connected;
+                }
+                self.start_media(cx, id);
+                info!(call = %id, "connected");
+                self.emit_call(cx, id);
+                self.interaction_step(cx, id, |i, at| i.connect(at));
+                self.report_to_referrer(cx, id, 200, "OK");
+            }
+            Some(Err(e)) => {
+                warn!(call = %id, error = %e, "unusable answer; hanging up");
+                let _ = cx.ua.hangup(cx.now, leg);
+                self.end_call(cx, id, format!("media negotiation failed: {e}"));
+            }
+            None => {
+                warn!(call = %id, "answer without SDP; hanging up");
+                let _ = cx.ua.hangup(cx.now, leg);
+                self.end_call(cx, id, "the answer carried no SDP".to_owned());
+            }
+        }
+    }
+
+    pub(crate) fn on_reinvite(&mut self, cx: &mut Cx<'_>, leg: LegId, sdp: Option<Bytes>) {
+        let Some(id) = self.by_leg.get(&leg).copied() else {
+            return;
+        };
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        let we_hold = call.state == CallState::Held;
+        let Some(local) = call.local.as_mut() else {
+            let _ = cx.ua.reject_reinvite(cx.now, leg, 488);
+            return;
+        };
+        local.version += 1;
+        // Answer with what we want (RFC 3264 §6.1: the answer narrows the offer's direction):
+        // whether the peer holds us or not is the offer's to say.
+        local.direction = if we_hold {
+            Direction::SendOnly
+        } else {
+            Direction::SendRecv
+        };
+        let result = match &sdp {
+            Some(offer) => answer_offer(&String::from_utf8_lossy(offer), local),
+            // An offer-less re-INVITE: we offer in the 200 (answer comes in the ACK).
+            None => Ok((
+                build_offer(local),
+                Negotiated {
+                    codec: call.media.as_ref().map_or(Codec::Pcmu, MediaSession::codec),
+                    payload_type: 0,
+                    remote: call.media.as_ref().and_then(MediaSession::remote),
+                    remote_rtcp: None,
+                    rtcp_mux: false,
+                    dtmf_payload_type: None,
+                    dtmf_rate: 8000,
+                    direction: local.direction,
+                    peer_uses_fec: false,
+                    max_bitrate: None,
+                },
+            )),
+        };
+        match result {
+            Ok((answer, agreed)) => {
+                if sdp.is_some() {
+                    // The peer's offer decides whether it holds us (we may not send).
+                    call.remote_hold = !agreed.direction.sends();
+                }
+                if sdp.is_some()
+                    && let Some(media) = call.media.as_mut()
+                    && let Err(e) = media.update(agreed)
+                {
+                    warn!(call = %id, error = %e, "cannot switch codec");
+                }
+                let _ = cx
+                    .ua
+                    .accept_reinvite(cx.now, leg, Some(Bytes::from(answer)));
+            }
+            Err(e) => {
+                debug!(call = %id, error = %e, "refusing re-INVITE");
+                let _ = cx.ua.reject_reinvite(cx.now, leg, 488);
+            }
+        }
+    }
+
+    pub(crate) fn on_reinvite_done(
+        &mut self,
+        cx: &mut Cx<'_>,
+        leg: LegId,
+        result: Result<Option<Bytes>, u16>,
+    ) {
+        let Some(id) = self.by_leg.get(&leg).copied() else {
+            return;
+        };
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        // We asked to hold (sendonly, or inactive when the peer holds us too) or to resume.
+        let holding = call
+            .local
+            .as_ref()
+            .is_some_and(|l| matches!(l.direction, Direction::SendOnly | Direction::Inactive));
+        let remote_hold = call.remote_hold;
+        match result {
+            Ok(Some(sdp)) => {
+                if let (Ok(agreed), Some(media)) = (
+                    read_answer(&String::from_utf8_lossy(&sdp)),
+                    call.media.as_mut(),
+                ) && let Err(e) = media.update(agreed)
+                {
+                    warn!(call = %id, error = %e, "cannot switch codec");
+                }
+                call.state = if holding {
+                    CallState::Held
+                } else {
+                    CallState::Connected
+                };
+                if holding {
+                    self.interaction_step(cx, id, |i, at| i.hold(at));
+                } else {
+                    self.interaction_step(cx, id, |i, at| i.resume(at));
+                }
+            }
+            Ok(None) => {}
+            Err(status) => {
+                warn!(call = %id, status, "re-INVITE refused");
+                if let Some(local) = call.local.as_mut() {
+                    // Back to what is in force.
+                    local.direction = match (holding, remote_hold) {
+                        (true, false) => Direction::SendRecv,
+                        (true, true) => Direction::RecvOnly,
+                        (false, false) => Direction::SendOnly,
+                        (false, true) => Direction::Inactive,
+                    };
+                }
+            }
+        }
+        self.emit_call(cx, id);
+        self.send_pending_refer(cx, id);
+    }
+
+    /// `NOTIFY Event: talk` answers a ringing call or resumes a held one; `hold` holds.
+    pub(crate) fn on_remote_control(&mut self, cx: &mut Cx<'_>, leg: LegId, event: &str) {
+        let Some(id) = self.by_leg.get(&leg).copied() else {
+            return;
+        };
+        let state = self.calls.get(&id).map(|c| c.state);
+        let result = match (event, state) {
+            ("talk", Some(CallState::Ringing)) => self.answer(cx, id, true),
+            ("talk", Some(CallState::Held)) => self.hold(cx, id, false),
+            ("hold", Some(CallState::Connected)) => self.hold(cx, id, true),
+            _ => return,
+        };
+        info!(call = %id, event, "remote control");
+        if let Err(e) = result {
+            debug!(call = %id, error = %e, "remote control refused");
+        }
+    }
+
+    pub(crate) fn on_digit(&mut self, cx: &mut Cx<'_>, id: CallId, digit: DtmfDigit) {
+        if let Some(call) = self.calls.get_mut(&id) {
+            call.dtmf_received.push(digit.as_char());
+        }
+        cx.out.push_back(Output::Event(Box::new(Event::Dtmf {
+            call: id,
+            digit: digit.to_string(),
+        })));
+    }
+}

@@ -1,0 +1,928 @@
+//! The calls: the call table and what the agent and the network do to it — dialling,
+//! answering, refusing, hanging up, hold, mute and DTMF (here), the SIP events of a call
+//! (call_events.rs), transfers and conferences (transfer.rs) — with each call's media. A state
+//! machine of its own: the phone lends it a [`Cx`] with the user agent to act through, the
+//! timers, the desk its interactions live on and the queue its outputs go to.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use api::InteractionState;
+use api::{CallDirection, CallId, CallState, CallView, Command, Event, Interaction, InteractionId};
+use bytes::Bytes;
+use media::{
+    Direction, DtmfDigit, LocalMedia, MediaEvent, MediaSession, Negotiated, SessionParams, Tone,
+    answer_offer, build_offer,
+};
+use sip::{EndReason, Invitation, LegId, UserAgent};
+use tracing::{debug, info, warn};
+
+use crate::call::Call;
+use crate::config::{AudioFactory, DtmfMode, MediaSettings};
+use crate::error::EngineError;
+use crate::interactions::Desk;
+use crate::mixer::{Mixer, drain_media};
+use crate::phone::Output;
+use crate::registrations::Registrations;
+use crate::timers::{TimerId, Timers};
+use crate::tones::{PROGRESS_TONE, Tones};
+
+/// The media clock's period.
+const FRAME: Duration = Duration::from_millis(20);
+/// Spare RTP ports the phone asks its driver to keep bound (a burst of INVITEs between two
+/// top-ups must not find none).
+const SPARE_PORTS: usize = 16;
+
+/// What the calls borrow from the phone while they act: the user agent, the timers, the desk,
+/// the accounts, the output queue and the time.
+pub(crate) struct Cx<'a> {
+    pub(crate) ua: &'a mut UserAgent,
+    pub(crate) timers: &'a mut Timers,
+    pub(crate) desk: &'a mut Desk,
+    pub(crate) registrations: &'a Registrations,
+    pub(crate) out: &'a mut VecDeque<Output>,
+    pub(crate) now: Instant,
+}
+
+/// The call table and what belongs to the calls alone.
+pub(crate) struct Calls {
+    pub(crate) calls: BTreeMap<CallId, Call>,
+    pub(crate) by_leg: HashMap<LegId, CallId>,
+    /// Calls released by an unconfirmed transfer, by their leg: the PBX may still NOTIFY.
+    pub(crate) released: HashMap<LegId, CallId>,
+    /// Live calls by the local address of their RTP socket.
+    pub(crate) by_media: HashMap<SocketAddr, CallId>,
+    /// Ended calls, oldest first, for pruning.
+    ended: VecDeque<CallId>,
+    next_call: u64,
+    free_ports: Vec<SocketAddr>,
+    pub(crate) audio: Box<dyn AudioFactory>,
+    pub(crate) media: MediaSettings,
+    pub(crate) auto_answer: Option<Duration>,
+    keep_ended: usize,
+    rng: fastrand::Rng,
+    /// The media tick's conference mix.
+    mixer: Mixer,
+    /// The last conference number handed out.
+    pub(crate) next_conference: u64,
+    /// The call-progress tones.
+    pub(crate) tones: Tones,
+}
+
+impl Calls {
+    pub(crate) fn new(
+        audio: Box<dyn AudioFactory>,
+        media: MediaSettings,
+        auto_answer: Option<Duration>,
+        keep_ended: usize,
+        rng: fastrand::Rng,
+    ) -> Self {
+        Self {
+            calls: BTreeMap::new(),
+            by_leg: HashMap::new(),
+            released: HashMap::new(),
+            by_media: HashMap::new(),
+            ended: VecDeque::new(),
+            next_call: 1,
+            free_ports: Vec::new(),
+            audio,
+            media,
+            auto_answer,
+            keep_ended,
+            rng,
+            mixer: Mixer::default(),
+            next_conference: 0,
+            tones: Tones::default(),
+        }
+    }
+
+    /// A bound RTP socket's address for a future call.
+    pub(crate) fn add_media_port(&mut self, addr: SocketAddr) {
+        self.free_ports.push(addr);
+    }
+
+    /// How many more RTP sockets the driver should bind and hand in.
+    pub(crate) fn media_ports_wanted(&self) -> usize {
+        SPARE_PORTS.saturating_sub(self.free_ports.len())
+    }
+
+    /// Calls not yet ended.
+    pub(crate) fn active(&self) -> usize {
+        self.calls
+            .values()
+            .filter(|c| c.state != CallState::Ended)
+            .count()
+    }
+
+    /// Calls not yet ended, by id.
+    pub(crate) fn live_ids(&self) -> Vec<CallId> {
+        self.calls
+            .values()
+            .filter(|c| c.state != CallState::Ended)
+            .map(|c| c.id)
+            .collect()
+    }
+
+    /// Carries out a user's command.
+    pub(crate) fn command(
+        &mut self,
+        cx: &mut Cx<'_>,
+        command: Command,
+    ) -> Result<CallView, EngineError> {
+        match command {
+            Command::Dial { to, account } => self.dial(cx, &to, account.as_deref()),
+            Command::DialWith { to, headers } => self.dial_with(cx, &to, None, headers),
+            Command::Answer { call } => self.answer(cx, call, true),
+            Command::Reject { call, status } => self.reject(cx, call, status.unwrap_or(486)),
+            Command::Hangup { call } => self.hangup(cx, call),
+            Command::Hold { call } => self.hold(cx, call, true),
+            Command::Resume { call } => self.hold(cx, call, false),
+            Command::Mute { call, muted } => self.mute(cx, call, muted),
+            Command::Dtmf { call, digits } => self.dtmf(cx, call, &digits),
+            Command::Transfer {
+                call,
+                target,
+                replaces,
+            } => self.transfer(cx, call, target, replaces),
+            Command::Consult { call, target } => self.consult(cx, call, &target),
+            Command::Conference { call, target, with } => self.conference(cx, call, target, with),
+        }
+    }
+
+    /// A timer of the calls' is due (armed for `at`); `false` when it is not theirs.
+    pub(crate) fn on_timer(&mut self, cx: &mut Cx<'_>, at: Instant, timer: TimerId) -> bool {
+        match timer {
+            TimerId::MediaTick => self.run_media_clock(cx, at),
+            TimerId::AutoAnswer(id) => {
+                if let Err(e) = self.answer(cx, id, false) {
+                    debug!(call = %id, error = %e, "auto-answer failed");
+                }
+            }
+            TimerId::RingTimeout(id) => self.ring_timeout(cx, id),
+            TimerId::TransferGiveUp(id) => {
+                self.transfer_failed(cx, id, "no outcome from the peer in time");
+            }
+            TimerId::TransferGrace(id) => self.transfer_grace_over(cx, id),
+            TimerId::ReplacedCleanup(id) => {
+                if self
+                    .calls
+                    .get(&id)
+                    .is_some_and(|c| c.state != CallState::Ended)
+                {
+                    let _ = self.hangup(cx, id);
+                }
+            }
+            // `update_tones`, after every input, stops it.
+            TimerId::ProgressTone => {}
+            TimerId::Raise(_) => return false,
+        }
+        true
+    }
+
+    /// Applies a step to the interaction of a call, if it has one.
+    pub(crate) fn interaction_step(
+        &mut self,
+        cx: &mut Cx<'_>,
+        call: CallId,
+        step: impl FnOnce(
+            &mut Interaction,
+            time::OffsetDateTime,
+        ) -> Result<(), interaction::InteractionError>,
+    ) {
+        if let Some(id) = self.calls.get(&call).and_then(|c| c.interaction) {
+            cx.desk.step(id, cx.now, cx.out, step);
+        }
+    }
+
+    /// The live call of an interaction, if any, with its state.
+    pub(crate) fn live_call_of(&self, id: InteractionId) -> Option<(CallId, CallState)> {
+        self.calls
+            .values()
+            .filter(|c| c.interaction == Some(id) && c.state != CallState::Ended)
+            .map(|c| (c.id, c.state))
+            .next_back()
+    }
+
+    /// Tells the audio which tones to play when that changed.
+    pub(crate) fn update_tones(&mut self, now: Instant) {
+        self.tones.update(&self.calls, now, self.audio.as_mut());
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Commands
+    // -----------------------------------------------------------------------------------------
+
+    pub(crate) fn dial(
+        &mut self,
+        cx: &mut Cx<'_>,
+        to: &str,
+        account: Option<&str>,
+    ) -> Result<CallView, EngineError> {
+        self.dial_with(cx, to, account, Vec::new())
+    }
+
+    /// A bare number or user dialled at the first account's domain; a SIP URI as it is.
+    pub(crate) fn dial_target(&self, cx: &Cx<'_>, to: &str) -> Result<String, EngineError> {
+        let target = to.trim();
+        if target.contains(':') {
+            return Ok(target.to_owned());
+        }
+        let domain = cx.registrations.first_domain().ok_or_else(|| {
+            EngineError::Invalid(format!(
+                "{to:?} is not a SIP URI and no account gives a domain to dial it at"
+            ))
+        })?;
+        Ok(format!("sip:{target}@{domain}"))
+    }
+
+    /// Places a call with extra INVITE headers (Replaces, Referred-By for a transfer).
+    pub(crate) fn dial_with(
+        &mut self,
+        cx: &mut Cx<'_>,
+        to: &str,
+        account: Option<&str>,
+        headers: Vec<(String, String)>,
+    ) -> Result<CallView, EngineError> {
+        let account_index = match account {
+            Some(name) => Some(
+                cx.registrations
+                    .index_of(name)
+                    .ok_or_else(|| EngineError::Invalid(format!("no account named {name:?}")))?,
+            ),
+            None => (!cx.registrations.is_empty()).then_some(0),
+        };
+        let mut target = to.trim().to_owned();
+        if !target.contains(':') {
+            // A bare number or user: dial it at the account's domain.
+            let domain = account_index
+                .and_then(|i| cx.registrations.settings(i))
+                .and_then(|a| a.sip.aor.split('@').nth(1))
+                .map(str::to_owned)
+                .ok_or_else(|| {
+                    EngineError::Invalid(format!(
+                        "{to:?} is not a SIP URI and no account gives a domain to dial it at"
+                    ))
+                })?;
+            target = format!("sip:{target}@{domain}");
+        }
+        let port = self.free_ports.pop().ok_or(EngineError::NoMediaPort)?;
+        let codecs = account_index
+            .and_then(|i| cx.registrations.settings(i))
+            .map(|a| a.codecs.clone())
+            .filter(|c| !c.is_empty())
+            .unwrap_or_else(|| self.media.codecs.clone());
+        let local = LocalMedia::with_codecs(port, self.rng.u64(1..u64::from(u32::MAX)), codecs);
+        let offer = build_offer(&local);
+        let invitation = Invitation {
+            target: target.clone(),
+            account: account_index.and_then(|i| cx.registrations.sip_id(i)),
+            dest: None,
+            sdp: Some(Bytes::from(offer)),
+            headers,
+        };
+        let leg = match cx.ua.invite(cx.now, invitation) {
+            Ok(leg) => leg,
+            Err(e) => {
+                self.free_ports.push(port);
+                return Err(EngineError::Invalid(e.to_string()));
+            }
+        };
+        let id = self.new_call_id();
+        let call = Call {
+            id,
+            leg,
+            direction: CallDirection::Outbound,
+            state: CallState::Dialing,
+            remote: target,
+            sip_call_id: cx.ua.call_id(leg).unwrap_or_default().to_owned(),
+            local: Some(local),
+            offer: None,
+            media: None,
+            audio: None,
+            end_reason: None,
+            dtmf_received: String::new(),
+            pending_dtmf: String::new(),
+            muted: false,
+            alerting: false,
+            interaction: None,
+            dtmf: account_index
+                .and_then(|i| cx.registrations.settings(i))
+                .map_or(DtmfMode::Auto, |a| a.dtmf),
+            transfer: None,
+            conference: None,
+            consultation_of: None,
+            referred_from: None,
+            remote_hold: false,
+            captured: Vec::new(),
+            decoded: Vec::new(),
+        };
+        info!(call = %id, remote = %call.remote, "dialing");
+        self.by_media.insert(port, id);
+        self.insert_call(leg, call);
+        self.emit_call(cx, id);
+        self.view(id)
+    }
+
+    /// Answers a ringing call. When the agent answers (`call_waiting`), the call being talked
+    /// on is put on hold first; auto-answer (labs, load tests) and a replacing call do not.
+    pub(crate) fn answer(
+        &mut self,
+        cx: &mut Cx<'_>,
+        id: CallId,
+        call_waiting: bool,
+    ) -> Result<CallView, EngineError> {
+        let call = self.calls.get_mut(&id).ok_or(EngineError::NoSuchCall(id))?;
+        if call.state != CallState::Ringing {
+            return Err(EngineError::WrongState {
+                call: id,
+                state: call.state_name(),
+                action: "answer",
+            });
+        }
+        cx.timers.clear(TimerId::AutoAnswer(id));
+        let leg = call.leg;
+        // Call waiting: taking this call puts the one being talked on on hold.
+        let talking: Vec<CallId> = self
+            .calls
+            .values()
+            .filter(|c| call_waiting && c.id != id)
+            .filter(|c| c.state == CallState::Connected && c.conference.is_none())
+            .map(|c| c.id)
+            .collect();
+        for other in talking {
+            if let Err(e) = self.hold(cx, other, true) {
+                debug!(call = %other, error = %e, "cannot hold for call waiting");
+            }
+        }
+        let Some(port) = self.free_ports.pop() else {
+            let _ = cx.ua.reject(cx.now, leg, 503);
+            return Err(EngineError::NoMediaPort);
+        };
+        let local = LocalMedia::with_codecs(
+            port,
+            self.rng.u64(1..u64::from(u32::MAX)),
+            self.media.codecs.clone(),
+        );
+        let offer = self.calls.get_mut(&id).and_then(|c| c.offer.take());
+        let answered = offer.map(|offer| {
+            answer_offer(&offer, &local).and_then(|(answer, agreed)| {
+                self.new_media(cx, id, agreed)
+                    .map(|media| (answer, media))
+                    .map_err(|_| media::SdpError::NoCommonCodec)
+            })
+        });
+        let call = self.calls.get_mut(&id).ok_or(EngineError::NoSuchCall(id))?;
+        let sdp = match answered {
+            Some(answered) => match answered {
+                Ok((answer, media)) => {
+                    call.media = Some(media);
+                    answer
+                }
+                Err(e) => {
+                    warn!(call = %id, error = %e, "cannot answer the offer");
+                    self.free_ports.push(port);
+                    let _ = cx.ua.reject(cx.now, leg, 488);
+                    return Err(EngineError::Invalid(format!("cannot answer: {e}")));
+                }
+            },
+            // Late offer (RFC 3261 §13.2.1): offer in the 200, answer in the ACK.
+            None => build_offer(&local),
+        };
+        call.local = Some(local);
+        self.by_media.insert(port, id);
+        cx.ua
+            .answer(cx.now, leg, Some(Bytes::from(sdp)))
+            .map_err(|e| EngineError::from_sip(id, e))?;
+        let call = self.calls.get_mut(&id).ok_or(EngineError::NoSuchCall(id))?;
+        call.state = CallState::Connected;
+        if call.media.is_some() {
+            self.start_media(cx, id);
+        }
+        info!(call = %id, "answered");
+        self.emit_call(cx, id);
+        self.interaction_step(cx, id, |i, at| i.accept(at));
+        self.view(id)
+    }
+
+    pub(crate) fn reject(
+        &mut self,
+        cx: &mut Cx<'_>,
+        id: CallId,
+        status: u16,
+    ) -> Result<CallView, EngineError> {
+        let call = self.calls.get(&id).ok_or(EngineError::NoSuchCall(id))?;
+        if call.state != CallState::Ringing {
+            return Err(EngineError::WrongState {
+                call: id,
+                state: call.state_name(),
+                action: "reject",
+            });
+        }
+        if !(400..=699).contains(&status) {
+            return Err(EngineError::Invalid(format!(
+                "reject status must be 400-699, not {status}"
+            )));
+        }
+        cx.ua
+            .reject(cx.now, call.leg, status)
+            .map_err(|e| EngineError::from_sip(id, e))?;
+        self.interaction_step(cx, id, |i, at| i.reject(at, status));
+        self.view(id)
+    }
+
+    pub(crate) fn hangup(&mut self, cx: &mut Cx<'_>, id: CallId) -> Result<CallView, EngineError> {
+        self.end_locally(cx, id, "hung up locally".to_owned())?;
+        self.view(id)
+    }
+
+    /// Ends a call from our side (BYE, CANCEL or a refusal), for `reason`.
+    pub(crate) fn end_locally(
+        &mut self,
+        cx: &mut Cx<'_>,
+        id: CallId,
+        reason: String,
+    ) -> Result<(), EngineError> {
+        let call = self.calls.get(&id).ok_or(EngineError::NoSuchCall(id))?;
+        if call.state == CallState::Ended {
+            return Err(EngineError::WrongState {
+                call: id,
+                state: call.state_name(),
+                action: "hang up",
+            });
+        }
+        let leg = call.leg;
+        cx.ua
+            .hangup(cx.now, leg)
+            .map_err(|e| EngineError::from_sip(id, e))?;
+        // A CANCEL waits for its 487, but the user's call is over now.
+        self.end_call(cx, id, reason);
+        Ok(())
+    }
+
+    pub(crate) fn hold(
+        &mut self,
+        cx: &mut Cx<'_>,
+        id: CallId,
+        hold: bool,
+    ) -> Result<CallView, EngineError> {
+        let call = self.calls.get_mut(&id).ok_or(EngineError::NoSuchCall(id))?;
+        let wanted = if hold {
+            CallState::Connected
+        } else {
+            CallState::Held
+        };
+        if call.state != wanted {
+            return Err(EngineError::WrongState {
+                call: id,
+                state: call.state_name(),
+                action: if hold { "hold" } else { "resume" },
+            });
+        }
+        let remote_hold = call.remote_hold;
+        let local = call.local.as_mut().ok_or(EngineError::NoSuchCall(id))?;
+        local.version += 1;
+        // RFC 3264 §8.4: when the peer holds us too, neither side sends: inactive.
+        local.direction = match (hold, remote_hold) {
+            (true, false) => Direction::SendOnly,
+            (true, true) => Direction::Inactive,
+            (false, false) => Direction::SendRecv,
+            (false, true) => Direction::RecvOnly,
+        };
+        let offer = build_offer(local);
+        let leg = call.leg;
+        cx.ua
+            .reinvite(cx.now, leg, Some(Bytes::from(offer)))
+            .map_err(|e| EngineError::from_sip(id, e))?;
+        self.view(id)
+    }
+
+    pub(crate) fn mute(
+        &mut self,
+        cx: &mut Cx<'_>,
+        id: CallId,
+        muted: bool,
+    ) -> Result<CallView, EngineError> {
+        let call = self.calls.get_mut(&id).ok_or(EngineError::NoSuchCall(id))?;
+        if call.state == CallState::Ended {
+            return Err(EngineError::WrongState {
+                call: id,
+                state: call.state_name(),
+                action: "mute",
+            });
+        }
+        call.muted = muted;
+        if let Some(media) = call.media.as_mut() {
+            media.set_muted(muted);
+        }
+        self.emit_call(cx, id);
+        self.view(id)
+    }
+
+    pub(crate) fn dtmf(
+        &mut self,
+        cx: &mut Cx<'_>,
+        id: CallId,
+        digits: &str,
+    ) -> Result<CallView, EngineError> {
+        let parsed =
+            DtmfDigit::parse_all(digits).map_err(|e| EngineError::Invalid(e.to_string()))?;
+        if parsed.is_empty() {
+            return Err(EngineError::Invalid("no digits to send".to_owned()));
+        }
+        let call = self.calls.get_mut(&id).ok_or(EngineError::NoSuchCall(id))?;
+        match call.state {
+            CallState::Connected | CallState::Held => {}
+            CallState::Dialing => {
+                call.pending_dtmf.push_str(digits);
+                return self.view(id);
+            }
+            _ => {
+                return Err(EngineError::WrongState {
+                    call: id,
+                    state: call.state_name(),
+                    action: "send DTMF",
+                });
+            }
+        }
+        let mode = call.dtmf;
+        let in_band = call
+            .media
+            .as_ref()
+            .is_some_and(MediaSession::telephone_event_agreed);
+        if mode == DtmfMode::Rfc4733 && !in_band {
+            return Err(EngineError::Invalid(
+                "the peer did not agree to RFC 4733 telephone-event, and this account sends DTMF only that way (dtmf = \"rfc4733\")".to_owned(),
+            ));
+        }
+        self.interaction_step(cx, id, |i, at| i.dtmf(at, digits));
+        let Some(call) = self.calls.get_mut(&id) else {
+            return Err(EngineError::NoSuchCall(id));
+        };
+        let sent_in_band = mode != DtmfMode::Info
+            && call
+                .media
+                .as_mut()
+                .is_some_and(|media| media.send_dtmf(&parsed));
+        if !sent_in_band {
+            // No telephone-event agreed: SIP INFO with application/dtmf-relay.
+            let leg = call.leg;
+            for digit in parsed {
+                cx.ua
+                    .send_dtmf_info(cx.now, leg, digit.as_char())
+                    .map_err(|e| EngineError::from_sip(id, e))?;
+            }
+        }
+        self.view(id)
+    }
+
+    /// The agent's action on an interaction that acts on its call: accept or reject the call
+    /// ringing for it, or call its customer.
+    pub(crate) fn interaction_command(
+        &mut self,
+        cx: &mut Cx<'_>,
+        id: InteractionId,
+        command: api::InteractionCommand,
+    ) -> Result<(), EngineError> {
+        let state = cx
+            .desk
+            .get(id)
+            .map(|i| i.state)
+            .ok_or(EngineError::NoSuchInteraction(id))?;
+        let live_call = self.live_call_of(id);
+        let at = cx.desk.wall(cx.now);
+        match command {
+            api::InteractionCommand::Accept => match live_call {
+                Some((call, CallState::Ringing)) => {
+                    self.answer(cx, call, true)?;
+                }
+                _ => cx.desk.change(id, cx.out, |i| i.accept(at))?,
+            },
+            api::InteractionCommand::Reject { status } => {
+                let status = status.unwrap_or(cx.desk.callbacks.reject_status);
+                match live_call {
+                    Some((call, CallState::Ringing)) => {
+                        self.reject(cx, call, status)?;
+                    }
+                    _ => cx.desk.change(id, cx.out, |i| i.reject(at, status))?,
+                }
+            }
+            api::InteractionCommand::Call => self.call_customer(cx, id, state, live_call)?,
+            // The desk's own: the phone gives them to it.
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Call: the customer number, dialled through the dial plan, as a new outbound call that
+    /// the interaction follows. A preview leg still up is released first.
+    pub(crate) fn call_customer(
+        &mut self,
+        cx: &mut Cx<'_>,
+        id: InteractionId,
+        state: InteractionState,
+        live_call: Option<(CallId, CallState)>,
+    ) -> Result<(), EngineError> {
+        if !matches!(
+            state,
+            InteractionState::Previewing | InteractionState::Ended
+        ) {
+            return Err(interaction::InteractionError::InvalidTransition {
+                state,
+                action: "call",
+            }
+            .into());
+        }
+        let target = cx.desk.customer_uri(id, cx.registrations.first_domain())?;
+        if let Some((previous, _)) = live_call {
+            if let Some(call) = self.calls.get_mut(&previous) {
+                call.interaction = None;
+            }
+            let _ = self.hangup(cx, previous);
+        }
+        let view = self.dial_with(cx, &target, None, Vec::new())?;
+        if let Some(call) = self.calls.get_mut(&view.id) {
+            call.interaction = Some(id);
+        }
+        let at = cx.desk.wall(cx.now);
+        cx.desk.change(id, cx.out, |i| {
+            i.call_id = Some(view.id.to_string());
+            i.remote = Some(view.remote.clone());
+            i.direction = interaction::Direction::Outbound;
+            i.dial(at, &view.remote)
+        })
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Media
+    // -----------------------------------------------------------------------------------------
+
+    pub(crate) fn start_media(&mut self, cx: &mut Cx<'_>, id: CallId) {
+        let rate = self
+            .calls
+            .get(&id)
+            .and_then(|c| c.media.as_ref())
+            .map_or(8000, |m| m.codec().clock_rate());
+        let audio = self.audio.open(id, rate);
+        if let Some(call) = self.calls.get_mut(&id) {
+            call.audio = Some(audio);
+            if let Some(media) = call.media.as_mut() {
+                media.set_muted(call.muted);
+                if !call.pending_dtmf.is_empty() {
+                    let digits = std::mem::take(&mut call.pending_dtmf);
+                    if let Ok(parsed) = DtmfDigit::parse_all(&digits) {
+                        media.send_dtmf(&parsed);
+                    }
+                }
+            }
+        }
+        if !cx.timers.is_set(TimerId::MediaTick) {
+            cx.timers.set(TimerId::MediaTick, cx.now + FRAME);
+        }
+    }
+
+    pub(crate) fn on_rtp(
+        &mut self,
+        cx: &mut Cx<'_>,
+        local: SocketAddr,
+        from: SocketAddr,
+        bytes: &[u8],
+    ) {
+        let now = cx.now;
+        // The RTP socket, or the RTCP socket on the port after it.
+        let (id, rtcp) = match self.by_media.get(&local) {
+            Some(id) => (*id, false),
+            None => {
+                let rtp = SocketAddr::new(local.ip(), local.port().wrapping_sub(1));
+                match self.by_media.get(&rtp) {
+                    Some(id) => (*id, true),
+                    None => return,
+                }
+            }
+        };
+        let Some(media) = self.calls.get_mut(&id).and_then(|c| c.media.as_mut()) else {
+            return;
+        };
+        if rtcp {
+            media.handle_rtcp(now, bytes);
+        } else {
+            media.handle_packet(now, from, bytes);
+        }
+        let mut digits = Vec::new();
+        let mut reported = false;
+        while let Some(event) = media.poll_event() {
+            match event {
+                MediaEvent::Dtmf(digit) => digits.push(digit),
+                MediaEvent::Report => reported = true,
+            }
+        }
+        for digit in digits {
+            self.on_digit(cx, id, digit);
+        }
+        if reported {
+            self.emit_call(cx, id);
+        }
+    }
+
+    /// The media clock's tick due at `tick`: every frame due by now (catching up five at
+    /// most, then starting afresh from now), while any call has media.
+    pub(crate) fn run_media_clock(&mut self, cx: &mut Cx<'_>, mut tick: Instant) {
+        let now = cx.now;
+        let mut catch_up = 0;
+        while tick <= now {
+            self.mixer.tick(&mut self.calls, cx.now, cx.out);
+            catch_up += 1;
+            tick = if catch_up >= 5 {
+                now + FRAME
+            } else {
+                tick + FRAME
+            };
+        }
+        let any_media = self
+            .calls
+            .values()
+            .any(|c| c.state != CallState::Ended && c.media.is_some());
+        if any_media {
+            cx.timers.set(TimerId::MediaTick, tick);
+        }
+    }
+
+    /// Refuses calls still ringing when their preview timeout passes (the configured status,
+    /// 480); their interactions are missed.
+    pub(crate) fn ring_timeout(&mut self, cx: &mut Cx<'_>, id: CallId) {
+        let Some(call) = self.calls.get(&id) else {
+            return;
+        };
+        if call.state != CallState::Ringing {
+            return;
+        }
+        let status = cx.desk.callbacks.timeout_status.unwrap_or(480);
+        let _ = cx.ua.reject(cx.now, call.leg, status);
+        self.end_call(cx, id, format!("preview timeout ({status})"));
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Book-keeping
+    // -----------------------------------------------------------------------------------------
+
+    pub(crate) fn new_call_id(&mut self) -> CallId {
+        let id = CallId(self.next_call);
+        self.next_call += 1;
+        id
+    }
+
+    pub(crate) fn insert_call(&mut self, leg: LegId, call: Call) {
+        self.by_leg.insert(leg, call.id);
+        self.calls.insert(call.id, call);
+    }
+
+    pub(crate) fn end_call(&mut self, cx: &mut Cx<'_>, id: CallId, reason: String) {
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        if call.state == CallState::Ended {
+            return;
+        }
+        info!(call = %id, %reason, "call ended");
+        let was_ringing = call.state == CallState::Ringing;
+        let never_answered = matches!(call.state, CallState::Dialing | CallState::Ringing);
+        call.conference = None;
+        call.state = CallState::Ended;
+        call.end_reason = Some(reason);
+        cx.timers.clear(TimerId::AutoAnswer(id));
+        self.by_leg.remove(&call.leg);
+        if let (Some(media), Some(local)) = (call.media.as_mut(), call.local.as_ref()) {
+            media.bye();
+            drain_media(media, local.addr, cx.out);
+        }
+        if let Some(local) = call.local.as_ref() {
+            self.by_media.remove(&local.addr);
+            self.free_ports.push(local.addr);
+        }
+        self.ended.push_back(id);
+        let why = call.end_reason.clone().unwrap_or_default();
+        if let Some(audio) = call.audio.take() {
+            self.audio.close(id, audio);
+        }
+        self.emit_call(cx, id);
+        if never_answered {
+            let status = failure_status(&why);
+            if !was_ringing {
+                // Our own call failed: the agent hears why for a few seconds.
+                let tone = match status {
+                    486 | 600 | 603 => Some(Tone::Busy),
+                    487 => None,
+                    _ => Some(Tone::Reorder),
+                };
+                self.tones.play_until(tone, cx.now + PROGRESS_TONE);
+                cx.timers.set(TimerId::ProgressTone, cx.now + PROGRESS_TONE);
+            }
+            self.report_to_referrer(cx, id, status, &why);
+        }
+        self.interaction_step(cx, id, |i, at| match i.state {
+            api::InteractionState::Notified if was_ringing => i.miss(at, &why),
+            api::InteractionState::Connected
+            | api::InteractionState::Held
+            | api::InteractionState::Dialing => i.end(at),
+            _ => Ok(()),
+        });
+        self.prune_ended(cx);
+    }
+
+    /// Forgets the oldest ended calls beyond `keep_ended`, and with them their interactions
+    /// once those are settled (they stay in the store when there is one).
+    pub(crate) fn prune_ended(&mut self, cx: &mut Cx<'_>) {
+        while self.ended.len() > self.keep_ended {
+            let Some(id) = self.ended.pop_front() else {
+                break;
+            };
+            let removed = self.calls.remove(&id);
+            if let Some(call) = removed.as_ref() {
+                self.released.remove(&call.leg);
+            }
+            if let Some(interaction) = removed.and_then(|c| c.interaction) {
+                cx.desk.forget_if_settled(interaction);
+            }
+        }
+    }
+
+    /// A call's media stream, with random SSRC, sequence and timestamp (RFC 3550 §5.1).
+    pub(crate) fn new_media(
+        &mut self,
+        cx: &mut Cx<'_>,
+        id: CallId,
+        agreed: Negotiated,
+    ) -> Result<MediaSession, media::CodecError> {
+        let (epoch, wall) = cx.desk.epoch();
+        let since_unix = wall - time::OffsetDateTime::UNIX_EPOCH;
+        let params = SessionParams {
+            ssrc: self.rng.u32(..),
+            seq: self.rng.u16(..),
+            timestamp: self.rng.u32(..),
+            cname: format!("{id}-{:08x}@recall", self.rng.u32(..)),
+            opus: self.media.opus,
+            jitter_min: self.media.jitter_min,
+            jitter_max: self.media.jitter_max,
+            wall: Duration::try_from(since_unix).unwrap_or_default(),
+            epoch,
+        };
+        MediaSession::new(agreed, params)
+    }
+
+    pub(crate) fn view(&self, id: CallId) -> Result<CallView, EngineError> {
+        self.calls
+            .get(&id)
+            .map(Call::view)
+            .ok_or(EngineError::NoSuchCall(id))
+    }
+
+    pub(crate) fn emit_call(&mut self, cx: &mut Cx<'_>, id: CallId) {
+        if let Some(call) = self.calls.get(&id) {
+            cx.out
+                .push_back(Output::Event(Box::new(Event::Call { call: call.view() })));
+        }
+    }
+}
+
+/// The URI inside a `From`/`To` value: `"Ann" <sip:ann@x>;tag=1` gives `sip:ann@x`.
+pub(crate) fn uri_of(address: &str) -> String {
+    match (address.find('<'), address.rfind('>')) {
+        (Some(open), Some(close)) if open < close => address[open + 1..close].to_owned(),
+        _ => address
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_owned(),
+    }
+}
+
+pub(crate) fn describe_end(reason: &EndReason) -> String {
+    reason.to_string()
+}
+
+pub(crate) fn failure_status(why: &str) -> u16 {
+    why.split(|c: char| !c.is_ascii_digit())
+        .filter_map(|n| n.parse::<u16>().ok())
+        .find(|n| (300..700).contains(n))
+        .unwrap_or(if why.contains("time") { 408 } else { 487 })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::uri_of;
+
+    #[test]
+    pub(crate) fn the_remote_is_the_bare_uri() {
+        for (address, uri) in [
+            (
+                "\"sipp\" <sip:sipp@127.0.0.1:5070>",
+                "sip:sipp@127.0.0.1:5070",
+            ),
+            ("<sip:a@b;transport=tcp>", "sip:a@b;transport=tcp"),
+            ("sip:caller@example.net", "sip:caller@example.net"),
+        ] {
+            assert_eq!(uri_of(address), uri);
+        }
+    }
+}
