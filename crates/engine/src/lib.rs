@@ -3,6 +3,7 @@
 //! its next deadline. It never reads the clock or touches a socket.
 
 mod call;
+mod call_commands;
 mod call_events;
 mod calls;
 mod config;

@@ -631,7 +631,7 @@ mod tests {
     use super::escape_header;
 
     #[test]
-    pub(crate) fn replaces_is_escaped_for_a_uri_header() {
+    fn replaces_is_escaped_for_a_uri_header() {
         assert_eq!(
             escape_header("abc@host;to-tag=1;from-tag=2"),
             "abc%40host%3Bto-tag%3D1%3Bfrom-tag%3D2"

@@ -1,0 +1,380 @@
+//! What the agent does to a call: dial (with the account's identity, codecs and DTMF mode),
+//! answer (holding the call being talked on), refuse, hang up, hold and resume by re-INVITE,
+//! mute, and send DTMF (RFC 4733, or SIP INFO when the peer did not agree to it).
+
+use api::{CallDirection, CallId, CallState, CallView};
+use bytes::Bytes;
+use media::{Direction, DtmfDigit, LocalMedia, MediaSession, answer_offer, build_offer};
+use sip::Invitation;
+use tracing::{debug, info, warn};
+
+use crate::call::Call;
+use crate::calls::{Calls, Cx};
+use crate::config::DtmfMode;
+use crate::error::EngineError;
+use crate::timers::TimerId;
+
+impl Calls {
+    pub(crate) fn dial(
+        &mut self,
+        cx: &mut Cx<'_>,
+        to: &str,
+        account: Option<&str>,
+    ) -> Result<CallView, EngineError> {
+        self.dial_with(cx, to, account, Vec::new())
+    }
+
+    /// A bare number or user dialled at the first account's domain; a SIP URI as it is.
+    pub(crate) fn dial_target(&self, cx: &Cx<'_>, to: &str) -> Result<String, EngineError> {
+        let target = to.trim();
+        if target.contains(':') {
+            return Ok(target.to_owned());
+        }
+        let domain = cx.registrations.first_domain().ok_or_else(|| {
+            EngineError::Invalid(format!(
+                "{to:?} is not a SIP URI and no account gives a domain to dial it at"
+            ))
+        })?;
+        Ok(format!("sip:{target}@{domain}"))
+    }
+
+    /// Places a call with extra INVITE headers (Replaces, Referred-By for a transfer).
+    pub(crate) fn dial_with(
+        &mut self,
+        cx: &mut Cx<'_>,
+        to: &str,
+        account: Option<&str>,
+        headers: Vec<(String, String)>,
+    ) -> Result<CallView, EngineError> {
+        let account_index = match account {
+            Some(name) => Some(
+                cx.registrations
+                    .index_of(name)
+                    .ok_or_else(|| EngineError::Invalid(format!("no account named {name:?}")))?,
+            ),
+            None => (!cx.registrations.is_empty()).then_some(0),
+        };
+        let mut target = to.trim().to_owned();
+        if !target.contains(':') {
+            // A bare number or user: dial it at the account's domain.
+            let domain = account_index
+                .and_then(|i| cx.registrations.settings(i))
+                .and_then(|a| a.sip.aor.split('@').nth(1))
+                .map(str::to_owned)
+                .ok_or_else(|| {
+                    EngineError::Invalid(format!(
+                        "{to:?} is not a SIP URI and no account gives a domain to dial it at"
+                    ))
+                })?;
+            target = format!("sip:{target}@{domain}");
+        }
+        let port = self.free_ports.pop().ok_or(EngineError::NoMediaPort)?;
+        let codecs = account_index
+            .and_then(|i| cx.registrations.settings(i))
+            .map(|a| a.codecs.clone())
+            .filter(|c| !c.is_empty())
+            .unwrap_or_else(|| self.media.codecs.clone());
+        let local = LocalMedia::with_codecs(port, self.rng.u64(1..u64::from(u32::MAX)), codecs);
+        let offer = build_offer(&local);
+        let invitation = Invitation {
+            target: target.clone(),
+            account: account_index.and_then(|i| cx.registrations.sip_id(i)),
+            dest: None,
+            sdp: Some(Bytes::from(offer)),
+            headers,
+        };
+        let leg = match cx.ua.invite(cx.now, invitation) {
+            Ok(leg) => leg,
+            Err(e) => {
+                self.free_ports.push(port);
+                return Err(EngineError::Invalid(e.to_string()));
+            }
+        };
+        let id = self.new_call_id();
+        let call = Call {
+            id,
+            leg,
+            direction: CallDirection::Outbound,
+            state: CallState::Dialing,
+            remote: target,
+            sip_call_id: cx.ua.call_id(leg).unwrap_or_default().to_owned(),
+            local: Some(local),
+            offer: None,
+            media: None,
+            audio: None,
+            end_reason: None,
+            dtmf_received: String::new(),
+            pending_dtmf: String::new(),
+            muted: false,
+            alerting: false,
+            interaction: None,
+            dtmf: account_index
+                .and_then(|i| cx.registrations.settings(i))
+                .map_or(DtmfMode::Auto, |a| a.dtmf),
+            transfer: None,
+            conference: None,
+            consultation_of: None,
+            referred_from: None,
+            remote_hold: false,
+            captured: Vec::new(),
+            decoded: Vec::new(),
+        };
+        info!(call = %id, remote = %call.remote, "dialing");
+        self.by_media.insert(port, id);
+        self.insert_call(leg, call);
+        self.emit_call(cx, id);
+        self.view(id)
+    }
+
+    /// Answers a ringing call. When the agent answers (`call_waiting`), the call being talked
+    /// on is put on hold first; auto-answer (labs, load tests) and a replacing call do not.
+    pub(crate) fn answer(
+        &mut self,
+        cx: &mut Cx<'_>,
+        id: CallId,
+        call_waiting: bool,
+    ) -> Result<CallView, EngineError> {
+        let call = self.calls.get_mut(&id).ok_or(EngineError::NoSuchCall(id))?;
+        if call.state != CallState::Ringing {
+            return Err(EngineError::WrongState {
+                call: id,
+                state: call.state_name(),
+                action: "answer",
+            });
+        }
+        cx.timers.clear(TimerId::AutoAnswer(id));
+        let leg = call.leg;
+        // Call waiting: taking this call puts the one being talked on on hold.
+        let talking: Vec<CallId> = self
+            .calls
+            .values()
+            .filter(|c| call_waiting && c.id != id)
+            .filter(|c| c.state == CallState::Connected && c.conference.is_none())
+            .map(|c| c.id)
+            .collect();
+        for other in talking {
+            if let Err(e) = self.hold(cx, other, true) {
+                debug!(call = %other, error = %e, "cannot hold for call waiting");
+            }
+        }
+        let Some(port) = self.free_ports.pop() else {
+            let _ = cx.ua.reject(cx.now, leg, 503);
+            return Err(EngineError::NoMediaPort);
+        };
+        let local = LocalMedia::with_codecs(
+            port,
+            self.rng.u64(1..u64::from(u32::MAX)),
+            self.media.codecs.clone(),
+        );
+        let offer = self.calls.get_mut(&id).and_then(|c| c.offer.take());
+        let answered = offer.map(|offer| {
+            answer_offer(&offer, &local).and_then(|(answer, agreed)| {
+                self.new_media(cx, id, agreed)
+                    .map(|media| (answer, media))
+                    .map_err(|_| media::SdpError::NoCommonCodec)
+            })
+        });
+        let call = self.calls.get_mut(&id).ok_or(EngineError::NoSuchCall(id))?;
+        let sdp = match answered {
+            Some(answered) => match answered {
+                Ok((answer, media)) => {
+                    call.media = Some(media);
+                    answer
+                }
+                Err(e) => {
+                    warn!(call = %id, error = %e, "cannot answer the offer");
+                    self.free_ports.push(port);
+                    let _ = cx.ua.reject(cx.now, leg, 488);
+                    return Err(EngineError::Invalid(format!("cannot answer: {e}")));
+                }
+            },
+            // Late offer (RFC 3261 §13.2.1): offer in the 200, answer in the ACK.
+            None => build_offer(&local),
+        };
+        call.local = Some(local);
+        self.by_media.insert(port, id);
+        cx.ua
+            .answer(cx.now, leg, Some(Bytes::from(sdp)))
+            .map_err(|e| EngineError::from_sip(id, e))?;
+        let call = self.calls.get_mut(&id).ok_or(EngineError::NoSuchCall(id))?;
+        call.state = CallState::Connected;
+        if call.media.is_some() {
+            self.start_media(cx, id);
+        }
+        info!(call = %id, "answered");
+        self.emit_call(cx, id);
+        self.interaction_step(cx, id, |i, at| i.accept(at));
+        self.view(id)
+    }
+
+    pub(crate) fn reject(
+        &mut self,
+        cx: &mut Cx<'_>,
+        id: CallId,
+        status: u16,
+    ) -> Result<CallView, EngineError> {
+        let call = self.calls.get(&id).ok_or(EngineError::NoSuchCall(id))?;
+        if call.state != CallState::Ringing {
+            return Err(EngineError::WrongState {
+                call: id,
+                state: call.state_name(),
+                action: "reject",
+            });
+        }
+        if !(400..=699).contains(&status) {
+            return Err(EngineError::Invalid(format!(
+                "reject status must be 400-699, not {status}"
+            )));
+        }
+        cx.ua
+            .reject(cx.now, call.leg, status)
+            .map_err(|e| EngineError::from_sip(id, e))?;
+        self.interaction_step(cx, id, |i, at| i.reject(at, status));
+        self.view(id)
+    }
+
+    pub(crate) fn hangup(&mut self, cx: &mut Cx<'_>, id: CallId) -> Result<CallView, EngineError> {
+        self.end_locally(cx, id, "hung up locally".to_owned())?;
+        self.view(id)
+    }
+
+    /// Ends a call from our side (BYE, CANCEL or a refusal), for `reason`.
+    pub(crate) fn end_locally(
+        &mut self,
+        cx: &mut Cx<'_>,
+        id: CallId,
+        reason: String,
+    ) -> Result<(), EngineError> {
+        let call = self.calls.get(&id).ok_or(EngineError::NoSuchCall(id))?;
+        if call.state == CallState::Ended {
+            return Err(EngineError::WrongState {
+                call: id,
+                state: call.state_name(),
+                action: "hang up",
+            });
+        }
+        let leg = call.leg;
+        cx.ua
+            .hangup(cx.now, leg)
+            .map_err(|e| EngineError::from_sip(id, e))?;
+        // A CANCEL waits for its 487, but the user's call is over now.
+        self.end_call(cx, id, reason);
+        Ok(())
+    }
+
+    pub(crate) fn hold(
+        &mut self,
+        cx: &mut Cx<'_>,
+        id: CallId,
+        hold: bool,
+    ) -> Result<CallView, EngineError> {
+        let call = self.calls.get_mut(&id).ok_or(EngineError::NoSuchCall(id))?;
+        let wanted = if hold {
+            CallState::Connected
+        } else {
+            CallState::Held
+        };
+        if call.state != wanted {
+            return Err(EngineError::WrongState {
+                call: id,
+                state: call.state_name(),
+                action: if hold { "hold" } else { "resume" },
+            });
+        }
+        let remote_hold = call.remote_hold;
+        let local = call.local.as_mut().ok_or(EngineError::NoSuchCall(id))?;
+        local.version += 1;
+        // RFC 3264 §8.4: when the peer holds us too, neither side sends: inactive.
+        local.direction = match (hold, remote_hold) {
+            (true, false) => Direction::SendOnly,
+            (true, true) => Direction::Inactive,
+            (false, false) => Direction::SendRecv,
+            (false, true) => Direction::RecvOnly,
+        };
+        let offer = build_offer(local);
+        let leg = call.leg;
+        cx.ua
+            .reinvite(cx.now, leg, Some(Bytes::from(offer)))
+            .map_err(|e| EngineError::from_sip(id, e))?;
+        self.view(id)
+    }
+
+    pub(crate) fn mute(
+        &mut self,
+        cx: &mut Cx<'_>,
+        id: CallId,
+        muted: bool,
+    ) -> Result<CallView, EngineError> {
+        let call = self.calls.get_mut(&id).ok_or(EngineError::NoSuchCall(id))?;
+        if call.state == CallState::Ended {
+            return Err(EngineError::WrongState {
+                call: id,
+                state: call.state_name(),
+                action: "mute",
+            });
+        }
+        call.muted = muted;
+        if let Some(media) = call.media.as_mut() {
+            media.set_muted(muted);
+        }
+        self.emit_call(cx, id);
+        self.view(id)
+    }
+
+    pub(crate) fn dtmf(
+        &mut self,
+        cx: &mut Cx<'_>,
+        id: CallId,
+        digits: &str,
+    ) -> Result<CallView, EngineError> {
+        let parsed =
+            DtmfDigit::parse_all(digits).map_err(|e| EngineError::Invalid(e.to_string()))?;
+        if parsed.is_empty() {
+            return Err(EngineError::Invalid("no digits to send".to_owned()));
+        }
+        let call = self.calls.get_mut(&id).ok_or(EngineError::NoSuchCall(id))?;
+        match call.state {
+            CallState::Connected | CallState::Held => {}
+            CallState::Dialing => {
+                call.pending_dtmf.push_str(digits);
+                return self.view(id);
+            }
+            _ => {
+                return Err(EngineError::WrongState {
+                    call: id,
+                    state: call.state_name(),
+                    action: "send DTMF",
+                });
+            }
+        }
+        let mode = call.dtmf;
+        let in_band = call
+            .media
+            .as_ref()
+            .is_some_and(MediaSession::telephone_event_agreed);
+        if mode == DtmfMode::Rfc4733 && !in_band {
+            return Err(EngineError::Invalid(
+                "the peer did not agree to RFC 4733 telephone-event, and this account sends DTMF only that way (dtmf = \"rfc4733\")".to_owned(),
+            ));
+        }
+        self.interaction_step(cx, id, |i, at| i.dtmf(at, digits));
+        let Some(call) = self.calls.get_mut(&id) else {
+            return Err(EngineError::NoSuchCall(id));
+        };
+        let sent_in_band = mode != DtmfMode::Info
+            && call
+                .media
+                .as_mut()
+                .is_some_and(|media| media.send_dtmf(&parsed));
+        if !sent_in_band {
+            // No telephone-event agreed: SIP INFO with application/dtmf-relay.
+            let leg = call.leg;
+            for digit in parsed {
+                cx.ua
+                    .send_dtmf_info(cx.now, leg, digit.as_char())
+                    .map_err(|e| EngineError::from_sip(id, e))?;
+            }
+        }
+        self.view(id)
+    }
+}
