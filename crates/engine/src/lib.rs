@@ -12,6 +12,7 @@ mod interactions;
 mod mixer;
 mod phone;
 mod registrations;
+mod request;
 mod timers;
 mod tones;
 mod transfer;
@@ -22,3 +23,4 @@ pub use config::{
 };
 pub use error::EngineError;
 pub use phone::{Input, Local, Output, Phone};
+pub use request::{Reply, Request};

@@ -19,6 +19,7 @@ use crate::config::{AccountSettings, CallbackSettings, MediaSettings, PhoneConfi
 use crate::error::EngineError;
 use crate::interactions::Desk;
 use crate::registrations::Registrations;
+use crate::request::{Reply, Request};
 use crate::timers::{TimerId, Timers};
 use crate::tones::TEST_TONE;
 
@@ -65,6 +66,14 @@ pub enum Input<'a> {
     },
     /// Time passed.
     Timeout(Instant),
+    /// A request from the agent, the control API or the driver; answered by the value
+    /// [`Phone::handle_input`] returns.
+    Command {
+        /// When.
+        now: Instant,
+        /// What (boxed: requests are rare next to datagrams, and some are large).
+        request: Box<Request>,
+    },
 }
 
 /// Something the driver must do.
@@ -149,13 +158,13 @@ impl Phone {
     }
 
     /// Tells the phone where SIP is received on a transport.
-    pub fn set_sip_addr(&mut self, transport: sip::Transport, addr: SocketAddr) {
+    fn listen_on(&mut self, transport: sip::Transport, addr: SocketAddr) {
         self.ua.set_local_addr(transport, addr);
     }
 
     /// Hands the phone a bound RTP socket's address to use for a future call; its RTCP socket
     /// must be bound on the next port (RFC 3550 §11).
-    pub fn add_media_port(&mut self, addr: SocketAddr) {
+    fn lend_media_port(&mut self, addr: SocketAddr) {
         self.calls.add_media_port(addr);
     }
 
@@ -166,14 +175,14 @@ impl Phone {
     }
 
     /// Registers the accounts that ask for it.
-    pub fn start(&mut self, now: Instant) {
+    fn register_accounts(&mut self, now: Instant) {
         self.now = now;
         self.registrations.start(&mut self.ua, now, &mut self.out);
         self.pump();
     }
 
     /// Hangs up every call and un-registers every account.
-    pub fn shutdown(&mut self, now: Instant) {
+    fn hang_up_and_unregister(&mut self, now: Instant) {
         self.now = now;
         for call in self.calls.live_ids() {
             let (calls, mut cx) = self.split();
@@ -189,9 +198,11 @@ impl Phone {
         self.ua.registering()
     }
 
-    /// Feeds an input.
-    pub fn handle_input(&mut self, input: Input<'_>) {
+    /// Feeds an input: the network's, time's, or a request. A request is answered (`Some`:
+    /// what it came to, or why it was refused); network and timer inputs are only taken.
+    pub fn handle_input(&mut self, input: Input<'_>) -> Option<Result<Reply, EngineError>> {
         match input {
+            Input::Command { now, request } => return Some(self.request(now, *request)),
             Input::Sip { now, source, bytes } => {
                 self.now = now;
                 self.ua.handle_datagram(now, source, bytes);
@@ -229,6 +240,42 @@ impl Phone {
         }
         self.pump();
         self.update_tones();
+        None
+    }
+
+    /// Carries out a request.
+    fn request(&mut self, now: Instant, request: Request) -> Result<Reply, EngineError> {
+        match request {
+            Request::Listen { transport, addr } => self.listen_on(transport, addr),
+            Request::MediaPort(addr) => self.lend_media_port(addr),
+            Request::Start => self.register_accounts(now),
+            Request::Shutdown => self.hang_up_and_unregister(now),
+            Request::Call(command) => {
+                return self
+                    .call_command(now, command)
+                    .map(|view| Reply::Call(Box::new(view)));
+            }
+            Request::Interaction { id, command } => {
+                return self
+                    .interaction_action(now, id, command)
+                    .map(|i| Reply::Interaction(Box::new(i)));
+            }
+            Request::Agent {
+                voice,
+                web_callback,
+            } => return Ok(Reply::Agent(self.agent_state(now, voice, web_callback))),
+            Request::Reconfigure {
+                accounts,
+                media,
+                callbacks,
+            } => self.apply_settings(now, accounts, media, callbacks),
+            Request::TestRegistration(account) => self.probe_registration(now, account),
+            Request::TestTone => self.play_test_tone(now)?,
+            Request::SetContacts(contacts) => self.use_contacts(contacts),
+            Request::SetCallbackSettings(callbacks) => self.use_callback_settings(callbacks),
+            Request::Restore(stored) => self.restore(now, stored),
+        }
+        Ok(Reply::Done)
     }
 
     /// The next output. Drain until `Output::Timeout` after every input.
@@ -267,7 +314,7 @@ impl Phone {
     }
 
     /// Carries out a user's command.
-    pub fn command(&mut self, now: Instant, command: Command) -> Result<CallView, EngineError> {
+    fn call_command(&mut self, now: Instant, command: Command) -> Result<CallView, EngineError> {
         self.now = now;
         let (calls, mut cx) = self.split();
         let result = calls.command(&mut cx, command);
@@ -348,7 +395,7 @@ impl Phone {
     /// Brings back interactions from the store after a start: ids continue after the highest,
     /// what was live when the process stopped is recovered (missed or ended), and reschedules
     /// not raised before the stop are armed again.
-    pub fn restore_interactions(&mut self, now: Instant, stored: Vec<Interaction>) {
+    fn restore(&mut self, now: Instant, stored: Vec<Interaction>) {
         self.now = now;
         for (at, id) in self.desk.restore(now, stored, &mut self.out) {
             let wait = self.desk.until(at, now);
@@ -357,17 +404,17 @@ impl Phone {
     }
 
     /// Replaces the directory's contacts (after a change through the API or at start).
-    pub fn set_contacts(&mut self, contacts: Vec<interaction::Contact>) {
+    fn use_contacts(&mut self, contacts: Vec<interaction::Contact>) {
         self.desk.set_contacts(contacts);
     }
 
     /// Changes how callbacks are handled from now on.
-    pub fn set_callback_settings(&mut self, callbacks: CallbackSettings) {
+    fn use_callback_settings(&mut self, callbacks: CallbackSettings) {
         self.desk.callbacks = callbacks;
     }
 
     /// Sets the agent's state per channel (`None` leaves a channel as it is).
-    pub fn set_agent_state(
+    fn agent_state(
         &mut self,
         now: Instant,
         voice: Option<AgentState>,
@@ -378,7 +425,7 @@ impl Phone {
     }
 
     /// Carries out the agent's action on an interaction.
-    pub fn interaction_command(
+    fn interaction_action(
         &mut self,
         now: Instant,
         id: InteractionId,
@@ -434,7 +481,7 @@ impl Phone {
     /// registers afresh, and one no longer listed is un-registered — unless a new account
     /// has its address-of-record, whose REGISTER then takes its binding over. Calls in
     /// progress carry on as they were.
-    pub fn reconfigure(
+    fn apply_settings(
         &mut self,
         now: Instant,
         accounts: Vec<AccountSettings>,
@@ -452,7 +499,7 @@ impl Phone {
     /// REGISTERs once as `account` (not one of the phone's accounts) and reports the outcome
     /// as [`Event::RegistrationTest`]. The binding is then removed again, unless one of the
     /// phone's accounts has the same address-of-record (its own refreshes keep it).
-    pub fn test_registration(&mut self, now: Instant, account: AccountSettings) {
+    fn probe_registration(&mut self, now: Instant, account: AccountSettings) {
         self.now = now;
         self.registrations.test(&mut self.ua, now, account);
         self.pump();
@@ -462,7 +509,7 @@ impl Phone {
     ///
     /// # Errors
     /// While a call is connected (the tone would be in the agent's ear over the customer).
-    pub fn test_tone(&mut self, now: Instant) -> Result<(), EngineError> {
+    fn play_test_tone(&mut self, now: Instant) -> Result<(), EngineError> {
         self.now = now;
         if self.active_calls() > 0 {
             return Err(EngineError::Invalid(

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use api::{CallDirection, CallId, CallState, Command};
 use engine::{Input, Output};
-use harness::{World, rms};
+use harness::{Ask, World, rms};
 use sip::{Dest, Transport};
 use test_support::sip_fixture;
 

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use api::{AgentState, CallState, InteractionCommand, InteractionState};
 use engine::{Input, Output};
-use harness::Host;
+use harness::{Ask, Host};
 use sip::{Dest, Transport};
 use test_support::sip_fixture;
 

@@ -11,7 +11,7 @@ mod harness;
 use std::time::{Duration, Instant};
 
 use api::{CallState, Command};
-use harness::{World, rms};
+use harness::{Ask, World, rms};
 
 #[test]
 fn two_phones_register_call_and_talk_over_a_lossy_jittery_network() {

@@ -9,7 +9,7 @@ mod harness;
 use std::time::Duration;
 
 use api::Event;
-use harness::{World, account};
+use harness::{Ask, World, account};
 use media::Tone;
 
 /// The registration tests Alice's phone has reported: (account, registered, detail).

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use api::{CallId, CallState, InteractionState, TimelineKind, TransferOutcome};
 use engine::{Input, Output};
-use harness::Host;
+use harness::{Ask, Host};
 use sip::{Dest, Transport};
 use test_support::sip_fixture;
 

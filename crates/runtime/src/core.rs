@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use api::Event;
-use engine::{Input, Output, Phone, PhoneConfig};
+use engine::{Input, Output, Phone, PhoneConfig, Reply, Request};
 use sip::{Dest, Transport};
 use thiserror::Error;
 use tokio::net::{TcpListener, UdpSocket};
@@ -139,14 +139,14 @@ pub async fn run(
         plant(&mut directory, seed)?;
     }
     let mut phone = Phone::new(phone_config, Instant::now());
-    phone.set_contacts(directory.contacts()?);
+    let _ = ask(&mut phone, Request::SetContacts(directory.contacts()?));
     if let Some(store) = &store {
         let stored = store.load_all()?;
         info!(
             interactions = stored.len(),
             "interactions restored from the database"
         );
-        phone.restore_interactions(Instant::now(), stored);
+        let _ = ask(&mut phone, Request::Restore(stored));
     }
 
     let mut sip_udp = HashMap::new();
@@ -164,7 +164,13 @@ pub async fn run(
                 let local = socket.local_addr().unwrap_or(spec.addr);
                 let socket = Arc::new(socket);
                 net::spawn_sip_udp(socket.clone(), net_tx.clone());
-                phone.set_sip_addr(Transport::Udp, local);
+                let _ = ask(
+                    &mut phone,
+                    Request::Listen {
+                        transport: Transport::Udp,
+                        addr: local,
+                    },
+                );
                 sip_udp.insert(Transport::Udp, socket);
                 listen.push(format!("udp:{local}"));
             }
@@ -179,7 +185,13 @@ pub async fn run(
                         })?;
                 let local = listener.local_addr().unwrap_or(spec.addr);
                 net::spawn_tcp_listener(listener, net_tx.clone(), adopt_tx.clone());
-                phone.set_sip_addr(Transport::Tcp, local);
+                let _ = ask(
+                    &mut phone,
+                    Request::Listen {
+                        transport: Transport::Tcp,
+                        addr: local,
+                    },
+                );
                 listen.push(format!("tcp:{local}"));
             }
         }
@@ -237,10 +249,10 @@ pub async fn run(
     };
     core.resume_outbox()?;
     core.bind_media_ports()?;
-    core.phone.start(Instant::now());
+    let _ = ask(&mut core.phone, Request::Start);
     if let Some(plan) = core.plan.as_ref() {
         let dial = plan.dial();
-        let result = core.phone.command(Instant::now(), dial).map(|view| view.id);
+        let result = ask_call(&mut core.phone, dial).map(|view| view.id);
         if let Some(plan) = core.plan.as_mut() {
             plan.dialed(result);
         }
@@ -257,7 +269,7 @@ pub async fn run(
         {
             debug!(?outcome, "planned call over");
             stopping_since = Some(Instant::now());
-            core.phone.shutdown(Instant::now());
+            let _ = ask(&mut core.phone, Request::Shutdown);
             continue;
         }
         if let Some(since) = stopping_since {
@@ -274,7 +286,7 @@ pub async fn run(
             () = &mut stop, if stopping_since.is_none() => {
                 info!("shutting down");
                 stopping_since = Some(Instant::now());
-                core.phone.shutdown(Instant::now());
+                let _ = ask(&mut core.phone, Request::Shutdown);
             }
             Some(event) = net_rx.recv() => {
                 core.on_net(event);
@@ -320,7 +332,7 @@ impl Core {
                     };
                     let _ = self.events.send(*event);
                     for command in commands {
-                        if let Err(e) = self.phone.command(Instant::now(), command) {
+                        if let Err(e) = ask(&mut self.phone, Request::Call(command)) {
                             warn!(error = %e, "planned command failed");
                         }
                     }
@@ -335,7 +347,7 @@ impl Core {
                                 .map(|plan| plan.on_time(Instant::now()))
                                 .unwrap_or_default();
                             for command in commands {
-                                if let Err(e) = self.phone.command(Instant::now(), command) {
+                                if let Err(e) = ask(&mut self.phone, Request::Call(command)) {
                                     warn!(error = %e, "planned command failed");
                                 }
                             }
@@ -478,10 +490,9 @@ impl Core {
     }
 
     fn on_api(&mut self, request: ApiRequest) {
-        let now = Instant::now();
         match request {
             ApiRequest::Command(command, reply) => {
-                let result = self.phone.command(now, command);
+                let result = ask_call(&mut self.phone, command);
                 // Durable before acknowledged: drain (and so persist) first.
                 self.drain();
                 let _ = reply.send(result);
@@ -512,12 +523,26 @@ impl Core {
                 let _ = reply.send(found);
             }
             ApiRequest::InteractionCommand(id, command, reply) => {
-                let result = self.phone.interaction_command(now, id, command);
+                let result =
+                    ask(&mut self.phone, Request::Interaction { id, command }).and_then(|reply| {
+                        reply
+                            .into_interaction()
+                            .ok_or(engine::EngineError::NoSuchInteraction(id))
+                    });
                 self.drain();
                 let _ = reply.send(result);
             }
             ApiRequest::Agent(voice, web, reply) => {
-                let _ = reply.send(self.phone.set_agent_state(now, voice, web));
+                let agent = ask(
+                    &mut self.phone,
+                    Request::Agent {
+                        voice,
+                        web_callback: web,
+                    },
+                );
+                if let Ok(Some(agent)) = agent.map(engine::Reply::into_agent) {
+                    let _ = reply.send(agent);
+                }
             }
             ApiRequest::Directory(request) => self.on_directory(request),
             ApiRequest::Settings(reply) => {
@@ -539,7 +564,14 @@ impl Core {
                         callbacks,
                         on_restart,
                     } = applied;
-                    self.phone.reconfigure(now, accounts, media, callbacks);
+                    let _ = ask(
+                        &mut self.phone,
+                        Request::Reconfigure {
+                            accounts,
+                            media,
+                            callbacks,
+                        },
+                    );
                     self.drain();
                     on_restart
                 });
@@ -551,13 +583,13 @@ impl Core {
                     None => Err(crate::SettingsError::NotKept),
                 };
                 let result = account.map(|account| {
-                    self.phone.test_registration(now, account);
+                    let _ = ask(&mut self.phone, Request::TestRegistration(account));
                     self.drain();
                 });
                 let _ = reply.send(result);
             }
             ApiRequest::TestTone(reply) => {
-                let result = self.phone.test_tone(now);
+                let result = ask(&mut self.phone, Request::TestTone).map(|_| ());
                 self.drain();
                 let _ = reply.send(result);
             }
@@ -598,7 +630,9 @@ impl Core {
         };
         if contacts_changed {
             match self.directory.contacts() {
-                Ok(contacts) => self.phone.set_contacts(contacts),
+                Ok(contacts) => {
+                    let _ = ask(&mut self.phone, Request::SetContacts(contacts));
+                }
                 Err(e) => error!(error = %e, "cannot reload the contacts"),
             }
         }
@@ -621,7 +655,7 @@ impl Core {
                 net::spawn_rtp(socket.clone(), addr, self.net_tx.clone());
                 self.media.insert(addr, socket);
             }
-            self.phone.add_media_port(local);
+            let _ = ask(&mut self.phone, Request::MediaPort(local));
         }
         Ok(())
     }
@@ -691,4 +725,28 @@ fn raise_fd_limit() {
             let _ = libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
         }
     }
+}
+
+/// Puts a request to the phone, now; its answer, or why it was refused.
+fn ask(phone: &mut Phone, request: Request) -> Result<Reply, engine::EngineError> {
+    phone
+        .handle_input(Input::Command {
+            now: Instant::now(),
+            request: Box::new(request),
+        })
+        .unwrap_or(Ok(Reply::Done))
+}
+
+/// Puts a call command to the phone; the call as it stands after it.
+fn ask_call(
+    phone: &mut Phone,
+    command: api::Command,
+) -> Result<api::CallView, engine::EngineError> {
+    ask(phone, Request::Call(command))?
+        .into_call()
+        .ok_or_else(|| {
+            engine::EngineError::Invalid(
+                "the phone answered a call command without the call".to_owned(),
+            )
+        })
 }

@@ -7,8 +7,14 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use api::{CallId, Event};
-use engine::{AccountSettings, AudioFactory, Input, Output, Phone, PhoneConfig};
+use api::{
+    AgentState, AgentStatus, CallId, CallView, Command, Event, Interaction, InteractionCommand,
+    InteractionId,
+};
+use engine::{
+    AccountSettings, AudioFactory, CallbackSettings, EngineError, Input, MediaSettings, Output,
+    Phone, PhoneConfig, Reply, Request,
+};
 use media::AudioPort;
 use sip::{Dest, Transport};
 use test_support::{ScriptedRegistrar, SimNet};
@@ -17,6 +23,94 @@ pub const REGISTRAR: &str = "127.0.0.1:5060";
 
 pub fn addr(text: &str) -> SocketAddr {
     text.parse().expect("a socket address")
+}
+
+/// The phone's requests as the tests put them: every one goes in as `Input::Command`, the one
+/// way in, and its answer is read back.
+pub trait Ask {
+    /// Puts a request; its answer.
+    fn ask(&mut self, now: Instant, request: Request) -> Result<Reply, EngineError>;
+
+    fn command(&mut self, now: Instant, command: Command) -> Result<CallView, EngineError> {
+        self.ask(now, Request::Call(command)).map(|reply| {
+            reply
+                .into_call()
+                .expect("a call command is answered with the call")
+        })
+    }
+
+    fn interaction_command(
+        &mut self,
+        now: Instant,
+        id: InteractionId,
+        command: InteractionCommand,
+    ) -> Result<Interaction, EngineError> {
+        self.ask(now, Request::Interaction { id, command })
+            .map(|reply| {
+                reply
+                    .into_interaction()
+                    .expect("an interaction command is answered with the interaction")
+            })
+    }
+
+    fn set_agent_state(
+        &mut self,
+        now: Instant,
+        voice: Option<AgentState>,
+        web_callback: Option<AgentState>,
+    ) -> AgentStatus {
+        self.ask(
+            now,
+            Request::Agent {
+                voice,
+                web_callback,
+            },
+        )
+        .ok()
+        .and_then(Reply::into_agent)
+        .expect("the agent's state")
+    }
+
+    fn start(&mut self, now: Instant) {
+        self.ask(now, Request::Start).expect("started");
+    }
+
+    fn reconfigure(
+        &mut self,
+        now: Instant,
+        accounts: Vec<AccountSettings>,
+        media: MediaSettings,
+        callbacks: CallbackSettings,
+    ) {
+        self.ask(
+            now,
+            Request::Reconfigure {
+                accounts,
+                media,
+                callbacks,
+            },
+        )
+        .expect("reconfigured");
+    }
+
+    fn test_registration(&mut self, now: Instant, account: AccountSettings) {
+        self.ask(now, Request::TestRegistration(account))
+            .expect("a test registration is sent");
+    }
+
+    fn test_tone(&mut self, now: Instant) -> Result<(), EngineError> {
+        self.ask(now, Request::TestTone).map(|_| ())
+    }
+}
+
+impl Ask for Phone {
+    fn ask(&mut self, now: Instant, request: Request) -> Result<Reply, EngineError> {
+        self.handle_input(Input::Command {
+            now,
+            request: Box::new(request),
+        })
+        .expect("a request is answered")
+    }
 }
 
 /// Plays a 440 Hz tone and records what it hears.
@@ -115,11 +209,21 @@ impl Host {
             wall_clock: time::macros::datetime!(2026-11-25 15:00:00 UTC),
         };
         let mut phone = Phone::new(config, now);
-        phone.set_sip_addr(Transport::Udp, addr(sip));
+        phone
+            .ask(
+                now,
+                Request::Listen {
+                    transport: Transport::Udp,
+                    addr: addr(sip),
+                },
+            )
+            .expect("listening");
         let mut media = Vec::new();
         for i in 0..phone.media_ports_wanted() as u16 {
             let port = SocketAddr::new(addr(sip).ip(), media_base + 2 * i);
-            phone.add_media_port(port);
+            phone
+                .ask(now, Request::MediaPort(port))
+                .expect("a media port");
             media.push(port);
         }
         Self {
@@ -148,7 +252,9 @@ impl Host {
 
     /// Replaces the callback settings (the phone is rebuilt; call before any traffic).
     pub fn set_callbacks(&mut self, callbacks: engine::CallbackSettings) {
-        self.phone.set_callback_settings(callbacks);
+        self.phone
+            .ask(self.deadline, Request::SetCallbackSettings(callbacks))
+            .expect("set");
     }
 
     /// Whether `to` is one of this host's sockets: SIP, an RTP port or the RTCP port after it.
