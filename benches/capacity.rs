@@ -6,7 +6,9 @@
 //! simultaneous calls, so it holds 250.
 //!
 //! Run with `cargo bench --bench capacity` (needs sipp and baresip: ./scripts/test.sh installs
-//! them). `CAPACITY_RATES=100,200,400` and `CAPACITY_HOLD=1000` change the sweep.
+//! them). `CAPACITY_RATES=100,200,400` and `CAPACITY_HOLD=1000` change the sweep;
+//! `CAPACITY_BEFORE=/path/to/an/older/recall` adds that build as the peer `before`, so a change
+//! is measured side by side with what it changed, in one run.
 
 use std::net::UdpSocket;
 use std::path::{Path, PathBuf};
@@ -31,7 +33,8 @@ fn main() {
         "{:<8} {:>6} {:>10} {:>8} {:>9} {:>10} {:>12}",
         "peer", "rate", "completed", "failed", "cpu %", "cpu ms/call", "peak RSS MB"
     );
-    for peer in [Peer::Recall, Peer::Baresip] {
+    let peers = Peer::all();
+    for &peer in &peers {
         for &rate in &rates {
             let r = rate_run(&dir, peer, rate);
             println!(
@@ -60,7 +63,10 @@ fn main() {
         "RSS KB/call",
         "RTP in (recall)"
     );
-    for (peer, calls) in [(Peer::Recall, hold), (Peer::Baresip, 250)] {
+    for (peer, calls) in peers
+        .iter()
+        .map(|&p| (p, if p == Peer::Baresip { 250 } else { hold }))
+    {
         let r = hold_run(&dir, peer, calls);
         println!(
             "{:<8} {:>6} {:>10} {:>8} {:>9.1} {:>12.1} {:>14.0} {:>16}",
@@ -79,16 +85,32 @@ fn main() {
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Peer {
     Recall,
+    /// The recall binary `CAPACITY_BEFORE` names.
+    Before,
     Baresip,
 }
 
 impl Peer {
+    fn all() -> Vec<Self> {
+        let mut peers = vec![Self::Recall];
+        if before_binary().is_some() {
+            peers.push(Self::Before);
+        }
+        peers.push(Self::Baresip);
+        peers
+    }
+
     fn name(self) -> &'static str {
         match self {
             Self::Recall => "recall",
+            Self::Before => "before",
             Self::Baresip => "baresip",
         }
     }
+}
+
+fn before_binary() -> Option<PathBuf> {
+    std::env::var_os("CAPACITY_BEFORE").map(PathBuf::from)
 }
 
 struct RateResult {
@@ -133,9 +155,13 @@ fn start(dir: &Path, peer: Peer) -> Running {
     let sip_port = free_port();
     let log = std::fs::File::create(dir.join(format!("{}.log", peer.name()))).expect("log");
     match peer {
-        Peer::Recall => {
+        Peer::Recall | Peer::Before => {
             let control = free_port();
-            let child = Command::new(env!("CARGO_BIN_EXE_recall"))
+            let binary = match peer {
+                Peer::Before => before_binary().expect("CAPACITY_BEFORE"),
+                _ => PathBuf::from(env!("CARGO_BIN_EXE_recall")),
+            };
+            let child = Command::new(binary)
                 .args(["headless", "--auto-answer", "--audio", "null"])
                 .args(["--listen", &format!("udp:127.0.0.1:{sip_port}")])
                 .args(["--control", &format!("127.0.0.1:{control}")])
