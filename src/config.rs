@@ -19,7 +19,7 @@ pub struct Config {
     /// Callback handling.
     pub callbacks: CallbackSection,
     /// Accounts.
-    pub accounts: Vec<AccountSection>,
+    pub accounts: Vec<api::Account>,
     /// The outcome webhook.
     pub webhook: WebhookSection,
     /// Sound devices.
@@ -312,7 +312,8 @@ impl MediaSection {
             )));
         }
         Ok(engine::MediaSettings {
-            codecs: parse_codecs("media.codecs", &self.codecs)?,
+            codecs: engine::parse_codecs("media.codecs", &self.codecs)
+                .map_err(ConfigError::Invalid)?,
             opus: media::OpusSettings {
                 bitrate: self.opus_bitrate,
                 inband_fec: self.opus_fec,
@@ -325,25 +326,6 @@ impl MediaSection {
     }
 }
 
-/// Reads a codec list such as `["opus", "pcmu"]`.
-fn parse_codecs(field: &str, names: &[String]) -> Result<Vec<media::Codec>, ConfigError> {
-    if names.is_empty() {
-        return Err(ConfigError::Invalid(format!(
-            "{field} is empty; list at least one of \"opus\", \"pcmu\", \"pcma\""
-        )));
-    }
-    names
-        .iter()
-        .map(|name| {
-            media::Codec::from_name(name).ok_or_else(|| {
-                ConfigError::Invalid(format!(
-                    "{field}: {name:?} is not a codec recall has; use \"opus\", \"pcmu\" or \"pcma\""
-                ))
-            })
-        })
-        .collect()
-}
-
 /// `[control]`
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -352,36 +334,6 @@ pub struct ControlSection {
     pub listen: Option<SocketAddr>,
     /// Bearer token required on every request, if set.
     pub token: Option<String>,
-}
-
-/// `[[accounts]]`
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct AccountSection {
-    /// A short name.
-    pub name: String,
-    /// Address-of-record, e.g. `sip:1001@127.0.0.1`.
-    pub aor: String,
-    /// Shown in `From`.
-    pub display_name: Option<String>,
-    /// Registrar URI; the AOR's domain when absent.
-    pub registrar: Option<String>,
-    /// Next hop for REGISTER and calls, `udp:IP:PORT` or `tcp:IP:PORT`; the registrar's
-    /// host (an IP) and port when absent.
-    pub proxy: Option<String>,
-    /// Digest user name; the AOR's user when absent.
-    pub username: Option<String>,
-    /// Digest password.
-    pub password: Option<String>,
-    /// Registration lifetime in seconds.
-    pub expires: Option<u64>,
-    /// Whether to register at start (default true).
-    pub register: Option<bool>,
-    /// Codecs for calls placed as this account, in order of preference (`[media] codecs`
-    /// when absent).
-    pub codecs: Option<Vec<String>>,
-    /// How DTMF is sent: `auto` (RFC 4733 when agreed, else SIP INFO), `rfc4733` or `info`.
-    pub dtmf: Option<String>,
 }
 
 /// A config problem, said in one line that names the field.
@@ -412,7 +364,7 @@ pub enum ConfigError {
         /// `account "name"` or `accounts[i]`.
         label: String,
         /// What is wrong with it.
-        source: AccountError,
+        source: engine::AccountError,
     },
 }
 
@@ -424,40 +376,6 @@ impl ConfigError {
         let text = self.to_string();
         text.strip_prefix("config: ").unwrap_or(&text).to_owned()
     }
-}
-
-/// What is wrong with one `[[accounts]]` entry.
-#[derive(Debug, thiserror::Error)]
-pub enum AccountError {
-    /// Its codec list.
-    #[error("{0}")]
-    Codecs(String),
-    /// Its DTMF mode.
-    #[error("dtmf is {0:?}; use \"auto\", \"rfc4733\" or \"info\"")]
-    Dtmf(String),
-    /// Its address-of-record.
-    #[error("aor {0:?} must look like sip:user@host")]
-    Aor(String),
-    /// Its outbound proxy.
-    #[error("proxy: {0}")]
-    Proxy(ListenError),
-    /// A registrar by name with no proxy to reach it through.
-    #[error("registrar {0:?} is not an IP address; set proxy = \"udp:IP:PORT\"")]
-    Registrar(String),
-    /// A registration lifetime of 0.
-    #[error("expires must be more than 0 seconds")]
-    Expires,
-}
-
-/// What is wrong with a `transport:IP:PORT` listener or proxy.
-#[derive(Debug, PartialEq, Eq, thiserror::Error)]
-pub enum ListenError {
-    /// `tls:` (not yet supported).
-    #[error("{0:?}: TLS is not supported yet; use udp: or tcp:")]
-    Tls(String),
-    /// Not `transport:IP:PORT`.
-    #[error("{0:?} is not transport:IP:PORT (e.g. udp:127.0.0.1:5060)")]
-    Malformed(String),
 }
 
 impl Config {
@@ -522,109 +440,16 @@ impl Config {
             if !names.insert(account.name.clone()) {
                 return Err(ConfigError::Invalid(format!("{label} is defined twice")));
             }
-            account
-                .to_settings()
+            engine::check_account(account)
                 .map_err(|source| ConfigError::Account { label, source })?;
         }
         Ok(())
     }
 }
 
-impl AccountSection {
-    /// The engine's view of the account.
-    pub fn to_settings(&self) -> Result<engine::AccountSettings, AccountError> {
-        let codecs = match &self.codecs {
-            Some(names) => {
-                parse_codecs("codecs", names).map_err(|e| AccountError::Codecs(e.problem()))?
-            }
-            None => Vec::new(),
-        };
-        let dtmf = match self.dtmf.as_deref() {
-            None | Some("auto") => engine::DtmfMode::Auto,
-            Some("rfc4733") => engine::DtmfMode::Rfc4733,
-            Some("info") => engine::DtmfMode::Info,
-            Some(other) => return Err(AccountError::Dtmf(other.to_owned())),
-        };
-        Ok(engine::AccountSettings {
-            name: self.name.clone(),
-            register: self.register.unwrap_or(true),
-            sip: self.to_sip()?,
-            codecs,
-            dtmf,
-        })
-    }
-
-    fn to_sip(&self) -> Result<sip::AccountConfig, AccountError> {
-        let domain = self
-            .aor
-            .strip_prefix("sip:")
-            .and_then(|rest| rest.split('@').nth(1))
-            .filter(|d| !d.is_empty())
-            .ok_or_else(|| AccountError::Aor(self.aor.clone()))?;
-        let registrar = self
-            .registrar
-            .clone()
-            .unwrap_or_else(|| format!("sip:{domain}"));
-        let proxy = match &self.proxy {
-            Some(p) => parse_listen(p).map_err(AccountError::Proxy)?,
-            None => {
-                let hostport = registrar
-                    .trim_start_matches("sip:")
-                    .split(';')
-                    .next()
-                    .unwrap_or_default();
-                let addr = hostport
-                    .parse::<SocketAddr>()
-                    .or_else(|_| {
-                        hostport
-                            .parse::<IpAddr>()
-                            .map(|ip| SocketAddr::new(ip, 5060))
-                    })
-                    .map_err(|_| AccountError::Registrar(registrar.clone()))?;
-                sip::Dest {
-                    transport: sip::Transport::Udp,
-                    addr,
-                }
-            }
-        };
-        let username = self.username.clone().unwrap_or_else(|| {
-            self.aor
-                .trim_start_matches("sip:")
-                .split('@')
-                .next()
-                .unwrap_or_default()
-                .to_owned()
-        });
-        let expires = self.expires.unwrap_or(600);
-        if expires == 0 {
-            return Err(AccountError::Expires);
-        }
-        Ok(sip::AccountConfig {
-            aor: self.aor.clone(),
-            display_name: self.display_name.clone(),
-            registrar,
-            proxy,
-            credentials: self
-                .password
-                .clone()
-                .map(|password| sip::Credentials { username, password }),
-            expires: Duration::from_secs(expires),
-        })
-    }
-}
-
 /// Reads `udp:IP:PORT` / `tcp:IP:PORT` (`udp:` may be left out).
-pub fn parse_listen(text: &str) -> Result<sip::Dest, ListenError> {
-    let (transport, addr) = match text.split_once(':') {
-        Some(("udp", rest)) => (sip::Transport::Udp, rest),
-        Some(("tcp", rest)) => (sip::Transport::Tcp, rest),
-        Some(("tls", _)) => return Err(ListenError::Tls(text.to_owned())),
-        _ => (sip::Transport::Udp, text),
-    };
-    let addr = addr
-        .parse::<SocketAddr>()
-        .map_err(|_| ListenError::Malformed(text.to_owned()))?;
-    Ok(sip::Dest { transport, addr })
+pub fn parse_listen(text: &str) -> Result<sip::Dest, sip::DestError> {
+    text.parse()
 }
 
 #[cfg(test)]

@@ -248,12 +248,8 @@ fn run(mode: Mode) -> Result<ExitCode, Failure> {
     }
     let audio =
         parse_audio(&common.audio, &config.audio).map_err(|e| Failure::Usage(e.to_string()))?;
-    let accounts = config
-        .accounts
-        .iter()
-        .map(config::AccountSection::to_settings)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| Failure::Usage(format!("config: {e}")))?;
+    // Config::load checked every account as the phone will use it.
+    let accounts = config.accounts.clone();
 
     let ua = sip::UaConfig {
         user_agent: config.sip.user_agent.clone(),

@@ -4,11 +4,11 @@
 
 use std::path::PathBuf;
 
-use api::{AccountForm, Settings};
+use api::{Account, Settings};
 use runtime::SettingsError;
 use toml_edit::{ArrayOfTables, DocumentMut, Item, Table, Value};
 
-use crate::config::{AccountSection, AudioSection, Config, ConfigError};
+use crate::config::{AudioSection, Config, ConfigError};
 
 /// The config file behind the Settings window (or, with no file, settings that last until
 /// recall stops).
@@ -56,12 +56,7 @@ impl runtime::SettingsStore for ConfigFile {
         let config: Config = toml::from_str(&text)
             .map_err(|e| SettingsError::Invalid(e.message().trim().to_owned()))?;
         config.validate().map_err(invalid)?;
-        let accounts = config
-            .accounts
-            .iter()
-            .map(AccountSection::to_settings)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| SettingsError::Invalid(e.to_string()))?;
+        let accounts = config.accounts.clone();
         let media = config.media.to_settings().map_err(invalid)?;
         if let Some(path) = &self.path {
             let temporary = path.with_extension("toml.saving");
@@ -88,11 +83,10 @@ impl runtime::SettingsStore for ConfigFile {
         Ok(applied)
     }
 
-    fn account(&self, form: &AccountForm) -> Result<engine::AccountSettings, SettingsError> {
+    fn account(&self, form: &Account) -> Result<Account, SettingsError> {
         check_form(0, form)?;
-        section_of(form)
-            .to_settings()
-            .map_err(|e| SettingsError::Invalid(e.to_string()))
+        engine::check_account(form).map_err(|e| SettingsError::Invalid(e.to_string()))?;
+        Ok(form.clone())
     }
 
     fn file(&self) -> Option<String> {
@@ -105,7 +99,7 @@ fn same_devices(a: &AudioSection, b: &AudioSection) -> bool {
 }
 
 /// What the config file cannot say wrong by itself: a form with no name or no address.
-fn check_form(index: usize, form: &AccountForm) -> Result<(), SettingsError> {
+fn check_form(index: usize, form: &Account) -> Result<(), SettingsError> {
     if form.name.trim().is_empty() {
         return Err(SettingsError::Invalid(format!(
             "account {}: give it a name (it is how calls choose it)",
@@ -125,22 +119,7 @@ fn check_form(index: usize, form: &AccountForm) -> Result<(), SettingsError> {
 pub fn settings_of(config: &Config) -> Settings {
     let callbacks = &config.callbacks;
     Settings {
-        accounts: config
-            .accounts
-            .iter()
-            .map(|a| AccountForm {
-                name: a.name.clone(),
-                aor: a.aor.clone(),
-                display_name: a.display_name.clone().unwrap_or_default(),
-                registrar: a.registrar.clone().unwrap_or_default(),
-                proxy: a.proxy.clone().unwrap_or_default(),
-                username: a.username.clone().unwrap_or_default(),
-                password: a.password.clone().unwrap_or_default(),
-                expires: a.expires.unwrap_or(600),
-                register: a.register.unwrap_or(true),
-                dtmf: a.dtmf.clone().unwrap_or_else(|| "auto".to_owned()),
-            })
-            .collect(),
+        accounts: config.accounts.clone(),
         codecs: config.media.codecs.clone(),
         opus_bitrate: config.media.opus_bitrate,
         input: config.audio.input.clone(),
@@ -155,23 +134,6 @@ pub fn settings_of(config: &Config) -> Settings {
     }
 }
 
-fn section_of(form: &AccountForm) -> AccountSection {
-    let set = |s: &str| (!s.trim().is_empty()).then(|| s.trim().to_owned());
-    AccountSection {
-        name: form.name.trim().to_owned(),
-        aor: form.aor.trim().to_owned(),
-        display_name: set(&form.display_name),
-        registrar: set(&form.registrar),
-        proxy: set(&form.proxy),
-        username: set(&form.username),
-        password: (!form.password.is_empty()).then(|| form.password.clone()),
-        expires: Some(form.expires),
-        register: Some(form.register),
-        codecs: None,
-        dtmf: set(&form.dtmf),
-    }
-}
-
 /// Writes the window's settings into the document, leaving everything else in it alone.
 fn write_settings(doc: &mut DocumentMut, settings: &Settings) {
     let old: Vec<Table> = match doc.remove("accounts") {
@@ -179,27 +141,46 @@ fn write_settings(doc: &mut DocumentMut, settings: &Settings) {
         _ => Vec::new(),
     };
     let mut accounts = ArrayOfTables::new();
+    // Empty is unset: the key goes.
+    fn text(s: &str) -> Option<&str> {
+        Some(s.trim()).filter(|s| !s.is_empty())
+    }
     for form in &settings.accounts {
-        let section = section_of(form);
-        // An account edited keeps what the window does not show (its own codecs, comments).
+        let name = form.name.trim();
+        // An account edited keeps what the window does not show (comments; its own codecs
+        // when the request leaves them out).
         let mut table = old
             .iter()
-            .find(|t| t.get("name").and_then(Item::as_str) == Some(section.name.as_str()))
+            .find(|t| t.get("name").and_then(Item::as_str) == Some(name))
             .cloned()
             .unwrap_or_default();
-        set(&mut table, "name", Some(section.name.as_str()));
-        set(&mut table, "aor", Some(section.aor.as_str()));
-        set(&mut table, "display_name", section.display_name.as_deref());
-        set(&mut table, "registrar", section.registrar.as_deref());
-        set(&mut table, "proxy", section.proxy.as_deref());
-        set(&mut table, "username", section.username.as_deref());
-        set(&mut table, "password", section.password.as_deref());
+        set(&mut table, "name", Some(name));
+        set(&mut table, "aor", Some(form.aor.trim()));
+        set(&mut table, "display_name", text(&form.display_name));
+        set(&mut table, "registrar", text(&form.registrar));
+        set(&mut table, "proxy", text(&form.proxy));
+        set(&mut table, "username", text(&form.username));
+        set(
+            &mut table,
+            "password",
+            Some(form.password.as_str()).filter(|p| !p.is_empty()),
+        );
         table.insert("expires", number(form.expires));
         table.insert("register", toml_edit::value(form.register));
+        let kept: Option<Vec<&str>> = table
+            .get("codecs")
+            .and_then(Item::as_array)
+            .map(|a| a.iter().filter_map(|v| v.as_str()).collect());
+        let same = kept
+            .is_some_and(|kept| kept == form.codecs.iter().map(String::as_str).collect::<Vec<_>>());
+        if !form.codecs.is_empty() && !same {
+            let codecs: toml_edit::Array = form.codecs.iter().map(String::as_str).collect();
+            table.insert("codecs", toml_edit::value(codecs));
+        }
         set(
             &mut table,
             "dtmf",
-            section.dtmf.as_deref().filter(|d| *d != "auto"),
+            text(&form.dtmf).filter(|d| *d != "auto"),
         );
         accounts.push(table);
     }
@@ -322,20 +303,23 @@ reject_status = 603
         assert_eq!(settings.reject_status, 603);
         assert_eq!(settings.accounts[0].name, "work");
         settings.accounts[0].password = "s3cret".to_owned();
-        settings.accounts.push(AccountForm {
+        settings.accounts.push(Account {
             name: "lab".to_owned(),
             aor: "sip:2002@127.0.0.1:5070".to_owned(),
             expires: 120,
             register: false,
             dtmf: "info".to_owned(),
-            ..AccountForm::default()
+            ..Account::default()
         });
         settings.codecs = vec!["pcma".to_owned(), "opus".to_owned()];
         settings.preview_timeout = Some(25);
         settings.reject_on_timeout = true;
         let applied = store.save(&settings).expect("saves");
         assert_eq!(applied.accounts.len(), 2);
-        assert_eq!(applied.accounts[1].dtmf, engine::DtmfMode::Info);
+        assert_eq!(
+            applied.accounts[1].dtmf, "info",
+            "the lab account sends DTMF by INFO"
+        );
         assert_eq!(
             applied.callbacks.preview_timeout,
             Some(std::time::Duration::from_secs(25))

@@ -498,7 +498,7 @@ pub enum Request {
     SaveSettings(Settings),
     /// REGISTER once with an account as the form has it, without saving it; the outcome
     /// arrives as [`Event::RegistrationTest`].
-    TestRegistration(AccountForm),
+    TestRegistration(Account),
     /// Play the test tone on the headset for two seconds.
     TestTone,
 }
@@ -600,7 +600,7 @@ pub enum Reply {
 #[serde(deny_unknown_fields)]
 pub struct Settings {
     /// The SIP accounts.
-    pub accounts: Vec<AccountForm>,
+    pub accounts: Vec<Account>,
     /// Codecs in order of preference (`opus`, `pcmu`, `pcma`).
     pub codecs: Vec<String>,
     /// The Opus bitrate, bits per second.
@@ -625,19 +625,22 @@ pub struct Settings {
     pub disposition_mandatory: bool,
 }
 
-/// One account as the Settings window edits it (empty strings are unset).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AccountForm {
-    /// A short name, unique among the accounts.
+/// One account: the one shape the config file (`[[accounts]]`), the control API, the
+/// Settings window and the engine share. Empty strings are unset; keys left out of the file
+/// take the defaults (register every 600 s, DTMF `auto`, the `[media]` codecs).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Account {
+    /// A short name, unique among the accounts (calls choose an account by it).
     pub name: String,
     /// The address-of-record, `sip:user@host`.
     pub aor: String,
-    /// Shown to the people called.
+    /// Shown to the people called (in `From`).
     pub display_name: String,
     /// The registrar URI (the AOR's domain when empty).
     pub registrar: String,
-    /// The next hop, `udp:IP:PORT` or `tcp:IP:PORT` (the registrar when empty).
+    /// The next hop for REGISTER and calls, `udp:IP:PORT` or `tcp:IP:PORT` (the registrar's
+    /// host and port when empty).
     pub proxy: String,
     /// The digest user name (the AOR's user when empty).
     pub username: String,
@@ -647,8 +650,30 @@ pub struct AccountForm {
     pub expires: u64,
     /// Whether to register.
     pub register: bool,
-    /// How DTMF is sent: `auto`, `rfc4733` or `info`.
+    /// Codecs for calls placed as this account, in order of preference (the `[media]` codecs
+    /// when empty).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub codecs: Vec<String>,
+    /// How DTMF is sent: `auto` (RFC 4733 when agreed, else SIP INFO), `rfc4733` or `info`.
     pub dtmf: String,
+}
+
+impl Default for Account {
+    fn default() -> Self {
+        Self {
+            name: String::new(),
+            aor: String::new(),
+            display_name: String::new(),
+            registrar: String::new(),
+            proxy: String::new(),
+            username: String::new(),
+            password: String::new(),
+            expires: 600,
+            register: true,
+            codecs: Vec::new(),
+            dtmf: "auto".to_owned(),
+        }
+    }
 }
 
 /// What the core sends the desktop.

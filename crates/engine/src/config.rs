@@ -7,22 +7,6 @@ use api::{AudioStatus, CallId};
 use interaction::{Disposition, KeyMap, default_dispositions};
 use media::{AudioPort, Codec, OpusSettings, Tone};
 
-/// One account, as the engine needs it: a name plus the SIP account.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AccountSettings {
-    /// The account's name in the config file.
-    pub name: String,
-    /// Whether to REGISTER at start.
-    pub register: bool,
-    /// The SIP account.
-    pub sip: sip::AccountConfig,
-    /// Codecs in order of preference for calls placed as this account (the phone's when
-    /// empty).
-    pub codecs: Vec<Codec>,
-    /// How digits are sent on its calls.
-    pub dtmf: DtmfMode,
-}
-
 /// How DTMF digits are sent.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum DtmfMode {
@@ -143,7 +127,7 @@ pub struct PhoneConfig {
     /// The SIP user agent's settings.
     pub ua: sip::UaConfig,
     /// Accounts, registered at start when they say so.
-    pub accounts: Vec<AccountSettings>,
+    pub accounts: Vec<api::Account>,
     /// Answer incoming calls by themselves after this delay.
     pub auto_answer: Option<Duration>,
     /// The address written into SDP for our RTP.

@@ -2,6 +2,7 @@
 //! call. It takes received bytes, commands and time; it yields datagrams to send, events and
 //! its next deadline. It never reads the clock or touches a socket.
 
+mod account;
 mod call;
 mod call_commands;
 mod call_events;
@@ -17,9 +18,10 @@ mod timers;
 mod tones;
 mod transfer;
 
+pub use account::{AccountError, check as check_account, parse_codecs};
 pub use config::{
-    AccountSettings, AudioFactory, CallbackSettings, DEFAULT_TRANSFER_GRACE, DtmfMode,
-    MediaSettings, NullAudio, PhoneConfig,
+    AudioFactory, CallbackSettings, DEFAULT_TRANSFER_GRACE, DtmfMode, MediaSettings, NullAudio,
+    PhoneConfig,
 };
 pub use error::EngineError;
 pub use phone::{Input, Local, Output, Phone};

@@ -15,7 +15,7 @@ use sip::{Dest, UserAgent};
 
 use crate::call::Call;
 use crate::calls::{Calls, Cx};
-use crate::config::{AccountSettings, CallbackSettings, MediaSettings, PhoneConfig};
+use crate::config::{CallbackSettings, MediaSettings, PhoneConfig};
 use crate::error::EngineError;
 use crate::interactions::Desk;
 use crate::registrations::Registrations;
@@ -484,7 +484,7 @@ impl Phone {
     fn apply_settings(
         &mut self,
         now: Instant,
-        accounts: Vec<AccountSettings>,
+        accounts: Vec<api::Account>,
         media: MediaSettings,
         callbacks: CallbackSettings,
     ) {
@@ -499,9 +499,10 @@ impl Phone {
     /// REGISTERs once as `account` (not one of the phone's accounts) and reports the outcome
     /// as [`Event::RegistrationTest`]. The binding is then removed again, unless one of the
     /// phone's accounts has the same address-of-record (its own refreshes keep it).
-    fn probe_registration(&mut self, now: Instant, account: AccountSettings) {
+    fn probe_registration(&mut self, now: Instant, account: api::Account) {
         self.now = now;
-        self.registrations.test(&mut self.ua, now, account);
+        self.registrations
+            .test(&mut self.ua, now, account, &mut self.out);
         self.pump();
     }
 

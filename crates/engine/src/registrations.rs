@@ -10,12 +10,14 @@ use api::{Event, RegistrationState, RegistrationView};
 use sip::{AccountId, RegistrationFailure, UserAgent};
 use tracing::info;
 
-use crate::config::AccountSettings;
+use crate::account::{Resolved, resolve};
 use crate::phone::Output;
 
 /// One account as the phone keeps it.
 struct Account {
-    settings: AccountSettings,
+    settings: api::Account,
+    /// What the phone uses of it, or why it cannot (then it stays `failed` with that reason).
+    resolved: Option<Resolved>,
     /// Its id in the user agent, once added there.
     id: Option<AccountId>,
     state: RegistrationState,
@@ -23,28 +25,40 @@ struct Account {
 }
 
 impl Account {
-    fn new(settings: AccountSettings) -> Self {
+    fn new(settings: api::Account) -> Self {
+        let (resolved, state, reason) = match resolve(&settings) {
+            Ok(resolved) => (Some(resolved), RegistrationState::Unregistered, None),
+            Err(e) => (None, RegistrationState::Failed, Some(e.to_string())),
+        };
         Self {
             settings,
+            resolved,
             id: None,
-            state: RegistrationState::Unregistered,
-            reason: None,
+            state,
+            reason,
         }
     }
 
     fn view(&self) -> RegistrationView {
         RegistrationView {
             account: self.settings.name.clone(),
-            aor: self.settings.sip.aor.clone(),
+            aor: self.settings.aor.clone(),
             state: self.state,
             reason: self.reason.clone(),
         }
     }
 
+    /// Whether it registers (it asks to, and it can).
+    fn registers(&self) -> bool {
+        self.settings.register && self.resolved.is_some()
+    }
+
     /// Adds it to the user agent: registering when it asks to, otherwise only lending its
     /// identity, proxy and credentials to calls.
     fn add(&mut self, ua: &mut UserAgent, now: Instant) {
-        let config = self.settings.sip.clone();
+        let Some(config) = self.resolved.as_ref().map(|r| r.sip.clone()) else {
+            return;
+        };
         self.id = Some(if self.settings.register {
             self.state = RegistrationState::Registering;
             ua.register(now, config)
@@ -62,7 +76,7 @@ pub(crate) struct Registrations {
 }
 
 impl Registrations {
-    pub(crate) fn new(accounts: Vec<AccountSettings>) -> Self {
+    pub(crate) fn new(accounts: Vec<api::Account>) -> Self {
         Self {
             accounts: accounts.into_iter().map(Account::new).collect(),
             probes: HashMap::new(),
@@ -74,6 +88,7 @@ impl Registrations {
         for account in &mut self.accounts {
             account.add(ua, now);
             if account.settings.register {
+                // Registering, or failed (an account that cannot be used says why).
                 emit(out, account);
             }
         }
@@ -86,7 +101,7 @@ impl Registrations {
         &mut self,
         ua: &mut UserAgent,
         now: Instant,
-        accounts: Vec<AccountSettings>,
+        accounts: Vec<api::Account>,
         out: &mut VecDeque<Output>,
     ) {
         let mut old = std::mem::take(&mut self.accounts);
@@ -107,7 +122,7 @@ impl Registrations {
             if self
                 .accounts
                 .iter()
-                .any(|a| a.settings.sip.aor == gone.settings.sip.aor)
+                .any(|a| a.registers() && a.settings.aor == gone.settings.aor)
             {
                 ua.forget(id);
             } else {
@@ -117,10 +132,25 @@ impl Registrations {
     }
 
     /// REGISTERs once as `account` (not one of the phone's accounts); the outcome comes as
-    /// [`Event::RegistrationTest`].
-    pub(crate) fn test(&mut self, ua: &mut UserAgent, now: Instant, account: AccountSettings) {
-        let id = ua.register(now, account.sip);
-        self.probes.insert(id, account.name);
+    /// [`Event::RegistrationTest`] (at once, when the account cannot be used).
+    pub(crate) fn test(
+        &mut self,
+        ua: &mut UserAgent,
+        now: Instant,
+        account: api::Account,
+        out: &mut VecDeque<Output>,
+    ) {
+        match resolve(&account) {
+            Ok(resolved) => {
+                let id = ua.register(now, resolved.sip);
+                self.probes.insert(id, account.name);
+            }
+            Err(e) => out.push_back(Output::Event(Box::new(Event::RegistrationTest {
+                account: account.name,
+                registered: false,
+                detail: e.to_string(),
+            }))),
+        }
     }
 
     /// Follows the user agent's registration events; `false` for any other event.
@@ -183,7 +213,7 @@ impl Registrations {
         };
         let shared = ua.account(id).is_some_and(|probe| {
             self.accounts.iter().any(|a| {
-                a.settings.sip.aor == probe.aor
+                a.settings.aor.trim() == probe.aor
                     && matches!(
                         a.state,
                         RegistrationState::Registered | RegistrationState::Registering
@@ -217,9 +247,9 @@ impl Registrations {
         self.accounts.iter().position(|a| a.settings.name == name)
     }
 
-    /// The settings of the account at `index`.
-    pub(crate) fn settings(&self, index: usize) -> Option<&AccountSettings> {
-        self.accounts.get(index).map(|a| &a.settings)
+    /// What the phone uses of the account at `index` (`None` when it cannot be used).
+    pub(crate) fn settings(&self, index: usize) -> Option<&Resolved> {
+        self.accounts.get(index).and_then(|a| a.resolved.as_ref())
     }
 
     /// The user agent's id of the account at `index`.
@@ -228,7 +258,7 @@ impl Registrations {
     }
 
     /// The first account's settings (incoming calls are taken as its).
-    pub(crate) fn first(&self) -> Option<&AccountSettings> {
+    pub(crate) fn first(&self) -> Option<&Resolved> {
         self.settings(0)
     }
 

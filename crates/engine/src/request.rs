@@ -8,7 +8,7 @@ use api::{
     AgentState, AgentStatus, CallView, Command, Interaction, InteractionCommand, InteractionId,
 };
 
-use crate::config::{AccountSettings, CallbackSettings, MediaSettings};
+use crate::config::{CallbackSettings, MediaSettings};
 
 /// A request to the phone.
 #[derive(Debug)]
@@ -50,7 +50,7 @@ pub enum Request {
     /// address-of-record, whose REGISTER then takes its binding over.
     Reconfigure {
         /// The accounts.
-        accounts: Vec<AccountSettings>,
+        accounts: Vec<api::Account>,
         /// Media settings.
         media: MediaSettings,
         /// Callback settings.
@@ -59,7 +59,7 @@ pub enum Request {
     /// REGISTER once as this account (not one of the phone's) and report the outcome as
     /// [`api::Event::RegistrationTest`]; the binding is removed again unless one of the
     /// phone's accounts has the same address-of-record.
-    TestRegistration(AccountSettings),
+    TestRegistration(api::Account),
     /// Play the test tone on the headset for two seconds (refused while a call is up).
     TestTone,
     /// The directory's contacts, matched to incoming interactions by number.

@@ -95,7 +95,7 @@ fn reconfigured_accounts_register_afresh_and_removed_ones_unregister() {
 
     // A changed one (a shorter lifetime): registered afresh.
     let mut shorter = account("alice", "alice-secret");
-    shorter.sip.expires = Duration::from_secs(120);
+    shorter.expires = 120;
     world.a.events.clear();
     world
         .a

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use api::{AccountForm, Settings};
+use api::{Account, Settings};
 
 /// The codecs recall has, as the config names them.
 pub const CODECS: [&str; 3] = ["opus", "pcmu", "pcma"];
@@ -27,7 +27,7 @@ pub enum SettingsTab {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AccountDraft {
     /// The form; `expires` is typed separately.
-    pub form: AccountForm,
+    pub form: Account,
     /// The registration lifetime as typed.
     pub expires: String,
 }
@@ -157,12 +157,12 @@ impl SettingsDraft {
             .find(|n| !taken(n))
             .unwrap_or_default();
         self.accounts.push(AccountDraft {
-            form: AccountForm {
+            form: Account {
                 name,
                 expires: 600,
                 register: true,
                 dtmf: "auto".to_owned(),
-                ..AccountForm::default()
+                ..Account::default()
             },
             expires: "600".to_owned(),
         });
@@ -195,7 +195,7 @@ impl SettingsDraft {
     ///
     /// # Errors
     /// There is no such account, or its lifetime is not a number of seconds.
-    pub fn account_form(&self, index: usize) -> Result<AccountForm, FormError> {
+    pub fn account_form(&self, index: usize) -> Result<Account, FormError> {
         let draft = self.accounts.get(index).ok_or(FormError::NoSuchAccount)?;
         let mut form = draft.form.clone();
         form.expires = seconds(&draft.expires).ok_or_else(|| FormError::Lifetime {
@@ -307,13 +307,13 @@ mod tests {
 
     fn saved() -> Settings {
         Settings {
-            accounts: vec![AccountForm {
+            accounts: vec![Account {
                 name: "work".to_owned(),
                 aor: "sip:1001@127.0.0.1".to_owned(),
                 expires: 600,
                 register: true,
                 dtmf: "auto".to_owned(),
-                ..AccountForm::default()
+                ..Account::default()
             }],
             codecs: vec!["pcmu".to_owned(), "opus".to_owned()],
             opus_bitrate: 24_000,

@@ -574,13 +574,13 @@ fn a_preview_whose_server_call_is_up_still_offers_call() {
 fn saved_settings() -> Delivery {
     Delivery::Reply(Reply::Settings {
         settings: api::Settings {
-            accounts: vec![api::AccountForm {
+            accounts: vec![api::Account {
                 name: "work".to_owned(),
                 aor: "sip:1001@127.0.0.1".to_owned(),
                 expires: 600,
                 register: true,
                 dtmf: "auto".to_owned(),
-                ..api::AccountForm::default()
+                ..api::Account::default()
             }],
             codecs: vec!["pcmu".to_owned(), "opus".to_owned()],
             opus_bitrate: 24_000,

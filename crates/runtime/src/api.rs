@@ -61,7 +61,7 @@ pub(crate) enum ApiRequest {
     ),
     /// A one-off REGISTER; the outcome is an event.
     TestRegistration(
-        Box<api::AccountForm>,
+        Box<api::Account>,
         oneshot::Sender<Result<(), SettingsError>>,
     ),
     /// The headset's test tone.
@@ -225,7 +225,7 @@ async fn test_registration(
     State(state): State<AppState>,
     bytes: Bytes,
 ) -> Result<StatusCode, ApiError> {
-    let form: api::AccountForm = serde_json::from_slice(&bytes)
+    let form: api::Account = serde_json::from_slice(&bytes)
         .map_err(|e| ApiError(StatusCode::BAD_REQUEST, format!("invalid account: {e}")))?;
     ask(&state, |tx| {
         ApiRequest::TestRegistration(Box::new(form), tx)

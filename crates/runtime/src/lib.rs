@@ -112,7 +112,7 @@ pub trait SettingsStore: Send {
     ///
     /// # Errors
     /// What is wrong with the form, in one line naming the field.
-    fn account(&self, form: &::api::AccountForm) -> Result<engine::AccountSettings, SettingsError>;
+    fn account(&self, form: &::api::Account) -> Result<::api::Account, SettingsError>;
     /// Where the settings are saved, in words (`None`: they last until recall stops).
     fn file(&self) -> Option<String>;
 }
@@ -128,7 +128,7 @@ impl std::fmt::Debug for dyn SettingsStore {
 #[derive(Debug, Clone)]
 pub struct Applied {
     /// Every account.
-    pub accounts: Vec<engine::AccountSettings>,
+    pub accounts: Vec<::api::Account>,
     /// Codecs and Opus.
     pub media: engine::MediaSettings,
     /// Callback handling.

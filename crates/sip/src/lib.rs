@@ -31,7 +31,7 @@ pub use message::{body_parts, sdp_body};
 pub use registration::AccountId;
 pub use stream::StreamFramer;
 pub use timers::TimerTable;
-pub use transport::{Dest, Transmit, Transport};
+pub use transport::{Dest, DestError, Transmit, Transport};
 pub use ua::{Invitation, Output, Stats, UserAgent};
 
 /// Re-exported sipx-sip types that appear in this crate's API (events carry whole requests so

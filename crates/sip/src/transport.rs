@@ -65,6 +65,35 @@ impl fmt::Display for Dest {
     }
 }
 
+/// What is wrong with a `transport:IP:PORT` text.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DestError {
+    /// `tls:` (not yet supported).
+    #[error("{0:?}: TLS is not supported yet; use udp: or tcp:")]
+    Tls(String),
+    /// Not `transport:IP:PORT`.
+    #[error("{0:?} is not transport:IP:PORT (e.g. udp:127.0.0.1:5060)")]
+    Malformed(String),
+}
+
+impl std::str::FromStr for Dest {
+    type Err = DestError;
+
+    /// Reads `udp:IP:PORT` or `tcp:IP:PORT` (`udp:` may be left out; IPv6 in brackets).
+    fn from_str(text: &str) -> Result<Self, DestError> {
+        let (transport, addr) = match text.split_once(':') {
+            Some(("udp", rest)) => (Transport::Udp, rest),
+            Some(("tcp", rest)) => (Transport::Tcp, rest),
+            Some(("tls", _)) => return Err(DestError::Tls(text.to_owned())),
+            _ => (Transport::Udp, text),
+        };
+        let addr = addr
+            .parse::<SocketAddr>()
+            .map_err(|_| DestError::Malformed(text.to_owned()))?;
+        Ok(Self { transport, addr })
+    }
+}
+
 /// Bytes the driver must put on the wire.
 #[derive(Debug, Clone)]
 pub struct Transmit {

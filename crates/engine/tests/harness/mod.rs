@@ -12,8 +12,8 @@ use api::{
     InteractionId,
 };
 use engine::{
-    AccountSettings, AudioFactory, CallbackSettings, EngineError, Input, MediaSettings, Output,
-    Phone, PhoneConfig, Reply, Request,
+    AudioFactory, CallbackSettings, EngineError, Input, MediaSettings, Output, Phone, PhoneConfig,
+    Reply, Request,
 };
 use media::AudioPort;
 use sip::{Dest, Transport};
@@ -78,7 +78,7 @@ pub trait Ask {
     fn reconfigure(
         &mut self,
         now: Instant,
-        accounts: Vec<AccountSettings>,
+        accounts: Vec<api::Account>,
         media: MediaSettings,
         callbacks: CallbackSettings,
     ) {
@@ -93,7 +93,7 @@ pub trait Ask {
         .expect("reconfigured");
     }
 
-    fn test_registration(&mut self, now: Instant, account: AccountSettings) {
+    fn test_registration(&mut self, now: Instant, account: api::Account) {
         self.ask(now, Request::TestRegistration(account))
             .expect("a test registration is sent");
     }
@@ -148,26 +148,16 @@ impl AudioFactory for ToneAndRecord {
 }
 
 /// An account registering at the scripted registrar as `user` with `password`.
-pub fn account(user: &str, password: &str) -> AccountSettings {
-    AccountSettings {
+pub fn account(user: &str, password: &str) -> api::Account {
+    api::Account {
         name: user.to_owned(),
-        register: true,
-        sip: sip::AccountConfig {
-            aor: format!("sip:{user}@127.0.0.1"),
-            display_name: None,
-            registrar: "sip:127.0.0.1".to_owned(),
-            proxy: Dest {
-                transport: Transport::Udp,
-                addr: addr(REGISTRAR),
-            },
-            credentials: Some(sip::Credentials {
-                username: user.to_owned(),
-                password: password.to_owned(),
-            }),
-            expires: Duration::from_secs(300),
-        },
-        codecs: Vec::new(),
-        dtmf: engine::DtmfMode::Auto,
+        aor: format!("sip:{user}@127.0.0.1"),
+        registrar: "sip:127.0.0.1".to_owned(),
+        proxy: format!("udp:{REGISTRAR}"),
+        username: user.to_owned(),
+        password: password.to_owned(),
+        expires: 300,
+        ..api::Account::default()
     }
 }
 
