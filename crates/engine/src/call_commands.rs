@@ -30,11 +30,10 @@ impl Calls {
         if target.contains(':') {
             return Ok(target.to_owned());
         }
-        let domain = cx.registrations.first_domain().ok_or_else(|| {
-            EngineError::Invalid(format!(
-                "{to:?} is not a SIP URI and no account gives a domain to dial it at"
-            ))
-        })?;
+        let domain = cx
+            .registrations
+            .first_domain()
+            .ok_or_else(|| EngineError::NotDialable(to.to_owned()))?;
         Ok(format!("sip:{target}@{domain}"))
     }
 
@@ -50,7 +49,7 @@ impl Calls {
             Some(name) => Some(
                 cx.registrations
                     .index_of(name)
-                    .ok_or_else(|| EngineError::Invalid(format!("no account named {name:?}")))?,
+                    .ok_or_else(|| EngineError::NoSuchAccount(name.to_owned()))?,
             ),
             None => (!cx.registrations.is_empty()).then_some(0),
         };
@@ -61,11 +60,7 @@ impl Calls {
                 .and_then(|i| cx.registrations.settings(i))
                 .and_then(|a| a.sip.aor.split('@').nth(1))
                 .map(str::to_owned)
-                .ok_or_else(|| {
-                    EngineError::Invalid(format!(
-                        "{to:?} is not a SIP URI and no account gives a domain to dial it at"
-                    ))
-                })?;
+                .ok_or_else(|| EngineError::NotDialable(to.to_owned()))?;
             target = format!("sip:{target}@{domain}");
         }
         let port = self.free_ports.pop().ok_or(EngineError::NoMediaPort)?;
@@ -87,7 +82,7 @@ impl Calls {
             Ok(leg) => leg,
             Err(e) => {
                 self.free_ports.push(port);
-                return Err(EngineError::Invalid(e.to_string()));
+                return Err(EngineError::Sip(e));
             }
         };
         let id = self.new_call_id();
@@ -185,7 +180,7 @@ impl Calls {
                     warn!(call = %id, error = %e, "cannot answer the offer");
                     self.free_ports.push(port);
                     let _ = cx.ua.reject(cx.now, leg, 488);
-                    return Err(EngineError::Invalid(format!("cannot answer: {e}")));
+                    return Err(EngineError::CannotAnswer(e));
                 }
             },
             // Late offer (RFC 3261 §13.2.1): offer in the 200, answer in the ACK.
@@ -222,9 +217,7 @@ impl Calls {
             });
         }
         if !(400..=699).contains(&status) {
-            return Err(EngineError::Invalid(format!(
-                "reject status must be 400-699, not {status}"
-            )));
+            return Err(EngineError::BadRejectStatus(status));
         }
         cx.ua
             .reject(cx.now, call.leg, status)
@@ -327,10 +320,9 @@ impl Calls {
         id: CallId,
         digits: &str,
     ) -> Result<CallView, EngineError> {
-        let parsed =
-            DtmfDigit::parse_all(digits).map_err(|e| EngineError::Invalid(e.to_string()))?;
+        let parsed = DtmfDigit::parse_all(digits).map_err(EngineError::BadDigit)?;
         if parsed.is_empty() {
-            return Err(EngineError::Invalid("no digits to send".to_owned()));
+            return Err(EngineError::NoDigits);
         }
         let call = self.calls.get_mut(&id).ok_or(EngineError::NoSuchCall(id))?;
         match call.state {
@@ -353,9 +345,7 @@ impl Calls {
             .as_ref()
             .is_some_and(MediaSession::telephone_event_agreed);
         if mode == DtmfMode::Rfc4733 && !in_band {
-            return Err(EngineError::Invalid(
-                "the peer did not agree to RFC 4733 telephone-event, and this account sends DTMF only that way (dtmf = \"rfc4733\")".to_owned(),
-            ));
+            return Err(EngineError::Rfc4733Refused);
         }
         self.interaction_step(cx, id, |i, at| i.dtmf(at, digits));
         let Some(call) = self.calls.get_mut(&id) else {

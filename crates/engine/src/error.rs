@@ -19,9 +19,56 @@ pub enum EngineError {
         /// What was asked.
         action: &'static str,
     },
-    /// The request itself is wrong (bad URI, bad digits, unknown account).
+    /// A bare number or user with no account domain to dial it at.
+    #[error("{0:?} is not a SIP URI and no account gives a domain to dial it at")]
+    NotDialable(String),
+    /// No account has that name.
+    #[error("no account named {0:?}")]
+    NoSuchAccount(String),
+    /// The user agent refused (a URI it cannot read, no address to send from…).
     #[error("{0}")]
-    Invalid(String),
+    Sip(sip::CommandError),
+    /// The peer's offer cannot be answered (no codec in common, bad SDP).
+    #[error("cannot answer: {0}")]
+    CannotAnswer(media::SdpError),
+    /// A refusal status outside 400-699.
+    #[error("reject status must be 400-699, not {0}")]
+    BadRejectStatus(u16),
+    /// A character that is not a DTMF digit.
+    #[error("{0}")]
+    BadDigit(media::DtmfError),
+    /// DTMF with no digits.
+    #[error("no digits to send")]
+    NoDigits,
+    /// The account sends RFC 4733 only, and the peer did not agree to it.
+    #[error(
+        "the peer did not agree to RFC 4733 telephone-event, and this account sends DTMF only that way (dtmf = \"rfc4733\")"
+    )]
+    Rfc4733Refused,
+    /// The test tone while a call is up.
+    #[error("the test tone plays only between calls")]
+    CallInProgress,
+    /// Call on an interaction without a customer number.
+    #[error("the interaction has no customer number to call")]
+    NoCustomerNumber,
+    /// A customer number with no domain to dial it at.
+    #[error("no domain to dial the customer number at: set callbacks.dial_domain or an account")]
+    NoDialDomain,
+    /// A second transfer of a call already being transferred.
+    #[error("{0} is already being transferred")]
+    AlreadyTransferring(CallId),
+    /// A call transferred, or conferenced, with itself.
+    #[error("a call cannot be {0} itself")]
+    WithItself(&'static str),
+    /// An attended transfer to a call that is not established.
+    #[error("{0} is not an established call to transfer to")]
+    NotEstablished(CallId),
+    /// A transfer or conference that says neither whom nor which call.
+    #[error("{0}")]
+    MissingTarget(&'static str),
+    /// The phone answered without what the request asks for (a bug, said plainly).
+    #[error("the phone answered {0} without it")]
+    NoReply(&'static str),
     /// Nothing to carry media on: every RTP port is in use.
     #[error("no free RTP port")]
     NoMediaPort,
@@ -42,7 +89,7 @@ impl EngineError {
                 action,
             },
             sip::CommandError::NoSuchLeg(_) => Self::NoSuchCall(call),
-            other => Self::Invalid(other.to_string()),
+            other => Self::Sip(other),
         }
     }
 }

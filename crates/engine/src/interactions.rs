@@ -270,9 +270,7 @@ impl Desk {
             .interactions
             .get(&id)
             .and_then(|i| i.callback.customer_number.clone())
-            .ok_or_else(|| {
-                EngineError::Invalid("the interaction has no customer number to call".to_owned())
-            })?;
+            .ok_or(EngineError::NoCustomerNumber)?;
         if number.starts_with("sip:") {
             return Ok(number);
         }
@@ -285,12 +283,7 @@ impl Desk {
             .dial_domain
             .as_deref()
             .or(account_domain)
-            .ok_or_else(|| {
-                EngineError::Invalid(
-                    "no domain to dial the customer number at: set callbacks.dial_domain or an account"
-                        .to_owned(),
-                )
-            })?;
+            .ok_or(EngineError::NoDialDomain)?;
         Ok(format!("sip:{digits}@{domain}"))
     }
 }

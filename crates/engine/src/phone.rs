@@ -513,9 +513,7 @@ impl Phone {
     fn play_test_tone(&mut self, now: Instant) -> Result<(), EngineError> {
         self.now = now;
         if self.active_calls() > 0 {
-            return Err(EngineError::Invalid(
-                "the test tone plays only between calls".to_owned(),
-            ));
+            return Err(EngineError::CallInProgress);
         }
         self.calls
             .tones

@@ -131,9 +131,7 @@ impl Calls {
                 .as_ref()
                 .is_some_and(|t| !t.status.is_over() && !t.status.released_unconfirmed())
         }) {
-            return Err(EngineError::Invalid(format!(
-                "{id} is already being transferred"
-            )));
+            return Err(EngineError::AlreadyTransferring(id));
         }
         let (refer_to, shown) = match (target, replaces) {
             (Some(target), None) => {
@@ -142,9 +140,7 @@ impl Calls {
             }
             (None, Some(other)) => {
                 if other == id {
-                    return Err(EngineError::Invalid(
-                        "a call cannot be transferred to itself".to_owned(),
-                    ));
+                    return Err(EngineError::WithItself("transferred to"));
                 }
                 self.live(other, "complete a transfer to")?;
                 let other_leg = self
@@ -152,11 +148,10 @@ impl Calls {
                     .get(&other)
                     .map(|c| c.leg)
                     .ok_or(EngineError::NoSuchCall(other))?;
-                let (_contact, value) = cx.ua.replaces_for(other_leg).ok_or_else(|| {
-                    EngineError::Invalid(format!(
-                        "{other} is not an established call to transfer to"
-                    ))
-                })?;
+                let (_contact, value) = cx
+                    .ua
+                    .replaces_for(other_leg)
+                    .ok_or(EngineError::NotEstablished(other))?;
                 let shown = self
                     .calls
                     .get(&other)
@@ -168,8 +163,8 @@ impl Calls {
                 (format!("{shown}?Replaces={}", escape_header(&value)), shown)
             }
             _ => {
-                return Err(EngineError::Invalid(
-                    "give \"target\" (blind transfer) or \"replaces\": the consultation call (attended)".to_owned(),
+                return Err(EngineError::MissingTarget(
+                    "give \"target\" (blind transfer) or \"replaces\": the consultation call (attended)",
                 ));
             }
         };
@@ -261,16 +256,14 @@ impl Calls {
             }
             (None, Some(other)) => {
                 if other == id {
-                    return Err(EngineError::Invalid(
-                        "a call cannot be conferenced with itself".to_owned(),
-                    ));
+                    return Err(EngineError::WithItself("conferenced with"));
                 }
                 self.live(other, "conference")?;
                 self.join_conference(cx, other, group);
             }
             _ => {
-                return Err(EngineError::Invalid(
-                    "give \"target\" (call and add) or \"with\": the other call (merge)".to_owned(),
+                return Err(EngineError::MissingTarget(
+                    "give \"target\" (call and add) or \"with\": the other call (merge)",
                 ));
             }
         }

@@ -102,7 +102,22 @@ impl From<EngineError> for ApiError {
         let status = match e {
             EngineError::NoSuchCall(_) => StatusCode::NOT_FOUND,
             EngineError::WrongState { .. } => StatusCode::CONFLICT,
-            EngineError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            EngineError::NotDialable(_)
+            | EngineError::NoSuchAccount(_)
+            | EngineError::Sip(_)
+            | EngineError::CannotAnswer(_)
+            | EngineError::BadRejectStatus(_)
+            | EngineError::BadDigit(_)
+            | EngineError::NoDigits
+            | EngineError::Rfc4733Refused
+            | EngineError::CallInProgress
+            | EngineError::NoCustomerNumber
+            | EngineError::NoDialDomain
+            | EngineError::AlreadyTransferring(_)
+            | EngineError::WithItself(_)
+            | EngineError::NotEstablished(_)
+            | EngineError::MissingTarget(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            EngineError::NoReply(_) => StatusCode::INTERNAL_SERVER_ERROR,
             EngineError::NoMediaPort => StatusCode::SERVICE_UNAVAILABLE,
             EngineError::NoSuchInteraction(_) => StatusCode::NOT_FOUND,
             EngineError::Interaction(

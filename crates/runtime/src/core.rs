@@ -744,9 +744,5 @@ fn ask_call(
 ) -> Result<api::CallView, engine::EngineError> {
     ask(phone, Request::Call(command))?
         .into_call()
-        .ok_or_else(|| {
-            engine::EngineError::Invalid(
-                "the phone answered a call command without the call".to_owned(),
-            )
-        })
+        .ok_or(engine::EngineError::NoReply("a call command"))
 }
