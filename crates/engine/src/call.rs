@@ -44,6 +44,47 @@ pub(crate) struct Call {
 }
 
 impl Call {
+    /// A call just placed (`Dialing`) or just rung in (`Ringing`): nothing has happened on
+    /// it yet.
+    pub(crate) fn new(
+        id: CallId,
+        leg: LegId,
+        direction: CallDirection,
+        remote: String,
+        sip_call_id: String,
+        dtmf: crate::config::DtmfMode,
+    ) -> Self {
+        Self {
+            id,
+            leg,
+            direction,
+            state: match direction {
+                CallDirection::Outbound => CallState::Dialing,
+                CallDirection::Inbound => CallState::Ringing,
+            },
+            remote,
+            sip_call_id,
+            local: None,
+            offer: None,
+            media: None,
+            audio: None,
+            end_reason: None,
+            dtmf_received: String::new(),
+            pending_dtmf: String::new(),
+            muted: false,
+            alerting: false,
+            interaction: None,
+            dtmf,
+            transfer: None,
+            conference: None,
+            consultation_of: None,
+            referred_from: None,
+            remote_hold: false,
+            captured: Vec::new(),
+            decoded: Vec::new(),
+        }
+    }
+
     pub(crate) fn view(&self) -> CallView {
         let stats = self.media.as_ref().map(|m| {
             let s = m.stats();

@@ -86,34 +86,12 @@ impl Calls {
             }
         };
         let id = self.new_call_id();
-        let call = Call {
-            id,
-            leg,
-            direction: CallDirection::Outbound,
-            state: CallState::Dialing,
-            remote: target,
-            sip_call_id: cx.ua.call_id(leg).unwrap_or_default().to_owned(),
-            local: Some(local),
-            offer: None,
-            media: None,
-            audio: None,
-            end_reason: None,
-            dtmf_received: String::new(),
-            pending_dtmf: String::new(),
-            muted: false,
-            alerting: false,
-            interaction: None,
-            dtmf: account_index
-                .and_then(|i| cx.registrations.settings(i))
-                .map_or(DtmfMode::Auto, |a| a.dtmf),
-            transfer: None,
-            conference: None,
-            consultation_of: None,
-            referred_from: None,
-            remote_hold: false,
-            captured: Vec::new(),
-            decoded: Vec::new(),
-        };
+        let dtmf = account_index
+            .and_then(|i| cx.registrations.settings(i))
+            .map_or(DtmfMode::Auto, |a| a.dtmf);
+        let sip_call_id = cx.ua.call_id(leg).unwrap_or_default().to_owned();
+        let mut call = Call::new(id, leg, CallDirection::Outbound, target, sip_call_id, dtmf);
+        call.local = Some(local);
         info!(call = %id, remote = %call.remote, "dialing");
         self.by_media.insert(port, id);
         self.insert_call(leg, call);

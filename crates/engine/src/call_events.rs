@@ -99,33 +99,12 @@ impl Calls {
             .or(requested)
             .filter(|_| ready)
             .map(|delay| cx.now + delay);
-        let call = Call {
-            id,
-            leg,
-            direction: CallDirection::Inbound,
-            state: CallState::Ringing,
-            remote,
-            sip_call_id: cx.ua.call_id(leg).unwrap_or_default().to_owned(),
-            local: None,
-            offer,
-            media: None,
-            audio: None,
-            end_reason: None,
-            dtmf_received: String::new(),
-            pending_dtmf: String::new(),
-            muted: false,
-            alerting: false,
-            interaction: Some(interaction),
-            // An incoming call is taken as the first account's.
-            dtmf: cx.registrations.first().map_or(DtmfMode::Auto, |a| a.dtmf),
-            transfer: None,
-            conference: None,
-            consultation_of: None,
-            referred_from: None,
-            remote_hold: false,
-            captured: Vec::new(),
-            decoded: Vec::new(),
-        };
+        // An incoming call is taken as the first account's.
+        let dtmf = cx.registrations.first().map_or(DtmfMode::Auto, |a| a.dtmf);
+        let sip_call_id = cx.ua.call_id(leg).unwrap_or_default().to_owned();
+        let mut call = Call::new(id, leg, CallDirection::Inbound, remote, sip_call_id, dtmf);
+        call.offer = offer;
+        call.interaction = Some(interaction);
         self.insert_call(leg, call);
         if let Some(old) = replaces.and_then(|l| self.by_leg.get(&l).copied()) {
             // RFC 3891: the caller takes the old call's place (an attended transfer completing
