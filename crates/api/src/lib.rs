@@ -470,36 +470,61 @@ pub enum Event {
     },
 }
 
-/// What the desktop asks of the core: the control API's verbs, sent without waiting. What
-/// comes of them arrives as [`Event`]s; a refusal as [`Reply::Refused`].
+/// What is asked of the core, by the desktop and by the control API alike: the one
+/// vocabulary at the edge. Each request is answered by one [`Reply`] (the desktop is sent only
+/// the replies it shows; what comes of a command arrives as [`Event`]s too).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Request {
-    /// A call command.
+    /// A call command; answered [`Reply::Call`].
     Command(Command),
-    /// An action on an interaction.
+    /// Every call; answered [`Reply::Calls`].
+    Calls,
+    /// One call; answered [`Reply::Call`].
+    GetCall(CallId),
+    /// An action on an interaction; answered [`Reply::Interaction`].
     Interaction {
         /// Which.
         id: InteractionId,
         /// What.
         command: InteractionCommand,
     },
-    /// Set the agent's state per channel.
-    Agent(AgentStatus),
-    /// Create (id 0) or change a contact.
+    /// A history search; answered [`Reply::Interactions`].
+    Interactions(interaction::Query),
+    /// One interaction, current or from the history; answered [`Reply::Interaction`].
+    GetInteraction(InteractionId),
+    /// Set the agent's state per channel (`None` leaves a channel as it is); answered
+    /// [`Reply::Agent`].
+    Agent {
+        /// Voice calls.
+        voice: Option<AgentState>,
+        /// Web callbacks.
+        web_callback: Option<AgentState>,
+    },
+    /// Every contact; answered [`Reply::Contacts`].
+    Contacts,
+    /// Create (id 0) or change a contact; answered [`Reply::Contact`].
     SaveContact(Contact),
-    /// Send the contacts and standard responses ([`Reply::Directory`]).
+    /// Delete a contact; answered [`Reply::Done`].
+    DeleteContact(u64),
+    /// Every standard response; answered [`Reply::Responses`].
+    Responses,
+    /// Create (id 0) or change a standard response; answered [`Reply::Response`].
+    SaveResponse(StandardResponse),
+    /// Delete a standard response; answered [`Reply::Done`].
+    DeleteResponse(u64),
+    /// The contacts and standard responses together ([`Reply::Directory`]).
     Directory,
-    /// Send the status now ([`Reply::Status`]): the settings' level meters poll it.
+    /// The status now ([`Reply::Status`]): the settings' level meters poll it.
     Status,
-    /// Send the settings as saved and the sound devices there are ([`Reply::Settings`]).
+    /// The settings as saved and the sound devices there are ([`Reply::Settings`]).
     Settings,
-    /// Check, save and apply settings ([`Reply::SettingsSaved`], or [`Reply::Refused`] naming
-    /// the field that is wrong; then nothing is changed).
+    /// Check, save and apply settings ([`Reply::SettingsSaved`], or a refusal naming the
+    /// field that is wrong; then nothing is changed).
     SaveSettings(Settings),
-    /// REGISTER once with an account as the form has it, without saving it; the outcome
-    /// arrives as [`Event::RegistrationTest`].
+    /// REGISTER once with an account as the form has it, without saving it; answered
+    /// [`Reply::Done`] at once, the outcome arrives as [`Event::RegistrationTest`].
     TestRegistration(Account),
-    /// Play the test tone on the headset for two seconds.
+    /// Play the test tone on the headset for two seconds; answered [`Reply::Done`].
     TestTone,
 }
 
@@ -509,10 +534,17 @@ impl Request {
     pub fn kind(&self) -> RequestKind {
         match self {
             Self::Command(_) => RequestKind::Command,
+            Self::Calls | Self::GetCall(_) => RequestKind::Calls,
             Self::Interaction { .. } => RequestKind::Interaction,
-            Self::Agent(_) => RequestKind::Agent,
+            Self::Interactions(_) | Self::GetInteraction(_) => RequestKind::History,
+            Self::Agent { .. } => RequestKind::Agent,
             Self::SaveContact(_) => RequestKind::SaveContact,
-            Self::Directory => RequestKind::Directory,
+            Self::Contacts
+            | Self::DeleteContact(_)
+            | Self::Responses
+            | Self::SaveResponse(_)
+            | Self::DeleteResponse(_)
+            | Self::Directory => RequestKind::Directory,
             Self::Status => RequestKind::Status,
             Self::Settings => RequestKind::Settings,
             Self::SaveSettings(_) => RequestKind::SaveSettings,
@@ -520,6 +552,57 @@ impl Request {
                 account: form.name.clone(),
             },
             Self::TestTone => RequestKind::TestTone,
+        }
+    }
+
+    /// What is asked, in words, for "Could not …".
+    #[must_use]
+    pub fn describe(&self) -> String {
+        use Command as C;
+        use InteractionCommand as I;
+        match self {
+            Self::Command(command) => match command {
+                C::Dial { to, .. } | C::DialWith { to, .. } => format!("call {to}"),
+                C::Answer { call } => format!("answer {call}"),
+                C::Reject { call, .. } => format!("reject {call}"),
+                C::Hangup { call } => format!("hang up {call}"),
+                C::Hold { call } => format!("hold {call}"),
+                C::Resume { call } => format!("resume {call}"),
+                C::Mute { call, muted } => {
+                    format!("{} {call}", if *muted { "mute" } else { "unmute" })
+                }
+                C::Dtmf { call, digits } => format!("send {digits} on {call}"),
+                C::Transfer { call, .. } => format!("transfer {call}"),
+                C::Consult { call, target } => format!("consult {target} from {call}"),
+                C::Conference { call, .. } => format!("conference {call}"),
+            },
+            Self::Calls => "list the calls".to_owned(),
+            Self::GetCall(id) => format!("show {id}"),
+            Self::Interaction { id, command } => {
+                let verb = match command {
+                    I::Accept => "accept",
+                    I::Reject { .. } => "reject",
+                    I::Call => "call back",
+                    I::Done => "mark done",
+                    I::Reschedule { .. } => "reschedule",
+                    I::Disposition { .. } => "set the disposition of",
+                    I::Note { .. } => "save the note of",
+                };
+                format!("{verb} {id}")
+            }
+            Self::Interactions(_) => "search the history".to_owned(),
+            Self::GetInteraction(id) => format!("show {id}"),
+            Self::Agent { .. } => "change the agent state".to_owned(),
+            Self::Contacts | Self::Responses | Self::Directory => "read the directory".to_owned(),
+            Self::SaveContact(_) => "save the contact".to_owned(),
+            Self::DeleteContact(id) => format!("delete contact {id}"),
+            Self::SaveResponse(_) => "save the response".to_owned(),
+            Self::DeleteResponse(id) => format!("delete response {id}"),
+            Self::Status => "read the status".to_owned(),
+            Self::Settings => "open the settings".to_owned(),
+            Self::SaveSettings(_) => "save the settings".to_owned(),
+            Self::TestRegistration(form) => format!("test the registration of {:?}", form.name),
+            Self::TestTone => "play the test tone".to_owned(),
         }
     }
 }
@@ -531,13 +614,17 @@ impl Request {
 pub enum RequestKind {
     /// [`Request::Command`].
     Command,
+    /// [`Request::Calls`], [`Request::GetCall`].
+    Calls,
     /// [`Request::Interaction`].
     Interaction,
+    /// [`Request::Interactions`], [`Request::GetInteraction`].
+    History,
     /// [`Request::Agent`].
     Agent,
     /// [`Request::SaveContact`].
     SaveContact,
-    /// [`Request::Directory`].
+    /// The other directory requests.
     Directory,
     /// [`Request::Status`].
     Status,
@@ -554,18 +641,70 @@ pub enum RequestKind {
     TestTone,
 }
 
-/// The core's answer to a [`Request`] when it is not an event.
+/// Why a request was refused, as a kind (which the control API turns into its HTTP status)
+/// and a sentence for people.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// What sort of refusal.
+    pub kind: RefusalKind,
+    /// Why, in words.
+    pub message: String,
+}
+
+impl Refusal {
+    /// A refusal of this kind.
+    pub fn new(kind: RefusalKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// The sorts of refusal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefusalKind {
+    /// What it names does not exist (no such call, interaction, contact).
+    NotFound,
+    /// Not now: the thing is in a state that does not allow it.
+    Conflict,
+    /// The request itself is wrong (a bad value, a missing field).
+    Invalid,
+    /// The phone cannot do it now (shutting down, no media port, nowhere to save).
+    Unavailable,
+    /// Something failed inside recall (the database, the settings file).
+    Failed,
+}
+
+/// The core's answer to a [`Request`].
 #[derive(Debug, Clone, PartialEq)]
 pub enum Reply {
-    /// The request was refused: what was asked, and why.
-    Refused {
-        /// The kind of request refused.
-        request: RequestKind,
-        /// What was asked, in words.
-        what: String,
-        /// Why not.
-        reason: String,
-    },
+    /// Done; nothing to show.
+    Done,
+    /// A call as it stands.
+    Call(CallView),
+    /// Every call.
+    Calls(Vec<CallView>),
+    /// An interaction as it stands.
+    Interaction(Box<Interaction>),
+    /// Interactions found.
+    Interactions(Vec<Interaction>),
+    /// The agent's state per channel.
+    Agent(AgentStatus),
+    /// A contact as saved.
+    Contact(Contact),
+    /// Every contact.
+    Contacts(Vec<Contact>),
+    /// A standard response as saved.
+    Response(StandardResponse),
+    /// Every standard response.
+    Responses(Vec<StandardResponse>),
     /// The directory.
     Directory {
         /// Every contact.
@@ -593,6 +732,15 @@ pub enum Reply {
         /// Changes that take effect only when recall starts again, in words.
         on_restart: Vec<String>,
     },
+    /// Refused: why.
+    Refused(Refusal),
+}
+
+impl Reply {
+    /// A refusal of this kind.
+    pub fn refused(kind: RefusalKind, message: impl Into<String>) -> Self {
+        Self::Refused(Refusal::new(kind, message))
+    }
 }
 
 /// What the Settings window edits: the parts of the config file an agent changes.
@@ -684,6 +832,15 @@ pub enum Delivery {
     Event(Event),
     /// An answer to a request.
     Reply(Reply),
+    /// A request was refused.
+    Refused {
+        /// The kind of request refused.
+        request: RequestKind,
+        /// What was asked, in words ([`Request::describe`]).
+        what: String,
+        /// Why not.
+        refusal: Refusal,
+    },
 }
 
 #[cfg(test)]

@@ -93,3 +93,36 @@ impl EngineError {
         }
     }
 }
+
+impl From<EngineError> for api::Refusal {
+    fn from(e: EngineError) -> Self {
+        use api::RefusalKind as K;
+        let kind = match &e {
+            EngineError::NoSuchCall(_) | EngineError::NoSuchInteraction(_) => K::NotFound,
+            EngineError::WrongState { .. }
+            | EngineError::Interaction(
+                interaction::InteractionError::InvalidTransition { .. }
+                | interaction::InteractionError::DispositionRequired,
+            ) => K::Conflict,
+            EngineError::NotDialable(_)
+            | EngineError::NoSuchAccount(_)
+            | EngineError::Sip(_)
+            | EngineError::CannotAnswer(_)
+            | EngineError::BadRejectStatus(_)
+            | EngineError::BadDigit(_)
+            | EngineError::NoDigits
+            | EngineError::Rfc4733Refused
+            | EngineError::CallInProgress
+            | EngineError::NoCustomerNumber
+            | EngineError::NoDialDomain
+            | EngineError::AlreadyTransferring(_)
+            | EngineError::WithItself(_)
+            | EngineError::NotEstablished(_)
+            | EngineError::MissingTarget(_)
+            | EngineError::Interaction(_) => K::Invalid,
+            EngineError::NoReply(_) => K::Failed,
+            EngineError::NoMediaPort => K::Unavailable,
+        };
+        Self::new(kind, e.to_string())
+    }
+}

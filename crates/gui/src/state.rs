@@ -147,11 +147,12 @@ impl AppState {
         self.generation += 1;
         match delivery {
             Delivery::Event(event) => self.apply_event(event),
-            Delivery::Reply(Reply::Refused {
+            Delivery::Refused {
                 request,
                 what,
-                reason,
-            }) => {
+                refusal,
+            } => {
+                let reason = refusal.message;
                 if let Some(draft) = &mut self.settings_window {
                     match &request {
                         RequestKind::SaveSettings | RequestKind::TestTone => {
@@ -217,6 +218,8 @@ impl AppState {
                 self.contacts = contacts;
                 self.responses = responses;
             }
+            // The desk sends only the replies above; what came of the rest the events show.
+            Delivery::Reply(_) => {}
         }
     }
 

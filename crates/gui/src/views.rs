@@ -2,7 +2,7 @@
 //! for the core. Typing changes the state directly (it is the agent's own); nothing here waits.
 
 use api::{
-    AgentState, AgentStatus, CallId, CallState, CallView, Command, Interaction, InteractionCommand,
+    AgentState, CallId, CallState, CallView, Command, Interaction, InteractionCommand,
     InteractionState, Request, TimelineKind,
 };
 use egui::{Align2, Color32, RichText, Ui};
@@ -116,10 +116,10 @@ fn status_bar(ui: &mut Ui, state: &mut AppState, out: &mut Vec<Request>) {
                     AgentState::NotReady
                 }
             };
-            out.push(Request::Agent(AgentStatus {
-                voice: level(voice),
-                web_callback: level(web),
-            }));
+            out.push(Request::Agent {
+                voice: Some(level(voice)),
+                web_callback: Some(level(web)),
+            });
         }
         ui.separator();
         match &state.status {

@@ -363,10 +363,10 @@ fn not_ready_is_toggled_from_the_status_bar() {
     h.run();
     assert_eq!(
         h.state().asked,
-        vec![Request::Agent(AgentStatus {
-            voice: AgentState::NotReady,
-            web_callback: AgentState::Ready
-        })]
+        vec![Request::Agent {
+            voice: Some(AgentState::NotReady),
+            web_callback: Some(AgentState::Ready)
+        }]
     );
     // The core confirms: the toggle reads Not Ready and turns back to Ready.
     h.state_mut().state.apply(Delivery::Event(Event::Agent {
@@ -380,7 +380,10 @@ fn not_ready_is_toggled_from_the_status_bar() {
     h.run();
     assert_eq!(
         h.state().asked.last(),
-        Some(&Request::Agent(AgentStatus::default()))
+        Some(&Request::Agent {
+            voice: Some(AgentStatus::default().voice),
+            web_callback: Some(AgentStatus::default().web_callback)
+        })
     );
 }
 
@@ -453,11 +456,14 @@ fn the_reducer_follows_snapshot_interactions_and_refusals() {
     assert_eq!(state.history().len(), 1);
 
     // A refusal is shown; a snapshot replaces everything and drops a vanished selection.
-    state.apply(Delivery::Reply(Reply::Refused {
+    state.apply(Delivery::Refused {
         request: api::RequestKind::Interaction,
         what: "mark done i-1".to_owned(),
-        reason: "a disposition is required".to_owned(),
-    }));
+        refusal: api::Refusal::new(
+            api::RefusalKind::Invalid,
+            "a disposition is required".to_owned(),
+        ),
+    });
     assert_eq!(
         state.notice.as_deref(),
         Some("Could not mark done i-1: a disposition is required")
@@ -655,11 +661,14 @@ fn settings_that_do_not_read_are_named_and_not_sent() {
     h.run();
     assert_eq!(saved_request(&h.state().asked), None, "nothing is sent");
     // The core's own check: its message is shown in the window, not lost.
-    h.state_mut().state.apply(Delivery::Reply(Reply::Refused {
+    h.state_mut().state.apply(Delivery::Refused {
         request: api::RequestKind::SaveSettings,
         what: "save the settings".to_owned(),
-        reason: "media.opus_bitrate is 5; use 6000 to 510000 bits per second".to_owned(),
-    }));
+        refusal: api::Refusal::new(
+            api::RefusalKind::Invalid,
+            "media.opus_bitrate is 5; use 6000 to 510000 bits per second".to_owned(),
+        ),
+    });
     h.run();
     h.get_by_label_contains("Could not save the settings: media.opus_bitrate is 5");
     assert_eq!(h.state().state.notice, None);
@@ -699,13 +708,16 @@ fn a_refused_registration_test_lands_on_its_account_whatever_the_words() {
     h.run();
     h.get_by_label("Registering…");
     // The refusal is placed by the request it answers, not by matching its sentence.
-    h.state_mut().state.apply(Delivery::Reply(Reply::Refused {
+    h.state_mut().state.apply(Delivery::Refused {
         request: api::RequestKind::TestRegistration {
             account: "work".to_owned(),
         },
         what: "probar el registro".to_owned(),
-        reason: "the proxy is not an address".to_owned(),
-    }));
+        refusal: api::Refusal::new(
+            api::RefusalKind::Invalid,
+            "the proxy is not an address".to_owned(),
+        ),
+    });
     h.run();
     h.get_by_label("Not registered: the proxy is not an address");
     assert_eq!(h.state().state.notice, None);

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use api::{
     AgentState, AgentStatus, CallId, CallView, Command, Event, Interaction, InteractionCommand,
-    InteractionId, Reschedule, StatusView,
+    InteractionId, Refusal, RefusalKind, Reply, Request as Asked, Reschedule, StatusView,
 };
 use axum::body::Bytes;
 use axum::extract::{Path, Request, State};
@@ -16,75 +16,19 @@ use axum::response::sse::{self, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
-use engine::EngineError;
-use store::StoreError;
 
-use crate::SettingsError;
+use crate::core::{Mail, request, subscribe};
 use futures_util::Stream;
 use futures_util::StreamExt;
 use interaction::{Contact, StandardResponse};
 use serde::Deserialize;
 use serde_json::json;
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::mpsc;
 use tokio_stream::wrappers::BroadcastStream;
-
-/// What a handler asks the run loop.
-#[derive(Debug)]
-pub(crate) enum ApiRequest {
-    Command(Command, oneshot::Sender<Result<CallView, EngineError>>),
-    Calls(oneshot::Sender<Vec<CallView>>),
-    Call(CallId, oneshot::Sender<Option<CallView>>),
-    Status(oneshot::Sender<StatusView>),
-    Subscribe(oneshot::Sender<(Event, broadcast::Receiver<Event>)>),
-    Interactions(
-        interaction::Query,
-        oneshot::Sender<Result<Vec<Interaction>, StoreError>>,
-    ),
-    Interaction(InteractionId, oneshot::Sender<Option<Interaction>>),
-    InteractionCommand(
-        InteractionId,
-        InteractionCommand,
-        oneshot::Sender<Result<Interaction, EngineError>>,
-    ),
-    Agent(
-        Option<AgentState>,
-        Option<AgentState>,
-        oneshot::Sender<AgentStatus>,
-    ),
-    Directory(DirectoryRequest),
-    /// The settings as saved, and where.
-    Settings(oneshot::Sender<Result<(api::Settings, Option<String>), SettingsError>>),
-    /// Check, save and apply settings; what takes effect only on restart comes back.
-    SaveSettings(
-        Box<api::Settings>,
-        oneshot::Sender<Result<Vec<String>, SettingsError>>,
-    ),
-    /// A one-off REGISTER; the outcome is an event.
-    TestRegistration(
-        Box<api::Account>,
-        oneshot::Sender<Result<(), SettingsError>>,
-    ),
-    /// The headset's test tone.
-    TestTone(oneshot::Sender<Result<(), EngineError>>),
-}
-
-/// Contacts and standard responses.
-#[derive(Debug)]
-pub(crate) enum DirectoryRequest {
-    Contacts(oneshot::Sender<Result<Vec<Contact>, StoreError>>),
-    SaveContact(Contact, oneshot::Sender<Result<Contact, StoreError>>),
-    DeleteContact(u64, oneshot::Sender<Result<bool, StoreError>>),
-    Responses(oneshot::Sender<Result<Vec<StandardResponse>, StoreError>>),
-    SaveResponse(
-        StandardResponse,
-        oneshot::Sender<Result<StandardResponse, StoreError>>,
-    ),
-    DeleteResponse(u64, oneshot::Sender<Result<bool, StoreError>>),
-}
 
 #[derive(Clone)]
 struct AppState {
-    core: mpsc::Sender<ApiRequest>,
+    core: mpsc::Sender<Mail>,
     token: Option<String>,
 }
 
@@ -97,50 +41,25 @@ impl IntoResponse for ApiError {
     }
 }
 
-impl From<EngineError> for ApiError {
-    fn from(e: EngineError) -> Self {
-        let status = match e {
-            EngineError::NoSuchCall(_) => StatusCode::NOT_FOUND,
-            EngineError::WrongState { .. } => StatusCode::CONFLICT,
-            EngineError::NotDialable(_)
-            | EngineError::NoSuchAccount(_)
-            | EngineError::Sip(_)
-            | EngineError::CannotAnswer(_)
-            | EngineError::BadRejectStatus(_)
-            | EngineError::BadDigit(_)
-            | EngineError::NoDigits
-            | EngineError::Rfc4733Refused
-            | EngineError::CallInProgress
-            | EngineError::NoCustomerNumber
-            | EngineError::NoDialDomain
-            | EngineError::AlreadyTransferring(_)
-            | EngineError::WithItself(_)
-            | EngineError::NotEstablished(_)
-            | EngineError::MissingTarget(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            EngineError::NoReply(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            EngineError::NoMediaPort => StatusCode::SERVICE_UNAVAILABLE,
-            EngineError::NoSuchInteraction(_) => StatusCode::NOT_FOUND,
-            EngineError::Interaction(
-                interaction::InteractionError::InvalidTransition { .. }
-                | interaction::InteractionError::DispositionRequired,
-            ) => StatusCode::CONFLICT,
-            EngineError::Interaction(_) => StatusCode::UNPROCESSABLE_ENTITY,
+impl From<Refusal> for ApiError {
+    fn from(refusal: Refusal) -> Self {
+        let status = match refusal.kind {
+            RefusalKind::NotFound => StatusCode::NOT_FOUND,
+            RefusalKind::Conflict => StatusCode::CONFLICT,
+            RefusalKind::Invalid => StatusCode::UNPROCESSABLE_ENTITY,
+            RefusalKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            RefusalKind::Failed => StatusCode::INTERNAL_SERVER_ERROR,
         };
-        Self(status, e.to_string())
+        Self(status, refusal.message)
     }
 }
 
-impl From<SettingsError> for ApiError {
-    fn from(e: SettingsError) -> Self {
-        let status = match e {
-            SettingsError::NotKept => StatusCode::CONFLICT,
-            SettingsError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            SettingsError::File { .. } | SettingsError::Unreadable(_) => {
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
-        };
-        Self(status, e.to_string())
-    }
+/// The core answered with a reply of the wrong kind: a bug, said plainly.
+fn unexpected(reply: &Reply) -> ApiError {
+    ApiError(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        format!("the phone answered with the wrong kind of reply: {reply:?}"),
+    )
 }
 
 fn gone() -> ApiError {
@@ -151,7 +70,7 @@ fn gone() -> ApiError {
 }
 
 /// The router.
-pub(crate) fn router(core: mpsc::Sender<ApiRequest>, token: Option<String>) -> Router {
+pub(crate) fn router(core: mpsc::Sender<Mail>, token: Option<String>) -> Router {
     let state = AppState { core, token };
     Router::new()
         .route("/v1/status", get(status))
@@ -201,22 +120,43 @@ async fn authorize(
     next.run(request).await
 }
 
-async fn ask<T>(
-    state: &AppState,
-    make: impl FnOnce(oneshot::Sender<T>) -> ApiRequest,
-) -> Result<T, ApiError> {
-    let (tx, rx) = oneshot::channel();
-    state.core.send(make(tx)).await.map_err(|_| gone())?;
-    rx.await.map_err(|_| gone())
+/// Puts a request to the core; its reply, or the refusal as an HTTP error.
+async fn ask(state: &AppState, asked: Asked) -> Result<Reply, ApiError> {
+    match request(&state.core, asked).await {
+        None => Err(gone()),
+        Some(Reply::Refused(refusal)) => Err(refusal.into()),
+        Some(reply) => Ok(reply),
+    }
+}
+
+/// Takes the one kind of reply a request is answered with.
+macro_rules! expect {
+    ($reply:expr, $pattern:pat => $value:expr) => {
+        match $reply {
+            $pattern => Ok($value),
+            other => Err(unexpected(&other)),
+        }
+    };
 }
 
 async fn status(State(state): State<AppState>) -> Result<Json<StatusView>, ApiError> {
-    ask(&state, ApiRequest::Status).await.map(Json)
+    expect!(ask(&state, Asked::Status).await?, Reply::Status(s) => Json(s))
 }
 
 async fn get_settings(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
-    let (settings, file) = ask(&state, ApiRequest::Settings).await??;
-    Ok(Json(json!({ "settings": settings, "file": file })))
+    expect!(ask(&state, Asked::Settings).await?, Reply::Settings {
+        settings,
+        inputs,
+        outputs,
+        devices_note,
+        file,
+    } => Json(json!({
+        "settings": settings,
+        "file": file,
+        "inputs": inputs,
+        "outputs": outputs,
+        "devices_note": devices_note,
+    })))
 }
 
 /// Replaces the settings (the whole object, as `GET /v1/settings` returns it): 422 naming the
@@ -227,11 +167,10 @@ async fn put_settings(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let settings: api::Settings = serde_json::from_slice(&bytes)
         .map_err(|e| ApiError(StatusCode::BAD_REQUEST, format!("invalid settings: {e}")))?;
-    let on_restart = ask(&state, |tx| {
-        ApiRequest::SaveSettings(Box::new(settings), tx)
-    })
-    .await??;
-    Ok(Json(json!({ "saved": true, "on_restart": on_restart })))
+    expect!(
+        ask(&state, Asked::SaveSettings(settings)).await?,
+        Reply::SettingsSaved { on_restart } => Json(json!({ "saved": true, "on_restart": on_restart }))
+    )
 }
 
 /// REGISTERs once with an account form; 202, and the outcome comes as a
@@ -242,20 +181,15 @@ async fn test_registration(
 ) -> Result<StatusCode, ApiError> {
     let form: api::Account = serde_json::from_slice(&bytes)
         .map_err(|e| ApiError(StatusCode::BAD_REQUEST, format!("invalid account: {e}")))?;
-    ask(&state, |tx| {
-        ApiRequest::TestRegistration(Box::new(form), tx)
-    })
-    .await??;
-    Ok(StatusCode::ACCEPTED)
+    expect!(ask(&state, Asked::TestRegistration(form)).await?, Reply::Done => StatusCode::ACCEPTED)
 }
 
 async fn test_tone(State(state): State<AppState>) -> Result<StatusCode, ApiError> {
-    ask(&state, ApiRequest::TestTone).await??;
-    Ok(StatusCode::NO_CONTENT)
+    expect!(ask(&state, Asked::TestTone).await?, Reply::Done => StatusCode::NO_CONTENT)
 }
 
 async fn list_calls(State(state): State<AppState>) -> Result<Json<Vec<CallView>>, ApiError> {
-    ask(&state, ApiRequest::Calls).await.map(Json)
+    expect!(ask(&state, Asked::Calls).await?, Reply::Calls(calls) => Json(calls))
 }
 
 fn parse_id(id: &str) -> Result<CallId, ApiError> {
@@ -268,10 +202,7 @@ async fn get_call(
     Path(id): Path<String>,
 ) -> Result<Json<CallView>, ApiError> {
     let id = parse_id(&id)?;
-    ask(&state, |tx| ApiRequest::Call(id, tx))
-        .await?
-        .map(Json)
-        .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no call {id}")))
+    expect!(ask(&state, Asked::GetCall(id)).await?, Reply::Call(view) => Json(view))
 }
 
 /// Reads an optional JSON body; an empty body is `{}`.
@@ -305,8 +236,10 @@ async fn create_call(
         to,
         account: request.account,
     };
-    let view = ask(&state, |tx| ApiRequest::Command(command, tx)).await??;
-    Ok((StatusCode::CREATED, Json(view)))
+    expect!(
+        ask(&state, Asked::Command(command)).await?,
+        Reply::Call(view) => (StatusCode::CREATED, Json(view))
+    )
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -387,14 +320,13 @@ async fn call_action(
             ));
         }
     };
-    let view = ask(&state, |tx| ApiRequest::Command(command, tx)).await??;
-    Ok(Json(view))
+    expect!(ask(&state, Asked::Command(command)).await?, Reply::Call(view) => Json(view))
 }
 
 async fn events(
     State(state): State<AppState>,
 ) -> Result<Sse<impl Stream<Item = Result<sse::Event, Infallible>>>, ApiError> {
-    let (snapshot, receiver) = ask(&state, ApiRequest::Subscribe).await?;
+    let (snapshot, receiver) = subscribe(&state.core).await.ok_or_else(gone)?;
     let first = futures_util::stream::once(async move { snapshot });
     // A listener that falls behind skips what it missed rather than stalling the phone.
     let rest = BroadcastStream::new(receiver).filter_map(|r| async move { r.ok() });
@@ -434,13 +366,12 @@ async fn agent_state(
             "give \"voice\" and/or \"web_callback\": \"ready\" or \"not_ready\"".to_owned(),
         ));
     }
-    ask(&state, |tx| {
-        ApiRequest::Agent(request.voice, request.web_callback, tx)
-    })
-    .await
-    .map(Json)
+    let asked = Asked::Agent {
+        voice: request.voice,
+        web_callback: request.web_callback,
+    };
+    expect!(ask(&state, asked).await?, Reply::Agent(agent) => Json(agent))
 }
-
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct InteractionQuery {
@@ -504,7 +435,7 @@ async fn list_interactions(
     let axum::extract::Query(query) =
         query.map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.body_text()))?;
     let query = query.parse()?;
-    stored(ask(&state, |tx| ApiRequest::Interactions(query, tx)).await?).map(Json)
+    expect!(ask(&state, Asked::Interactions(query)).await?, Reply::Interactions(found) => Json(found))
 }
 
 fn parse_interaction_id(id: &str) -> Result<InteractionId, ApiError> {
@@ -517,10 +448,7 @@ async fn get_interaction(
     Path(id): Path<String>,
 ) -> Result<Json<Interaction>, ApiError> {
     let id = parse_interaction_id(&id)?;
-    ask(&state, |tx| ApiRequest::Interaction(id, tx))
-        .await?
-        .map(Json)
-        .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no interaction {id}")))
+    expect!(ask(&state, Asked::GetInteraction(id)).await?, Reply::Interaction(found) => Json(*found))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -581,12 +509,10 @@ async fn interaction_action(
             ));
         }
     };
-    let view = ask(&state, |tx| ApiRequest::InteractionCommand(id, command, tx)).await??;
-    Ok(Json(view))
-}
-
-fn stored<T>(result: Result<T, StoreError>) -> Result<T, ApiError> {
-    result.map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+    expect!(
+        ask(&state, Asked::Interaction { id, command }).await?,
+        Reply::Interaction(found) => Json(*found)
+    )
 }
 
 fn directory_id(id: &str) -> Result<u64, ApiError> {
@@ -608,12 +534,12 @@ fn contact_body(bytes: &Bytes) -> Result<Contact, ApiError> {
     Ok(contact)
 }
 
+async fn contacts(state: &AppState) -> Result<Vec<Contact>, ApiError> {
+    expect!(ask(state, Asked::Contacts).await?, Reply::Contacts(list) => list)
+}
+
 async fn list_contacts(State(state): State<AppState>) -> Result<Json<Vec<Contact>>, ApiError> {
-    let list = ask(&state, |tx| {
-        ApiRequest::Directory(DirectoryRequest::Contacts(tx))
-    })
-    .await?;
-    stored(list).map(Json)
+    contacts(&state).await.map(Json)
 }
 
 async fn get_contact(
@@ -621,11 +547,8 @@ async fn get_contact(
     Path(id): Path<String>,
 ) -> Result<Json<Contact>, ApiError> {
     let id = directory_id(&id)?;
-    let list = ask(&state, |tx| {
-        ApiRequest::Directory(DirectoryRequest::Contacts(tx))
-    })
-    .await?;
-    stored(list)?
+    contacts(&state)
+        .await?
         .into_iter()
         .find(|c| c.id == id)
         .map(Json)
@@ -640,11 +563,10 @@ async fn create_contact(
         id: 0,
         ..contact_body(&bytes)?
     };
-    let saved = ask(&state, |tx| {
-        ApiRequest::Directory(DirectoryRequest::SaveContact(contact, tx))
-    })
-    .await?;
-    Ok((StatusCode::CREATED, Json(stored(saved)?)))
+    expect!(
+        ask(&state, Asked::SaveContact(contact)).await?,
+        Reply::Contact(saved) => (StatusCode::CREATED, Json(saved))
+    )
 }
 
 async fn update_contact(
@@ -653,22 +575,14 @@ async fn update_contact(
     bytes: Bytes,
 ) -> Result<Json<Contact>, ApiError> {
     let id = directory_id(&id)?;
-    let existing = ask(&state, |tx| {
-        ApiRequest::Directory(DirectoryRequest::Contacts(tx))
-    })
-    .await?;
-    if !stored(existing)?.iter().any(|c| c.id == id) {
+    if !contacts(&state).await?.iter().any(|c| c.id == id) {
         return Err(ApiError(StatusCode::NOT_FOUND, format!("no contact {id}")));
     }
     let contact = Contact {
         id,
         ..contact_body(&bytes)?
     };
-    let saved = ask(&state, |tx| {
-        ApiRequest::Directory(DirectoryRequest::SaveContact(contact, tx))
-    })
-    .await?;
-    stored(saved).map(Json)
+    expect!(ask(&state, Asked::SaveContact(contact)).await?, Reply::Contact(saved) => Json(saved))
 }
 
 async fn delete_contact(
@@ -676,15 +590,7 @@ async fn delete_contact(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let id = directory_id(&id)?;
-    let gone = ask(&state, |tx| {
-        ApiRequest::Directory(DirectoryRequest::DeleteContact(id, tx))
-    })
-    .await?;
-    if stored(gone)? {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(ApiError(StatusCode::NOT_FOUND, format!("no contact {id}")))
-    }
+    expect!(ask(&state, Asked::DeleteContact(id)).await?, Reply::Done => StatusCode::NO_CONTENT)
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -696,11 +602,7 @@ async fn list_responses(
     State(state): State<AppState>,
     axum::extract::Query(query): axum::extract::Query<ResponseQuery>,
 ) -> Result<Json<Vec<StandardResponse>>, ApiError> {
-    let all = ask(&state, |tx| {
-        ApiRequest::Directory(DirectoryRequest::Responses(tx))
-    })
-    .await?;
-    let all = stored(all)?;
+    let all = expect!(ask(&state, Asked::Responses).await?, Reply::Responses(all) => all)?;
     let found = interaction::search_responses(&all, query.q.as_deref().unwrap_or(""))
         .into_iter()
         .cloned()
@@ -721,11 +623,10 @@ async fn create_response(
         ));
     }
     let response = StandardResponse { id: 0, ..response };
-    let saved = ask(&state, |tx| {
-        ApiRequest::Directory(DirectoryRequest::SaveResponse(response, tx))
-    })
-    .await?;
-    Ok((StatusCode::CREATED, Json(stored(saved)?)))
+    expect!(
+        ask(&state, Asked::SaveResponse(response)).await?,
+        Reply::Response(saved) => (StatusCode::CREATED, Json(saved))
+    )
 }
 
 async fn delete_response(
@@ -733,13 +634,5 @@ async fn delete_response(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let id = directory_id(&id)?;
-    let gone = ask(&state, |tx| {
-        ApiRequest::Directory(DirectoryRequest::DeleteResponse(id, tx))
-    })
-    .await?;
-    if stored(gone)? {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(ApiError(StatusCode::NOT_FOUND, format!("no response {id}")))
-    }
+    expect!(ask(&state, Asked::DeleteResponse(id)).await?, Reply::Done => StatusCode::NO_CONTENT)
 }

@@ -14,12 +14,16 @@ use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::{broadcast, mpsc};
 use tracing::{debug, error, info, warn};
 
-use crate::api::{ApiRequest, DirectoryRequest, router};
+use crate::api::router;
 use crate::audio::FileAudio;
 use crate::net::{self, NetEvent, NetTx, TcpPool};
 use crate::plan::{CallOutcome, CallPlan, PlanRun};
 use crate::webhook::{self, Report};
 use crate::{AudioSpec, RuntimeConfig};
+
+mod serve;
+
+pub(crate) use serve::{Mail, request, subscribe};
 
 /// How long shutdown waits for un-REGISTER answers.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
@@ -198,7 +202,7 @@ pub async fn run(
     }
     info!(listen = ?listen, "SIP listening");
 
-    let (api_tx, mut api_rx) = mpsc::channel::<ApiRequest>(1024);
+    let (api_tx, mut api_rx) = mpsc::channel::<Mail>(1024);
     let (events, _) = broadcast::channel(4096);
     if let Some(addr) = config.control {
         let listener = TcpListener::bind(addr)
@@ -299,7 +303,7 @@ pub async fn run(
                     }
                 }
             }
-            Some(request) = api_rx.recv() => core.on_api(request),
+            Some(mail) = api_rx.recv() => core.on_mail(mail),
             Some((peer, writer)) = adopt_rx.recv() => core.tcp.adopt(peer, writer),
             Some(report) = report_rx.recv() => core.on_webhook_report(report),
             () = tokio::time::sleep_until(deadline.into()) => {
@@ -486,155 +490,6 @@ impl Core {
         };
         if let Err(e) = result {
             error!(?report, error = %e, "cannot update the outbox");
-        }
-    }
-
-    fn on_api(&mut self, request: ApiRequest) {
-        match request {
-            ApiRequest::Command(command, reply) => {
-                let result = ask_call(&mut self.phone, command);
-                // Durable before acknowledged: drain (and so persist) first.
-                self.drain();
-                let _ = reply.send(result);
-            }
-            ApiRequest::Calls(reply) => {
-                let _ = reply.send(self.phone.calls());
-            }
-            ApiRequest::Call(id, reply) => {
-                let _ = reply.send(self.phone.call(id));
-            }
-            ApiRequest::Status(reply) => {
-                let _ = reply.send(self.phone.status(self.listen.clone()));
-            }
-            ApiRequest::Interactions(query, reply) => {
-                // The database holds every interaction (memory keeps the recent ones).
-                let found = match &self.store {
-                    Some(store) => store.query(&query),
-                    None => Ok(query.select(self.phone.interactions().into_iter())),
-                };
-                let _ = reply.send(found);
-            }
-            ApiRequest::Interaction(id, reply) => {
-                let found = self.phone.interaction(id).or_else(|| {
-                    let stored = self.store.as_ref().map(|s| s.load(id));
-                    stored
-                        .and_then(|r| r.inspect_err(|e| error!(error = %e, "load")).ok().flatten())
-                });
-                let _ = reply.send(found);
-            }
-            ApiRequest::InteractionCommand(id, command, reply) => {
-                let result =
-                    ask(&mut self.phone, Request::Interaction { id, command }).and_then(|reply| {
-                        reply
-                            .into_interaction()
-                            .ok_or(engine::EngineError::NoSuchInteraction(id))
-                    });
-                self.drain();
-                let _ = reply.send(result);
-            }
-            ApiRequest::Agent(voice, web, reply) => {
-                let agent = ask(
-                    &mut self.phone,
-                    Request::Agent {
-                        voice,
-                        web_callback: web,
-                    },
-                );
-                if let Ok(Some(agent)) = agent.map(engine::Reply::into_agent) {
-                    let _ = reply.send(agent);
-                }
-            }
-            ApiRequest::Directory(request) => self.on_directory(request),
-            ApiRequest::Settings(reply) => {
-                let loaded = match &self.settings {
-                    Some(store) => store.load().map(|s| (s, store.file())),
-                    None => Err(crate::SettingsError::NotKept),
-                };
-                let _ = reply.send(loaded);
-            }
-            ApiRequest::SaveSettings(settings, reply) => {
-                let saved = match &mut self.settings {
-                    Some(store) => store.save(&settings),
-                    None => Err(crate::SettingsError::NotKept),
-                };
-                let result = saved.map(|applied| {
-                    let crate::Applied {
-                        accounts,
-                        media,
-                        callbacks,
-                        on_restart,
-                    } = applied;
-                    let _ = ask(
-                        &mut self.phone,
-                        Request::Reconfigure {
-                            accounts,
-                            media,
-                            callbacks,
-                        },
-                    );
-                    self.drain();
-                    on_restart
-                });
-                let _ = reply.send(result);
-            }
-            ApiRequest::TestRegistration(form, reply) => {
-                let account = match &self.settings {
-                    Some(store) => store.account(&form),
-                    None => Err(crate::SettingsError::NotKept),
-                };
-                let result = account.map(|account| {
-                    let _ = ask(&mut self.phone, Request::TestRegistration(account));
-                    self.drain();
-                });
-                let _ = reply.send(result);
-            }
-            ApiRequest::TestTone(reply) => {
-                let result = ask(&mut self.phone, Request::TestTone).map(|_| ());
-                self.drain();
-                let _ = reply.send(result);
-            }
-            ApiRequest::Subscribe(reply) => {
-                let receiver = self.events.subscribe();
-                let _ = reply.send((self.phone.snapshot(self.listen.clone()), receiver));
-            }
-        }
-    }
-
-    fn on_directory(&mut self, request: DirectoryRequest) {
-        let directory = &mut self.directory;
-        let contacts_changed = match request {
-            DirectoryRequest::Contacts(reply) => {
-                let _ = reply.send(directory.contacts());
-                false
-            }
-            DirectoryRequest::SaveContact(contact, reply) => {
-                let _ = reply.send(directory.save_contact(contact));
-                true
-            }
-            DirectoryRequest::DeleteContact(id, reply) => {
-                let _ = reply.send(directory.delete_contact(id));
-                true
-            }
-            DirectoryRequest::Responses(reply) => {
-                let _ = reply.send(directory.responses());
-                false
-            }
-            DirectoryRequest::SaveResponse(response, reply) => {
-                let _ = reply.send(directory.save_response(response));
-                false
-            }
-            DirectoryRequest::DeleteResponse(id, reply) => {
-                let _ = reply.send(directory.delete_response(id));
-                false
-            }
-        };
-        if contacts_changed {
-            match self.directory.contacts() {
-                Ok(contacts) => {
-                    let _ = ask(&mut self.phone, Request::SetContacts(contacts));
-                }
-                Err(e) => error!(error = %e, "cannot reload the contacts"),
-            }
         }
     }
 
