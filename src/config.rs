@@ -138,7 +138,7 @@ impl WebhookSection {
             .as_deref()
             .map(|url| runtime::WebhookConfig::new(url, self.token.clone()))
             .transpose()
-            .map_err(|e| ConfigError::Invalid(format!("webhook.url: {e}")))
+            .map_err(ConfigError::Webhook)
     }
 }
 
@@ -297,23 +297,24 @@ impl MediaSection {
     pub fn to_settings(&self) -> Result<engine::MediaSettings, ConfigError> {
         let defaults = engine::MediaSettings::default();
         if !(6000..=510_000).contains(&self.opus_bitrate) {
-            return Err(ConfigError::Invalid(format!(
-                "media.opus_bitrate is {}; use 6000 to 510000 bits per second (24000 is good for voice)",
-                self.opus_bitrate
-            )));
+            return Err(ConfigError::Value {
+                key: "media.opus_bitrate",
+                value: self.opus_bitrate.to_string(),
+                expected: "use 6000 to 510000 bits per second (24000 is good for voice)",
+            });
         }
         if self.jitter_min_ms < 10
             || self.jitter_max_ms > 2000
             || self.jitter_min_ms > self.jitter_max_ms
         {
-            return Err(ConfigError::Invalid(format!(
-                "media.jitter_min_ms = {} and jitter_max_ms = {}: use 10 <= min <= max <= 2000",
-                self.jitter_min_ms, self.jitter_max_ms
-            )));
+            return Err(ConfigError::Jitter {
+                min: self.jitter_min_ms,
+                max: self.jitter_max_ms,
+            });
         }
         Ok(engine::MediaSettings {
             codecs: engine::parse_codecs("media.codecs", &self.codecs)
-                .map_err(ConfigError::Invalid)?,
+                .map_err(ConfigError::Codecs)?,
             opus: media::OpusSettings {
                 bitrate: self.opus_bitrate,
                 inband_fec: self.opus_fec,
@@ -355,9 +356,38 @@ pub enum ConfigError {
         /// What the TOML reader said.
         message: String,
     },
-    /// A value that does not fit; the sentence names its key.
+    /// A value that does not fit.
+    #[error("config: {key} is {value}; {expected}")]
+    Value {
+        /// Its key, `section.name`.
+        key: &'static str,
+        /// The value given, as written.
+        value: String,
+        /// What would fit, as advice.
+        expected: &'static str,
+    },
+    /// The jitter buffer's bounds do not fit.
+    #[error(
+        "config: media.jitter_min_ms = {min} and jitter_max_ms = {max}: use 10 <= min <= max <= 2000"
+    )]
+    Jitter {
+        /// `media.jitter_min_ms`.
+        min: u64,
+        /// `media.jitter_max_ms`.
+        max: u64,
+    },
+    /// A `sip.listen` entry that is not `transport:IP:PORT`.
+    #[error("config: sip.listen: {0}")]
+    Listen(sip::DestError),
+    /// The webhook URL.
+    #[error("config: webhook.url: {0}")]
+    Webhook(runtime::WebhookError),
+    /// The codec list.
     #[error("config: {0}")]
-    Invalid(String),
+    Codecs(engine::CodecError),
+    /// Two accounts with one name.
+    #[error("config: {0} is defined twice")]
+    Twice(String),
     /// An account does not make sense.
     #[error("config: {label}: {source}")]
     Account {
@@ -396,37 +426,42 @@ impl Config {
     /// Checks what serde cannot.
     pub fn validate(&self) -> Result<(), ConfigError> {
         for listen in &self.sip.listen {
-            parse_listen(listen).map_err(|e| ConfigError::Invalid(format!("sip.listen: {e}")))?;
+            parse_listen(listen).map_err(ConfigError::Listen)?;
         }
         if self.sip.t1_ms == 0 || self.sip.t1_ms > 10_000 {
-            return Err(ConfigError::Invalid(format!(
-                "sip.t1_ms is {}; it must be between 1 and 10000",
-                self.sip.t1_ms
-            )));
+            return Err(ConfigError::Value {
+                key: "sip.t1_ms",
+                value: self.sip.t1_ms.to_string(),
+                expected: "it must be between 1 and 10000",
+            });
         }
         if ![480, 486, 603].contains(&self.callbacks.not_ready_status) {
-            return Err(ConfigError::Invalid(format!(
-                "callbacks.not_ready_status is {}; use 480, 486 or 603",
-                self.callbacks.not_ready_status
-            )));
+            return Err(ConfigError::Value {
+                key: "callbacks.not_ready_status",
+                value: self.callbacks.not_ready_status.to_string(),
+                expected: "use 480, 486 or 603",
+            });
         }
         if !["keep_ringing", "reject"].contains(&self.callbacks.on_timeout.as_str()) {
-            return Err(ConfigError::Invalid(format!(
-                "callbacks.on_timeout is {:?}; use \"keep_ringing\" or \"reject\"",
-                self.callbacks.on_timeout
-            )));
+            return Err(ConfigError::Value {
+                key: "callbacks.on_timeout",
+                value: format!("{:?}", self.callbacks.on_timeout),
+                expected: "use \"keep_ringing\" or \"reject\"",
+            });
         }
         if self.callbacks.transfer_grace_ms > 30_000 {
-            return Err(ConfigError::Invalid(format!(
-                "callbacks.transfer_grace_ms is {}; it must be between 0 and 30000",
-                self.callbacks.transfer_grace_ms
-            )));
+            return Err(ConfigError::Value {
+                key: "callbacks.transfer_grace_ms",
+                value: self.callbacks.transfer_grace_ms.to_string(),
+                expected: "it must be between 0 and 30000",
+            });
         }
         if !(400..=699).contains(&self.callbacks.reject_status) {
-            return Err(ConfigError::Invalid(format!(
-                "callbacks.reject_status is {}; use a 4xx-6xx status such as 486 or 603",
-                self.callbacks.reject_status
-            )));
+            return Err(ConfigError::Value {
+                key: "callbacks.reject_status",
+                value: self.callbacks.reject_status.to_string(),
+                expected: "use a 4xx-6xx status such as 486 or 603",
+            });
         }
         self.webhook.to_runtime()?;
         self.media.to_settings()?;
@@ -438,7 +473,7 @@ impl Config {
                 format!("account {:?}", account.name)
             };
             if !names.insert(account.name.clone()) {
-                return Err(ConfigError::Invalid(format!("{label} is defined twice")));
+                return Err(ConfigError::Twice(label));
             }
             engine::check_account(account)
                 .map_err(|source| ConfigError::Account { label, source })?;

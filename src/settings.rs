@@ -52,9 +52,9 @@ impl runtime::SettingsStore for ConfigFile {
             .map_err(|e: toml_edit::TomlError| SettingsError::Unreadable(e.to_string()))?;
         write_settings(&mut doc, settings);
         let text = doc.to_string();
-        let invalid = |e: ConfigError| SettingsError::Invalid(e.problem());
-        let config: Config = toml::from_str(&text)
-            .map_err(|e| SettingsError::Invalid(e.message().trim().to_owned()))?;
+        let invalid = |e: ConfigError| SettingsError::Invalid(Box::new(Problem(e)));
+        let config: Config =
+            toml::from_str(&text).map_err(|e| SettingsError::Invalid(Box::new(TomlProblem(e))))?;
         config.validate().map_err(invalid)?;
         let accounts = config.accounts.clone();
         let media = config.media.to_settings().map_err(invalid)?;
@@ -85,7 +85,7 @@ impl runtime::SettingsStore for ConfigFile {
 
     fn account(&self, form: &Account) -> Result<Account, SettingsError> {
         check_form(0, form)?;
-        engine::check_account(form).map_err(|e| SettingsError::Invalid(e.to_string()))?;
+        engine::check_account(form).map_err(|e| SettingsError::Invalid(Box::new(e)))?;
         Ok(form.clone())
     }
 
@@ -98,21 +98,38 @@ fn same_devices(a: &AudioSection, b: &AudioSection) -> bool {
     (&a.input, &a.output, &a.ring) == (&b.input, &b.output, &b.ring)
 }
 
-/// What the config file cannot say wrong by itself: a form with no name or no address.
+/// A config problem as the Settings window says it: without the `config:` prefix, since the
+/// field is all that needs naming there.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", .0.problem())]
+struct Problem(ConfigError);
+
+/// What the TOML reader said of the settings as written.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", .0.message().trim())]
+struct TomlProblem(toml::de::Error);
+
+/// What the config file cannot say wrong by itself.
+#[derive(Debug, thiserror::Error)]
+enum FormError {
+    /// A form with no name.
+    #[error("account {0}: give it a name (it is how calls choose it)")]
+    NoName(usize),
+    /// A form with no address-of-record.
+    #[error("account {0:?}: the address (aor) is empty; it looks like sip:user@host")]
+    NoAddress(String),
+}
+
+/// Checks a form for a name and an address.
 fn check_form(index: usize, form: &Account) -> Result<(), SettingsError> {
-    if form.name.trim().is_empty() {
-        return Err(SettingsError::Invalid(format!(
-            "account {}: give it a name (it is how calls choose it)",
-            index + 1
-        )));
-    }
-    if form.aor.trim().is_empty() {
-        return Err(SettingsError::Invalid(format!(
-            "account {:?}: the address (aor) is empty; it looks like sip:user@host",
-            form.name
-        )));
-    }
-    Ok(())
+    let problem = if form.name.trim().is_empty() {
+        FormError::NoName(index + 1)
+    } else if form.aor.trim().is_empty() {
+        FormError::NoAddress(form.name.clone())
+    } else {
+        return Ok(());
+    };
+    Err(SettingsError::Invalid(Box::new(problem)))
 }
 
 /// The window's view of a config.

@@ -8,7 +8,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// The interaction types (plain data from the callback domain), as the API returns them.
 pub use interaction::{
-    CallbackInfo, CallbackType, Channel, Contact, DesiredTime, Disposition, Interaction,
+    CallbackInfo, CallbackType, Channel, Contact, DesiredTime, Disposition, IdError, Interaction,
     InteractionId, InteractionState, Reschedule, StandardResponse, TimelineEntry, TimelineKind,
     TransferOutcome, default_dispositions,
 };
@@ -24,12 +24,16 @@ impl fmt::Display for CallId {
 }
 
 impl FromStr for CallId {
-    type Err = String;
+    type Err = IdError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         s.strip_prefix("c-")
             .and_then(|n| n.parse().ok())
             .map(Self)
-            .ok_or_else(|| format!("{s:?} is not a call id (expected c-N)"))
+            .ok_or_else(|| IdError {
+                text: s.to_owned(),
+                what: "a call id",
+                form: "c-N",
+            })
     }
 }
 

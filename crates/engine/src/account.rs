@@ -33,7 +33,7 @@ pub enum AccountError {
     Aor(String),
     /// A codec recall does not have, or none.
     #[error("{0}")]
-    Codecs(String),
+    Codecs(CodecError),
     /// Its DTMF mode.
     #[error("dtmf is {0:?}; use \"auto\", \"rfc4733\" or \"info\"")]
     Dtmf(String),
@@ -48,23 +48,39 @@ pub enum AccountError {
     Expires,
 }
 
+/// What is wrong with a codec list.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CodecError {
+    /// The list names no codec.
+    #[error("{field} is empty; list at least one of \"opus\", \"pcmu\", \"pcma\"")]
+    Empty {
+        /// The key it was given in.
+        field: &'static str,
+    },
+    /// A name that is not a codec recall has.
+    #[error("{field}: {name:?} is not a codec recall has; use \"opus\", \"pcmu\" or \"pcma\"")]
+    Unknown {
+        /// The key it was given in.
+        field: &'static str,
+        /// The name given.
+        name: String,
+    },
+}
+
 /// Reads a codec list such as `["opus", "pcmu"]`; `field` names it in the error.
 ///
 /// # Errors
 /// The list is empty or names a codec recall does not have.
-pub fn parse_codecs(field: &str, names: &[String]) -> Result<Vec<Codec>, String> {
+pub fn parse_codecs(field: &'static str, names: &[String]) -> Result<Vec<Codec>, CodecError> {
     if names.is_empty() {
-        return Err(format!(
-            "{field} is empty; list at least one of \"opus\", \"pcmu\", \"pcma\""
-        ));
+        return Err(CodecError::Empty { field });
     }
     names
         .iter()
         .map(|name| {
-            Codec::from_name(name).ok_or_else(|| {
-                format!(
-                    "{field}: {name:?} is not a codec recall has; use \"opus\", \"pcmu\" or \"pcma\""
-                )
+            Codec::from_name(name).ok_or_else(|| CodecError::Unknown {
+                field,
+                name: name.clone(),
             })
         })
         .collect()

@@ -1,29 +1,19 @@
 //! One call as the engine keeps it: the SIP leg, its media and its audio.
 use api::{CallDirection, CallId, CallState, CallStats, CallView};
-use media::{AudioPort, LocalMedia, MediaSession};
+use media::{AudioPort, Codec, LocalMedia, MediaSession};
 use sip::LegId;
 
-/// A call.
+/// A call: who and what it is, which lasts its whole life, and its [`Phase`], which holds
+/// only what the call has in that state.
 pub(crate) struct Call {
     pub(crate) id: CallId,
     pub(crate) leg: LegId,
     pub(crate) direction: CallDirection,
-    pub(crate) state: CallState,
     pub(crate) remote: String,
     pub(crate) sip_call_id: String,
-    /// Our side of the media: the RTP address and our current offer/answer parameters.
-    pub(crate) local: Option<LocalMedia>,
-    /// The peer's offer in the INVITE, answered when we answer.
-    pub(crate) offer: Option<String>,
-    pub(crate) media: Option<MediaSession>,
-    pub(crate) audio: Option<Box<dyn AudioPort>>,
-    pub(crate) end_reason: Option<String>,
+    pub(crate) phase: Phase,
     pub(crate) dtmf_received: String,
-    /// Digits asked for before the media was up.
-    pub(crate) pending_dtmf: String,
     pub(crate) muted: bool,
-    /// Outgoing, and the peer said 180 Ringing.
-    pub(crate) alerting: bool,
     /// The interaction this call belongs to.
     pub(crate) interaction: Option<api::InteractionId>,
     /// How its digits are sent (its account's mode).
@@ -36,6 +26,47 @@ pub(crate) struct Call {
     pub(crate) consultation_of: Option<CallId>,
     /// The call whose peer's REFER made us place this one (we report back to it).
     pub(crate) referred_from: Option<CallId>,
+}
+
+/// Where a call is, with what it has there.
+pub(crate) enum Phase {
+    /// We sent the INVITE with our offer; no answer yet.
+    Dialing {
+        /// Our side of the media, as offered.
+        local: LocalMedia,
+        /// The peer said 180 Ringing.
+        alerting: bool,
+        /// Digits asked for before the media was up; sent once it is.
+        pending_dtmf: String,
+    },
+    /// An INVITE rang in; the agent has not answered.
+    Ringing {
+        /// The peer's offer, answered when we answer (`None`: we offer in the 200).
+        offer: Option<String>,
+    },
+    /// Talking.
+    Connected(Box<Talk>),
+    /// We hold the peer.
+    Held(Box<Talk>),
+    /// Over: why, and what its media came to.
+    Ended {
+        /// Why it ended.
+        reason: String,
+        /// The codec it ended on.
+        codec: Option<Codec>,
+        /// Its media counters at the end.
+        stats: Option<CallStats>,
+    },
+}
+
+/// What an answered call has: its media both ways and its audio.
+pub(crate) struct Talk {
+    /// Our side of the media: the RTP address and our current offer/answer parameters.
+    pub(crate) local: LocalMedia,
+    /// The media stream (`None` while a late offer waits for its answer).
+    pub(crate) media: Option<MediaSession>,
+    /// Where its audio goes and comes from.
+    pub(crate) audio: Option<Box<dyn AudioPort>>,
     /// The peer has put us on hold (its last offer did not let us send).
     pub(crate) remote_hold: bool,
     /// This tick's captured audio and decoded audio (for the conference mix).
@@ -43,50 +74,204 @@ pub(crate) struct Call {
     pub(crate) decoded: Vec<i16>,
 }
 
+impl Talk {
+    fn new(local: LocalMedia, media: Option<MediaSession>) -> Self {
+        Self {
+            local,
+            media,
+            audio: None,
+            remote_hold: false,
+            captured: Vec::new(),
+            decoded: Vec::new(),
+        }
+    }
+}
+
 impl Call {
-    /// A call just placed (`Dialing`) or just rung in (`Ringing`): nothing has happened on
-    /// it yet.
-    pub(crate) fn new(
+    /// A call just placed with our offer (`Dialing`): nothing has happened on it yet.
+    pub(crate) fn dialing(
+        id: CallId,
+        leg: LegId,
+        remote: String,
+        sip_call_id: String,
+        dtmf: crate::config::DtmfMode,
+        local: LocalMedia,
+    ) -> Self {
+        let phase = Phase::Dialing {
+            local,
+            alerting: false,
+            pending_dtmf: String::new(),
+        };
+        Self::new(
+            id,
+            leg,
+            CallDirection::Outbound,
+            remote,
+            sip_call_id,
+            dtmf,
+            phase,
+        )
+    }
+
+    /// A call just rung in with this offer (`Ringing`).
+    pub(crate) fn ringing(
+        id: CallId,
+        leg: LegId,
+        remote: String,
+        sip_call_id: String,
+        dtmf: crate::config::DtmfMode,
+        offer: Option<String>,
+    ) -> Self {
+        let phase = Phase::Ringing { offer };
+        Self::new(
+            id,
+            leg,
+            CallDirection::Inbound,
+            remote,
+            sip_call_id,
+            dtmf,
+            phase,
+        )
+    }
+
+    fn new(
         id: CallId,
         leg: LegId,
         direction: CallDirection,
         remote: String,
         sip_call_id: String,
         dtmf: crate::config::DtmfMode,
+        phase: Phase,
     ) -> Self {
         Self {
             id,
             leg,
             direction,
-            state: match direction {
-                CallDirection::Outbound => CallState::Dialing,
-                CallDirection::Inbound => CallState::Ringing,
-            },
             remote,
             sip_call_id,
-            local: None,
-            offer: None,
-            media: None,
-            audio: None,
-            end_reason: None,
+            phase,
             dtmf_received: String::new(),
-            pending_dtmf: String::new(),
             muted: false,
-            alerting: false,
             interaction: None,
             dtmf,
             transfer: None,
             conference: None,
             consultation_of: None,
             referred_from: None,
-            remote_hold: false,
-            captured: Vec::new(),
-            decoded: Vec::new(),
         }
     }
 
-    pub(crate) fn view(&self) -> CallView {
-        let stats = self.media.as_ref().map(|m| {
+    /// Its state as users see it.
+    pub(crate) fn state(&self) -> CallState {
+        match &self.phase {
+            Phase::Dialing { .. } => CallState::Dialing,
+            Phase::Ringing { .. } => CallState::Ringing,
+            Phase::Connected(_) => CallState::Connected,
+            Phase::Held(_) => CallState::Held,
+            Phase::Ended { .. } => CallState::Ended,
+        }
+    }
+
+    /// Answered and not over.
+    pub(crate) fn talk(&self) -> Option<&Talk> {
+        match &self.phase {
+            Phase::Connected(talk) | Phase::Held(talk) => Some(talk),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn talk_mut(&mut self) -> Option<&mut Talk> {
+        match &mut self.phase {
+            Phase::Connected(talk) | Phase::Held(talk) => Some(talk),
+            _ => None,
+        }
+    }
+
+    /// Its media stream, once answered.
+    pub(crate) fn media(&self) -> Option<&MediaSession> {
+        self.talk().and_then(|t| t.media.as_ref())
+    }
+
+    pub(crate) fn media_mut(&mut self) -> Option<&mut MediaSession> {
+        self.talk_mut().and_then(|t| t.media.as_mut())
+    }
+
+    /// Our side of the media, from our offer (or answer) on.
+    pub(crate) fn local(&self) -> Option<&LocalMedia> {
+        match &self.phase {
+            Phase::Dialing { local, .. } => Some(local),
+            Phase::Connected(talk) | Phase::Held(talk) => Some(&talk.local),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn local_mut(&mut self) -> Option<&mut LocalMedia> {
+        match &mut self.phase {
+            Phase::Dialing { local, .. } => Some(local),
+            Phase::Connected(talk) | Phase::Held(talk) => Some(&mut talk.local),
+            _ => None,
+        }
+    }
+
+    /// We answered: talking on `local`, with `media` unless a late offer still waits.
+    pub(crate) fn connect(&mut self, local: LocalMedia, media: Option<MediaSession>) {
+        self.phase = Phase::Connected(Box::new(Talk::new(local, media)));
+    }
+
+    /// The peer answered the call we placed: talking on our offer's address with `media`.
+    /// Digits asked for while dialing come back, to send now; `None` when the call was not
+    /// being placed.
+    pub(crate) fn answered(&mut self, media: MediaSession) -> Option<String> {
+        let placeholder = Phase::Ringing { offer: None };
+        match std::mem::replace(&mut self.phase, placeholder) {
+            Phase::Dialing {
+                local,
+                pending_dtmf,
+                ..
+            } => {
+                self.phase = Phase::Connected(Box::new(Talk::new(local, Some(media))));
+                Some(pending_dtmf)
+            }
+            other => {
+                self.phase = other;
+                None
+            }
+        }
+    }
+
+    /// Holding, or talking again, as the peer agreed.
+    pub(crate) fn set_held(&mut self, held: bool) {
+        let placeholder = Phase::Ringing { offer: None };
+        self.phase = match std::mem::replace(&mut self.phase, placeholder) {
+            Phase::Connected(talk) | Phase::Held(talk) => {
+                if held {
+                    Phase::Held(talk)
+                } else {
+                    Phase::Connected(talk)
+                }
+            }
+            other => other,
+        };
+    }
+
+    /// Over, for this reason; what it had is handed back to be let go of.
+    pub(crate) fn end(&mut self, reason: String) -> Phase {
+        let (codec, stats) = (self.media().map(MediaSession::codec), self.stats());
+        std::mem::replace(
+            &mut self.phase,
+            Phase::Ended {
+                reason,
+                codec,
+                stats,
+            },
+        )
+    }
+
+    fn stats(&self) -> Option<CallStats> {
+        if let Phase::Ended { stats, .. } = &self.phase {
+            return *stats;
+        }
+        self.media().map(|m| {
             let s = m.stats();
             CallStats {
                 packets_sent: s.packets_sent,
@@ -107,18 +292,25 @@ impl Call {
                 dtmf_sent: s.dtmf_sent,
                 dtmf_received: s.dtmf_received,
             }
-        });
+        })
+    }
+
+    pub(crate) fn view(&self) -> CallView {
+        let (codec, end_reason) = match &self.phase {
+            Phase::Ended { reason, codec, .. } => (*codec, Some(reason.clone())),
+            _ => (self.media().map(MediaSession::codec), None),
+        };
         CallView {
             id: self.id,
-            state: self.state,
+            state: self.state(),
             direction: self.direction,
             remote: self.remote.clone(),
             interaction_id: self.interaction,
-            codec: self.media.as_ref().map(|m| m.codec().to_string()),
+            codec: codec.map(|c| c.to_string()),
             muted: self.muted,
-            stats: stats.unwrap_or_default(),
+            stats: self.stats().unwrap_or_default(),
             sip_call_id: self.sip_call_id.clone(),
-            end_reason: self.end_reason.clone(),
+            end_reason,
             dtmf_received: self.dtmf_received.clone(),
             transfer: self.transfer.as_ref().map(|t| t.status.to_string()),
             conference: self.conference,
@@ -127,6 +319,6 @@ impl Call {
     }
 
     pub(crate) fn state_name(&self) -> String {
-        format!("{:?}", self.state).to_ascii_lowercase()
+        format!("{:?}", self.state()).to_ascii_lowercase()
     }
 }

@@ -2,13 +2,13 @@
 //! answer (holding the call being talked on), refuse, hang up, hold and resume by re-INVITE,
 //! mute, and send DTMF (RFC 4733, or SIP INFO when the peer did not agree to it).
 
-use api::{CallDirection, CallId, CallState, CallView};
+use api::{CallId, CallState, CallView};
 use bytes::Bytes;
 use media::{Direction, DtmfDigit, LocalMedia, MediaSession, answer_offer, build_offer};
 use sip::Invitation;
 use tracing::{debug, info, warn};
 
-use crate::call::Call;
+use crate::call::{Call, Phase};
 use crate::calls::{Calls, Cx};
 use crate::config::DtmfMode;
 use crate::error::EngineError;
@@ -90,8 +90,7 @@ impl Calls {
             .and_then(|i| cx.registrations.settings(i))
             .map_or(DtmfMode::Auto, |a| a.dtmf);
         let sip_call_id = cx.ua.call_id(leg).unwrap_or_default().to_owned();
-        let mut call = Call::new(id, leg, CallDirection::Outbound, target, sip_call_id, dtmf);
-        call.local = Some(local);
+        let call = Call::dialing(id, leg, target, sip_call_id, dtmf, local);
         info!(call = %id, remote = %call.remote, "dialing");
         self.by_media.insert(port, id);
         self.insert_call(leg, call);
@@ -108,7 +107,7 @@ impl Calls {
         call_waiting: bool,
     ) -> Result<CallView, EngineError> {
         let call = self.calls.get_mut(&id).ok_or(EngineError::NoSuchCall(id))?;
-        if call.state != CallState::Ringing {
+        if call.state() != CallState::Ringing {
             return Err(EngineError::WrongState {
                 call: id,
                 state: call.state_name(),
@@ -122,7 +121,7 @@ impl Calls {
             .calls
             .values()
             .filter(|c| call_waiting && c.id != id)
-            .filter(|c| c.state == CallState::Connected && c.conference.is_none())
+            .filter(|c| c.state() == CallState::Connected && c.conference.is_none())
             .map(|c| c.id)
             .collect();
         for other in talking {
@@ -139,7 +138,10 @@ impl Calls {
             self.rng.u64(1..u64::from(u32::MAX)),
             self.media.codecs.clone(),
         );
-        let offer = self.calls.get_mut(&id).and_then(|c| c.offer.take());
+        let offer = match self.calls.get_mut(&id).map(|c| &mut c.phase) {
+            Some(Phase::Ringing { offer }) => offer.take(),
+            _ => None,
+        };
         let answered = offer.map(|offer| {
             answer_offer(&offer, &local).and_then(|(answer, agreed)| {
                 self.new_media(cx, id, agreed)
@@ -147,13 +149,9 @@ impl Calls {
                     .map_err(|_| media::SdpError::NoCommonCodec)
             })
         });
-        let call = self.calls.get_mut(&id).ok_or(EngineError::NoSuchCall(id))?;
-        let sdp = match answered {
+        let (sdp, media) = match answered {
             Some(answered) => match answered {
-                Ok((answer, media)) => {
-                    call.media = Some(media);
-                    answer
-                }
+                Ok((answer, media)) => (answer, Some(media)),
                 Err(e) => {
                     warn!(call = %id, error = %e, "cannot answer the offer");
                     self.free_ports.push(port);
@@ -162,17 +160,18 @@ impl Calls {
                 }
             },
             // Late offer (RFC 3261 §13.2.1): offer in the 200, answer in the ACK.
-            None => build_offer(&local),
+            None => (build_offer(&local), None),
         };
-        call.local = Some(local);
+        if let Err(e) = cx.ua.answer(cx.now, leg, Some(Bytes::from(sdp))) {
+            self.free_ports.push(port);
+            return Err(EngineError::from_sip(id, e));
+        }
         self.by_media.insert(port, id);
-        cx.ua
-            .answer(cx.now, leg, Some(Bytes::from(sdp)))
-            .map_err(|e| EngineError::from_sip(id, e))?;
         let call = self.calls.get_mut(&id).ok_or(EngineError::NoSuchCall(id))?;
-        call.state = CallState::Connected;
-        if call.media.is_some() {
-            self.start_media(cx, id);
+        let has_media = media.is_some();
+        call.connect(local, media);
+        if has_media {
+            self.start_media(cx, id, "");
         }
         info!(call = %id, "answered");
         self.emit_call(cx, id);
@@ -187,7 +186,7 @@ impl Calls {
         status: u16,
     ) -> Result<CallView, EngineError> {
         let call = self.calls.get(&id).ok_or(EngineError::NoSuchCall(id))?;
-        if call.state != CallState::Ringing {
+        if call.state() != CallState::Ringing {
             return Err(EngineError::WrongState {
                 call: id,
                 state: call.state_name(),
@@ -217,7 +216,7 @@ impl Calls {
         reason: String,
     ) -> Result<(), EngineError> {
         let call = self.calls.get(&id).ok_or(EngineError::NoSuchCall(id))?;
-        if call.state == CallState::Ended {
+        if call.state() == CallState::Ended {
             return Err(EngineError::WrongState {
                 call: id,
                 state: call.state_name(),
@@ -245,15 +244,16 @@ impl Calls {
         } else {
             CallState::Held
         };
-        if call.state != wanted {
+        if call.state() != wanted {
             return Err(EngineError::WrongState {
                 call: id,
                 state: call.state_name(),
                 action: if hold { "hold" } else { "resume" },
             });
         }
-        let remote_hold = call.remote_hold;
-        let local = call.local.as_mut().ok_or(EngineError::NoSuchCall(id))?;
+        let talk = call.talk_mut().ok_or(EngineError::NoSuchCall(id))?;
+        let remote_hold = talk.remote_hold;
+        let local = &mut talk.local;
         local.version += 1;
         // RFC 3264 §8.4: when the peer holds us too, neither side sends: inactive.
         local.direction = match (hold, remote_hold) {
@@ -277,7 +277,7 @@ impl Calls {
         muted: bool,
     ) -> Result<CallView, EngineError> {
         let call = self.calls.get_mut(&id).ok_or(EngineError::NoSuchCall(id))?;
-        if call.state == CallState::Ended {
+        if call.state() == CallState::Ended {
             return Err(EngineError::WrongState {
                 call: id,
                 state: call.state_name(),
@@ -285,7 +285,7 @@ impl Calls {
             });
         }
         call.muted = muted;
-        if let Some(media) = call.media.as_mut() {
+        if let Some(media) = call.media_mut() {
             media.set_muted(muted);
         }
         self.emit_call(cx, id);
@@ -303,10 +303,10 @@ impl Calls {
             return Err(EngineError::NoDigits);
         }
         let call = self.calls.get_mut(&id).ok_or(EngineError::NoSuchCall(id))?;
-        match call.state {
-            CallState::Connected | CallState::Held => {}
-            CallState::Dialing => {
-                call.pending_dtmf.push_str(digits);
+        match &mut call.phase {
+            Phase::Connected(_) | Phase::Held(_) => {}
+            Phase::Dialing { pending_dtmf, .. } => {
+                pending_dtmf.push_str(digits);
                 return self.view(id);
             }
             _ => {
@@ -319,8 +319,7 @@ impl Calls {
         }
         let mode = call.dtmf;
         let in_band = call
-            .media
-            .as_ref()
+            .media()
             .is_some_and(MediaSession::telephone_event_agreed);
         if mode == DtmfMode::Rfc4733 && !in_band {
             return Err(EngineError::Rfc4733Refused);
@@ -331,8 +330,7 @@ impl Calls {
         };
         let sent_in_band = mode != DtmfMode::Info
             && call
-                .media
-                .as_mut()
+                .media_mut()
                 .is_some_and(|media| media.send_dtmf(&parsed));
         if !sent_in_band {
             // No telephone-event agreed: SIP INFO with application/dtmf-relay.

@@ -1,7 +1,7 @@
 //! What the network does to a call: the SIP events of its leg (an incoming INVITE, progress,
 //! the answer, re-INVITEs, remote hold and answer, DTMF by INFO, the end) and its RTP.
 
-use api::{CallDirection, CallId, CallState, Event};
+use api::{CallId, CallState, Event};
 use bytes::Bytes;
 use media::{
     Codec, Direction, DtmfDigit, MediaSession, Negotiated, answer_offer, build_offer, read_answer,
@@ -9,7 +9,7 @@ use media::{
 use sip::{Dest, EndReason, LegId};
 use tracing::{debug, info, warn};
 
-use crate::call::Call;
+use crate::call::{Call, Phase};
 use crate::calls::{Calls, Cx, describe_end, uri_of};
 use crate::config::DtmfMode;
 use crate::phone::Output;
@@ -27,9 +27,10 @@ impl Calls {
             sip::Event::Progress { leg, status, .. } => {
                 if let Some(id) = self.by_leg.get(&leg).copied() {
                     if status == 180
-                        && let Some(call) = self.calls.get_mut(&id)
+                        && let Some(Phase::Dialing { alerting, .. }) =
+                            self.calls.get_mut(&id).map(|c| &mut c.phase)
                     {
-                        call.alerting = true;
+                        *alerting = true;
                     }
                     let reason = if status == 180 { "Ringing" } else { "Trying" };
                     self.report_to_referrer(cx, id, status, reason);
@@ -102,8 +103,7 @@ impl Calls {
         // An incoming call is taken as the first account's.
         let dtmf = cx.registrations.first().map_or(DtmfMode::Auto, |a| a.dtmf);
         let sip_call_id = cx.ua.call_id(leg).unwrap_or_default().to_owned();
-        let mut call = Call::new(id, leg, CallDirection::Inbound, remote, sip_call_id, dtmf);
-        call.offer = offer;
+        let mut call = Call::ringing(id, leg, remote, sip_call_id, dtmf, offer);
         call.interaction = Some(interaction);
         self.insert_call(leg, call);
         if let Some(old) = replaces.and_then(|l| self.by_leg.get(&l).copied()) {
@@ -175,11 +175,10 @@ impl Calls {
                         return;
                     }
                 };
-                if let Some(call) = self.calls.get_mut(&id) {
-                    call.media = Some(media);
-                    call.state = CallState::Connected;
-                }
-                self.start_media(cx, id);
+                let Some(pending) = self.calls.get_mut(&id).and_then(|c| c.answered(media)) else {
+                    return;
+                };
+                self.start_media(cx, id, &pending);
                 info!(call = %id, "connected");
                 self.emit_call(cx, id);
                 self.interaction_step(cx, id, |i, at| i.connect(at));
@@ -205,11 +204,12 @@ impl Calls {
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
-        let we_hold = call.state == CallState::Held;
-        let Some(local) = call.local.as_mut() else {
+        let we_hold = call.state() == CallState::Held;
+        let Some(talk) = call.talk_mut() else {
             let _ = cx.ua.reject_reinvite(cx.now, leg, 488);
             return;
         };
+        let local = &mut talk.local;
         local.version += 1;
         // Answer with what we want (RFC 3264 §6.1: the answer narrows the offer's direction):
         // whether the peer holds us or not is the offer's to say.
@@ -224,9 +224,9 @@ impl Calls {
             None => Ok((
                 build_offer(local),
                 Negotiated {
-                    codec: call.media.as_ref().map_or(Codec::Pcmu, MediaSession::codec),
+                    codec: talk.media.as_ref().map_or(Codec::Pcmu, MediaSession::codec),
                     payload_type: 0,
-                    remote: call.media.as_ref().and_then(MediaSession::remote),
+                    remote: talk.media.as_ref().and_then(MediaSession::remote),
                     remote_rtcp: None,
                     rtcp_mux: false,
                     dtmf_payload_type: None,
@@ -241,10 +241,10 @@ impl Calls {
             Ok((answer, agreed)) => {
                 if sdp.is_some() {
                     // The peer's offer decides whether it holds us (we may not send).
-                    call.remote_hold = !agreed.direction.sends();
+                    talk.remote_hold = !agreed.direction.sends();
                 }
                 if sdp.is_some()
-                    && let Some(media) = call.media.as_mut()
+                    && let Some(media) = talk.media.as_mut()
                     && let Err(e) = media.update(agreed)
                 {
                     warn!(call = %id, error = %e, "cannot switch codec");
@@ -274,24 +274,19 @@ impl Calls {
         };
         // We asked to hold (sendonly, or inactive when the peer holds us too) or to resume.
         let holding = call
-            .local
-            .as_ref()
+            .local()
             .is_some_and(|l| matches!(l.direction, Direction::SendOnly | Direction::Inactive));
-        let remote_hold = call.remote_hold;
+        let remote_hold = call.talk().is_some_and(|t| t.remote_hold);
         match result {
             Ok(Some(sdp)) => {
                 if let (Ok(agreed), Some(media)) = (
                     read_answer(&String::from_utf8_lossy(&sdp)),
-                    call.media.as_mut(),
+                    call.media_mut(),
                 ) && let Err(e) = media.update(agreed)
                 {
                     warn!(call = %id, error = %e, "cannot switch codec");
                 }
-                call.state = if holding {
-                    CallState::Held
-                } else {
-                    CallState::Connected
-                };
+                call.set_held(holding);
                 if holding {
                     self.interaction_step(cx, id, |i, at| i.hold(at));
                 } else {
@@ -301,7 +296,7 @@ impl Calls {
             Ok(None) => {}
             Err(status) => {
                 warn!(call = %id, status, "re-INVITE refused");
-                if let Some(local) = call.local.as_mut() {
+                if let Some(local) = call.local_mut() {
                     // Back to what is in force.
                     local.direction = match (holding, remote_hold) {
                         (true, false) => Direction::SendRecv,
@@ -321,7 +316,7 @@ impl Calls {
         let Some(id) = self.by_leg.get(&leg).copied() else {
             return;
         };
-        let state = self.calls.get(&id).map(|c| c.state);
+        let state = self.calls.get(&id).map(Call::state);
         let result = match (event, state) {
             ("talk", Some(CallState::Ringing)) => self.answer(cx, id, true),
             ("talk", Some(CallState::Held)) => self.hold(cx, id, false),

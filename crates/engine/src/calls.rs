@@ -15,7 +15,7 @@ use media::{DtmfDigit, MediaEvent, MediaSession, Negotiated, SessionParams, Tone
 use sip::{EndReason, LegId, UserAgent};
 use tracing::{debug, info};
 
-use crate::call::Call;
+use crate::call::{Call, Phase};
 use crate::config::{AudioFactory, MediaSettings};
 use crate::error::EngineError;
 use crate::interactions::Desk;
@@ -108,7 +108,7 @@ impl Calls {
     pub(crate) fn active(&self) -> usize {
         self.calls
             .values()
-            .filter(|c| c.state != CallState::Ended)
+            .filter(|c| c.state() != CallState::Ended)
             .count()
     }
 
@@ -116,7 +116,7 @@ impl Calls {
     pub(crate) fn live_ids(&self) -> Vec<CallId> {
         self.calls
             .values()
-            .filter(|c| c.state != CallState::Ended)
+            .filter(|c| c.state() != CallState::Ended)
             .map(|c| c.id)
             .collect()
     }
@@ -165,7 +165,7 @@ impl Calls {
                 if self
                     .calls
                     .get(&id)
-                    .is_some_and(|c| c.state != CallState::Ended)
+                    .is_some_and(|c| c.state() != CallState::Ended)
                 {
                     let _ = self.hangup(cx, id);
                 }
@@ -196,8 +196,8 @@ impl Calls {
     pub(crate) fn live_call_of(&self, id: InteractionId) -> Option<(CallId, CallState)> {
         self.calls
             .values()
-            .filter(|c| c.interaction == Some(id) && c.state != CallState::Ended)
-            .map(|c| (c.id, c.state))
+            .filter(|c| c.interaction == Some(id) && c.state() != CallState::Ended)
+            .map(|c| (c.id, c.state()))
             .next_back()
     }
 
@@ -287,23 +287,30 @@ impl Calls {
     // Media
     // -----------------------------------------------------------------------------------------
 
-    pub(crate) fn start_media(&mut self, cx: &mut Cx<'_>, id: CallId) {
+    /// Opens the audio of a call just answered and starts its media, sending `pending`
+    /// digits (asked for while it was being placed).
+    pub(crate) fn start_media(&mut self, cx: &mut Cx<'_>, id: CallId, pending: &str) {
         let rate = self
             .calls
             .get(&id)
-            .and_then(|c| c.media.as_ref())
+            .and_then(Call::media)
             .map_or(8000, |m| m.codec().clock_rate());
         let audio = self.audio.open(id, rate);
         if let Some(call) = self.calls.get_mut(&id) {
-            call.audio = Some(audio);
-            if let Some(media) = call.media.as_mut() {
-                media.set_muted(call.muted);
-                if !call.pending_dtmf.is_empty() {
-                    let digits = std::mem::take(&mut call.pending_dtmf);
-                    if let Ok(parsed) = DtmfDigit::parse_all(&digits) {
-                        media.send_dtmf(&parsed);
+            let muted = call.muted;
+            match call.talk_mut() {
+                Some(talk) => {
+                    talk.audio = Some(audio);
+                    if let Some(media) = talk.media.as_mut() {
+                        media.set_muted(muted);
+                        if !pending.is_empty()
+                            && let Ok(parsed) = DtmfDigit::parse_all(pending)
+                        {
+                            media.send_dtmf(&parsed);
+                        }
                     }
                 }
+                None => self.audio.close(id, audio),
             }
         }
         if !cx.timers.is_set(TimerId::MediaTick) {
@@ -330,7 +337,7 @@ impl Calls {
                 }
             }
         };
-        let Some(media) = self.calls.get_mut(&id).and_then(|c| c.media.as_mut()) else {
+        let Some(media) = self.calls.get_mut(&id).and_then(Call::media_mut) else {
             return;
         };
         if rtcp {
@@ -368,10 +375,7 @@ impl Calls {
                 tick + FRAME
             };
         }
-        let any_media = self
-            .calls
-            .values()
-            .any(|c| c.state != CallState::Ended && c.media.is_some());
+        let any_media = self.calls.values().any(|c| c.media().is_some());
         if any_media {
             cx.timers.set(TimerId::MediaTick, tick);
         }
@@ -383,7 +387,7 @@ impl Calls {
         let Some(call) = self.calls.get(&id) else {
             return;
         };
-        if call.state != CallState::Ringing {
+        if call.state() != CallState::Ringing {
             return;
         }
         let status = cx.desk.callbacks.timeout_status.unwrap_or(480);
@@ -410,30 +414,40 @@ impl Calls {
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
-        if call.state == CallState::Ended {
+        if call.state() == CallState::Ended {
             return;
         }
         info!(call = %id, %reason, "call ended");
-        let was_ringing = call.state == CallState::Ringing;
-        let never_answered = matches!(call.state, CallState::Dialing | CallState::Ringing);
+        let was_ringing = call.state() == CallState::Ringing;
+        let never_answered = matches!(call.state(), CallState::Dialing | CallState::Ringing);
         call.conference = None;
-        call.state = CallState::Ended;
-        call.end_reason = Some(reason);
+        let why = reason.clone();
+        let (local, talk) = match call.end(reason) {
+            Phase::Dialing { local, .. } => (Some(local), None),
+            Phase::Connected(talk) | Phase::Held(talk) => (None, Some(talk)),
+            Phase::Ringing { .. } | Phase::Ended { .. } => (None, None),
+        };
         cx.timers.clear(TimerId::AutoAnswer(id));
         self.by_leg.remove(&call.leg);
-        if let (Some(media), Some(local)) = (call.media.as_mut(), call.local.as_ref()) {
-            media.bye();
-            drain_media(media, local.addr, cx.out);
-        }
-        if let Some(local) = call.local.as_ref() {
+        let local = match talk {
+            Some(talk) => {
+                let mut talk = *talk;
+                if let Some(media) = talk.media.as_mut() {
+                    media.bye();
+                    drain_media(media, talk.local.addr, cx.out);
+                }
+                if let Some(audio) = talk.audio.take() {
+                    self.audio.close(id, audio);
+                }
+                Some(talk.local)
+            }
+            None => local,
+        };
+        if let Some(local) = local {
             self.by_media.remove(&local.addr);
             self.free_ports.push(local.addr);
         }
         self.ended.push_back(id);
-        let why = call.end_reason.clone().unwrap_or_default();
-        if let Some(audio) = call.audio.take() {
-            self.audio.close(id, audio);
-        }
         self.emit_call(cx, id);
         if never_answered {
             let status = failure_status(&why);

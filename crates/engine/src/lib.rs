@@ -18,7 +18,7 @@ mod timers;
 mod tones;
 mod transfer;
 
-pub use account::{AccountError, check as check_account, parse_codecs};
+pub use account::{AccountError, CodecError, check as check_account, parse_codecs};
 pub use config::{
     AudioFactory, CallbackSettings, DEFAULT_TRANSFER_GRACE, DtmfMode, MediaSettings, NullAudio,
     PhoneConfig,

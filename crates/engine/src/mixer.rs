@@ -31,37 +31,34 @@ impl Mixer {
     ) {
         // Everyone's audio first: what each call captured and what it heard.
         for call in calls.values_mut() {
-            if call.state == CallState::Ended {
+            let held = call.state() == CallState::Held;
+            let Some(talk) = call.talk_mut() else {
                 continue;
-            }
-            let (Some(media), Some(audio)) = (call.media.as_mut(), call.audio.as_mut()) else {
+            };
+            let (Some(media), Some(audio)) = (talk.media.as_mut(), talk.audio.as_mut()) else {
                 continue;
             };
             let frame = media.frame_samples();
-            call.captured.resize(frame, 0);
-            call.decoded.resize(frame, 0);
-            audio.capture(&mut call.captured);
-            if call.state == CallState::Held {
+            talk.captured.resize(frame, 0);
+            talk.decoded.resize(frame, 0);
+            audio.capture(&mut talk.captured);
+            if held {
                 // Whoever we hold hears silence, not the agent.
-                call.captured.fill(0);
+                talk.captured.fill(0);
             }
-            media.receive(now, &mut call.decoded);
-            audio.playback(&call.decoded);
+            media.receive(now, &mut talk.decoded);
+            audio.playback(&talk.decoded);
         }
         self.mix_conferences(calls);
         for call in calls.values_mut() {
-            if call.state == CallState::Ended {
-                continue;
-            }
-            let (Some(media), Some(_), Some(local)) = (
-                call.media.as_mut(),
-                call.audio.as_ref(),
-                call.local.as_ref(),
-            ) else {
+            let Some(talk) = call.talk_mut() else {
                 continue;
             };
-            media.send(now, &call.captured);
-            drain_media(media, local.addr, out);
+            let (Some(media), Some(_)) = (talk.media.as_mut(), talk.audio.as_ref()) else {
+                continue;
+            };
+            media.send(now, &talk.captured);
+            drain_media(media, talk.local.addr, out);
         }
     }
 
@@ -70,8 +67,9 @@ impl Mixer {
     fn mix_conferences(&mut self, calls: &mut BTreeMap<CallId, Call>) {
         let members: Vec<(CallId, u64, u32)> = calls
             .values()
-            .filter(|c| c.state == CallState::Connected && c.audio.is_some())
-            .filter_map(|c| Some((c.id, c.conference?, c.media.as_ref()?.codec().clock_rate())))
+            .filter(|c| c.state() == CallState::Connected)
+            .filter(|c| c.talk().is_some_and(|t| t.audio.is_some()))
+            .filter_map(|c| Some((c.id, c.conference?, c.media()?.codec().clock_rate())))
             .collect();
         if members.len() < 2 {
             self.resamplers.clear();
@@ -82,7 +80,11 @@ impl Mixer {
                 if other == id || other_group != group {
                     continue;
                 }
-                let Some(heard) = calls.get(&other).map(|c| c.decoded.clone()) else {
+                let Some(heard) = calls
+                    .get(&other)
+                    .and_then(Call::talk)
+                    .map(|t| t.decoded.clone())
+                else {
                     continue;
                 };
                 self.playback.resize(rate as usize / 50, 0);
@@ -90,8 +92,8 @@ impl Mixer {
                     .entry((other, id))
                     .or_insert_with(|| media::FrameResampler::new(other_rate, rate))
                     .process(&heard, &mut self.playback);
-                if let Some(call) = calls.get_mut(&id) {
-                    media::mix_into(&mut call.captured, &self.playback);
+                if let Some(talk) = calls.get_mut(&id).and_then(Call::talk_mut) {
+                    media::mix_into(&mut talk.captured, &self.playback);
                 }
             }
         }

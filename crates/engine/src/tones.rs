@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use api::{CallId, CallState};
 use media::Tone;
 
-use crate::call::Call;
+use crate::call::{Call, Phase};
 use crate::config::AudioFactory;
 
 /// How long busy and reorder play after an outgoing call fails.
@@ -56,16 +56,16 @@ impl Tones {
     fn wanted(&self, calls: &BTreeMap<CallId, Call>, now: Instant) -> (Option<Tone>, Option<Tone>) {
         let ring = calls
             .values()
-            .any(|c| c.state == CallState::Ringing)
+            .any(|c| c.state() == CallState::Ringing)
             .then_some(Tone::Ring);
         let alerting = calls
             .values()
-            .any(|c| c.state == CallState::Dialing && c.alerting);
+            .any(|c| matches!(c.phase, Phase::Dialing { alerting: true, .. }));
         let timed = self
             .timed
             .filter(|(_, until)| *until > now)
             .map(|(tone, _)| tone);
-        let talking = calls.values().any(|c| c.state == CallState::Connected);
+        let talking = calls.values().any(|c| c.state() == CallState::Connected);
         let headset = if alerting {
             Some(Tone::Ringback)
         } else if talking {

@@ -106,7 +106,7 @@ impl Calls {
     /// Whether a call can be worked on (talking or held).
     pub(crate) fn live(&self, id: CallId, action: &'static str) -> Result<(), EngineError> {
         let call = self.calls.get(&id).ok_or(EngineError::NoSuchCall(id))?;
-        if matches!(call.state, CallState::Connected | CallState::Held) {
+        if matches!(call.state(), CallState::Connected | CallState::Held) {
             Ok(())
         } else {
             Err(EngineError::WrongState {
@@ -176,7 +176,7 @@ impl Calls {
         let connected = self
             .calls
             .get(&id)
-            .is_some_and(|c| c.state == CallState::Connected);
+            .is_some_and(|c| c.state() == CallState::Connected);
         // The peer waits on hold while the target rings (it comes back if that fails); the
         // REFER goes once the hold is done, so the peer sees them in that order.
         let hold_first = connected && replaces.is_none();
@@ -215,7 +215,7 @@ impl Calls {
         if self
             .calls
             .get(&id)
-            .is_some_and(|c| c.state == CallState::Connected)
+            .is_some_and(|c| c.state() == CallState::Connected)
         {
             self.hold(cx, id, true)?;
         }
@@ -278,7 +278,7 @@ impl Calls {
         };
         call.conference = Some(group);
         call.consultation_of = None;
-        let held = call.state == CallState::Held;
+        let held = call.state() == CallState::Held;
         if held && let Err(e) = self.hold(cx, id, false) {
             warn!(call = %id, error = %e, "cannot resume for the conference");
         }
@@ -451,7 +451,7 @@ impl Calls {
         if self
             .calls
             .get(&id)
-            .is_some_and(|c| c.state != CallState::Ended)
+            .is_some_and(|c| c.state() != CallState::Ended)
         {
             let _ = self.end_locally(cx, id, format!("transferred to {target}"));
         }
@@ -476,7 +476,7 @@ impl Calls {
             && self
                 .calls
                 .get(&id)
-                .is_some_and(|c| c.state == CallState::Held)
+                .is_some_and(|c| c.state() == CallState::Held)
             && let Err(e) = self.hold(cx, id, false)
         {
             warn!(call = %id, error = %e, "cannot take the call off hold");
@@ -496,7 +496,7 @@ impl Calls {
             .transfer
             .as_ref()
             .is_some_and(|t| t.accepted && !t.status.is_over());
-        if !waiting || call.state == CallState::Ended {
+        if !waiting || call.state() == CallState::Ended {
             return;
         }
         let Some((target, _, _)) = self.settle_transfer(cx, id, TransferOutcome::Unconfirmed, None)
@@ -592,7 +592,7 @@ impl Calls {
         let Some(leg) = self
             .calls
             .get(&original)
-            .filter(|c| c.state != CallState::Ended)
+            .filter(|c| c.state() != CallState::Ended)
             .map(|c| c.leg)
         else {
             return;

@@ -22,13 +22,29 @@ impl fmt::Display for InteractionId {
     }
 }
 
+/// Text that is not an id of the kind wanted (`c-N`, `i-N`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{text:?} is not {what} (expected {form})")]
+pub struct IdError {
+    /// The text given.
+    pub text: String,
+    /// What was wanted, `an interaction id`.
+    pub what: &'static str,
+    /// Its form, `i-N`.
+    pub form: &'static str,
+}
+
 impl FromStr for InteractionId {
-    type Err = String;
+    type Err = IdError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         s.strip_prefix("i-")
             .and_then(|n| n.parse().ok())
             .map(Self)
-            .ok_or_else(|| format!("{s:?} is not an interaction id (expected i-N)"))
+            .ok_or_else(|| IdError {
+                text: s.to_owned(),
+                what: "an interaction id",
+                form: "i-N",
+            })
     }
 }
 

@@ -16,7 +16,7 @@ pub use attached::{AttachedData, BodyPart, DataFlag, KeyMap, Limits};
 pub use callback::{CallbackInfo, CallbackType, DesiredTime};
 pub use directory::{Contact, StandardResponse, find_contact, same_number, search_responses};
 pub use interaction::{
-    Channel, Direction, Disposition, Interaction, InteractionError, InteractionId,
+    Channel, Direction, Disposition, IdError, Interaction, InteractionError, InteractionId,
     InteractionState, Reschedule, TimelineEntry, TimelineKind, TransferOutcome,
     default_dispositions,
 };

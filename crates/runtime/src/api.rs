@@ -194,7 +194,7 @@ async fn list_calls(State(state): State<AppState>) -> Result<Json<Vec<CallView>>
 
 fn parse_id(id: &str) -> Result<CallId, ApiError> {
     id.parse()
-        .map_err(|e: String| ApiError(StatusCode::NOT_FOUND, e))
+        .map_err(|e: api::IdError| ApiError(StatusCode::NOT_FOUND, e.to_string()))
 }
 
 async fn get_call(
@@ -256,7 +256,7 @@ struct ActionBody {
 /// that does not exist.
 fn body_call_id(id: &str) -> Result<CallId, ApiError> {
     id.parse()
-        .map_err(|e: String| ApiError(StatusCode::UNPROCESSABLE_ENTITY, e))
+        .map_err(|e: api::IdError| ApiError(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))
 }
 
 async fn call_action(
@@ -440,7 +440,7 @@ async fn list_interactions(
 
 fn parse_interaction_id(id: &str) -> Result<InteractionId, ApiError> {
     id.parse()
-        .map_err(|e: String| ApiError(StatusCode::NOT_FOUND, e))
+        .map_err(|e: api::IdError| ApiError(StatusCode::NOT_FOUND, e.to_string()))
 }
 
 async fn get_interaction(

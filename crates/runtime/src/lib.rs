@@ -26,7 +26,7 @@ pub enum SettingsError {
     NotKept,
     /// A value is wrong; the message names the field. Nothing was changed.
     #[error("{0}")]
-    Invalid(String),
+    Invalid(Box<dyn std::error::Error + Send + Sync>),
     /// The config file could not be read or written.
     #[error("cannot {action} {path}: {source}")]
     File {
