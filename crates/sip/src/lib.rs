@@ -16,6 +16,7 @@ mod incoming;
 mod leg;
 mod message;
 mod registration;
+mod resolve;
 mod stream;
 mod timers;
 mod transport;
@@ -29,6 +30,10 @@ pub use incoming::IncomingInvite;
 pub use leg::{LegId, LegState};
 pub use message::{body_parts, sdp_body};
 pub use registration::AccountId;
+pub use resolve::{
+    Answer, LookupId, Query, QueryId, Record, RecordType, ResolveError, Resolver, ServerName,
+    Target,
+};
 pub use stream::StreamFramer;
 pub use timers::TimerTable;
 pub use transport::{Dest, DestError, Transmit, Transport};
