@@ -7,6 +7,7 @@ mod call;
 mod call_commands;
 mod call_events;
 mod calls;
+mod conference;
 mod config;
 mod error;
 mod interactions;
