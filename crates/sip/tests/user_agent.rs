@@ -272,6 +272,38 @@ fn uas_retransmits_its_2xx_until_the_ack_arrives() {
 }
 
 #[test]
+fn a_retransmitted_bye_is_answered_again_and_counted_as_a_retransmission() {
+    let mut pair = Pair::new();
+    let leg_a = pair.call();
+    let leg_b = pair.b.incoming().expect("b is called");
+    pair.b
+        .ua
+        .answer(pair.now, leg_b, Some(Bytes::from_static(b"v=0\r\n")))
+        .expect("answer");
+    pair.settle();
+    let before = pair.b.ua.stats().retransmissions;
+    // B's first two answers to the BYE are lost: A sends the BYE again (Timer E) and B answers
+    // each copy with its 200 again.
+    let mut dropped = 0;
+    pair.deliver = Box::new(move |_, text| {
+        if text.starts_with("SIP/2.0 200") && text.contains("CSeq: 2 BYE") && dropped < 2 {
+            dropped += 1;
+            return false;
+        }
+        true
+    });
+    pair.a.ua.hangup(pair.now, leg_a).expect("hangup");
+    pair.advance(Duration::from_secs(40));
+    assert_eq!(pair.a.ended(), Some(EndReason::Local));
+    assert_eq!(
+        pair.b.sent_starting("SIP/2.0 200").len(),
+        1 + 3,
+        "the INVITE's 200 and three to the BYE"
+    );
+    assert_eq!(pair.b.ua.stats().retransmissions - before, 2);
+}
+
+#[test]
 fn uas_with_no_ack_gives_up_after_64_t1_and_sends_bye() {
     let mut pair = Pair::new();
     pair.deliver = Box::new(|_, text| !text.starts_with("ACK "));

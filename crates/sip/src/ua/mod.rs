@@ -64,7 +64,8 @@ pub struct Stats {
     pub bad_requests: u64,
     /// Responses that matched no transaction or dialog.
     pub stray_responses: u64,
-    /// Requests sent again by a retransmission timer, 2xx included.
+    /// Messages sent again: requests and 2xx by a retransmission timer, and answers sent
+    /// again to a retransmitted request.
     pub retransmissions: u64,
 }
 
@@ -254,6 +255,12 @@ impl UserAgent {
                 let dest = response_dest(&request, source);
                 match self.txl.receive(Message::Request(request), reliability) {
                     Dispatch::Matched { key, outputs } => {
+                        // A retransmitted request: what goes out is our answer again.
+                        let resent = outputs
+                            .iter()
+                            .filter(|o| matches!(o, sipx_sip::Output::Send(_)))
+                            .count();
+                        self.stats.retransmissions += resent as u64;
                         if let Some(tx) = self.tx_ids.get(&key).copied() {
                             self.apply(tx, outputs, source);
                         }
