@@ -26,6 +26,16 @@ pub struct Config {
     pub audio: AudioSection,
     /// The agent desktop.
     pub desktop: DesktopSection,
+    /// Name resolution.
+    pub dns: DnsSection,
+}
+
+/// `[dns]`: where names (registrars, proxies, dialled domains) are looked up.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DnsSection {
+    /// DNS servers as `IP:PORT`, asked instead of the system's resolvers (labs, tests).
+    pub servers: Vec<SocketAddr>,
 }
 
 /// `[desktop]`: what the agent desktop shows.

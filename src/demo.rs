@@ -232,6 +232,7 @@ fn spawn_pbx(
         webhook: None,
         seed: None,
         settings: None,
+        dns_servers: Vec::new(),
         desk: Some(runtime::Desk {
             requests: requests_rx,
             post: Box::new(move |delivery| {

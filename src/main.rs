@@ -322,6 +322,7 @@ fn run(mode: Mode) -> Result<ExitCode, Failure> {
         wall_clock: time::OffsetDateTime::now_utc(),
     };
     let runtime_config = runtime::RuntimeConfig {
+        dns_servers: config.dns.servers.clone(),
         listen,
         control,
         token: config.control.token.clone(),

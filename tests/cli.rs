@@ -18,7 +18,7 @@ fn bad_flags_and_config_stop_with_one_line_and_exit_2() {
     let bad_account = dir.join("account.toml");
     std::fs::write(
         &bad_account,
-        "[[accounts]]\nname = \"desk\"\naor = \"sip:1001@pbx.example\"\npassword = \"x\"\n",
+        "[[accounts]]\nname = \"desk\"\naor = \"sip:1001@pbx.example\"\npassword = \"x\"\nregistrar = \"sip:pbx.example;transport=sctp\"\n",
     )
     .expect("write");
     let unknown_key = dir.join("unknown.toml");
@@ -51,7 +51,7 @@ fn bad_flags_and_config_stop_with_one_line_and_exit_2() {
         ),
         (
             &["headless", "--config", bad_account.to_str().expect("utf8")],
-            "account \"desk\": registrar \"sip:pbx.example\" is not an IP address; set proxy = \"udp:IP:PORT\"",
+            "account \"desk\": registrar \"sip:pbx.example;transport=sctp\" must look like sip:host",
         ),
         (
             &["headless", "--config", unknown_key.to_str().expect("utf8")],

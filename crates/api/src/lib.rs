@@ -159,8 +159,13 @@ pub struct RegistrationView {
     pub aor: String,
     /// Where its registration stands.
     pub state: RegistrationState,
-    /// Why it failed, when it did.
+    /// Why it failed, when it did (or what it is doing: looking up its registrar, trying the
+    /// next server).
     pub reason: Option<String>,
+    /// The server it registers through: the configured proxy, or the target DNS located
+    /// (`tcp:192.0.2.1:5060 (pbx1.example.com from _sip._tcp.example.com)`).
+    #[serde(default)]
+    pub server: Option<String>,
 }
 
 /// Where an account's registration stands; serialised as `unregistered`, `registering`,

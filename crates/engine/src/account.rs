@@ -20,6 +20,9 @@ pub(crate) struct Resolved {
     pub(crate) codecs: Vec<Codec>,
     /// How digits are sent on its calls.
     pub(crate) dtmf: DtmfMode,
+    /// The registrar's name, to locate by DNS (RFC 3263) when no proxy is given and the
+    /// registrar is not an IP address; until then `sip.proxy` is not in use.
+    pub(crate) locate: Option<sip::ServerName>,
 }
 
 /// What is wrong with an account.
@@ -40,8 +43,8 @@ pub enum AccountError {
     /// Its outbound proxy.
     #[error("proxy: {0}")]
     Proxy(sip::DestError),
-    /// A registrar by name with no proxy to reach it through.
-    #[error("registrar {0:?} is not an IP address; set proxy = \"udp:IP:PORT\"")]
+    /// A registrar that is not a SIP URI with a host.
+    #[error("registrar {0:?} must look like sip:host, sip:host:port or sip:host;transport=tcp")]
     Registrar(String),
     /// A registration lifetime of 0.
     #[error("expires must be more than 0 seconds")]
@@ -120,27 +123,34 @@ pub(crate) fn resolve(account: &api::Account) -> Result<Resolved, AccountError> 
         "" => format!("sip:{domain}"),
         given => given.to_owned(),
     };
-    let proxy = match account.proxy.trim() {
+    let (proxy, locate) = match account.proxy.trim() {
         "" => {
-            let hostport = registrar
-                .trim_start_matches("sip:")
-                .split(';')
-                .next()
-                .unwrap_or_default();
-            let addr = hostport
-                .parse::<SocketAddr>()
-                .or_else(|_| {
-                    hostport
-                        .parse::<IpAddr>()
-                        .map(|ip| SocketAddr::new(ip, 5060))
-                })
-                .map_err(|_| AccountError::Registrar(registrar.clone()))?;
-            sip::Dest {
-                transport: sip::Transport::Udp,
-                addr,
+            let server = server_name(&registrar)
+                .ok_or_else(|| AccountError::Registrar(registrar.clone()))?;
+            let literal = server
+                .host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse::<IpAddr>();
+            match literal {
+                Ok(ip) => (
+                    sip::Dest {
+                        transport: server.transport.unwrap_or(sip::Transport::Udp),
+                        addr: SocketAddr::new(ip, server.port.unwrap_or(5060)),
+                    },
+                    None,
+                ),
+                // Located by DNS before it is used; this address stands in until then.
+                Err(_) => (
+                    sip::Dest {
+                        transport: sip::Transport::Udp,
+                        addr: SocketAddr::from(([0, 0, 0, 0], 0)),
+                    },
+                    Some(server),
+                ),
             }
         }
-        given => given.parse().map_err(AccountError::Proxy)?,
+        given => (given.parse().map_err(AccountError::Proxy)?, None),
     };
     if account.expires == 0 {
         return Err(AccountError::Expires);
@@ -169,6 +179,52 @@ pub(crate) fn resolve(account: &api::Account) -> Result<Resolved, AccountError> 
         },
         codecs,
         dtmf,
+        locate,
+    })
+}
+
+/// The host, port and transport of a `sip:` URI such as `sip:pbx.example.com:5070;transport=tcp`
+/// (a user part is allowed and ignored).
+pub(crate) fn server_name(uri: &str) -> Option<sip::ServerName> {
+    let rest = uri.trim().strip_prefix("sip:")?;
+    let mut parts = rest.split(';');
+    let hostport = parts.next()?;
+    let hostport = hostport.rsplit('@').next()?;
+    let transport = parts
+        .filter_map(|p| p.split_once('='))
+        .find(|(k, _)| k.eq_ignore_ascii_case("transport"))
+        .map(|(_, v)| match v.to_ascii_lowercase().as_str() {
+            "udp" => Some(sip::Transport::Udp),
+            "tcp" => Some(sip::Transport::Tcp),
+            _ => None,
+        });
+    let transport = match transport {
+        Some(None) => return None,
+        Some(t) => t,
+        None => None,
+    };
+    let (host, port) = if let Some(v6) = hostport.strip_prefix('[') {
+        let (host, after) = v6.split_once(']')?;
+        let port = match after.strip_prefix(':') {
+            Some(p) => Some(p.parse().ok()?),
+            None if after.is_empty() => None,
+            None => return None,
+        };
+        (format!("[{host}]"), port)
+    } else {
+        match hostport.rsplit_once(':') {
+            Some((host, port)) => (host.to_owned(), Some(port.parse().ok()?)),
+            None => (hostport.to_owned(), None),
+        }
+    };
+    let valid = !host.is_empty()
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '[' | ']' | ':'));
+    valid.then_some(sip::ServerName {
+        host,
+        port,
+        transport,
     })
 }
 
@@ -203,12 +259,54 @@ mod tests {
     }
 
     #[test]
+    fn a_registrar_by_name_is_located_and_by_address_is_used_as_it_is() {
+        let named = resolve(&account("sip:1001@pbx.example.com")).expect("resolves");
+        assert_eq!(
+            named.locate,
+            Some(sip::ServerName {
+                host: "pbx.example.com".to_owned(),
+                port: None,
+                transport: None,
+            })
+        );
+        let tcp = resolve(&api::Account {
+            registrar: "sip:pbx.example.com:5070;transport=TCP".to_owned(),
+            ..account("sip:1001@pbx.example.com")
+        })
+        .expect("resolves");
+        assert_eq!(
+            tcp.locate,
+            Some(sip::ServerName {
+                host: "pbx.example.com".to_owned(),
+                port: Some(5070),
+                transport: Some(sip::Transport::Tcp),
+            })
+        );
+        let literal = resolve(&api::Account {
+            registrar: "sip:[::1]:5070;transport=tcp".to_owned(),
+            ..account("sip:1001@pbx.example.com")
+        })
+        .expect("resolves");
+        assert_eq!(literal.locate, None);
+        assert_eq!(literal.sip.proxy.to_string(), "tcp:[::1]:5070");
+        let proxied = resolve(&api::Account {
+            proxy: "udp:127.0.0.1:5060".to_owned(),
+            ..account("sip:1001@pbx.example.com")
+        })
+        .expect("resolves");
+        assert_eq!(proxied.locate, None);
+    }
+
+    #[test]
     fn a_wrong_account_is_named() {
         for (wrong, says) in [
             (account("1001"), "aor \"1001\" must look like sip:user@host"),
             (
-                account("sip:1001@pbx.example"),
-                "registrar \"sip:pbx.example\" is not an IP address; set proxy = \"udp:IP:PORT\"",
+                api::Account {
+                    registrar: "sip:pbx example".to_owned(),
+                    ..account("sip:1001@pbx.example")
+                },
+                "registrar \"sip:pbx example\" must look like sip:host, sip:host:port or sip:host;transport=tcp",
             ),
             (
                 api::Account {

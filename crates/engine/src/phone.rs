@@ -66,6 +66,22 @@ pub enum Input<'a> {
     },
     /// Time passed.
     Timeout(Instant),
+    /// The DNS answer to an [`Output::Resolve`] question.
+    Resolved {
+        /// When.
+        now: Instant,
+        /// The question.
+        query: sip::Query,
+        /// What DNS said.
+        answer: sip::Answer,
+    },
+    /// The transport could not reach a destination (a refused or broken connection).
+    TransportError {
+        /// When.
+        now: Instant,
+        /// Where to.
+        dest: Dest,
+    },
     /// A request from the agent, the control API or the driver; answered by the value
     /// [`Phone::handle_input`] returns.
     Command {
@@ -92,6 +108,8 @@ pub enum Output {
     },
     /// Tell the desktop / API / store (boxed: events are rare next to RTP, and large).
     Event(Box<Event>),
+    /// Ask DNS this question; the answer comes back as [`Input::Resolved`].
+    Resolve(sip::Query),
     /// Nothing to do until then (or new input).
     Timeout(Instant),
 }
@@ -105,6 +123,8 @@ pub struct Phone {
     out: VecDeque<Output>,
     now: Instant,
     registrations: Registrations,
+    /// Locates servers by name (RFC 3263): its questions go out as [`Output::Resolve`].
+    resolver: sip::Resolver,
     /// The interactions, the agent's state and the callback settings.
     desk: Desk,
     calls: Calls,
@@ -131,6 +151,7 @@ impl Phone {
             out: VecDeque::new(),
             now,
             registrations: Registrations::new(config.accounts),
+            resolver: sip::Resolver::new(rng.u64(..)),
             desk: Desk::new(config.callbacks, (now, config.wall_clock)),
             calls: Calls::new(
                 config.audio,
@@ -177,7 +198,8 @@ impl Phone {
     /// Registers the accounts that ask for it.
     fn register_accounts(&mut self, now: Instant) {
         self.now = now;
-        self.registrations.start(&mut self.ua, now, &mut self.out);
+        self.registrations
+            .start(&mut self.ua, &mut self.resolver, now, &mut self.out);
         self.pump();
     }
 
@@ -225,8 +247,17 @@ impl Phone {
                 let (calls, mut cx) = self.split();
                 calls.on_rtp(&mut cx, local, from, bytes);
             }
+            Input::Resolved { now, query, answer } => {
+                self.now = now;
+                self.resolver.handle_answer(now, &query, answer);
+            }
+            Input::TransportError { now, dest } => {
+                self.now = now;
+                self.ua.handle_transport_error(now, dest);
+            }
             Input::Timeout(now) => {
                 self.now = now;
+                self.resolver.expire(now);
                 self.ua.handle_timeout(now);
                 while let Some((at, timer)) = self.timers.pop_due_at(now) {
                     let (calls, mut cx) = self.split();
@@ -289,8 +320,32 @@ impl Phone {
         Output::Timeout(self.timers.next().map_or(deadline, |at| at.min(deadline)))
     }
 
-    /// Drains the user agent: registration events to the accounts, the rest to the calls.
+    /// Drains the user agent (registration events to the accounts, the rest to the calls)
+    /// and the resolver (questions out, located servers to whoever asked).
     fn pump(&mut self) {
+        loop {
+            self.pump_ua();
+            let mut more = false;
+            while let Some(query) = self.resolver.poll_query() {
+                self.out.push_back(Output::Resolve(query));
+            }
+            while let Some((lookup, result)) = self.resolver.poll_resolved() {
+                more = true;
+                self.registrations.on_located(
+                    &mut self.ua,
+                    self.now,
+                    lookup,
+                    result,
+                    &mut self.out,
+                );
+            }
+            if !more {
+                return;
+            }
+        }
+    }
+
+    fn pump_ua(&mut self) {
         loop {
             match self.ua.poll_output() {
                 sip::Output::Transmit(t) => self.out.push_back(Output::Sip(t)),
@@ -491,8 +546,13 @@ impl Phone {
         self.now = now;
         self.calls.media = media;
         self.desk.callbacks = callbacks;
-        self.registrations
-            .reconfigure(&mut self.ua, now, accounts, &mut self.out);
+        self.registrations.reconfigure(
+            &mut self.ua,
+            &mut self.resolver,
+            now,
+            accounts,
+            &mut self.out,
+        );
         self.pump();
     }
 
@@ -501,8 +561,13 @@ impl Phone {
     /// phone's accounts has the same address-of-record (its own refreshes keep it).
     fn probe_registration(&mut self, now: Instant, account: api::Account) {
         self.now = now;
-        self.registrations
-            .test(&mut self.ua, now, account, &mut self.out);
+        self.registrations.test(
+            &mut self.ua,
+            &mut self.resolver,
+            now,
+            account,
+            &mut self.out,
+        );
         self.pump();
     }
 

@@ -7,8 +7,8 @@ use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use api::{Event, RegistrationState, RegistrationView};
-use sip::{AccountId, RegistrationFailure, UserAgent};
-use tracing::info;
+use sip::{AccountId, LookupId, RegistrationFailure, ResolveError, Resolver, Target, UserAgent};
+use tracing::{info, warn};
 
 use crate::account::{Resolved, resolve};
 use crate::phone::Output;
@@ -22,6 +22,25 @@ struct Account {
     id: Option<AccountId>,
     state: RegistrationState,
     reason: Option<String>,
+    /// Where DNS located its registrar, when it is given by name.
+    route: Option<Route>,
+}
+
+/// The servers DNS located for an account's registrar (RFC 3263), and the one in use.
+#[derive(Debug, Default)]
+struct Route {
+    /// The lookup in flight.
+    lookup: Option<LookupId>,
+    /// The targets in the order to try them.
+    targets: Vec<Target>,
+    /// The one in use.
+    current: usize,
+}
+
+impl Route {
+    fn target(&self) -> Option<&Target> {
+        self.targets.get(self.current)
+    }
 }
 
 impl Account {
@@ -36,15 +55,22 @@ impl Account {
             id: None,
             state,
             reason,
+            route: None,
         }
     }
 
     fn view(&self) -> RegistrationView {
+        let server = match (&self.route, &self.resolved) {
+            (Some(route), _) => route.target().map(ToString::to_string),
+            (None, Some(resolved)) => Some(resolved.sip.proxy.to_string()),
+            (None, None) => None,
+        };
         RegistrationView {
             account: self.settings.name.clone(),
             aor: self.settings.aor.clone(),
             state: self.state,
             reason: self.reason.clone(),
+            server,
         }
     }
 
@@ -54,11 +80,37 @@ impl Account {
     }
 
     /// Adds it to the user agent: registering when it asks to, otherwise only lending its
-    /// identity, proxy and credentials to calls.
-    fn add(&mut self, ua: &mut UserAgent, now: Instant) {
-        let Some(config) = self.resolved.as_ref().map(|r| r.sip.clone()) else {
+    /// identity, proxy and credentials to calls. A registrar given by name is located first.
+    fn add(&mut self, ua: &mut UserAgent, resolver: &mut Resolver, now: Instant) {
+        let Some(resolved) = self.resolved.as_ref() else {
             return;
         };
+        if let Some(server) = resolved.locate.clone() {
+            if self.settings.register {
+                self.state = RegistrationState::Registering;
+            }
+            self.reason = Some(format!("looking up {} in DNS", server.host));
+            self.route = Some(Route {
+                lookup: Some(resolver.resolve(now, server)),
+                ..Route::default()
+            });
+            return;
+        }
+        self.use_proxy(ua, now);
+    }
+
+    /// Adds it to the user agent with the proxy its settings (or DNS) give.
+    fn use_proxy(&mut self, ua: &mut UserAgent, now: Instant) {
+        let Some(mut config) = self.resolved.as_ref().map(|r| r.sip.clone()) else {
+            return;
+        };
+        if let Some(target) = self.route.as_ref().and_then(Route::target) {
+            config.proxy = target.dest;
+            info!(account = %self.settings.name, %target, "registrar located");
+            if let Some(resolved) = self.resolved.as_mut() {
+                resolved.sip.proxy = target.dest;
+            }
+        }
         self.id = Some(if self.settings.register {
             self.state = RegistrationState::Registering;
             ua.register(now, config)
@@ -73,6 +125,8 @@ pub(crate) struct Registrations {
     accounts: Vec<Account>,
     /// Registration tests in flight: the test account's id and the name the form gave it.
     probes: HashMap<AccountId, String>,
+    /// Registration tests waiting for DNS to locate their registrar.
+    probe_lookups: HashMap<LookupId, (String, Resolved)>,
 }
 
 impl Registrations {
@@ -80,13 +134,20 @@ impl Registrations {
         Self {
             accounts: accounts.into_iter().map(Account::new).collect(),
             probes: HashMap::new(),
+            probe_lookups: HashMap::new(),
         }
     }
 
     /// Registers the accounts that ask for it.
-    pub(crate) fn start(&mut self, ua: &mut UserAgent, now: Instant, out: &mut VecDeque<Output>) {
+    pub(crate) fn start(
+        &mut self,
+        ua: &mut UserAgent,
+        resolver: &mut Resolver,
+        now: Instant,
+        out: &mut VecDeque<Output>,
+    ) {
         for account in &mut self.accounts {
-            account.add(ua, now);
+            account.add(ua, resolver, now);
             if account.settings.register {
                 // Registering, or failed (an account that cannot be used says why).
                 emit(out, account);
@@ -100,6 +161,7 @@ impl Registrations {
     pub(crate) fn reconfigure(
         &mut self,
         ua: &mut UserAgent,
+        resolver: &mut Resolver,
         now: Instant,
         accounts: Vec<api::Account>,
         out: &mut VecDeque<Output>,
@@ -111,7 +173,7 @@ impl Registrations {
                 continue;
             }
             let mut account = Account::new(settings);
-            account.add(ua, now);
+            account.add(ua, resolver, now);
             if account.settings.register {
                 emit(out, &account);
             }
@@ -136,15 +198,22 @@ impl Registrations {
     pub(crate) fn test(
         &mut self,
         ua: &mut UserAgent,
+        resolver: &mut Resolver,
         now: Instant,
         account: api::Account,
         out: &mut VecDeque<Output>,
     ) {
         match resolve(&account) {
-            Ok(resolved) => {
-                let id = ua.register(now, resolved.sip);
-                self.probes.insert(id, account.name);
-            }
+            Ok(resolved) => match resolved.locate.clone() {
+                Some(server) => {
+                    let lookup = resolver.resolve(now, server);
+                    self.probe_lookups.insert(lookup, (account.name, resolved));
+                }
+                None => {
+                    let id = ua.register(now, resolved.sip);
+                    self.probes.insert(id, account.name);
+                }
+            },
             Err(e) => out.push_back(Output::Event(Box::new(Event::RegistrationTest {
                 account: account.name,
                 registered: false,
@@ -176,6 +245,10 @@ impl Registrations {
                 if !self.probe_outcome(ua, now, *account, Err(reason), out)
                     && let Some(a) = self.by_id(*account)
                 {
+                    if a.fail_over(ua, now, reason) {
+                        emit(out, a);
+                        return true;
+                    }
                     a.state = RegistrationState::Failed;
                     a.reason = Some(reason.to_string());
                     emit(out, a);
@@ -233,6 +306,63 @@ impl Registrations {
         true
     }
 
+    /// A lookup finished: the account whose registrar it located registers through the
+    /// first target, or fails naming the name that did not resolve.
+    pub(crate) fn on_located(
+        &mut self,
+        ua: &mut UserAgent,
+        now: Instant,
+        lookup: LookupId,
+        result: Result<Vec<Target>, ResolveError>,
+        out: &mut VecDeque<Output>,
+    ) {
+        if let Some((name, mut resolved)) = self.probe_lookups.remove(&lookup) {
+            match result.as_deref().map(<[Target]>::first) {
+                Ok(Some(target)) => {
+                    resolved.sip.proxy = target.dest;
+                    let id = ua.register(now, resolved.sip);
+                    self.probes.insert(id, name);
+                }
+                Ok(None) | Err(_) => {
+                    let detail = result.err().map_or_else(String::new, |e| e.to_string());
+                    out.push_back(Output::Event(Box::new(Event::RegistrationTest {
+                        account: name,
+                        registered: false,
+                        detail,
+                    })));
+                }
+            }
+            return;
+        }
+        let Some(a) = self
+            .accounts
+            .iter_mut()
+            .find(|a| a.route.as_ref().is_some_and(|r| r.lookup == Some(lookup)))
+        else {
+            return;
+        };
+        let Some(route) = a.route.as_mut() else {
+            return;
+        };
+        route.lookup = None;
+        match result {
+            Ok(targets) => {
+                route.targets = targets;
+                route.current = 0;
+                a.reason = None;
+                a.use_proxy(ua, now);
+            }
+            Err(e) => {
+                warn!(account = %a.settings.name, error = %e, "registrar not located");
+                a.state = RegistrationState::Failed;
+                a.reason = Some(e.to_string());
+            }
+        }
+        if a.settings.register {
+            emit(out, a);
+        }
+    }
+
     fn by_id(&mut self, id: AccountId) -> Option<&mut Account> {
         self.accounts.iter_mut().find(|a| a.id == Some(id))
     }
@@ -270,6 +400,34 @@ impl Registrations {
     /// Whether there are no accounts.
     pub(crate) fn is_empty(&self) -> bool {
         self.accounts.is_empty()
+    }
+}
+
+impl Account {
+    /// RFC 3263 §4.3: a transport error, a timeout or a 503 moves a located registrar's
+    /// account on to the next target; `false` when there is none (or it was not located).
+    fn fail_over(&mut self, ua: &mut UserAgent, now: Instant, why: &RegistrationFailure) -> bool {
+        let retry = matches!(
+            why,
+            RegistrationFailure::Timeout
+                | RegistrationFailure::TransportError
+                | RegistrationFailure::Rejected { status: 503, .. }
+        );
+        let Some(route) = self.route.as_mut() else {
+            return false;
+        };
+        if !retry || route.current + 1 >= route.targets.len() {
+            return false;
+        }
+        let failed = route.targets[route.current].to_string();
+        route.current += 1;
+        warn!(account = %self.settings.name, %failed, %why, "trying the next server");
+        if let Some(id) = self.id.take() {
+            ua.forget(id);
+        }
+        self.reason = Some(format!("{failed}: {why}; trying the next server"));
+        self.use_proxy(ua, now);
+        true
     }
 }
 

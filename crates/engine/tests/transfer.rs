@@ -105,7 +105,7 @@ impl Bench {
                     self.host.deadline = at;
                     return;
                 }
-                Output::Rtp { .. } => {}
+                Output::Rtp { .. } | Output::Resolve(_) => {}
             }
         }
     }

@@ -100,6 +100,10 @@ struct Core {
     webhook: Option<mpsc::UnboundedSender<store::OutboxItem>>,
     /// Where settings changed at run time are kept.
     settings: Option<Box<dyn crate::SettingsStore>>,
+    /// The DNS client (`None` when it could not be set up: every question then fails).
+    dns: Option<crate::dns::Dns>,
+    /// Where DNS answers come back to the run loop.
+    dns_tx: mpsc::UnboundedSender<(sip::Query, sip::Answer)>,
 }
 
 /// Runs the phone until `stop` resolves (or, with a plan, until the planned call is over).
@@ -227,6 +231,14 @@ pub async fn run(
     drop(api_tx);
 
     let (report_tx, mut report_rx) = mpsc::unbounded_channel();
+    let (dns_tx, mut dns_rx) = mpsc::unbounded_channel();
+    let dns = match crate::dns::Dns::new(&config.dns_servers) {
+        Ok(dns) => Some(dns),
+        Err(e) => {
+            warn!(error = %e, "names cannot be looked up");
+            None
+        }
+    };
     let webhook = config.webhook.clone().map(|hook| {
         let (items_tx, items_rx) = mpsc::unbounded_channel();
         info!(url = %hook.url(), "outcomes are posted to the webhook");
@@ -250,6 +262,8 @@ pub async fn run(
         directory,
         webhook,
         settings: config.settings.take(),
+        dns,
+        dns_tx,
     };
     core.resume_outbox()?;
     core.bind_media_ports()?;
@@ -306,6 +320,9 @@ pub async fn run(
             Some(mail) = api_rx.recv() => core.on_mail(mail),
             Some((peer, writer)) = adopt_rx.recv() => core.tcp.adopt(peer, writer),
             Some(report) = report_rx.recv() => core.on_webhook_report(report),
+            Some((query, answer)) = dns_rx.recv() => {
+                core.phone.handle_input(Input::Resolved { now: Instant::now(), query, answer });
+            }
             () = tokio::time::sleep_until(deadline.into()) => {
                 core.phone.handle_input(Input::Timeout(Instant::now()));
             }
@@ -341,6 +358,7 @@ impl Core {
                         }
                     }
                 }
+                Output::Resolve(query) => self.resolve(query),
                 Output::Timeout(at) => {
                     let plan_deadline = self.plan.as_ref().and_then(PlanRun::deadline);
                     match plan_deadline {
@@ -422,7 +440,38 @@ impl Core {
                     bytes: &bytes,
                 });
             }
-            NetEvent::TcpClosed { peer } => self.tcp.closed(peer),
+            NetEvent::TcpClosed { peer } => {
+                self.tcp.closed(peer);
+                // Whatever was still waiting on that connection cannot be answered on it.
+                self.phone.handle_input(Input::TransportError {
+                    now: Instant::now(),
+                    dest: Dest {
+                        transport: Transport::Tcp,
+                        addr: peer,
+                    },
+                });
+            }
+        }
+    }
+
+    /// Puts a question to DNS; the answer comes back to the run loop.
+    fn resolve(&self, query: sip::Query) {
+        let tx = self.dns_tx.clone();
+        match self.dns.clone() {
+            Some(dns) => {
+                tokio::spawn(async move {
+                    let answer = dns.answer(&query).await;
+                    debug!(name = %query.name, rtype = ?query.rtype, ?answer, "dns");
+                    let _ = tx.send((query, answer));
+                });
+            }
+            None => {
+                let answer = sip::Answer::Failed {
+                    reason: "no DNS client (the system's resolver configuration could not be read)"
+                        .to_owned(),
+                };
+                let _ = tx.send((query, answer));
+            }
         }
     }
 

@@ -6,6 +6,7 @@ mod api;
 mod audio;
 mod core;
 mod desk;
+pub mod dns;
 mod net;
 mod plan;
 mod webhook;
@@ -92,6 +93,8 @@ pub struct RuntimeConfig {
     pub desk: Option<Desk>,
     /// Where the desktop's Settings window reads and writes settings, when it has one.
     pub settings: Option<Box<dyn SettingsStore>>,
+    /// DNS servers (`IP:PORT`) to ask instead of the system's (`[dns] servers`).
+    pub dns_servers: Vec<SocketAddr>,
 }
 
 /// The settings the desktop edits, kept by the binary (which owns the config file): it

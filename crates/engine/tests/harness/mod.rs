@@ -168,6 +168,10 @@ pub struct Host {
     pub events: Vec<Event>,
     pub deadline: Instant,
     pub heard: Arc<Mutex<Vec<i16>>>,
+    /// The DNS this host asks: (name, type) → answer; anything else has no records.
+    pub zone: Vec<(String, sip::RecordType, sip::Answer)>,
+    /// The questions it asked, in order.
+    pub asked: Vec<sip::Query>,
 }
 
 impl Host {
@@ -223,18 +227,40 @@ impl Host {
             events: Vec::new(),
             deadline: now,
             heard,
+            zone: Vec::new(),
+            asked: Vec::new(),
         }
     }
 
     pub fn drain(&mut self, now: Instant, net: &mut SimNet) {
+        let mut questions = Vec::new();
         loop {
             match self.phone.poll_output() {
                 Output::Sip(t) => net.send(now, self.sip, t.dest.addr, t.bytes.to_vec()),
                 Output::Rtp { local, to, bytes } => net.send(now, local, to, bytes),
                 Output::Event(e) => self.events.push(*e),
+                Output::Resolve(query) => questions.push(query),
                 Output::Timeout(at) => {
                     self.deadline = at;
-                    return;
+                    if questions.is_empty() {
+                        return;
+                    }
+                    // DNS answers at once, from the zone.
+                    for query in std::mem::take(&mut questions) {
+                        let answer = self
+                            .zone
+                            .iter()
+                            .find(|(name, rtype, _)| *name == query.name && *rtype == query.rtype)
+                            .map_or(
+                                sip::Answer::Nothing {
+                                    ttl: std::time::Duration::from_secs(60),
+                                },
+                                |(_, _, answer)| answer.clone(),
+                            );
+                        self.asked.push(query.clone());
+                        self.phone
+                            .handle_input(engine::Input::Resolved { now, query, answer });
+                    }
                 }
             }
         }

@@ -216,6 +216,23 @@ impl UserAgent {
     // Input
     // ---------------------------------------------------------------------------------------
 
+    /// The transport could not reach `dest` (a refused or broken connection): every
+    /// transaction in flight to it fails as RFC 3261 §17.1.4 says, so a registration or call
+    /// moves on at once instead of waiting for Timer B or F.
+    pub fn handle_transport_error(&mut self, now: Instant, dest: Dest) {
+        self.now = now;
+        let failed: Vec<(TxId, TransactionKey)> = self
+            .txs
+            .iter()
+            .filter(|(_, m)| m.dest == dest)
+            .map(|(id, m)| (*id, m.key.clone()))
+            .collect();
+        for (tx, key) in failed {
+            let outputs = self.txl.on_transport_error(&key);
+            self.apply(tx, outputs, dest);
+        }
+    }
+
     /// A datagram arrived. Anything that does not parse is counted and dropped; a request that
     /// parses but is invalid is answered 400 with the fault in the reason phrase.
     pub fn handle_datagram(&mut self, now: Instant, source: Dest, bytes: &[u8]) {
