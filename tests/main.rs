@@ -6,6 +6,7 @@ mod callback_forms;
 mod cli;
 mod control_api;
 mod devices;
+mod dns;
 mod dtmf;
 mod instant_transfer;
 mod interactions;
