@@ -28,6 +28,35 @@ pub struct Config {
     pub desktop: DesktopSection,
     /// Name resolution.
     pub dns: DnsSection,
+    /// SIP over TLS.
+    pub tls: TlsSection,
+}
+
+/// `[tls]`: the certificate a `tls:` listener presents (also offered as the client
+/// certificate) and the authorities trusted for servers when an account names none.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsSection {
+    /// The certificate chain, PEM.
+    pub cert: Option<std::path::PathBuf>,
+    /// Its private key, PEM.
+    pub key: Option<std::path::PathBuf>,
+    /// Trusted authorities, PEM (the system's roots when unset).
+    pub ca: Option<std::path::PathBuf>,
+}
+
+impl TlsSection {
+    /// The files for the runtime, checked now: a missing or unreadable file stops the start
+    /// with its name.
+    pub fn to_runtime(&self) -> Result<runtime::tls::TlsFiles, runtime::tls::TlsError> {
+        let files = runtime::tls::TlsFiles {
+            cert: self.cert.clone(),
+            key: self.key.clone(),
+            ca: self.ca.clone(),
+        };
+        files.check()?;
+        Ok(files)
+    }
 }
 
 /// `[dns]`: where names (registrars, proxies, dialled domains) are looked up.
@@ -250,6 +279,10 @@ pub struct SipSection {
     pub t1_ms: u64,
     /// Seconds an outgoing call may ring before it is cancelled.
     pub ring_timeout: u64,
+    /// Seconds of quiet before a TCP/TLS flow recall opened is probed with a CRLF keep-alive
+    /// (RFC 5626 §4.4.1; a flow that does not answer within 10 s is closed and the
+    /// registration made again on a new one); 0 turns keep-alives off.
+    pub keepalive_s: u64,
 }
 
 impl Default for SipSection {
@@ -259,6 +292,7 @@ impl Default for SipSection {
             user_agent: concat!("recall/", env!("CARGO_PKG_VERSION")).to_owned(),
             t1_ms: 500,
             ring_timeout: 120,
+            keepalive_s: 30,
         }
     }
 }
@@ -406,6 +440,22 @@ pub enum ConfigError {
         /// What is wrong with it.
         source: engine::AccountError,
     },
+    /// An account's `tls_ca` cannot be used.
+    #[error("config: {label}: {source}")]
+    AccountCa {
+        /// `account "name"` or `accounts[i]`.
+        label: String,
+        /// What is wrong with the file.
+        source: runtime::tls::TlsError,
+    },
+}
+
+/// Reads an account's `tls_ca` as a connection would (the engine cannot read files).
+pub fn check_account_ca(account: &api::Account) -> Result<(), runtime::tls::TlsError> {
+    if account.tls_ca.trim().is_empty() {
+        return Ok(());
+    }
+    runtime::tls::check_account_ca(Path::new(account.tls_ca.trim()))
 }
 
 impl ConfigError {
@@ -485,14 +535,17 @@ impl Config {
             if !names.insert(account.name.clone()) {
                 return Err(ConfigError::Twice(label));
             }
-            engine::check_account(account)
-                .map_err(|source| ConfigError::Account { label, source })?;
+            engine::check_account(account).map_err(|source| ConfigError::Account {
+                label: label.clone(),
+                source,
+            })?;
+            check_account_ca(account).map_err(|source| ConfigError::AccountCa { label, source })?;
         }
         Ok(())
     }
 }
 
-/// Reads `udp:IP:PORT` / `tcp:IP:PORT` (`udp:` may be left out).
+/// Reads `udp:IP:PORT`, `tcp:IP:PORT` or `tls:IP:PORT` (`udp:` may be left out).
 pub fn parse_listen(text: &str) -> Result<sip::Dest, sip::DestError> {
     text.parse()
 }
@@ -524,6 +577,16 @@ mod tests {
         assert_eq!(
             error,
             "config: account \"desk\": aor \"1001\" must look like sip:user@host"
+        );
+        let config: Config = toml::from_str(
+            "[[accounts]]\nname = \"desk\"\naor = \"sips:1001@pbx.example.com\"\n\
+             tls_ca = \"/nonexistent/ca.pem\"\n",
+        )
+        .expect("toml");
+        let error = config.validate().expect_err("invalid").to_string();
+        assert!(
+            error.starts_with("config: account \"desk\": tls_ca /nonexistent/ca.pem: "),
+            "{error}"
         );
     }
 

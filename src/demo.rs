@@ -216,6 +216,8 @@ fn spawn_pbx(
     let (requests_tx, requests_rx) = tokio::sync::mpsc::unbounded_channel();
     let (deliveries_tx, deliveries_rx) = std::sync::mpsc::channel();
     let runtime_config = runtime::RuntimeConfig {
+        tls: runtime::tls::TlsFiles::default(),
+        keepalive: None,
         listen: vec![runtime::Listen {
             transport: sip::Transport::Udp,
             addr: pbx,

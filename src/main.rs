@@ -1,6 +1,7 @@
 //! recall: a SIP softphone for contact-centre agents. This file is thin: it reads the command
 //! line and the config, sets up logging, and hands over to the runtime.
 
+mod cert;
 mod config;
 mod demo;
 mod desktop;
@@ -50,6 +51,19 @@ enum Mode {
     Export(ExportArgs),
     /// List the sound devices (ids and names for --audio device:NAME and [audio]).
     Devices,
+    /// Write a lab CA and a certificate it signed (ca.pem, cert.pem, key.pem) for TLS.
+    Cert(CertArgs),
+}
+
+#[derive(Debug, Args)]
+struct CertArgs {
+    /// The directory to write into (made if missing; existing files are not overwritten).
+    #[arg(long)]
+    out: PathBuf,
+    /// A DNS name or IP address the certificate names (repeat it; default localhost,
+    /// 127.0.0.1 and ::1).
+    #[arg(long = "name")]
+    names: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -169,6 +183,24 @@ fn main() -> ExitCode {
     if let Mode::Export(args) = &mode {
         return run_export(args);
     }
+    if let Mode::Cert(args) = &mode {
+        return match cert::write(&args.out, &args.names) {
+            Ok(files) => {
+                for file in files {
+                    println!("{}", file.display());
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e @ cert::CertError::Name(_)) => {
+                eprintln!("recall: {e}");
+                ExitCode::from(2)
+            }
+            Err(e) => {
+                eprintln!("recall: {e}");
+                ExitCode::from(1)
+            }
+        };
+    }
     if let Mode::Devices = &mode {
         return match audio::list() {
             Ok(devices) => {
@@ -184,7 +216,9 @@ fn main() -> ExitCode {
     let verbose = match &mode {
         Mode::Headless(_) | Mode::Desktop(_) => "info",
         Mode::Call(args) if args.common.log_sip => "info",
-        Mode::Call(_) | Mode::Export(_) | Mode::Devices | Mode::Demo { .. } => "warn",
+        Mode::Call(_) | Mode::Export(_) | Mode::Devices | Mode::Cert(_) | Mode::Demo { .. } => {
+            "warn"
+        }
     };
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -221,7 +255,7 @@ fn run(mode: Mode) -> Result<ExitCode, Failure> {
     let (common, default_listen) = match &mode {
         Mode::Headless(args) | Mode::Desktop(args) => (&args.common, "udp:127.0.0.1:5060"),
         Mode::Call(args) => (&args.common, "udp:127.0.0.1:0"),
-        Mode::Export(_) | Mode::Devices | Mode::Demo { .. } => {
+        Mode::Export(_) | Mode::Devices | Mode::Cert(_) | Mode::Demo { .. } => {
             return Err(Failure::Usage(
                 "export and devices run on their own".to_owned(),
             ));
@@ -231,6 +265,10 @@ fn run(mode: Mode) -> Result<ExitCode, Failure> {
         Some(path) => Config::load(path).map_err(|e| Failure::Usage(e.to_string()))?,
         None => Config::default(),
     };
+    let tls_files = config
+        .tls
+        .to_runtime()
+        .map_err(|e| Failure::Usage(e.to_string()))?;
     let listen_specs: Vec<String> = if !common.listen.is_empty() {
         common.listen.clone()
     } else if !config.sip.listen.is_empty() {
@@ -241,6 +279,12 @@ fn run(mode: Mode) -> Result<ExitCode, Failure> {
     let mut listen = Vec::new();
     for spec in &listen_specs {
         let dest = parse_listen(spec).map_err(|e| Failure::Usage(format!("--listen {e}")))?;
+        if dest.transport == sip::Transport::Tls && tls_files.cert.is_none() {
+            return Err(Failure::Usage(format!(
+                "--listen {spec}: a TLS listener needs [tls] cert and key \
+                 (`recall cert --out DIR` makes a set for a lab)"
+            )));
+        }
         listen.push(runtime::Listen {
             transport: dest.transport,
             addr: dest.addr,
@@ -300,7 +344,7 @@ fn run(mode: Mode) -> Result<ExitCode, Failure> {
             };
             (None, None, Some(plan))
         }
-        Mode::Export(_) | Mode::Devices | Mode::Demo { .. } => {
+        Mode::Export(_) | Mode::Devices | Mode::Cert(_) | Mode::Demo { .. } => {
             return Err(Failure::Usage(
                 "export and devices run on their own".to_owned(),
             ));
@@ -323,6 +367,9 @@ fn run(mode: Mode) -> Result<ExitCode, Failure> {
     };
     let runtime_config = runtime::RuntimeConfig {
         dns_servers: config.dns.servers.clone(),
+        tls: tls_files.clone(),
+        keepalive: (config.sip.keepalive_s > 0)
+            .then(|| Duration::from_secs(config.sip.keepalive_s)),
         listen,
         control,
         token: config.control.token.clone(),
@@ -331,14 +378,18 @@ fn run(mode: Mode) -> Result<ExitCode, Failure> {
         log_sip: common.log_sip,
         db: match &mode {
             Mode::Headless(args) | Mode::Desktop(args) => args.db.clone(),
-            Mode::Call(_) | Mode::Export(_) | Mode::Devices | Mode::Demo { .. } => None,
+            Mode::Call(_) | Mode::Export(_) | Mode::Devices | Mode::Cert(_) | Mode::Demo { .. } => {
+                None
+            }
         },
         webhook: match &mode {
             Mode::Headless(_) | Mode::Desktop(_) => config
                 .webhook
                 .to_runtime()
                 .map_err(|e| Failure::Usage(e.to_string()))?,
-            Mode::Call(_) | Mode::Export(_) | Mode::Devices | Mode::Demo { .. } => None,
+            Mode::Call(_) | Mode::Export(_) | Mode::Devices | Mode::Cert(_) | Mode::Demo { .. } => {
+                None
+            }
         },
         seed: match &mode {
             Mode::Headless(HeadlessArgs {

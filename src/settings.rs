@@ -86,6 +86,7 @@ impl runtime::SettingsStore for ConfigFile {
     fn account(&self, form: &Account) -> Result<Account, SettingsError> {
         check_form(0, form)?;
         engine::check_account(form).map_err(|e| SettingsError::Invalid(Box::new(e)))?;
+        crate::config::check_account_ca(form).map_err(|e| SettingsError::Invalid(Box::new(e)))?;
         Ok(form.clone())
     }
 

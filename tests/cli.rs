@@ -23,7 +23,9 @@ fn bad_flags_and_config_stop_with_one_line_and_exit_2() {
     .expect("write");
     let unknown_key = dir.join("unknown.toml");
     std::fs::write(&unknown_key, "[sip]\nlisten_on = []\n").expect("write");
-    let cases: [(&[&str], &str); 9] = [
+    let missing_ca = dir.join("missing-ca.toml");
+    std::fs::write(&missing_ca, "[tls]\nca = \"/nonexistent/ca.pem\"\n").expect("write");
+    let cases: [(&[&str], &str); 11] = [
         (&["headless", "--bogus"], "unexpected argument '--bogus'"),
         (
             &["headless", "--listen", "udp:nowhere"],
@@ -31,7 +33,7 @@ fn bad_flags_and_config_stop_with_one_line_and_exit_2() {
         ),
         (
             &["headless", "--listen", "tls:127.0.0.1:5061"],
-            "TLS is not supported yet",
+            "a TLS listener needs [tls] cert and key",
         ),
         (
             &["headless", "--audio", "speakers"],
@@ -52,6 +54,20 @@ fn bad_flags_and_config_stop_with_one_line_and_exit_2() {
         (
             &["headless", "--config", bad_account.to_str().expect("utf8")],
             "account \"desk\": registrar \"sip:pbx.example;transport=sctp\" must look like sip:host",
+        ),
+        (
+            &["headless", "--config", missing_ca.to_str().expect("utf8")],
+            "[tls] ca /nonexistent/ca.pem: ",
+        ),
+        (
+            &[
+                "cert",
+                "--out",
+                "/tmp/recall-cli-cert",
+                "--name",
+                "not a name!",
+            ],
+            "--name \"not a name!\": ",
         ),
         (
             &["headless", "--config", unknown_key.to_str().expect("utf8")],

@@ -8,10 +8,9 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::kamailio_baresip::{baresip, registration_state};
+use crate::kamailio_baresip::{baresip, kamailio_on, registration_state};
 use crate::support::{
-    Headless, Proc, fixture, free_port, get_json, post_json, require, scratch, wait_until,
-    write_tone,
+    Headless, Proc, free_port, get_json, post_json, require, scratch, wait_until, write_tone,
 };
 
 /// dnsmasq answering only for `recall.test` from the records given, on a free loopback port
@@ -45,21 +44,12 @@ fn dnsmasq(dir: &Path, records: &[String]) -> (Proc, SocketAddr) {
 
 /// Kamailio listening on UDP and TCP on one free loopback port.
 fn kamailio_udp_tcp(dir: &Path) -> (Proc, SocketAddr) {
-    require("kamailio");
     let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
-    let mut command = Command::new("kamailio");
-    command
-        .arg("-f")
-        .arg(fixture("kamailio/kamailio.cfg"))
-        .args(["-E", "-DD", "-A", "WITH_TCP"])
-        .args(["-l", &format!("udp:{addr}"), "-l", &format!("tcp:{addr}")])
-        .args(["-Y", &dir.join("kamailio-run").display().to_string()]);
-    std::fs::create_dir_all(dir.join("kamailio-run")).expect("runtime dir");
-    let proc = Proc::spawn("kamailio", command, &dir.join("kamailio.log"));
-    let started = wait_until(Duration::from_secs(5), || {
-        proc.log_text().contains("SO_RCVBUF is finally")
-    });
-    assert!(started, "kamailio did not start:\n{}", proc.log_text());
+    let proc = kamailio_on(
+        dir,
+        &["WITH_TCP".to_owned()],
+        &[format!("udp:{addr}"), format!("tcp:{addr}")],
+    );
     (proc, addr)
 }
 

@@ -11,35 +11,75 @@ use crate::support::{
     wav_level, write_tone,
 };
 
-/// Kamailio on a free loopback port with the fixture config.
+/// Kamailio on a free loopback port with the fixture config (UDP only, one process).
 pub(crate) fn kamailio(dir: &Path) -> (Proc, SocketAddr) {
-    require("kamailio");
     let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
+    let proc = kamailio_on(dir, &[], &[format!("udp:{addr}")]);
+    (proc, addr)
+}
+
+/// Kamailio with the fixture config, preprocessor defines (`-A`) and listen sockets (`-l`);
+/// with any define it forks workers (`-DD`: still in the foreground), which TCP and TLS need.
+pub(crate) fn kamailio_on(dir: &Path, defines: &[String], listen: &[String]) -> Proc {
+    require("kamailio");
     let mut command = Command::new("kamailio");
     command
         .arg("-f")
         .arg(fixture("kamailio/kamailio.cfg"))
-        .args(["-E", "-l", &format!("udp:{addr}")])
+        .arg("-E")
         .args(["-Y", &dir.join("kamailio-run").display().to_string()]);
+    if !defines.is_empty() {
+        command.arg("-DD");
+    }
+    for define in defines {
+        command.args(["-A", define]);
+    }
+    for socket in listen {
+        command.args(["-l", socket]);
+    }
     std::fs::create_dir_all(dir.join("kamailio-run")).expect("runtime dir");
     let proc = Proc::spawn("kamailio", command, &dir.join("kamailio.log"));
     let started = wait_until(Duration::from_secs(5), || {
         proc.log_text().contains("SO_RCVBUF is finally")
     });
     assert!(started, "kamailio did not start:\n{}", proc.log_text());
-    (proc, addr)
+    proc
 }
 
-/// baresip registered at `registrar` as `user`, answering automatically, playing `tone` and
+/// baresip registered at `registrar`, answering automatically, playing `tone` and
 /// dumping what it hears into `dir`.
 pub(crate) fn baresip(dir: &Path, user: &str, registrar: SocketAddr, tone: &Path) -> Proc {
+    baresip_with(
+        dir,
+        user,
+        &format!("sip:{registrar}"),
+        "",
+        &format!("127.0.0.1:{}", free_port()),
+        tone,
+    )
+}
+
+/// baresip registered as `user` through `outbound` (a SIP URI, `;transport=tls` for TLS),
+/// with `extra` config lines (`sip_cafile`, `sip_certificate`) and SIP listening on `listen`.
+pub(crate) fn baresip_with(
+    dir: &Path,
+    user: &str,
+    outbound: &str,
+    extra: &str,
+    listen: &str,
+    tone: &Path,
+) -> Proc {
     require("baresip");
     let home = dir.join(format!("baresip-{user}"));
     std::fs::create_dir_all(&home).expect("baresip dir");
-    let sip_port = free_port();
     let ctrl_port = free_port();
+    let transport = outbound
+        .split(";transport=")
+        .nth(1)
+        .map(|t| format!(";transport={t}"))
+        .unwrap_or_default();
     let config = format!(
-        "sip_listen 127.0.0.1:{sip_port}\n\
+        "sip_listen {listen}\n\
          audio_source aufile,{tone}\n\
          audio_player aubridge,nil\n\
          audio_alert aubridge,nil\n\
@@ -47,7 +87,7 @@ pub(crate) fn baresip(dir: &Path, user: &str, registrar: SocketAddr, tone: &Path
          module g711.so\nmodule aufile.so\nmodule aubridge.so\nmodule sndfile.so\n\
          module account.so\nmodule ctrl_tcp.so\nmodule menu.so\n\
          ctrl_tcp_listen 127.0.0.1:{ctrl_port}\n\
-         snd_path {dump}\n",
+         snd_path {dump}\n{extra}",
         tone = tone.display(),
         dump = home.display(),
     );
@@ -55,7 +95,7 @@ pub(crate) fn baresip(dir: &Path, user: &str, registrar: SocketAddr, tone: &Path
     std::fs::write(
         home.join("accounts"),
         format!(
-            "<sip:{user}@127.0.0.1>;auth_pass={user}-secret;outbound=\"sip:{registrar}\";regint=60;answermode=auto\n"
+            "<sip:{user}@127.0.0.1{transport}>;auth_pass={user}-secret;outbound=\"{outbound}\";regint=60;answermode=auto\n"
         ),
     )
     .expect("accounts");

@@ -16,4 +16,5 @@ mod settings;
 mod sipp;
 mod support;
 mod three_phones;
+mod tls;
 mod webhook;

@@ -796,8 +796,8 @@ pub struct Account {
     pub display_name: String,
     /// The registrar URI (the AOR's domain when empty).
     pub registrar: String,
-    /// The next hop for REGISTER and calls, `udp:IP:PORT` or `tcp:IP:PORT` (the registrar's
-    /// host and port when empty).
+    /// The next hop for REGISTER and calls, `udp:IP:PORT`, `tcp:IP:PORT` or `tls:IP:PORT`
+    /// (the registrar located by DNS, or its host and port, when empty).
     pub proxy: String,
     /// The digest user name (the AOR's user when empty).
     pub username: String,
@@ -813,6 +813,14 @@ pub struct Account {
     pub codecs: Vec<String>,
     /// How DTMF is sent: `auto` (RFC 4733 when agreed, else SIP INFO), `rfc4733` or `info`.
     pub dtmf: String,
+    /// A PEM file of the certificate authorities trusted for this account's TLS server (the
+    /// `[tls] ca`, else the system's roots, when empty).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub tls_ca: String,
+    /// Accept any server certificate over TLS: a lab switch, logged loudly; never for real
+    /// deployments.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub tls_insecure: bool,
 }
 
 impl Default for Account {
@@ -829,6 +837,8 @@ impl Default for Account {
             register: true,
             codecs: Vec::new(),
             dtmf: "auto".to_owned(),
+            tls_ca: String::new(),
+            tls_insecure: false,
         }
     }
 }

@@ -23,6 +23,31 @@ pub(crate) struct Resolved {
     /// The registrar's name, to locate by DNS (RFC 3263) when no proxy is given and the
     /// registrar is not an IP address; until then `sip.proxy` is not in use.
     pub(crate) locate: Option<sip::ServerName>,
+    /// How its TLS server (if it uses TLS) is checked.
+    pub(crate) tls: Tls,
+}
+
+/// How an account checks its TLS server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Tls {
+    /// The name the server's certificate must carry: the registrar's host.
+    pub(crate) name: String,
+    /// Whom to trust instead of the defaults.
+    pub(crate) ca: Option<String>,
+    /// Accept any certificate.
+    pub(crate) insecure: bool,
+}
+
+impl Resolved {
+    /// What the runtime must know to reach `dest` over TLS; `None` for UDP and TCP.
+    pub(crate) fn tls_peer(&self, dest: sip::Dest) -> Option<crate::TlsPeer> {
+        (dest.transport == sip::Transport::Tls).then(|| crate::TlsPeer {
+            addr: dest.addr,
+            name: self.tls.name.clone(),
+            ca: self.tls.ca.clone(),
+            insecure: self.tls.insecure,
+        })
+    }
 }
 
 /// What is wrong with an account.
@@ -114,18 +139,23 @@ pub(crate) fn resolve(account: &api::Account) -> Result<Resolved, AccountError> 
         other => return Err(AccountError::Dtmf(other.to_owned())),
     };
     let aor = account.aor.trim();
-    let domain = aor
-        .strip_prefix("sip:")
+    let (scheme, aor_rest) = match aor.strip_prefix("sips:") {
+        Some(rest) => ("sips", Some(rest)),
+        None => ("sip", aor.strip_prefix("sip:")),
+    };
+    let domain = aor_rest
         .and_then(|rest| rest.split('@').nth(1))
         .filter(|d| !d.is_empty())
         .ok_or_else(|| AccountError::Aor(account.aor.clone()))?;
     let registrar = match account.registrar.trim() {
-        "" => format!("sip:{domain}"),
+        "" => format!("{scheme}:{domain}"),
         given => given.to_owned(),
     };
+    let registrar_name = server_name(&registrar);
     let (proxy, locate) = match account.proxy.trim() {
         "" => {
-            let server = server_name(&registrar)
+            let server = registrar_name
+                .clone()
                 .ok_or_else(|| AccountError::Registrar(registrar.clone()))?;
             let literal = server
                 .host
@@ -133,13 +163,19 @@ pub(crate) fn resolve(account: &api::Account) -> Result<Resolved, AccountError> 
                 .trim_end_matches(']')
                 .parse::<IpAddr>();
             match literal {
-                Ok(ip) => (
-                    sip::Dest {
-                        transport: server.transport.unwrap_or(sip::Transport::Udp),
-                        addr: SocketAddr::new(ip, server.port.unwrap_or(5060)),
-                    },
-                    None,
-                ),
+                Ok(ip) => {
+                    let transport = server.default_transport();
+                    (
+                        sip::Dest {
+                            transport,
+                            addr: SocketAddr::new(
+                                ip,
+                                server.port.unwrap_or(transport.default_port()),
+                            ),
+                        },
+                        None,
+                    )
+                }
                 // Located by DNS before it is used; this address stands in until then.
                 Err(_) => (
                     sip::Dest {
@@ -156,8 +192,8 @@ pub(crate) fn resolve(account: &api::Account) -> Result<Resolved, AccountError> 
         return Err(AccountError::Expires);
     }
     let username = match account.username.trim() {
-        "" => aor
-            .trim_start_matches("sip:")
+        "" => aor_rest
+            .unwrap_or_default()
             .split('@')
             .next()
             .unwrap_or_default()
@@ -180,13 +216,31 @@ pub(crate) fn resolve(account: &api::Account) -> Result<Resolved, AccountError> 
         codecs,
         dtmf,
         locate,
+        tls: Tls {
+            // RFC 5922 §4.1: the server must prove it is the SIP domain we meant to reach.
+            name: registrar_name.map_or_else(
+                || domain.to_owned(),
+                |n| {
+                    n.host
+                        .trim_start_matches('[')
+                        .trim_end_matches(']')
+                        .to_owned()
+                },
+            ),
+            ca: text(&account.tls_ca),
+            insecure: account.tls_insecure,
+        },
     })
 }
 
 /// The host, port and transport of a `sip:` URI such as `sip:pbx.example.com:5070;transport=tcp`
 /// (a user part is allowed and ignored).
 pub(crate) fn server_name(uri: &str) -> Option<sip::ServerName> {
-    let rest = uri.trim().strip_prefix("sip:")?;
+    let uri = uri.trim();
+    let (secure, rest) = match uri.strip_prefix("sips:") {
+        Some(rest) => (true, rest),
+        None => (false, uri.strip_prefix("sip:")?),
+    };
     let mut parts = rest.split(';');
     let hostport = parts.next()?;
     let hostport = hostport.rsplit('@').next()?;
@@ -196,6 +250,7 @@ pub(crate) fn server_name(uri: &str) -> Option<sip::ServerName> {
         .map(|(_, v)| match v.to_ascii_lowercase().as_str() {
             "udp" => Some(sip::Transport::Udp),
             "tcp" => Some(sip::Transport::Tcp),
+            "tls" => Some(sip::Transport::Tls),
             _ => None,
         });
     let transport = match transport {
@@ -221,10 +276,14 @@ pub(crate) fn server_name(uri: &str) -> Option<sip::ServerName> {
         && host
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '[' | ']' | ':'));
+    // A sips: URI over anything but TLS is a contradiction (RFC 5630 §3.1.3 would have
+    // TLS to the first hop at least).
+    let valid = valid && !(secure && matches!(transport, Some(t) if t != sip::Transport::Tls));
     valid.then_some(sip::ServerName {
         host,
         port,
         transport,
+        secure,
     })
 }
 
@@ -267,6 +326,7 @@ mod tests {
                 host: "pbx.example.com".to_owned(),
                 port: None,
                 transport: None,
+                secure: false,
             })
         );
         let tcp = resolve(&api::Account {
@@ -280,6 +340,7 @@ mod tests {
                 host: "pbx.example.com".to_owned(),
                 port: Some(5070),
                 transport: Some(sip::Transport::Tcp),
+                secure: false,
             })
         );
         let literal = resolve(&api::Account {

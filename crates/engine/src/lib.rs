@@ -25,5 +25,5 @@ pub use config::{
     PhoneConfig,
 };
 pub use error::EngineError;
-pub use phone::{Input, Local, Output, Phone};
+pub use phone::{Input, Local, Output, Phone, TlsPeer};
 pub use request::{Reply, Request};

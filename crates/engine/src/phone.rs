@@ -81,6 +81,8 @@ pub enum Input<'a> {
         now: Instant,
         /// Where to.
         dest: Dest,
+        /// What the transport said (a refused connection, an untrusted certificate).
+        detail: String,
     },
     /// A request from the agent, the control API or the driver; answered by the value
     /// [`Phone::handle_input`] returns.
@@ -110,8 +112,24 @@ pub enum Output {
     Event(Box<Event>),
     /// Ask DNS this question; the answer comes back as [`Input::Resolved`].
     Resolve(sip::Query),
+    /// Messages to this TLS server must check its certificate so (before the first is sent).
+    TlsPeer(TlsPeer),
     /// Nothing to do until then (or new input).
     Timeout(Instant),
+}
+
+/// Whom a TLS connection must reach (RFC 5922): the name its certificate must carry and whom
+/// to trust for it. The runtime makes the connection and checks the certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsPeer {
+    /// The server's address (a [`sip::Dest`] with [`sip::Transport::Tls`]).
+    pub addr: SocketAddr,
+    /// The SIP domain (or IP address) the certificate must name.
+    pub name: String,
+    /// A PEM file of the authorities to trust instead of the default ones.
+    pub ca: Option<String>,
+    /// Accept any certificate (the account's lab switch).
+    pub insecure: bool,
 }
 
 /// One softphone: accounts, calls, media, interactions.
@@ -251,9 +269,9 @@ impl Phone {
                 self.now = now;
                 self.resolver.handle_answer(now, &query, answer);
             }
-            Input::TransportError { now, dest } => {
+            Input::TransportError { now, dest, detail } => {
                 self.now = now;
-                self.ua.handle_transport_error(now, dest);
+                self.ua.handle_transport_error(now, dest, &detail);
             }
             Input::Timeout(now) => {
                 self.now = now;

@@ -81,7 +81,13 @@ impl Account {
 
     /// Adds it to the user agent: registering when it asks to, otherwise only lending its
     /// identity, proxy and credentials to calls. A registrar given by name is located first.
-    fn add(&mut self, ua: &mut UserAgent, resolver: &mut Resolver, now: Instant) {
+    fn add(
+        &mut self,
+        ua: &mut UserAgent,
+        resolver: &mut Resolver,
+        now: Instant,
+        out: &mut VecDeque<Output>,
+    ) {
         let Some(resolved) = self.resolved.as_ref() else {
             return;
         };
@@ -96,11 +102,12 @@ impl Account {
             });
             return;
         }
-        self.use_proxy(ua, now);
+        self.use_proxy(ua, now, out);
     }
 
-    /// Adds it to the user agent with the proxy its settings (or DNS) give.
-    fn use_proxy(&mut self, ua: &mut UserAgent, now: Instant) {
+    /// Adds it to the user agent with the proxy its settings (or DNS) give; over TLS, first
+    /// tells the runtime whom the proxy's certificate must name.
+    fn use_proxy(&mut self, ua: &mut UserAgent, now: Instant, out: &mut VecDeque<Output>) {
         let Some(mut config) = self.resolved.as_ref().map(|r| r.sip.clone()) else {
             return;
         };
@@ -110,6 +117,21 @@ impl Account {
             if let Some(resolved) = self.resolved.as_mut() {
                 resolved.sip.proxy = target.dest;
             }
+        }
+        if let Some(peer) = self
+            .resolved
+            .as_ref()
+            .and_then(|r| r.tls_peer(config.proxy))
+        {
+            if peer.insecure {
+                warn!(
+                    account = %self.settings.name,
+                    server = %peer.addr,
+                    "tls_insecure is set: the server's certificate is NOT checked; anyone on \
+                     the path can read and change this account's signalling"
+                );
+            }
+            out.push_back(Output::TlsPeer(peer));
         }
         self.id = Some(if self.settings.register {
             self.state = RegistrationState::Registering;
@@ -147,7 +169,7 @@ impl Registrations {
         out: &mut VecDeque<Output>,
     ) {
         for account in &mut self.accounts {
-            account.add(ua, resolver, now);
+            account.add(ua, resolver, now, out);
             if account.settings.register {
                 // Registering, or failed (an account that cannot be used says why).
                 emit(out, account);
@@ -173,7 +195,7 @@ impl Registrations {
                 continue;
             }
             let mut account = Account::new(settings);
-            account.add(ua, resolver, now);
+            account.add(ua, resolver, now, out);
             if account.settings.register {
                 emit(out, &account);
             }
@@ -210,6 +232,9 @@ impl Registrations {
                     self.probe_lookups.insert(lookup, (account.name, resolved));
                 }
                 None => {
+                    if let Some(peer) = resolved.tls_peer(resolved.sip.proxy) {
+                        out.push_back(Output::TlsPeer(peer));
+                    }
                     let id = ua.register(now, resolved.sip);
                     self.probes.insert(id, account.name);
                 }
@@ -245,7 +270,7 @@ impl Registrations {
                 if !self.probe_outcome(ua, now, *account, Err(reason), out)
                     && let Some(a) = self.by_id(*account)
                 {
-                    if a.fail_over(ua, now, reason) {
+                    if a.fail_over(ua, now, reason, out) {
                         emit(out, a);
                         return true;
                     }
@@ -320,6 +345,9 @@ impl Registrations {
             match result.as_deref().map(<[Target]>::first) {
                 Ok(Some(target)) => {
                     resolved.sip.proxy = target.dest;
+                    if let Some(peer) = resolved.tls_peer(target.dest) {
+                        out.push_back(Output::TlsPeer(peer));
+                    }
                     let id = ua.register(now, resolved.sip);
                     self.probes.insert(id, name);
                 }
@@ -350,7 +378,7 @@ impl Registrations {
                 route.targets = targets;
                 route.current = 0;
                 a.reason = None;
-                a.use_proxy(ua, now);
+                a.use_proxy(ua, now, out);
             }
             Err(e) => {
                 warn!(account = %a.settings.name, error = %e, "registrar not located");
@@ -406,11 +434,17 @@ impl Registrations {
 impl Account {
     /// RFC 3263 §4.3: a transport error, a timeout or a 503 moves a located registrar's
     /// account on to the next target; `false` when there is none (or it was not located).
-    fn fail_over(&mut self, ua: &mut UserAgent, now: Instant, why: &RegistrationFailure) -> bool {
+    fn fail_over(
+        &mut self,
+        ua: &mut UserAgent,
+        now: Instant,
+        why: &RegistrationFailure,
+        out: &mut VecDeque<Output>,
+    ) -> bool {
         let retry = matches!(
             why,
             RegistrationFailure::Timeout
-                | RegistrationFailure::TransportError
+                | RegistrationFailure::TransportError { .. }
                 | RegistrationFailure::Rejected { status: 503, .. }
         );
         let Some(route) = self.route.as_mut() else {
@@ -426,7 +460,7 @@ impl Account {
             ua.forget(id);
         }
         self.reason = Some(format!("{failed}: {why}; trying the next server"));
-        self.use_proxy(ua, now);
+        self.use_proxy(ua, now, out);
         true
     }
 }

@@ -134,3 +134,52 @@ fn a_registrar_that_does_not_resolve_fails_naming_it() {
         Some("nowhere.recall.test does not resolve: no NAPTR, SRV or address records")
     );
 }
+
+#[test]
+fn a_sips_registrar_is_located_by_its_tls_srv_and_its_certificate_must_name_the_domain() {
+    let mut world = World::registered(43, 0.0, Duration::ZERO);
+    world.a.zone = vec![
+        (
+            "_sips._tcp.recall.test".to_owned(),
+            RecordType::Srv,
+            records(vec![srv(10, 5061, "edge.recall.test")]),
+        ),
+        (
+            "edge.recall.test".to_owned(),
+            RecordType::A,
+            records(vec![Record::Addr("192.0.2.10".parse().expect("ip"))]),
+        ),
+    ];
+    reconfigure(
+        &mut world,
+        api::Account {
+            tls_ca: "/etc/recall/ca.pem".to_owned(),
+            ..by_name("sips:recall.test")
+        },
+    );
+    world.run_until(world.now + Duration::from_secs(1));
+    // Only the TLS service is asked for a sips: registrar (no NAPTR answer here).
+    let srv: Vec<String> = world
+        .a
+        .asked
+        .iter()
+        .filter(|q| q.rtype == RecordType::Srv)
+        .map(|q| q.name.clone())
+        .collect();
+    assert_eq!(srv, ["_sips._tcp.recall.test"]);
+    // RFC 5922: the certificate must name the SIP domain, not the SRV target.
+    assert_eq!(
+        world.a.tls_peers,
+        [engine::TlsPeer {
+            addr: "192.0.2.10:5061".parse().expect("addr"),
+            name: "recall.test".to_owned(),
+            ca: Some("/etc/recall/ca.pem".to_owned()),
+            insecure: false,
+        }]
+    );
+    let seen = registrations(&world);
+    assert_eq!(
+        seen.last().and_then(|r| r.server.clone()).as_deref(),
+        Some("tls:192.0.2.10:5061 (edge.recall.test from _sips._tcp.recall.test)")
+    );
+}

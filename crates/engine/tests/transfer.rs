@@ -105,7 +105,7 @@ impl Bench {
                     self.host.deadline = at;
                     return;
                 }
-                Output::Rtp { .. } | Output::Resolve(_) => {}
+                Output::Rtp { .. } | Output::Resolve(_) | Output::TlsPeer(_) => {}
             }
         }
     }

@@ -147,6 +147,19 @@ fn accounts(ui: &mut Ui, draft: &mut SettingsDraft, out: &mut Vec<Request>) {
             });
         named(&combo.response, "DTMF");
         ui.end_row();
+        field(
+            ui,
+            "TLS trusted CAs (PEM file)",
+            &mut account.form.tls_ca,
+            "(the system's, or [tls] ca)",
+            false,
+        );
+        ui.label("");
+        ui.checkbox(
+            &mut account.form.tls_insecure,
+            "Accept any TLS certificate (lab only: anyone on the path can listen in)",
+        );
+        ui.end_row();
     });
     ui.horizontal(|ui| {
         let form = draft.account_form(index);

@@ -16,8 +16,9 @@ use tracing::{debug, error, info, warn};
 
 use crate::api::router;
 use crate::audio::FileAudio;
-use crate::net::{self, NetEvent, NetTx, TcpPool};
+use crate::net::{self, NetEvent, NetTx, StreamPool};
 use crate::plan::{CallOutcome, CallPlan, PlanRun};
+use crate::tls::Tls;
 use crate::webhook::{self, Report};
 use crate::{AudioSpec, RuntimeConfig};
 
@@ -50,6 +51,14 @@ pub enum RunError {
     /// The database could not be used.
     #[error("{0}")]
     Store(#[from] store::StoreError),
+    /// The TLS files could not be used.
+    #[error("{0}")]
+    Tls(#[from] crate::tls::TlsError),
+    /// A `tls:` listener without a certificate to present.
+    #[error(
+        "--listen tls:{0} needs [tls] cert and key (`recall cert --out DIR` makes a set for a lab)"
+    )]
+    TlsListenerWithoutCert(SocketAddr),
 }
 
 type Recordings = crate::audio::Finished;
@@ -84,7 +93,8 @@ fn plant(directory: &mut store::Store, seed: &crate::Seed) -> Result<(), store::
 struct Core {
     phone: Phone,
     sip_udp: HashMap<Transport, Arc<UdpSocket>>,
-    tcp: TcpPool,
+    streams: StreamPool,
+    tls: Tls,
     media: HashMap<SocketAddr, Arc<UdpSocket>>,
     net_tx: NetTx,
     events: broadcast::Sender<Event>,
@@ -157,6 +167,7 @@ pub async fn run(
         let _ = ask(&mut phone, Request::Restore(stored));
     }
 
+    let tls = Tls::new(&config.tls)?;
     let mut sip_udp = HashMap::new();
     let mut listen = Vec::new();
     for spec in &config.listen {
@@ -182,26 +193,52 @@ pub async fn run(
                 sip_udp.insert(Transport::Udp, socket);
                 listen.push(format!("udp:{local}"));
             }
-            Transport::Tcp => {
+            Transport::Tcp | Transport::Tls => {
+                let (what, acceptor) = if spec.transport == Transport::Tls {
+                    let acceptor = tls
+                        .acceptor()
+                        .ok_or(RunError::TlsListenerWithoutCert(spec.addr))?;
+                    ("SIP tls", Some(acceptor))
+                } else {
+                    ("SIP tcp", None)
+                };
                 let listener =
                     TcpListener::bind(spec.addr)
                         .await
                         .map_err(|source| RunError::Bind {
-                            what: "SIP tcp",
+                            what,
                             addr: spec.addr,
                             source,
                         })?;
                 let local = listener.local_addr().unwrap_or(spec.addr);
-                net::spawn_tcp_listener(listener, net_tx.clone(), adopt_tx.clone());
+                net::spawn_stream_listener(listener, acceptor, net_tx.clone(), adopt_tx.clone());
                 let _ = ask(
                     &mut phone,
                     Request::Listen {
-                        transport: Transport::Tcp,
+                        transport: spec.transport,
                         addr: local,
                     },
                 );
-                listen.push(format!("tcp:{local}"));
+                listen.push(format!("{}:{local}", spec.transport));
             }
+        }
+    }
+    // Without a tcp: or tls: listener, TCP and TLS still go out on connections recall opens;
+    // Via and Contact carry the UDP address with `alias` (RFC 5923), so the server sends its
+    // requests back on those connections.
+    for transport in [Transport::Tcp, Transport::Tls] {
+        if !config.listen.iter().any(|l| l.transport == transport)
+            && let Some(udp) = sip_udp
+                .get(&Transport::Udp)
+                .and_then(|s| s.local_addr().ok())
+        {
+            let _ = ask(
+                &mut phone,
+                Request::Listen {
+                    transport,
+                    addr: udp,
+                },
+            );
         }
     }
     info!(listen = ?listen, "SIP listening");
@@ -249,7 +286,8 @@ pub async fn run(
     let mut core = Core {
         phone,
         sip_udp,
-        tcp: TcpPool::default(),
+        streams: StreamPool::new(config.keepalive),
+        tls,
         media: HashMap::new(),
         net_tx,
         events,
@@ -318,7 +356,7 @@ pub async fn run(
                 }
             }
             Some(mail) = api_rx.recv() => core.on_mail(mail),
-            Some((peer, writer)) = adopt_rx.recv() => core.tcp.adopt(peer, writer),
+            Some((peer, writer)) = adopt_rx.recv() => core.streams.adopt(peer, writer),
             Some(report) = report_rx.recv() => core.on_webhook_report(report),
             Some((query, answer)) = dns_rx.recv() => {
                 core.phone.handle_input(Input::Resolved { now: Instant::now(), query, answer });
@@ -338,6 +376,7 @@ impl Core {
         loop {
             match self.phone.poll_output() {
                 Output::Sip(transmit) => self.send_sip(&transmit),
+                Output::TlsPeer(peer) => self.tls.set_peer(peer),
                 Output::Rtp { local, to, bytes } => {
                     if let Some(socket) = self.media.get(&local)
                         && let Err(e) = socket.try_send_to(&bytes, to)
@@ -404,9 +443,13 @@ impl Core {
                     Err(e) => debug!(dest = %transmit.dest, error = %e, "sip send failed"),
                 }
             }
-            Transport::Tcp => {
-                self.tcp
-                    .send(transmit.dest.addr, transmit.bytes.clone(), &self.net_tx);
+            Transport::Tcp | Transport::Tls => {
+                self.streams.send(
+                    transmit.dest,
+                    transmit.bytes.clone(),
+                    &self.net_tx,
+                    &mut self.tls,
+                );
             }
         }
     }
@@ -440,15 +483,13 @@ impl Core {
                     bytes: &bytes,
                 });
             }
-            NetEvent::TcpClosed { peer } => {
-                self.tcp.closed(peer);
+            NetEvent::StreamClosed { dest, detail } => {
+                self.streams.closed(dest);
                 // Whatever was still waiting on that connection cannot be answered on it.
                 self.phone.handle_input(Input::TransportError {
                     now: Instant::now(),
-                    dest: Dest {
-                        transport: Transport::Tcp,
-                        addr: peer,
-                    },
+                    dest,
+                    detail,
                 });
             }
         }

@@ -9,6 +9,7 @@ mod desk;
 pub mod dns;
 mod net;
 mod plan;
+pub mod tls;
 mod webhook;
 
 use std::net::{IpAddr, SocketAddr};
@@ -95,6 +96,10 @@ pub struct RuntimeConfig {
     pub settings: Option<Box<dyn SettingsStore>>,
     /// DNS servers (`IP:PORT`) to ask instead of the system's (`[dns] servers`).
     pub dns_servers: Vec<SocketAddr>,
+    /// The `[tls]` files: the listener's certificate and key, the default trust.
+    pub tls: tls::TlsFiles,
+    /// Quiet time before a TCP/TLS flow recall opened is probed (`[sip] keepalive_s`).
+    pub keepalive: Option<std::time::Duration>,
 }
 
 /// The settings the desktop edits, kept by the binary (which owns the config file): it

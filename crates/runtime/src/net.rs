@@ -3,13 +3,18 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use sip::{Dest, StreamFramer, Transport};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::mpsc;
+use tokio::time::timeout;
+use tokio_rustls::TlsAcceptor;
 use tracing::{debug, warn};
+
+use crate::tls::Tls;
 
 /// Largest datagram read.
 const MAX_DATAGRAM: usize = 65_535;
@@ -19,7 +24,7 @@ const MAX_DATAGRAM: usize = 65_535;
 pub(crate) enum NetEvent {
     /// A SIP datagram.
     SipDatagram { source: Dest, bytes: Bytes },
-    /// A SIP message framed from a TCP stream.
+    /// A SIP message framed from a TCP or TLS stream.
     SipMessage {
         source: Dest,
         message: Box<sip::Message>,
@@ -30,8 +35,8 @@ pub(crate) enum NetEvent {
         from: SocketAddr,
         bytes: Bytes,
     },
-    /// A TCP connection closed.
-    TcpClosed { peer: SocketAddr },
+    /// A TCP or TLS connection closed, or could not be made.
+    StreamClosed { dest: Dest, detail: String },
 }
 
 pub(crate) type NetTx = mpsc::UnboundedSender<NetEvent>;
@@ -83,97 +88,226 @@ pub(crate) fn spawn_rtp(socket: Arc<UdpSocket>, local: SocketAddr, tx: NetTx) {
     });
 }
 
-/// TCP connections by peer: a queue of bytes to write on each.
+/// How long a TLS handshake may take before the connection is given up (a peer that opens a
+/// connection and says nothing must not hold it for ever).
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Stream connections (TCP and TLS) by peer: a queue of bytes to write on each.
 #[derive(Debug, Default)]
-pub(crate) struct TcpPool {
-    writers: HashMap<SocketAddr, mpsc::UnboundedSender<Bytes>>,
+pub(crate) struct StreamPool {
+    writers: HashMap<Dest, mpsc::UnboundedSender<Bytes>>,
+    /// How often connections recall opened are probed (RFC 5626 §4.4.1 CRLF keep-alive);
+    /// `None`: never.
+    keepalive: Option<Duration>,
 }
 
-impl TcpPool {
-    /// Sends on the connection to `peer`, connecting first if there is none.
-    pub(crate) fn send(&mut self, peer: SocketAddr, bytes: Bytes, tx: &NetTx) {
-        if let Some(writer) = self.writers.get(&peer)
+impl StreamPool {
+    /// A pool whose outgoing connections send a keep-alive every `keepalive`.
+    pub(crate) fn new(keepalive: Option<Duration>) -> Self {
+        Self {
+            writers: HashMap::new(),
+            keepalive,
+        }
+    }
+
+    /// Sends on the connection to `dest`, connecting first (and, for TLS, checking the
+    /// server's certificate) if there is none.
+    pub(crate) fn send(&mut self, dest: Dest, bytes: Bytes, tx: &NetTx, tls: &mut Tls) {
+        if let Some(writer) = self.writers.get(&dest)
             && writer.send(bytes.clone()).is_ok()
         {
             return;
         }
+        let secure = match dest.transport {
+            Transport::Tls => match tls.connector(dest.addr) {
+                Ok(connector) => Some(connector),
+                Err(detail) => {
+                    warn!(%dest, %detail, "cannot connect");
+                    let _ = tx.send(NetEvent::StreamClosed { dest, detail });
+                    return;
+                }
+            },
+            _ => None,
+        };
         let (writer, queue) = mpsc::unbounded_channel();
         let _ = writer.send(bytes);
-        self.writers.insert(peer, writer);
+        self.writers.insert(dest, writer);
         let tx = tx.clone();
+        let keepalive = self.keepalive;
         tokio::spawn(async move {
-            match TcpStream::connect(peer).await {
-                Ok(stream) => run_connection(stream, peer, queue, tx).await,
+            let stream = match TcpStream::connect(dest.addr).await {
+                Ok(stream) => stream,
                 Err(e) => {
-                    warn!(%peer, error = %e, "tcp connect failed");
-                    let _ = tx.send(NetEvent::TcpClosed { peer });
+                    warn!(%dest, error = %e, "connect failed");
+                    let detail = format!("cannot connect to {dest}: {e}");
+                    let _ = tx.send(NetEvent::StreamClosed { dest, detail });
+                    return;
+                }
+            };
+            let Some((connector, name)) = secure else {
+                run_connection(stream, dest, queue, tx, keepalive).await;
+                return;
+            };
+            let shown = name.to_str().into_owned();
+            match timeout(HANDSHAKE_TIMEOUT, connector.connect(name, stream)).await {
+                Ok(Ok(stream)) => run_connection(stream, dest, queue, tx, keepalive).await,
+                Ok(Err(e)) => {
+                    let detail = format!("TLS with {dest} ({shown}) failed: {e}");
+                    warn!(%dest, %detail, "tls handshake failed");
+                    let _ = tx.send(NetEvent::StreamClosed { dest, detail });
+                }
+                Err(_) => {
+                    let detail =
+                        format!("TLS with {dest}: no handshake within {HANDSHAKE_TIMEOUT:?}");
+                    warn!(%dest, %detail, "tls handshake failed");
+                    let _ = tx.send(NetEvent::StreamClosed { dest, detail });
                 }
             }
         });
     }
 
     /// Adopts an accepted connection.
-    pub(crate) fn adopt(&mut self, peer: SocketAddr, writer: mpsc::UnboundedSender<Bytes>) {
-        self.writers.insert(peer, writer);
+    pub(crate) fn adopt(&mut self, dest: Dest, writer: mpsc::UnboundedSender<Bytes>) {
+        self.writers.insert(dest, writer);
     }
 
     /// Forgets a closed connection.
-    pub(crate) fn closed(&mut self, peer: SocketAddr) {
-        self.writers.remove(&peer);
+    pub(crate) fn closed(&mut self, dest: Dest) {
+        self.writers.remove(&dest);
     }
 }
 
-/// Accepts TCP connections forever; each is announced with its writer.
-pub(crate) fn spawn_tcp_listener(
+/// Announces an accepted connection and its writer to the run loop.
+pub(crate) type Adopt = mpsc::UnboundedSender<(Dest, mpsc::UnboundedSender<Bytes>)>;
+
+/// Accepts TCP connections forever; each is announced with its writer. With an acceptor the
+/// connections are TLS: each handshake runs on its own task, so garbage or a peer that never
+/// finishes its handshake costs only its own connection.
+pub(crate) fn spawn_stream_listener(
     listener: TcpListener,
+    acceptor: Option<TlsAcceptor>,
     tx: NetTx,
-    adopt: mpsc::UnboundedSender<(SocketAddr, mpsc::UnboundedSender<Bytes>)>,
+    adopt: Adopt,
 ) {
     tokio::spawn(async move {
         loop {
-            match listener.accept().await {
-                Ok((stream, peer)) => {
+            let (stream, peer) = match listener.accept().await {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    warn!(error = %e, "accept failed");
+                    continue;
+                }
+            };
+            let (tx, adopt) = (tx.clone(), adopt.clone());
+            match acceptor.clone() {
+                None => {
+                    let dest = Dest {
+                        transport: Transport::Tcp,
+                        addr: peer,
+                    };
                     let (writer, queue) = mpsc::unbounded_channel();
-                    if adopt.send((peer, writer)).is_err() {
+                    if adopt.send((dest, writer)).is_err() {
                         return;
                     }
-                    tokio::spawn(run_connection(stream, peer, queue, tx.clone()));
+                    tokio::spawn(run_connection(stream, dest, queue, tx, None));
                 }
-                Err(e) => warn!(error = %e, "tcp accept failed"),
+                Some(acceptor) => {
+                    tokio::spawn(async move {
+                        let dest = Dest {
+                            transport: Transport::Tls,
+                            addr: peer,
+                        };
+                        match timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                            Ok(Ok(stream)) => {
+                                let (writer, queue) = mpsc::unbounded_channel();
+                                if adopt.send((dest, writer)).is_ok() {
+                                    run_connection(stream, dest, queue, tx, None).await;
+                                }
+                            }
+                            Ok(Err(e)) => {
+                                warn!(%peer, error = %e, "TLS handshake failed; connection closed");
+                            }
+                            Err(_) => {
+                                warn!(%peer, "no TLS handshake within {HANDSHAKE_TIMEOUT:?}; connection closed");
+                            }
+                        }
+                    });
+                }
             }
         }
     });
 }
 
-async fn run_connection(
-    stream: TcpStream,
-    peer: SocketAddr,
+/// How long a keep-alive may wait for its pong (RFC 5626 §4.4.1 says 10 s).
+const PONG_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Reads and writes one connection until it closes. With `keepalive` (connections recall
+/// opened), a double CRLF goes out after each quiet interval and the flow is given up when
+/// nothing at all — a CRLF pong or any message — comes back within [`PONG_TIMEOUT`].
+async fn run_connection<S>(
+    stream: S,
+    dest: Dest,
     mut queue: mpsc::UnboundedReceiver<Bytes>,
     tx: NetTx,
-) {
-    let (mut reader, mut writer) = stream.into_split();
+    keepalive: Option<Duration>,
+) where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let (mut reader, mut writer) = tokio::io::split(stream);
+    let (ping_tx, mut ping_rx) = mpsc::unbounded_channel::<()>();
     let write_task = tokio::spawn(async move {
-        while let Some(bytes) = queue.recv().await {
-            if writer.write_all(&bytes).await.is_err() {
+        loop {
+            let bytes = tokio::select! {
+                bytes = queue.recv() => match bytes {
+                    Some(bytes) => bytes,
+                    None => break,
+                },
+                Some(()) = ping_rx.recv() => Bytes::from_static(b"\r\n\r\n"),
+            };
+            if writer.write_all(&bytes).await.is_err() || writer.flush().await.is_err() {
                 break;
             }
         }
     });
     let mut framer = StreamFramer::default();
     let mut buf = vec![0u8; 16 * 1024];
-    loop {
-        let n = match reader.read(&mut buf).await {
-            Ok(0) | Err(_) => break,
-            Ok(n) => n,
+    let mut awaiting_pong: Option<tokio::time::Instant> = None;
+    let detail = loop {
+        let wait = match (keepalive, awaiting_pong) {
+            (_, Some(sent)) => Some(sent + PONG_TIMEOUT),
+            (Some(every), None) => Some(tokio::time::Instant::now() + every),
+            (None, None) => None,
         };
+        let read = async {
+            match wait {
+                Some(at) => tokio::time::timeout_at(at, reader.read(&mut buf))
+                    .await
+                    .ok(),
+                None => Some(reader.read(&mut buf).await),
+            }
+        };
+        let n = match read.await {
+            None if awaiting_pong.is_some() => {
+                warn!(%dest, "no answer to the keep-alive; closing the flow");
+                break format!("{dest} did not answer the keep-alive within {PONG_TIMEOUT:?}");
+            }
+            None => {
+                debug!(%dest, "keep-alive");
+                awaiting_pong = Some(tokio::time::Instant::now());
+                let _ = ping_tx.send(());
+                continue;
+            }
+            Some(Ok(0)) => break format!("{dest} closed the connection"),
+            Some(Err(e)) => break format!("connection to {dest} broke: {e}"),
+            Some(Ok(n)) => n,
+        };
+        // Anything heard (the CRLF pong, or a message) shows the flow is alive.
+        awaiting_pong = None;
         match framer.push(&buf[..n]) {
             Ok(messages) => {
                 for message in messages {
                     let event = NetEvent::SipMessage {
-                        source: Dest {
-                            transport: Transport::Tcp,
-                            addr: peer,
-                        },
+                        source: dest,
                         message: Box::new(message),
                     };
                     if tx.send(event).is_err() {
@@ -183,11 +317,11 @@ async fn run_connection(
             }
             Err(e) => {
                 // RFC 3261 §18.3: a stream that cannot be framed must be closed.
-                warn!(%peer, error = %e, "closing a TCP connection that cannot be framed");
-                break;
+                warn!(%dest, error = %e, "closing a connection that cannot be framed");
+                break format!("{dest} sent what cannot be framed: {e}");
             }
         }
-    }
+    };
     write_task.abort();
-    let _ = tx.send(NetEvent::TcpClosed { peer });
+    let _ = tx.send(NetEvent::StreamClosed { dest, detail });
 }

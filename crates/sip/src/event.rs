@@ -157,8 +157,12 @@ pub enum RegistrationFailure {
     },
     /// No answer within 64·T1 (RFC 3261 Timer F).
     Timeout,
-    /// The transport could not deliver.
-    TransportError,
+    /// The transport could not deliver (why, when the transport said: a refused
+    /// connection, a certificate the server presented and we could not trust).
+    TransportError {
+        /// What the transport reported.
+        detail: Option<String>,
+    },
 }
 
 impl fmt::Display for RegistrationFailure {
@@ -170,7 +174,12 @@ impl fmt::Display for RegistrationFailure {
             ),
             Self::Rejected { status, reason } => write!(f, "registrar answered {status} {reason}"),
             Self::Timeout => f.write_str("registrar did not answer (timeout)"),
-            Self::TransportError => f.write_str("could not reach the registrar (transport error)"),
+            Self::TransportError { detail: None } => {
+                f.write_str("could not reach the registrar (transport error)")
+            }
+            Self::TransportError {
+                detail: Some(detail),
+            } => write!(f, "could not reach the registrar: {detail}"),
         }
     }
 }

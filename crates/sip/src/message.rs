@@ -184,7 +184,7 @@ pub(crate) fn uri_dest(uri: &Uri, default_transport: Transport) -> Option<Dest> 
 /// the source address when the client asked for `rport` (which is what makes NAT work), else
 /// to the `Via` sent-by when that is an IP literal, else to the source.
 pub(crate) fn response_dest(request: &Request, source: Dest) -> Dest {
-    if source.transport == Transport::Tcp {
+    if source.transport.is_stream() {
         return source;
     }
     let Some(Ok(via)) = request.headers.typed::<Via>() else {

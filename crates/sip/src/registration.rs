@@ -46,9 +46,22 @@ pub(crate) struct Registration {
     pub(crate) tx: Option<TxId>,
     /// A `Min-Expires` from a 423 overrides the configured lifetime.
     pub(crate) expires: Duration,
+    /// Transport failures since the last success: the retry after one waits 4 s, doubling
+    /// to 30 s (a restarted server is back soon; an untrusted certificate is not retried in a
+    /// storm).
+    pub(crate) transport_failures: u32,
 }
 
 impl Registration {
+    /// When to try again after a transport failure, counting it.
+    pub(crate) fn transport_retry(&mut self) -> Duration {
+        let wait = Duration::from_secs(4)
+            .saturating_mul(1 << self.transport_failures.min(4))
+            .min(Duration::from_secs(30));
+        self.transport_failures = self.transport_failures.saturating_add(1);
+        wait
+    }
+
     /// When to refresh a binding granted for `granted`: well before it lapses, leaving room for
     /// a few retransmissions (RFC 3261 §10.2.4 says "before it expires").
     pub(crate) fn refresh_after(granted: Duration) -> Duration {

@@ -16,9 +16,6 @@ use thiserror::Error;
 
 use crate::transport::{Dest, Transport};
 
-/// The default SIP port (RFC 3261 §19.1.2).
-const SIP_PORT: u16 = 5060;
-
 /// A record type the resolver asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum RecordType {
@@ -113,6 +110,25 @@ pub struct ServerName {
     pub port: Option<u16>,
     /// An explicit transport (`;transport=`; then no NAPTR is asked).
     pub transport: Option<Transport>,
+    /// A `sips:` URI: only TLS will do (RFC 3263 §4.1, RFC 5630).
+    pub secure: bool,
+}
+
+impl ServerName {
+    /// The transport to use when nothing (NAPTR, SRV, the URI) says which.
+    #[must_use]
+    pub fn default_transport(&self) -> Transport {
+        match (self.transport, self.secure) {
+            (Some(transport), _) => transport,
+            (None, true) => Transport::Tls,
+            (None, false) => Transport::Udp,
+        }
+    }
+}
+
+/// The port of a transport when nothing names one (RFC 3261 §19.1.2).
+fn default_port(transport: Transport) -> u16 {
+    transport.default_port()
 }
 
 /// One place to try.
@@ -197,11 +213,12 @@ impl Lookup {
         let host = lookup.server.host.clone();
         let transport = lookup.server.transport;
         if let Some(port) = lookup.server.port {
-            // RFC 3263 §4.2: a port means addresses only, over the transport given or UDP.
+            // RFC 3263 §4.2: a port means addresses only, over the transport given or UDP
+            // (TLS for sips:).
             lookup.hosts.push_back(Host {
                 name: host,
                 port,
-                transport: transport.unwrap_or(Transport::Udp),
+                transport: lookup.server.default_transport(),
                 srv: None,
             });
             lookup.step = Step::Addr { asked_v6: false };
@@ -224,10 +241,11 @@ impl Lookup {
                     None => {
                         if self.hosts.is_empty() {
                             // No SRV: the name itself on the default port (RFC 3263 §4.2).
+                            let transport = self.server.default_transport();
                             self.hosts.push_back(Host {
                                 name: self.server.host.clone(),
-                                port: SIP_PORT,
-                                transport: self.server.transport.unwrap_or(Transport::Udp),
+                                port: default_port(transport),
+                                transport,
                                 srv: None,
                             });
                         }
@@ -260,9 +278,18 @@ impl Lookup {
         match self.step {
             Step::Naptr => {
                 self.srv_names = naptr_srv_names(records);
+                if self.server.secure {
+                    self.srv_names.retain(|(_, t)| *t == Transport::Tls);
+                }
                 if self.srv_names.is_empty() {
-                    // RFC 3263 §4.1: no NAPTR, so SRV for each transport we have.
-                    for transport in [Transport::Udp, Transport::Tcp] {
+                    // RFC 3263 §4.1: no NAPTR, so SRV for each transport we have (for a
+                    // sips: URI, TLS only).
+                    let transports: &[Transport] = if self.server.secure {
+                        &[Transport::Tls]
+                    } else {
+                        &[Transport::Udp, Transport::Tcp, Transport::Tls]
+                    };
+                    for &transport in transports {
                         self.srv_names
                             .push_back((srv_name(&self.server.host, transport), transport));
                     }
@@ -320,6 +347,7 @@ fn srv_name(host: &str, transport: Transport) -> String {
     match transport {
         Transport::Udp => format!("_sip._udp.{host}"),
         Transport::Tcp => format!("_sip._tcp.{host}"),
+        Transport::Tls => format!("_sips._tcp.{host}"),
     }
 }
 
@@ -338,6 +366,7 @@ fn naptr_srv_names(records: &[Record]) -> VecDeque<(String, Transport)> {
                 let transport = match services.to_ascii_uppercase().as_str() {
                     "SIP+D2U" => Transport::Udp,
                     "SIP+D2T" => Transport::Tcp,
+                    "SIPS+D2T" => Transport::Tls,
                     _ => return None,
                 };
                 let name = replacement.trim_end_matches('.').to_owned();
@@ -479,11 +508,11 @@ impl Resolver {
             .trim_end_matches(']')
             .parse::<IpAddr>();
         if let Ok(ip) = literal {
-            let transport = server.transport.unwrap_or(Transport::Udp);
+            let transport = server.default_transport();
             let target = Target {
                 dest: Dest {
                     transport,
-                    addr: SocketAddr::new(ip, server.port.unwrap_or(SIP_PORT)),
+                    addr: SocketAddr::new(ip, server.port.unwrap_or(default_port(transport))),
                 },
                 host: server.host,
                 srv: None,
@@ -618,6 +647,7 @@ mod tests {
             host: host.to_owned(),
             port: None,
             transport: None,
+            secure: false,
         }
     }
 
@@ -644,6 +674,16 @@ mod tests {
                 "_sip._udp.example.test",
                 RecordType::Srv,
                 records(vec![srv(10, 0, 5060, "udp.example.test.")]),
+            ),
+            (
+                "_sips._tcp.example.test",
+                RecordType::Srv,
+                records(vec![srv(10, 0, 5061, "tls.example.test.")]),
+            ),
+            (
+                "tls.example.test",
+                RecordType::A,
+                records(vec![ip("127.0.0.5")]),
             ),
             (
                 "dead.example.test",
@@ -679,20 +719,69 @@ mod tests {
         r.resolve(now, name("example.test"));
         let asked = answer_all(&mut r, now, &zone());
         let targets = resolved(&mut r).expect("found");
-        // SIPS is not a transport recall has yet: TCP (order 10) before UDP (order 20); within
-        // TCP, priority 10 before 20.
+        // NAPTR order: SIPS (5) first, then TCP (10), then UDP (20); within TCP, priority 10
+        // before 20.
         assert_eq!(
             dests(&targets),
             [
+                "tls:127.0.0.5:5061",
                 "tcp:127.0.0.1:5070",
                 "tcp:127.0.0.2:5080",
                 "udp:127.0.0.3:5060"
             ]
         );
-        assert_eq!(targets[0].srv.as_deref(), Some("_sip._tcp.example.test"));
-        assert_eq!(targets[0].host, "dead.example.test");
+        assert_eq!(targets[0].srv.as_deref(), Some("_sips._tcp.example.test"));
+        assert_eq!(targets[1].host, "dead.example.test");
         assert_eq!(asked[0].rtype, RecordType::Naptr);
-        assert!(!asked.iter().any(|q| q.name.starts_with("_sips")));
+    }
+
+    #[test]
+    fn a_sips_uri_takes_tls_targets_only_and_without_srv_port_5061() {
+        let now = Instant::now();
+        let mut r = Resolver::new(1);
+        r.resolve(
+            now,
+            ServerName {
+                secure: true,
+                ..name("example.test")
+            },
+        );
+        answer_all(&mut r, now, &zone());
+        assert_eq!(
+            dests(&resolved(&mut r).expect("tls")),
+            ["tls:127.0.0.5:5061"]
+        );
+
+        let zone = vec![("bare.test", RecordType::A, records(vec![ip("127.0.0.4")]))];
+        r.resolve(
+            now,
+            ServerName {
+                secure: true,
+                ..name("bare.test")
+            },
+        );
+        let asked = answer_all(&mut r, now, &zone);
+        assert_eq!(dests(&resolved(&mut r).expect("a")), ["tls:127.0.0.4:5061"]);
+        // No NAPTR: only the TLS SRV name is asked.
+        let srv: Vec<&str> = asked
+            .iter()
+            .filter(|q| q.rtype == RecordType::Srv)
+            .map(|q| q.name.as_str())
+            .collect();
+        assert_eq!(srv, ["_sips._tcp.bare.test"]);
+
+        // An IP literal in a sips: URI is TLS on 5061.
+        r.resolve(
+            now,
+            ServerName {
+                secure: true,
+                ..name("192.0.2.7")
+            },
+        );
+        assert_eq!(
+            dests(&resolved(&mut r).expect("ip")),
+            ["tls:192.0.2.7:5061"]
+        );
     }
 
     #[test]
@@ -734,6 +823,7 @@ mod tests {
                 host: "example.test".to_owned(),
                 port: Some(5999),
                 transport: Some(Transport::Tcp),
+                secure: false,
             },
         );
         let zone = vec![(
@@ -804,7 +894,7 @@ mod tests {
         // Within the TTL: no question at all, the result is ready at once.
         r.resolve(start + TTL - Duration::from_secs(1), name("example.test"));
         assert_eq!(r.poll_query(), None);
-        assert_eq!(dests(&resolved(&mut r).expect("cached")).len(), 3);
+        assert_eq!(dests(&resolved(&mut r).expect("cached")).len(), 4);
         // After it: asked again.
         let later = start + TTL + Duration::from_secs(1);
         r.expire(later);
@@ -849,6 +939,7 @@ mod tests {
                 host: "[::1]".to_owned(),
                 port: Some(5070),
                 transport: None,
+                secure: false,
             },
         );
         assert_eq!(r.poll_query(), None);

@@ -12,6 +12,8 @@ pub enum Transport {
     Udp,
     /// A byte stream: the transport is reliable and messages are framed by Content-Length.
     Tcp,
+    /// A byte stream inside TLS (RFC 3261 §26.2; `sips:` and `;transport=tls`).
+    Tls,
 }
 
 impl Transport {
@@ -21,14 +23,30 @@ impl Transport {
         match self {
             Self::Udp => "UDP",
             Self::Tcp => "TCP",
+            Self::Tls => "TLS",
         }
+    }
+
+    /// The port used when a URI names none (RFC 3261 §19.1.2): 5061 for TLS, else 5060.
+    #[must_use]
+    pub fn default_port(self) -> u16 {
+        match self {
+            Self::Tls => 5061,
+            Self::Udp | Self::Tcp => 5060,
+        }
+    }
+
+    /// Whether messages travel on a connection (TCP or TLS) rather than as datagrams.
+    #[must_use]
+    pub fn is_stream(self) -> bool {
+        !matches!(self, Self::Udp)
     }
 
     /// Whether sipx's transaction machines should treat this transport as reliable.
     pub(crate) fn reliability(self) -> sipx_sip::Reliability {
         match self {
             Self::Udp => sipx_sip::Reliability::Unreliable,
-            Self::Tcp => sipx_sip::Reliability::Reliable,
+            Self::Tcp | Self::Tls => sipx_sip::Reliability::Reliable,
         }
     }
 
@@ -36,6 +54,7 @@ impl Transport {
     pub(crate) fn from_param(value: Option<&[u8]>) -> Self {
         match value {
             Some(v) if v.eq_ignore_ascii_case(b"tcp") => Self::Tcp,
+            Some(v) if v.eq_ignore_ascii_case(b"tls") => Self::Tls,
             _ => Self::Udp,
         }
     }
@@ -46,6 +65,7 @@ impl fmt::Display for Transport {
         f.write_str(match self {
             Self::Udp => "udp",
             Self::Tcp => "tcp",
+            Self::Tls => "tls",
         })
     }
 }
@@ -68,9 +88,6 @@ impl fmt::Display for Dest {
 /// What is wrong with a `transport:IP:PORT` text.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DestError {
-    /// `tls:` (not yet supported).
-    #[error("{0:?}: TLS is not supported yet; use udp: or tcp:")]
-    Tls(String),
     /// Not `transport:IP:PORT`.
     #[error("{0:?} is not transport:IP:PORT (e.g. udp:127.0.0.1:5060)")]
     Malformed(String),
@@ -79,12 +96,13 @@ pub enum DestError {
 impl std::str::FromStr for Dest {
     type Err = DestError;
 
-    /// Reads `udp:IP:PORT` or `tcp:IP:PORT` (`udp:` may be left out; IPv6 in brackets).
+    /// Reads `udp:IP:PORT`, `tcp:IP:PORT` or `tls:IP:PORT` (`udp:` may be left out; IPv6 in
+    /// brackets).
     fn from_str(text: &str) -> Result<Self, DestError> {
         let (transport, addr) = match text.split_once(':') {
             Some(("udp", rest)) => (Transport::Udp, rest),
             Some(("tcp", rest)) => (Transport::Tcp, rest),
-            Some(("tls", _)) => return Err(DestError::Tls(text.to_owned())),
+            Some(("tls", rest)) => (Transport::Tls, rest),
             _ => (Transport::Udp, text),
         };
         let addr = addr

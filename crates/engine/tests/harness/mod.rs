@@ -172,6 +172,8 @@ pub struct Host {
     pub zone: Vec<(String, sip::RecordType, sip::Answer)>,
     /// The questions it asked, in order.
     pub asked: Vec<sip::Query>,
+    /// What it told the runtime about TLS servers, in order.
+    pub tls_peers: Vec<engine::TlsPeer>,
 }
 
 impl Host {
@@ -229,6 +231,7 @@ impl Host {
             heard,
             zone: Vec::new(),
             asked: Vec::new(),
+            tls_peers: Vec::new(),
         }
     }
 
@@ -240,6 +243,7 @@ impl Host {
                 Output::Rtp { local, to, bytes } => net.send(now, local, to, bytes),
                 Output::Event(e) => self.events.push(*e),
                 Output::Resolve(query) => questions.push(query),
+                Output::TlsPeer(peer) => self.tls_peers.push(peer),
                 Output::Timeout(at) => {
                     self.deadline = at;
                     if questions.is_empty() {

@@ -32,6 +32,7 @@ impl UserAgent {
             auth: None,
             auth_attempts: 0,
             tx: None,
+            transport_failures: 0,
         });
         id
     }

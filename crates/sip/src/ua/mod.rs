@@ -21,7 +21,7 @@ use sipx_sip::{
     HeaderName, Message, Method, Request, Response, StatusCode, TransactionKey, TransactionLayer,
     TuEvent, Uri,
 };
-use tracing::{debug, trace, warn};
+use tracing::{debug, info, trace, warn};
 
 use crate::auth::DigestAuth;
 use crate::config::{AccountConfig, UaConfig};
@@ -131,6 +131,9 @@ pub struct UserAgent {
     local: HashMap<Transport, SocketAddr>,
     out: VecDeque<Output>,
     stats: Stats,
+    /// What the transport said while [`UserAgent::handle_transport_error`] fails its
+    /// transactions.
+    transport_detail: Option<String>,
 }
 
 impl UserAgent {
@@ -154,6 +157,7 @@ impl UserAgent {
             local: HashMap::new(),
             out: VecDeque::new(),
             stats: Stats::default(),
+            transport_detail: None,
         }
     }
 
@@ -219,8 +223,10 @@ impl UserAgent {
     /// The transport could not reach `dest` (a refused or broken connection): every
     /// transaction in flight to it fails as RFC 3261 §17.1.4 says, so a registration or call
     /// moves on at once instead of waiting for Timer B or F.
-    pub fn handle_transport_error(&mut self, now: Instant, dest: Dest) {
+    /// `detail` is what the transport said (it reaches the registration's failure reason).
+    pub fn handle_transport_error(&mut self, now: Instant, dest: Dest, detail: &str) {
         self.now = now;
+        self.transport_detail = (!detail.is_empty()).then(|| detail.to_owned());
         let failed: Vec<(TxId, TransactionKey)> = self
             .txs
             .iter()
@@ -230,6 +236,27 @@ impl UserAgent {
         for (tx, key) in failed {
             let outputs = self.txl.on_transport_error(&key);
             self.apply(tx, outputs, dest);
+        }
+        self.transport_detail = None;
+        // RFC 5626 §4.4.1: a registration whose flow died registers again at once, on a new
+        // connection, so the server can reach us again.
+        if dest.transport.is_stream() {
+            let lost: Vec<AccountId> = self
+                .accounts
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| {
+                    matches!(r.state, RegState::Registered)
+                        && r.tx.is_none()
+                        && !r.unregistering
+                        && r.config.proxy == dest
+                })
+                .map(|(i, _)| AccountId(i as u32))
+                .collect();
+            for account in lost {
+                info!(%account, %dest, %detail, "flow to the registrar lost; registering again");
+                self.send_register(account, false);
+            }
         }
     }
 
@@ -411,12 +438,19 @@ impl UserAgent {
                 self.on_leg_failure(leg, purpose, tx);
             }
             (event @ (TuEvent::Timeout | TuEvent::TransportError), Owner::Account(account)) => {
-                let reason = if matches!(event, TuEvent::Timeout) {
-                    RegistrationFailure::Timeout
+                let (reason, retry) = if matches!(event, TuEvent::Timeout) {
+                    (RegistrationFailure::Timeout, Duration::from_secs(30))
                 } else {
-                    RegistrationFailure::TransportError
+                    let retry = self
+                        .accounts
+                        .get_mut(account.0 as usize)
+                        .map_or(Duration::from_secs(30), Registration::transport_retry);
+                    let reason = RegistrationFailure::TransportError {
+                        detail: self.transport_detail.clone(),
+                    };
+                    (reason, retry)
                 };
-                self.registration_failed(account, reason, Some(Duration::from_secs(30)));
+                self.registration_failed(account, reason, Some(retry));
             }
             _ => {}
         }
@@ -567,13 +601,17 @@ impl UserAgent {
             .ok_or(CommandError::NoLocalAddress(transport))
     }
 
-    /// A `Via` with a fresh RFC 3261 branch and `rport` (RFC 3581).
+    /// A `Via` with a fresh RFC 3261 branch and `rport` (RFC 3581); over TCP and TLS also
+    /// `alias` (RFC 5923), so the server sends its requests for us back on the connection we
+    /// opened rather than opening one to our Contact (which a NAT or a missing listener would
+    /// refuse).
     fn via(&mut self, transport: Transport, local: SocketAddr) -> String {
         format!(
-            "SIP/2.0/{} {};branch=z9hG4bK{};rport",
+            "SIP/2.0/{} {};branch=z9hG4bK{};rport{}",
             transport.as_via_token(),
             sock_text(local),
-            self.token(16)
+            self.token(16),
+            if transport.is_stream() { ";alias" } else { "" }
         )
     }
 
@@ -589,6 +627,7 @@ fn contact(user: &str, local: SocketAddr, transport: Transport) -> String {
     match transport {
         Transport::Udp => format!("<sip:{user}@{}>", sock_text(local)),
         Transport::Tcp => format!("<sip:{user}@{};transport=tcp>", sock_text(local)),
+        Transport::Tls => format!("<sip:{user}@{};transport=tls>", sock_text(local)),
     }
 }
 

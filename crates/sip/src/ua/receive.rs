@@ -712,6 +712,7 @@ impl UserAgent {
         reg.tx = None;
         if response.status.is_success() {
             reg.auth_attempts = 0;
+            reg.transport_failures = 0;
             if reg.unregistering {
                 reg.state = RegState::Unregistered;
                 reg.unregistering = false;

@@ -193,7 +193,13 @@ impl UserAgent {
         let config = reg.config.clone();
         let dest = config.proxy;
         let Some(local) = self.local.get(&dest.transport).copied() else {
-            self.registration_failed(account, RegistrationFailure::TransportError, None);
+            self.registration_failed(
+                account,
+                RegistrationFailure::TransportError {
+                    detail: Some(format!("recall does not listen on {}", dest.transport)),
+                },
+                None,
+            );
             return;
         };
         let Ok(registrar) = Uri::parse(Bytes::from(config.registrar.clone())) else {

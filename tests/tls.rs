@@ -1,0 +1,378 @@
+//! SIP over TLS with real peers: Kamailio's tls module and baresip, with certificates made by
+//! `recall cert` at test time. recall registers over TLS (no TLS listener of its own: the
+//! server's requests come back on the connection recall opened, RFC 5923), calls baresip and
+//! both hear each other; a certificate from another CA, or for another name, fails the
+//! registration naming the problem; garbage and a silent peer on recall's own `tls:` listener
+//! cost only their connection.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::kamailio_baresip::{baresip_with, kamailio_on, registration_state};
+use crate::support::{
+    Headless, Proc, free_port, get_json, post_json, recall, require, scratch, wait_until,
+    wav_level, write_tone,
+};
+
+/// `recall cert --out DIR [--name NAME…]`; returns DIR.
+fn make_cert(dir: &Path, out: &str, names: &[&str]) -> PathBuf {
+    let out = dir.join(out);
+    let mut command = recall();
+    command.arg("cert").arg("--out").arg(&out);
+    for name in names {
+        command.args(["--name", name]);
+    }
+    let output = command.output().expect("run recall cert");
+    assert!(
+        output.status.success(),
+        "recall cert: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let printed = String::from_utf8_lossy(&output.stdout);
+    for file in ["ca.pem", "cert.pem", "key.pem"] {
+        assert!(out.join(file).exists(), "{file} written");
+        assert!(printed.contains(file), "{printed}");
+    }
+    out
+}
+
+/// Kamailio serving UDP and TLS (the certificate in `pki`) on loopback.
+fn kamailio_tls(dir: &Path, pki: &Path) -> (Proc, SocketAddr, SocketAddr) {
+    let udp: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
+    let tls: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
+    let tls_cfg = dir.join("kamailio-tls.cfg");
+    std::fs::write(
+        &tls_cfg,
+        format!(
+            "[server:default]\nmethod = TLSv1.2+\nverify_certificate = no\nrequire_certificate = no\n\
+             certificate = {pki}/cert.pem\nprivate_key = {pki}/key.pem\nca_list = {pki}/ca.pem\n\n\
+             [client:default]\nmethod = TLSv1.2+\nverify_certificate = no\nrequire_certificate = no\n",
+            pki = pki.display()
+        ),
+    )
+    .expect("tls.cfg");
+    let proc = kamailio_on(
+        dir,
+        &[
+            "WITH_TCP".to_owned(),
+            "WITH_TLS".to_owned(),
+            format!("TLS_CFG=\"{}\"", tls_cfg.display()),
+        ],
+        &[format!("udp:{udp}"), format!("tls:{tls}")],
+    );
+    (proc, udp, tls)
+}
+
+fn account(dir: &Path, registrar: &str, ca: &Path) -> PathBuf {
+    let path = dir.join("alice.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[[accounts]]\nname = \"alice\"\naor = \"sip:alice@127.0.0.1\"\n\
+             registrar = \"{registrar}\"\npassword = \"alice-secret\"\nexpires = 60\n\
+             tls_ca = \"{}\"\n",
+            ca.display()
+        ),
+    )
+    .expect("config");
+    path
+}
+
+fn reason(agent: &Headless) -> String {
+    agent.status()["registrations"][0]["reason"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[test]
+fn recall_registers_over_tls_and_talks_to_baresip_over_tls_both_ways() {
+    let dir = scratch("tls-call");
+    let pki = make_cert(&dir, "pki", &[]);
+    let (kam, _udp, tls) = kamailio_tls(&dir, &pki);
+
+    // baresip registers over TLS too; it listens for TLS with the same lab certificate.
+    let tone = dir.join("tone.wav");
+    write_tone(&tone, 440.0, 10.0);
+    let bob_cert = dir.join("bob-cert-and-key.pem");
+    std::fs::write(
+        &bob_cert,
+        std::fs::read_to_string(pki.join("cert.pem")).expect("cert")
+            + &std::fs::read_to_string(pki.join("key.pem")).expect("key"),
+    )
+    .expect("bob cert");
+    let bob = baresip_with(
+        &dir,
+        "bob",
+        &format!("sip:{tls};transport=tls"),
+        &format!(
+            "sip_cafile {}\nsip_certificate {}\n",
+            pki.join("ca.pem").display(),
+            bob_cert.display()
+        ),
+        &format!("127.0.0.1:{}", free_port()),
+        &tone,
+    );
+    assert!(
+        wait_until(Duration::from_secs(10), || bob
+            .log_text()
+            .contains("200 OK")),
+        "baresip did not register over TLS:\n{}\n{}",
+        bob.log_text(),
+        kam.log_text()
+    );
+    assert!(
+        bob.log_text().contains("TLS"),
+        "baresip registered over TLS:\n{}",
+        bob.log_text()
+    );
+
+    let recording = dir.join("recall-heard.wav");
+    let audio = format!("file:{},{}", tone.display(), recording.display());
+    let config = account(
+        &dir,
+        &format!("sip:{tls};transport=tls"),
+        &pki.join("ca.pem"),
+    );
+    let mut agent = Headless::start(
+        &dir,
+        &[
+            "--config",
+            config.to_str().expect("utf8"),
+            "--audio",
+            &audio,
+            "--log-sip",
+        ],
+    );
+    assert!(
+        wait_until(Duration::from_secs(10), || registration_state(&agent)
+            == "registered"),
+        "recall did not register over TLS: {}\n{}\n{}",
+        agent.status(),
+        agent.proc.log_text(),
+        kam.log_text()
+    );
+    let status = agent.status();
+    assert_eq!(
+        status["registrations"][0]["server"].as_str(),
+        Some(format!("tls:{tls}").as_str()),
+        "{status}"
+    );
+    let log = agent.proc.log_text();
+    assert!(
+        log.contains("Via: SIP/2.0/TLS") && log.contains(";alias"),
+        "REGISTER went over TLS with an alias:\n{log}"
+    );
+
+    let (status, call) = post_json(agent.control, "/v1/calls", r#"{"to": "sip:bob@127.0.0.1"}"#);
+    assert_eq!(status, 201, "{call}");
+    let id = call["id"].as_str().expect("id").to_owned();
+    let connected = wait_until(Duration::from_secs(10), || {
+        get_json(agent.control, &format!("/v1/calls/{id}"))["state"] == "connected"
+    });
+    assert!(
+        connected,
+        "not connected: {}\n{}\n{}",
+        agent.proc.log_text(),
+        kam.log_text(),
+        bob.log_text()
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    // baresip hangs up: its BYE reaches recall through Kamailio on recall's own connection.
+    let (status, view) = post_json(agent.control, &format!("/v1/calls/{id}/hangup"), "");
+    assert_eq!(status, 200, "{view}");
+    assert!(
+        wait_until(Duration::from_secs(5), || bob
+            .log_text()
+            .contains("session closed")),
+        "bob's call did not end:\n{}",
+        bob.log_text()
+    );
+
+    assert!(agent.proc.terminate(Duration::from_secs(10)).success());
+    let (rms, seconds) = wav_level(&recording);
+    assert!(seconds > 2.5, "recall recorded {seconds:.1} s");
+    assert!(rms > 1000.0, "recall heard baresip's tone: rms {rms:.0}");
+    let dump = std::fs::read_dir(dir.join("baresip-bob"))
+        .expect("baresip dir")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| p.to_string_lossy().ends_with("-dec.wav"))
+        .expect("baresip dumped what it decoded");
+    let (rms, seconds) = wav_level(&dump);
+    assert!(seconds > 2.5, "baresip recorded {seconds:.1} s");
+    assert!(rms > 1000.0, "baresip heard recall's tone: rms {rms:.0}");
+}
+
+#[test]
+fn a_certificate_from_another_ca_or_for_another_name_fails_the_registration_naming_it() {
+    let dir = scratch("tls-bad-cert");
+    let pki = make_cert(&dir, "pki", &[]);
+    let stranger = make_cert(&dir, "stranger", &[]);
+    let (_kam, _udp, tls) = kamailio_tls(&dir, &pki);
+
+    // Trusting another CA: the server's certificate is not trusted.
+    let config = account(
+        &dir,
+        &format!("sip:{tls};transport=tls"),
+        &stranger.join("ca.pem"),
+    );
+    let started = Instant::now();
+    let agent = Headless::start(&dir, &["--config", config.to_str().expect("utf8")]);
+    assert!(
+        wait_until(Duration::from_secs(5), || registration_state(&agent)
+            == "failed"),
+        "not failed: {}\n{}",
+        agent.status(),
+        agent.proc.log_text()
+    );
+    let why = reason(&agent);
+    assert!(
+        why.contains("certificate") && why.contains("UnknownIssuer"),
+        "{why}"
+    );
+    assert_eq!(why.lines().count(), 1, "{why}");
+    println!("another CA: {why} (after {:?})", started.elapsed());
+    // No retry storm: one handshake, then the retry waits.
+    std::thread::sleep(Duration::from_secs(3));
+    let attempts = agent
+        .proc
+        .log_text()
+        .matches("tls handshake failed")
+        .count();
+    assert_eq!(attempts, 1, "{}", agent.proc.log_text());
+    drop(agent);
+
+    // Trusting the right CA, but the certificate names another host.
+    let dir = scratch("tls-wrong-name");
+    let other = make_cert(&dir, "other", &["pbx.other.test"]);
+    let (_kam, _udp, tls) = kamailio_tls(&dir, &other);
+    let config = account(
+        &dir,
+        &format!("sip:{tls};transport=tls"),
+        &other.join("ca.pem"),
+    );
+    let agent = Headless::start(&dir, &["--config", config.to_str().expect("utf8")]);
+    assert!(
+        wait_until(Duration::from_secs(5), || registration_state(&agent)
+            == "failed"),
+        "not failed: {}\n{}",
+        agent.status(),
+        agent.proc.log_text()
+    );
+    let why = reason(&agent);
+    assert!(
+        why.contains("not valid for name") && why.contains("127.0.0.1"),
+        "{why}"
+    );
+    println!("another name: {why}");
+}
+
+/// Speaks to `addr` with `openssl s_client`, sending `input`; what came back.
+fn openssl_client(addr: SocketAddr, ca: &Path, input: &str) -> String {
+    require("openssl");
+    let mut child = Command::new("openssl")
+        .args(["s_client", "-quiet", "-verify_return_error", "-connect"])
+        .arg(addr.to_string())
+        .arg("-CAfile")
+        .arg(ca)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("openssl");
+    child
+        .stdin
+        .as_mut()
+        .expect("stdin")
+        .write_all(input.as_bytes())
+        .expect("write");
+    std::thread::sleep(Duration::from_secs(2));
+    let _ = child.kill();
+    let output = child.wait_with_output().expect("output");
+    String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr)
+}
+
+#[test]
+fn garbage_and_a_silent_peer_on_the_tls_listener_cost_only_their_connection() {
+    let dir = scratch("tls-listener");
+    let pki = make_cert(&dir, "pki", &[]);
+    let config = dir.join("recall.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[tls]\ncert = \"{pki}/cert.pem\"\nkey = \"{pki}/key.pem\"\n",
+            pki = pki.display()
+        ),
+    )
+    .expect("config");
+    let tls: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
+    let agent = Headless::start(
+        &dir,
+        &[
+            "--config",
+            config.to_str().expect("utf8"),
+            "--listen",
+            &format!("tls:{tls}"),
+        ],
+    );
+    assert!(
+        agent.status()["listen"]
+            .to_string()
+            .contains(&format!("tls:{tls}")),
+        "{}",
+        agent.status()
+    );
+
+    // A peer that connects and never says a word.
+    let mut silent = TcpStream::connect(tls).expect("connect");
+    // Garbage instead of a ClientHello: that connection is closed at once.
+    let mut garbage = TcpStream::connect(tls).expect("connect");
+    garbage
+        .write_all(b"OPTIONS sip:x SIP/2.0\r\n\r\n")
+        .expect("write");
+    garbage
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let mut buf = [0u8; 256];
+    let closed = matches!(garbage.read(&mut buf), Ok(0) | Err(_))
+        || matches!(garbage.read(&mut buf), Ok(0) | Err(_));
+    assert!(closed, "garbage connection still open");
+
+    // Meanwhile a real TLS client is served: an OPTIONS is answered over TLS.
+    let options = format!(
+        "OPTIONS sip:alice@{tls};transport=tls SIP/2.0\r\n\
+         Via: SIP/2.0/TLS 127.0.0.1:5999;branch=z9hG4bK-tls-options\r\n\
+         From: <sip:probe@127.0.0.1>;tag=probe\r\nTo: <sip:alice@{tls}>\r\n\
+         Call-ID: tls-options@127.0.0.1\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\n\
+         Content-Length: 0\r\n\r\n"
+    );
+    let answer = openssl_client(tls, &pki.join("ca.pem"), &options);
+    assert!(answer.contains("SIP/2.0 200"), "{answer}");
+    assert!(agent.status()["version"].is_string());
+
+    // The silent peer is let go once the handshake deadline passes.
+    silent
+        .set_read_timeout(Some(Duration::from_secs(15)))
+        .expect("timeout");
+    let started = Instant::now();
+    let dropped = matches!(silent.read(&mut buf), Ok(0) | Err(_));
+    assert!(dropped, "silent connection still open");
+    assert!(
+        started.elapsed() < Duration::from_secs(14),
+        "{:?}",
+        started.elapsed()
+    );
+    // The log line may land a moment after the connection closes.
+    assert!(
+        wait_until(Duration::from_secs(2), || {
+            let log = agent.proc.log_text();
+            log.contains("TLS handshake failed") && log.contains("no TLS handshake within")
+        }),
+        "{}",
+        agent.proc.log_text()
+    );
+}
