@@ -43,6 +43,11 @@ fn make_cert(dir: &Path, out: &str, names: &[&str]) -> PathBuf {
 fn kamailio_tls(dir: &Path, pki: &Path) -> (Proc, SocketAddr, SocketAddr) {
     let udp: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
     let tls: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
+    (kamailio_tls_on(dir, pki, udp, tls), udp, tls)
+}
+
+/// Kamailio serving UDP and TLS on the addresses given.
+fn kamailio_tls_on(dir: &Path, pki: &Path, udp: SocketAddr, tls: SocketAddr) -> Proc {
     let tls_cfg = dir.join("kamailio-tls.cfg");
     std::fs::write(
         &tls_cfg,
@@ -54,7 +59,7 @@ fn kamailio_tls(dir: &Path, pki: &Path) -> (Proc, SocketAddr, SocketAddr) {
         ),
     )
     .expect("tls.cfg");
-    let proc = kamailio_on(
+    kamailio_on(
         dir,
         &[
             "WITH_TCP".to_owned(),
@@ -62,16 +67,20 @@ fn kamailio_tls(dir: &Path, pki: &Path) -> (Proc, SocketAddr, SocketAddr) {
             format!("TLS_CFG=\"{}\"", tls_cfg.display()),
         ],
         &[format!("udp:{udp}"), format!("tls:{tls}")],
-    );
-    (proc, udp, tls)
+    )
 }
 
 fn account(dir: &Path, registrar: &str, ca: &Path) -> PathBuf {
+    account_with(dir, registrar, ca, "")
+}
+
+/// The account, after `head` (e.g. a `[sip]` section).
+fn account_with(dir: &Path, registrar: &str, ca: &Path, head: &str) -> PathBuf {
     let path = dir.join("alice.toml");
     std::fs::write(
         &path,
         format!(
-            "[[accounts]]\nname = \"alice\"\naor = \"sip:alice@127.0.0.1\"\n\
+            "{head}[[accounts]]\nname = \"alice\"\naor = \"sip:alice@127.0.0.1\"\n\
              registrar = \"{registrar}\"\npassword = \"alice-secret\"\nexpires = 60\n\
              tls_ca = \"{}\"\n",
             ca.display()
@@ -271,17 +280,20 @@ fn a_certificate_from_another_ca_or_for_another_name_fails_the_registration_nami
     println!("another name: {why}");
 }
 
-/// Speaks to `addr` with `openssl s_client`, sending `input`; what came back.
-fn openssl_client(addr: SocketAddr, ca: &Path, input: &str) -> String {
+/// Speaks to `addr` with `openssl s_client`, sending `input`; what came back once it holds
+/// `expect` (or after 10 s).
+fn openssl_client(dir: &Path, addr: SocketAddr, ca: &Path, input: &str, expect: &str) -> String {
     require("openssl");
+    let out = dir.join("openssl.out");
+    let file = std::fs::File::create(&out).expect("out file");
     let mut child = Command::new("openssl")
         .args(["s_client", "-quiet", "-verify_return_error", "-connect"])
         .arg(addr.to_string())
         .arg("-CAfile")
         .arg(ca)
         .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stdout(file.try_clone().expect("dup"))
+        .stderr(file)
         .spawn()
         .expect("openssl");
     child
@@ -290,10 +302,11 @@ fn openssl_client(addr: SocketAddr, ca: &Path, input: &str) -> String {
         .expect("stdin")
         .write_all(input.as_bytes())
         .expect("write");
-    std::thread::sleep(Duration::from_secs(2));
+    let read = || std::fs::read_to_string(&out).unwrap_or_default();
+    wait_until(Duration::from_secs(10), || read().contains(expect));
     let _ = child.kill();
-    let output = child.wait_with_output().expect("output");
-    String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr)
+    let _ = child.wait();
+    read()
 }
 
 #[test]
@@ -350,7 +363,7 @@ fn garbage_and_a_silent_peer_on_the_tls_listener_cost_only_their_connection() {
          Call-ID: tls-options@127.0.0.1\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\n\
          Content-Length: 0\r\n\r\n"
     );
-    let answer = openssl_client(tls, &pki.join("ca.pem"), &options);
+    let answer = openssl_client(&dir, tls, &pki.join("ca.pem"), &options, "SIP/2.0 200");
     assert!(answer.contains("SIP/2.0 200"), "{answer}");
     assert!(agent.status()["version"].is_string());
 
@@ -374,5 +387,217 @@ fn garbage_and_a_silent_peer_on_the_tls_listener_cost_only_their_connection() {
         }),
         "{}",
         agent.proc.log_text()
+    );
+}
+
+/// How many times recall's log says the account registered.
+fn registered_count(agent: &Headless) -> usize {
+    // The log is coloured: drop the escape sequences first.
+    let mut plain = String::new();
+    let mut escape = false;
+    for c in agent.proc.log_text().chars() {
+        match (escape, c) {
+            (false, '\u{1b}') => escape = true,
+            (true, 'm') => escape = false,
+            (true, _) => {}
+            (false, c) => plain.push(c),
+        }
+    }
+    plain
+        .lines()
+        .filter(|l| l.contains("engine::registrations: registered"))
+        .count()
+}
+
+#[test]
+fn after_the_server_restarts_recall_registers_again_on_a_new_tls_flow() {
+    let dir = scratch("tls-restart");
+    let pki = make_cert(&dir, "pki", &[]);
+    let (mut kam, udp, tls) = kamailio_tls(&dir, &pki);
+    let config = account_with(
+        &dir,
+        &format!("sip:{tls};transport=tls"),
+        &pki.join("ca.pem"),
+        "[sip]\nkeepalive_s = 5\n\n",
+    );
+    let agent = Headless::start(&dir, &["--config", config.to_str().expect("utf8")]);
+    assert!(
+        wait_until(Duration::from_secs(10), || registration_state(&agent)
+            == "registered"),
+        "not registered: {}\n{}",
+        agent.status(),
+        agent.proc.log_text()
+    );
+    let before = registered_count(&agent);
+
+    // Kamailio goes away (its TLS flow with it) and comes back on the same addresses.
+    let _ = kam.terminate(Duration::from_secs(10));
+    drop(kam);
+    let restarted = Instant::now();
+    std::thread::sleep(Duration::from_millis(500));
+    let _kam = kamailio_tls_on(&dir, &pki, udp, tls);
+    let again = wait_until(Duration::from_secs(5 + 8), || {
+        registered_count(&agent) > before && registration_state(&agent) == "registered"
+    });
+    let log = agent.proc.log_text();
+    assert!(again, "not registered again: {}\n{log}", agent.status());
+    assert!(
+        log.contains("flow to the registrar lost; registering again"),
+        "{log}"
+    );
+    println!(
+        "registered again {:.1} s after the restart began",
+        restarted.elapsed().as_secs_f64()
+    );
+}
+
+/// A registrar over plain TCP, written here so the test can stop it answering: it accepts
+/// connections, answers each REGISTER 200 with the Contact for 60 s, answers a CRLF ping with
+/// a CRLF pong while `pong` is true, and records what it saw.
+struct Registrar {
+    addr: SocketAddr,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    pong: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Registrar {
+    fn start() -> Self {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::sync::{Arc, Mutex};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let pong = Arc::new(AtomicBool::new(true));
+        let (seen2, pong2) = (seen.clone(), pong.clone());
+        std::thread::spawn(move || {
+            for (n, stream) in listener.incoming().enumerate() {
+                let Ok(mut stream) = stream else { return };
+                let (seen, pong) = (seen2.clone(), pong2.clone());
+                std::thread::spawn(move || {
+                    let mut pending = Vec::new();
+                    let mut buf = [0u8; 4096];
+                    loop {
+                        let Ok(k) = stream.read(&mut buf) else { return };
+                        if k == 0 {
+                            return;
+                        }
+                        pending.extend_from_slice(&buf[..k]);
+                        loop {
+                            if pending.starts_with(b"\r\n\r\n") {
+                                pending.drain(..4);
+                                seen.lock().expect("lock").push(format!("ping on {n}"));
+                                if pong.load(Ordering::SeqCst) {
+                                    let _ = stream.write_all(b"\r\n");
+                                }
+                                continue;
+                            }
+                            let text = String::from_utf8_lossy(&pending).into_owned();
+                            let Some(end) = text.find("\r\n\r\n") else {
+                                break;
+                            };
+                            let head = text[..end].to_owned();
+                            pending.drain(..end + 4);
+                            seen.lock()
+                                .expect("lock")
+                                .push(format!("{} on {n}", head.lines().next().unwrap_or("")));
+                            let header = |name: &str| {
+                                head.lines()
+                                    .find(|l| {
+                                        l.to_ascii_lowercase()
+                                            .starts_with(&format!("{}:", name.to_ascii_lowercase()))
+                                    })
+                                    .map(str::to_owned)
+                                    .unwrap_or_default()
+                            };
+                            let answer = format!(
+                                "SIP/2.0 200 OK\r\n{}\r\n{}\r\n{};tag=reg\r\n{}\r\n{}\r\n{};expires=60\r\nContent-Length: 0\r\n\r\n",
+                                header("Via"),
+                                header("From"),
+                                header("To"),
+                                header("Call-ID"),
+                                header("CSeq"),
+                                header("Contact"),
+                            );
+                            let _ = stream.write_all(answer.as_bytes());
+                        }
+                    }
+                });
+            }
+        });
+        Self { addr, seen, pong }
+    }
+
+    fn seen(&self) -> Vec<String> {
+        self.seen.lock().expect("lock").clone()
+    }
+}
+
+#[test]
+fn a_flow_that_stops_answering_keep_alives_is_closed_and_the_registration_made_on_a_new_one() {
+    use std::sync::atomic::Ordering;
+    let dir = scratch("tcp-keepalive");
+    let registrar = Registrar::start();
+    let config = dir.join("alice.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[sip]\nkeepalive_s = 2\n\n[[accounts]]\nname = \"alice\"\naor = \"sip:alice@127.0.0.1\"\n\
+             registrar = \"sip:{};transport=tcp\"\nexpires = 60\n",
+            registrar.addr
+        ),
+    )
+    .expect("config");
+    let agent = Headless::start(&dir, &["--config", config.to_str().expect("utf8")]);
+    assert!(
+        wait_until(Duration::from_secs(5), || registration_state(&agent)
+            == "registered"),
+        "not registered: {}\n{:?}\n{}",
+        agent.status(),
+        registrar.seen(),
+        agent.proc.log_text()
+    );
+    // Quiet for 2 s: recall pings, the registrar pongs, the flow stays.
+    assert!(
+        wait_until(Duration::from_secs(6), || registrar
+            .seen()
+            .iter()
+            .filter(|s| s.starts_with("ping on 0"))
+            .count()
+            >= 2),
+        "{:?}",
+        registrar.seen()
+    );
+    assert!(registrar.seen().iter().all(|s| !s.ends_with("on 1")));
+
+    // The registrar goes silent (a NAT that dropped the mapping looks the same): the ping
+    // goes unanswered, the flow is closed within 2 + 10 s and REGISTER goes out on a new one.
+    registrar.pong.store(false, Ordering::SeqCst);
+    let silent = Instant::now();
+    assert!(
+        wait_until(Duration::from_secs(16), || registrar
+            .seen()
+            .iter()
+            .any(|s| s.starts_with("REGISTER") && s.ends_with("on 1"))),
+        "{:?}\n{}",
+        registrar.seen(),
+        agent.proc.log_text()
+    );
+    let took = silent.elapsed();
+    assert!(took >= Duration::from_secs(10), "{took:?}");
+    assert!(
+        wait_until(Duration::from_secs(3), || registration_state(&agent)
+            == "registered"),
+        "{}",
+        agent.status()
+    );
+    assert!(
+        agent
+            .proc
+            .log_text()
+            .contains("no answer to the keep-alive; closing the flow")
+    );
+    println!(
+        "new flow {:.1} s after the registrar went silent",
+        took.as_secs_f64()
     );
 }

@@ -754,3 +754,123 @@ fn shutdown_unregisters_with_expires_zero() {
     ));
     assert!(!reg.node.ua.registering());
 }
+
+#[test]
+fn a_lost_tls_flow_registers_again_at_once_and_an_unreachable_server_is_retried_with_backoff() {
+    let start = Instant::now();
+    let mut node = Node::new(A, 9, start);
+    node.ua.set_local_addr(Transport::Tls, addr(A));
+    let flow = Dest {
+        transport: Transport::Tls,
+        addr: addr(REGISTRAR),
+    };
+    let mut registrar = ScriptedRegistrar::new("recall.test", "alice", "s3cret");
+    node.ua.register(
+        start,
+        AccountConfig {
+            aor: "sip:alice@127.0.0.1".to_owned(),
+            display_name: None,
+            registrar: "sip:127.0.0.1;transport=tls".to_owned(),
+            proxy: flow,
+            credentials: Some(Credentials {
+                username: "alice".to_owned(),
+                password: "s3cret".to_owned(),
+            }),
+            expires: Duration::from_secs(600),
+        },
+    );
+    // Runs until `end`; the registrar answers while `up`, else the connection is refused.
+    let run = |node: &mut Node,
+               registrar: &mut ScriptedRegistrar,
+               from: Instant,
+               end: Instant,
+               up: bool| {
+        let mut now = from;
+        loop {
+            let (sent, next) = node.drain(now);
+            let mut acted = false;
+            for t in sent {
+                assert_eq!(t.dest, flow);
+                if up {
+                    if let Some((reply, _)) = registrar.handle(&t.bytes, addr(A)) {
+                        node.ua.handle_datagram(now, flow, &reply);
+                        acted = true;
+                    }
+                } else {
+                    node.ua
+                        .handle_transport_error(now, flow, "cannot connect: Connection refused");
+                    acted = true;
+                }
+            }
+            if acted {
+                continue;
+            }
+            if next > end {
+                return;
+            }
+            now = next;
+            node.ua.handle_timeout(now);
+        }
+    };
+    run(
+        &mut node,
+        &mut registrar,
+        start,
+        start + Duration::from_secs(1),
+        true,
+    );
+    assert!(matches!(node.events.last(), Some(Event::Registered { .. })));
+    let first = node.sent_starting("REGISTER ").len();
+    let via = &node.sent_starting("REGISTER ")[0].1;
+    assert!(
+        via.contains("Via: SIP/2.0/TLS 127.0.0.1:5061;") && via.contains(";alias"),
+        "{via}"
+    );
+    assert!(via.contains("transport=tls"), "{via}");
+
+    // The flow dies 10 s in, and the server is gone for 20 s.
+    let lost = start + Duration::from_secs(10);
+    node.ua
+        .handle_transport_error(lost, flow, "tls:127.0.0.1:5060 closed the connection");
+    run(
+        &mut node,
+        &mut registrar,
+        lost,
+        lost + Duration::from_secs(20),
+        false,
+    );
+    let after: Vec<u64> = node.sent_starting("REGISTER ")[first..]
+        .iter()
+        .map(|(at, _)| (*at - lost).as_secs())
+        .collect();
+    // At once, then after 4 s and 8 s more; the next (16 s more) would be at 28 s.
+    assert_eq!(after, [0, 4, 12], "REGISTER times after the flow was lost");
+    let failed = node
+        .events
+        .iter()
+        .rev()
+        .find_map(|e| match e {
+            Event::RegistrationFailed { reason, .. } => Some(reason.to_string()),
+            _ => None,
+        })
+        .expect("failed");
+    assert_eq!(
+        failed,
+        "could not reach the registrar: cannot connect: Connection refused"
+    );
+    // Back up: the retry due at 28 s registers, and the backoff starts again from 4 s.
+    let back = lost + Duration::from_secs(20);
+    run(
+        &mut node,
+        &mut registrar,
+        back,
+        back + Duration::from_secs(10),
+        true,
+    );
+    assert!(matches!(node.events.last(), Some(Event::Registered { .. })));
+    let times: Vec<u64> = node.sent_starting("REGISTER ")[first..]
+        .iter()
+        .map(|(at, _)| (*at - lost).as_secs())
+        .collect();
+    assert_eq!(times, [0, 4, 12, 28]);
+}
