@@ -206,3 +206,78 @@ fn a_registrar_name_nobody_publishes_fails_in_one_line_naming_it() {
     assert_eq!(reason.lines().count(), 1, "{reason}");
     println!("reason: {reason}");
 }
+
+#[test]
+fn recall_call_to_a_domain_with_no_account_is_routed_by_srv_and_an_unknown_domain_fails_in_one_line()
+ {
+    let dir = scratch("dns-dial");
+    let (kam, pbx) = kamailio_udp_tcp(&dir);
+    let (_dns_proc, dns) = dnsmasq(
+        &dir,
+        &[
+            format!(
+                "--srv-host=_sip._tcp.recall.test,pbx.recall.test,{},10,0",
+                pbx.port()
+            ),
+            "--host-record=pbx.recall.test,127.0.0.1".to_owned(),
+        ],
+    );
+    let tone = dir.join("tone.wav");
+    write_tone(&tone, 440.0, 10.0);
+    let bob = baresip(&dir, "bob", pbx, &tone);
+    assert!(
+        wait_until(Duration::from_secs(10), || bob
+            .log_text()
+            .contains("200 OK")),
+        "baresip did not register:\n{}",
+        bob.log_text()
+    );
+    let config = dir.join("dns-only.toml");
+    std::fs::write(&config, format!("[dns]\nservers = [\"{dns}\"]\n")).expect("config");
+
+    // No account: the domain is located (no NAPTR: SRV for each transport; TCP answers).
+    let mut command = crate::support::recall();
+    command.args([
+        "call",
+        "sip:bob@recall.test",
+        "--config",
+        config.to_str().expect("utf8"),
+        "--duration",
+        "1",
+        "--log-sip",
+    ]);
+    let mut call = Proc::spawn("recall call", command, &dir.join("recall-call.log"));
+    let status = call.wait(Duration::from_secs(20));
+    assert!(
+        status.success(),
+        "recall call exit {status}: {}\n{}\n{}",
+        call.log_text(),
+        kam.log_text(),
+        bob.log_text()
+    );
+    let log = call.log_text();
+    assert!(
+        log.contains(&format!("send to tcp:{pbx}")) && log.contains("INVITE sip:bob@recall.test"),
+        "{log}"
+    );
+
+    // A domain nobody publishes: exit 1, one line naming it.
+    let output = crate::support::recall()
+        .args([
+            "call",
+            "sip:bob@nowhere.recall.test",
+            "--config",
+            config.to_str().expect("utf8"),
+            "--duration",
+            "1",
+        ])
+        .output()
+        .expect("run recall call");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert_eq!(
+        stderr.trim(),
+        "recall: call failed: nowhere.recall.test does not resolve: no NAPTR, SRV or address records",
+        "{stderr}"
+    );
+}

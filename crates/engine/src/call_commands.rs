@@ -78,12 +78,34 @@ impl Calls {
             sdp: Some(Bytes::from(offer)),
             headers,
         };
-        let leg = match cx.ua.invite(cx.now, invitation) {
-            Ok(leg) => leg,
-            Err(e) => {
-                self.free_ports.push(port);
-                return Err(EngineError::Sip(e));
+        // With no account to route through, a domain is located by DNS first (RFC 3263); the
+        // call is dialing meanwhile and the INVITE goes when the answer comes.
+        let locate = invitation
+            .account
+            .is_none()
+            .then(|| crate::account::server_name(&target))
+            .flatten()
+            .filter(|server| {
+                server
+                    .host
+                    .trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .parse::<std::net::IpAddr>()
+                    .is_err()
+            });
+        let (leg, pending) = match locate {
+            Some(server) => {
+                let leg = cx.ua.reserve_leg();
+                let lookup = cx.resolver.resolve(cx.now, server);
+                (leg, Some((lookup, invitation)))
             }
+            None => match cx.ua.invite(cx.now, invitation) {
+                Ok(leg) => (leg, None),
+                Err(e) => {
+                    self.free_ports.push(port);
+                    return Err(EngineError::Sip(e));
+                }
+            },
         };
         let id = self.new_call_id();
         let dtmf = account_index
@@ -94,8 +116,74 @@ impl Calls {
         info!(call = %id, remote = %call.remote, "dialing");
         self.by_media.insert(port, id);
         self.insert_call(leg, call);
+        if let Some((lookup, invitation)) = pending {
+            self.locating.insert(lookup, (id, invitation));
+        }
         self.emit_call(cx, id);
         self.view(id)
+    }
+
+    /// DNS answered for a call waiting to be placed: the INVITE goes to the first target, or
+    /// the call ends naming the name that did not resolve.
+    pub(crate) fn on_located(
+        &mut self,
+        cx: &mut Cx<'_>,
+        lookup: sip::LookupId,
+        result: Result<Vec<sip::Target>, sip::ResolveError>,
+    ) {
+        let Some((id, mut invitation)) = self.locating.remove(&lookup) else {
+            return;
+        };
+        let Some(call) = self.calls.get(&id) else {
+            return;
+        };
+        if call.state() != CallState::Dialing {
+            return;
+        }
+        let leg = call.leg;
+        let target = match result {
+            Ok(targets) => match crate::registrations::reachable(cx.ua, targets)
+                .into_iter()
+                .next()
+            {
+                Some(target) => target,
+                None => {
+                    self.end_call(cx, id, format!("{} has no SIP server", invitation.target));
+                    return;
+                }
+            },
+            Err(e) => {
+                info!(call = %id, error = %e, "cannot place the call");
+                self.end_call(cx, id, e.to_string());
+                return;
+            }
+        };
+        info!(call = %id, %target, "dialled domain located");
+        if target.dest.transport == sip::Transport::Tls
+            && let Some(server) = crate::account::server_name(&invitation.target)
+        {
+            cx.out.push_back(crate::Output::TlsPeer(crate::TlsPeer {
+                addr: target.dest.addr,
+                name: server
+                    .host
+                    .trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .to_owned(),
+                ca: None,
+                insecure: false,
+            }));
+        }
+        invitation.dest = Some(target.dest);
+        match cx.ua.invite_as(cx.now, leg, invitation) {
+            Ok(_) => {
+                let sip_call_id = cx.ua.call_id(leg).unwrap_or_default().to_owned();
+                if let Some(call) = self.calls.get_mut(&id) {
+                    call.sip_call_id = sip_call_id;
+                }
+                self.emit_call(cx, id);
+            }
+            Err(e) => self.end_call(cx, id, e.to_string()),
+        }
     }
 
     /// Answers a ringing call. When the agent answers (`call_waiting`), the call being talked
@@ -224,9 +312,21 @@ impl Calls {
             });
         }
         let leg = call.leg;
-        cx.ua
-            .hangup(cx.now, leg)
-            .map_err(|e| EngineError::from_sip(id, e))?;
+        let locating = self
+            .locating
+            .iter()
+            .find(|(_, (c, _))| *c == id)
+            .map(|(l, _)| *l);
+        match locating {
+            // Not sent yet: nothing to cancel.
+            Some(lookup) => {
+                self.locating.remove(&lookup);
+            }
+            None => cx
+                .ua
+                .hangup(cx.now, leg)
+                .map_err(|e| EngineError::from_sip(id, e))?,
+        }
         // A CANCEL waits for its 487, but the user's call is over now.
         self.end_call(cx, id, reason);
         Ok(())

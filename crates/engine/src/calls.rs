@@ -38,6 +38,8 @@ pub(crate) struct Cx<'a> {
     pub(crate) timers: &'a mut Timers,
     pub(crate) desk: &'a mut Desk,
     pub(crate) registrations: &'a Registrations,
+    /// Locates dialled domains (RFC 3263) for calls placed without an account's proxy.
+    pub(crate) resolver: &'a mut sip::Resolver,
     pub(crate) out: &'a mut VecDeque<Output>,
     pub(crate) now: Instant,
 }
@@ -48,6 +50,8 @@ pub(crate) struct Calls {
     pub(crate) by_leg: HashMap<LegId, CallId>,
     /// Calls released by an unconfirmed transfer, by their leg: the PBX may still NOTIFY.
     pub(crate) released: HashMap<LegId, CallId>,
+    /// Calls waiting for DNS to locate where their INVITE goes, by lookup.
+    pub(crate) locating: HashMap<sip::LookupId, (CallId, sip::Invitation)>,
     /// Live calls by the local address of their RTP socket.
     pub(crate) by_media: HashMap<SocketAddr, CallId>,
     /// Ended calls, oldest first, for pruning.
@@ -79,6 +83,7 @@ impl Calls {
             calls: BTreeMap::new(),
             by_leg: HashMap::new(),
             released: HashMap::new(),
+            locating: HashMap::new(),
             by_media: HashMap::new(),
             ended: VecDeque::new(),
             next_call: 1,

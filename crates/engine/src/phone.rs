@@ -190,6 +190,7 @@ impl Phone {
                 timers: &mut self.timers,
                 desk: &mut self.desk,
                 registrations: &self.registrations,
+                resolver: &mut self.resolver,
                 out: &mut self.out,
                 now: self.now,
             },
@@ -349,6 +350,11 @@ impl Phone {
             }
             while let Some((lookup, result)) = self.resolver.poll_resolved() {
                 more = true;
+                if self.calls.locating.contains_key(&lookup) {
+                    let (calls, mut cx) = self.split();
+                    calls.on_located(&mut cx, lookup, result);
+                    continue;
+                }
                 self.registrations.on_located(
                     &mut self.ua,
                     self.now,

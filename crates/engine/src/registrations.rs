@@ -341,6 +341,7 @@ impl Registrations {
         result: Result<Vec<Target>, ResolveError>,
         out: &mut VecDeque<Output>,
     ) {
+        let result = result.map(|targets| reachable(ua, targets));
         if let Some((name, mut resolved)) = self.probe_lookups.remove(&lookup) {
             match result.as_deref().map(<[Target]>::first) {
                 Ok(Some(target)) => {
@@ -462,6 +463,21 @@ impl Account {
         self.reason = Some(format!("{failed}: {why}; trying the next server"));
         self.use_proxy(ua, now, out);
         true
+    }
+}
+
+/// The targets recall can send to from where it listens: an IPv6 address needs an IPv6
+/// socket for its transport, an IPv4 one an IPv4 socket. When none fits, all are kept (the
+/// send then fails and says why).
+pub(crate) fn reachable(ua: &UserAgent, targets: Vec<Target>) -> Vec<Target> {
+    let fits = |t: &Target| {
+        ua.local_addr(t.dest.transport)
+            .is_some_and(|local| local.is_ipv4() == t.dest.addr.is_ipv4())
+    };
+    if targets.iter().any(fits) {
+        targets.into_iter().filter(fits).collect()
+    } else {
+        targets
     }
 }
 

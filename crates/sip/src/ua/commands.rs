@@ -89,6 +89,25 @@ impl UserAgent {
 
     /// Places a call: sends an INVITE and returns the new leg.
     pub fn invite(&mut self, now: Instant, invitation: Invitation) -> Result<LegId, CommandError> {
+        let leg = self.reserve_leg();
+        self.invite_as(now, leg, invitation)
+    }
+
+    /// A leg id for a call whose INVITE is sent later with [`UserAgent::invite_as`] (once
+    /// DNS has located where to send it).
+    pub fn reserve_leg(&mut self) -> LegId {
+        let id = LegId(self.next_leg);
+        self.next_leg += 1;
+        id
+    }
+
+    /// Places a call on a leg id from [`UserAgent::reserve_leg`].
+    pub fn invite_as(
+        &mut self,
+        now: Instant,
+        id: LegId,
+        invitation: Invitation,
+    ) -> Result<LegId, CommandError> {
         self.now = now;
         let target = Uri::parse(Bytes::from(invitation.target.clone())).map_err(|e| {
             CommandError::BadUri {
@@ -125,8 +144,6 @@ impl UserAgent {
                 format!("<sip:{}@{}>", self.config.contact_user, sock_text(local)),
             ),
         };
-        let id = LegId(self.next_leg);
-        self.next_leg += 1;
         let dialog = Dialog {
             call_id: format!("{}@{}", self.token(20), local.ip()),
             local_tag: self.token(10),
