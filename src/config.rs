@@ -164,19 +164,35 @@ pub struct AudioSection {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct WebhookSection {
-    /// `http://host[:port]/path`; no webhook when absent.
+    /// `http://` or `https://host[:port]/path`; no webhook when absent.
     pub url: Option<String>,
     /// Sent as `Authorization: Bearer <token>` when set.
     pub token: Option<String>,
+    /// Authorities (PEM) trusted for an https:// server (`[tls] ca`, else the system's
+    /// roots, when unset).
+    pub ca: Option<std::path::PathBuf>,
 }
 
 impl WebhookSection {
-    /// The runtime's view; `None` when no URL is set.
-    pub fn to_runtime(&self) -> Result<Option<runtime::WebhookConfig>, ConfigError> {
+    /// The runtime's view; `None` when no URL is set. `default_ca` is `[tls] ca`.
+    pub fn to_runtime(
+        &self,
+        default_ca: Option<&Path>,
+    ) -> Result<Option<runtime::WebhookConfig>, ConfigError> {
+        let ca = self.ca.clone().or_else(|| default_ca.map(Path::to_owned));
+        if let (Some(_), Some(file)) = (&self.url, &ca) {
+            let what = if self.ca.is_some() {
+                "webhook.ca"
+            } else {
+                "[tls] ca"
+            };
+            runtime::tls::check_ca_file(what, file).map_err(ConfigError::WebhookCa)?;
+        }
         self.url
             .as_deref()
             .map(|url| runtime::WebhookConfig::new(url, self.token.clone()))
             .transpose()
+            .map(|hook| hook.map(|h| h.with_ca(ca)))
             .map_err(ConfigError::Webhook)
     }
 }
@@ -426,6 +442,9 @@ pub enum ConfigError {
     /// The webhook URL.
     #[error("config: webhook.url: {0}")]
     Webhook(runtime::WebhookError),
+    /// The webhook's CA file.
+    #[error("config: {0}")]
+    WebhookCa(runtime::tls::TlsError),
     /// The codec list.
     #[error("config: {0}")]
     Codecs(engine::CodecError),
@@ -455,7 +474,7 @@ pub fn check_account_ca(account: &api::Account) -> Result<(), runtime::tls::TlsE
     if account.tls_ca.trim().is_empty() {
         return Ok(());
     }
-    runtime::tls::check_account_ca(Path::new(account.tls_ca.trim()))
+    runtime::tls::check_ca_file("tls_ca", Path::new(account.tls_ca.trim()))
 }
 
 impl ConfigError {
@@ -523,7 +542,7 @@ impl Config {
                 expected: "use a 4xx-6xx status such as 486 or 603",
             });
         }
-        self.webhook.to_runtime()?;
+        self.webhook.to_runtime(self.tls.ca.as_deref())?;
         self.media.to_settings()?;
         let mut names = std::collections::HashSet::new();
         for (i, account) in self.accounts.iter().enumerate() {

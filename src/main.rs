@@ -385,7 +385,7 @@ fn run(mode: Mode) -> Result<ExitCode, Failure> {
         webhook: match &mode {
             Mode::Headless(_) | Mode::Desktop(_) => config
                 .webhook
-                .to_runtime()
+                .to_runtime(config.tls.ca.as_deref())
                 .map_err(|e| Failure::Usage(e.to_string()))?,
             Mode::Call(_) | Mode::Export(_) | Mode::Devices | Mode::Cert(_) | Mode::Demo { .. } => {
                 None

@@ -364,7 +364,11 @@ fn garbage_and_a_silent_peer_on_the_tls_listener_cost_only_their_connection() {
          Content-Length: 0\r\n\r\n"
     );
     let answer = openssl_client(&dir, tls, &pki.join("ca.pem"), &options, "SIP/2.0 200");
-    assert!(answer.contains("SIP/2.0 200"), "{answer}");
+    assert!(
+        answer.contains("SIP/2.0 200"),
+        "openssl got: {answer}\nrecall:\n{}",
+        agent.proc.log_text()
+    );
     assert!(agent.status()["version"].is_string());
 
     // The silent peer is let go once the handshake deadline passes.

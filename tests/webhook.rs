@@ -243,11 +243,114 @@ fn a_dead_server_never_blocks_the_agent_and_the_outbox_survives_kill_9() {
     assert_eq!(hook.attempts(), 1);
 }
 
+/// The HTTPS hook server (fixtures/https/hook_server.py) with the certificate in `pki`; what
+/// it received is in the returned file, a JSON line per request.
+fn https_hook(
+    dir: &std::path::Path,
+    pki: &std::path::Path,
+    port: u16,
+) -> (crate::support::Proc, std::path::PathBuf) {
+    crate::support::require("python3");
+    let out = dir.join("hook-received.jsonl");
+    let mut command = std::process::Command::new("python3");
+    command
+        .arg(crate::support::fixture("https/hook_server.py"))
+        .arg(port.to_string())
+        .arg(pki.join("cert.pem"))
+        .arg(pki.join("key.pem"))
+        .arg(&out);
+    let proc = crate::support::Proc::spawn("https hook", command, &dir.join("hook.log"));
+    assert!(
+        wait_until(Duration::from_secs(5), || proc
+            .log_text()
+            .contains("listening")),
+        "hook server did not start: {}",
+        proc.log_text()
+    );
+    (proc, out)
+}
+
+fn lab_cert(dir: &std::path::Path, name: &str) -> std::path::PathBuf {
+    let out = dir.join(name);
+    let status = crate::support::recall()
+        .args(["cert", "--out"])
+        .arg(&out)
+        .status()
+        .expect("recall cert");
+    assert!(status.success());
+    out
+}
+
+#[test]
+fn outcomes_go_to_an_https_server_checked_against_its_ca_and_wait_in_the_outbox_when_it_fails() {
+    let dir = scratch("webhook-https");
+    let db = dir.join("recall.db").display().to_string();
+    let pki = lab_cert(&dir, "pki");
+    let stranger = lab_cert(&dir, "stranger");
+    let port = crate::support::free_port();
+    let (hook, received) = https_hook(&dir, &pki, port);
+    let write_config = |ca: &std::path::Path| {
+        let path = dir.join("recall.toml");
+        std::fs::write(
+            &path,
+            format!(
+                "[webhook]\nurl = \"https://127.0.0.1:{port}/gms/outcome\"\ntoken = \"hook-secret\"\nca = \"{}\"\n",
+                ca.display()
+            ),
+        )
+        .expect("config");
+        path.display().to_string()
+    };
+
+    // Trusting another CA: the delivery is refused at the handshake, logged, and kept.
+    let config = write_config(&stranger.join("ca.pem"));
+    let mut agent = Headless::start(&dir, &["--config", &config, "--db", &db]);
+    let id = one_ended_callback(&dir, &agent);
+    let (status, _) = post_json(agent.control, &format!("/v1/interactions/{id}/done"), "");
+    assert_eq!(status, 200);
+    assert!(
+        wait_until(Duration::from_secs(5), || {
+            let log = agent.proc.log_text();
+            log.contains("webhook delivery failed") && log.contains("UnknownIssuer")
+        }),
+        "{}",
+        agent.proc.log_text()
+    );
+    assert!(
+        std::fs::read_to_string(&received)
+            .unwrap_or_default()
+            .is_empty()
+    );
+    assert!(agent.proc.terminate(Duration::from_secs(10)).success());
+
+    // Trusting the right CA: the outcome the outbox kept is delivered over HTTPS.
+    let config = write_config(&pki.join("ca.pem"));
+    let restarted = Headless::start(&dir, &["--config", &config, "--db", &db]);
+    assert!(
+        wait_until(Duration::from_secs(5), || std::fs::read_to_string(
+            &received
+        )
+        .unwrap_or_default()
+        .lines()
+        .count()
+            == 1),
+        "{}\n{}",
+        restarted.proc.log_text(),
+        hook.log_text()
+    );
+    let line = std::fs::read_to_string(&received).expect("received");
+    let got: serde_json::Value = serde_json::from_str(line.trim()).expect("json");
+    assert_eq!(got["path"], "/gms/outcome");
+    assert_eq!(got["headers"]["x-recall-event"], "done");
+    assert_eq!(got["headers"]["authorization"], "Bearer hook-secret");
+    assert_eq!(got["body"]["id"], id.as_str());
+}
+
 #[test]
 fn a_bad_webhook_url_stops_the_start_with_one_line() {
     let dir = scratch("webhook-bad-url");
     let path = dir.join("recall.toml");
-    std::fs::write(&path, "[webhook]\nurl = \"https://gms.example/outcome\"\n").expect("config");
+    std::fs::write(&path, "[webhook]\nurl = \"ftp://gms.example/outcome\"\n").expect("config");
     let output = crate::support::recall()
         .args(["headless", "--config", &path.display().to_string()])
         .output()
@@ -255,7 +358,7 @@ fn a_bad_webhook_url_stops_the_start_with_one_line() {
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
-        stderr.trim().starts_with("recall: config: webhook.url: \"https://gms.example/outcome\": https is not supported yet"),
+        stderr.trim().starts_with("recall: config: webhook.url: \"ftp://gms.example/outcome\" is not an http:// or https:// URL"),
         "{stderr}"
     );
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");

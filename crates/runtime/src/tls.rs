@@ -40,12 +40,13 @@ impl TlsFiles {
     }
 }
 
-/// Reads an account's `tls_ca` as a connection would.
+/// Reads a CA file (`what` names it in the error: an account's `tls_ca`, the webhook's) as
+/// a connection would.
 ///
 /// # Errors
 /// The file cannot be read or holds no certificate.
-pub fn check_account_ca(path: &Path) -> Result<(), TlsError> {
-    read_certs("tls_ca", path).map(|_| ())
+pub fn check_ca_file(what: &'static str, path: &Path) -> Result<(), TlsError> {
+    read_certs(what, path).map(|_| ())
 }
 
 /// The TLS set-up cannot be made from the files given.
@@ -196,34 +197,48 @@ impl Tls {
 
     /// The account's CA file, else `[tls] ca`, else the system's roots.
     fn roots(&self, ca: Option<&str>) -> Result<RootCertStore, String> {
-        let mut roots = RootCertStore::empty();
+        let what = if ca.is_some() { "tls_ca" } else { "[tls] ca" };
         let file = ca.map(PathBuf::from).or_else(|| self.default_ca.clone());
-        match file {
-            Some(path) => {
-                let what = if ca.is_some() { "tls_ca" } else { "[tls] ca" };
-                for cert in read_certs(what, &path).map_err(|e| e.to_string())? {
-                    roots
-                        .add(cert)
-                        .map_err(|e| format!("{what} {}: {e}", path.display()))?;
-                }
-            }
-            None => {
-                let found = rustls_native_certs::load_native_certs();
-                for e in &found.errors {
-                    warn!(error = %e, "reading the system's trusted certificates");
-                }
-                let (added, _) = roots.add_parsable_certificates(found.certs);
-                if added == 0 {
-                    return Err(
-                        "no trusted certificates on this system; set [tls] ca or the \
-                                account's tls_ca"
-                            .to_owned(),
-                    );
-                }
+        roots(what, file)
+    }
+}
+
+/// A client set-up for HTTPS (the webhook): trusting `ca` or the system's roots.
+pub(crate) fn web_client(ca: Option<&Path>) -> Result<Arc<ClientConfig>, String> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots("webhook ca", ca.map(Path::to_owned))?)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+/// Trust anchors from a PEM file, or the system's.
+fn roots(what: &'static str, file: Option<PathBuf>) -> Result<RootCertStore, String> {
+    let mut roots = RootCertStore::empty();
+    match file {
+        Some(path) => {
+            for cert in read_certs(what, &path).map_err(|e| e.to_string())? {
+                roots
+                    .add(cert)
+                    .map_err(|e| format!("{what} {}: {e}", path.display()))?;
             }
         }
-        Ok(roots)
+        None => {
+            let found = rustls_native_certs::load_native_certs();
+            for e in &found.errors {
+                warn!(error = %e, "reading the system's trusted certificates");
+            }
+            let (added, _) = roots.add_parsable_certificates(found.certs);
+            if added == 0 {
+                return Err(format!(
+                    "no trusted certificates on this system; set {what} to a PEM file"
+                ));
+            }
+        }
     }
+    Ok(roots)
 }
 
 fn read_certs(what: &'static str, path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {

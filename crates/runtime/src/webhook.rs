@@ -12,9 +12,11 @@ use bytes::Bytes;
 use http_body_util::Full;
 use hyper::Request;
 use hyper_util::rt::TokioIo;
+use rustls_pki_types::ServerName;
 use store::OutboxItem;
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
+use tokio_rustls::TlsConnector;
 use tracing::{debug, error, info, warn};
 
 /// How long one delivery may take (connect, send, answer).
@@ -27,11 +29,8 @@ const MAX_RETRY: Duration = Duration::from_secs(300);
 /// What is wrong with a webhook URL.
 #[derive(Debug, thiserror::Error)]
 pub enum WebhookError {
-    /// An `https://` URL (not yet supported).
-    #[error("{0:?}: https is not supported yet; use http:// (a local TLS proxy can forward it)")]
-    Https(String),
-    /// Not an `http://` URL at all.
-    #[error("{0:?} is not an http:// URL")]
+    /// Not an `http://` or `https://` URL at all.
+    #[error("{0:?} is not an http:// or https:// URL")]
     NotHttp(String),
     /// The port is not a number.
     #[error("{url:?}: the port {port:?} is not a number")]
@@ -57,15 +56,21 @@ enum DeliveryError {
     Request(hyper::http::Error),
     #[error("HTTP: {0}")]
     Http(hyper::Error),
+    #[error("TLS: {0}")]
+    Tls(String),
 }
 
-/// Where outcomes are posted: an `http://host[:port]/path` URL and an optional bearer token.
+/// Where outcomes are posted: an `http://` or `https://host[:port]/path` URL and an optional
+/// bearer token; over HTTPS the server's certificate is checked against `ca` (a PEM file) or
+/// the system's roots, and must name the host.
 #[derive(Clone, PartialEq, Eq)]
 pub struct WebhookConfig {
+    secure: bool,
     host: String,
     port: u16,
     path: String,
     token: Option<String>,
+    ca: Option<std::path::PathBuf>,
 }
 
 impl fmt::Debug for WebhookConfig {
@@ -83,13 +88,11 @@ impl WebhookConfig {
     /// # Errors
     /// What is wrong with the URL.
     pub fn new(url: &str, token: Option<String>) -> Result<Self, WebhookError> {
-        let rest = url.strip_prefix("http://").ok_or_else(|| {
-            if url.starts_with("https://") {
-                WebhookError::Https(url.to_owned())
-            } else {
-                WebhookError::NotHttp(url.to_owned())
-            }
-        })?;
+        let (secure, rest) = match (url.strip_prefix("https://"), url.strip_prefix("http://")) {
+            (Some(rest), _) => (true, rest),
+            (None, Some(rest)) => (false, rest),
+            (None, None) => return Err(WebhookError::NotHttp(url.to_owned())),
+        };
         let (authority, path) = match rest.find('/') {
             Some(slash) => (&rest[..slash], &rest[slash..]),
             None => (rest, "/"),
@@ -102,27 +105,37 @@ impl WebhookConfig {
                 })?;
                 (host, port)
             }
-            _ => (authority, 80),
+            _ => (authority, if secure { 443 } else { 80 }),
         };
         let host = host.trim_start_matches('[').trim_end_matches(']');
         if host.is_empty() {
             return Err(WebhookError::NoHost(url.to_owned()));
         }
         Ok(Self {
+            secure,
             host: host.to_owned(),
             port,
             path: path.to_owned(),
             token,
+            ca: None,
         })
+    }
+
+    /// Trusts the authorities in this PEM file (instead of the system's) over HTTPS.
+    #[must_use]
+    pub fn with_ca(mut self, ca: Option<std::path::PathBuf>) -> Self {
+        self.ca = ca;
+        self
     }
 
     /// The URL, as configured.
     #[must_use]
     pub fn url(&self) -> String {
+        let scheme = if self.secure { "https" } else { "http" };
         if self.host.contains(':') {
-            format!("http://[{}]:{}{}", self.host, self.port, self.path)
+            format!("{scheme}://[{}]:{}{}", self.host, self.port, self.path)
         } else {
-            format!("http://{}:{}{}", self.host, self.port, self.path)
+            format!("{scheme}://{}:{}{}", self.host, self.port, self.path)
         }
     }
 }
@@ -168,6 +181,11 @@ pub(crate) fn spawn(
     tokio::spawn(async move {
         let mut queue: VecDeque<OutboxItem> = VecDeque::new();
         let mut failures = 0u32;
+        // Over HTTPS: one client set-up for every delivery; a CA file that cannot be used is
+        // an error at every attempt (the outcomes wait in the outbox).
+        let tls = config
+            .secure
+            .then(|| crate::tls::web_client(config.ca.as_deref()).map(TlsConnector::from));
         loop {
             if queue.is_empty() {
                 match items.recv().await {
@@ -179,7 +197,12 @@ pub(crate) fn spawn(
                 queue.push_back(item);
             }
             let Some(item) = queue.front() else { continue };
-            let verdict = match tokio::time::timeout(ATTEMPT_TIMEOUT, post(&config, item)).await {
+            let verdict = match tokio::time::timeout(
+                ATTEMPT_TIMEOUT,
+                post(&config, tls.as_ref(), item),
+            )
+            .await
+            {
                 Ok(Ok(status)) => verdict(status),
                 Ok(Err(e)) => Verdict::Retry(e.to_string()),
                 Err(_) => Verdict::Retry(format!("no answer in {ATTEMPT_TIMEOUT:?}")),
@@ -222,17 +245,42 @@ pub(crate) fn spawn(
 }
 
 /// One POST of one outcome; the HTTP status it got.
-async fn post(config: &WebhookConfig, item: &OutboxItem) -> Result<u16, DeliveryError> {
+async fn post(
+    config: &WebhookConfig,
+    tls: Option<&Result<TlsConnector, String>>,
+    item: &OutboxItem,
+) -> Result<u16, DeliveryError> {
     let stream = TcpStream::connect((config.host.as_str(), config.port))
         .await
         .map_err(DeliveryError::Connect)?;
+    match tls {
+        None => send(stream, config, item).await,
+        Some(Err(e)) => Err(DeliveryError::Tls(e.clone())),
+        Some(Ok(connector)) => {
+            let name = ServerName::try_from(config.host.clone())
+                .map_err(|_| DeliveryError::Tls(format!("{:?} is not a TLS name", config.host)))?;
+            let stream = connector
+                .connect(name, stream)
+                .await
+                .map_err(|e| DeliveryError::Tls(e.to_string()))?;
+            send(stream, config, item).await
+        }
+    }
+}
+
+/// The POST itself, over a plain or TLS connection.
+async fn send<S>(stream: S, config: &WebhookConfig, item: &OutboxItem) -> Result<u16, DeliveryError>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
         .map_err(DeliveryError::Handshake)?;
     tokio::spawn(async move {
         let _ = connection.await;
     });
-    let host = if config.port == 80 {
+    let default_port = if config.secure { 443 } else { 80 };
+    let host = if config.port == default_port {
         config.host.clone()
     } else {
         format!("{}:{}", config.host, config.port)
@@ -270,12 +318,16 @@ mod tests {
         );
         let bare = WebhookConfig::new("http://gms.example", None).expect("url");
         assert_eq!((bare.port, bare.path.as_str()), (80, "/"));
+        let secure = WebhookConfig::new("https://gms.example/x", None).expect("url");
+        assert_eq!(
+            (secure.port, secure.url().as_str()),
+            (443, "https://gms.example:443/x")
+        );
         let v6 = WebhookConfig::new("http://[::1]:8081/x", None).expect("url");
         assert_eq!((v6.host.as_str(), v6.port), ("::1", 8081));
         assert_eq!(v6.url(), "http://[::1]:8081/x");
         for (url, says) in [
-            ("https://gms.example/x", "https is not supported"),
-            ("ftp://gms.example/x", "is not an http:// URL"),
+            ("ftp://gms.example/x", "is not an http:// or https:// URL"),
             ("http://host:port/x", "is not a number"),
             ("http:///x", "has no host"),
         ] {
