@@ -10,6 +10,7 @@ mod dns;
 mod dtmf;
 mod instant_transfer;
 mod interactions;
+mod ipv6;
 mod kamailio_baresip;
 mod malformed;
 mod settings;
