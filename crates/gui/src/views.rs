@@ -133,10 +133,31 @@ fn status_bar(ui: &mut Ui, state: &mut AppState, out: &mut Vec<Request>) {
                     } else {
                         Color32::from_rgb(200, 90, 40)
                     };
-                    ui.colored_label(
+                    // The transport and the server in use (located by DNS or given), and
+                    // why it failed, when it did.
+                    let transport = registration
+                        .server
+                        .as_deref()
+                        .and_then(|s| s.split(':').next())
+                        .map(|t| format!(" over {}", t.to_ascii_uppercase()))
+                        .unwrap_or_default();
+                    let label = ui.colored_label(
                         color,
-                        format!("{}: {}", registration.account, registration.state),
+                        format!(
+                            "{}: {}{transport}",
+                            registration.account, registration.state
+                        ),
                     );
+                    let mut detail = Vec::new();
+                    if let Some(server) = &registration.server {
+                        detail.push(format!("Server: {server}"));
+                    }
+                    if let Some(reason) = &registration.reason {
+                        detail.push(reason.clone());
+                    }
+                    if !detail.is_empty() {
+                        label.on_hover_text(detail.join("\n"));
+                    }
                 }
             }
             None => {

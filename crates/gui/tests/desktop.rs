@@ -762,3 +762,44 @@ fn the_audio_page_has_devices_level_meters_and_a_test_tone() {
     assert_eq!(saved.output.as_deref(), Some("alsa:headset"));
     assert_eq!(saved.input, None);
 }
+
+#[test]
+fn the_status_bar_names_each_accounts_transport() {
+    let mut h = harness(state_with(vec![], vec![]));
+    let status = api::StatusView {
+        version: "test".to_owned(),
+        listen: Vec::new(),
+        active_calls: 0,
+        agent: AgentStatus::default(),
+        registrations: vec![
+            api::RegistrationView {
+                account: "work".to_owned(),
+                aor: "sips:1001@pbx.example.com".to_owned(),
+                state: api::RegistrationState::Registered,
+                reason: None,
+                server: Some(
+                    "tls:203.0.113.10:5061 (sip1.pbx.example.com from _sips._tcp.pbx.example.com)"
+                        .to_owned(),
+                ),
+            },
+            api::RegistrationView {
+                account: "lab".to_owned(),
+                aor: "sip:alice@192.0.2.7".to_owned(),
+                state: api::RegistrationState::Failed,
+                reason: Some(
+                    "could not reach the registrar: invalid peer certificate: UnknownIssuer"
+                        .to_owned(),
+                ),
+                server: Some("udp:192.0.2.7:5060".to_owned()),
+            },
+        ],
+        sip: api::SipStats::default(),
+        audio: api::AudioStatus::default(),
+    };
+    h.state_mut()
+        .state
+        .apply(Delivery::Reply(Reply::Status(status)));
+    h.run();
+    h.get_by_label("work: registered over TLS");
+    h.get_by_label("lab: failed over UDP");
+}
