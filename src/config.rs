@@ -186,7 +186,8 @@ impl WebhookSection {
             } else {
                 "[tls] ca"
             };
-            runtime::tls::check_ca_file(what, file).map_err(ConfigError::WebhookCa)?;
+            runtime::tls::check_ca_file(what, file)
+                .map_err(|e| ConfigError::WebhookCa(Box::new(e)))?;
         }
         self.url
             .as_deref()
@@ -444,7 +445,7 @@ pub enum ConfigError {
     Webhook(runtime::WebhookError),
     /// The webhook's CA file.
     #[error("config: {0}")]
-    WebhookCa(runtime::tls::TlsError),
+    WebhookCa(Box<runtime::tls::TlsError>),
     /// The codec list.
     #[error("config: {0}")]
     Codecs(engine::CodecError),
@@ -465,7 +466,7 @@ pub enum ConfigError {
         /// `account "name"` or `accounts[i]`.
         label: String,
         /// What is wrong with the file.
-        source: runtime::tls::TlsError,
+        source: Box<runtime::tls::TlsError>,
     },
 }
 
@@ -558,7 +559,10 @@ impl Config {
                 label: label.clone(),
                 source,
             })?;
-            check_account_ca(account).map_err(|source| ConfigError::AccountCa { label, source })?;
+            check_account_ca(account).map_err(|source| ConfigError::AccountCa {
+                label,
+                source: Box::new(source),
+            })?;
         }
         Ok(())
     }

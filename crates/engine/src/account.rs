@@ -10,6 +10,20 @@ use media::Codec;
 
 use crate::config::DtmfMode;
 
+/// Whom a TLS connection must reach (RFC 5922): the name its certificate must carry and whom
+/// to trust for it. The runtime makes the connection and checks the certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsPeer {
+    /// The server's address (a [`sip::Dest`] with [`sip::Transport::Tls`]).
+    pub addr: SocketAddr,
+    /// The SIP domain (or IP address) the certificate must name.
+    pub name: String,
+    /// A PEM file of the authorities to trust instead of the default ones.
+    pub ca: Option<String>,
+    /// Accept any certificate (the account's lab switch).
+    pub insecure: bool,
+}
+
 /// An account the phone can use.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Resolved {
@@ -40,8 +54,8 @@ pub(crate) struct Tls {
 
 impl Resolved {
     /// What the runtime must know to reach `dest` over TLS; `None` for UDP and TCP.
-    pub(crate) fn tls_peer(&self, dest: sip::Dest) -> Option<crate::TlsPeer> {
-        (dest.transport == sip::Transport::Tls).then(|| crate::TlsPeer {
+    pub(crate) fn tls_peer(&self, dest: sip::Dest) -> Option<TlsPeer> {
+        (dest.transport == sip::Transport::Tls).then(|| TlsPeer {
             addr: dest.addr,
             name: self.tls.name.clone(),
             ca: self.tls.ca.clone(),

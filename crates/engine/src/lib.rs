@@ -19,11 +19,11 @@ mod timers;
 mod tones;
 mod transfer;
 
-pub use account::{AccountError, CodecError, check as check_account, parse_codecs};
+pub use account::{AccountError, CodecError, TlsPeer, check as check_account, parse_codecs};
 pub use config::{
     AudioFactory, CallbackSettings, DEFAULT_TRANSFER_GRACE, DtmfMode, MediaSettings, NullAudio,
     PhoneConfig,
 };
 pub use error::EngineError;
-pub use phone::{Input, Local, Output, Phone, TlsPeer};
+pub use phone::{Input, Local, Output, Phone};
 pub use request::{Reply, Request};

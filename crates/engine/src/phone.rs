@@ -113,23 +113,9 @@ pub enum Output {
     /// Ask DNS this question; the answer comes back as [`Input::Resolved`].
     Resolve(sip::Query),
     /// Messages to this TLS server must check its certificate so (before the first is sent).
-    TlsPeer(TlsPeer),
+    TlsPeer(crate::TlsPeer),
     /// Nothing to do until then (or new input).
     Timeout(Instant),
-}
-
-/// Whom a TLS connection must reach (RFC 5922): the name its certificate must carry and whom
-/// to trust for it. The runtime makes the connection and checks the certificate.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TlsPeer {
-    /// The server's address (a [`sip::Dest`] with [`sip::Transport::Tls`]).
-    pub addr: SocketAddr,
-    /// The SIP domain (or IP address) the certificate must name.
-    pub name: String,
-    /// A PEM file of the authorities to trust instead of the default ones.
-    pub ca: Option<String>,
-    /// Accept any certificate (the account's lab switch).
-    pub insecure: bool,
 }
 
 /// One softphone: accounts, calls, media, interactions.

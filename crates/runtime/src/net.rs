@@ -121,7 +121,8 @@ impl StreamPool {
         let secure = match dest.transport {
             Transport::Tls => match tls.connector(dest.addr) {
                 Ok(connector) => Some(connector),
-                Err(detail) => {
+                Err(e) => {
+                    let detail = e.to_string();
                     warn!(%dest, %detail, "cannot connect");
                     let _ = tx.send(NetEvent::StreamClosed { dest, detail });
                     return;

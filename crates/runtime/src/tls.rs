@@ -68,6 +68,25 @@ pub enum TlsError {
     /// rustls refused the certificate and key.
     #[error("[tls] cert and key: {0}")]
     Identity(rustls::Error),
+    /// rustls refused a set-up (protocol versions, a client certificate).
+    #[error("TLS set-up: {0}")]
+    Setup(rustls::Error),
+    /// A certificate from a CA file that rustls will not trust.
+    #[error("{what} {path}: {why}")]
+    Anchor {
+        /// Which file.
+        what: &'static str,
+        /// Where.
+        path: PathBuf,
+        /// What rustls said.
+        why: rustls::Error,
+    },
+    /// No CA file and no trusted certificates on this system.
+    #[error("no trusted certificates on this system; set {0} to a PEM file")]
+    NoSystemRoots(&'static str),
+    /// A server name that cannot be checked against a certificate.
+    #[error("{0:?} is not a DNS name or an IP address")]
+    Name(String),
 }
 
 /// What a connection needs to be secured: from the engine's [`engine::TlsPeer`], or the
@@ -146,7 +165,7 @@ impl Tls {
     pub(crate) fn connector(
         &mut self,
         addr: SocketAddr,
-    ) -> Result<(TlsConnector, ServerName<'static>), String> {
+    ) -> Result<(TlsConnector, ServerName<'static>), TlsError> {
         let (name, trust) = match self.peers.get(&addr) {
             Some(peer) => (
                 peer.name.clone(),
@@ -163,8 +182,8 @@ impl Tls {
                 },
             ),
         };
-        let server_name = ServerName::try_from(name.clone())
-            .map_err(|_| format!("{name:?} is not a TLS name"))?;
+        let server_name =
+            ServerName::try_from(name.clone()).map_err(|_| TlsError::Name(name.clone()))?;
         let config = match self.clients.get(&trust) {
             Some(config) => config.clone(),
             None => {
@@ -176,10 +195,10 @@ impl Tls {
         Ok((TlsConnector::from(config), server_name))
     }
 
-    fn client_config(&self, trust: &Trust) -> Result<ClientConfig, String> {
+    fn client_config(&self, trust: &Trust) -> Result<ClientConfig, TlsError> {
         let builder = ClientConfig::builder_with_provider(self.provider.clone())
             .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-            .map_err(|e| e.to_string())?;
+            .map_err(TlsError::Setup)?;
         let builder = if trust.insecure {
             builder
                 .dangerous()
@@ -190,13 +209,13 @@ impl Tls {
         match &self.identity {
             Some((chain, key)) => builder
                 .with_client_auth_cert(chain.clone(), key.clone_key())
-                .map_err(|e| format!("[tls] cert and key as a client certificate: {e}")),
+                .map_err(TlsError::Setup),
             None => Ok(builder.with_no_client_auth()),
         }
     }
 
     /// The account's CA file, else `[tls] ca`, else the system's roots.
-    fn roots(&self, ca: Option<&str>) -> Result<RootCertStore, String> {
+    fn roots(&self, ca: Option<&str>) -> Result<RootCertStore, TlsError> {
         let what = if ca.is_some() { "tls_ca" } else { "[tls] ca" };
         let file = ca.map(PathBuf::from).or_else(|| self.default_ca.clone());
         roots(what, file)
@@ -204,25 +223,27 @@ impl Tls {
 }
 
 /// A client set-up for HTTPS (the webhook): trusting `ca` or the system's roots.
-pub(crate) fn web_client(ca: Option<&Path>) -> Result<Arc<ClientConfig>, String> {
+pub(crate) fn web_client(ca: Option<&Path>) -> Result<Arc<ClientConfig>, TlsError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-        .map_err(|e| e.to_string())?
+        .map_err(TlsError::Setup)?
         .with_root_certificates(roots("webhook ca", ca.map(Path::to_owned))?)
         .with_no_client_auth();
     Ok(Arc::new(config))
 }
 
 /// Trust anchors from a PEM file, or the system's.
-fn roots(what: &'static str, file: Option<PathBuf>) -> Result<RootCertStore, String> {
+fn roots(what: &'static str, file: Option<PathBuf>) -> Result<RootCertStore, TlsError> {
     let mut roots = RootCertStore::empty();
     match file {
         Some(path) => {
-            for cert in read_certs(what, &path).map_err(|e| e.to_string())? {
-                roots
-                    .add(cert)
-                    .map_err(|e| format!("{what} {}: {e}", path.display()))?;
+            for cert in read_certs(what, &path)? {
+                roots.add(cert).map_err(|why| TlsError::Anchor {
+                    what,
+                    path: path.clone(),
+                    why,
+                })?;
             }
         }
         None => {
@@ -232,9 +253,7 @@ fn roots(what: &'static str, file: Option<PathBuf>) -> Result<RootCertStore, Str
             }
             let (added, _) = roots.add_parsable_certificates(found.certs);
             if added == 0 {
-                return Err(format!(
-                    "no trusted certificates on this system; set {what} to a PEM file"
-                ));
+                return Err(TlsError::NoSystemRoots(what));
             }
         }
     }

@@ -247,7 +247,7 @@ pub(crate) fn spawn(
 /// One POST of one outcome; the HTTP status it got.
 async fn post(
     config: &WebhookConfig,
-    tls: Option<&Result<TlsConnector, String>>,
+    tls: Option<&Result<TlsConnector, crate::tls::TlsError>>,
     item: &OutboxItem,
 ) -> Result<u16, DeliveryError> {
     let stream = TcpStream::connect((config.host.as_str(), config.port))
@@ -255,7 +255,7 @@ async fn post(
         .map_err(DeliveryError::Connect)?;
     match tls {
         None => send(stream, config, item).await,
-        Some(Err(e)) => Err(DeliveryError::Tls(e.clone())),
+        Some(Err(e)) => Err(DeliveryError::Tls(e.to_string())),
         Some(Ok(connector)) => {
             let name = ServerName::try_from(config.host.clone())
                 .map_err(|_| DeliveryError::Tls(format!("{:?} is not a TLS name", config.host)))?;
