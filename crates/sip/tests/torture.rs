@@ -161,3 +161,69 @@ fn truncated_and_garbage_datagrams_leave_the_agent_answering_options() {
     let (sent, _) = feed(&mut ua, &sip_fixture("sip/options.sip", &[]));
     assert_eq!(sent.first().map(|s| s.0.as_str()), Some("SIP/2.0 200 OK"));
 }
+
+#[test]
+fn ipv6_torture_messages_get_the_answer_rfc_5118_expects() {
+    let cases = [
+        // §4.1: IPv6 references in the Request-URI, To, From, Contact and Via.
+        ("ipv6-good.sip", Expect::Status("SIP/2.0 200 OK")),
+        // §4.3 and §4.4: `[2001:db8::10:5070]` is an address with no port; `]:5070` a port.
+        ("port-ambiguous.sip", Expect::Status("SIP/2.0 200 OK")),
+        ("port-unambiguous.sip", Expect::Status("SIP/2.0 200 OK")),
+        // §4.5: `received` with and without brackets are both taken.
+        (
+            "via-received-bracketed.sip",
+            Expect::Status("SIP/2.0 200 OK"),
+        ),
+        ("via-received-bare.sip", Expect::Status("SIP/2.0 200 OK")),
+        // §4.7: IPv4 and IPv6 hops and contacts in one message.
+        ("mult-ip-in-header.sip", Expect::Status("SIP/2.0 200 OK")),
+        // §4.6, §4.8, §4.9: IPv6, mixed and IPv4-mapped addresses in SDP are calls.
+        ("ipv6-in-sdp.sip", Expect::Call),
+        ("mult-ip-in-sdp.sip", Expect::Call),
+        ("ipv4-mapped.sip", Expect::Call),
+        // §4.10: the two-colon form is right; the three-colon form RFC 3261's ABNF let some
+        // stacks produce is accepted too, as the RFC advises (be liberal in what you take).
+        ("ipv6-abnf-two-colons.sip", Expect::Status("SIP/2.0 200 OK")),
+        (
+            "ipv6-abnf-three-colons.sip",
+            Expect::Status("SIP/2.0 200 OK"),
+        ),
+        // §4.2: an IPv6 address without brackets makes the Request-URI unreadable. RFC 5118
+        // would answer 400; the request line cannot be parsed, so it is dropped and counted,
+        // as the RFC 4475 cases whose start line cannot be read are.
+        ("ipv6-bad.sip", Expect::Dropped),
+    ];
+    for (file, expect) in cases {
+        let mut ua = agent();
+        let bytes = sip_fixture(&format!("sip/ipv6/{file}"), &[]);
+        let (sent, events) = feed(&mut ua, &bytes);
+        match expect {
+            Expect::Status(line) => {
+                assert_eq!(sent.first().map(|s| s.0.as_str()), Some(line), "{file}");
+                assert_eq!(sent[0].1, SOURCE.parse().expect("addr"), "{file}: rport");
+            }
+            Expect::Call => {
+                assert!(
+                    matches!(events.as_slice(), [Event::IncomingCall { .. }]),
+                    "{file}: {events:?} {sent:?}"
+                );
+            }
+            Expect::Dropped => {
+                assert!(sent.is_empty(), "{file}: {sent:?}");
+                assert_eq!(ua.stats().malformed_dropped, 1, "{file}");
+            }
+        }
+    }
+}
+
+#[test]
+fn an_ipv6_offer_is_read_with_its_address() {
+    let mut ua = agent();
+    let (_, events) = feed(&mut ua, &sip_fixture("sip/ipv6/ipv6-in-sdp.sip", &[]));
+    let Some(Event::IncomingCall { invite, .. }) = events.first() else {
+        panic!("no call: {events:?}");
+    };
+    let sdp = String::from_utf8_lossy(invite.offer.as_deref().expect("sdp")).into_owned();
+    assert!(sdp.contains("c=IN IP6 2001:db8::9:1"), "{sdp}");
+}
