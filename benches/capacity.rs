@@ -183,7 +183,7 @@ fn start(dir: &Path, peer: Peer) -> Running {
             std::fs::write(
                 home.join("config"),
                 format!(
-                    "sip_listen 127.0.0.1:{sip_port}\naudio_source ausine,440\nausrc_srate 48000\nausrc_channels 2\naudio_player aubridge,nil\n\
+                    "sip_listen 127.0.0.1:{sip_port}\nnet_interface 127.0.0.1\naudio_source ausine,440\nausrc_srate 48000\nausrc_channels 2\naudio_player aubridge,nil\n\
                      audio_alert aubridge,nil\nmodule_path /usr/lib/baresip/modules\nmodule g711.so\n\
                      module aubridge.so\nmodule ausine.so\nmodule account.so\ncall_max_calls 4096\nsip_trans_bsize 1024\n"
                 ),

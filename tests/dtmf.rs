@@ -33,7 +33,7 @@ fn baresip(dir: &Path, port: u16) -> Proc {
     std::fs::write(
         home.join("config"),
         format!(
-            "sip_listen 127.0.0.1:{port}\naudio_source ausine,440\nausrc_srate 48000\n\
+            "sip_listen 127.0.0.1:{port}\nnet_interface 127.0.0.1\naudio_source ausine,440\nausrc_srate 48000\n\
              ausrc_channels 2\naudio_player aubridge,nil\n\
              audio_alert aubridge,nil\nmodule_path /usr/lib/baresip/modules\nmodule g711.so\n\
              module ausine.so\nmodule aubridge.so\nmodule account.so\nmodule menu.so\n"

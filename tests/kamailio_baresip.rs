@@ -80,6 +80,7 @@ pub(crate) fn baresip_with(
         .unwrap_or_default();
     let config = format!(
         "sip_listen {listen}\n\
+         net_interface 127.0.0.1\n\
          audio_source aufile,{tone}\n\
          audio_player aubridge,nil\n\
          audio_alert aubridge,nil\n\

@@ -240,7 +240,7 @@ pub fn baresip_home(home: &Path, codec: &str, port: u16, source: &Path, user: &s
     std::fs::write(
         home.join("config"),
         format!(
-            "sip_listen 127.0.0.1:{port}\n\
+            "sip_listen 127.0.0.1:{port}\nnet_interface 127.0.0.1\n\
              audio_source aufile,{source}\naudio_player aubridge,nil\naudio_alert aubridge,nil\n\
              module_path /usr/lib/baresip/modules\n\
              module g711.so\nmodule opus.so\nmodule plc.so\nmodule aufile.so\nmodule aubridge.so\n\
