@@ -8,9 +8,9 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::kamailio_baresip::{baresip, kamailio_on, registration_state};
+use crate::kamailio_baresip::{kamailio_on, registered_baresip, registration_state};
 use crate::support::{
-    Headless, Proc, free_port, get_json, post_json, require, scratch, wait_until, write_tone,
+    Headless, Proc, free_port, get_json, post_json, require, scratch, wait_until,
 };
 
 /// dnsmasq answering only for `recall.test` from the records given, on a free loopback port
@@ -87,16 +87,7 @@ fn recall_locates_its_registrar_by_naptr_and_srv_skips_a_dead_server_and_calls_t
         ],
     );
 
-    let tone = dir.join("tone.wav");
-    write_tone(&tone, 440.0, 10.0);
-    let bob = baresip(&dir, "bob", pbx, &tone);
-    assert!(
-        wait_until(Duration::from_secs(10), || bob
-            .log_text()
-            .contains("200 OK")),
-        "baresip did not register:\n{}",
-        bob.log_text()
-    );
+    let bob = registered_baresip(&dir, "bob", pbx, String::new);
 
     let config = config(&dir, dns, "sip:recall.test");
     let tcp = format!("tcp:127.0.0.1:{}", free_port());
@@ -222,16 +213,7 @@ fn recall_call_to_a_domain_with_no_account_is_routed_by_srv_and_an_unknown_domai
             "--host-record=pbx.recall.test,127.0.0.1".to_owned(),
         ],
     );
-    let tone = dir.join("tone.wav");
-    write_tone(&tone, 440.0, 10.0);
-    let bob = baresip(&dir, "bob", pbx, &tone);
-    assert!(
-        wait_until(Duration::from_secs(10), || bob
-            .log_text()
-            .contains("200 OK")),
-        "baresip did not register:\n{}",
-        bob.log_text()
-    );
+    let bob = registered_baresip(&dir, "bob", pbx, String::new);
     let config = dir.join("dns-only.toml");
     std::fs::write(&config, format!("[dns]\nservers = [\"{dns}\"]\n")).expect("config");
 

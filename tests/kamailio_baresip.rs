@@ -109,6 +109,68 @@ pub(crate) fn baresip_with(
     )
 }
 
+/// baresip registered at `registrar` as `user` playing a 10 s 440 Hz tone, once its
+/// registration is answered 200 (the test fails with its log, and `also`, otherwise).
+pub(crate) fn registered_baresip(
+    dir: &Path,
+    user: &str,
+    registrar: SocketAddr,
+    also: impl Fn() -> String,
+) -> Proc {
+    let tone = dir.join("tone.wav");
+    write_tone(&tone, 440.0, 10.0);
+    let phone = baresip(dir, user, registrar, &tone);
+    await_baresip(&phone, &also);
+    phone
+}
+
+/// Waits up to 10 s for baresip's registration to be answered 200.
+pub(crate) fn await_baresip(phone: &Proc, also: impl Fn() -> String) {
+    assert!(
+        wait_until(Duration::from_secs(10), || phone
+            .log_text()
+            .contains("200 OK")),
+        "{} did not register:\n{}\n{}",
+        phone.name,
+        phone.log_text(),
+        also()
+    );
+}
+
+/// Calls `to` over the control API and waits up to 10 s for it to connect; its id.
+pub(crate) fn connected_call(agent: &Headless, to: &str, also: impl Fn() -> String) -> String {
+    let (status, call) = post_json(agent.control, "/v1/calls", &format!(r#"{{"to": "{to}"}}"#));
+    assert_eq!(status, 201, "{call}");
+    let id = call["id"].as_str().expect("id").to_owned();
+    let connected = wait_until(Duration::from_secs(10), || {
+        get_json(agent.control, &format!("/v1/calls/{id}"))["state"] == "connected"
+    });
+    assert!(
+        connected,
+        "not connected: {}\n{}",
+        agent.proc.log_text(),
+        also()
+    );
+    id
+}
+
+/// Both sides carried the tone: recall's `recording` and what baresip (in `dir`/baresip-bob)
+/// decoded each hold more than 2.5 s at an RMS over 1000.
+pub(crate) fn assert_tone_both_ways(dir: &Path, recording: &Path) {
+    let (rms, seconds) = wav_level(recording);
+    assert!(seconds > 2.5, "recall recorded {seconds:.1} s");
+    assert!(rms > 1000.0, "recall heard baresip's tone: rms {rms:.0}");
+    let dump = std::fs::read_dir(dir.join("baresip-bob"))
+        .expect("baresip dir")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| p.to_string_lossy().ends_with("-dec.wav"))
+        .expect("baresip dumped what it decoded");
+    let (rms, seconds) = wav_level(&dump);
+    assert!(seconds > 2.5, "baresip recorded {seconds:.1} s");
+    assert!(rms > 1000.0, "baresip heard recall's tone: rms {rms:.0}");
+}
+
 pub(crate) fn registration_state(agent: &Headless) -> String {
     agent.status()["registrations"][0]["state"]
         .as_str()
@@ -148,17 +210,8 @@ pub(crate) fn account_config(
 fn recall_registers_at_kamailio_and_talks_to_baresip_both_ways() {
     let dir = scratch("kamailio-baresip");
     let (kam, registrar) = kamailio(&dir);
+    let bob = registered_baresip(&dir, "bob", registrar, String::new);
     let tone = dir.join("tone.wav");
-    write_tone(&tone, 440.0, 10.0);
-    let bob = baresip(&dir, "bob", registrar, &tone);
-    let bob_registered = wait_until(Duration::from_secs(10), || {
-        bob.log_text().contains("200 OK")
-    });
-    assert!(
-        bob_registered,
-        "baresip did not register:\n{}",
-        bob.log_text()
-    );
 
     let recording = dir.join("recall-heard.wav");
     let audio = format!("file:{},{}", tone.display(), recording.display());
@@ -180,18 +233,7 @@ fn recall_registers_at_kamailio_and_talks_to_baresip_both_ways() {
         kam.log_text()
     );
 
-    let (status, call) = post_json(agent.control, "/v1/calls", r#"{"to": "sip:bob@127.0.0.1"}"#);
-    assert_eq!(status, 201, "{call}");
-    let id = call["id"].as_str().expect("id").to_owned();
-    let connected = wait_until(Duration::from_secs(10), || {
-        get_json(agent.control, &format!("/v1/calls/{id}"))["state"] == "connected"
-    });
-    assert!(
-        connected,
-        "not connected: {}\n{}",
-        agent.proc.log_text(),
-        bob.log_text()
-    );
+    let id = connected_call(&agent, "sip:bob@127.0.0.1", || bob.log_text());
     std::thread::sleep(Duration::from_secs(3));
     let (status, view) = post_json(agent.control, &format!("/v1/calls/{id}/hangup"), "");
     assert_eq!(status, 200, "{view}");
@@ -201,19 +243,7 @@ fn recall_registers_at_kamailio_and_talks_to_baresip_both_ways() {
 
     // Stop recall so the recording is written, and check both directions carried the tone.
     assert!(agent.proc.terminate(Duration::from_secs(10)).success());
-    let (rms, seconds) = wav_level(&recording);
-    assert!(seconds > 2.5, "recall recorded {seconds:.1} s");
-    assert!(rms > 1000.0, "recall heard baresip's tone: rms {rms:.0}");
-    let dump = std::fs::read_dir(dir.join("baresip-bob"))
-        .expect("baresip dir")
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .find(|p| p.to_string_lossy().ends_with("-dec.wav"))
-        .expect("baresip dumped what it decoded");
-    let (rms, seconds) = wav_level(&dump);
-    assert!(seconds > 2.5, "baresip recorded {seconds:.1} s");
-    assert!(rms > 1000.0, "baresip heard recall's tone: rms {rms:.0}");
-    println!("recall heard rms {rms:.0} over {seconds:.1} s");
+    assert_tone_both_ways(&dir, &recording);
 }
 
 #[test]

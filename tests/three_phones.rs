@@ -6,7 +6,9 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use crate::kamailio_baresip::{account_config, baresip, kamailio, registration_state};
+use crate::kamailio_baresip::{
+    account_config, await_baresip, baresip, kamailio, registration_state,
+};
 use crate::support::{Headless, Proc, get_json, post_json, scratch, wait_until, write_tone};
 
 /// Kamailio, and baresip bob (440 Hz) and carol (1000 Hz) registered there, answering by
@@ -18,13 +20,7 @@ fn setup(dir: &Path) -> (Proc, SocketAddr, Proc, Proc) {
         let tone = dir.join(format!("{user}.wav"));
         write_tone(&tone, hz, 60.0);
         let phone = baresip(dir, user, registrar, &tone);
-        assert!(
-            wait_until(Duration::from_secs(10), || phone
-                .log_text()
-                .contains("200 OK")),
-            "{user} did not register:\n{}",
-            phone.log_text()
-        );
+        await_baresip(&phone, String::new);
         phones.push(phone);
     }
     let carol = phones.pop().expect("carol");

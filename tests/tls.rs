@@ -11,10 +11,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::kamailio_baresip::{baresip_with, kamailio_on, registration_state};
+use crate::kamailio_baresip::{
+    assert_tone_both_ways, await_baresip, baresip_with, connected_call, kamailio_on,
+    registration_state,
+};
 use crate::support::{
-    Headless, Proc, free_port, get_json, post_json, recall, require, scratch, wait_until,
-    wav_level, write_tone,
+    Headless, Proc, free_port, post_json, recall, require, scratch, wait_until, write_tone,
 };
 
 /// `recall cert --out DIR [--name NAME…]`; returns DIR.
@@ -125,14 +127,7 @@ fn recall_registers_over_tls_and_talks_to_baresip_over_tls_both_ways() {
         &format!("127.0.0.1:{}", free_port()),
         &tone,
     );
-    assert!(
-        wait_until(Duration::from_secs(10), || bob
-            .log_text()
-            .contains("200 OK")),
-        "baresip did not register over TLS:\n{}\n{}",
-        bob.log_text(),
-        kam.log_text()
-    );
+    await_baresip(&bob, || kam.log_text());
     assert!(
         bob.log_text().contains("TLS"),
         "baresip registered over TLS:\n{}",
@@ -176,19 +171,9 @@ fn recall_registers_over_tls_and_talks_to_baresip_over_tls_both_ways() {
         "REGISTER went over TLS with an alias:\n{log}"
     );
 
-    let (status, call) = post_json(agent.control, "/v1/calls", r#"{"to": "sip:bob@127.0.0.1"}"#);
-    assert_eq!(status, 201, "{call}");
-    let id = call["id"].as_str().expect("id").to_owned();
-    let connected = wait_until(Duration::from_secs(10), || {
-        get_json(agent.control, &format!("/v1/calls/{id}"))["state"] == "connected"
+    let id = connected_call(&agent, "sip:bob@127.0.0.1", || {
+        format!("{}\n{}", kam.log_text(), bob.log_text())
     });
-    assert!(
-        connected,
-        "not connected: {}\n{}\n{}",
-        agent.proc.log_text(),
-        kam.log_text(),
-        bob.log_text()
-    );
     std::thread::sleep(Duration::from_secs(3));
     // baresip hangs up: its BYE reaches recall through Kamailio on recall's own connection.
     let (status, view) = post_json(agent.control, &format!("/v1/calls/{id}/hangup"), "");
@@ -202,18 +187,7 @@ fn recall_registers_over_tls_and_talks_to_baresip_over_tls_both_ways() {
     );
 
     assert!(agent.proc.terminate(Duration::from_secs(10)).success());
-    let (rms, seconds) = wav_level(&recording);
-    assert!(seconds > 2.5, "recall recorded {seconds:.1} s");
-    assert!(rms > 1000.0, "recall heard baresip's tone: rms {rms:.0}");
-    let dump = std::fs::read_dir(dir.join("baresip-bob"))
-        .expect("baresip dir")
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .find(|p| p.to_string_lossy().ends_with("-dec.wav"))
-        .expect("baresip dumped what it decoded");
-    let (rms, seconds) = wav_level(&dump);
-    assert!(seconds > 2.5, "baresip recorded {seconds:.1} s");
-    assert!(rms > 1000.0, "baresip heard recall's tone: rms {rms:.0}");
+    assert_tone_both_ways(&dir, &recording);
 }
 
 #[test]
