@@ -145,5 +145,26 @@ fn baresip_calls_recall_over_ipv6_and_the_audio_flows_both_ways() {
         bob.log_text()
     );
     let id = call["id"].as_str().expect("id").to_owned();
-    let _ = get_json(agent.control, &format!("/v1/calls/{id}"));
+    assert_eq!(
+        get_json(agent.control, &format!("/v1/calls/{id}"))["state"],
+        "connected"
+    );
+
+    // Dual stack: the same agent still answers over IPv4, from its IPv4 socket.
+    let probe = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    probe
+        .set_read_timeout(Some(Duration::from_secs(3)))
+        .expect("timeout");
+    let from = probe.local_addr().expect("addr");
+    let options = format!(
+        "OPTIONS sip:alice@{sip} SIP/2.0\r\nVia: SIP/2.0/UDP {from};branch=z9hG4bK-v4probe;rport\r\n\
+         From: <sip:probe@{from}>;tag=p\r\nTo: <sip:alice@{sip}>\r\nCall-ID: v4probe@{from}\r\n\
+         CSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+        sip = agent.sip
+    );
+    probe.send_to(options.as_bytes(), agent.sip).expect("send");
+    let mut buf = [0u8; 2048];
+    let (n, answered_from) = probe.recv_from(&mut buf).expect("an answer over IPv4");
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("SIP/2.0 200"));
+    assert_eq!(answered_from, agent.sip);
 }

@@ -470,10 +470,7 @@ impl Account {
 /// socket for its transport, an IPv4 one an IPv4 socket. When none fits, all are kept (the
 /// send then fails and says why).
 pub(crate) fn reachable(ua: &UserAgent, targets: Vec<Target>) -> Vec<Target> {
-    let fits = |t: &Target| {
-        ua.local_addr(t.dest.transport)
-            .is_some_and(|local| local.is_ipv4() == t.dest.addr.is_ipv4())
-    };
+    let fits = |t: &Target| ua.local_addr_for(t.dest).is_some();
     if targets.iter().any(fits) {
         targets.into_iter().filter(fits).collect()
     } else {

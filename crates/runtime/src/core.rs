@@ -92,7 +92,8 @@ fn plant(directory: &mut store::Store, seed: &crate::Seed) -> Result<(), store::
 
 struct Core {
     phone: Phone,
-    sip_udp: HashMap<Transport, Arc<UdpSocket>>,
+    /// The SIP UDP sockets by address family (IPv4: `true`).
+    sip_udp: HashMap<bool, Arc<UdpSocket>>,
     streams: StreamPool,
     tls: Tls,
     media: HashMap<SocketAddr, Arc<UdpSocket>>,
@@ -190,7 +191,7 @@ pub async fn run(
                         addr: local,
                     },
                 );
-                sip_udp.insert(Transport::Udp, socket);
+                sip_udp.insert(local.is_ipv4(), socket);
                 listen.push(format!("udp:{local}"));
             }
             Transport::Tcp | Transport::Tls => {
@@ -227,11 +228,10 @@ pub async fn run(
     // Via and Contact carry the UDP address with `alias` (RFC 5923), so the server sends its
     // requests back on those connections.
     for transport in [Transport::Tcp, Transport::Tls] {
-        if !config.listen.iter().any(|l| l.transport == transport)
-            && let Some(udp) = sip_udp
-                .get(&Transport::Udp)
-                .and_then(|s| s.local_addr().ok())
-        {
+        if config.listen.iter().any(|l| l.transport == transport) {
+            continue;
+        }
+        for udp in sip_udp.values().filter_map(|s| s.local_addr().ok()) {
             let _ = ask(
                 &mut phone,
                 Request::Listen {
@@ -427,7 +427,12 @@ impl Core {
         }
         match transmit.dest.transport {
             Transport::Udp => {
-                let Some(socket) = self.sip_udp.get(&Transport::Udp) else {
+                let family = transmit.dest.addr.is_ipv4();
+                let Some(socket) = self
+                    .sip_udp
+                    .get(&family)
+                    .or_else(|| self.sip_udp.get(&!family))
+                else {
                     warn!(dest = %transmit.dest, "no UDP socket to send SIP from");
                     return;
                 };

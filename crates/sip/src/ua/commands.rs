@@ -130,7 +130,7 @@ impl UserAgent {
             .or(account.as_ref().map(|a| a.proxy))
             .or_else(|| uri_dest(&target, Transport::Udp))
             .ok_or_else(|| CommandError::Unroutable(invitation.target.clone()))?;
-        let local = self.local_for(dest.transport)?;
+        let local = self.local_for(dest)?;
         let (user, local_uri) = match &account {
             Some(a) => (
                 user_of(&a.aor).unwrap_or_else(|| self.config.contact_user.clone()),
@@ -403,7 +403,7 @@ impl UserAgent {
             });
         }
         let (builder, dest) = l.dialog.request(Method::Info, None).map_err(bad_header)?;
-        let local = self.local_for(dest.transport)?;
+        let local = self.local_for(dest)?;
         let request = builder
             .header(HeaderName::Via, self.via(dest.transport, local))
             .and_then(|b| b.header(HeaderName::ContentType, content_type.to_owned()))
@@ -433,7 +433,7 @@ impl UserAgent {
         let referred_by = l.dialog.local_uri.clone();
         let user = user_of(&referred_by).unwrap_or_else(|| "recall".to_owned());
         let (builder, dest) = l.dialog.request(Method::Refer, None).map_err(bad_header)?;
-        let local = self.local_for(dest.transport)?;
+        let local = self.local_for(dest)?;
         let contact = contact(&user, local, dest.transport);
         let request = builder
             .header(HeaderName::Via, self.via(dest.transport, local))
@@ -471,7 +471,7 @@ impl UserAgent {
         }
         let user = user_of(&l.dialog.local_uri).unwrap_or_else(|| "recall".to_owned());
         let (builder, dest) = l.dialog.request(Method::Notify, None).map_err(bad_header)?;
-        let local = self.local_for(dest.transport)?;
+        let local = self.local_for(dest)?;
         let contact = contact(&user, local, dest.transport);
         let state = if done {
             "terminated;reason=noresource".to_owned()

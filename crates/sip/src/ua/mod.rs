@@ -128,7 +128,8 @@ pub struct UserAgent {
     subscriptions: HashMap<(String, String), LegId>,
     next_leg: u64,
     accounts: Vec<Registration>,
-    local: HashMap<Transport, SocketAddr>,
+    /// Where it listens, by transport and address family (IPv4: `true`).
+    local: HashMap<(Transport, bool), SocketAddr>,
     out: VecDeque<Output>,
     stats: Stats,
     /// What the transport said while [`UserAgent::handle_transport_error`] fails its
@@ -162,14 +163,27 @@ impl UserAgent {
     }
 
     /// Tells the user agent where it listens on a transport (for `Via` and `Contact`).
+    /// One address per transport and family: a dual-stack phone gives one of each.
     pub fn set_local_addr(&mut self, transport: Transport, addr: SocketAddr) {
-        self.local.insert(transport, addr);
+        self.local.insert((transport, addr.is_ipv4()), addr);
     }
 
     /// Where the user agent listens on a transport.
     #[must_use]
     pub fn local_addr(&self, transport: Transport) -> Option<SocketAddr> {
-        self.local.get(&transport).copied()
+        self.local
+            .get(&(transport, true))
+            .or_else(|| self.local.get(&(transport, false)))
+            .copied()
+    }
+
+    /// Where the user agent listens on `dest`'s transport in `dest`'s address family, if it
+    /// does (an IPv6 destination needs an IPv6 socket).
+    #[must_use]
+    pub fn local_addr_for(&self, dest: Dest) -> Option<SocketAddr> {
+        self.local
+            .get(&(dest.transport, dest.addr.is_ipv4()))
+            .copied()
     }
 
     /// The next thing to do: send, tell, or sleep until a deadline.
@@ -594,11 +608,12 @@ impl UserAgent {
     // Small things
     // ---------------------------------------------------------------------------------------
 
-    fn local_for(&self, transport: Transport) -> Result<SocketAddr, CommandError> {
-        self.local
-            .get(&transport)
-            .copied()
-            .ok_or(CommandError::NoLocalAddress(transport))
+    /// The local address for messages to `dest`: its transport in its family, else its
+    /// transport in the other family (the send then fails and says why).
+    fn local_for(&self, dest: Dest) -> Result<SocketAddr, CommandError> {
+        self.local_addr_for(dest)
+            .or_else(|| self.local_addr(dest.transport))
+            .ok_or(CommandError::NoLocalAddress(dest.transport))
     }
 
     /// A `Via` with a fresh RFC 3261 branch and `rport` (RFC 3581); over TCP and TLS also

@@ -565,7 +565,7 @@ impl UserAgent {
         let (name, value) = auth.authorize(&credentials, "INVITE", &uri);
         l.auth = Some(auth);
         let dest = l.dialog.peer;
-        let Ok(local) = self.local_for(dest.transport) else {
+        let Ok(local) = self.local_for(dest) else {
             return false;
         };
         let via = self.via(dest.transport, local);

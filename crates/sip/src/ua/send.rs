@@ -110,7 +110,7 @@ impl UserAgent {
         let Ok((builder, dest)) = l.dialog.request(Method::Ack, Some(sequence)) else {
             return;
         };
-        let Ok(local) = self.local_for(dest.transport) else {
+        let Ok(local) = self.local_for(dest) else {
             return;
         };
         let via = self.via(dest.transport, local);
@@ -133,7 +133,7 @@ impl UserAgent {
         let Ok((builder, dest)) = l.dialog.request(Method::Bye, None) else {
             return;
         };
-        let Ok(local) = self.local_for(dest.transport) else {
+        let Ok(local) = self.local_for(dest) else {
             return;
         };
         let via = self.via(dest.transport, local);
@@ -161,7 +161,7 @@ impl UserAgent {
             return;
         };
         let user = user_of(&l.dialog.local_uri).unwrap_or_else(|| self.config.contact_user.clone());
-        let Ok(local) = self.local_for(dest.transport) else {
+        let Ok(local) = self.local_for(dest) else {
             return;
         };
         let via = self.via(dest.transport, local);
@@ -192,7 +192,7 @@ impl UserAgent {
         };
         let config = reg.config.clone();
         let dest = config.proxy;
-        let Some(local) = self.local.get(&dest.transport).copied() else {
+        let Ok(local) = self.local_for(dest) else {
             self.registration_failed(
                 account,
                 RegistrationFailure::TransportError {
@@ -283,7 +283,7 @@ impl UserAgent {
             },
             peer: source,
         };
-        let Ok(local) = self.local_for(source.transport) else {
+        let Ok(local) = self.local_for(source) else {
             return;
         };
         for (method, seq) in [(Method::Ack, Some(sequence)), (Method::Bye, None)] {
@@ -420,7 +420,7 @@ impl UserAgent {
         let mut builder =
             self.build_response(request, status, None, Some(&leg.dialog.local_tag))?;
         if (101..300).contains(&status) {
-            let local = self.local_for(leg.dialog.transport())?;
+            let local = self.local_for(leg.dialog.peer)?;
             let user =
                 user_of(&leg.dialog.local_uri).unwrap_or_else(|| self.config.contact_user.clone());
             builder = builder
