@@ -300,6 +300,10 @@ pub struct SipSection {
     /// (RFC 5626 §4.4.1; a flow that does not answer within 10 s is closed and the
     /// registration made again on a new one); 0 turns keep-alives off.
     pub keepalive_s: u64,
+    /// A STUN server, `IP:PORT`, asked every `keepalive_s` (30 s when that is 0) from the SIP
+    /// UDP socket: its answer (the NAT's public address) goes into Via and Contact, and a
+    /// changed answer registers again.
+    pub stun_server: Option<SocketAddr>,
 }
 
 impl Default for SipSection {
@@ -310,6 +314,7 @@ impl Default for SipSection {
             t1_ms: 500,
             ring_timeout: 120,
             keepalive_s: 30,
+            stun_server: None,
         }
     }
 }

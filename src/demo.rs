@@ -199,6 +199,7 @@ fn spawn_pbx(
 ) -> Result<(), StartError> {
     let config = crate::config::Config::default();
     let phone_config = engine::PhoneConfig {
+        stun: None,
         ua: sip::UaConfig {
             user_agent: "recall demo PBX".to_owned(),
             ..sip::UaConfig::default()

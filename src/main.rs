@@ -351,6 +351,13 @@ fn run(mode: Mode) -> Result<ExitCode, Failure> {
         }
     };
     let phone_config = engine::PhoneConfig {
+        stun: config.sip.stun_server.map(|server| {
+            let every = match config.sip.keepalive_s {
+                0 => 30,
+                s => s,
+            };
+            (server, Duration::from_secs(every))
+        }),
         ua,
         accounts,
         auto_answer,

@@ -15,6 +15,7 @@ mod kamailio_baresip;
 mod malformed;
 mod settings;
 mod sipp;
+mod stun;
 mod support;
 mod three_phones;
 mod tls;

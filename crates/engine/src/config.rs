@@ -1,6 +1,6 @@
 //! What a phone is built from.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use api::{AudioStatus, CallId};
@@ -145,6 +145,9 @@ pub struct PhoneConfig {
     /// The wall-clock time at the `now` the phone is created with; timelines are stamped
     /// from it (the phone never reads a clock).
     pub wall_clock: time::OffsetDateTime,
+    /// A STUN server (RFC 8489) asked every so often from the SIP UDP socket: its answer is
+    /// the public address put in Via and Contact, and the asking keeps a NAT's mapping alive.
+    pub stun: Option<(SocketAddr, Duration)>,
 }
 
 impl std::fmt::Debug for PhoneConfig {

@@ -129,6 +129,8 @@ pub struct Phone {
     registrations: Registrations,
     /// Locates servers by name (RFC 3263): its questions go out as [`Output::Resolve`].
     resolver: sip::Resolver,
+    /// Learns the public address of the SIP UDP socket and keeps its NAT mapping alive.
+    stun: Option<sip::stun::StunClient>,
     /// The interactions, the agent's state and the callback settings.
     desk: Desk,
     calls: Calls,
@@ -156,6 +158,9 @@ impl Phone {
             now,
             registrations: Registrations::new(config.accounts),
             resolver: sip::Resolver::new(rng.u64(..)),
+            stun: config
+                .stun
+                .map(|(server, every)| sip::stun::StunClient::new(server, every, rng.u64(..), now)),
             desk: Desk::new(config.callbacks, (now, config.wall_clock)),
             calls: Calls::new(
                 config.audio,
@@ -232,7 +237,17 @@ impl Phone {
             Input::Command { now, request } => return Some(self.request(now, *request)),
             Input::Sip { now, source, bytes } => {
                 self.now = now;
-                self.ua.handle_datagram(now, source, bytes);
+                match self.stun.as_mut() {
+                    Some(stun) if sip::stun::is_stun(bytes) => {
+                        if source.addr == stun.server()
+                            && let Some(public) = stun.handle(bytes)
+                        {
+                            tracing::info!(%public, "STUN: the public address of the SIP socket");
+                            self.ua.set_public_addr(now, public);
+                        }
+                    }
+                    _ => self.ua.handle_datagram(now, source, bytes),
+                }
             }
             Input::SipMessage {
                 now,
@@ -263,6 +278,16 @@ impl Phone {
             Input::Timeout(now) => {
                 self.now = now;
                 self.resolver.expire(now);
+                if let Some(stun) = self.stun.as_mut()
+                    && let Some(bytes) = stun.poll_transmit(now)
+                {
+                    let dest = Dest {
+                        transport: sip::Transport::Udp,
+                        addr: stun.server(),
+                    };
+                    self.out
+                        .push_back(Output::Sip(sip::Transmit { dest, bytes }));
+                }
                 self.ua.handle_timeout(now);
                 while let Some((at, timer)) = self.timers.pop_due_at(now) {
                     let (calls, mut cx) = self.split();
@@ -322,6 +347,10 @@ impl Phone {
         let deadline = self
             .ua_deadline
             .unwrap_or(self.now + Duration::from_secs(3600));
+        let deadline = self
+            .stun
+            .as_ref()
+            .map_or(deadline, |stun| deadline.min(stun.deadline()));
         Output::Timeout(self.timers.next().map_or(deadline, |at| at.min(deadline)))
     }
 

@@ -18,6 +18,7 @@ mod message;
 mod registration;
 mod resolve;
 mod stream;
+pub mod stun;
 mod timers;
 mod transport;
 mod ua;

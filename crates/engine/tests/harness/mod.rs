@@ -187,6 +187,7 @@ impl Host {
     ) -> Self {
         let heard = Arc::new(Mutex::new(Vec::new()));
         let config = PhoneConfig {
+            stun: None,
             ua: sip::UaConfig::default(),
             accounts: vec![account(user, &format!("{user}-secret"))],
             auto_answer: auto_answer.then_some(Duration::ZERO),

@@ -130,6 +130,9 @@ pub struct UserAgent {
     accounts: Vec<Registration>,
     /// Where it listens, by transport and address family (IPv4: `true`).
     local: HashMap<(Transport, bool), SocketAddr>,
+    /// The public address STUN found for the UDP socket of a family, written into Via and
+    /// Contact instead of the local one.
+    public: HashMap<bool, SocketAddr>,
     out: VecDeque<Output>,
     stats: Stats,
     /// What the transport said while [`UserAgent::handle_transport_error`] fails its
@@ -156,6 +159,7 @@ impl UserAgent {
             next_leg: 1,
             accounts: Vec::new(),
             local: HashMap::new(),
+            public: HashMap::new(),
             out: VecDeque::new(),
             stats: Stats::default(),
             transport_detail: None,
@@ -175,6 +179,33 @@ impl UserAgent {
             .get(&(transport, true))
             .or_else(|| self.local.get(&(transport, false)))
             .copied()
+    }
+
+    /// The public address of the UDP socket (from STUN): Via and Contact carry it from now on,
+    /// and registrations are made again at once so the registrar learns it (RFC 5626 §4.4.2
+    /// says a changed mapping means the flow changed).
+    pub fn set_public_addr(&mut self, now: Instant, addr: SocketAddr) {
+        self.now = now;
+        if self.public.insert(addr.is_ipv4(), addr) == Some(addr) {
+            return;
+        }
+        let registered: Vec<AccountId> = self
+            .accounts
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| {
+                matches!(r.state, RegState::Registered)
+                    && r.tx.is_none()
+                    && !r.unregistering
+                    && r.config.proxy.transport == Transport::Udp
+                    && r.config.proxy.addr.is_ipv4() == addr.is_ipv4()
+            })
+            .map(|(i, _)| AccountId(i as u32))
+            .collect();
+        for account in registered {
+            info!(%account, public = %addr, "public address changed; registering again");
+            self.send_register(account, false);
+        }
     }
 
     /// Where the user agent listens on `dest`'s transport in `dest`'s address family, if it
@@ -611,6 +642,11 @@ impl UserAgent {
     /// The local address for messages to `dest`: its transport in its family, else its
     /// transport in the other family (the send then fails and says why).
     fn local_for(&self, dest: Dest) -> Result<SocketAddr, CommandError> {
+        if dest.transport == Transport::Udp
+            && let Some(public) = self.public.get(&dest.addr.is_ipv4())
+        {
+            return Ok(*public);
+        }
         self.local_addr_for(dest)
             .or_else(|| self.local_addr(dest.transport))
             .ok_or(CommandError::NoLocalAddress(dest.transport))
