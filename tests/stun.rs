@@ -110,3 +110,61 @@ fn the_stun_address_goes_into_contact_and_a_new_mapping_registers_again() {
             .contains("public address changed; registering again")
     );
 }
+
+#[test]
+fn a_real_stun_server_coturn_is_understood() {
+    crate::support::require("turnserver");
+    let dir = scratch("stun-coturn");
+    let (_kam, registrar) = kamailio(&dir);
+    let port = crate::support::free_port();
+    let mut command = std::process::Command::new("turnserver");
+    command
+        .args([
+            "--stun-only",
+            "--no-cli",
+            "--no-tls",
+            "--no-dtls",
+            "--no-tcp",
+            "-n",
+        ])
+        .args(["--listening-ip", "127.0.0.1", "--relay-ip", "127.0.0.1"])
+        .args(["-p", &port.to_string(), "--log-file", "stdout"])
+        .arg("--db")
+        .arg(dir.join("turndb"))
+        .arg("--pidfile")
+        .arg(dir.join("turn.pid"));
+    let _coturn = crate::support::Proc::spawn("coturn", command, &dir.join("coturn.log"));
+    std::thread::sleep(Duration::from_millis(500));
+    let config = dir.join("alice.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[sip]\nstun_server = \"127.0.0.1:{port}\"\n\n\
+             [[accounts]]\nname = \"alice\"\naor = \"sip:alice@127.0.0.1\"\n\
+             registrar = \"sip:{registrar}\"\npassword = \"alice-secret\"\nexpires = 60\n"
+        ),
+    )
+    .expect("config");
+    let agent = Headless::start(&dir, &["--config", config.to_str().expect("utf8")]);
+    // On loopback there is no NAT: coturn reports the socket's own address.
+    let own = format!("public={}", agent.sip);
+    assert!(
+        wait_until(Duration::from_secs(5), || {
+            let log = agent
+                .proc
+                .log_text()
+                .replace("\u{1b}[0m", "")
+                .replace("\u{1b}[2m", "")
+                .replace("\u{1b}[3m", "");
+            log.contains(&own)
+        }),
+        "{}",
+        agent.proc.log_text()
+    );
+    assert!(
+        wait_until(Duration::from_secs(5), || registration_state(&agent)
+            == "registered"),
+        "{}",
+        agent.status()
+    );
+}
