@@ -111,6 +111,21 @@ fn accounts(ui: &mut Ui, draft: &mut SettingsDraft, out: &mut Vec<Request>) {
             "sip:pbx.example.com (from the address)",
             false,
         );
+        ui.label("Transport");
+        let current = transport_of(&form.registrar, &form.aor);
+        let mut chosen = current;
+        let combo = egui::ComboBox::from_id_salt("transport")
+            .selected_text(transport_label(current))
+            .show_ui(ui, |ui| {
+                for choice in ["auto", "udp", "tcp", "tls"] {
+                    ui.selectable_value(&mut chosen, choice, transport_label(choice));
+                }
+            });
+        named(&combo.response, "Transport");
+        if chosen != current {
+            form.registrar = with_transport(&form.registrar, &form.aor, chosen);
+        }
+        ui.end_row();
         field(
             ui,
             "Outbound proxy",
@@ -190,6 +205,82 @@ fn accounts(ui: &mut Ui, draft: &mut SettingsDraft, out: &mut Vec<Request>) {
             None => {}
         }
     });
+}
+
+fn transport_label(transport: &str) -> &'static str {
+    match transport {
+        "udp" => "UDP",
+        "tcp" => "TCP",
+        "tls" => "TLS (encrypted)",
+        _ => "Automatic (DNS decides)",
+    }
+}
+
+/// The transport a registrar URI asks for: `tls` for `sips:` or `;transport=tls`, `tcp`, `udp`,
+/// or `auto` (none given: DNS decides). An empty registrar is the AOR's domain.
+pub(crate) fn transport_of(registrar: &str, aor: &str) -> &'static str {
+    let uri = if registrar.trim().is_empty() {
+        aor
+    } else {
+        registrar
+    };
+    let uri = uri.trim();
+    if uri.starts_with("sips:") {
+        return "tls";
+    }
+    let param = uri
+        .split(';')
+        .skip(1)
+        .filter_map(|p| p.split_once('='))
+        .find(|(k, _)| k.trim().eq_ignore_ascii_case("transport"))
+        .map(|(_, v)| v.trim().to_ascii_lowercase());
+    match param.as_deref() {
+        Some("udp") => "udp",
+        Some("tcp") => "tcp",
+        Some("tls") => "tls",
+        _ => "auto",
+    }
+}
+
+/// The registrar URI with its transport set to `transport` (`auto` removes it). An empty
+/// registrar starts from the AOR's domain.
+pub(crate) fn with_transport(registrar: &str, aor: &str, transport: &str) -> String {
+    let base = if registrar.trim().is_empty() {
+        let domain = aor
+            .trim()
+            .trim_start_matches("sips:")
+            .trim_start_matches("sip:")
+            .split('@')
+            .nth(1)
+            .unwrap_or_default()
+            .split(';')
+            .next()
+            .unwrap_or_default();
+        format!("sip:{domain}")
+    } else {
+        registrar.trim().to_owned()
+    };
+    let mut parts = base.split(';');
+    let head = parts.next().unwrap_or_default();
+    let head = head
+        .strip_prefix("sips:")
+        .map_or_else(|| head.to_owned(), |rest| format!("sip:{rest}"));
+    let mut uri = head;
+    for param in parts.filter(|p| {
+        !p.split('=')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .eq_ignore_ascii_case("transport")
+    }) {
+        uri.push(';');
+        uri.push_str(param);
+    }
+    if transport != "auto" {
+        uri.push_str(";transport=");
+        uri.push_str(transport);
+    }
+    uri
 }
 
 fn dtmf_label(mode: &str) -> &'static str {
@@ -401,4 +492,39 @@ fn footer(ui: &mut Ui, draft: &mut SettingsDraft, out: &mut Vec<Request>) {
             ui.label(RichText::new(format!("Saved in {file}")).weak());
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_transport_is_read_from_and_written_into_the_registrar_uri() {
+        let aor = "sip:1001@pbx.example.com";
+        assert_eq!(transport_of("", aor), "auto");
+        assert_eq!(transport_of("", "sips:1001@pbx.example.com"), "tls");
+        assert_eq!(
+            transport_of("sip:pbx.example.com;transport=TCP", aor),
+            "tcp"
+        );
+        assert_eq!(
+            transport_of("sip:192.0.2.1:5070;lr;transport=udp", aor),
+            "udp"
+        );
+        assert_eq!(
+            with_transport("", aor, "tls"),
+            "sip:pbx.example.com;transport=tls"
+        );
+        assert_eq!(
+            with_transport("sips:pbx.example.com:5061;lr", aor, "tcp"),
+            "sip:pbx.example.com:5061;lr;transport=tcp"
+        );
+        assert_eq!(
+            with_transport("sip:pbx.example.com;transport=tls;lr", aor, "auto"),
+            "sip:pbx.example.com;lr"
+        );
+        for t in ["auto", "udp", "tcp", "tls"] {
+            assert_eq!(transport_of(&with_transport("", aor, t), aor), t);
+        }
+    }
 }

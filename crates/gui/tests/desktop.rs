@@ -803,3 +803,18 @@ fn the_status_bar_names_each_accounts_transport() {
     h.get_by_label("work: registered over TLS");
     h.get_by_label("lab: failed over UDP");
 }
+
+#[test]
+fn the_account_form_sets_the_transport_in_the_registrar() {
+    let mut h = harness(state_with(vec![], vec![]));
+    h.state_mut().state.apply(saved_settings());
+    h.run();
+    h.get_by_role_and_label(Role::ComboBox, "Transport").click();
+    h.run();
+    h.get_by_label("TLS (encrypted)").click();
+    h.run();
+    h.get_by_role_and_label(Role::Button, "Save").click();
+    h.run();
+    let saved = saved_request(&h.state().asked).expect("saved");
+    assert_eq!(saved.accounts[0].registrar, "sip:127.0.0.1;transport=tls");
+}
