@@ -203,13 +203,17 @@ fn recall_call_to_a_domain_with_no_account_is_routed_by_srv_and_an_unknown_domai
  {
     let dir = scratch("dns-dial");
     let (kam, pbx) = kamailio_udp_tcp(&dir);
+    // The first server refuses the connection: the INVITE moves on to the second at once.
+    let dead = free_port();
     let (_dns_proc, dns) = dnsmasq(
         &dir,
         &[
+            format!("--srv-host=_sip._tcp.recall.test,dead.recall.test,{dead},5,0"),
             format!(
                 "--srv-host=_sip._tcp.recall.test,pbx.recall.test,{},10,0",
                 pbx.port()
             ),
+            "--host-record=dead.recall.test,127.0.0.1".to_owned(),
             "--host-record=pbx.recall.test,127.0.0.1".to_owned(),
         ],
     );
@@ -241,6 +245,10 @@ fn recall_call_to_a_domain_with_no_account_is_routed_by_srv_and_an_unknown_domai
     assert!(
         log.contains(&format!("send to tcp:{pbx}")) && log.contains("INVITE sip:bob@recall.test"),
         "{log}"
+    );
+    assert!(
+        log.contains(&format!("send to tcp:127.0.0.1:{dead}")),
+        "the dead server was tried first: {log}"
     );
 
     // A domain nobody publishes: exit 1, one line naming it.

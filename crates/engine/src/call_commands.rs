@@ -142,16 +142,18 @@ impl Calls {
         }
         let leg = call.leg;
         let target = match result {
-            Ok(targets) => match crate::registrations::reachable(cx.ua, targets)
-                .into_iter()
-                .next()
-            {
-                Some(target) => target,
-                None => {
+            Ok(targets) => {
+                let mut targets = crate::registrations::reachable(cx.ua, targets).into_iter();
+                let Some(first) = targets.next() else {
                     self.end_call(cx, id, format!("{} has no SIP server", invitation.target));
                     return;
+                };
+                let rest: Vec<sip::Target> = targets.collect();
+                if !rest.is_empty() {
+                    self.fallbacks.insert(id, (invitation.clone(), rest));
                 }
-            },
+                first
+            }
             Err(e) => {
                 info!(call = %id, error = %e, "cannot place the call");
                 self.end_call(cx, id, e.to_string());
@@ -159,6 +161,18 @@ impl Calls {
             }
         };
         info!(call = %id, %target, "dialled domain located");
+        self.invite_target(cx, id, leg, &mut invitation, &target);
+    }
+
+    /// Sends a located call's INVITE to `target` on `leg`.
+    fn invite_target(
+        &mut self,
+        cx: &mut Cx<'_>,
+        id: CallId,
+        leg: sip::LegId,
+        invitation: &mut sip::Invitation,
+        target: &sip::Target,
+    ) {
         if target.dest.transport == sip::Transport::Tls
             && let Some(server) = crate::account::server_name(&invitation.target)
         {
@@ -174,7 +188,7 @@ impl Calls {
             }));
         }
         invitation.dest = Some(target.dest);
-        match cx.ua.invite_as(cx.now, leg, invitation) {
+        match cx.ua.invite_as(cx.now, leg, invitation.clone()) {
             Ok(_) => {
                 let sip_call_id = cx.ua.call_id(leg).unwrap_or_default().to_owned();
                 if let Some(call) = self.calls.get_mut(&id) {
@@ -184,6 +198,44 @@ impl Calls {
             }
             Err(e) => self.end_call(cx, id, e.to_string()),
         }
+    }
+
+    /// RFC 3263 §4.3: a located call whose INVITE timed out, hit a transport error or got 503
+    /// before anything else is placed again to the next target; `false` when there is none.
+    pub(crate) fn fail_over(
+        &mut self,
+        cx: &mut Cx<'_>,
+        id: CallId,
+        reason: &sip::EndReason,
+    ) -> bool {
+        let retry = matches!(
+            reason,
+            sip::EndReason::Timeout
+                | sip::EndReason::TransportError
+                | sip::EndReason::Rejected { status: 503, .. }
+        );
+        let dialing = self
+            .calls
+            .get(&id)
+            .is_some_and(|c| c.state() == CallState::Dialing);
+        let Some((mut invitation, mut rest)) = self.fallbacks.remove(&id) else {
+            return false;
+        };
+        if !retry || !dialing {
+            return false;
+        }
+        let target = rest.remove(0);
+        if !rest.is_empty() {
+            self.fallbacks.insert(id, (invitation.clone(), rest));
+        }
+        warn!(call = %id, ?reason, next = %target, "trying the next server");
+        let leg = cx.ua.reserve_leg();
+        if let Some(call) = self.calls.get_mut(&id) {
+            call.leg = leg;
+        }
+        self.by_leg.insert(leg, id);
+        self.invite_target(cx, id, leg, &mut invitation, &target);
+        true
     }
 
     /// Answers a ringing call. When the agent answers (`call_waiting`), the call being talked

@@ -62,6 +62,9 @@ impl Calls {
             sip::Event::Info { .. } => {}
             sip::Event::Ended { leg, reason } => {
                 if let Some(id) = self.by_leg.remove(&leg) {
+                    if self.fail_over(cx, id, &reason) {
+                        return;
+                    }
                     let transferred =
                         reason == EndReason::RemoteBye && self.transfer_completed_by_peer(cx, id);
                     if !transferred {

@@ -52,6 +52,9 @@ pub(crate) struct Calls {
     pub(crate) released: HashMap<LegId, CallId>,
     /// Calls waiting for DNS to locate where their INVITE goes, by lookup.
     pub(crate) locating: HashMap<sip::LookupId, (CallId, sip::Invitation)>,
+    /// Dialled domains' other targets, in order, for calls still dialing the first (RFC 3263
+    /// §4.3: a timeout, transport error or 503 moves the INVITE on to the next).
+    pub(crate) fallbacks: HashMap<CallId, (sip::Invitation, Vec<sip::Target>)>,
     /// Live calls by the local address of their RTP socket.
     pub(crate) by_media: HashMap<SocketAddr, CallId>,
     /// Ended calls, oldest first, for pruning.
@@ -84,6 +87,7 @@ impl Calls {
             by_leg: HashMap::new(),
             released: HashMap::new(),
             locating: HashMap::new(),
+            fallbacks: HashMap::new(),
             by_media: HashMap::new(),
             ended: VecDeque::new(),
             next_call: 1,
@@ -434,6 +438,7 @@ impl Calls {
         };
         cx.timers.clear(TimerId::AutoAnswer(id));
         self.by_leg.remove(&call.leg);
+        self.fallbacks.remove(&id);
         let local = match talk {
             Some(talk) => {
                 let mut talk = *talk;
