@@ -64,7 +64,23 @@ impl TlsSection {
 #[serde(default, deny_unknown_fields)]
 pub struct DnsSection {
     /// DNS servers as `IP:PORT`, asked instead of the system's resolvers (labs, tests).
-    pub servers: Vec<SocketAddr>,
+    pub servers: Vec<String>,
+}
+
+impl DnsSection {
+    /// The servers, read; the first that is not `IP:PORT` is named.
+    pub fn addresses(&self) -> Result<Vec<SocketAddr>, ConfigError> {
+        self.servers
+            .iter()
+            .map(|text| {
+                text.trim().parse().map_err(|_| ConfigError::Value {
+                    key: "dns.servers",
+                    value: text.clone(),
+                    expected: "each must be IP:PORT, e.g. \"192.0.2.53:53\" or \"[2001:db8::53]:53\"",
+                })
+            })
+            .collect()
+    }
 }
 
 /// `[desktop]`: what the agent desktop shows.
@@ -303,7 +319,23 @@ pub struct SipSection {
     /// A STUN server, `IP:PORT`, asked every `keepalive_s` (30 s when that is 0) from the SIP
     /// UDP socket: its answer (the NAT's public address) goes into Via and Contact, and a
     /// changed answer registers again.
-    pub stun_server: Option<SocketAddr>,
+    pub stun_server: Option<String>,
+}
+
+impl SipSection {
+    /// The STUN server, read.
+    pub fn stun(&self) -> Result<Option<SocketAddr>, ConfigError> {
+        self.stun_server
+            .as_deref()
+            .map(|text| {
+                text.trim().parse().map_err(|_| ConfigError::Value {
+                    key: "sip.stun_server",
+                    value: text.to_owned(),
+                    expected: "it must be IP:PORT, e.g. \"192.0.2.50:3478\"",
+                })
+            })
+            .transpose()
+    }
 }
 
 impl Default for SipSection {
@@ -549,6 +581,8 @@ impl Config {
             });
         }
         self.webhook.to_runtime(self.tls.ca.as_deref())?;
+        self.dns.addresses()?;
+        self.sip.stun()?;
         self.media.to_settings()?;
         let mut names = std::collections::HashSet::new();
         for (i, account) in self.accounts.iter().enumerate() {

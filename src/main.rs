@@ -351,13 +351,17 @@ fn run(mode: Mode) -> Result<ExitCode, Failure> {
         }
     };
     let phone_config = engine::PhoneConfig {
-        stun: config.sip.stun_server.map(|server| {
-            let every = match config.sip.keepalive_s {
-                0 => 30,
-                s => s,
-            };
-            (server, Duration::from_secs(every))
-        }),
+        stun: config
+            .sip
+            .stun()
+            .map_err(|e| Failure::Usage(e.to_string()))?
+            .map(|server| {
+                let every = match config.sip.keepalive_s {
+                    0 => 30,
+                    s => s,
+                };
+                (server, Duration::from_secs(every))
+            }),
         ua,
         accounts,
         auto_answer,
@@ -373,7 +377,10 @@ fn run(mode: Mode) -> Result<ExitCode, Failure> {
         wall_clock: time::OffsetDateTime::now_utc(),
     };
     let runtime_config = runtime::RuntimeConfig {
-        dns_servers: config.dns.servers.clone(),
+        dns_servers: config
+            .dns
+            .addresses()
+            .map_err(|e| Failure::Usage(e.to_string()))?,
         tls: tls_files.clone(),
         keepalive: (config.sip.keepalive_s > 0)
             .then(|| Duration::from_secs(config.sip.keepalive_s)),

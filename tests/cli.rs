@@ -25,7 +25,11 @@ fn bad_flags_and_config_stop_with_one_line_and_exit_2() {
     std::fs::write(&unknown_key, "[sip]\nlisten_on = []\n").expect("write");
     let missing_ca = dir.join("missing-ca.toml");
     std::fs::write(&missing_ca, "[tls]\nca = \"/nonexistent/ca.pem\"\n").expect("write");
-    let cases: [(&[&str], &str); 11] = [
+    let bad_dns = dir.join("bad-dns.toml");
+    std::fs::write(&bad_dns, "[dns]\nservers = [\"nowhere\"]\n").expect("write");
+    let bad_stun = dir.join("bad-stun.toml");
+    std::fs::write(&bad_stun, "[sip]\nstun_server = \"stun.example.com\"\n").expect("write");
+    let cases: [(&[&str], &str); 13] = [
         (&["headless", "--bogus"], "unexpected argument '--bogus'"),
         (
             &["headless", "--listen", "udp:nowhere"],
@@ -54,6 +58,14 @@ fn bad_flags_and_config_stop_with_one_line_and_exit_2() {
         (
             &["headless", "--config", bad_account.to_str().expect("utf8")],
             "account \"desk\": registrar \"sip:pbx.example;transport=sctp\" must look like sip:host",
+        ),
+        (
+            &["headless", "--config", bad_dns.to_str().expect("utf8")],
+            "config: dns.servers is nowhere; each must be IP:PORT",
+        ),
+        (
+            &["headless", "--config", bad_stun.to_str().expect("utf8")],
+            "config: sip.stun_server is stun.example.com; it must be IP:PORT",
         ),
         (
             &["headless", "--config", missing_ca.to_str().expect("utf8")],

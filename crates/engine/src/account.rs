@@ -83,7 +83,9 @@ pub enum AccountError {
     #[error("proxy: {0}")]
     Proxy(sip::DestError),
     /// A registrar that is not a SIP URI with a host.
-    #[error("registrar {0:?} must look like sip:host, sip:host:port or sip:host;transport=tcp")]
+    #[error(
+        "registrar {0:?} must look like sip:host, sip:host:port, sip:host;transport=tcp (or tls) or sips:host"
+    )]
     Registrar(String),
     /// A registration lifetime of 0.
     #[error("expires must be more than 0 seconds")]
