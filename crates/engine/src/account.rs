@@ -383,7 +383,7 @@ mod tests {
                     registrar: "sip:pbx example".to_owned(),
                     ..account("sip:1001@pbx.example")
                 },
-                "registrar \"sip:pbx example\" must look like sip:host, sip:host:port or sip:host;transport=tcp",
+                "registrar \"sip:pbx example\" must look like sip:host, sip:host:port, sip:host;transport=tcp (or tls) or sips:host",
             ),
             (
                 api::Account {
