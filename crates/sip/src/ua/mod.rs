@@ -189,23 +189,29 @@ impl UserAgent {
         if self.public.insert(addr.is_ipv4(), addr) == Some(addr) {
             return;
         }
-        let registered: Vec<AccountId> = self
-            .accounts
+        let registered = self.registered_through(|proxy| {
+            proxy.transport == Transport::Udp && proxy.addr.is_ipv4() == addr.is_ipv4()
+        });
+        for account in registered {
+            info!(%account, public = %addr, "public address changed; registering again");
+            self.send_register(account, false);
+        }
+    }
+
+    /// The accounts registered (and not re-registering or un-registering) through a proxy
+    /// that `proxy` picks: those a changed flow or address must register again.
+    fn registered_through(&self, proxy: impl Fn(Dest) -> bool) -> Vec<AccountId> {
+        self.accounts
             .iter()
             .enumerate()
             .filter(|(_, r)| {
                 matches!(r.state, RegState::Registered)
                     && r.tx.is_none()
                     && !r.unregistering
-                    && r.config.proxy.transport == Transport::Udp
-                    && r.config.proxy.addr.is_ipv4() == addr.is_ipv4()
+                    && proxy(r.config.proxy)
             })
             .map(|(i, _)| AccountId(i as u32))
-            .collect();
-        for account in registered {
-            info!(%account, public = %addr, "public address changed; registering again");
-            self.send_register(account, false);
-        }
+            .collect()
     }
 
     /// Where the user agent listens on `dest`'s transport in `dest`'s address family, if it
@@ -286,19 +292,7 @@ impl UserAgent {
         // RFC 5626 §4.4.1: a registration whose flow died registers again at once, on a new
         // connection, so the server can reach us again.
         if dest.transport.is_stream() {
-            let lost: Vec<AccountId> = self
-                .accounts
-                .iter()
-                .enumerate()
-                .filter(|(_, r)| {
-                    matches!(r.state, RegState::Registered)
-                        && r.tx.is_none()
-                        && !r.unregistering
-                        && r.config.proxy == dest
-                })
-                .map(|(i, _)| AccountId(i as u32))
-                .collect();
-            for account in lost {
+            for account in self.registered_through(|proxy| proxy == dest) {
                 info!(%account, %dest, %detail, "flow to the registrar lost; registering again");
                 self.send_register(account, false);
             }
