@@ -127,7 +127,6 @@ pub async fn run(
 ) -> Result<Option<CallOutcome>, RunError> {
     raise_fd_limit();
     let (net_tx, mut net_rx) = mpsc::unbounded_channel();
-    let (adopt_tx, mut adopt_rx) = mpsc::unbounded_channel();
 
     let recordings = match &config.audio {
         AudioSpec::Null => None,
@@ -212,7 +211,7 @@ pub async fn run(
                             source,
                         })?;
                 let local = listener.local_addr().unwrap_or(spec.addr);
-                net::spawn_stream_listener(listener, acceptor, net_tx.clone(), adopt_tx.clone());
+                net::spawn_stream_listener(listener, acceptor, net_tx.clone());
                 let _ = ask(
                     &mut phone,
                     Request::Listen {
@@ -356,7 +355,6 @@ pub async fn run(
                 }
             }
             Some(mail) = api_rx.recv() => core.on_mail(mail),
-            Some((peer, writer)) = adopt_rx.recv() => core.streams.adopt(peer, writer),
             Some(report) = report_rx.recv() => core.on_webhook_report(report),
             Some((query, answer)) = dns_rx.recv() => {
                 core.phone.handle_input(Input::Resolved { now: Instant::now(), query, answer });
@@ -488,6 +486,7 @@ impl Core {
                     bytes: &bytes,
                 });
             }
+            NetEvent::Accepted { dest, writer } => self.streams.adopt(dest, writer),
             NetEvent::StreamClosed { dest, detail } => {
                 self.streams.closed(dest);
                 // Whatever was still waiting on that connection cannot be answered on it.

@@ -37,6 +37,13 @@ pub(crate) enum NetEvent {
     },
     /// A TCP or TLS connection closed, or could not be made.
     StreamClosed { dest: Dest, detail: String },
+    /// A connection a peer opened to us, with the queue that writes on it. It comes on the
+    /// same channel as, and before, the messages read from that connection, so an answer to
+    /// its first request always finds it.
+    Accepted {
+        dest: Dest,
+        writer: mpsc::UnboundedSender<Bytes>,
+    },
 }
 
 pub(crate) type NetTx = mpsc::UnboundedSender<NetEvent>;
@@ -178,9 +185,6 @@ impl StreamPool {
     }
 }
 
-/// Announces an accepted connection and its writer to the run loop.
-pub(crate) type Adopt = mpsc::UnboundedSender<(Dest, mpsc::UnboundedSender<Bytes>)>;
-
 /// Accepts TCP connections forever; each is announced with its writer. With an acceptor the
 /// connections are TLS: each handshake runs on its own task, so garbage or a peer that never
 /// finishes its handshake costs only its own connection.
@@ -188,7 +192,6 @@ pub(crate) fn spawn_stream_listener(
     listener: TcpListener,
     acceptor: Option<TlsAcceptor>,
     tx: NetTx,
-    adopt: Adopt,
 ) {
     tokio::spawn(async move {
         loop {
@@ -199,7 +202,7 @@ pub(crate) fn spawn_stream_listener(
                     continue;
                 }
             };
-            let (tx, adopt) = (tx.clone(), adopt.clone());
+            let tx = tx.clone();
             match acceptor.clone() {
                 None => {
                     let dest = Dest {
@@ -207,7 +210,7 @@ pub(crate) fn spawn_stream_listener(
                         addr: peer,
                     };
                     let (writer, queue) = mpsc::unbounded_channel();
-                    if adopt.send((dest, writer)).is_err() {
+                    if tx.send(NetEvent::Accepted { dest, writer }).is_err() {
                         return;
                     }
                     tokio::spawn(run_connection(stream, dest, queue, tx, None));
@@ -221,7 +224,7 @@ pub(crate) fn spawn_stream_listener(
                         match timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
                             Ok(Ok(stream)) => {
                                 let (writer, queue) = mpsc::unbounded_channel();
-                                if adopt.send((dest, writer)).is_ok() {
+                                if tx.send(NetEvent::Accepted { dest, writer }).is_ok() {
                                     run_connection(stream, dest, queue, tx, None).await;
                                 }
                             }
