@@ -169,6 +169,36 @@ fn kamailio(dir: &Path, pki: &Path) -> (Proc, SocketAddr, SocketAddr) {
     (proc, udp, tls)
 }
 
+/// `recall headless` with `config` on free loopback ports, logging at info (without colour)
+/// to `log`, or at warn to nowhere; the process and its control API address.
+fn headless(config: &Path, log: Option<&Path>, extra: &[&str]) -> (Proc, SocketAddr) {
+    let control: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
+    let mut command = Command::new(RECALL);
+    command
+        .args([
+            "headless",
+            "--listen",
+            &format!("udp:127.0.0.1:{}", free_port()),
+        ])
+        .arg("--control")
+        .arg(control.to_string())
+        .arg("--config")
+        .arg(config)
+        .args(extra)
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::null());
+    match log {
+        Some(log) => {
+            let file = std::fs::File::create(log).expect("log");
+            command.env("RUST_LOG", "info").stderr(file);
+        }
+        None => {
+            command.env("RUST_LOG", "warn").stderr(Stdio::null());
+        }
+    }
+    (Proc(command.spawn().expect("recall")), control)
+}
+
 struct Registered {
     registered: usize,
     seconds: f64,
@@ -194,23 +224,7 @@ fn registrations(dir: &Path, pki: &Path, peer: &str, accounts: usize) -> Registe
             }
             let path = dir.join("recall.toml");
             std::fs::write(&path, config).expect("config");
-            let control: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
-            let child = Command::new(RECALL)
-                .args([
-                    "headless",
-                    "--listen",
-                    &format!("udp:127.0.0.1:{}", free_port()),
-                ])
-                .arg("--control")
-                .arg(control.to_string())
-                .arg("--config")
-                .arg(&path)
-                .env("RUST_LOG", "warn")
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("recall");
-            let proc = Proc(child);
+            let (proc, control) = headless(&path, None, &[]);
             let mut registered = 0;
             poll(Duration::from_secs(60), || {
                 registered = get_json(control, "/v1/status")
@@ -301,26 +315,8 @@ fn first_registrations(dir: &Path, pki: &Path, transport: &str, rounds: usize) -
     .expect("config");
     let mut times = Vec::new();
     for _ in 0..rounds {
-        let control: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
         let log = dir.join("recall.log");
-        let file = std::fs::File::create(&log).expect("log");
-        let child = Command::new(RECALL)
-            .args([
-                "headless",
-                "--listen",
-                &format!("udp:127.0.0.1:{}", free_port()),
-            ])
-            .arg("--control")
-            .arg(control.to_string())
-            .arg("--config")
-            .arg(&path)
-            .env("RUST_LOG", "info")
-            .env("NO_COLOR", "1")
-            .stdout(Stdio::null())
-            .stderr(file)
-            .spawn()
-            .expect("recall");
-        let mut proc = Proc(child);
+        let (mut proc, _) = headless(&path, Some(&log), &[]);
         let ok = wait_until(Duration::from_secs(10), || {
             plain(&std::fs::read_to_string(&log).unwrap_or_default())
                 .contains("registered account=u1")
@@ -431,27 +427,8 @@ fn dns_delay(dir: &Path, rounds: usize) -> Vec<(String, Vec<f64>)> {
         format!("[dns]\nservers = [\"127.0.0.1:{dns_port}\"]\n"),
     )
     .expect("config");
-    let control: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
     let log = dir.join("recall.log");
-    let file = std::fs::File::create(&log).expect("log");
-    let child = Command::new(RECALL)
-        .args([
-            "headless",
-            "--listen",
-            &format!("udp:127.0.0.1:{}", free_port()),
-        ])
-        .arg("--control")
-        .arg(control.to_string())
-        .arg("--config")
-        .arg(&config)
-        .arg("--log-sip")
-        .env("RUST_LOG", "info")
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::null())
-        .stderr(file)
-        .spawn()
-        .expect("recall");
-    let _recall = Proc(child);
+    let (_recall, control) = headless(&config, Some(&log), &["--log-sip"]);
     wait_until(Duration::from_secs(5), || {
         get_json(control, "/v1/status").is_some()
     });

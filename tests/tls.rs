@@ -92,6 +92,21 @@ fn account_with(dir: &Path, registrar: &str, ca: &Path, head: &str) -> PathBuf {
     path
 }
 
+/// recall registering over TLS at `tls` trusting `ca`, once its registration has failed
+/// (within 5 s; the test fails otherwise).
+fn failed_over_tls(dir: &Path, tls: SocketAddr, ca: &Path) -> Headless {
+    let config = account(dir, &format!("sip:{tls};transport=tls"), ca);
+    let agent = Headless::start(dir, &["--config", config.to_str().expect("utf8")]);
+    assert!(
+        wait_until(Duration::from_secs(5), || registration_state(&agent)
+            == "failed"),
+        "not failed: {}\n{}",
+        agent.status(),
+        agent.proc.log_text()
+    );
+    agent
+}
+
 fn reason(agent: &Headless) -> String {
     agent.status()["registrations"][0]["reason"]
         .as_str()
@@ -198,20 +213,8 @@ fn a_certificate_from_another_ca_or_for_another_name_fails_the_registration_nami
     let (_kam, _udp, tls) = kamailio_tls(&dir, &pki);
 
     // Trusting another CA: the server's certificate is not trusted.
-    let config = account(
-        &dir,
-        &format!("sip:{tls};transport=tls"),
-        &stranger.join("ca.pem"),
-    );
     let started = Instant::now();
-    let agent = Headless::start(&dir, &["--config", config.to_str().expect("utf8")]);
-    assert!(
-        wait_until(Duration::from_secs(5), || registration_state(&agent)
-            == "failed"),
-        "not failed: {}\n{}",
-        agent.status(),
-        agent.proc.log_text()
-    );
+    let agent = failed_over_tls(&dir, tls, &stranger.join("ca.pem"));
     let why = reason(&agent);
     assert!(
         why.contains("certificate") && why.contains("UnknownIssuer"),
@@ -233,19 +236,7 @@ fn a_certificate_from_another_ca_or_for_another_name_fails_the_registration_nami
     let dir = scratch("tls-wrong-name");
     let other = make_cert(&dir, "other", &["pbx.other.test"]);
     let (_kam, _udp, tls) = kamailio_tls(&dir, &other);
-    let config = account(
-        &dir,
-        &format!("sip:{tls};transport=tls"),
-        &other.join("ca.pem"),
-    );
-    let agent = Headless::start(&dir, &["--config", config.to_str().expect("utf8")]);
-    assert!(
-        wait_until(Duration::from_secs(5), || registration_state(&agent)
-            == "failed"),
-        "not failed: {}\n{}",
-        agent.status(),
-        agent.proc.log_text()
-    );
+    let agent = failed_over_tls(&dir, tls, &other.join("ca.pem"));
     let why = reason(&agent);
     assert!(
         why.contains("not valid for name") && why.contains("127.0.0.1"),
