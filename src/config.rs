@@ -320,9 +320,26 @@ pub struct SipSection {
     /// UDP socket: its answer (the NAT's public address) goes into Via and Contact, and a
     /// changed answer registers again.
     pub stun_server: Option<String>,
+    /// The session interval our calls ask for (RFC 4028 `Session-Expires`), in seconds; the
+    /// refresher refreshes at half of it and a call nobody refreshes ends. 0 asks for none
+    /// (a peer's request is still honoured). At least 90 (RFC 4028's smallest `Min-SE`).
+    pub session_expires_s: u64,
 }
 
 impl SipSection {
+    /// The session interval to ask for, checked.
+    pub fn session_expires(&self) -> Result<Option<Duration>, ConfigError> {
+        match self.session_expires_s {
+            0 => Ok(None),
+            s if s < 90 => Err(ConfigError::Value {
+                key: "sip.session_expires_s",
+                value: s.to_string(),
+                expected: "it must be 0 (no session timer) or at least 90 (RFC 4028's Min-SE)",
+            }),
+            s => Ok(Some(Duration::from_secs(s))),
+        }
+    }
+
     /// The STUN server, read.
     pub fn stun(&self) -> Result<Option<SocketAddr>, ConfigError> {
         self.stun_server
@@ -347,6 +364,7 @@ impl Default for SipSection {
             ring_timeout: 120,
             keepalive_s: 30,
             stun_server: None,
+            session_expires_s: 1800,
         }
     }
 }
@@ -583,6 +601,7 @@ impl Config {
         self.webhook.to_runtime(self.tls.ca.as_deref())?;
         self.dns.addresses()?;
         self.sip.stun()?;
+        self.sip.session_expires()?;
         self.media.to_settings()?;
         let mut names = std::collections::HashSet::new();
         for (i, account) in self.accounts.iter().enumerate() {

@@ -299,6 +299,10 @@ fn run(mode: Mode) -> Result<ExitCode, Failure> {
         user_agent: config.sip.user_agent.clone(),
         t1: Duration::from_millis(config.sip.t1_ms),
         ring_timeout: Duration::from_secs(config.sip.ring_timeout),
+        session_expires: config
+            .sip
+            .session_expires()
+            .map_err(|e| Failure::Usage(e.to_string()))?,
         ..sip::UaConfig::default()
     };
     let (auto_answer, control, plan) = match &mode {

@@ -5,46 +5,16 @@
 //! consultation.
 
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use crate::support::{
-    Headless, Proc, fixture, free_port, get_json, post_json, require, run_sipp, scratch,
-    sipp_call_args, sipp_counts, sipp_in_background, wait_until,
+    Headless, Proc, get_json, post_json, run_sipp, scratch, sipp_call_args, sipp_counts,
+    sipp_finished, sipp_in_background, sipp_uas, wait_until,
 };
-
-/// SIPp waiting for one call with `scenario` on a free port, with extra arguments.
-fn sipp_uas(dir: &Path, name: &str, scenario: &str, extra: &[&str]) -> (Proc, u16) {
-    require("sipp");
-    let port = free_port();
-    let mut command = Command::new("sipp");
-    command
-        .args(["-sf", &fixture(scenario).display().to_string()])
-        .args(["-i", "127.0.0.1", "-p", &port.to_string()])
-        .args(["-mp", &free_port().to_string()])
-        .args([
-            "-m",
-            "1",
-            "-nostdin",
-            "-timeout",
-            "40",
-            "-trace_screen",
-            "-screen_file",
-        ])
-        .arg(dir.join(format!("{name}-screen.txt")))
-        .args(extra)
-        .current_dir(dir);
-    let proc = Proc::spawn(name, command, &dir.join(format!("{name}.log")));
-    std::thread::sleep(Duration::from_millis(300));
-    (proc, port)
-}
 
 /// Waits for a SIPp started by `sipp_uas` and returns its (successful, failed) counts.
 fn finished(dir: &Path, name: &str, proc: &mut Proc) -> (u64, u64) {
-    proc.wait(Duration::from_secs(40));
-    let screen =
-        std::fs::read_to_string(dir.join(format!("{name}-screen.txt"))).unwrap_or_default();
-    sipp_counts(&screen)
+    sipp_finished(dir, name, proc, Duration::from_secs(40))
 }
 
 fn call(agent: &Headless, id: &str) -> serde_json::Value {

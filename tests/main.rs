@@ -6,6 +6,7 @@ mod callback_forms;
 mod cli;
 mod control_api;
 mod devices;
+mod dialog_features;
 mod dns;
 mod dtmf;
 mod instant_transfer;

@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use crate::support::{Headless, Proc, fixture, free_port, recall, run_sipp, scratch, sipp_counts};
+use crate::support::{
+    Headless, Proc, fixture, free_port, recall, run_sipp, scratch, sipp_counts, sipp_uas,
+};
 
 fn sipp_uac_args(target: std::net::SocketAddr, extra: &[&str]) -> Vec<String> {
     let mut args = vec![
@@ -70,24 +72,10 @@ fn sipp_calls_survive_ten_percent_loss() {
     }
 }
 
-fn sipp_uas(dir: &std::path::Path, scenario: &str) -> (Proc, u16) {
-    crate::support::require("sipp");
-    let port = free_port();
-    let mut command = std::process::Command::new("sipp");
-    command
-        .args(["-sf", &fixture(scenario).display().to_string()])
-        .args(["-i", "127.0.0.1", "-p", &port.to_string(), "-m", "1"])
-        .args(["-nostdin", "-timeout", "30", "-trace_screen"])
-        .current_dir(dir);
-    let proc = Proc::spawn("sipp uas", command, &dir.join("sipp-uas.log"));
-    std::thread::sleep(Duration::from_millis(300));
-    (proc, port)
-}
-
 #[test]
 fn recall_call_to_a_sipp_callee_completes_and_exits_zero() {
     let dir = scratch("call-uas");
-    let (mut uas, port) = sipp_uas(&dir, "sipp/uas_answer.xml");
+    let (mut uas, port) = sipp_uas(&dir, "sipp-uas", "sipp/uas_answer.xml", &[]);
     let mut command = recall();
     command.args([
         "call",
@@ -115,7 +103,7 @@ fn recall_call_to_a_sipp_callee_completes_and_exits_zero() {
 #[test]
 fn recall_call_to_a_busy_callee_exits_nonzero_with_one_line() {
     let dir = scratch("call-busy");
-    let (_uas, port) = sipp_uas(&dir, "sipp/uas_busy.xml");
+    let (_uas, port) = sipp_uas(&dir, "sipp-uas", "sipp/uas_busy.xml", &[]);
     let output = recall()
         .args([
             "call",

@@ -330,3 +330,39 @@ pub fn sipp_in_background(
     let (dir, name) = (dir.to_owned(), name.to_owned());
     std::thread::spawn(move || run_sipp(&dir, &name, &args, Duration::from_secs(40)))
 }
+
+/// SIPp waiting for one call with `scenario` on a free port (its media on another), with
+/// extra arguments (a later `-timeout` overrides the 40 s one).
+pub fn sipp_uas(dir: &Path, name: &str, scenario: &str, extra: &[&str]) -> (Proc, u16) {
+    require("sipp");
+    let port = free_port();
+    let mut command = Command::new("sipp");
+    command
+        .args(["-sf", &fixture(scenario).display().to_string()])
+        .args(["-i", "127.0.0.1", "-p", &port.to_string()])
+        .args(["-mp", &free_port().to_string()])
+        .args([
+            "-m",
+            "1",
+            "-nostdin",
+            "-timeout",
+            "40",
+            "-trace_screen",
+            "-screen_file",
+        ])
+        .arg(dir.join(format!("{name}-screen.txt")))
+        .args(extra)
+        .current_dir(dir);
+    let proc = Proc::spawn(name, command, &dir.join(format!("{name}.log")));
+    std::thread::sleep(Duration::from_millis(300));
+    (proc, port)
+}
+
+/// Waits (up to `limit`) for a SIPp started by `sipp_uas`; returns its (successful, failed)
+/// counts.
+pub fn sipp_finished(dir: &Path, name: &str, proc: &mut Proc, limit: Duration) -> (u64, u64) {
+    proc.wait(limit);
+    let screen =
+        std::fs::read_to_string(dir.join(format!("{name}-screen.txt"))).unwrap_or_default();
+    sipp_counts(&screen)
+}

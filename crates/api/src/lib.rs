@@ -148,6 +148,10 @@ pub struct CallView {
     pub conference: Option<u64>,
     /// The call this one consults for (the original, on hold).
     pub consultation_of: Option<CallId>,
+    /// Still dialing, and the far end's audio already plays (a 183 with a session
+    /// description: a carrier announcement, an IVR prompt).
+    #[serde(default)]
+    pub early_media: bool,
 }
 
 /// Registration of one account.

@@ -39,6 +39,15 @@ pub(crate) enum Phase {
         /// Digits asked for before the media was up; sent once it is.
         pending_dtmf: String,
     },
+    /// The peer sent a session description in a provisional response (183 Session Progress,
+    /// RFC 3960 early media): its audio (an announcement, an IVR prompt) plays before the
+    /// answer.
+    Early {
+        /// The early media, on our offer's address.
+        talk: Box<Talk>,
+        /// Digits asked for before the answer; sent once it comes.
+        pending_dtmf: String,
+    },
     /// An INVITE rang in; the agent has not answered.
     Ringing {
         /// The peer's offer, answered when we answer (`None`: we offer in the 200).
@@ -164,7 +173,7 @@ impl Call {
     /// Its state as users see it.
     pub(crate) fn state(&self) -> CallState {
         match &self.phase {
-            Phase::Dialing { .. } => CallState::Dialing,
+            Phase::Dialing { .. } | Phase::Early { .. } => CallState::Dialing,
             Phase::Ringing { .. } => CallState::Ringing,
             Phase::Connected(_) => CallState::Connected,
             Phase::Held(_) => CallState::Held,
@@ -187,20 +196,37 @@ impl Call {
         }
     }
 
-    /// Its media stream, once answered.
+    /// Its media and audio while they flow: answered, or early media before the answer.
+    pub(crate) fn live(&self) -> Option<&Talk> {
+        match &self.phase {
+            Phase::Early { talk, .. } => Some(talk),
+            _ => self.talk(),
+        }
+    }
+
+    pub(crate) fn live_mut(&mut self) -> Option<&mut Talk> {
+        match &mut self.phase {
+            Phase::Early { talk, .. } | Phase::Connected(talk) | Phase::Held(talk) => Some(talk),
+            _ => None,
+        }
+    }
+
+    /// Its media stream, once answered (or early).
     pub(crate) fn media(&self) -> Option<&MediaSession> {
-        self.talk().and_then(|t| t.media.as_ref())
+        self.live().and_then(|t| t.media.as_ref())
     }
 
     pub(crate) fn media_mut(&mut self) -> Option<&mut MediaSession> {
-        self.talk_mut().and_then(|t| t.media.as_mut())
+        self.live_mut().and_then(|t| t.media.as_mut())
     }
 
     /// Our side of the media, from our offer (or answer) on.
     pub(crate) fn local(&self) -> Option<&LocalMedia> {
         match &self.phase {
             Phase::Dialing { local, .. } => Some(local),
-            Phase::Connected(talk) | Phase::Held(talk) => Some(&talk.local),
+            Phase::Connected(talk) | Phase::Held(talk) | Phase::Early { talk, .. } => {
+                Some(&talk.local)
+            }
             _ => None,
         }
     }
@@ -208,7 +234,9 @@ impl Call {
     pub(crate) fn local_mut(&mut self) -> Option<&mut LocalMedia> {
         match &mut self.phase {
             Phase::Dialing { local, .. } => Some(local),
-            Phase::Connected(talk) | Phase::Held(talk) => Some(&mut talk.local),
+            Phase::Connected(talk) | Phase::Held(talk) | Phase::Early { talk, .. } => {
+                Some(&mut talk.local)
+            }
             _ => None,
         }
     }
@@ -230,6 +258,44 @@ impl Call {
                 ..
             } => {
                 self.phase = Phase::Connected(Box::new(Talk::new(local, Some(media))));
+                Some(pending_dtmf)
+            }
+            other => {
+                self.phase = other;
+                None
+            }
+        }
+    }
+
+    /// Early media began on the call we placed: its audio plays from now on.
+    pub(crate) fn early(&mut self, media: MediaSession) -> bool {
+        let placeholder = Phase::Ringing { offer: None };
+        match std::mem::replace(&mut self.phase, placeholder) {
+            Phase::Dialing {
+                local,
+                pending_dtmf,
+                ..
+            } => {
+                self.phase = Phase::Early {
+                    talk: Box::new(Talk::new(local, Some(media))),
+                    pending_dtmf,
+                };
+                true
+            }
+            other => {
+                self.phase = other;
+                false
+            }
+        }
+    }
+
+    /// The call with early media was answered: the same media and audio go on, talking.
+    /// The digits asked for meanwhile come back, to send now.
+    pub(crate) fn answered_after_early(&mut self) -> Option<String> {
+        let placeholder = Phase::Ringing { offer: None };
+        match std::mem::replace(&mut self.phase, placeholder) {
+            Phase::Early { talk, pending_dtmf } => {
+                self.phase = Phase::Connected(talk);
                 Some(pending_dtmf)
             }
             other => {
@@ -300,6 +366,7 @@ impl Call {
             Phase::Ended { reason, codec, .. } => (*codec, Some(reason.clone())),
             _ => (self.media().map(MediaSession::codec), None),
         };
+        let early_media = matches!(self.phase, Phase::Early { .. });
         CallView {
             id: self.id,
             state: self.state(),
@@ -315,6 +382,7 @@ impl Call {
             transfer: self.transfer.as_ref().map(|t| t.status.to_string()),
             conference: self.conference,
             consultation_of: self.consultation_of,
+            early_media,
         }
     }
 

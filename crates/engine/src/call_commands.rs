@@ -457,7 +457,7 @@ impl Calls {
         let call = self.calls.get_mut(&id).ok_or(EngineError::NoSuchCall(id))?;
         match &mut call.phase {
             Phase::Connected(_) | Phase::Held(_) => {}
-            Phase::Dialing { pending_dtmf, .. } => {
+            Phase::Dialing { pending_dtmf, .. } | Phase::Early { pending_dtmf, .. } => {
                 pending_dtmf.push_str(digits);
                 return self.view(id);
             }

@@ -24,13 +24,16 @@ impl Calls {
                 source,
                 replaces,
             } => self.on_incoming(cx, leg, &invite, source, replaces),
-            sip::Event::Progress { leg, status, .. } => {
+            sip::Event::Progress { leg, status, sdp } => {
                 if let Some(id) = self.by_leg.get(&leg).copied() {
                     if status == 180
                         && let Some(Phase::Dialing { alerting, .. }) =
                             self.calls.get_mut(&id).map(|c| &mut c.phase)
                     {
                         *alerting = true;
+                    }
+                    if let Some(sdp) = sdp {
+                        self.on_early_media(cx, id, &sdp);
                     }
                     let reason = if status == 180 { "Ringing" } else { "Trying" };
                     self.report_to_referrer(cx, id, status, reason);
@@ -161,10 +164,46 @@ impl Calls {
         }
     }
 
+    /// A provisional response with a session description (RFC 3960 early media): the
+    /// far end's audio plays from now, before the answer. A description we cannot use is
+    /// ignored here; the 2xx's decides.
+    fn on_early_media(&mut self, cx: &mut Cx<'_>, id: CallId, sdp: &[u8]) {
+        let dialing = self
+            .calls
+            .get(&id)
+            .is_some_and(|c| matches!(c.phase, Phase::Dialing { .. }));
+        if !dialing {
+            return;
+        }
+        let agreed = match read_answer(&String::from_utf8_lossy(sdp)) {
+            Ok(agreed) => agreed,
+            Err(e) => {
+                debug!(call = %id, error = %e, "early session description not usable");
+                return;
+            }
+        };
+        let Ok(media) = self.new_media(cx, id, agreed) else {
+            return;
+        };
+        if self.calls.get_mut(&id).is_some_and(|c| c.early(media)) {
+            info!(call = %id, "early media");
+            self.start_media(cx, id, "");
+            self.emit_call(cx, id);
+        }
+    }
+
     pub(crate) fn on_answered(&mut self, cx: &mut Cx<'_>, leg: LegId, sdp: Option<Bytes>) {
         let Some(id) = self.by_leg.get(&leg).copied() else {
             return;
         };
+        if self
+            .calls
+            .get(&id)
+            .is_some_and(|c| matches!(c.phase, Phase::Early { .. }))
+        {
+            self.answered_after_early(cx, id, sdp);
+            return;
+        }
         let agreed = sdp
             .as_deref()
             .map(|s| read_answer(&String::from_utf8_lossy(s)));
@@ -200,6 +239,45 @@ impl Calls {
         }
     }
 
+    /// The answer to a call that had early media: the media goes on; a 2xx description that
+    /// differs (RFC 3261 §13.2.1 wants the same, but gateways differ) is applied to it.
+    fn answered_after_early(&mut self, cx: &mut Cx<'_>, id: CallId, sdp: Option<Bytes>) {
+        let agreed = sdp
+            .as_deref()
+            .and_then(|s| read_answer(&String::from_utf8_lossy(s)).ok());
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        if let (Some(agreed), Some(media)) = (agreed, call.media_mut()) {
+            let rate = media.codec().clock_rate();
+            let new_rate = agreed.codec.clock_rate();
+            if let Err(e) = media.update(agreed) {
+                warn!(call = %id, error = %e, "cannot apply the answer after early media");
+            } else if rate != new_rate {
+                // A new clock rate needs the audio opened at it.
+                if let Some(audio) = call.live_mut().and_then(|t| t.audio.take()) {
+                    self.audio.close(id, audio);
+                }
+            }
+        }
+        let Some(pending) = self.calls.get_mut(&id).and_then(Call::answered_after_early) else {
+            return;
+        };
+        let has_audio = self
+            .calls
+            .get(&id)
+            .and_then(Call::talk)
+            .is_some_and(|t| t.audio.is_some());
+        if has_audio {
+            self.send_pending_dtmf(id, &pending);
+        } else {
+            self.start_media(cx, id, &pending);
+        }
+        info!(call = %id, "connected");
+        self.emit_call(cx, id);
+        self.interaction_step(cx, id, |i, at| i.connect(at));
+        self.report_to_referrer(cx, id, 200, "OK");
+    }
     pub(crate) fn on_reinvite(&mut self, cx: &mut Cx<'_>, leg: LegId, sdp: Option<Bytes>) {
         let Some(id) = self.by_leg.get(&leg).copied() else {
             return;

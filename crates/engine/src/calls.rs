@@ -307,23 +307,32 @@ impl Calls {
         let audio = self.audio.open(id, rate);
         if let Some(call) = self.calls.get_mut(&id) {
             let muted = call.muted;
-            match call.talk_mut() {
+            match call.live_mut() {
                 Some(talk) => {
                     talk.audio = Some(audio);
                     if let Some(media) = talk.media.as_mut() {
                         media.set_muted(muted);
-                        if !pending.is_empty()
-                            && let Ok(parsed) = DtmfDigit::parse_all(pending)
-                        {
-                            media.send_dtmf(&parsed);
-                        }
                     }
                 }
                 None => self.audio.close(id, audio),
             }
         }
+        self.send_pending_dtmf(id, pending);
         if !cx.timers.is_set(TimerId::MediaTick) {
             cx.timers.set(TimerId::MediaTick, cx.now + FRAME);
+        }
+    }
+
+    /// Sends digits asked for while the call was being placed, now that it is answered.
+    pub(crate) fn send_pending_dtmf(&mut self, id: CallId, pending: &str) {
+        if pending.is_empty() {
+            return;
+        }
+        if let (Some(media), Ok(parsed)) = (
+            self.calls.get_mut(&id).and_then(Call::media_mut),
+            DtmfDigit::parse_all(pending),
+        ) {
+            media.send_dtmf(&parsed);
         }
     }
 
@@ -433,7 +442,9 @@ impl Calls {
         let why = reason.clone();
         let (local, talk) = match call.end(reason) {
             Phase::Dialing { local, .. } => (Some(local), None),
-            Phase::Connected(talk) | Phase::Held(talk) => (None, Some(talk)),
+            Phase::Connected(talk) | Phase::Held(talk) | Phase::Early { talk, .. } => {
+                (None, Some(talk))
+            }
             Phase::Ringing { .. } | Phase::Ended { .. } => (None, None),
         };
         cx.timers.clear(TimerId::AutoAnswer(id));

@@ -32,7 +32,7 @@ impl Mixer {
         // Everyone's audio first: what each call captured and what it heard.
         for call in calls.values_mut() {
             let held = call.state() == CallState::Held;
-            let Some(talk) = call.talk_mut() else {
+            let Some(talk) = call.live_mut() else {
                 continue;
             };
             let (Some(media), Some(audio)) = (talk.media.as_mut(), talk.audio.as_mut()) else {
@@ -51,7 +51,7 @@ impl Mixer {
         }
         self.mix_conferences(calls);
         for call in calls.values_mut() {
-            let Some(talk) = call.talk_mut() else {
+            let Some(talk) = call.live_mut() else {
                 continue;
             };
             let (Some(media), Some(_)) = (talk.media.as_mut(), talk.audio.as_ref()) else {

@@ -69,6 +69,7 @@ fn main() {
         transfer: None,
         conference: None,
         consultation_of: None,
+        early_media: false,
     };
     state.apply(Delivery::Event(Event::Call { call }));
     state.apply(Delivery::Event(Event::Interaction {

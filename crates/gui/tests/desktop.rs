@@ -85,6 +85,7 @@ fn call(id: u64, state: &str, interaction: Option<u64>) -> api::CallView {
         transfer: None,
         conference: None,
         consultation_of: None,
+        early_media: false,
     }
 }
 

@@ -20,6 +20,12 @@ pub struct UaConfig {
     pub ring_timeout: Duration,
     /// User part of the Contact of calls placed or answered without an account.
     pub contact_user: String,
+    /// The session interval our INVITEs ask for (RFC 4028 `Session-Expires`); `None` asks
+    /// for no session timer (one the peer asks for is still honoured).
+    pub session_expires: Option<Duration>,
+    /// The smallest session interval we accept (RFC 4028 `Min-SE`, at least 90 s): a peer
+    /// asking for less is answered 422.
+    pub min_se: Duration,
 }
 
 impl Default for UaConfig {
@@ -31,6 +37,8 @@ impl Default for UaConfig {
             t4: Duration::from_secs(5),
             ring_timeout: Duration::from_secs(120),
             contact_user: "recall".to_owned(),
+            session_expires: Some(Duration::from_secs(1800)),
+            min_se: Duration::from_secs(90),
         }
     }
 }

@@ -210,6 +210,11 @@ pub enum EndReason {
     AuthFailed,
     /// The transport failed, or a request in the dialog timed out (RFC 3261 §12.2.1.2).
     TransportError,
+    /// We refused an INVITE because our reliable provisional response got no PRACK within
+    /// 64·T1 (RFC 3262 §3).
+    NoPrack,
+    /// The session timer ran out without a refresh (RFC 4028 §10); BYE was sent.
+    SessionExpired,
     /// The peer answered a request in the dialog 481 or 408: it no longer has the call
     /// (RFC 3261 §14.1; after a transfer, the PBX has already moved the peer elsewhere).
     DialogGone {
@@ -235,6 +240,12 @@ impl fmt::Display for EndReason {
             Self::NoAck => f.write_str("no ACK for our 200 OK within 64*T1; sent BYE"),
             Self::AuthFailed => f.write_str("auth failed: credentials refused by the peer"),
             Self::TransportError => f.write_str("transport error"),
+            Self::NoPrack => {
+                f.write_str("no PRACK for our reliable provisional response within 64*T1")
+            }
+            Self::SessionExpired => {
+                f.write_str("session expired: no session refresh in time (RFC 4028)")
+            }
             Self::DialogGone { status: 481 } => {
                 f.write_str("the peer no longer has the call (481 Call/Transaction Does Not Exist)")
             }

@@ -85,6 +85,38 @@ pub(crate) struct IncomingReInvite {
     pub(crate) request: Request,
 }
 
+/// Who refreshes a session (RFC 4028 §7.1 `refresher`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refresher {
+    Uac,
+    Uas,
+}
+
+impl Refresher {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::Uac => "uac",
+            Self::Uas => "uas",
+        }
+    }
+}
+
+/// A session timer in force (RFC 4028): the interval and whether we refresh it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SessionTimer {
+    pub(crate) interval: Duration,
+    pub(crate) we_refresh: bool,
+}
+
+/// UAS: a reliable provisional response (RFC 3262 §3) retransmitted until its PRACK.
+#[derive(Debug, Clone)]
+pub(crate) struct Pending1xx {
+    pub(crate) bytes: Bytes,
+    pub(crate) dest: Dest,
+    pub(crate) interval: Duration,
+    pub(crate) rseq: u32,
+}
+
 /// A call leg.
 #[derive(Debug)]
 pub(crate) struct Leg {
@@ -115,4 +147,57 @@ pub(crate) struct Leg {
     /// terminated yet: how long it lasts after the INVITE usage ends (RFC 5057 §5.4: the
     /// BYE ends only the INVITE usage), from the last NOTIFY's `expires`.
     pub(crate) refer_subscription: Option<Duration>,
+    /// UAC: the RSeq of the last reliable provisional response we PRACKed (RFC 3262 §4).
+    pub(crate) rseq_in: Option<u32>,
+    /// UAS: the RSeq of our last reliable provisional response.
+    pub(crate) rseq_out: u32,
+    /// UAS: our reliable provisional response awaiting its PRACK.
+    pub(crate) reliable_1xx: Option<Pending1xx>,
+    /// The session timer in force, once the INVITE is answered (RFC 4028).
+    pub(crate) session: Option<SessionTimer>,
+    /// UAS: what the INVITE asked of the session timer: the interval, the refresher it named,
+    /// and whether the caller supports `timer`.
+    pub(crate) session_asked: Option<(Duration, Option<Refresher>, bool)>,
+    /// Our session refresh in flight (RFC 4028 §7.4, §8.3): its transaction, and whether it
+    /// is a re-INVITE (an UPDATE otherwise).
+    pub(crate) refresh: Option<(TxId, bool)>,
+    /// The peer accepts UPDATE (its `Allow` said so): refreshes go as UPDATE.
+    pub(crate) peer_update: bool,
+    /// The session description we last sent, offered again by a re-INVITE refresh.
+    pub(crate) local_sdp: Option<Bytes>,
+    /// UAC: how many times the INVITE was sent again after 422 (RFC 4028 §7.2).
+    pub(crate) too_small_retries: u8,
+}
+
+impl Leg {
+    /// A leg in its first state, with nothing negotiated yet.
+    pub(crate) fn new(role: Role, state: LegState, dialog: Dialog, invite: Request) -> Self {
+        Self {
+            role,
+            state,
+            dialog,
+            credentials: None,
+            invite,
+            invite_tx: None,
+            auth: None,
+            auth_attempts: 0,
+            cancel_pending: false,
+            cancelled: false,
+            cancel_reason: None,
+            ack: None,
+            pending_2xx: None,
+            reinvite_out: None,
+            reinvite_in: None,
+            refer_subscription: None,
+            rseq_in: None,
+            rseq_out: 0,
+            reliable_1xx: None,
+            session: None,
+            session_asked: None,
+            refresh: None,
+            peer_update: false,
+            local_sdp: None,
+            too_small_retries: 0,
+        }
+    }
 }

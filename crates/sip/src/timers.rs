@@ -29,6 +29,14 @@ pub(crate) enum TimerId {
     RegisterRefresh(AccountId),
     /// A BYE or CANCEL that got no answer: forget the leg anyway.
     LegCleanup(LegId),
+    /// RFC 3262 §3: the UAS retransmits a reliable provisional response until its PRACK.
+    Retransmit1xx(LegId),
+    /// RFC 3262 §3: no PRACK within 64·T1: the INVITE is refused.
+    PrackTimeout(LegId),
+    /// RFC 4028 §10: the refresher refreshes the session at half its interval.
+    SessionRefresh(LegId),
+    /// RFC 4028 §10: no refresh by the interval less min(32 s, a third): BYE.
+    SessionExpiry(LegId),
     /// The implicit subscription of our REFER, outliving its leg, runs out (RFC 6665 §4.1.3).
     SubscriptionEnd(LegId),
 }

@@ -40,7 +40,11 @@ struct Node {
 
 impl Node {
     fn new(at: &str, seed: u64, now: Instant) -> Self {
-        let mut ua = UserAgent::new(UaConfig::default(), seed, now);
+        Self::with_config(at, seed, now, UaConfig::default())
+    }
+
+    fn with_config(at: &str, seed: u64, now: Instant, config: UaConfig) -> Self {
+        let mut ua = UserAgent::new(config, seed, now);
         ua.set_local_addr(Transport::Udp, addr(at));
         Self {
             ua,
@@ -873,4 +877,239 @@ fn a_lost_tls_flow_registers_again_at_once_and_an_unreachable_server_is_retried_
         .map(|(at, _)| (*at - lost).as_secs())
         .collect();
     assert_eq!(times, [0, 4, 12, 28]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// RFC 3262 reliable provisional responses, RFC 4028 session timers
+// ---------------------------------------------------------------------------------------------
+
+impl Pair {
+    /// Two user agents whose session-timer settings are these.
+    fn with_session(a_expires: Option<u64>, b_min_se: u64) -> Self {
+        let mut pair = Self::new();
+        let a = UaConfig {
+            session_expires: a_expires.map(Duration::from_secs),
+            ..UaConfig::default()
+        };
+        let b = UaConfig {
+            min_se: Duration::from_secs(b_min_se),
+            ..UaConfig::default()
+        };
+        pair.a = Node::with_config(A, 1, pair.t0, a);
+        pair.b = Node::with_config(B, 2, pair.t0, b);
+        pair
+    }
+
+    /// A calls B with these extra headers; B answers at once. Returns both legs.
+    fn connect_with(&mut self, headers: &[(&str, &str)]) -> (LegId, LegId) {
+        let leg_a = self
+            .a
+            .ua
+            .invite(
+                self.now,
+                Invitation {
+                    target: format!("sip:bob@{B}"),
+                    sdp: Some(Bytes::from_static(b"v=0\r\n")),
+                    headers: headers
+                        .iter()
+                        .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+                        .collect(),
+                    ..Invitation::default()
+                },
+            )
+            .expect("invite");
+        self.settle();
+        let leg_b = self.b.incoming().expect("b is called");
+        self.b
+            .ua
+            .answer(self.now, leg_b, Some(Bytes::from_static(b"v=0\r\n")))
+            .expect("answer");
+        self.settle();
+        (leg_a, leg_b)
+    }
+}
+
+fn header_value<'a>(message: &'a str, name: &str) -> Option<&'a str> {
+    message.lines().find_map(|line| {
+        let (n, v) = line.split_once(':')?;
+        n.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+    })
+}
+
+#[test]
+fn a_required_reliable_180_is_retransmitted_until_its_prack_and_reported_once() {
+    let mut pair = Pair::new();
+    // A's first PRACK is lost: B retransmits its 180 (T1), A's PRACK transaction retransmits.
+    let mut dropped = false;
+    pair.deliver = Box::new(move |_, text| {
+        if text.starts_with("PRACK ") && !dropped {
+            dropped = true;
+            return false;
+        }
+        true
+    });
+    let leg_a = pair
+        .a
+        .ua
+        .invite(
+            pair.now,
+            Invitation {
+                target: format!("sip:bob@{B}"),
+                sdp: Some(Bytes::from_static(b"v=0\r\n")),
+                headers: vec![("Require".to_owned(), "100rel".to_owned())],
+                ..Invitation::default()
+            },
+        )
+        .expect("invite");
+    pair.settle();
+    let leg_b = pair.b.incoming().expect("b is called");
+    let rang = pair.now;
+    pair.b.ua.ring(pair.now, leg_b, &[]).expect("ring");
+    pair.advance(Duration::from_secs(10));
+    let ringing = pair.b.sent_starting("SIP/2.0 180");
+    let rseq = header_value(&ringing[0].1, "RSeq")
+        .expect("RSeq")
+        .to_owned();
+    assert_eq!(header_value(&ringing[0].1, "Require"), Some("100rel"));
+    assert!(
+        ringing
+            .iter()
+            .all(|(_, t)| header_value(t, "RSeq") == Some(&rseq)),
+        "a retransmission keeps its RSeq"
+    );
+    let times: Vec<u64> = ringing
+        .iter()
+        .map(|(at, _)| (*at - rang).as_millis() as u64)
+        .collect();
+    assert_eq!(times, [0, 500], "sent, once again at T1, then PRACKed");
+    let pracks = pair.a.sent_starting("PRACK ");
+    assert!(!pracks.is_empty());
+    assert_eq!(
+        header_value(&pracks[0].1, "RAck"),
+        Some(format!("{rseq} 1 INVITE").as_str())
+    );
+    let oks = pair.b.sent_starting("SIP/2.0 200");
+    assert!(oks.iter().any(|(_, t)| t.contains("PRACK")), "{oks:?}");
+    let reported = pair
+        .a
+        .events
+        .iter()
+        .filter(|e| matches!(e, Event::Progress { status: 180, .. }))
+        .count();
+    assert_eq!(reported, 1, "the retransmitted 180 is not reported again");
+    // The call goes on as usual.
+    pair.b.ua.answer(pair.now, leg_b, None).expect("answer");
+    pair.settle();
+    assert_eq!(pair.a.ua.leg_state(leg_a), Some(LegState::Confirmed));
+}
+
+#[test]
+fn a_reliable_180_never_pracked_refuses_the_invite_after_64_t1() {
+    let mut pair = Pair::new();
+    pair.deliver = Box::new(|_, text| !text.starts_with("PRACK "));
+    pair.a
+        .ua
+        .invite(
+            pair.now,
+            Invitation {
+                target: format!("sip:bob@{B}"),
+                headers: vec![("Require".to_owned(), "100rel".to_owned())],
+                ..Invitation::default()
+            },
+        )
+        .expect("invite");
+    pair.settle();
+    let leg_b = pair.b.incoming().expect("b is called");
+    pair.b.ua.ring(pair.now, leg_b, &[]).expect("ring");
+    pair.advance(Duration::from_secs(40));
+    assert_eq!(pair.b.ended(), Some(EndReason::NoPrack));
+    assert!(matches!(
+        pair.a.ended(),
+        Some(EndReason::Rejected { status: 500, .. })
+    ));
+    // 0, .5, 1.5, 3.5, 7.5, then every T2 until 32 s.
+    assert_eq!(pair.b.sent_starting("SIP/2.0 180").len(), 11);
+}
+
+#[test]
+fn the_refresher_updates_the_session_at_half_its_interval_for_as_long_as_the_call_lasts() {
+    let mut pair = Pair::with_session(Some(90), 90);
+    let (leg_a, leg_b) = pair.connect_with(&[]);
+    let answered = pair.now;
+    let ok = &pair.b.sent_starting("SIP/2.0 200")[0].1;
+    assert_eq!(
+        header_value(ok, "Session-Expires"),
+        Some("90;refresher=uac")
+    );
+    assert_eq!(header_value(ok, "Require"), Some("timer"));
+    pair.advance(Duration::from_secs(200));
+    let updates: Vec<u64> = pair
+        .a
+        .sent_starting("UPDATE ")
+        .iter()
+        .map(|(at, _)| (*at - answered).as_secs())
+        .collect();
+    assert_eq!(
+        updates,
+        [45, 90, 135, 180],
+        "UPDATE (B allows it) every 45 s"
+    );
+    assert!(
+        pair.b.sent_starting("UPDATE ").is_empty(),
+        "B does not refresh"
+    );
+    assert_eq!(pair.a.ua.leg_state(leg_a), Some(LegState::Confirmed));
+    assert_eq!(pair.b.ua.leg_state(leg_b), Some(LegState::Confirmed));
+    assert_eq!(pair.a.ended(), None);
+}
+
+#[test]
+fn a_session_nobody_refreshes_is_ended_with_bye_before_it_expires() {
+    let mut pair = Pair::with_session(Some(90), 90);
+    pair.deliver = Box::new(|_, text| !text.starts_with("UPDATE "));
+    let (_leg_a, leg_b) = pair.connect_with(&[]);
+    let answered = pair.now;
+    pair.advance(Duration::from_secs(120));
+    assert_eq!(pair.b.ended(), Some(EndReason::SessionExpired));
+    let byes = pair.b.sent_starting("BYE ");
+    // RFC 4028 §10: at the interval less min(32 s, a third of it): 90 - 30 = 60 s.
+    assert_eq!((byes[0].0 - answered).as_secs(), 60);
+    assert_eq!(pair.a.ended(), Some(EndReason::RemoteBye));
+    assert_eq!(pair.b.ua.leg_state(leg_b), None);
+}
+
+#[test]
+fn a_session_interval_below_the_peers_minimum_is_asked_again_after_422() {
+    let mut pair = Pair::with_session(Some(90), 120);
+    let (leg_a, _leg_b) = pair.connect_with(&[]);
+    let refused = pair.b.sent_starting("SIP/2.0 422");
+    assert_eq!(refused.len(), 1);
+    assert_eq!(header_value(&refused[0].1, "Min-SE"), Some("120"));
+    let invites = pair.a.sent_starting("INVITE ");
+    assert_eq!(invites.len(), 2);
+    assert_eq!(header_value(&invites[1].1, "Session-Expires"), Some("120"));
+    assert_eq!(header_value(&invites[1].1, "Min-SE"), Some("120"));
+    assert_eq!(header_value(&invites[1].1, "CSeq"), Some("2 INVITE"));
+    assert_eq!(pair.a.ua.leg_state(leg_a), Some(LegState::Confirmed));
+    let ok = pair
+        .b
+        .sent_starting("SIP/2.0 200")
+        .into_iter()
+        .find(|(_, t)| t.contains("INVITE"))
+        .expect("answered");
+    assert_eq!(
+        header_value(&ok.1, "Session-Expires"),
+        Some("120;refresher=uac")
+    );
+}
+
+#[test]
+fn without_a_session_expires_asked_no_timer_runs() {
+    let mut pair = Pair::with_session(None, 90);
+    let (leg_a, _) = pair.connect_with(&[]);
+    let ok = &pair.b.sent_starting("SIP/2.0 200")[0].1;
+    assert_eq!(header_value(ok, "Session-Expires"), None);
+    pair.advance(Duration::from_secs(4000));
+    assert!(pair.a.sent_starting("UPDATE ").is_empty());
+    assert_eq!(pair.a.ua.leg_state(leg_a), Some(LegState::Confirmed));
 }

@@ -184,6 +184,13 @@ impl UserAgent {
                 .header(HeaderName::parse(&Bytes::from(name.clone())), value.clone())
                 .map_err(|_| CommandError::BadHeader(name.clone()))?;
         }
+        if let Some(expires) = self.config.session_expires {
+            // RFC 4028 §7.1: ask for a session timer; the answer says who refreshes.
+            builder = builder
+                .header(HeaderName::SessionExpires, expires.as_secs().to_string())
+                .map_err(bad_header)?;
+        }
+        let invitation_sdp = invitation.sdp.clone();
         if let Some(sdp) = invitation.sdp {
             builder = builder
                 .header(HeaderName::ContentType, "application/sdp")
@@ -191,24 +198,9 @@ impl UserAgent {
                 .body(sdp);
         }
         let request = builder.build();
-        let leg = Leg {
-            role: Role::Uac,
-            state: LegState::Calling,
-            dialog,
-            credentials: account.and_then(|a| a.credentials),
-            invite: request.clone(),
-            invite_tx: None,
-            auth: None,
-            auth_attempts: 0,
-            cancel_pending: false,
-            cancelled: false,
-            cancel_reason: None,
-            ack: None,
-            pending_2xx: None,
-            reinvite_out: None,
-            reinvite_in: None,
-            refer_subscription: None,
-        };
+        let mut leg = Leg::new(Role::Uac, LegState::Calling, dialog, request.clone());
+        leg.credentials = account.and_then(|a| a.credentials);
+        leg.local_sdp = invitation_sdp;
         self.legs.insert(id, leg);
         let tx = self.send_request(request, dest, Owner::Leg(id, Purpose::Invite));
         if let Some(leg) = self.legs.get_mut(&id) {
@@ -225,8 +217,12 @@ impl UserAgent {
         headers: &[(String, String)],
     ) -> Result<(), CommandError> {
         self.now = now;
-        let (tx, response) = {
+        let (tx, builder, reliable) = {
             let l = self.ringing_leg(leg, "ring")?;
+            if l.reliable_1xx.is_some() {
+                // RFC 3262 §3: no second reliable provisional before the first is PRACKed.
+                return Ok(());
+            }
             let tx = l.invite_tx.ok_or(CommandError::NoSuchLeg(leg))?;
             let mut builder = self.leg_response(l, 180)?;
             for (name, value) in headers {
@@ -234,9 +230,12 @@ impl UserAgent {
                     .header(HeaderName::parse(&Bytes::from(name.clone())), value.clone())
                     .map_err(|_| CommandError::BadHeader(name.clone()))?;
             }
-            (tx, builder.build())
+            (tx, builder, Self::provisional_must_be_reliable(l))
         };
-        self.send_response(tx, response);
+        if reliable {
+            return self.send_reliable_provisional(leg, tx, builder);
+        }
+        self.send_response(tx, builder.build());
         Ok(())
     }
 
@@ -248,22 +247,25 @@ impl UserAgent {
         sdp: Option<Bytes>,
     ) -> Result<(), CommandError> {
         self.now = now;
-        let (tx, response, cseq) = {
+        let (tx, builder, cseq, invite) = {
             let l = self.ringing_leg(leg, "answer")?;
             let tx = l.invite_tx.ok_or(CommandError::NoSuchLeg(leg))?;
             let cseq = cseq_of(&l.invite).unwrap_or(1);
-            let mut builder = self.leg_response(l, 200)?;
-            if let Some(sdp) = sdp {
-                builder = builder
-                    .header(HeaderName::ContentType, "application/sdp")
-                    .map_err(bad_header)?
-                    .body(sdp);
-            }
-            (tx, builder.build(), cseq)
+            (tx, self.leg_response(l, 200)?, cseq, l.invite.clone())
         };
+        let mut builder = self.with_session_answer(leg, &invite, builder)?;
+        if let Some(sdp) = sdp.clone() {
+            builder = builder
+                .header(HeaderName::ContentType, "application/sdp")
+                .map_err(bad_header)?
+                .body(sdp);
+        }
+        let response = builder.build();
+        self.stop_provisional(leg);
         if let Some(l) = self.legs.get_mut(&leg) {
             l.state = LegState::Answering;
             l.invite_tx = None;
+            l.local_sdp = sdp;
         }
         self.send_2xx(leg, tx, response, cseq);
         Ok(())
@@ -301,7 +303,12 @@ impl UserAgent {
     ) -> Result<(), CommandError> {
         self.now = now;
         let l = self.legs.get(&leg).ok_or(CommandError::NoSuchLeg(leg))?;
-        if l.state != LegState::Confirmed || l.reinvite_out.is_some() || l.reinvite_in.is_some() {
+        let refreshing = l.refresh.is_some_and(|(_, invite)| invite);
+        if l.state != LegState::Confirmed
+            || l.reinvite_out.is_some()
+            || l.reinvite_in.is_some()
+            || refreshing
+        {
             return Err(CommandError::WrongState {
                 leg,
                 state: if l.state == LegState::Confirmed {
@@ -335,14 +342,23 @@ impl UserAgent {
         })?;
         let cseq = cseq_of(&pending.request).unwrap_or(0);
         let l = self.legs.get(&leg).ok_or(CommandError::NoSuchLeg(leg))?;
-        let mut builder = self.dialog_response(&pending.request, l, 200)?;
-        if let Some(sdp) = sdp {
+        let builder = self.dialog_response(&pending.request, l, 200)?;
+        let mut builder = self.with_session_answer(leg, &pending.request, builder)?;
+        if let Some(sdp) = sdp.clone() {
             builder = builder
                 .header(HeaderName::ContentType, "application/sdp")
                 .map_err(bad_header)?
-                .body(sdp);
+                .body(sdp.clone());
+            if let Some(l) = self.legs.get_mut(&leg) {
+                l.local_sdp = Some(sdp);
+            }
         }
-        self.send_2xx(leg, pending.tx, builder.build(), cseq);
+        if pending.request.method == Method::Update {
+            // RFC 3311: UPDATE is a non-INVITE request; its 2xx needs no ACK.
+            self.send_response(pending.tx, builder.build());
+        } else {
+            self.send_2xx(leg, pending.tx, builder.build(), cseq);
+        }
         Ok(())
     }
 

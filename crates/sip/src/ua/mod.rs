@@ -8,6 +8,7 @@
 mod commands;
 mod receive;
 mod send;
+mod session;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -38,9 +39,10 @@ use crate::timers::{TimerId, TimerTable, TxId, timer_at, timer_index};
 use crate::transport::{Dest, Transmit, Transport, datagram_limits};
 
 /// Methods we implement, advertised in `Allow` (RFC 3261 §20.5).
-const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, REFER, NOTIFY";
-/// Option tags we support, advertised in `Supported`.
-const SUPPORTED: &str = "replaces";
+const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, REFER, NOTIFY, PRACK, UPDATE";
+/// Option tags we support, advertised in `Supported`: RFC 3891 Replaces, RFC 3262 reliable
+/// provisional responses, RFC 4028 session timers.
+const SUPPORTED: &str = "replaces, 100rel, timer";
 /// How long an idle timeout is when nothing is armed.
 const IDLE: Duration = Duration::from_secs(3600);
 
@@ -85,6 +87,8 @@ enum Purpose {
     Bye,
     Cancel,
     Refer,
+    /// A session refresh (RFC 4028): an UPDATE or a re-INVITE the layer above did not ask for.
+    Refresh,
     Other,
 }
 
@@ -571,6 +575,10 @@ impl UserAgent {
                     self.send_reinvite(leg, sdp);
                 }
             }
+            TimerId::Retransmit1xx(leg) => self.retransmit_provisional(leg),
+            TimerId::PrackTimeout(leg) => self.prack_timed_out(leg),
+            TimerId::SessionRefresh(leg) => self.refresh_session(leg),
+            TimerId::SessionExpiry(leg) => self.session_expired(leg),
             TimerId::RegisterRefresh(account) => self.send_register(account, false),
             TimerId::LegCleanup(leg) => self.remove_leg(leg),
             TimerId::SubscriptionEnd(leg) => self.subscriptions.retain(|_, l| *l != leg),
@@ -624,6 +632,10 @@ impl UserAgent {
             TimerId::RingTimeout(leg),
             TimerId::ReInviteRetry(leg),
             TimerId::LegCleanup(leg),
+            TimerId::Retransmit1xx(leg),
+            TimerId::PrackTimeout(leg),
+            TimerId::SessionRefresh(leg),
+            TimerId::SessionExpiry(leg),
         ] {
             self.timers.clear(timer);
         }

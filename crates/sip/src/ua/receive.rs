@@ -23,8 +23,11 @@ impl UserAgent {
                 let response = self.options_response(&request);
                 self.send_response(tx, response);
             }
-            // RFC 3261 §15.1.2: a BYE that matches no dialog.
-            Method::Bye | Method::Info => self.reply(tx, &request, 481, None),
+            // RFC 3261 §15.1.2: a BYE that matches no dialog (and the same for the other
+            // requests that only live in one).
+            Method::Bye | Method::Info | Method::Prack | Method::Update => {
+                self.reply(tx, &request, 481, None);
+            }
             _ => self.refuse(tx, &request),
         }
     }
@@ -57,6 +60,14 @@ impl UserAgent {
             }
             return;
         }
+        // RFC 4028 §8.1: a session interval below our minimum is refused with ours.
+        let session_asked = match self.session_ask(&request) {
+            Ok(asked) => asked,
+            Err(min_se) => {
+                self.reply_too_small(tx, &request, min_se);
+                return;
+            }
+        };
         // RFC 3891 §3: Replaces names a dialog by its Call-ID, our tag (to-tag) and theirs
         // (from-tag); a confirmed one is taken over, anything else is 481.
         let replaces = match header_text(&request.headers, &HeaderName::Replaces) {
@@ -98,27 +109,11 @@ impl UserAgent {
         if let Some(meta) = self.txs.get_mut(&tx) {
             meta.owner = Owner::Leg(id, Purpose::Invite);
         }
-        self.legs.insert(
-            id,
-            Leg {
-                role: Role::Uas,
-                state: LegState::Ringing,
-                dialog,
-                credentials: None,
-                invite: request,
-                invite_tx: Some(tx),
-                auth: None,
-                auth_attempts: 0,
-                cancel_pending: false,
-                cancelled: false,
-                cancel_reason: None,
-                ack: None,
-                pending_2xx: None,
-                reinvite_out: None,
-                reinvite_in: None,
-                refer_subscription: None,
-            },
-        );
+        let mut leg = Leg::new(Role::Uas, LegState::Ringing, dialog, request);
+        leg.invite_tx = Some(tx);
+        leg.session_asked = session_asked;
+        leg.peer_update = session::allows_update(&leg.invite.headers);
+        self.legs.insert(id, leg);
         debug!(leg = %id, %source, "incoming call");
         self.out.push_back(Output::Event(Event::IncomingCall {
             leg: id,
@@ -221,6 +216,8 @@ impl UserAgent {
                 }
             }
             Method::Invite => self.on_reinvite(leg, tx, request),
+            Method::Prack => self.on_prack(leg, tx, &request),
+            Method::Update => self.on_update(leg, tx, request),
             Method::Info => {
                 self.reply(tx, &request, 200, None);
                 let content_type = header_text(&request.headers, &HeaderName::ContentType);
@@ -330,7 +327,8 @@ impl UserAgent {
     /// RFC 3261 §14.2: a re-INVITE while ours is pending gets 491; while theirs is pending, 500.
     pub(super) fn on_reinvite(&mut self, leg: LegId, tx: TxId, request: Request) {
         let Some(l) = self.legs.get(&leg) else { return };
-        if l.reinvite_out.as_ref().is_some_and(|r| r.tx.is_some()) {
+        let refreshing = l.refresh.is_some_and(|(_, invite)| invite);
+        if l.reinvite_out.as_ref().is_some_and(|r| r.tx.is_some()) || refreshing {
             self.reply(tx, &request, 491, None);
             return;
         }
@@ -343,11 +341,14 @@ impl UserAgent {
             }
             return;
         }
-        if let Some(target) = contact_uri(&request.headers)
-            && let Some(l) = self.legs.get_mut(&leg)
-        {
-            // RFC 3261 §12.2.2: a target refresh request updates the remote target.
-            l.dialog.remote_target = target;
+        if let Some(l) = self.legs.get_mut(&leg) {
+            if let Some(target) = contact_uri(&request.headers) {
+                // RFC 3261 §12.2.2: a target refresh request updates the remote target.
+                l.dialog.remote_target = target;
+            }
+            if request.headers.get(&HeaderName::Allow).is_some() {
+                l.peer_update = session::allows_update(&request.headers);
+            }
         }
         let sdp = sdp_body(&Message::Request(request.clone()));
         if let Some(l) = self.legs.get_mut(&leg) {
@@ -431,6 +432,7 @@ impl UserAgent {
                     }));
                 }
             }
+            Purpose::Refresh => self.on_refresh_response(leg, response),
             Purpose::Cancel | Purpose::Other => {}
         }
     }
@@ -447,6 +449,10 @@ impl UserAgent {
         if status < 200 {
             if let Some(tag) = tag_of(&response.headers, &HeaderName::To) {
                 l.dialog.remote_tag = Some(tag);
+                // RFC 3261 §12.1.2: the early dialog's route set, for PRACK and UPDATE.
+                let mut routes = record_routes(&response.headers);
+                routes.reverse();
+                l.dialog.route_set = routes;
             }
             if let Some(target) = contact_uri(&response.headers) {
                 l.dialog.remote_target = target;
@@ -467,7 +473,7 @@ impl UserAgent {
                 self.send_cancel(leg, reason);
                 return;
             }
-            if status > 100 {
+            if status > 100 && self.acknowledge_provisional(leg, response) {
                 let sdp = sdp_body(&Message::Response(response.clone()));
                 self.out
                     .push_back(Output::Event(Event::Progress { leg, status, sdp }));
@@ -479,6 +485,9 @@ impl UserAgent {
             return;
         }
         if matches!(status, 401 | 407) && self.retry_with_auth(leg, response) {
+            return;
+        }
+        if status == 422 && self.retry_too_small(leg, response) {
             return;
         }
         let Some(l) = self.legs.get(&leg) else { return };
@@ -536,6 +545,10 @@ impl UserAgent {
             self.emit_ended(leg, reason);
             return;
         }
+        if let Some(l) = self.legs.get_mut(&leg) {
+            l.peer_update = session::allows_update(&response.headers);
+        }
+        self.session_from_answer(leg, response);
         let sdp = sdp_body(&Message::Response(response.clone()));
         self.out
             .push_back(Output::Event(Event::Answered { leg, sdp }));
@@ -558,29 +571,41 @@ impl UserAgent {
             return false;
         }
         l.auth_attempts += 1;
-        l.dialog.local_seq = l.dialog.local_seq.wrapping_add(1);
-        let sequence = l.dialog.local_seq;
-        let mut request = l.invite.clone();
-        let uri = request.uri.to_string();
+        let uri = l.invite.uri.to_string();
         let (name, value) = auth.authorize(&credentials, "INVITE", &uri);
         l.auth = Some(auth);
+        self.resend_invite(leg, vec![(name, value)])
+    }
+
+    /// Sends the INVITE of a leg again after a challenge or a 422: a new branch and CSeq,
+    /// with `headers` set (replacing any of the same name). Returns whether it went.
+    pub(super) fn resend_invite(&mut self, leg: LegId, headers: Vec<(HeaderName, String)>) -> bool {
+        let Some(l) = self.legs.get_mut(&leg) else {
+            return false;
+        };
+        l.dialog.local_seq = l.dialog.local_seq.wrapping_add(1);
+        // A new transaction: any early dialog of the old one is gone.
+        l.dialog.remote_tag = None;
+        l.dialog.route_set.clear();
+        l.rseq_in = None;
+        let sequence = l.dialog.local_seq;
+        let mut request = l.invite.clone();
         let dest = l.dialog.peer;
         let Ok(local) = self.local_for(dest) else {
             return false;
         };
         let via = self.via(dest.transport, local);
-        let headers = &mut request.headers;
-        headers.remove_all(&HeaderName::Via);
-        headers.remove_all(&HeaderName::CSeq);
-        headers.remove_all(&name);
-        let built = [
-            sipx_sip::Header::build(HeaderName::Via, via),
-            sipx_sip::Header::build(HeaderName::CSeq, format!("{sequence} INVITE")),
-            sipx_sip::Header::build(name, value),
-        ];
-        for (i, header) in built.into_iter().enumerate() {
-            match header {
-                Ok(h) if i == 0 => request.headers.push_front(h),
+        request.headers.remove_all(&HeaderName::Via);
+        request.headers.remove_all(&HeaderName::CSeq);
+        match sipx_sip::Header::build(HeaderName::Via, via) {
+            Ok(h) => request.headers.push_front(h),
+            Err(_) => return false,
+        }
+        let mut set = vec![(HeaderName::CSeq, format!("{sequence} INVITE"))];
+        set.extend(headers);
+        for (name, value) in set {
+            request.headers.remove_all(&name);
+            match sipx_sip::Header::build(name, value) {
                 Ok(h) => request.headers.push(h),
                 Err(_) => return false,
             }
@@ -610,7 +635,9 @@ impl UserAgent {
                 .typed::<CSeq>()
                 .and_then(Result::ok)
                 .map_or(l.dialog.local_seq, |c| c.sequence);
-            l.reinvite_out = None;
+            if let Some(sent) = l.reinvite_out.take().and_then(|r| r.sdp) {
+                l.local_sdp = Some(sent);
+            }
             if let Some(target) = contact_uri(&response.headers) {
                 l.dialog.remote_target = target;
             }
@@ -674,6 +701,13 @@ impl UserAgent {
                 self.end_leg(leg, EndReason::TransportError);
             }
             Purpose::Bye => self.remove_leg(leg),
+            // RFC 3261 §12.2.1.2: a request in the dialog that times out ends it.
+            Purpose::Refresh => {
+                if let Some(l) = self.legs.get_mut(&leg) {
+                    l.refresh = None;
+                }
+                let _ = self.hangup_with(leg, EndReason::TransportError);
+            }
             // No answer to our REFER (Timer F): as good as 408.
             Purpose::Refer => self
                 .out
