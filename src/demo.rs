@@ -200,6 +200,7 @@ fn spawn_pbx(
     let config = crate::config::Config::default();
     let phone_config = engine::PhoneConfig {
         stun: None,
+        udp_keepalive: None,
         ua: sip::UaConfig {
             user_agent: "recall demo PBX".to_owned(),
             ..sip::UaConfig::default()

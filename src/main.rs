@@ -355,6 +355,8 @@ fn run(mode: Mode) -> Result<ExitCode, Failure> {
         }
     };
     let phone_config = engine::PhoneConfig {
+        udp_keepalive: (config.sip.keepalive_s > 0)
+            .then(|| Duration::from_secs(config.sip.keepalive_s)),
         stun: config
             .sip
             .stun()

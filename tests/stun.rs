@@ -168,3 +168,51 @@ fn a_real_stun_server_coturn_is_understood() {
         agent.status()
     );
 }
+
+#[test]
+fn a_udp_flow_to_the_registrar_is_kept_alive_with_stun_bindings_it_answers() {
+    let dir = scratch("stun-flow");
+    let (kam, registrar) = kamailio(&dir);
+    let config = dir.join("alice.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[sip]\nkeepalive_s = 1\n\n\
+             [[accounts]]\nname = \"alice\"\naor = \"sip:alice@127.0.0.1\"\n\
+             registrar = \"sip:{registrar}\"\npassword = \"alice-secret\"\nexpires = 60\n"
+        ),
+    )
+    .expect("config");
+    let agent = Headless::start(&dir, &["--config", config.to_str().expect("utf8")]);
+    assert!(
+        wait_until(Duration::from_secs(10), || registration_state(&agent)
+            == "registered"),
+        "{}\n{}",
+        agent.status(),
+        kam.log_text()
+    );
+    // RFC 5626 §4.4.2: a Binding request to the registrar every keep-alive interval on the
+    // flow the registration uses, answered by Kamailio's stun module on its SIP port.
+    let answered = || {
+        agent.status()["sip"]["keepalives_answered"]
+            .as_u64()
+            .unwrap_or(0)
+    };
+    assert!(
+        wait_until(Duration::from_secs(6), || answered() >= 3),
+        "{}",
+        agent.status()
+    );
+    let sip = agent.status()["sip"].clone();
+    let sent = sip["keepalives_sent"].as_u64().unwrap_or(0);
+    assert!(sent >= answered() && sent <= answered() + 1, "{sip}");
+    // Loopback has no NAT: the address the registrar sees is ours, so nothing re-registers.
+    assert!(
+        !agent
+            .proc
+            .log_text()
+            .contains("public address changed; registering again"),
+        "{}",
+        agent.proc.log_text()
+    );
+}

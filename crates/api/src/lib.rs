@@ -339,6 +339,12 @@ pub struct SipStats {
     pub bad_requests: u64,
     /// Retransmissions sent.
     pub retransmissions: u64,
+    /// STUN keep-alives (RFC 5626 §4.4.2) sent on UDP flows to registrars.
+    #[serde(default)]
+    pub keepalives_sent: u64,
+    /// Of those, how many the registrar answered.
+    #[serde(default)]
+    pub keepalives_answered: u64,
 }
 
 /// Something a user (the desktop, the API, the CLI) asks the phone to do.

@@ -148,6 +148,10 @@ pub struct PhoneConfig {
     /// A STUN server (RFC 8489) asked every so often from the SIP UDP socket: its answer is
     /// the public address put in Via and Contact, and the asking keeps a NAT's mapping alive.
     pub stun: Option<(SocketAddr, Duration)>,
+    /// How often a UDP flow to a registrar is kept alive with a STUN Binding request
+    /// (RFC 5626 §4.4.2; `None`: not at all). An answer that shows a new public address is
+    /// taken as STUN's would be.
+    pub udp_keepalive: Option<Duration>,
 }
 
 impl std::fmt::Debug for PhoneConfig {

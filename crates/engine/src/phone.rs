@@ -131,6 +131,11 @@ pub struct Phone {
     resolver: sip::Resolver,
     /// Learns the public address of the SIP UDP socket and keeps its NAT mapping alive.
     stun: Option<sip::stun::StunClient>,
+    /// STUN keep-alives on the UDP flows to registrars (RFC 5626 §4.4.2).
+    flows: Vec<sip::stun::StunClient>,
+    udp_keepalive: Option<Duration>,
+    /// Keep-alives of flows no longer kept: (sent, answered).
+    flow_counts: (u64, u64),
     /// The interactions, the agent's state and the callback settings.
     desk: Desk,
     calls: Calls,
@@ -158,6 +163,9 @@ impl Phone {
             now,
             registrations: Registrations::new(config.accounts),
             resolver: sip::Resolver::new(rng.u64(..)),
+            flows: Vec::new(),
+            udp_keepalive: config.udp_keepalive,
+            flow_counts: (0, 0),
             stun: config
                 .stun
                 .map(|(server, every)| sip::stun::StunClient::new(server, every, rng.u64(..), now)),
@@ -237,17 +245,13 @@ impl Phone {
             Input::Command { now, request } => return Some(self.request(now, *request)),
             Input::Sip { now, source, bytes } => {
                 self.now = now;
-                match self.stun.as_mut() {
-                    Some(stun) if sip::stun::is_stun(bytes) => {
-                        if source.addr == stun.server()
-                            && let Some(public) = stun.handle(bytes)
-                        {
-                            tracing::info!(%public, "STUN: the public address of the SIP socket");
-                            self.ua.set_public_addr(now, public);
-                        }
-                    }
-                    _ => self.ua.handle_datagram(now, source, bytes),
+                if sip::stun::is_stun(bytes) {
+                    self.on_stun(now, source.addr, bytes);
+                } else {
+                    self.ua.handle_datagram(now, source, bytes);
                 }
+                // A REGISTER's answer may have made or ended a flow to keep alive.
+                self.keep_flows(now);
             }
             Input::SipMessage {
                 now,
@@ -278,15 +282,16 @@ impl Phone {
             Input::Timeout(now) => {
                 self.now = now;
                 self.resolver.expire(now);
-                if let Some(stun) = self.stun.as_mut()
-                    && let Some(bytes) = stun.poll_transmit(now)
-                {
-                    let dest = Dest {
-                        transport: sip::Transport::Udp,
-                        addr: stun.server(),
-                    };
-                    self.out
-                        .push_back(Output::Sip(sip::Transmit { dest, bytes }));
+                self.keep_flows(now);
+                for stun in self.stun.iter_mut().chain(self.flows.iter_mut()) {
+                    if let Some(bytes) = stun.poll_transmit(now) {
+                        let dest = Dest {
+                            transport: sip::Transport::Udp,
+                            addr: stun.server(),
+                        };
+                        self.out
+                            .push_back(Output::Sip(sip::Transmit { dest, bytes }));
+                    }
                 }
                 self.ua.handle_timeout(now);
                 while let Some((at, timer)) = self.timers.pop_due_at(now) {
@@ -339,6 +344,54 @@ impl Phone {
         Ok(Reply::Done)
     }
 
+    /// A STUN datagram on the SIP socket: the STUN server's answer, or a registrar's answer
+    /// to a flow keep-alive. A public address that differs from the one in use goes into Via
+    /// and Contact (and registers again).
+    fn on_stun(&mut self, now: Instant, source: SocketAddr, bytes: &[u8]) {
+        let client = self
+            .stun
+            .iter_mut()
+            .chain(self.flows.iter_mut())
+            .find(|c| c.server() == source);
+        let Some(public) = client.and_then(|c| c.handle(bytes)) else {
+            return;
+        };
+        tracing::info!(%public, from = %source, "STUN: the public address of the SIP socket");
+        if self.ua.udp_address(public.is_ipv4()) != Some(public) {
+            self.ua.set_public_addr(now, public);
+        }
+    }
+
+    /// The UDP flows to keep alive are those of the registered accounts: a new one is first
+    /// asked one interval after its REGISTER (which itself refreshed the mapping).
+    fn keep_flows(&mut self, now: Instant) {
+        let Some(every) = self.udp_keepalive else {
+            return;
+        };
+        let wanted = self.ua.registered_udp_flows();
+        let mut gone = (0, 0);
+        self.flows.retain(|f| {
+            let keep = wanted.iter().any(|d| d.addr == f.server());
+            if !keep {
+                let (sent, answered) = f.counts();
+                gone = (gone.0 + sent, gone.1 + answered);
+            }
+            keep
+        });
+        self.flow_counts = (self.flow_counts.0 + gone.0, self.flow_counts.1 + gone.1);
+        for dest in wanted {
+            if !self.flows.iter().any(|f| f.server() == dest.addr) {
+                let seed = self.calls.rng.u64(..);
+                self.flows.push(sip::stun::StunClient::new(
+                    dest.addr,
+                    every,
+                    seed,
+                    now + every,
+                ));
+            }
+        }
+    }
+
     /// The next output. Drain until `Output::Timeout` after every input.
     pub fn poll_output(&mut self) -> Output {
         if let Some(output) = self.out.pop_front() {
@@ -349,8 +402,9 @@ impl Phone {
             .unwrap_or(self.now + Duration::from_secs(3600));
         let deadline = self
             .stun
-            .as_ref()
-            .map_or(deadline, |stun| deadline.min(stun.deadline()));
+            .iter()
+            .chain(self.flows.iter())
+            .fold(deadline, |deadline, stun| deadline.min(stun.deadline()));
         Output::Timeout(self.timers.next().map_or(deadline, |at| at.min(deadline)))
     }
 
@@ -450,6 +504,10 @@ impl Phone {
                 malformed_dropped: stats.malformed_dropped,
                 bad_requests: stats.bad_requests,
                 retransmissions: stats.retransmissions,
+                keepalives_sent: self.flow_counts.0
+                    + self.flows.iter().map(|f| f.counts().0).sum::<u64>(),
+                keepalives_answered: self.flow_counts.1
+                    + self.flows.iter().map(|f| f.counts().1).sum::<u64>(),
             },
             audio: {
                 let mut audio = self.calls.audio.status();

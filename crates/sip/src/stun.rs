@@ -32,6 +32,8 @@ pub struct StunClient {
     pending: Option<[u8; 12]>,
     mapped: Option<SocketAddr>,
     rng: fastrand::Rng,
+    sent: u64,
+    answered: u64,
 }
 
 impl StunClient {
@@ -45,7 +47,15 @@ impl StunClient {
             pending: None,
             mapped: None,
             rng: fastrand::Rng::with_seed(seed),
+            sent: 0,
+            answered: 0,
         }
+    }
+
+    /// Binding requests sent and answered so far.
+    #[must_use]
+    pub fn counts(&self) -> (u64, u64) {
+        (self.sent, self.answered)
     }
 
     /// The STUN server.
@@ -86,6 +96,7 @@ impl StunClient {
             .build()
             .encode(&mut buffer, &message)
             .ok()?;
+        self.sent += 1;
         Some(Bytes::copy_from_slice(&buffer[..size]))
     }
 
@@ -104,6 +115,7 @@ impl StunClient {
             return None;
         }
         self.pending = None;
+        self.answered += 1;
         let mapped = *message
             .get::<XorMappedAddress>()?
             .as_xor_mapped_address()

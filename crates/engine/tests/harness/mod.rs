@@ -188,6 +188,7 @@ impl Host {
         let heard = Arc::new(Mutex::new(Vec::new()));
         let config = PhoneConfig {
             stun: None,
+            udp_keepalive: None,
             ua: sip::UaConfig::default(),
             accounts: vec![account(user, &format!("{user}-secret"))],
             auto_answer: auto_answer.then_some(Duration::ZERO),

@@ -202,6 +202,34 @@ impl UserAgent {
         }
     }
 
+    /// The UDP next hops of registered accounts: the flows RFC 5626 §4.4.2 keeps alive with
+    /// STUN Binding requests.
+    #[must_use]
+    pub fn registered_udp_flows(&self) -> Vec<Dest> {
+        let mut flows: Vec<Dest> = self
+            .accounts
+            .iter()
+            .filter(|r| {
+                matches!(r.state, RegState::Registered)
+                    && r.config.proxy.transport == Transport::Udp
+            })
+            .map(|r| r.config.proxy)
+            .collect();
+        flows.sort_by_key(|d| d.addr);
+        flows.dedup();
+        flows
+    }
+
+    /// The address Via and Contact carry for UDP in a family: the public one STUN found,
+    /// else where we listen.
+    #[must_use]
+    pub fn udp_address(&self, ipv4: bool) -> Option<SocketAddr> {
+        self.public
+            .get(&ipv4)
+            .or_else(|| self.local.get(&(Transport::Udp, ipv4)))
+            .copied()
+    }
+
     /// The accounts registered (and not re-registering or un-registering) through a proxy
     /// that `proxy` picks: those a changed flow or address must register again.
     fn registered_through(&self, proxy: impl Fn(Dest) -> bool) -> Vec<AccountId> {
