@@ -72,6 +72,11 @@ impl runtime::SettingsStore for ConfigFile {
         if !same_devices(&self.config.audio, &config.audio) {
             on_restart.push("the sound devices".to_owned());
         }
+        if (&self.config.sip.stun_server, self.config.sip.keepalive_s)
+            != (&config.sip.stun_server, config.sip.keepalive_s)
+        {
+            on_restart.push("the STUN server and keep-alive interval".to_owned());
+        }
         let applied = runtime::Applied {
             accounts,
             media,
@@ -149,6 +154,8 @@ pub fn settings_of(config: &Config) -> Settings {
         reject_on_timeout: callbacks.on_timeout == "reject",
         honour_auto_answer: callbacks.honour_auto_answer,
         disposition_mandatory: callbacks.disposition_mandatory,
+        stun_server: config.sip.stun_server.clone(),
+        keepalive_s: config.sip.keepalive_s,
     }
 }
 
@@ -209,6 +216,14 @@ fn write_settings(doc: &mut DocumentMut, settings: &Settings) {
         let codecs: toml_edit::Array = settings.codecs.iter().map(String::as_str).collect();
         media.insert("codecs", toml_edit::value(codecs));
         media.insert("opus_bitrate", number(u64::from(settings.opus_bitrate)));
+    });
+    edit_section(doc, "sip", |sip| {
+        set(
+            sip,
+            "stun_server",
+            settings.stun_server.as_deref().and_then(text),
+        );
+        sip.insert("keepalive_s", number(settings.keepalive_s));
     });
     edit_section(doc, "audio", |audio| {
         set(audio, "input", settings.input.as_deref());
@@ -392,6 +407,10 @@ reject_status = 603
                 "account 1: give it a name",
             ),
             (
+                Box::new(|s: &mut Settings| s.stun_server = Some("stun.example".to_owned())),
+                "sip.stun_server",
+            ),
+            (
                 Box::new(|s: &mut Settings| {
                     let copy = s.accounts[0].clone();
                     s.accounts.push(copy);
@@ -409,6 +428,34 @@ reject_status = 603
             assert_eq!(std::fs::read_to_string(&path).expect("reads"), FILE);
         }
         assert!(store.save(&good).is_ok());
+    }
+
+    #[test]
+    fn the_stun_server_and_keep_alive_are_written_to_sip_and_used_from_the_next_start() {
+        let (mut store, path) = store();
+        let mut settings = store.load().expect("loads");
+        assert_eq!(
+            (settings.stun_server.as_deref(), settings.keepalive_s),
+            (None, 30)
+        );
+        settings.stun_server = Some("192.0.2.50:3478".to_owned());
+        settings.keepalive_s = 15;
+        let applied = store.save(&settings).expect("saves");
+        assert_eq!(
+            applied.on_restart,
+            ["the STUN server and keep-alive interval"]
+        );
+        let reread = Config::load(&path).expect("the saved file loads");
+        assert_eq!(reread.sip.stun_server.as_deref(), Some("192.0.2.50:3478"));
+        assert_eq!(reread.sip.keepalive_s, 15);
+        assert_eq!(reread.sip.listen, vec!["udp:127.0.0.1:5099".to_owned()]);
+        let text = std::fs::read_to_string(&path).expect("reads");
+        assert!(text.contains("# keep this"), "{text}");
+        // Cleared: the key goes.
+        settings.stun_server = None;
+        store.save(&settings).expect("saves");
+        let reread = Config::load(&path).expect("the saved file loads");
+        assert_eq!(reread.sip.stun_server, None);
     }
 
     #[test]

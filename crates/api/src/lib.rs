@@ -790,6 +790,17 @@ pub struct Settings {
     pub honour_auto_answer: bool,
     /// Done needs a disposition.
     pub disposition_mandatory: bool,
+    /// The STUN server (`IP:PORT`) that tells the SIP socket its public address
+    /// (`[sip] stun_server`; `None`: none).
+    #[serde(default)]
+    pub stun_server: Option<String>,
+    /// Seconds between keep-alives on flows to registrars (`[sip] keepalive_s`; 0: off).
+    #[serde(default = "default_keepalive")]
+    pub keepalive_s: u64,
+}
+
+fn default_keepalive() -> u64 {
+    30
 }
 
 /// One account: the one shape the config file (`[[accounts]]`), the control API, the

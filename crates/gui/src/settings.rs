@@ -72,6 +72,10 @@ pub struct SettingsDraft {
     pub honour_auto_answer: bool,
     /// Done needs a disposition.
     pub disposition_mandatory: bool,
+    /// The STUN server as typed (empty: none).
+    pub stun_server: String,
+    /// The keep-alive interval as typed, in seconds.
+    pub keepalive_s: String,
     /// Microphones to choose from.
     pub inputs: Vec<String>,
     /// Headsets to choose from.
@@ -133,6 +137,8 @@ impl SettingsDraft {
             reject_on_timeout: settings.reject_on_timeout,
             honour_auto_answer: settings.honour_auto_answer,
             disposition_mandatory: settings.disposition_mandatory,
+            stun_server: settings.stun_server.unwrap_or_default(),
+            keepalive_s: settings.keepalive_s.to_string(),
             inputs,
             outputs,
             devices_note,
@@ -235,6 +241,20 @@ impl SettingsDraft {
                 self.preview_timeout
             ));
         }
+        let stun = self.stun_server.trim();
+        if !stun.is_empty() && stun.parse::<std::net::SocketAddr>().is_err() {
+            problems.push(format!(
+                "STUN server {:?} is not IP:PORT, e.g. 192.0.2.50:3478 (leave it empty for none)",
+                self.stun_server
+            ));
+        }
+        if seconds(&self.keepalive_s).is_none() {
+            problems.push(format!(
+                "Keep-alive interval {:?} is not a number of seconds (30 is usual; 0 turns \
+                 keep-alives off)",
+                self.keepalive_s
+            ));
+        }
         problems
     }
 
@@ -268,6 +288,8 @@ impl SettingsDraft {
             reject_on_timeout: self.reject_on_timeout,
             honour_auto_answer: self.honour_auto_answer,
             disposition_mandatory: self.disposition_mandatory,
+            stun_server: Some(self.stun_server.trim().to_owned()).filter(|s| !s.is_empty()),
+            keepalive_s: seconds(&self.keepalive_s).unwrap_or_default(),
         })
     }
 }
@@ -338,16 +360,32 @@ mod tests {
         draft.opus_bitrate = "24k".to_owned();
         draft.reject_status = String::new();
         draft.preview_timeout = "-3".to_owned();
+        draft.stun_server = "stun.example.com".to_owned();
+        draft.keepalive_s = "30s".to_owned();
         for codec in &mut draft.codecs {
             codec.1 = false;
         }
         let problems = draft.to_settings().expect_err("refused");
-        assert_eq!(problems.len(), 5, "{problems:?}");
+        assert_eq!(problems.len(), 7, "{problems:?}");
         assert!(problems[0].starts_with("Account \"work\": registration lifetime \"ten\""));
         assert!(problems[1].starts_with("Codecs"));
         assert!(problems[2].starts_with("Opus bitrate \"24k\""));
         assert!(problems[3].starts_with("Reject status"));
         assert!(problems[4].starts_with("Preview timeout \"-3\""));
+        assert!(problems[5].starts_with("STUN server \"stun.example.com\" is not IP:PORT"));
+        assert!(problems[6].starts_with("Keep-alive interval \"30s\""));
+    }
+
+    #[test]
+    fn network_settings_round_trip() {
+        let mut with_stun = saved();
+        with_stun.stun_server = Some("192.0.2.50:3478".to_owned());
+        with_stun.keepalive_s = 15;
+        let mut draft = SettingsDraft::new(with_stun.clone(), Vec::new(), Vec::new(), None, None);
+        assert_eq!(draft.stun_server, "192.0.2.50:3478");
+        assert_eq!(draft.to_settings(), Ok(with_stun));
+        draft.stun_server = "  ".to_owned();
+        assert_eq!(draft.to_settings().expect("valid").stun_server, None);
     }
 
     #[test]

@@ -40,7 +40,10 @@ pub(crate) fn settings_window(ctx: &egui::Context, state: &mut AppState, out: &m
             });
             ui.separator();
             match draft.tab {
-                SettingsTab::Accounts => accounts(ui, draft, out),
+                SettingsTab::Accounts => {
+                    accounts(ui, draft, out);
+                    network(ui, draft);
+                }
                 SettingsTab::Audio => sound(ui, draft, &audio, out),
                 SettingsTab::Codecs => codecs(ui, draft),
                 SettingsTab::Callbacks => callbacks(ui, draft),
@@ -204,6 +207,28 @@ fn accounts(ui: &mut Ui, draft: &mut SettingsDraft, out: &mut Vec<Request>) {
             }
             None => {}
         }
+    });
+}
+
+/// What every account shares: the STUN server and the keep-alive interval (`[sip]`).
+fn network(ui: &mut Ui, draft: &mut SettingsDraft) {
+    ui.separator();
+    ui.label("Network (every account; used from the next start)");
+    egui::Grid::new("network").num_columns(2).show(ui, |ui| {
+        field(
+            ui,
+            "STUN server",
+            &mut draft.stun_server,
+            "192.0.2.50:3478 (none)",
+            false,
+        );
+        field(
+            ui,
+            "Keep-alive interval (s)",
+            &mut draft.keepalive_s,
+            "30 (0: off)",
+            false,
+        );
     });
 }
 

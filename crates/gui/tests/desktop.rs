@@ -581,6 +581,7 @@ fn saved_settings() -> Delivery {
             reject_status: 486,
             not_ready_status: 486,
             disposition_mandatory: true,
+            keepalive_s: 30,
             ..api::Settings::default()
         },
         inputs: vec!["alsa:headset-mic".to_owned()],
@@ -673,6 +674,41 @@ fn settings_that_do_not_read_are_named_and_not_sent() {
     h.run();
     h.get_by_label_contains("Could not save the settings: media.opus_bitrate is 5");
     assert_eq!(h.state().state.notice, None);
+}
+
+#[test]
+fn the_stun_server_and_keep_alive_are_checked_as_typed_and_saved() {
+    let mut h = harness(state_with(vec![], vec![]));
+    h.state_mut().state.apply(saved_settings());
+    h.run();
+    let stun = h.get_by_role_and_label(Role::TextInput, "STUN server");
+    stun.focus();
+    stun.type_text("stun.example.com");
+    h.run();
+    h.get_by_label_contains("STUN server \"stun.example.com\" is not IP:PORT");
+    let keepalive = h.get_by_role_and_label(Role::TextInput, "Keep-alive interval (s)");
+    keepalive.focus();
+    keepalive.type_text("s");
+    h.run();
+    h.get_by_label_contains("Keep-alive interval \"30s\" is not a number of seconds");
+    h.get_by_role_and_label(Role::Button, "Save").click();
+    h.run();
+    assert_eq!(saved_request(&h.state().asked), None, "nothing is sent");
+    // Corrected, both go out with the settings.
+    if let Some(draft) = h.state_mut().state.settings_window.as_mut() {
+        draft.stun_server.clear();
+        draft.keepalive_s = "15".to_owned();
+    }
+    h.run();
+    let stun = h.get_by_role_and_label(Role::TextInput, "STUN server");
+    stun.focus();
+    stun.type_text("192.0.2.50:3478");
+    h.run();
+    h.get_by_role_and_label(Role::Button, "Save").click();
+    h.run();
+    let saved = saved_request(&h.state().asked).expect("Save sent the settings");
+    assert_eq!(saved.stun_server.as_deref(), Some("192.0.2.50:3478"));
+    assert_eq!(saved.keepalive_s, 15);
 }
 
 #[test]
