@@ -1113,3 +1113,49 @@ fn without_a_session_expires_asked_no_timer_runs() {
     assert!(pair.a.sent_starting("UPDATE ").is_empty());
     assert_eq!(pair.a.ua.leg_state(leg_a), Some(LegState::Confirmed));
 }
+
+#[test]
+fn absurd_session_intervals_and_racks_are_bounded_not_fatal() {
+    let mut pair = Pair::with_session(None, 90);
+    let (leg_a, _) =
+        pair.connect_with(&[("Session-Expires", "18446744073709551615;refresher=uas")]);
+    let ok = pair.b.sent_starting("SIP/2.0 200")[0].1.clone();
+    assert_eq!(
+        header_value(&ok, "Session-Expires"),
+        Some("604800;refresher=uas")
+    );
+    pair.advance(Duration::from_secs(10));
+    assert_eq!(pair.a.ua.leg_state(leg_a), Some(LegState::Confirmed));
+    // A PRACK naming nothing we sent, and an UPDATE with a bad interval, in the dialog.
+    let call_id = header_value(&ok, "Call-ID").expect("Call-ID").to_owned();
+    let from = header_value(&ok, "From").expect("From").to_owned();
+    let to = header_value(&ok, "To").expect("To").to_owned();
+    for (method, cseq, extra) in [
+        ("PRACK", 50, "RAck: 99999999999 x INVITE\r\n"),
+        ("UPDATE", 51, "Session-Expires: -5;refresher=nobody\r\n"),
+    ] {
+        let request = format!(
+            "{method} sip:bob@{B} SIP/2.0\r\nVia: SIP/2.0/UDP {A};branch=z9hG4bK{method}1\r\n\
+             From: {from}\r\nTo: {to}\r\nCall-ID: {call_id}\r\nCSeq: {cseq} {method}\r\n\
+             Max-Forwards: 70\r\n{extra}Content-Length: 0\r\n\r\n"
+        );
+        pair.b
+            .ua
+            .handle_datagram(pair.now, udp(A), request.as_bytes());
+        pair.settle();
+    }
+    let answers: Vec<String> = pair
+        .b
+        .sent_text()
+        .into_iter()
+        .filter(|t| t.contains("CSeq: 50 PRACK") || t.contains("CSeq: 51 UPDATE"))
+        .map(|t| t.lines().next().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(
+        answers,
+        [
+            "SIP/2.0 481 No Such Reliable Provisional Response",
+            "SIP/2.0 200 OK"
+        ]
+    );
+}

@@ -517,13 +517,23 @@ impl UserAgent {
     }
 }
 
-/// `Session-Expires` (RFC 4028 §4): the interval and the `refresher` parameter.
+/// The longest session interval we keep timers for: RFC 4028 sets no upper bound, and a
+/// peer's absurd one must not overflow a deadline.
+const LONGEST_SESSION: u64 = 7 * 24 * 3600;
+
+/// `Session-Expires` (RFC 4028 §4): the interval (at most a week) and the `refresher`
+/// parameter.
 pub(super) fn session_expires(
     headers: &sipx_sip::Headers,
 ) -> Option<(Duration, Option<Refresher>)> {
     let value = header_text(headers, &HeaderName::SessionExpires)?;
     let mut parts = value.split(';');
-    let seconds = parts.next()?.trim().parse::<u64>().ok()?;
+    let seconds = parts
+        .next()?
+        .trim()
+        .parse::<u64>()
+        .ok()?
+        .min(LONGEST_SESSION);
     let refresher = parts.find_map(|p| {
         let (name, value) = p.split_once('=')?;
         if !name.trim().eq_ignore_ascii_case("refresher") {
@@ -546,7 +556,7 @@ pub(super) fn min_se_of(headers: &sipx_sip::Headers) -> Option<Duration> {
         .trim()
         .parse::<u64>()
         .ok()
-        .map(Duration::from_secs)
+        .map(|s| Duration::from_secs(s.min(LONGEST_SESSION)))
 }
 
 /// Whether an option-tag list header (`Require`, `Supported`) names `tag`; every instance
