@@ -1,6 +1,7 @@
 //! Sans-IO media for recall: SDP offer/answer (RFC 3264) on sipx-sdp; RTP on rtp-rs and RTCP
 //! reports (RFC 3550); Opus (through libopus) and G.711 with concealment; an adaptive jitter
-//! buffer with smooth playout adjustment; RFC 4733 telephone events.
+//! buffer with smooth playout adjustment; RFC 4733 telephone events; SRTP (RFC 3711, RFC 7714)
+//! with SDES keys (RFC 4568).
 //!
 //! Nothing here touches a socket, a device or the clock. A [`MediaSession`] is driven by its
 //! owner: received datagrams go in with [`MediaSession::handle_packet`] and the time they
@@ -17,6 +18,7 @@ mod plc;
 mod rtcp;
 mod sdp;
 mod session;
+mod srtp;
 mod timescale;
 mod tone;
 
@@ -32,4 +34,5 @@ pub use sdp::{LocalMedia, Negotiated, SdpError, answer_offer, build_offer, read_
 pub use session::{MediaEvent, MediaSession, MediaStats, MediaTransmit, SessionParams};
 /// Media direction (RFC 3264 §6.1), re-exported from sipx-sdp.
 pub use sipx_sdp::Direction;
+pub use srtp::{CryptoAttribute, MasterKey, Srtp, SrtpError, SrtpStats, Suite};
 pub use tone::{Tone, ToneGenerator};

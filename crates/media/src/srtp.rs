@@ -1,0 +1,389 @@
+//! SRTP and SRTCP (RFC 3711; AEAD_AES_128_GCM from RFC 7714) for a call's media, and the
+//! SDES key exchange of RFC 4568 (`a=crypto`).
+//!
+//! The ciphers, key derivation, roll-over counter and replay windows are rtc-srtp's (the
+//! webrtc-rs sans-IO stack, ring underneath); what is ours is the choice of suites, the
+//! `a=crypto` lines, one context per direction and the counting of what fails.
+
+use std::fmt;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use rtc_srtp::context::Context;
+use rtc_srtp::option::{srtcp_replay_protection, srtp_replay_protection};
+use rtc_srtp::protection_profile::ProtectionProfile;
+use shared::error::Error as SrtpLibError;
+
+/// How many packets back a replayed one is still recognised (RFC 3711 §3.3.2 asks for at
+/// least 64; libsrtp uses 128).
+const REPLAY_WINDOW: usize = 128;
+
+/// An SRTP crypto suite, by its RFC 4568 / RFC 7714 name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Suite {
+    /// AES-128 counter mode, HMAC-SHA1 tag of 80 bits (the default everywhere).
+    AesCm128HmacSha1_80,
+    /// The same with a 32-bit tag (4 bytes less a packet; weaker authentication).
+    AesCm128HmacSha1_32,
+    /// AES-128 in Galois/counter mode (RFC 7714), 16-byte tag.
+    AeadAes128Gcm,
+}
+
+impl Suite {
+    /// Every suite, in the order we offer them.
+    pub const ALL: [Suite; 3] = [
+        Suite::AesCm128HmacSha1_80,
+        Suite::AesCm128HmacSha1_32,
+        Suite::AeadAes128Gcm,
+    ];
+
+    /// Its name in `a=crypto` (and in the call view).
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::AesCm128HmacSha1_80 => "AES_CM_128_HMAC_SHA1_80",
+            Self::AesCm128HmacSha1_32 => "AES_CM_128_HMAC_SHA1_32",
+            Self::AeadAes128Gcm => "AEAD_AES_128_GCM",
+        }
+    }
+
+    /// The suite a name stands for (case as written in RFC 4568 and RFC 7714).
+    #[must_use]
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.name() == name)
+    }
+
+    /// Master key length in bytes.
+    #[must_use]
+    pub fn key_len(self) -> usize {
+        16
+    }
+
+    /// Master salt length in bytes (RFC 3711: 112 bits; RFC 7714: 96 bits).
+    #[must_use]
+    pub fn salt_len(self) -> usize {
+        match self {
+            Self::AesCm128HmacSha1_80 | Self::AesCm128HmacSha1_32 => 14,
+            Self::AeadAes128Gcm => 12,
+        }
+    }
+
+    fn profile(self) -> ProtectionProfile {
+        match self {
+            Self::AesCm128HmacSha1_80 => ProtectionProfile::Aes128CmHmacSha1_80,
+            Self::AesCm128HmacSha1_32 => ProtectionProfile::Aes128CmHmacSha1_32,
+            Self::AeadAes128Gcm => ProtectionProfile::AeadAes128Gcm,
+        }
+    }
+}
+
+impl fmt::Display for Suite {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What can go wrong with SRTP: keys that do not fit, and packets that do not pass.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SrtpError {
+    /// The key material is not the suite's key and salt.
+    #[error("{suite} needs {expected} bytes of key and salt, not {got}")]
+    KeyLength {
+        /// The suite.
+        suite: Suite,
+        /// Its key and salt length.
+        expected: usize,
+        /// What was given.
+        got: usize,
+    },
+    /// The two directions were keyed for different suites.
+    #[error("the keys are for different suites ({0} and {1})")]
+    SuiteMismatch(Suite, Suite),
+    /// An `a=crypto` attribute that does not read.
+    #[error("a=crypto {line:?}: {why}")]
+    BadAttribute {
+        /// The attribute's value.
+        line: String,
+        /// What is wrong.
+        why: &'static str,
+    },
+    /// A packet whose authentication tag is wrong: forged, damaged, or keyed otherwise.
+    #[error("authentication failed")]
+    AuthFailed,
+    /// A packet seen before (RFC 3711 §3.3.2).
+    #[error("replayed packet")]
+    Replayed,
+    /// A packet too short or otherwise not SRTP.
+    #[error("not an SRTP packet: {0}")]
+    Malformed(String),
+}
+
+/// An SRTP master key and salt for one direction of one suite.
+#[derive(Clone, PartialEq, Eq)]
+pub struct MasterKey {
+    suite: Suite,
+    /// Key then salt.
+    material: Vec<u8>,
+}
+
+impl fmt::Debug for MasterKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Never the key itself.
+        f.debug_struct("MasterKey")
+            .field("suite", &self.suite)
+            .finish_non_exhaustive()
+    }
+}
+
+impl MasterKey {
+    /// A key from its key-and-salt bytes.
+    ///
+    /// # Errors
+    /// When `material` is not the suite's key and salt length.
+    pub fn new(suite: Suite, material: &[u8]) -> Result<Self, SrtpError> {
+        let expected = suite.key_len() + suite.salt_len();
+        if material.len() != expected {
+            return Err(SrtpError::KeyLength {
+                suite,
+                expected,
+                got: material.len(),
+            });
+        }
+        Ok(Self {
+            suite,
+            material: material.to_vec(),
+        })
+    }
+
+    /// A fresh key, its bytes from `fill` (which must be a cryptographically secure source:
+    /// the caller's, since this crate does no I/O).
+    ///
+    /// # Errors
+    /// Never for a `fill` that fills what it is given.
+    pub fn generate(suite: Suite, fill: impl FnOnce(&mut [u8])) -> Result<Self, SrtpError> {
+        let mut material = vec![0u8; suite.key_len() + suite.salt_len()];
+        fill(&mut material);
+        Self::new(suite, &material)
+    }
+
+    /// Its suite.
+    #[must_use]
+    pub fn suite(&self) -> Suite {
+        self.suite
+    }
+
+    fn key(&self) -> &[u8] {
+        &self.material[..self.suite.key_len()]
+    }
+
+    fn salt(&self) -> &[u8] {
+        &self.material[self.suite.key_len()..]
+    }
+}
+
+/// One `a=crypto` attribute (RFC 4568 §9.1): `tag suite inline:key||salt[|lifetime][|MKI]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CryptoAttribute {
+    /// Its tag, echoed in the answer.
+    pub tag: u32,
+    /// The key it carries.
+    pub key: MasterKey,
+}
+
+impl CryptoAttribute {
+    /// Reads an attribute's value (what follows `a=crypto:`). A lifetime is accepted and
+    /// ignored (calls are far shorter than 2^31 packets); an MKI is refused, since we send
+    /// none and one key per direction is all a call needs.
+    ///
+    /// # Errors
+    /// A value that is not `tag suite inline:…` with a suite we have, base64 key material of
+    /// its length, and no MKI or session parameters we would have to honour.
+    pub fn parse(value: &str) -> Result<Self, SrtpError> {
+        let bad = |why| SrtpError::BadAttribute {
+            line: value.to_owned(),
+            why,
+        };
+        let mut fields = value.split_ascii_whitespace();
+        let tag = fields
+            .next()
+            .and_then(|t| t.parse::<u32>().ok())
+            .filter(|t| *t < 1_000_000_000)
+            .ok_or_else(|| bad("the tag is not a number"))?;
+        let suite = fields
+            .next()
+            .and_then(Suite::from_name)
+            .ok_or_else(|| bad("a crypto suite recall does not have"))?;
+        let params = fields.next().ok_or_else(|| bad("no key parameters"))?;
+        if fields.next().is_some() {
+            // Session parameters (UNENCRYPTED_SRTP, KDR=…) change what the suite means.
+            return Err(bad("session parameters are not supported"));
+        }
+        if params.contains(';') {
+            return Err(bad("more than one key is not supported"));
+        }
+        let inline = params
+            .strip_prefix("inline:")
+            .ok_or_else(|| bad("the key is not inline:"))?;
+        let mut parts = inline.split('|');
+        let material = parts.next().unwrap_or_default();
+        for part in parts {
+            if part.contains(':') {
+                return Err(bad("an MKI is not supported"));
+            }
+        }
+        let bytes = STANDARD
+            .decode(material)
+            .map_err(|_| bad("the key is not base64"))?;
+        let key = MasterKey::new(suite, &bytes).map_err(|_| bad("the key has the wrong length"))?;
+        Ok(Self { tag, key })
+    }
+
+    /// The attribute's value, for `a=crypto:`.
+    #[must_use]
+    pub fn to_value(&self) -> String {
+        format!(
+            "{} {} inline:{}",
+            self.tag,
+            self.key.suite.name(),
+            STANDARD.encode(&self.key.material)
+        )
+    }
+}
+
+/// Counters of what SRTP refused.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SrtpStats {
+    /// Packets (RTP and RTCP) whose authentication failed.
+    pub auth_failures: u64,
+    /// Packets dropped as replays.
+    pub replayed: u64,
+}
+
+/// SRTP for one media stream: our key protects what we send, the peer's unprotects what
+/// arrives.
+pub struct Srtp {
+    suite: Suite,
+    send: Context,
+    receive: Context,
+    stats: SrtpStats,
+}
+
+impl fmt::Debug for Srtp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Srtp")
+            .field("suite", &self.suite)
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Srtp {
+    /// SRTP keyed with our key (`local`) and the peer's (`remote`).
+    ///
+    /// # Errors
+    /// When the keys are for different suites, or the cipher cannot be made.
+    pub fn new(local: &MasterKey, remote: &MasterKey) -> Result<Self, SrtpError> {
+        if local.suite != remote.suite {
+            return Err(SrtpError::SuiteMismatch(local.suite, remote.suite));
+        }
+        let provider = rtc_srtp::crypto::default_provider()
+            .map_err(|e| SrtpError::Malformed(e.to_string()))?;
+        let crypto = provider.crypto();
+        let context = |key: &MasterKey, replay: bool| {
+            let (rtp, rtcp) = if replay {
+                (
+                    Some(srtp_replay_protection(REPLAY_WINDOW)),
+                    Some(srtcp_replay_protection(REPLAY_WINDOW)),
+                )
+            } else {
+                (None, None)
+            };
+            Context::new(
+                key.key(),
+                key.salt(),
+                key.suite.profile(),
+                rtp,
+                rtcp,
+                crypto,
+            )
+            .map_err(|e| SrtpError::Malformed(e.to_string()))
+        };
+        Ok(Self {
+            suite: local.suite,
+            send: context(local, false)?,
+            receive: context(remote, true)?,
+            stats: SrtpStats::default(),
+        })
+    }
+
+    /// The suite in use.
+    #[must_use]
+    pub fn suite(&self) -> Suite {
+        self.suite
+    }
+
+    /// What was refused so far.
+    #[must_use]
+    pub fn stats(&self) -> SrtpStats {
+        self.stats
+    }
+
+    /// An RTP packet made SRTP.
+    ///
+    /// # Errors
+    /// When it is not an RTP packet.
+    pub fn protect_rtp(&mut self, packet: &[u8]) -> Result<Vec<u8>, SrtpError> {
+        self.send
+            .encrypt_rtp(packet)
+            .map(|b| b.to_vec())
+            .map_err(|e| SrtpError::Malformed(e.to_string()))
+    }
+
+    /// An SRTP packet checked and decrypted; failures are counted.
+    ///
+    /// # Errors
+    /// [`SrtpError::AuthFailed`], [`SrtpError::Replayed`] or [`SrtpError::Malformed`].
+    pub fn unprotect_rtp(&mut self, packet: &[u8]) -> Result<Vec<u8>, SrtpError> {
+        let result = self.receive.decrypt_rtp(packet).map(|b| b.to_vec());
+        result.map_err(|e| self.refused(&e))
+    }
+
+    /// An RTCP packet made SRTCP.
+    ///
+    /// # Errors
+    /// When it is not an RTCP packet.
+    pub fn protect_rtcp(&mut self, packet: &[u8]) -> Result<Vec<u8>, SrtpError> {
+        self.send
+            .encrypt_rtcp(packet)
+            .map(|b| b.to_vec())
+            .map_err(|e| SrtpError::Malformed(e.to_string()))
+    }
+
+    /// An SRTCP packet checked and decrypted; failures are counted.
+    ///
+    /// # Errors
+    /// As [`Srtp::unprotect_rtp`].
+    pub fn unprotect_rtcp(&mut self, packet: &[u8]) -> Result<Vec<u8>, SrtpError> {
+        let result = self.receive.decrypt_rtcp(packet).map(|b| b.to_vec());
+        result.map_err(|e| self.refused(&e))
+    }
+
+    fn refused(&mut self, error: &SrtpLibError) -> SrtpError {
+        match error {
+            SrtpLibError::ErrFailedToVerifyAuthTag
+            | SrtpLibError::RtpFailedToVerifyAuthTag
+            | SrtpLibError::RtcpFailedToVerifyAuthTag => {
+                self.stats.auth_failures += 1;
+                SrtpError::AuthFailed
+            }
+            SrtpLibError::SrtpSsrcDuplicated(..) | SrtpLibError::SrtcpSsrcDuplicated(..) => {
+                self.stats.replayed += 1;
+                SrtpError::Replayed
+            }
+            other => SrtpError::Malformed(other.to_string()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,263 @@
+//! Known answers from libsrtp's own validation (srtp_driver.c: the default policy and
+//! AES-GCM-128 with a 16-byte tag, SSRC 0xcafebabe), then what a call needs: both
+//! directions, failures counted, replays refused, the roll-over counter across a sequence
+//! wrap, `a=crypto` lines read and written.
+
+use super::*;
+
+fn hex(text: &str) -> Vec<u8> {
+    let text: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).expect("hex"))
+        .collect()
+}
+
+fn cm_key() -> MasterKey {
+    MasterKey::new(
+        Suite::AesCm128HmacSha1_80,
+        &hex("e1f97a0d3e018be0d64fa32c06de4139 0ec675ad498afeebb6960b3aabe6"),
+    )
+    .expect("30 bytes")
+}
+
+fn gcm_key() -> MasterKey {
+    MasterKey::new(
+        Suite::AeadAes128Gcm,
+        &hex("000102030405060708090a0b0c0d0e0f a0a1a2a3a4a5a6a7a8a9aaab"),
+    )
+    .expect("28 bytes")
+}
+
+const RTP: &str = "800f1234decafbadcafebabe abababababababababababababababab";
+const RTCP: &str = "81c8000bcafebabe abababababababababababababababab";
+
+#[test]
+fn aes_cm_128_hmac_sha1_80_gives_libsrtps_reference_packets() {
+    let mut sender = Srtp::new(&cm_key(), &cm_key()).expect("keyed");
+    let srtp = sender.protect_rtp(&hex(RTP)).expect("protected");
+    assert_eq!(
+        srtp,
+        hex("800f1234decafbadcafebabe 4e55dc4ce79978d88ca4d215949d2402 b78d6acc99ea179b8dbb")
+    );
+    let srtcp = sender.protect_rtcp(&hex(RTCP)).expect("protected");
+    assert_eq!(
+        srtcp,
+        hex("81c8000bcafebabe 7128035be487b9bdbef89041f977a5a8 80000001 993e08cd54d6c1230798")
+    );
+    let mut receiver = Srtp::new(&cm_key(), &cm_key()).expect("keyed");
+    assert_eq!(receiver.unprotect_rtp(&srtp), Ok(hex(RTP)));
+    assert_eq!(receiver.unprotect_rtcp(&srtcp), Ok(hex(RTCP)));
+}
+
+#[test]
+fn aead_aes_128_gcm_gives_libsrtps_reference_packets() {
+    let mut sender = Srtp::new(&gcm_key(), &gcm_key()).expect("keyed");
+    let srtp = sender.protect_rtp(&hex(RTP)).expect("protected");
+    assert_eq!(
+        srtp,
+        hex(
+            "800f1234decafbadcafebabe c5002ede04cfdd2eb91159e0880aa06e d2976826f796b201df3131a127e8a392"
+        )
+    );
+    let srtcp = sender.protect_rtcp(&hex(RTCP)).expect("protected");
+    assert_eq!(
+        srtcp,
+        hex(
+            "81c8000bcafebabe c98b8b5df0392a55852b6c21ac8e7025 c52c6fbea2b3b446ea31123ba88ce61e 80000001"
+        )
+    );
+    let mut receiver = Srtp::new(&gcm_key(), &gcm_key()).expect("keyed");
+    assert_eq!(receiver.unprotect_rtp(&srtp), Ok(hex(RTP)));
+    assert_eq!(receiver.unprotect_rtcp(&srtcp), Ok(hex(RTCP)));
+}
+
+/// An RTP packet with this sequence number and a 160-byte PCMU-like payload.
+fn rtp(seq: u16) -> Vec<u8> {
+    let mut packet = vec![0x80, 0x00];
+    packet.extend_from_slice(&seq.to_be_bytes());
+    packet.extend_from_slice(&(u32::from(seq) * 160).to_be_bytes());
+    packet.extend_from_slice(&0x1122_3344u32.to_be_bytes());
+    packet.extend((0..160).map(|i| (i as u8) ^ (seq as u8)));
+    packet
+}
+
+fn pair(suite: Suite) -> (Srtp, Srtp) {
+    let a = MasterKey::generate(suite, |b| {
+        b.iter_mut().enumerate().for_each(|(i, x)| *x = i as u8)
+    })
+    .expect("a");
+    let b = MasterKey::generate(suite, |b| {
+        b.iter_mut()
+            .enumerate()
+            .for_each(|(i, x)| *x = 200 - i as u8);
+    })
+    .expect("b");
+    (
+        Srtp::new(&a, &b).expect("alice"),
+        Srtp::new(&b, &a).expect("bob"),
+    )
+}
+
+#[test]
+fn every_suite_carries_a_call_both_ways_and_hides_the_payload() {
+    for suite in Suite::ALL {
+        let (mut alice, mut bob) = pair(suite);
+        for seq in 1..50u16 {
+            let sent = alice.protect_rtp(&rtp(seq)).expect("protect");
+            assert_ne!(
+                &sent[12..172],
+                &rtp(seq)[12..],
+                "{suite}: payload in the clear"
+            );
+            assert_eq!(bob.unprotect_rtp(&sent), Ok(rtp(seq)), "{suite}");
+            let back = bob.protect_rtp(&rtp(seq)).expect("protect");
+            assert_eq!(alice.unprotect_rtp(&back), Ok(rtp(seq)), "{suite}");
+        }
+        let tag = match suite {
+            Suite::AesCm128HmacSha1_80 => 10,
+            Suite::AesCm128HmacSha1_32 => 4,
+            Suite::AeadAes128Gcm => 16,
+        };
+        assert_eq!(
+            alice.protect_rtp(&rtp(60)).expect("protect").len(),
+            rtp(60).len() + tag,
+            "{suite}"
+        );
+        assert_eq!(alice.stats(), SrtpStats::default());
+    }
+}
+
+#[test]
+fn a_forged_or_damaged_packet_is_refused_and_counted() {
+    let (mut alice, mut bob) = pair(Suite::AesCm128HmacSha1_80);
+    let mut sent = alice.protect_rtp(&rtp(7)).expect("protect");
+    sent[20] ^= 1;
+    assert_eq!(bob.unprotect_rtp(&sent), Err(SrtpError::AuthFailed));
+    // Keyed by someone else: the same.
+    let (mut mallory, _) = pair(Suite::AesCm128HmacSha1_80);
+    let mut stranger = mallory.protect_rtp(&rtp(8)).expect("protect");
+    stranger[8..12].copy_from_slice(&0x5566_7788u32.to_be_bytes());
+    assert_eq!(bob.unprotect_rtp(&stranger), Err(SrtpError::AuthFailed));
+    assert_eq!(bob.stats().auth_failures, 2);
+    // Plain RTP sent to an encrypted call is refused too.
+    assert!(bob.unprotect_rtp(&rtp(9)).is_err());
+    assert!(bob.unprotect_rtp(&[0x80, 0x00, 0x01]).is_err(), "too short");
+}
+
+#[test]
+fn a_replayed_packet_is_refused_and_counted() {
+    let (mut alice, mut bob) = pair(Suite::AesCm128HmacSha1_80);
+    let first = alice.protect_rtp(&rtp(100)).expect("protect");
+    let second = alice.protect_rtp(&rtp(101)).expect("protect");
+    assert!(bob.unprotect_rtp(&second).is_ok());
+    assert!(bob.unprotect_rtp(&first).is_ok(), "late but not replayed");
+    assert_eq!(bob.unprotect_rtp(&first), Err(SrtpError::Replayed));
+    assert_eq!(bob.stats().replayed, 1);
+}
+
+#[test]
+fn the_roll_over_counter_carries_the_stream_across_the_sequence_wrap() {
+    let (mut alice, mut bob) = pair(Suite::AesCm128HmacSha1_80);
+    // Past 65535 the sequence number wraps and the ROC counts one: both sides must agree.
+    for n in 0..400u32 {
+        let seq = (65_400 + n) as u16;
+        let sent = alice.protect_rtp(&rtp(seq)).expect("protect");
+        assert_eq!(
+            bob.unprotect_rtp(&sent),
+            Ok(rtp(seq)),
+            "seq {seq} after {n}"
+        );
+    }
+    assert_eq!(bob.stats(), SrtpStats::default());
+}
+
+#[test]
+fn crypto_attributes_are_read_and_written() {
+    // RFC 4568 §4's example.
+    let attribute = CryptoAttribute::parse(
+        "1 AES_CM_128_HMAC_SHA1_80 inline:PS1uQCVeeCFCanVmcjkpPywjNWhcYD0mXXtxaVBR|2^20|1:32",
+    );
+    assert!(
+        matches!(
+            attribute,
+            Err(SrtpError::BadAttribute {
+                why: "an MKI is not supported",
+                ..
+            })
+        ),
+        "{attribute:?}"
+    );
+    let read = CryptoAttribute::parse(
+        "1 AES_CM_128_HMAC_SHA1_80 inline:PS1uQCVeeCFCanVmcjkpPywjNWhcYD0mXXtxaVBR|2^20",
+    )
+    .expect("reads");
+    assert_eq!(read.tag, 1);
+    assert_eq!(read.key.suite(), Suite::AesCm128HmacSha1_80);
+    assert_eq!(
+        read.to_value(),
+        "1 AES_CM_128_HMAC_SHA1_80 inline:PS1uQCVeeCFCanVmcjkpPywjNWhcYD0mXXtxaVBR"
+    );
+    assert_eq!(CryptoAttribute::parse(&read.to_value()), Ok(read));
+    let gcm = CryptoAttribute {
+        tag: 3,
+        key: gcm_key(),
+    };
+    assert_eq!(CryptoAttribute::parse(&gcm.to_value()), Ok(gcm));
+    for (line, why) in [
+        (
+            "x AES_CM_128_HMAC_SHA1_80 inline:PS1uQCVeeCFCanVmcjkpPywjNWhcYD0mXXtxaVBR",
+            "the tag is not a number",
+        ),
+        (
+            "1 F8_128_HMAC_SHA1_80 inline:PS1uQCVeeCFCanVmcjkpPywjNWhcYD0mXXtxaVBR",
+            "a crypto suite recall does not have",
+        ),
+        ("1 AES_CM_128_HMAC_SHA1_80", "no key parameters"),
+        (
+            "1 AES_CM_128_HMAC_SHA1_80 inline:PS1uQCVeeCFCanVm",
+            "the key has the wrong length",
+        ),
+        (
+            "1 AES_CM_128_HMAC_SHA1_80 inline:!!!!",
+            "the key is not base64",
+        ),
+        (
+            "1 AES_CM_128_HMAC_SHA1_80 inline:PS1uQCVeeCFCanVmcjkpPywjNWhcYD0mXXtxaVBR UNENCRYPTED_SRTP",
+            "session parameters are not supported",
+        ),
+        (
+            "1 AES_CM_128_HMAC_SHA1_80 uri:https://example.com/key",
+            "the key is not inline:",
+        ),
+    ] {
+        match CryptoAttribute::parse(line) {
+            Err(SrtpError::BadAttribute { why: got, .. }) => assert_eq!(got, why, "{line}"),
+            other => panic!("{line}: {other:?}"),
+        }
+    }
+    let printed = format!("{:?}", gcm_key());
+    assert!(
+        !printed.contains("0001"),
+        "a key is never printed: {printed}"
+    );
+}
+
+#[test]
+fn keys_of_the_wrong_length_or_suite_are_refused() {
+    assert!(matches!(
+        MasterKey::new(Suite::AeadAes128Gcm, &[0; 30]),
+        Err(SrtpError::KeyLength {
+            expected: 28,
+            got: 30,
+            ..
+        })
+    ));
+    assert_eq!(
+        Srtp::new(&cm_key(), &gcm_key()).map(|_| ()),
+        Err(SrtpError::SuiteMismatch(
+            Suite::AesCm128HmacSha1_80,
+            Suite::AeadAes128Gcm
+        ))
+    );
+}
