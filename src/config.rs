@@ -387,6 +387,14 @@ pub struct MediaSection {
     pub jitter_min_ms: u64,
     /// The jitter buffer's greatest delay, in ms.
     pub jitter_max_ms: u64,
+    /// `off`, `optional` (SRTP when the peer takes it, RFC 8643) or `mandatory`.
+    pub encryption: String,
+    /// How SRTP is keyed: `sdes` (RFC 4568 `a=crypto`).
+    pub keying: String,
+    /// Let SDES keys cross unencrypted SIP (for labs; RFC 4568 §7.1 forbids it).
+    pub sdes_over_plain_sip: bool,
+    /// SRTP suites offered and accepted, in order of preference.
+    pub srtp_suites: Vec<String>,
 }
 
 impl Default for MediaSection {
@@ -404,6 +412,13 @@ impl Default for MediaSection {
             opus_dtx: engine.opus.dtx,
             jitter_min_ms: engine.jitter_min.as_millis() as u64,
             jitter_max_ms: engine.jitter_max.as_millis() as u64,
+            encryption: "off".to_owned(),
+            keying: "sdes".to_owned(),
+            sdes_over_plain_sip: false,
+            srtp_suites: media::Suite::ALL
+                .iter()
+                .map(|s| s.name().to_owned())
+                .collect(),
         }
     }
 }
@@ -428,7 +443,41 @@ impl MediaSection {
                 max: self.jitter_max_ms,
             });
         }
+        let encryption =
+            media::Encryption::parse(self.encryption.trim()).ok_or_else(|| ConfigError::Value {
+                key: "media.encryption",
+                value: self.encryption.clone(),
+                expected: "use off, optional or mandatory",
+            })?;
+        if self.keying.trim() != "sdes" {
+            return Err(ConfigError::Value {
+                key: "media.keying",
+                value: self.keying.clone(),
+                expected: "use sdes (DTLS-SRTP keying is not in recall yet)",
+            });
+        }
+        let srtp_suites = self
+            .srtp_suites
+            .iter()
+            .map(|name| {
+                media::Suite::from_name(name.trim()).ok_or_else(|| ConfigError::Value {
+                    key: "media.srtp_suites",
+                    value: name.clone(),
+                    expected: "use AES_CM_128_HMAC_SHA1_80, AES_CM_128_HMAC_SHA1_32 or AEAD_AES_128_GCM",
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if srtp_suites.is_empty() {
+            return Err(ConfigError::Value {
+                key: "media.srtp_suites",
+                value: "[]".to_owned(),
+                expected: "name at least one suite",
+            });
+        }
         Ok(engine::MediaSettings {
+            srtp_suites,
+            encryption,
+            sdes_over_plain_sip: self.sdes_over_plain_sip,
             codecs: engine::parse_codecs("media.codecs", &self.codecs)
                 .map_err(ConfigError::Codecs)?,
             opus: media::OpusSettings {

@@ -201,6 +201,7 @@ fn spawn_pbx(
     let phone_config = engine::PhoneConfig {
         stun: None,
         udp_keepalive: None,
+        secure_random: crate::secure_random(),
         ua: sip::UaConfig {
             user_agent: "recall demo PBX".to_owned(),
             ..sip::UaConfig::default()

@@ -355,6 +355,7 @@ fn run(mode: Mode) -> Result<ExitCode, Failure> {
         }
     };
     let phone_config = engine::PhoneConfig {
+        secure_random: secure_random(),
         udp_keepalive: (config.sip.keepalive_s > 0)
             .then(|| Duration::from_secs(config.sip.keepalive_s)),
         stun: config
@@ -560,4 +561,10 @@ async fn shutdown_signal() {
     }
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
+}
+
+/// The OS's cryptographically secure generator (getrandom, through ring), for SRTP keys.
+pub(crate) fn secure_random() -> engine::SecureRandom {
+    let source = ring::rand::SystemRandom::new();
+    Box::new(move |bytes: &mut [u8]| ring::rand::SecureRandom::fill(&source, bytes).is_ok())
 }

@@ -58,7 +58,7 @@ fn recall_calls_sipp_over_ipv6_with_bracketed_headers_and_an_ip6_sdp() {
 }
 
 /// Sends one command to baresip's ctrl_tcp (netstring-framed JSON).
-fn baresip_command(port: u16, command: &str, params: &str) {
+pub(crate) fn baresip_command(port: u16, command: &str, params: &str) {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("ctrl_tcp");
     let body = serde_json::json!({"command": command, "params": params, "token": "t"}).to_string();
     write!(stream, "{}:{},", body.len(), body).expect("write");

@@ -16,6 +16,7 @@ mod kamailio_baresip;
 mod malformed;
 mod settings;
 mod sipp;
+mod srtp;
 mod stun;
 mod support;
 mod three_phones;

@@ -113,6 +113,9 @@ pub struct CallStats {
     pub dtmf_sent: u64,
     /// DTMF digits received.
     pub dtmf_received: u64,
+    /// SRTP/SRTCP packets refused because their authentication failed.
+    #[serde(default)]
+    pub srtp_auth_failures: u64,
 }
 
 /// A call, as the API returns it.
@@ -152,6 +155,10 @@ pub struct CallView {
     /// description: a carrier announcement, an IVR prompt).
     #[serde(default)]
     pub early_media: bool,
+    /// How the media is protected once it flows: `sdes-srtp AES_CM_128_HMAC_SHA1_80` (the
+    /// suite) or `none`.
+    #[serde(default)]
+    pub encryption: Option<String>,
 }
 
 /// Registration of one account.

@@ -26,6 +26,8 @@ pub(crate) struct Call {
     pub(crate) consultation_of: Option<CallId>,
     /// The call whose peer's REFER made us place this one (we report back to it).
     pub(crate) referred_from: Option<CallId>,
+    /// Its signalling is encrypted (TLS), so SDES keys may cross it (RFC 4568 §7.1).
+    pub(crate) secure_signalling: bool,
 }
 
 /// Where a call is, with what it has there.
@@ -65,6 +67,8 @@ pub(crate) enum Phase {
         codec: Option<Codec>,
         /// Its media counters at the end.
         stats: Option<CallStats>,
+        /// How its media was protected.
+        encryption: Option<String>,
     },
 }
 
@@ -167,6 +171,7 @@ impl Call {
             conference: None,
             consultation_of: None,
             referred_from: None,
+            secure_signalling: false,
         }
     }
 
@@ -323,12 +328,14 @@ impl Call {
     /// Over, for this reason; what it had is handed back to be let go of.
     pub(crate) fn end(&mut self, reason: String) -> Phase {
         let (codec, stats) = (self.media().map(MediaSession::codec), self.stats());
+        let encryption = self.encryption();
         std::mem::replace(
             &mut self.phase,
             Phase::Ended {
                 reason,
                 codec,
                 stats,
+                encryption,
             },
         )
     }
@@ -357,7 +364,19 @@ impl Call {
                 rtcp_received: s.rtcp_received,
                 dtmf_sent: s.dtmf_sent,
                 dtmf_received: s.dtmf_received,
+                srtp_auth_failures: s.srtp_auth_failures,
             }
+        })
+    }
+
+    /// How its media is protected, once it flows: `sdes-srtp SUITE` or `none`.
+    fn encryption(&self) -> Option<String> {
+        if let Phase::Ended { encryption, .. } = &self.phase {
+            return encryption.clone();
+        }
+        self.media().map(|m| {
+            m.encryption()
+                .map_or_else(|| "none".to_owned(), |suite| format!("sdes-srtp {suite}"))
         })
     }
 
@@ -383,6 +402,7 @@ impl Call {
             conference: self.conference,
             consultation_of: self.consultation_of,
             early_media,
+            encryption: self.encryption(),
         }
     }
 

@@ -69,7 +69,16 @@ impl Calls {
             .map(|a| a.codecs.clone())
             .filter(|c| !c.is_empty())
             .unwrap_or_else(|| self.media.codecs.clone());
+        let secure = tls_signalling(
+            &target,
+            account_index.and_then(|i| cx.registrations.settings(i)),
+        );
         let local = LocalMedia::with_codecs(port, self.rng.u64(1..u64::from(u32::MAX)), codecs);
+        let local = self.protect(local, secure);
+        if local.encryption == media::Encryption::Mandatory && local.crypto.is_empty() {
+            self.free_ports.push(port);
+            return Err(EngineError::KeysNeedTls);
+        }
         let offer = build_offer(&local);
         let invitation = Invitation {
             target: target.clone(),
@@ -112,7 +121,8 @@ impl Calls {
             .and_then(|i| cx.registrations.settings(i))
             .map_or(DtmfMode::Auto, |a| a.dtmf);
         let sip_call_id = cx.ua.call_id(leg).unwrap_or_default().to_owned();
-        let call = Call::dialing(id, leg, target, sip_call_id, dtmf, local);
+        let mut call = Call::dialing(id, leg, target, sip_call_id, dtmf, local);
+        call.secure_signalling = secure;
         info!(call = %id, remote = %call.remote, "dialing");
         self.by_media.insert(port, id);
         self.insert_call(leg, call);
@@ -278,6 +288,8 @@ impl Calls {
             self.rng.u64(1..u64::from(u32::MAX)),
             self.media.codecs.clone(),
         );
+        let secure = self.calls.get(&id).is_some_and(|c| c.secure_signalling);
+        let local = self.protect(local, secure);
         let offer = match self.calls.get_mut(&id).map(|c| &mut c.phase) {
             Some(Phase::Ringing { offer }) => offer.take(),
             _ => None,
@@ -495,4 +507,18 @@ impl Calls {
         }
         self.view(id)
     }
+}
+
+/// Whether a call placed to `target` (as `account`) is signalled over TLS: a `sips:` or
+/// `;transport=tls` target, or an account whose server is reached over TLS.
+fn tls_signalling(target: &str, account: Option<&crate::account::Resolved>) -> bool {
+    let lower = target.to_ascii_lowercase();
+    let by_target = lower.starts_with("sips:") || lower.contains(";transport=tls");
+    let by_account = account.is_some_and(|a| {
+        a.sip.proxy.transport == sip::Transport::Tls
+            || a.locate
+                .as_ref()
+                .is_some_and(|s| s.secure || s.transport == Some(sip::Transport::Tls))
+    });
+    by_target || by_account
 }

@@ -109,8 +109,19 @@ impl Calls {
         // An incoming call is taken as the first account's.
         let dtmf = cx.registrations.first().map_or(DtmfMode::Auto, |a| a.dtmf);
         let sip_call_id = cx.ua.call_id(leg).unwrap_or_default().to_owned();
+        let keys_allowed =
+            source.transport == sip::Transport::Tls || self.media.sdes_over_plain_sip;
+        let refused = offer.as_deref().and_then(|o| {
+            let suites: &[media::Suite] = if keys_allowed {
+                &self.media.srtp_suites
+            } else {
+                &[]
+            };
+            media::check_offer(o, self.media.encryption, suites).err()
+        });
         let mut call = Call::ringing(id, leg, remote, sip_call_id, dtmf, offer);
         call.interaction = Some(interaction);
+        call.secure_signalling = source.transport == sip::Transport::Tls;
         self.insert_call(leg, call);
         if let Some(old) = replaces.and_then(|l| self.by_leg.get(&l).copied()) {
             // RFC 3891: the caller takes the old call's place (an attended transfer completing
@@ -130,6 +141,15 @@ impl Calls {
             if let Err(e) = self.answer(cx, id, false) {
                 warn!(call = %id, error = %e, "cannot answer the replacing call");
             }
+            return;
+        }
+        if let Some(e) = refused {
+            // The media cannot be protected as both sides demand: refused before it rings.
+            let warning = format!("399 recall \"{}\"", e.to_string().replace('"', "'"));
+            let _ = cx
+                .ua
+                .reject_with(cx.now, leg, 488, &[("Warning".to_owned(), warning)]);
+            self.end_call(cx, id, format!("refused: {e} (488)"));
             return;
         }
         if !ready {
@@ -175,7 +195,10 @@ impl Calls {
         if !dialing {
             return;
         }
-        let agreed = match read_answer(&String::from_utf8_lossy(sdp)) {
+        let Some(local) = self.calls.get(&id).and_then(|c| c.local().cloned()) else {
+            return;
+        };
+        let agreed = match read_answer(&String::from_utf8_lossy(sdp), &local) {
             Ok(agreed) => agreed,
             Err(e) => {
                 debug!(call = %id, error = %e, "early session description not usable");
@@ -204,9 +227,12 @@ impl Calls {
             self.answered_after_early(cx, id, sdp);
             return;
         }
+        let Some(local) = self.calls.get(&id).and_then(|c| c.local().cloned()) else {
+            return;
+        };
         let agreed = sdp
             .as_deref()
-            .map(|s| read_answer(&String::from_utf8_lossy(s)));
+            .map(|s| read_answer(&String::from_utf8_lossy(s), &local));
         match agreed {
             Some(Ok(agreed)) => {
                 let media = match self.new_media(cx, id, agreed) {
@@ -242,11 +268,12 @@ impl Calls {
     /// The answer to a call that had early media: the media goes on; a 2xx description that
     /// differs (RFC 3261 §13.2.1 wants the same, but gateways differ) is applied to it.
     fn answered_after_early(&mut self, cx: &mut Cx<'_>, id: CallId, sdp: Option<Bytes>) {
-        let agreed = sdp
-            .as_deref()
-            .and_then(|s| read_answer(&String::from_utf8_lossy(s)).ok());
         let Some(call) = self.calls.get_mut(&id) else {
             return;
+        };
+        let agreed = match (sdp.as_deref(), call.local()) {
+            (Some(s), Some(local)) => read_answer(&String::from_utf8_lossy(s), local).ok(),
+            _ => None,
         };
         if let (Some(agreed), Some(media)) = (agreed, call.media_mut()) {
             let rate = media.codec().clock_rate();
@@ -315,6 +342,7 @@ impl Calls {
                     direction: local.direction,
                     peer_uses_fec: false,
                     max_bitrate: None,
+                    srtp: None,
                 },
             )),
         };
@@ -360,10 +388,11 @@ impl Calls {
         let remote_hold = call.talk().is_some_and(|t| t.remote_hold);
         match result {
             Ok(Some(sdp)) => {
-                if let (Ok(agreed), Some(media)) = (
-                    read_answer(&String::from_utf8_lossy(&sdp)),
-                    call.media_mut(),
-                ) && let Err(e) = media.update(agreed)
+                let agreed = call
+                    .local()
+                    .map(|local| read_answer(&String::from_utf8_lossy(&sdp), local));
+                if let (Some(Ok(agreed)), Some(media)) = (agreed, call.media_mut())
+                    && let Err(e) = media.update(agreed)
                 {
                     warn!(call = %id, error = %e, "cannot switch codec");
                 }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use api::{
     CallId, CallState, CallView, Command, Event, Interaction, InteractionId, InteractionState,
 };
-use media::{DtmfDigit, MediaEvent, MediaSession, Negotiated, SessionParams, Tone};
+use media::{DtmfDigit, LocalMedia, MediaEvent, MediaSession, Negotiated, SessionParams, Tone};
 use sip::{EndReason, LegId, UserAgent};
 use tracing::{debug, info};
 
@@ -66,6 +66,8 @@ pub(crate) struct Calls {
     pub(crate) auto_answer: Option<Duration>,
     keep_ended: usize,
     pub(crate) rng: fastrand::Rng,
+    /// Where SRTP keys come from.
+    pub(crate) secure_random: crate::config::SecureRandom,
     /// The media tick's conference mix.
     mixer: Mixer,
     /// The last conference number handed out.
@@ -81,6 +83,7 @@ impl Calls {
         auto_answer: Option<Duration>,
         keep_ended: usize,
         rng: fastrand::Rng,
+        secure_random: crate::config::SecureRandom,
     ) -> Self {
         Self {
             calls: BTreeMap::new(),
@@ -97,6 +100,7 @@ impl Calls {
             auto_answer,
             keep_ended,
             rng,
+            secure_random,
             mixer: Mixer::default(),
             next_conference: 0,
             tones: Tones::default(),
@@ -509,6 +513,31 @@ impl Calls {
                 cx.desk.forget_if_settled(interaction);
             }
         }
+    }
+
+    /// Our side of a call's media under the encryption policy: SDES keys (one per suite)
+    /// when the policy wants SRTP and the keys may cross this call's signalling (TLS, or the
+    /// lab switch). With encryption mandatory and the signalling in the clear no key is
+    /// offered, so the exchange is refused rather than keyed where anyone can read it.
+    pub(crate) fn protect(&mut self, local: LocalMedia, secure_signalling: bool) -> LocalMedia {
+        let encryption = self.media.encryption;
+        if encryption == media::Encryption::Off {
+            return local;
+        }
+        if !secure_signalling && !self.media.sdes_over_plain_sip {
+            return local.encrypted(encryption, Vec::new());
+        }
+        let mut filled = true;
+        let keys = media::fresh_keys_for(&self.media.srtp_suites, |bytes| {
+            filled &= (self.secure_random)(bytes);
+        });
+        if !filled {
+            // No key is better than a predictable one: optional calls go plain, mandatory
+            // ones are refused.
+            tracing::warn!("the system's random number generator failed; no SRTP keys");
+            return local.encrypted(encryption, Vec::new());
+        }
+        local.encrypted(encryption, keys)
     }
 
     /// A call's media stream, with random SSRC, sequence and timestamp (RFC 3550 §5.1).

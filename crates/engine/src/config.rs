@@ -30,6 +30,12 @@ pub struct MediaSettings {
     pub jitter_min: Duration,
     /// The jitter buffer's greatest delay.
     pub jitter_max: Duration,
+    /// Whether calls' media is encrypted (SRTP keyed by SDES).
+    pub encryption: media::Encryption,
+    /// Let SDES keys cross unencrypted SIP (RFC 4568 §7.1 forbids it; labs need it).
+    pub sdes_over_plain_sip: bool,
+    /// SRTP crypto suites offered and accepted, in order of preference.
+    pub srtp_suites: Vec<media::Suite>,
 }
 
 impl Default for MediaSettings {
@@ -39,6 +45,9 @@ impl Default for MediaSettings {
             opus: OpusSettings::default(),
             jitter_min: Duration::from_millis(20),
             jitter_max: Duration::from_millis(300),
+            encryption: media::Encryption::Off,
+            sdes_over_plain_sip: false,
+            srtp_suites: media::Suite::ALL.to_vec(),
         }
     }
 }
@@ -122,6 +131,9 @@ impl Default for CallbackSettings {
     }
 }
 
+/// Fills a buffer with cryptographically secure random bytes; `false` when it could not.
+pub type SecureRandom = Box<dyn FnMut(&mut [u8]) -> bool + Send>;
+
 /// Settings of a phone.
 pub struct PhoneConfig {
     /// The SIP user agent's settings.
@@ -136,6 +148,10 @@ pub struct PhoneConfig {
     pub audio: Box<dyn AudioFactory>,
     /// Codecs, Opus and the jitter buffer.
     pub media: MediaSettings,
+    /// A cryptographically secure source of random bytes (SRTP keys). The phone does no
+    /// I/O, so the caller supplies it: the OS's generator in the product, a seeded one in
+    /// virtual-time tests.
+    pub secure_random: SecureRandom,
     /// How many ended calls `calls()` remembers.
     pub keep_ended: usize,
     /// Seed for tags, branches, Call-IDs and SSRCs.

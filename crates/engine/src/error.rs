@@ -72,6 +72,11 @@ pub enum EngineError {
     /// Nothing to carry media on: every RTP port is in use.
     #[error("no free RTP port")]
     NoMediaPort,
+    /// Encryption is mandatory and no SDES key may be offered over this call's signalling.
+    #[error(
+        "media encryption is mandatory, but SDES keys may only cross TLS signalling (RFC 4568 §7.1): call over sips: or ;transport=tls, or set [media] sdes_over_plain_sip = true for a lab"
+    )]
+    KeysNeedTls,
     /// The interaction id is unknown.
     #[error("no interaction {0}")]
     NoSuchInteraction(InteractionId),
@@ -119,6 +124,7 @@ impl From<EngineError> for api::Refusal {
             | EngineError::WithItself(_)
             | EngineError::NotEstablished(_)
             | EngineError::MissingTarget(_)
+            | EngineError::KeysNeedTls
             | EngineError::Interaction(_) => K::Invalid,
             EngineError::NoReply(_) => K::Failed,
             EngineError::NoMediaPort => K::Unavailable,

@@ -176,6 +176,7 @@ impl Phone {
                 config.auto_answer,
                 config.keep_ended,
                 rng,
+                config.secure_random,
             ),
         }
     }

@@ -27,6 +27,7 @@ fuzz_target!(|data: &[u8]| {
         direction: Direction::SendRecv,
         peer_uses_fec: false,
         max_bitrate: None,
+        srtp: None,
     };
     let params = SessionParams {
         ssrc: 1,

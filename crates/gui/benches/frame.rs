@@ -70,6 +70,7 @@ fn main() {
         conference: None,
         consultation_of: None,
         early_media: false,
+        encryption: None,
     };
     state.apply(Delivery::Event(Event::Call { call }));
     state.apply(Delivery::Event(Event::Interaction {

@@ -86,6 +86,7 @@ fn call(id: u64, state: &str, interaction: Option<u64>) -> api::CallView {
         conference: None,
         consultation_of: None,
         early_media: false,
+        encryption: None,
     }
 }
 

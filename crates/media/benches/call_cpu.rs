@@ -28,6 +28,7 @@ fn session(codec: Codec, ssrc: u32, port: u16, epoch: Instant) -> MediaSession {
             direction: Direction::SendRecv,
             peer_uses_fec: true,
             max_bitrate: None,
+            srtp: None,
         },
         SessionParams {
             ssrc,

@@ -130,6 +130,9 @@ pub enum CodecError {
     /// libopus refused the settings.
     #[error("opus: {0}")]
     Opus(#[from] audiopus::Error),
+    /// The agreed SRTP keys could not be used.
+    #[error("srtp: {0}")]
+    Srtp(String),
 }
 
 /// Turns 20 ms frames of samples into payloads.

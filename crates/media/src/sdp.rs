@@ -8,6 +8,8 @@ use sipx_sdp::{Attribute, Capabilities, Direction, MediaDescription, SessionDesc
 use thiserror::Error;
 
 use crate::codec::Codec;
+use crate::keying::{self, Encryption, SrtpKeys};
+use crate::srtp::CryptoAttribute;
 
 /// Payload type of telephone-event/8000 in our offers.
 const DTMF_8K: u8 = 101;
@@ -26,6 +28,9 @@ pub enum SdpError {
     /// The audio stream's connection address is not an IP address.
     #[error("the audio stream has no usable connection address")]
     NoAddress,
+    /// The media encryption asked for (or refused) does not match our policy.
+    #[error("{0}")]
+    Encryption(&'static str),
 }
 
 /// What this side offers or accepts.
@@ -41,6 +46,10 @@ pub struct LocalMedia {
     pub codecs: Vec<Codec>,
     /// The direction we want (sendrecv; sendonly to hold).
     pub direction: Direction,
+    /// Whether the media is encrypted.
+    pub encryption: Encryption,
+    /// Our SDES keys, one per suite we offer (or accept from an offer).
+    pub crypto: Vec<CryptoAttribute>,
 }
 
 impl LocalMedia {
@@ -59,7 +68,17 @@ impl LocalMedia {
             version: 1,
             codecs,
             direction: Direction::SendRecv,
+            encryption: Encryption::Off,
+            crypto: Vec::new(),
         }
+    }
+
+    /// The same, encrypted as `encryption` says with these keys.
+    #[must_use]
+    pub fn encrypted(mut self, encryption: Encryption, crypto: Vec<CryptoAttribute>) -> Self {
+        self.encryption = encryption;
+        self.crypto = crypto;
+        self
     }
 
     /// Our payload types with their rtpmaps, in offer order: the codecs, then telephone-event
@@ -118,6 +137,8 @@ pub struct Negotiated {
     pub peer_uses_fec: bool,
     /// The most the peer wants us to send, in bits per second (`maxaveragebitrate`).
     pub max_bitrate: Option<u32>,
+    /// The SRTP keys agreed (SDES), `None` for plain RTP.
+    pub srtp: Option<SrtpKeys>,
 }
 
 /// Writes our offer.
@@ -144,6 +165,7 @@ pub fn build_offer(local: &LocalMedia) -> String {
         }
     }
     finish_media(&mut media, local);
+    keying::offer(&mut media, local.encryption, &local.crypto);
     sdp.media.push(media);
     sdp.to_string_sdp()
 }
@@ -176,7 +198,23 @@ fn finish_media(media: &mut MediaDescription, local: &LocalMedia) {
 /// Answers a peer's offer: our SDP and what was agreed.
 pub fn answer_offer(offer: &str, local: &LocalMedia) -> Result<(String, Negotiated), SdpError> {
     let offer = sipx_sdp::parse(offer).map_err(|e| SdpError::Malformed(e.to_string()))?;
-    let mut answer = sipx_sdp::answer(&offer, &local.capabilities());
+    // SDES is ours (sipx-sdp keys no AES_CM_128_HMAC_SHA1_32): the audio stream's keying is
+    // decided here, and sipx-sdp answers its codecs as if it were plain.
+    let audio = offer
+        .media
+        .iter()
+        .position(|m| m.media == "audio" && !m.is_rejected());
+    let mut keyed = None;
+    let mut plain = offer.clone();
+    if let Some(index) = audio {
+        let stream = &offer.media[index];
+        keyed = keying::accept(stream, local.encryption, &local.crypto)?
+            .map(|accepted| (index, stream.protocol.clone(), accepted));
+        let plain_stream = &mut plain.media[index];
+        "RTP/AVP".clone_into(&mut plain_stream.protocol);
+        plain_stream.attributes.retain(|a| a.name != "crypto");
+    }
+    let mut answer = sipx_sdp::answer(&plain, &local.capabilities());
     // sipx-sdp writes the telephone-event fmtp; the Opus one and ptime are ours to add.
     for media in answer.media.iter_mut().filter(|m| !m.is_rejected()) {
         let opus: Vec<String> = media
@@ -202,19 +240,35 @@ pub fn answer_offer(offer: &str, local: &LocalMedia) -> Result<(String, Negotiat
             ));
         }
     }
-    let negotiated = agreed(&offer, &answer, true, &local.codecs)?;
+    let mut negotiated = agreed(&offer, &answer, true, &local.codecs)?;
+    if let Some((index, protocol, (theirs, ours))) = keyed
+        && let Some(stream) = answer.media.get_mut(index)
+    {
+        keying::answer(stream, &protocol, theirs.tag, &ours);
+        negotiated.srtp = Some(SrtpKeys {
+            local: ours,
+            remote: theirs.key,
+        });
+    }
     Ok((answer.to_string_sdp(), negotiated))
 }
 
-/// Reads the peer's answer to our offer.
-pub fn read_answer(answer: &str) -> Result<Negotiated, SdpError> {
+/// Reads the peer's answer to our offer (`local`: what we offered, for its keys).
+pub fn read_answer(answer: &str, local: &LocalMedia) -> Result<Negotiated, SdpError> {
     let answer = sipx_sdp::parse(answer).map_err(|e| SdpError::Malformed(e.to_string()))?;
-    agreed(
+    let mut negotiated = agreed(
         &answer,
         &answer,
         false,
         &[Codec::Opus, Codec::Pcmu, Codec::Pcma],
-    )
+    )?;
+    let stream = answer
+        .media
+        .iter()
+        .find(|m| m.media == "audio" && !m.is_rejected())
+        .ok_or(SdpError::NoCommonCodec)?;
+    negotiated.srtp = keying::agreed_by_answer(stream, local.encryption, &local.crypto)?;
+    Ok(negotiated)
 }
 
 /// The `fmtp` parameters of a payload type, as `name=value` pairs.
@@ -336,6 +390,7 @@ fn agreed(
         direction,
         peer_uses_fec,
         max_bitrate,
+        srtp: None,
     })
 }
 
@@ -369,7 +424,7 @@ mod tests {
         assert!(offer.contains("a=rtpmap:101 telephone-event/8000"));
         assert!(offer.contains("a=rtcp:20001"));
         assert!(offer.contains("a=rtcp-mux"));
-        let agreed = read_answer(&offer).expect("our own SDP parses");
+        let agreed = read_answer(&offer, &local(all())).expect("our own SDP parses");
         assert_eq!(agreed.codec, Codec::Opus);
         assert_eq!(agreed.payload_type, 111);
         assert_eq!(

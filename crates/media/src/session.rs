@@ -14,6 +14,7 @@ use crate::dtmf::{DtmfDigit, event_payload, parse_event};
 use crate::jitter::{Adjust, JitterBuffer, JitterStats, Playout};
 use crate::rtcp::{LocalReport, RemoteReport, RtcpState, is_rtcp};
 use crate::sdp::Negotiated;
+use crate::srtp::Srtp;
 use crate::timescale;
 
 /// A sent digit lasts this long before its end packets (RFC 4733 §2.5.1.2).
@@ -66,6 +67,10 @@ pub struct MediaStats {
     pub local: LocalReport,
     /// What the peer reported of the stream we send.
     pub remote: RemoteReport,
+    /// SRTP/SRTCP packets whose authentication failed (forged, damaged or keyed otherwise).
+    pub srtp_auth_failures: u64,
+    /// SRTP/SRTCP packets dropped as replays.
+    pub srtp_replayed: u64,
 }
 
 /// How a stream is set up besides the negotiated parameters.
@@ -132,6 +137,8 @@ pub struct MediaSession {
     events: VecDeque<MediaEvent>,
     transmits: VecDeque<MediaTransmit>,
     scratch: Vec<i16>,
+    /// SRTP when the exchange agreed keys.
+    srtp: Option<Srtp>,
 }
 
 impl MediaSession {
@@ -142,7 +149,9 @@ impl MediaSession {
         let decoder = Decoder::new(codec)?;
         let jitter = JitterBuffer::new(codec.clock_rate(), params.jitter_min, params.jitter_max);
         let rtcp = RtcpState::new(params.ssrc, params.cname.clone(), codec.clock_rate());
+        let srtp = keyed(&agreed)?;
         Ok(Self {
+            srtp,
             remote: agreed.remote,
             remote_rtcp: agreed.remote_rtcp,
             latched: false,
@@ -198,8 +207,27 @@ impl MediaSession {
                 codec.clock_rate(),
             );
         }
+        if agreed.srtp != self.agreed.srtp {
+            // New keys (a re-INVITE rekeys): counters carry over, contexts start afresh.
+            self.fold_srtp_stats();
+            self.srtp = keyed(&agreed)?;
+        }
         self.agreed = agreed;
         Ok(())
+    }
+
+    fn fold_srtp_stats(&mut self) {
+        if let Some(srtp) = &self.srtp {
+            let counted = srtp.stats();
+            self.stats.srtp_auth_failures += counted.auth_failures;
+            self.stats.srtp_replayed += counted.replayed;
+        }
+    }
+
+    /// How the stream is protected: the SRTP suite, or `None` for plain RTP.
+    #[must_use]
+    pub fn encryption(&self) -> Option<crate::srtp::Suite> {
+        self.srtp.as_ref().map(Srtp::suite)
     }
 
     /// The codec in use.
@@ -223,10 +251,13 @@ impl MediaSession {
     /// Counters and measurements.
     #[must_use]
     pub fn stats(&self) -> MediaStats {
+        let srtp = self.srtp.as_ref().map(Srtp::stats).unwrap_or_default();
         MediaStats {
             jitter: self.jitter.stats(),
             local: self.rtcp.local(),
             remote: self.rtcp.remote(),
+            srtp_auth_failures: self.stats.srtp_auth_failures + srtp.auth_failures,
+            srtp_replayed: self.stats.srtp_replayed + srtp.replayed,
             ..self.stats
         }
     }
@@ -269,17 +300,41 @@ impl MediaSession {
         self.events.pop_front()
     }
 
-    /// The next datagram to send.
+    /// The next datagram to send (SRTP or SRTCP when keyed).
     pub fn poll_transmit(&mut self) -> Option<MediaTransmit> {
-        self.transmits.pop_front()
+        let mut transmit = self.transmits.pop_front()?;
+        if let Some(srtp) = self.srtp.as_mut() {
+            let protected = if is_rtcp(&transmit.bytes) {
+                srtp.protect_rtcp(&transmit.bytes)
+            } else {
+                srtp.protect_rtp(&transmit.bytes)
+            };
+            match protected {
+                Ok(bytes) => transmit.bytes = bytes,
+                // Never send in the clear what should have been encrypted.
+                Err(_) => return self.poll_transmit(),
+            }
+        }
+        Some(transmit)
     }
 
     fn unix(&self, now: Instant) -> Duration {
         self.params.wall + now.saturating_duration_since(self.params.epoch)
     }
 
-    /// A datagram arrived on this stream's RTCP port.
+    /// A datagram arrived on this stream's RTCP port (SRTCP when keyed).
     pub fn handle_rtcp(&mut self, now: Instant, bytes: &[u8]) {
+        if let Some(srtp) = self.srtp.as_mut() {
+            match srtp.unprotect_rtcp(bytes) {
+                Ok(plain) => self.handle_plain_rtcp(now, &plain),
+                Err(_) => self.stats.ignored += 1,
+            }
+            return;
+        }
+        self.handle_plain_rtcp(now, bytes);
+    }
+
+    fn handle_plain_rtcp(&mut self, now: Instant, bytes: &[u8]) {
         if is_rtcp(bytes) && self.rtcp.handle(now, self.unix(now), bytes) {
             self.stats.rtcp_received += 1;
             self.events.push_back(MediaEvent::Report);
@@ -307,6 +362,18 @@ impl MediaSession {
             self.handle_rtcp(now, bytes);
             return;
         }
+        if let Some(srtp) = self.srtp.as_mut() {
+            // Only what authenticates is heard (and latched to): plain or forged RTP is not.
+            match srtp.unprotect_rtp(bytes) {
+                Ok(plain) => self.handle_plain_rtp(now, from, &plain),
+                Err(_) => self.stats.ignored += 1,
+            }
+            return;
+        }
+        self.handle_plain_rtp(now, from, bytes);
+    }
+
+    fn handle_plain_rtp(&mut self, now: Instant, from: SocketAddr, bytes: &[u8]) {
         let Ok(packet) = RtpReader::new(bytes) else {
             self.stats.ignored += 1;
             return;
@@ -638,6 +705,16 @@ fn is_quiet(samples: &[i16]) -> bool {
 
 /// The encoder settings for this peer: its `maxaveragebitrate` caps ours; FEC only when it
 /// said it decodes it.
+/// SRTP for the agreed keys, if any.
+fn keyed(agreed: &Negotiated) -> Result<Option<Srtp>, CodecError> {
+    agreed
+        .srtp
+        .as_ref()
+        .map(|keys| Srtp::new(&keys.local, &keys.remote))
+        .transpose()
+        .map_err(|e| CodecError::Srtp(e.to_string()))
+}
+
 fn opus_settings(ours: &OpusSettings, agreed: &Negotiated) -> OpusSettings {
     OpusSettings {
         bitrate: agreed

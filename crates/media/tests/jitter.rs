@@ -98,6 +98,7 @@ fn negotiated(codec: Codec) -> Negotiated {
         direction: Direction::SendRecv,
         peer_uses_fec: true,
         max_bitrate: None,
+        srtp: None,
     }
 }
 

@@ -189,6 +189,13 @@ impl Host {
         let config = PhoneConfig {
             stun: None,
             udp_keepalive: None,
+            secure_random: {
+                let mut rng = fastrand::Rng::with_seed(0x5eed);
+                Box::new(move |bytes: &mut [u8]| {
+                    rng.fill(bytes);
+                    true
+                })
+            },
             ua: sip::UaConfig::default(),
             accounts: vec![account(user, &format!("{user}-secret"))],
             auto_answer: auto_answer.then_some(Duration::ZERO),

@@ -18,6 +18,7 @@ fn agreed(codec: Codec, port: u16) -> Negotiated {
         direction: Direction::SendRecv,
         peer_uses_fec: true,
         max_bitrate: None,
+        srtp: None,
     }
 }
 
@@ -209,4 +210,67 @@ fn rtcp_reports_flow_every_five_seconds_and_measure_the_round_trip() {
         "round trip about 30 ms (plus the reply's wait): {rtt}"
     );
     assert_eq!(stats.local.lost, 0);
+}
+
+#[test]
+fn an_srtp_keyed_stream_carries_the_tone_and_never_the_plain_payload() {
+    use crate::srtp::{MasterKey, Suite};
+    for suite in Suite::ALL {
+        let t0 = Instant::now();
+        let key = |seed: u8| {
+            MasterKey::generate(suite, |b| {
+                b.iter_mut()
+                    .enumerate()
+                    .for_each(|(i, x)| *x = seed ^ i as u8);
+            })
+            .expect("key")
+        };
+        let (ka, kb) = (key(1), key(99));
+        let mut agreed_a = agreed(Codec::Pcmu, 2000);
+        agreed_a.srtp = Some(crate::keying::SrtpKeys {
+            local: ka.clone(),
+            remote: kb.clone(),
+        });
+        let mut agreed_b = agreed(Codec::Pcmu, 1000);
+        agreed_b.srtp = Some(crate::keying::SrtpKeys {
+            local: kb,
+            remote: ka,
+        });
+        let mut a = MediaSession::new(agreed_a, params(1, t0)).expect("a");
+        let mut b = MediaSession::new(agreed_b, params(2, t0)).expect("b");
+        assert_eq!(a.encryption(), Some(suite));
+        // What goes on the wire: never the PCMU of the tone.
+        let mut out = vec![0i16; 160];
+        a.tick(t0, &tone(8000, 160, 0), &mut out);
+        let wire = a.poll_transmit().expect("a packet").bytes;
+        let plain: Vec<u8> = tone(8000, 160, 0)
+            .iter()
+            .map(|&s| crate::g711::ulaw_encode(s))
+            .collect();
+        assert!(
+            !wire.windows(16).any(|w| plain.windows(16).any(|p| p == w)),
+            "{suite}: PCMU in the clear"
+        );
+        let heard = run(&mut a, &mut b, t0 + Duration::from_millis(20), 50);
+        let tail = &heard[heard.len() / 2..];
+        let rms =
+            (tail.iter().map(|&s| f64::from(s).powi(2)).sum::<f64>() / tail.len() as f64).sqrt();
+        assert!(rms > 3000.0, "{suite}: b decrypted a's tone (rms {rms})");
+        // Plain RTP thrown at the encrypted stream is not played: it fails authentication.
+        let mut plain_sender =
+            MediaSession::new(agreed(Codec::Pcmu, 1000), params(3, t0)).expect("c");
+        let now = t0 + Duration::from_secs(5);
+        plain_sender.tick(now, &tone(8000, 160, 0), &mut out);
+        let before = b.stats();
+        while let Some(t) = plain_sender.poll_transmit() {
+            b.handle_packet(now, SocketAddr::from(([127, 0, 0, 1], 3000)), &t.bytes);
+        }
+        let after = b.stats();
+        assert_eq!(after.packets_received, before.packets_received, "{suite}");
+        assert_eq!(
+            after.srtp_auth_failures,
+            before.srtp_auth_failures + 1,
+            "{suite}"
+        );
+    }
 }

@@ -273,6 +273,18 @@ impl UserAgent {
 
     /// Refuses an incoming leg with a final status (4xx–6xx).
     pub fn reject(&mut self, now: Instant, leg: LegId, status: u16) -> Result<(), CommandError> {
+        self.reject_with(now, leg, status, &[])
+    }
+
+    /// Refuses an incoming leg with a final status and extra headers (a `Warning` saying
+    /// why, RFC 3261 §20.43).
+    pub fn reject_with(
+        &mut self,
+        now: Instant,
+        leg: LegId,
+        status: u16,
+        headers: &[(String, String)],
+    ) -> Result<(), CommandError> {
         self.now = now;
         if !(300..=699).contains(&status) {
             return Err(CommandError::BadStatus(status));
@@ -280,7 +292,13 @@ impl UserAgent {
         let (tx, response) = {
             let l = self.ringing_leg(leg, "reject")?;
             let tx = l.invite_tx.ok_or(CommandError::NoSuchLeg(leg))?;
-            (tx, self.leg_response(l, status)?.build())
+            let mut builder = self.leg_response(l, status)?;
+            for (name, value) in headers {
+                builder = builder
+                    .header(HeaderName::parse(&Bytes::from(name.clone())), value.clone())
+                    .map_err(|_| CommandError::BadHeader(name.clone()))?;
+            }
+            (tx, builder.build())
         };
         self.send_response(tx, response);
         self.end_leg(leg, EndReason::Local);

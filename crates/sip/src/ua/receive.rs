@@ -496,7 +496,14 @@ impl UserAgent {
         } else if matches!(status, 401 | 407) {
             EndReason::AuthFailed
         } else {
-            let (status, reason) = status_line(response);
+            let (status, mut reason) = status_line(response);
+            // RFC 3261 §20.43: a Warning's text says why (a 488's media mismatch).
+            if let Some(text) = header_text(&response.headers, &HeaderName::Warning)
+                .and_then(|w| Some(w.split_once('"')?.1.trim_end_matches('"').to_owned()))
+                .filter(|t| !t.is_empty())
+            {
+                reason = format!("{reason}: {text}");
+            }
             EndReason::Rejected { status, reason }
         };
         self.end_leg(leg, reason);
