@@ -414,22 +414,37 @@ fn status_line(interaction: &Interaction, call: Option<&CallView>, now: OffsetDa
     match (interaction.state, call.map(|c| c.state)) {
         (InteractionState::Previewing, _) => "Ready to call".to_owned(),
         (_, Some(CallState::Ringing)) => "Ringing".to_owned(),
+        (_, Some(CallState::Dialing)) if call.is_some_and(|c| c.early_media) => {
+            "Dialing (early media playing)".to_owned()
+        }
         (_, Some(CallState::Dialing)) | (InteractionState::Dialing, _) => "Dialing".to_owned(),
         (_, Some(CallState::Held)) => format!(
             "On hold {}",
             since(|k| matches!(k, TimelineKind::Held)).unwrap_or_default()
         ),
         (_, Some(CallState::Connected)) => format!(
-            "Connected {}{}",
+            "Connected {}{}{}",
             since(|k| matches!(k, TimelineKind::Connected)).unwrap_or_default(),
             if call.is_some_and(|c| c.muted) {
                 " (muted)"
             } else {
                 ""
-            }
+            },
+            call.and_then(|c| c.encryption.as_deref())
+                .map(protection)
+                .unwrap_or_default()
         ),
         (InteractionState::Ended, _) => "Ended".to_owned(),
         (state, _) => format!("Ended ({})", state_label(state)),
+    }
+}
+
+/// How a call's media is protected, for its status line: the suite, or a plain
+/// mark that it is not encrypted.
+fn protection(encryption: &str) -> String {
+    match encryption.strip_prefix("sdes-srtp ") {
+        Some(suite) => format!(" · encrypted ({suite})"),
+        None => " · NOT encrypted".to_owned(),
     }
 }
 

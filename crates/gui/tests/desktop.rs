@@ -228,6 +228,27 @@ fn the_keypad_sends_digits_on_the_call() {
 }
 
 #[test]
+fn a_call_line_says_whether_its_media_is_encrypted() {
+    for (encryption, shown) in [
+        (
+            "sdes-srtp AES_CM_128_HMAC_SHA1_80",
+            "· encrypted (AES_CM_128_HMAC_SHA1_80)",
+        ),
+        ("none", "NOT encrypted"),
+    ] {
+        let mut connected = call(4, "connected", Some(3));
+        connected.encryption = Some(encryption.to_owned());
+        let mut h = harness(state_with(
+            vec![interaction(3, "connected", "immediate", Some(4))],
+            vec![connected],
+        ));
+        h.state_mut().state.selected = Some(InteractionId(3));
+        h.run();
+        h.get_by_label_contains(shown);
+    }
+}
+
+#[test]
 fn done_waits_for_a_disposition_when_one_is_mandatory() {
     let mut h = harness(state_with(
         vec![interaction(5, "ended", "delayed", Some(6))],
