@@ -155,12 +155,14 @@ fn recall_refreshes_a_90_s_session_by_update_before_it_runs_out() {
     assert!(ended, "{}", call(&agent, &id));
 }
 
-#[test]
-fn a_caller_requiring_100rel_gets_a_reliable_180_and_can_hold_by_update() {
-    let dir = scratch("uac-100rel-update");
-    let agent = Headless::start(&dir, &["--auto-answer", "1"]);
-    let args = sipp_call_args("sipp/uac_100rel_update.xml", agent.sip);
-    let (status, screen) = run_sipp(&dir, "sipp-100rel", &args, Duration::from_secs(40));
+/// SIPp calls recall (headless with `extra`) with `scenario` and must succeed; then recall's
+/// one call ended with SIPp's BYE.
+fn sipp_calls(name: &str, scenario: &str, extra: &[&str], timeout: u64) {
+    let dir = scratch(name);
+    let agent = Headless::start(&dir, extra);
+    let mut args = sipp_call_args(scenario, agent.sip);
+    args.extend(["-timeout".to_owned(), timeout.to_string()]);
+    let (status, screen) = run_sipp(&dir, name, &args, Duration::from_secs(timeout));
     assert_eq!(
         sipp_counts(&screen),
         (1, 0),
@@ -169,7 +171,7 @@ fn a_caller_requiring_100rel_gets_a_reliable_180_and_can_hold_by_update() {
     );
     assert!(status.success());
     let calls = agent.calls();
-    assert_eq!(calls.len(), 1);
+    assert_eq!(calls.len(), 1, "one call (a 422 makes none)");
     assert_eq!(
         calls[0]["end_reason"], "remote party hung up",
         "{}",
@@ -178,30 +180,27 @@ fn a_caller_requiring_100rel_gets_a_reliable_180_and_can_hold_by_update() {
 }
 
 #[test]
-fn a_callers_session_below_min_se_gets_422_and_recall_refreshes_the_next_by_reinvite() {
-    let dir = scratch("uac-session-timer");
-    let agent = Headless::start(&dir, &["--auto-answer"]);
-    let mut args = sipp_call_args("sipp/uac_session_timer.xml", agent.sip);
-    args.extend(["-timeout".to_owned(), "90".to_owned()]);
-    let started = Instant::now();
-    let (status, screen) = run_sipp(&dir, "sipp-timer", &args, Duration::from_secs(90));
-    assert_eq!(
-        sipp_counts(&screen),
-        (1, 0),
-        "{screen}\n{}",
-        agent.proc.log_text()
+fn a_caller_requiring_100rel_gets_a_reliable_180_and_can_hold_by_update() {
+    sipp_calls(
+        "uac-100rel-update",
+        "sipp/uac_100rel_update.xml",
+        &["--auto-answer", "1"],
+        40,
     );
-    assert!(status.success());
+}
+
+#[test]
+fn a_callers_session_below_min_se_gets_422_and_recall_refreshes_the_next_by_reinvite() {
+    let started = Instant::now();
+    sipp_calls(
+        "uac-session-timer",
+        "sipp/uac_session_timer.xml",
+        &["--auto-answer"],
+        90,
+    );
     assert!(
         started.elapsed() >= Duration::from_secs(40),
         "the refresh came at half the interval (45 s), not after {:?}",
         started.elapsed()
-    );
-    let calls = agent.calls();
-    assert_eq!(calls.len(), 1, "the 422 made no call");
-    assert_eq!(
-        calls[0]["end_reason"], "remote party hung up",
-        "{}",
-        calls[0]
     );
 }

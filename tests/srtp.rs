@@ -84,6 +84,20 @@ fn first_call(agent: &Headless) -> serde_json::Value {
     agent.calls().first().cloned().unwrap_or_default()
 }
 
+/// Waits until the first call has ended; returns its view.
+fn ended(agent: &Headless) -> serde_json::Value {
+    let mut view = serde_json::Value::Null;
+    assert!(
+        wait_until(Duration::from_secs(10), || {
+            view = first_call(agent);
+            view["state"] == "ended"
+        }),
+        "{view}\n{}",
+        agent.proc.log_text()
+    );
+    view
+}
+
 /// Waits until the call carries packets both ways; returns its view.
 fn flowing(agent: &Headless, bob: &Proc) -> serde_json::Value {
     let mut view = serde_json::Value::Null;
@@ -193,15 +207,7 @@ fn mismatched_encryption_policies_are_refused_488_with_a_reason_both_ways() {
         true,
     );
     baresip_command(ctrl, "dial", &format!("sip:alice@{}", agent.sip));
-    let mut view = serde_json::Value::Null;
-    assert!(
-        wait_until(Duration::from_secs(10), || {
-            view = first_call(&agent);
-            view["state"] == "ended"
-        }),
-        "{view}\n{}",
-        agent.proc.log_text()
-    );
+    let view = ended(&agent);
     let reason = view["end_reason"].as_str().unwrap_or_default();
     assert!(
         reason.contains("media encryption is mandatory") && reason.ends_with("(488)"),
@@ -261,15 +267,7 @@ fn sdes_keys_never_cross_plain_sip_unless_the_lab_switch_says_so() {
     );
     // Taking one: refused 488 before it rings.
     baresip_command(ctrl, "dial", &format!("sip:alice@{}", agent.sip));
-    let mut view = serde_json::Value::Null;
-    assert!(
-        wait_until(Duration::from_secs(10), || {
-            view = first_call(&agent);
-            view["state"] == "ended"
-        }),
-        "{view}\n{}",
-        agent.proc.log_text()
-    );
+    let view = ended(&agent);
     let reason = view["end_reason"].as_str().unwrap_or_default();
     assert!(
         reason.contains("only cross TLS signalling") && reason.ends_with("(488)"),

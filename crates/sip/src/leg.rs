@@ -61,12 +61,19 @@ pub(crate) enum Role {
     Uas,
 }
 
-/// A 2xx to an INVITE that the UAS core retransmits until the ACK (RFC 3261 §13.3.1.4).
+/// A response the UAS core retransmits itself, T1 doubling to T2: a 2xx until its ACK
+/// (RFC 3261 §13.3.1.4), a reliable 1xx until its PRACK (RFC 3262 §3).
 #[derive(Debug, Clone)]
-pub(crate) struct Pending2xx {
+pub(crate) struct Resent {
     pub(crate) bytes: Bytes,
     pub(crate) dest: Dest,
     pub(crate) interval: Duration,
+}
+
+/// A 2xx to an INVITE that the UAS core retransmits until the ACK (RFC 3261 §13.3.1.4).
+#[derive(Debug, Clone)]
+pub(crate) struct Pending2xx {
+    pub(crate) resent: Resent,
     /// CSeq of the INVITE it answers; the ACK carries the same number.
     pub(crate) cseq: u32,
 }
@@ -111,9 +118,7 @@ pub(crate) struct SessionTimer {
 /// UAS: a reliable provisional response (RFC 3262 §3) retransmitted until its PRACK.
 #[derive(Debug, Clone)]
 pub(crate) struct Pending1xx {
-    pub(crate) bytes: Bytes,
-    pub(crate) dest: Dest,
-    pub(crate) interval: Duration,
+    pub(crate) resent: Resent,
     pub(crate) rseq: u32,
 }
 

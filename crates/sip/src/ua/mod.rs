@@ -29,7 +29,9 @@ use crate::config::{AccountConfig, UaConfig};
 use crate::dialog::{Dialog, without_tag};
 use crate::error::CommandError;
 use crate::event::{EndReason, Event, RegistrationFailure};
-use crate::leg::{IncomingReInvite, Leg, LegId, LegState, OutgoingReInvite, Pending2xx, Role};
+use crate::leg::{
+    IncomingReInvite, Leg, LegId, LegState, OutgoingReInvite, Pending2xx, Resent, Role,
+};
 use crate::message::{
     contact_uri, header_text, reason_phrase, record_routes, response_dest, sdp_body, sock_text,
     stamp_via, status_line, tag_of, uri_dest, with_tag,
@@ -552,20 +554,9 @@ impl UserAgent {
                 }
             }
             TimerId::Retransmit2xx(leg) => {
-                let t2 = self.config.t2;
-                let Some(pending) = self.legs.get_mut(&leg).and_then(|l| l.pending_2xx.as_mut())
-                else {
-                    return;
-                };
-                pending.interval = (pending.interval * 2).min(t2);
-                let next = self.now + pending.interval;
-                let transmit = Transmit {
-                    dest: pending.dest,
-                    bytes: pending.bytes.clone(),
-                };
-                self.stats.retransmissions += 1;
-                self.out.push_back(Output::Transmit(transmit));
-                self.timers.set(TimerId::Retransmit2xx(leg), next);
+                self.resend(leg, timer, |l| {
+                    l.pending_2xx.as_mut().map(|p| &mut p.resent)
+                });
             }
             TimerId::AckTimeout(leg) => {
                 self.timers.clear(TimerId::Retransmit2xx(leg));
@@ -603,7 +594,11 @@ impl UserAgent {
                     self.send_reinvite(leg, sdp);
                 }
             }
-            TimerId::Retransmit1xx(leg) => self.retransmit_provisional(leg),
+            TimerId::Retransmit1xx(leg) => {
+                self.resend(leg, timer, |l| {
+                    l.reliable_1xx.as_mut().map(|p| &mut p.resent)
+                });
+            }
             TimerId::PrackTimeout(leg) => self.prack_timed_out(leg),
             TimerId::SessionRefresh(leg) => self.refresh_session(leg),
             TimerId::SessionExpiry(leg) => self.session_expired(leg),

@@ -333,12 +333,7 @@ impl UserAgent {
             return;
         }
         if l.reinvite_in.is_some() || l.pending_2xx.is_some() {
-            let builder = self
-                .response_builder(&request, 500, None)
-                .and_then(|b| b.header(HeaderName::RetryAfter, "1").map_err(bad_header));
-            if let Ok(builder) = builder {
-                self.send_response(tx, builder.build());
-            }
+            self.reply_retry_later(tx, &request);
             return;
         }
         if let Some(l) = self.legs.get_mut(&leg) {

@@ -312,21 +312,69 @@ impl UserAgent {
     /// RFC 3261 §13.3.1.4: sends a 2xx to an INVITE and retransmits it (T1 doubling to T2)
     /// until the ACK with the same CSeq arrives or 64·T1 passes.
     pub(super) fn send_2xx(&mut self, leg: LegId, tx: TxId, response: Response, cseq: u32) {
-        let dest = self.txs.get(&tx).map(|m| m.dest);
+        let resent = self.send_resent(
+            tx,
+            response,
+            TimerId::Retransmit2xx(leg),
+            TimerId::AckTimeout(leg),
+        );
+        if let (Some(resent), Some(l)) = (resent, self.legs.get_mut(&leg)) {
+            l.pending_2xx = Some(Pending2xx { resent, cseq });
+        }
+    }
+
+    /// Sends a response on its transaction and keeps it for the UAS core's own
+    /// retransmissions: `resend` fires at T1 (then doubling to T2, [`UserAgent::resend`]),
+    /// `give_up` at 64·T1. `None` when the transaction is gone.
+    pub(super) fn send_resent(
+        &mut self,
+        tx: TxId,
+        response: Response,
+        resend: TimerId,
+        give_up: TimerId,
+    ) -> Option<Resent> {
+        let dest = self.txs.get(&tx).map(|m| m.dest)?;
         self.send_response(tx, response.clone());
-        let (Some(dest), Some(l)) = (dest, self.legs.get_mut(&leg)) else {
-            return;
-        };
-        l.pending_2xx = Some(Pending2xx {
+        self.timers.set(resend, self.now + self.config.t1);
+        self.timers.set(give_up, self.now + self.config.t1 * 64);
+        Some(Resent {
             bytes: Message::Response(response).to_bytes(),
             dest,
             interval: self.config.t1,
-            cseq,
-        });
-        self.timers
-            .set(TimerId::Retransmit2xx(leg), self.now + self.config.t1);
-        self.timers
-            .set(TimerId::AckTimeout(leg), self.now + self.config.t1 * 64);
+        })
+    }
+
+    /// A kept response is due again: sent, its interval doubled (to T2), `timer` re-armed.
+    pub(super) fn resend(
+        &mut self,
+        leg: LegId,
+        timer: TimerId,
+        kept: fn(&mut Leg) -> Option<&mut Resent>,
+    ) {
+        let t2 = self.config.t2;
+        let Some(resent) = self.legs.get_mut(&leg).and_then(kept) else {
+            return;
+        };
+        resent.interval = (resent.interval * 2).min(t2);
+        let next = self.now + resent.interval;
+        let transmit = Transmit {
+            dest: resent.dest,
+            bytes: resent.bytes.clone(),
+        };
+        self.stats.retransmissions += 1;
+        self.out.push_back(Output::Transmit(transmit));
+        self.timers.set(timer, next);
+    }
+
+    /// RFC 3261 §14.2 (and RFC 3311 §5.2): 500 with `Retry-After` to an offer that crosses
+    /// one still being answered.
+    pub(super) fn reply_retry_later(&mut self, tx: TxId, request: &Request) {
+        let builder = self
+            .response_builder(request, 500, None)
+            .and_then(|b| b.header(HeaderName::RetryAfter, "1").map_err(bad_header));
+        if let Ok(builder) = builder {
+            self.send_response(tx, builder.build());
+        }
     }
 
     pub(super) fn reply(&mut self, tx: TxId, request: &Request, status: u16, reason: Option<&str>) {

@@ -79,41 +79,16 @@ impl UserAgent {
             .and_then(|b| b.header(HeaderName::RSeq, rseq.to_string()))
             .map_err(bad_header)?
             .build();
-        let dest = self.txs.get(&tx).map(|m| m.dest);
-        self.send_response(tx, response.clone());
-        if let (Some(dest), Some(l)) = (dest, self.legs.get_mut(&leg)) {
-            l.reliable_1xx = Some(Pending1xx {
-                bytes: Message::Response(response).to_bytes(),
-                dest,
-                interval: self.config.t1,
-                rseq,
-            });
-            self.timers
-                .set(TimerId::Retransmit1xx(leg), self.now + self.config.t1);
-            self.timers
-                .set(TimerId::PrackTimeout(leg), self.now + self.config.t1 * 64);
+        let resent = self.send_resent(
+            tx,
+            response,
+            TimerId::Retransmit1xx(leg),
+            TimerId::PrackTimeout(leg),
+        );
+        if let (Some(resent), Some(l)) = (resent, self.legs.get_mut(&leg)) {
+            l.reliable_1xx = Some(Pending1xx { resent, rseq });
         }
         Ok(())
-    }
-
-    pub(super) fn retransmit_provisional(&mut self, leg: LegId) {
-        let t2 = self.config.t2;
-        let Some(pending) = self
-            .legs
-            .get_mut(&leg)
-            .and_then(|l| l.reliable_1xx.as_mut())
-        else {
-            return;
-        };
-        pending.interval = (pending.interval * 2).min(t2);
-        let next = self.now + pending.interval;
-        let transmit = Transmit {
-            dest: pending.dest,
-            bytes: pending.bytes.clone(),
-        };
-        self.stats.retransmissions += 1;
-        self.out.push_back(Output::Transmit(transmit));
-        self.timers.set(TimerId::Retransmit1xx(leg), next);
     }
 
     /// RFC 3262 §3: no PRACK came; the INVITE is refused with a 5xx.
@@ -185,12 +160,7 @@ impl UserAgent {
                 return;
             }
             if l.reinvite_in.is_some() || l.state != LegState::Confirmed {
-                let builder = self
-                    .response_builder(&request, 500, None)
-                    .and_then(|b| b.header(HeaderName::RetryAfter, "1").map_err(bad_header));
-                if let Ok(builder) = builder {
-                    self.send_response(tx, builder.build());
-                }
+                self.reply_retry_later(tx, &request);
                 return;
             }
             if let Some(target) = contact_uri(&request.headers)
