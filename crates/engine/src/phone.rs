@@ -347,8 +347,11 @@ impl Phone {
 
     /// A STUN datagram on the SIP socket: the STUN server's answer, or a registrar's answer
     /// to a flow keep-alive. A public address that differs from the one in use goes into Via
-    /// and Contact (and registers again).
+    /// and Contact (and registers again). With a STUN server configured, its answer is the
+    /// one that counts: a registrar's only keeps the flow alive (two sources that disagree
+    /// would otherwise have the address, and the registration, flap between them).
     fn on_stun(&mut self, now: Instant, source: SocketAddr, bytes: &[u8]) {
+        let from_server = self.stun.as_ref().is_some_and(|s| s.server() == source);
         let client = self
             .stun
             .iter_mut()
@@ -357,6 +360,9 @@ impl Phone {
         let Some(public) = client.and_then(|c| c.handle(bytes)) else {
             return;
         };
+        if self.stun.is_some() && !from_server {
+            return;
+        }
         tracing::info!(%public, from = %source, "STUN: the public address of the SIP socket");
         if self.ua.udp_address(public.is_ipv4()) != Some(public) {
             self.ua.set_public_addr(now, public);
