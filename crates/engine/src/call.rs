@@ -255,25 +255,25 @@ impl Call {
     /// Digits asked for while dialing come back, to send now; `None` when the call was not
     /// being placed.
     pub(crate) fn answered(&mut self, media: MediaSession) -> Option<String> {
-        let placeholder = Phase::Ringing { offer: None };
-        match std::mem::replace(&mut self.phase, placeholder) {
-            Phase::Dialing {
-                local,
-                pending_dtmf,
-                ..
-            } => {
-                self.phase = Phase::Connected(Box::new(Talk::new(local, Some(media))));
-                Some(pending_dtmf)
-            }
-            other => {
-                self.phase = other;
-                None
-            }
-        }
+        let mut pending = None;
+        self.leave_dialing(|local, digits| {
+            pending = Some(digits);
+            Phase::Connected(Box::new(Talk::new(local, Some(media))))
+        });
+        pending
     }
 
     /// Early media began on the call we placed: its audio plays from now on.
     pub(crate) fn early(&mut self, media: MediaSession) -> bool {
+        self.leave_dialing(|local, pending_dtmf| Phase::Early {
+            talk: Box::new(Talk::new(local, Some(media))),
+            pending_dtmf,
+        })
+    }
+
+    /// Moves a call being placed on to what `next` makes of its offer and the digits asked
+    /// for meanwhile; `false`, and nothing changed, in any other phase.
+    fn leave_dialing(&mut self, next: impl FnOnce(LocalMedia, String) -> Phase) -> bool {
         let placeholder = Phase::Ringing { offer: None };
         match std::mem::replace(&mut self.phase, placeholder) {
             Phase::Dialing {
@@ -281,10 +281,7 @@ impl Call {
                 pending_dtmf,
                 ..
             } => {
-                self.phase = Phase::Early {
-                    talk: Box::new(Talk::new(local, Some(media))),
-                    pending_dtmf,
-                };
+                self.phase = next(local, pending_dtmf);
                 true
             }
             other => {

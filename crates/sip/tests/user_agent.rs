@@ -172,24 +172,26 @@ impl Pair {
     }
 
     fn call(&mut self) -> LegId {
-        let leg = self
-            .a
-            .ua
-            .invite(
-                self.now,
-                Invitation {
-                    target: format!("sip:bob@{B}"),
-                    sdp: Some(Bytes::from_static(b"v=0\r\n")),
-                    ..Invitation::default()
-                },
-            )
-            .expect("invite");
+        let leg = self.a.ua.invite(self.now, to_bob(&[])).expect("invite");
         self.settle();
         leg
     }
 
     fn since_start(&self, at: Instant) -> Duration {
         at - self.t0
+    }
+}
+
+/// A's call to B with a session description and these extra headers.
+fn to_bob(headers: &[(&str, &str)]) -> Invitation {
+    Invitation {
+        target: format!("sip:bob@{B}"),
+        sdp: Some(Bytes::from_static(b"v=0\r\n")),
+        headers: headers
+            .iter()
+            .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+            .collect(),
+        ..Invitation::default()
     }
 }
 
@@ -902,22 +904,7 @@ impl Pair {
 
     /// A calls B with these extra headers; B answers at once. Returns both legs.
     fn connect_with(&mut self, headers: &[(&str, &str)]) -> (LegId, LegId) {
-        let leg_a = self
-            .a
-            .ua
-            .invite(
-                self.now,
-                Invitation {
-                    target: format!("sip:bob@{B}"),
-                    sdp: Some(Bytes::from_static(b"v=0\r\n")),
-                    headers: headers
-                        .iter()
-                        .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
-                        .collect(),
-                    ..Invitation::default()
-                },
-            )
-            .expect("invite");
+        let leg_a = self.a.ua.invite(self.now, to_bob(headers)).expect("invite");
         self.settle();
         let leg_b = self.b.incoming().expect("b is called");
         self.b
@@ -951,15 +938,7 @@ fn a_required_reliable_180_is_retransmitted_until_its_prack_and_reported_once() 
     let leg_a = pair
         .a
         .ua
-        .invite(
-            pair.now,
-            Invitation {
-                target: format!("sip:bob@{B}"),
-                sdp: Some(Bytes::from_static(b"v=0\r\n")),
-                headers: vec![("Require".to_owned(), "100rel".to_owned())],
-                ..Invitation::default()
-            },
-        )
+        .invite(pair.now, to_bob(&[("Require", "100rel")]))
         .expect("invite");
     pair.settle();
     let leg_b = pair.b.incoming().expect("b is called");
@@ -1009,14 +988,7 @@ fn a_reliable_180_never_pracked_refuses_the_invite_after_64_t1() {
     pair.deliver = Box::new(|_, text| !text.starts_with("PRACK "));
     pair.a
         .ua
-        .invite(
-            pair.now,
-            Invitation {
-                target: format!("sip:bob@{B}"),
-                headers: vec![("Require".to_owned(), "100rel".to_owned())],
-                ..Invitation::default()
-            },
-        )
+        .invite(pair.now, to_bob(&[("Require", "100rel")]))
         .expect("invite");
     pair.settle();
     let leg_b = pair.b.incoming().expect("b is called");
