@@ -389,7 +389,8 @@ pub struct MediaSection {
     pub jitter_max_ms: u64,
     /// `off`, `optional` (SRTP when the peer takes it, RFC 8643) or `mandatory`.
     pub encryption: String,
-    /// How SRTP is keyed: `sdes` (RFC 4568 `a=crypto`).
+    /// How our offers key SRTP: `sdes` (RFC 4568 `a=crypto`, over TLS signalling) or `dtls`
+    /// (RFC 5763 DTLS-SRTP); answers take whichever the offer uses.
     pub keying: String,
     /// Let SDES keys cross unencrypted SIP (for labs; RFC 4568 §7.1 forbids it).
     pub sdes_over_plain_sip: bool,
@@ -449,13 +450,12 @@ impl MediaSection {
                 value: self.encryption.clone(),
                 expected: "use off, optional or mandatory",
             })?;
-        if self.keying.trim() != "sdes" {
-            return Err(ConfigError::Value {
+        let keying =
+            media::Keying::parse(self.keying.trim()).ok_or_else(|| ConfigError::Value {
                 key: "media.keying",
                 value: self.keying.clone(),
-                expected: "use sdes (DTLS-SRTP keying is not in recall yet)",
-            });
-        }
+                expected: "use sdes or dtls",
+            })?;
         let srtp_suites = self
             .srtp_suites
             .iter()
@@ -477,6 +477,9 @@ impl MediaSection {
         Ok(engine::MediaSettings {
             srtp_suites,
             encryption,
+            keying,
+            // Made by the runtime once per run (`with_dtls_certificate`), never from a file.
+            dtls_identity: None,
             sdes_over_plain_sip: self.sdes_over_plain_sip,
             codecs: engine::parse_codecs("media.codecs", &self.codecs)
                 .map_err(ConfigError::Codecs)?,

@@ -210,7 +210,7 @@ fn spawn_pbx(
         auto_answer: Some(Duration::from_secs(1)),
         media_ip: config.media.rtp_ip,
         audio: Box::new(engine::NullAudio),
-        media: config.media.to_settings()?,
+        media: crate::with_dtls_certificate(config.media.to_settings()?),
         keep_ended: 100,
         seed: crate::rng_seed() ^ 0x5eed,
         callbacks: engine::CallbackSettings::default(),

@@ -374,10 +374,12 @@ fn run(mode: Mode) -> Result<ExitCode, Failure> {
         auto_answer,
         media_ip: config.media.rtp_ip,
         audio: Box::new(engine::NullAudio),
-        media: config
-            .media
-            .to_settings()
-            .map_err(|e| Failure::Usage(e.to_string()))?,
+        media: with_dtls_certificate(
+            config
+                .media
+                .to_settings()
+                .map_err(|e| Failure::Usage(e.to_string()))?,
+        ),
         keep_ended: 1000,
         seed: rng_seed(),
         callbacks: config.callbacks.to_settings(),
@@ -561,6 +563,19 @@ async fn shutdown_signal() {
     }
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
+}
+
+/// The media settings with this run's DTLS certificate (RFC 5763: self-signed, made afresh
+/// each run), when media may be encrypted at all. Without one, offers keyed by DTLS are
+/// refused with a reason and SDES goes on working.
+pub(crate) fn with_dtls_certificate(mut media: engine::MediaSettings) -> engine::MediaSettings {
+    if media.encryption != media::Encryption::Off {
+        match media::DtlsIdentity::generate() {
+            Ok(identity) => media.dtls_identity = Some(identity),
+            Err(e) => tracing::warn!(error = %e, "no DTLS certificate this run; DTLS-SRTP is off"),
+        }
+    }
+    media
 }
 
 /// The OS's cryptographically secure generator (getrandom, through ring), for SRTP keys.

@@ -57,7 +57,7 @@ impl runtime::SettingsStore for ConfigFile {
             toml::from_str(&text).map_err(|e| SettingsError::Invalid(Box::new(TomlProblem(e))))?;
         config.validate().map_err(invalid)?;
         let accounts = config.accounts.clone();
-        let media = config.media.to_settings().map_err(invalid)?;
+        let media = crate::with_dtls_certificate(config.media.to_settings().map_err(invalid)?);
         if let Some(path) = &self.path {
             let temporary = path.with_extension("toml.saving");
             std::fs::write(&temporary, &text)

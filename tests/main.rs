@@ -8,6 +8,7 @@ mod control_api;
 mod devices;
 mod dialog_features;
 mod dns;
+mod dtls_srtp;
 mod dtmf;
 mod instant_transfer;
 mod interactions;

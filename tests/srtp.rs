@@ -13,8 +13,8 @@ use crate::support::{
 
 /// baresip `bob` on loopback (no registrar), answering by itself, playing a tone and dumping
 /// what it decodes into DIR/baresip-bob; `mediaenc` is its account's media encryption
-/// (`srtp`, `srtp-mand`, or empty for none). Returns it, its SIP port and its ctrl_tcp port.
-fn baresip(dir: &Path, mediaenc: &str) -> (Proc, u16, u16) {
+/// (`srtp`, `srtp-mand`, `dtls_srtp`, or empty for none). Returns it, its SIP port and its ctrl_tcp port.
+pub(crate) fn baresip(dir: &Path, mediaenc: &str) -> (Proc, u16, u16) {
     require("baresip");
     let tone = dir.join("tone.wav");
     write_tone(&tone, 440.0, 10.0);
@@ -27,7 +27,7 @@ fn baresip(dir: &Path, mediaenc: &str) -> (Proc, u16, u16) {
             "sip_listen 127.0.0.1:{sip}\nnet_interface 127.0.0.1\naudio_source aufile,{}\n\
              audio_player aubridge,nil\naudio_alert aubridge,nil\n\
              module_path /usr/lib/baresip/modules\nmodule g711.so\nmodule aufile.so\n\
-             module aubridge.so\nmodule sndfile.so\nmodule srtp.so\nmodule account.so\n\
+             module aubridge.so\nmodule sndfile.so\nmodule srtp.so\nmodule dtls_srtp.so\nmodule account.so\n\
              module ctrl_tcp.so\nmodule menu.so\nctrl_tcp_listen 127.0.0.1:{ctrl}\n\
              snd_path {}\n",
             tone.display(),
@@ -59,7 +59,7 @@ fn baresip(dir: &Path, mediaenc: &str) -> (Proc, u16, u16) {
 }
 
 /// recall headless with `[media]` set so, recording what it hears into DIR/heard.wav.
-fn recall_with(dir: &Path, media: &str, auto_answer: bool) -> Headless {
+pub(crate) fn recall_with(dir: &Path, media: &str, auto_answer: bool) -> Headless {
     let config = dir.join("recall.toml");
     std::fs::write(&config, format!("[media]\ncodecs = [\"pcmu\"]\n{media}\n")).expect("config");
     let audio = format!(
@@ -80,12 +80,12 @@ fn recall_with(dir: &Path, media: &str, auto_answer: bool) -> Headless {
     Headless::start(dir, &args)
 }
 
-fn first_call(agent: &Headless) -> serde_json::Value {
+pub(crate) fn first_call(agent: &Headless) -> serde_json::Value {
     agent.calls().first().cloned().unwrap_or_default()
 }
 
 /// Waits until the first call has ended; returns its view.
-fn ended(agent: &Headless) -> serde_json::Value {
+pub(crate) fn ended(agent: &Headless) -> serde_json::Value {
     let mut view = serde_json::Value::Null;
     assert!(
         wait_until(Duration::from_secs(10), || {
@@ -99,7 +99,7 @@ fn ended(agent: &Headless) -> serde_json::Value {
 }
 
 /// Waits until the call carries packets both ways; returns its view.
-fn flowing(agent: &Headless, bob: &Proc) -> serde_json::Value {
+pub(crate) fn flowing(agent: &Headless, bob: &Proc) -> serde_json::Value {
     let mut view = serde_json::Value::Null;
     let ok = wait_until(Duration::from_secs(10), || {
         view = first_call(agent);
@@ -113,7 +113,7 @@ fn flowing(agent: &Headless, bob: &Proc) -> serde_json::Value {
 
 /// Hangs up after 2 s more, then checks both recordings carried the tone. `clean`: no SRTP
 /// or SRTCP packet failed authentication.
-fn hang_up_and_check_audio(
+pub(crate) fn hang_up_and_check_audio(
     dir: &Path,
     mut agent: Headless,
     bob: &Proc,

@@ -28,6 +28,8 @@ pub(crate) struct Call {
     pub(crate) referred_from: Option<CallId>,
     /// Its signalling is encrypted (TLS), so SDES keys may cross it (RFC 4568 §7.1).
     pub(crate) secure_signalling: bool,
+    /// DTLS datagrams that reached its media port before the answer made its stream.
+    pub(crate) early_dtls: Vec<(std::net::SocketAddr, Vec<u8>)>,
 }
 
 /// Where a call is, with what it has there.
@@ -172,6 +174,7 @@ impl Call {
             consultation_of: None,
             referred_from: None,
             secure_signalling: false,
+            early_dtls: Vec::new(),
         }
     }
 
@@ -366,14 +369,20 @@ impl Call {
         })
     }
 
-    /// How its media is protected, once it flows: `sdes-srtp SUITE` or `none`.
+    /// How its media is protected, once it flows: `sdes-srtp SUITE`, `dtls-srtp SUITE`,
+    /// `dtls-srtp (handshaking)` until DTLS has keyed it, or `none`.
     fn encryption(&self) -> Option<String> {
         if let Phase::Ended { encryption, .. } = &self.phase {
             return encryption.clone();
         }
         self.media().map(|m| {
-            m.encryption()
-                .map_or_else(|| "none".to_owned(), |suite| format!("sdes-srtp {suite}"))
+            let keying = if m.keyed_by_dtls() { "dtls" } else { "sdes" };
+            match m.encryption() {
+                Some(suite) => format!("{keying}-srtp {suite}"),
+                None if m.encryption_failed() => "none (DTLS failed)".to_owned(),
+                None if m.keyed_by_dtls() => "dtls-srtp (handshaking)".to_owned(),
+                None => "none".to_owned(),
+            }
         })
     }
 

@@ -75,7 +75,8 @@ impl Calls {
         );
         let local = LocalMedia::with_codecs(port, self.rng.u64(1..u64::from(u32::MAX)), codecs);
         let local = self.protect(local, secure);
-        if local.encryption == media::Encryption::Mandatory && local.crypto.is_empty() {
+        let dtls = local.keying == media::Keying::Dtls && local.fingerprint.is_some();
+        if local.encryption == media::Encryption::Mandatory && local.crypto.is_empty() && !dtls {
             self.free_ports.push(port);
             return Err(EngineError::KeysNeedTls);
         }

@@ -117,7 +117,19 @@ impl Calls {
             } else {
                 &[]
             };
-            media::check_offer(o, self.media.encryption, suites).err()
+            let fingerprint = self
+                .media
+                .dtls_identity
+                .as_ref()
+                .map(media::DtlsIdentity::fingerprint);
+            media::check_offer(
+                o,
+                self.media.encryption,
+                self.media.keying,
+                suites,
+                fingerprint,
+            )
+            .err()
         });
         let mut call = Call::ringing(id, leg, remote, sip_call_id, dtmf, offer);
         call.interaction = Some(interaction);
@@ -319,6 +331,7 @@ impl Calls {
         };
         let local = &mut talk.local;
         local.version += 1;
+        local.dtls_role = talk.media.as_ref().and_then(MediaSession::dtls_role);
         // Answer with what we want (RFC 3264 §6.1: the answer narrows the offer's direction):
         // whether the peer holds us or not is the offer's to say.
         local.direction = if we_hold {
@@ -343,6 +356,7 @@ impl Calls {
                     peer_uses_fec: false,
                     max_bitrate: None,
                     srtp: None,
+                    dtls: None,
                 },
             )),
         };

@@ -13,7 +13,7 @@ use api::{
 };
 use media::{DtmfDigit, LocalMedia, MediaEvent, MediaSession, Negotiated, SessionParams, Tone};
 use sip::{EndReason, LegId, UserAgent};
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
 use crate::call::{Call, Phase};
 use crate::config::{AudioFactory, MediaSettings};
@@ -30,6 +30,8 @@ const FRAME: Duration = Duration::from_millis(20);
 /// Spare RTP ports the phone asks its driver to keep bound (a burst of INVITEs between two
 /// top-ups must not find none).
 const SPARE_PORTS: usize = 16;
+/// DTLS datagrams kept for a call still dialing (a ClientHello, fragmented at most so).
+const EARLY_DTLS: usize = 4;
 
 /// What the calls borrow from the phone while they act: the user agent, the timers, the desk,
 /// the accounts, the output queue and the time.
@@ -325,6 +327,7 @@ impl Calls {
         if !cx.timers.is_set(TimerId::MediaTick) {
             cx.timers.set(TimerId::MediaTick, cx.now + FRAME);
         }
+        self.replay_early_dtls(cx, id);
     }
 
     /// Sends digits asked for while the call was being placed, now that it is answered.
@@ -359,28 +362,83 @@ impl Calls {
                 }
             }
         };
-        let Some(media) = self.calls.get_mut(&id).and_then(Call::media_mut) else {
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        if media::is_dtls(bytes) && matches!(call.phase, Phase::Dialing { .. }) {
+            // A DTLS client may start before its 200 reaches us: keep its first flight for
+            // the stream the answer makes (else it waits a retransmission, a second or more).
+            if call.early_dtls.len() < EARLY_DTLS {
+                call.early_dtls.push((from, bytes.to_vec()));
+            }
+            return;
+        }
+        let Some(talk) = call.live_mut() else {
+            return;
+        };
+        let Some(media) = talk.media.as_mut() else {
             return;
         };
         if rtcp {
             media.handle_rtcp(now, bytes);
         } else {
             media.handle_packet(now, from, bytes);
+            // A DTLS handshake's reply goes at once, not at the next tick.
+            drain_media(media, talk.local.addr, cx.out);
         }
+        self.media_events(cx, id);
+    }
+
+    /// Acts on what a call's media stream noticed: digits, reports (the view changes), DTLS
+    /// keying done (the view changes) or failed (the call ends: it can carry nothing).
+    pub(crate) fn media_events(&mut self, cx: &mut Cx<'_>, id: CallId) {
+        let Some(media) = self.calls.get_mut(&id).and_then(Call::media_mut) else {
+            return;
+        };
         let mut digits = Vec::new();
-        let mut reported = false;
+        let mut changed = false;
+        let mut failed = None;
         while let Some(event) = media.poll_event() {
             match event {
                 MediaEvent::Dtmf(digit) => digits.push(digit),
-                MediaEvent::Report => reported = true,
+                MediaEvent::Report | MediaEvent::Secured => changed = true,
+                MediaEvent::EncryptionFailed(why) => failed = Some(why),
             }
         }
         for digit in digits {
             self.on_digit(cx, id, digit);
         }
-        if reported {
+        if let Some(why) = failed {
+            warn!(call = %id, %why, "media encryption failed; hanging up");
+            let _ = self.end_locally(cx, id, format!("media encryption failed: {why}"));
+            return;
+        }
+        if changed {
             self.emit_call(cx, id);
         }
+    }
+
+    /// Feeds a new stream the DTLS datagrams that reached its port while the call was dialing.
+    pub(crate) fn replay_early_dtls(&mut self, cx: &mut Cx<'_>, id: CallId) {
+        let now = cx.now;
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        let early = std::mem::take(&mut call.early_dtls);
+        if early.is_empty() {
+            return;
+        }
+        let Some(talk) = call.live_mut() else {
+            return;
+        };
+        let Some(media) = talk.media.as_mut() else {
+            return;
+        };
+        for (from, bytes) in early {
+            media.handle_packet(now, from, &bytes);
+        }
+        drain_media(media, talk.local.addr, cx.out);
+        self.media_events(cx, id);
     }
 
     /// The media clock's tick due at `tick`: every frame due by now (catching up five at
@@ -390,6 +448,15 @@ impl Calls {
         let mut catch_up = 0;
         while tick <= now {
             self.mixer.tick(&mut self.calls, cx.now, cx.out);
+            let noticed: Vec<CallId> = self
+                .calls
+                .values()
+                .filter(|c| c.media().is_some_and(MediaSession::has_events))
+                .map(|c| c.id)
+                .collect();
+            for id in noticed {
+                self.media_events(cx, id);
+            }
             catch_up += 1;
             tick = if catch_up >= 5 {
                 now + FRAME
@@ -515,14 +582,25 @@ impl Calls {
         }
     }
 
-    /// Our side of a call's media under the encryption policy: SDES keys (one per suite)
-    /// when the policy wants SRTP and the keys may cross this call's signalling (TLS, or the
-    /// lab switch). With encryption mandatory and the signalling in the clear no key is
-    /// offered, so the exchange is refused rather than keyed where anyone can read it.
+    /// Our side of a call's media under the encryption policy: our DTLS certificate's
+    /// fingerprint, and SDES keys (one per suite) when the policy wants SRTP and the keys may
+    /// cross this call's signalling (TLS, or the lab switch). With SDES keying, encryption
+    /// mandatory and the signalling in the clear no key is offered, so the exchange is refused
+    /// rather than keyed where anyone can read it; DTLS keys never cross the signalling.
     pub(crate) fn protect(&mut self, local: LocalMedia, secure_signalling: bool) -> LocalMedia {
         let encryption = self.media.encryption;
         if encryption == media::Encryption::Off {
             return local;
+        }
+        let local = local.with_dtls(
+            self.media.keying,
+            self.media
+                .dtls_identity
+                .as_ref()
+                .map(|identity| identity.fingerprint().clone()),
+        );
+        if self.media.keying == media::Keying::Dtls && local.fingerprint.is_some() {
+            return local.encrypted(encryption, Vec::new());
         }
         if !secure_signalling && !self.media.sdes_over_plain_sip {
             return local.encrypted(encryption, Vec::new());
@@ -559,6 +637,8 @@ impl Calls {
             jitter_max: self.media.jitter_max,
             wall: Duration::try_from(since_unix).unwrap_or_default(),
             epoch,
+            dtls_identity: self.media.dtls_identity.clone(),
+            srtp_suites: self.media.srtp_suites.clone(),
         };
         MediaSession::new(agreed, params)
     }

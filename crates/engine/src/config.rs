@@ -30,8 +30,12 @@ pub struct MediaSettings {
     pub jitter_min: Duration,
     /// The jitter buffer's greatest delay.
     pub jitter_max: Duration,
-    /// Whether calls' media is encrypted (SRTP keyed by SDES).
+    /// Whether calls' media is encrypted (SRTP).
     pub encryption: media::Encryption,
+    /// How our offers key SRTP (answers take whichever keying the offer uses).
+    pub keying: media::Keying,
+    /// This run's DTLS certificate (DTLS-SRTP); `None`: offers keyed by DTLS are refused.
+    pub dtls_identity: Option<media::DtlsIdentity>,
     /// Let SDES keys cross unencrypted SIP (RFC 4568 §7.1 forbids it; labs need it).
     pub sdes_over_plain_sip: bool,
     /// SRTP crypto suites offered and accepted, in order of preference.
@@ -46,6 +50,8 @@ impl Default for MediaSettings {
             jitter_min: Duration::from_millis(20),
             jitter_max: Duration::from_millis(300),
             encryption: media::Encryption::Off,
+            keying: media::Keying::Sdes,
+            dtls_identity: None,
             sdes_over_plain_sip: false,
             srtp_suites: media::Suite::ALL.to_vec(),
         }

@@ -648,7 +648,13 @@ impl Phone {
         callbacks: CallbackSettings,
     ) {
         self.now = now;
+        // The run's DTLS certificate outlives a settings change (one certificate per run); a
+        // change that first turns encryption on brings one.
+        let identity = self.calls.media.dtls_identity.take();
         self.calls.media = media;
+        if identity.is_some() {
+            self.calls.media.dtls_identity = identity;
+        }
         self.desk.callbacks = callbacks;
         self.registrations.reconfigure(
             &mut self.ua,

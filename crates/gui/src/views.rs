@@ -439,11 +439,17 @@ fn status_line(interaction: &Interaction, call: Option<&CallView>, now: OffsetDa
     }
 }
 
-/// How a call's media is protected, for its status line: the suite, or a plain
-/// mark that it is not encrypted.
+/// How a call's media is protected, for its status line: a lock with the keying and suite,
+/// a note while DTLS is still keying it, or a plain mark that it is not encrypted.
 fn protection(encryption: &str) -> String {
-    match encryption.strip_prefix("sdes-srtp ") {
-        Some(suite) => format!(" · encrypted ({suite})"),
+    let keyed = encryption
+        .split_once("-srtp ")
+        .filter(|(keying, _)| matches!(*keying, "sdes" | "dtls"));
+    match keyed {
+        Some((_, suite)) if suite.starts_with('(') => " · securing the media (DTLS)…".to_owned(),
+        Some((keying, suite)) => {
+            format!(" · 🔒 encrypted ({} {suite})", keying.to_ascii_uppercase())
+        }
         None => " · NOT encrypted".to_owned(),
     }
 }

@@ -232,9 +232,15 @@ fn a_call_line_says_whether_its_media_is_encrypted() {
     for (encryption, shown) in [
         (
             "sdes-srtp AES_CM_128_HMAC_SHA1_80",
-            "· encrypted (AES_CM_128_HMAC_SHA1_80)",
+            "· 🔒 encrypted (SDES AES_CM_128_HMAC_SHA1_80)",
         ),
+        (
+            "dtls-srtp AEAD_AES_128_GCM",
+            "· 🔒 encrypted (DTLS AEAD_AES_128_GCM)",
+        ),
+        ("dtls-srtp (handshaking)", "securing the media (DTLS)"),
         ("none", "NOT encrypted"),
+        ("none (DTLS failed)", "NOT encrypted"),
     ] {
         let mut connected = call(4, "connected", Some(3));
         connected.encryption = Some(encryption.to_owned());

@@ -29,6 +29,7 @@ fn session(codec: Codec, ssrc: u32, port: u16, epoch: Instant) -> MediaSession {
             peer_uses_fec: true,
             max_bitrate: None,
             srtp: None,
+            dtls: None,
         },
         SessionParams {
             ssrc,
@@ -40,6 +41,8 @@ fn session(codec: Codec, ssrc: u32, port: u16, epoch: Instant) -> MediaSession {
             jitter_max: Duration::from_millis(300),
             wall: Duration::from_secs(1_795_000_000),
             epoch,
+            dtls_identity: None,
+            srtp_suites: Vec::new(),
         },
     )
     .expect("session")

@@ -8,7 +8,8 @@ use sipx_sdp::{Attribute, Capabilities, Direction, MediaDescription, SessionDesc
 use thiserror::Error;
 
 use crate::codec::Codec;
-use crate::keying::{self, Encryption, SrtpKeys};
+use crate::dtls::{DtlsAgreed, Fingerprint};
+use crate::keying::{self, Accepted, Encryption, Keying, Ours, SrtpKeys};
 use crate::srtp::CryptoAttribute;
 
 /// Payload type of telephone-event/8000 in our offers.
@@ -48,8 +49,15 @@ pub struct LocalMedia {
     pub direction: Direction,
     /// Whether the media is encrypted.
     pub encryption: Encryption,
+    /// How our offers key it (answers take what the offer uses).
+    pub keying: Keying,
     /// Our SDES keys, one per suite we offer (or accept from an offer).
     pub crypto: Vec<CryptoAttribute>,
+    /// Our DTLS certificate's fingerprint, when we have one.
+    pub fingerprint: Option<Fingerprint>,
+    /// The DTLS role we hold in the stream's association, kept when answering a re-offer
+    /// that leaves it open (`actpass`), so the association and its keys carry on.
+    pub dtls_role: Option<crate::dtls::Setup>,
 }
 
 impl LocalMedia {
@@ -69,7 +77,10 @@ impl LocalMedia {
             codecs,
             direction: Direction::SendRecv,
             encryption: Encryption::Off,
+            keying: Keying::Sdes,
             crypto: Vec::new(),
+            fingerprint: None,
+            dtls_role: None,
         }
     }
 
@@ -79,6 +90,25 @@ impl LocalMedia {
         self.encryption = encryption;
         self.crypto = crypto;
         self
+    }
+
+    /// The same, with our DTLS certificate: offers key by DTLS-SRTP when `keying` says so,
+    /// and offers keyed by DTLS can be answered.
+    #[must_use]
+    pub fn with_dtls(mut self, keying: Keying, fingerprint: Option<Fingerprint>) -> Self {
+        self.keying = keying;
+        self.fingerprint = fingerprint;
+        self
+    }
+
+    pub(crate) fn ours(&self) -> Ours<'_> {
+        Ours {
+            encryption: self.encryption,
+            keying: self.keying,
+            crypto: &self.crypto,
+            fingerprint: self.fingerprint.as_ref(),
+            dtls_role: self.dtls_role,
+        }
     }
 
     /// Our payload types with their rtpmaps, in offer order: the codecs, then telephone-event
@@ -137,8 +167,10 @@ pub struct Negotiated {
     pub peer_uses_fec: bool,
     /// The most the peer wants us to send, in bits per second (`maxaveragebitrate`).
     pub max_bitrate: Option<u32>,
-    /// The SRTP keys agreed (SDES), `None` for plain RTP.
+    /// The SRTP keys agreed (SDES), `None` for plain RTP or DTLS.
     pub srtp: Option<SrtpKeys>,
+    /// DTLS-SRTP agreed: the keys come from the handshake on the media port.
+    pub dtls: Option<DtlsAgreed>,
 }
 
 /// Writes our offer.
@@ -165,7 +197,7 @@ pub fn build_offer(local: &LocalMedia) -> String {
         }
     }
     finish_media(&mut media, local);
-    keying::offer(&mut media, local.encryption, &local.crypto);
+    keying::offer(&mut media, local.ours());
     sdp.media.push(media);
     sdp.to_string_sdp()
 }
@@ -198,7 +230,7 @@ fn finish_media(media: &mut MediaDescription, local: &LocalMedia) {
 /// Answers a peer's offer: our SDP and what was agreed.
 pub fn answer_offer(offer: &str, local: &LocalMedia) -> Result<(String, Negotiated), SdpError> {
     let offer = sipx_sdp::parse(offer).map_err(|e| SdpError::Malformed(e.to_string()))?;
-    // SDES is ours (sipx-sdp keys no AES_CM_128_HMAC_SHA1_32): the audio stream's keying is
+    // Keying is ours (sipx-sdp keys no AES_CM_128_HMAC_SHA1_32): the audio stream's keying is
     // decided here, and sipx-sdp answers its codecs as if it were plain.
     let audio = offer
         .media
@@ -206,13 +238,18 @@ pub fn answer_offer(offer: &str, local: &LocalMedia) -> Result<(String, Negotiat
         .position(|m| m.media == "audio" && !m.is_rejected());
     let mut keyed = None;
     let mut plain = offer.clone();
+    plain
+        .attributes
+        .retain(|a| !matches!(a.name.as_str(), "fingerprint" | "setup"));
     if let Some(index) = audio {
         let stream = &offer.media[index];
-        keyed = keying::accept(stream, local.encryption, &local.crypto)?
-            .map(|accepted| (index, stream.protocol.clone(), accepted));
+        let accepted = keying::accept(stream, &offer.attributes, local.ours())?;
+        keyed = Some((index, stream.protocol.clone(), accepted));
         let plain_stream = &mut plain.media[index];
         "RTP/AVP".clone_into(&mut plain_stream.protocol);
-        plain_stream.attributes.retain(|a| a.name != "crypto");
+        plain_stream
+            .attributes
+            .retain(|a| !matches!(a.name.as_str(), "crypto" | "fingerprint" | "setup"));
     }
     let mut answer = sipx_sdp::answer(&plain, &local.capabilities());
     // sipx-sdp writes the telephone-event fmtp; the Opus one and ptime are ours to add.
@@ -241,14 +278,20 @@ pub fn answer_offer(offer: &str, local: &LocalMedia) -> Result<(String, Negotiat
         }
     }
     let mut negotiated = agreed(&offer, &answer, true, &local.codecs)?;
-    if let Some((index, protocol, (theirs, ours))) = keyed
+    if let Some((index, protocol, accepted)) = keyed
         && let Some(stream) = answer.media.get_mut(index)
     {
-        keying::answer(stream, &protocol, theirs.tag, &ours);
-        negotiated.srtp = Some(SrtpKeys {
-            local: ours,
-            remote: theirs.key,
-        });
+        keying::answer(stream, &protocol, &accepted, local.ours());
+        match accepted {
+            Accepted::Plain => {}
+            Accepted::Sdes(theirs, ours) => {
+                negotiated.srtp = Some(SrtpKeys {
+                    local: ours,
+                    remote: theirs.key,
+                });
+            }
+            Accepted::Dtls(agreed, _) => negotiated.dtls = Some(agreed),
+        }
     }
     Ok((answer.to_string_sdp(), negotiated))
 }
@@ -267,7 +310,8 @@ pub fn read_answer(answer: &str, local: &LocalMedia) -> Result<Negotiated, SdpEr
         .iter()
         .find(|m| m.media == "audio" && !m.is_rejected())
         .ok_or(SdpError::NoCommonCodec)?;
-    negotiated.srtp = keying::agreed_by_answer(stream, local.encryption, &local.crypto)?;
+    (negotiated.srtp, negotiated.dtls) =
+        keying::agreed_by_answer(stream, &answer.attributes, local.ours())?;
     Ok(negotiated)
 }
 
@@ -391,6 +435,7 @@ fn agreed(
         peer_uses_fec,
         max_bitrate,
         srtp: None,
+        dtls: None,
     })
 }
 

@@ -10,11 +10,12 @@ use std::time::{Duration, Instant};
 use rtp_rs::{RtpPacketBuilder, RtpReader};
 
 use crate::codec::{Codec, CodecError, Decoder, Encoder, OpusSettings};
+use crate::dtls::{DtlsIdentity, DtlsOutcome, DtlsTransport, is_dtls};
 use crate::dtmf::{DtmfDigit, event_payload, parse_event};
 use crate::jitter::{Adjust, JitterBuffer, JitterStats, Playout};
 use crate::rtcp::{LocalReport, RemoteReport, RtcpState, is_rtcp};
 use crate::sdp::Negotiated;
-use crate::srtp::Srtp;
+use crate::srtp::{Srtp, Suite};
 use crate::timescale;
 
 /// A sent digit lasts this long before its end packets (RFC 4733 §2.5.1.2).
@@ -31,6 +32,11 @@ pub enum MediaEvent {
     Dtmf(DtmfDigit),
     /// An RTCP report arrived: the statistics changed.
     Report,
+    /// The DTLS handshake completed: the media is encrypted from now on.
+    Secured,
+    /// The media's encryption could not be set up (DTLS handshake failed or timed out, or the
+    /// peer's certificate is not the signalled one): nothing is sent or heard.
+    EncryptionFailed(String),
 }
 
 /// A datagram the stream wants sent.
@@ -94,6 +100,10 @@ pub struct SessionParams {
     pub wall: Duration,
     /// The instant `wall` was read.
     pub epoch: Instant,
+    /// Our DTLS certificate, for streams keyed by DTLS-SRTP.
+    pub dtls_identity: Option<DtlsIdentity>,
+    /// SRTP protection profiles a DTLS handshake offers, in order of preference.
+    pub srtp_suites: Vec<Suite>,
 }
 
 #[derive(Debug)]
@@ -137,8 +147,12 @@ pub struct MediaSession {
     events: VecDeque<MediaEvent>,
     transmits: VecDeque<MediaTransmit>,
     scratch: Vec<i16>,
-    /// SRTP when the exchange agreed keys.
+    /// SRTP when the exchange agreed keys (SDES at once, DTLS once its handshake is done).
     srtp: Option<Srtp>,
+    /// The DTLS association when the exchange agreed DTLS-SRTP.
+    dtls: Option<DtlsTransport>,
+    /// Encryption failed: nothing more is sent or heard.
+    failed: bool,
 }
 
 impl MediaSession {
@@ -150,8 +164,11 @@ impl MediaSession {
         let jitter = JitterBuffer::new(codec.clock_rate(), params.jitter_min, params.jitter_max);
         let rtcp = RtcpState::new(params.ssrc, params.cname.clone(), codec.clock_rate());
         let srtp = keyed(&agreed)?;
+        let dtls = dtls_for(&agreed, &params)?;
         Ok(Self {
             srtp,
+            dtls,
+            failed: false,
             remote: agreed.remote,
             remote_rtcp: agreed.remote_rtcp,
             latched: false,
@@ -207,10 +224,15 @@ impl MediaSession {
                 codec.clock_rate(),
             );
         }
-        if agreed.srtp != self.agreed.srtp {
-            // New keys (a re-INVITE rekeys): counters carry over, contexts start afresh.
+        let fingerprint = |a: &Negotiated| a.dtls.as_ref().map(|d| d.remote_fingerprint.clone());
+        if agreed.srtp != self.agreed.srtp || fingerprint(&agreed) != fingerprint(&self.agreed) {
+            // New keys (a re-INVITE rekeys, or a new DTLS association): counters carry over,
+            // contexts start afresh. An unchanged fingerprint keeps the association and its
+            // keys (RFC 8842 §5.2).
             self.fold_srtp_stats();
             self.srtp = keyed(&agreed)?;
+            self.dtls = dtls_for(&agreed, &self.params)?;
+            self.failed = false;
         }
         self.agreed = agreed;
         Ok(())
@@ -224,10 +246,75 @@ impl MediaSession {
         }
     }
 
-    /// How the stream is protected: the SRTP suite, or `None` for plain RTP.
+    /// How the stream is protected: the SRTP suite, or `None` for plain RTP (or while a DTLS
+    /// handshake is still under way).
     #[must_use]
-    pub fn encryption(&self) -> Option<crate::srtp::Suite> {
+    pub fn encryption(&self) -> Option<Suite> {
         self.srtp.as_ref().map(Srtp::suite)
+    }
+
+    /// Whether the stream's keys come from DTLS (RFC 5764) rather than the SDP.
+    #[must_use]
+    pub fn keyed_by_dtls(&self) -> bool {
+        self.agreed.dtls.is_some()
+    }
+
+    /// Our role in the stream's DTLS association (`active`: we are the client).
+    #[must_use]
+    pub fn dtls_role(&self) -> Option<crate::dtls::Setup> {
+        self.agreed.dtls.as_ref().map(|d| {
+            if d.client {
+                crate::dtls::Setup::Active
+            } else {
+                crate::dtls::Setup::Passive
+            }
+        })
+    }
+
+    /// Whether the stream's encryption failed (and so it carries nothing).
+    #[must_use]
+    pub fn encryption_failed(&self) -> bool {
+        self.failed
+    }
+
+    fn on_dtls(&mut self, outcome: DtlsOutcome) {
+        match outcome {
+            DtlsOutcome::Nothing => {}
+            DtlsOutcome::Keyed(keys) => match Srtp::new(&keys.local, &keys.remote) {
+                Ok(srtp) => {
+                    self.srtp = Some(srtp);
+                    self.events.push_back(MediaEvent::Secured);
+                }
+                Err(e) => self.fail(format!("SRTP could not be keyed from DTLS: {e}")),
+            },
+            DtlsOutcome::Failed(why) => self.fail(why),
+        }
+    }
+
+    fn fail(&mut self, why: String) {
+        if !self.failed {
+            self.failed = true;
+            self.transmits.clear();
+            self.events.push_back(MediaEvent::EncryptionFailed(why));
+        }
+    }
+
+    /// Drives the DTLS handshake: starts it (as the client, towards the peer's address),
+    /// retransmits, and gives up past its deadline.
+    fn drive_dtls(&mut self, now: Instant) {
+        let remote = self.remote;
+        let Some(dtls) = self.dtls.as_mut() else {
+            return;
+        };
+        if dtls.done() || self.failed {
+            return;
+        }
+        let started = dtls.start(now, remote);
+        let timed = match started {
+            DtlsOutcome::Nothing => dtls.handle_timeout(now),
+            other => other,
+        };
+        self.on_dtls(timed);
     }
 
     /// The codec in use.
@@ -295,14 +382,32 @@ impl MediaSession {
         !self.digits.is_empty() || self.in_flight.is_some()
     }
 
+    /// Whether the stream noticed something [`MediaSession::poll_event`] would return.
+    #[must_use]
+    pub fn has_events(&self) -> bool {
+        !self.events.is_empty()
+    }
+
     /// The next thing the stream noticed.
     pub fn poll_event(&mut self) -> Option<MediaEvent> {
         self.events.pop_front()
     }
 
-    /// The next datagram to send (SRTP or SRTCP when keyed).
+    /// The next datagram to send (SRTP or SRTCP when keyed; DTLS handshake records first).
     pub fn poll_transmit(&mut self) -> Option<MediaTransmit> {
+        if let Some((to, bytes)) = self.dtls.as_mut().and_then(DtlsTransport::poll_transmit) {
+            return Some(MediaTransmit {
+                to,
+                bytes,
+                rtcp_port: false,
+            });
+        }
         let mut transmit = self.transmits.pop_front()?;
+        if self.failed || (self.dtls.is_some() && self.srtp.is_none()) {
+            // Keyed by DTLS and not keyed yet: nothing goes out in the clear.
+            self.transmits.clear();
+            return None;
+        }
         if let Some(srtp) = self.srtp.as_mut() {
             let protected = if is_rtcp(&transmit.bytes) {
                 srtp.protect_rtcp(&transmit.bytes)
@@ -324,6 +429,10 @@ impl MediaSession {
 
     /// A datagram arrived on this stream's RTCP port (SRTCP when keyed).
     pub fn handle_rtcp(&mut self, now: Instant, bytes: &[u8]) {
+        if self.dtls.is_some() && self.srtp.is_none() {
+            self.stats.ignored += 1;
+            return;
+        }
         if let Some(srtp) = self.srtp.as_mut() {
             match srtp.unprotect_rtcp(bytes) {
                 Ok(plain) => self.handle_plain_rtcp(now, &plain),
@@ -358,6 +467,21 @@ impl MediaSession {
     /// A datagram arrived on this stream's RTP port. RTCP (multiplexed) is read as such;
     /// anything that is not RTP of an agreed payload type is counted and ignored.
     pub fn handle_packet(&mut self, now: Instant, from: SocketAddr, bytes: &[u8]) {
+        if is_dtls(bytes) {
+            match self.dtls.as_mut() {
+                Some(dtls) if !self.failed => {
+                    let outcome = dtls.handle(now, from, bytes);
+                    self.on_dtls(outcome);
+                }
+                _ => self.stats.ignored += 1,
+            }
+            return;
+        }
+        if self.dtls.is_some() && self.srtp.is_none() {
+            // Nothing is heard before the handshake has keyed the stream.
+            self.stats.ignored += 1;
+            return;
+        }
         if is_rtcp(bytes) {
             self.handle_rtcp(now, bytes);
             return;
@@ -475,6 +599,12 @@ impl MediaSession {
     /// The sending half of a tick: encodes the captured frame (or the next DTMF event) and
     /// queues the RTP packet, and an RTCP report when one is due.
     pub fn send(&mut self, now: Instant, capture: &[i16]) {
+        self.drive_dtls(now);
+        if self.failed || (self.dtls.is_some() && self.srtp.is_none()) {
+            // Not keyed (yet): the stream's clock runs on, nothing is sent.
+            self.timestamp = self.timestamp.wrapping_add(self.frame_samples() as u32);
+            return;
+        }
         let packet = self.next_packet(capture);
         self.timestamp = self.timestamp.wrapping_add(self.frame_samples() as u32);
         if let (Some(remote), Some(packet), true) =
@@ -703,8 +833,6 @@ fn is_quiet(samples: &[i16]) -> bool {
     sum < 100 * samples.len() as u64
 }
 
-/// The encoder settings for this peer: its `maxaveragebitrate` caps ours; FEC only when it
-/// said it decodes it.
 /// SRTP for the agreed keys, if any.
 fn keyed(agreed: &Negotiated) -> Result<Option<Srtp>, CodecError> {
     agreed
@@ -715,6 +843,30 @@ fn keyed(agreed: &Negotiated) -> Result<Option<Srtp>, CodecError> {
         .map_err(|e| CodecError::Srtp(e.to_string()))
 }
 
+/// The DTLS association for an exchange that agreed DTLS-SRTP.
+fn dtls_for(
+    agreed: &Negotiated,
+    params: &SessionParams,
+) -> Result<Option<DtlsTransport>, CodecError> {
+    let Some(dtls) = agreed.dtls.as_ref() else {
+        return Ok(None);
+    };
+    let identity = params
+        .dtls_identity
+        .as_ref()
+        .ok_or_else(|| CodecError::Srtp("DTLS-SRTP agreed without a certificate".to_owned()))?;
+    let suites = if params.srtp_suites.is_empty() {
+        &Suite::ALL[..]
+    } else {
+        &params.srtp_suites
+    };
+    DtlsTransport::new(identity, dtls, suites)
+        .map(Some)
+        .map_err(|e| CodecError::Srtp(e.to_string()))
+}
+
+/// The encoder settings for this peer: its `maxaveragebitrate` caps ours; FEC only when it
+/// said it decodes it.
 fn opus_settings(ours: &OpusSettings, agreed: &Negotiated) -> OpusSettings {
     OpusSettings {
         bitrate: agreed

@@ -99,6 +99,7 @@ fn negotiated(codec: Codec) -> Negotiated {
         peer_uses_fec: true,
         max_bitrate: None,
         srtp: None,
+        dtls: None,
     }
 }
 
@@ -120,6 +121,8 @@ fn stream(codec: Codec, packets: usize, seq0: u16, ts0: u32, net: &Network) -> O
             jitter_max: Duration::from_millis(300),
             wall: Duration::from_secs(1_795_000_000),
             epoch: t0,
+            dtls_identity: None,
+            srtp_suites: Vec::new(),
         },
     )
     .expect("receiver");

@@ -19,6 +19,7 @@ fn agreed(codec: Codec, port: u16) -> Negotiated {
         peer_uses_fec: true,
         max_bitrate: None,
         srtp: None,
+        dtls: None,
     }
 }
 
@@ -33,6 +34,8 @@ fn params(ssrc: u32, epoch: Instant) -> SessionParams {
         jitter_max: Duration::from_millis(300),
         wall: Duration::from_secs(1_795_000_000),
         epoch,
+        dtls_identity: None,
+        srtp_suites: Vec::new(),
     }
 }
 
@@ -62,7 +65,16 @@ fn run(a: &mut MediaSession, b: &mut MediaSession, t0: Instant, ticks: usize) ->
             );
         }
         b.tick(now + Duration::from_millis(2), &silence, &mut out);
-        while b.poll_transmit().is_some() {}
+        while let Some(t) = b.poll_transmit() {
+            // b's media is not a's concern here; its DTLS handshake replies are.
+            if crate::dtls::is_dtls(&t.bytes) {
+                a.handle_packet(
+                    now + Duration::from_millis(3),
+                    SocketAddr::from(([127, 0, 0, 1], 2000)),
+                    &t.bytes,
+                );
+            }
+        }
         heard.extend_from_slice(&out);
     }
     heard
@@ -132,7 +144,7 @@ fn dtmf_is_sent_as_events_and_reported_once_per_digit() {
         let digits: String = std::iter::from_fn(|| b.poll_event())
             .filter_map(|e| match e {
                 MediaEvent::Dtmf(d) => Some(d.as_char()),
-                MediaEvent::Report => None,
+                _ => None,
             })
             .collect();
         assert_eq!(digits, "12#", "{codec}");
@@ -273,4 +285,82 @@ fn an_srtp_keyed_stream_carries_the_tone_and_never_the_plain_payload() {
             "{suite}"
         );
     }
+}
+
+#[test]
+fn a_dtls_keyed_stream_sends_nothing_until_the_handshake_then_carries_the_tone() {
+    use crate::dtls::{DtlsAgreed, DtlsIdentity};
+    let (ida, idb) = (
+        DtlsIdentity::generate().expect("a"),
+        DtlsIdentity::generate().expect("b"),
+    );
+    let t0 = Instant::now();
+    let session = |client: bool, port: u16, ours: &DtlsIdentity, theirs: &DtlsIdentity, ssrc| {
+        let mut agreed = agreed(Codec::Pcmu, port);
+        agreed.dtls = Some(DtlsAgreed {
+            client,
+            remote_fingerprint: theirs.fingerprint().clone(),
+        });
+        let mut params = params(ssrc, t0);
+        params.dtls_identity = Some(ours.clone());
+        MediaSession::new(agreed, params).expect("session")
+    };
+    // a (the client) sends to 127.0.0.1:2000, where b is; b's packets come from there.
+    let mut a = session(true, 2000, &ida, &idb, 1);
+    let mut b = session(false, 1000, &idb, &ida, 2);
+    let mut out = vec![0i16; 160];
+    // Before the handshake: a's first tick sends its ClientHello and no RTP.
+    a.tick(t0, &tone(8000, 160, 0), &mut out);
+    let first = a.poll_transmit().expect("ClientHello");
+    assert!(crate::dtls::is_dtls(&first.bytes));
+    assert!(a.poll_transmit().is_none(), "no RTP before the keys");
+    assert_eq!(a.encryption(), None);
+    b.handle_packet(t0, SocketAddr::from(([127, 0, 0, 1], 1000)), &first.bytes);
+    let heard = run(&mut a, &mut b, t0 + Duration::from_millis(20), 100);
+    assert_eq!(
+        a.encryption(),
+        Some(crate::srtp::Suite::AesCm128HmacSha1_80)
+    );
+    assert_eq!(b.encryption(), a.encryption());
+    assert!(std::iter::from_fn(|| a.poll_event()).any(|e| e == MediaEvent::Secured));
+    let tail = &heard[heard.len() / 2..];
+    let rms = (tail.iter().map(|&s| f64::from(s).powi(2)).sum::<f64>() / tail.len() as f64).sqrt();
+    assert!(rms > 3000.0, "b decrypted a's tone (rms {rms})");
+    assert_eq!(b.stats().srtp_auth_failures, 0);
+}
+
+#[test]
+fn a_dtls_stream_whose_peer_never_answers_fails_and_stays_silent() {
+    use crate::dtls::{DtlsAgreed, DtlsIdentity, HANDSHAKE_DEADLINE};
+    let (ida, idb) = (
+        DtlsIdentity::generate().expect("a"),
+        DtlsIdentity::generate().expect("b"),
+    );
+    let t0 = Instant::now();
+    let mut agreed = agreed(Codec::Pcmu, 2000);
+    agreed.dtls = Some(DtlsAgreed {
+        client: false,
+        remote_fingerprint: idb.fingerprint().clone(),
+    });
+    let mut params = params(1, t0);
+    params.dtls_identity = Some(ida);
+    let mut a = MediaSession::new(agreed, params).expect("a");
+    let mut out = vec![0i16; 160];
+    let ticks = (HANDSHAKE_DEADLINE.as_millis() / 20) as u64 + 2;
+    let mut failed = None;
+    for tick in 0..ticks {
+        let now = t0 + Duration::from_millis(20 * tick);
+        a.tick(now, &tone(8000, 160, 0), &mut out);
+        assert!(
+            a.poll_transmit().is_none(),
+            "a server sends nothing unasked"
+        );
+        if let Some(MediaEvent::EncryptionFailed(why)) = a.poll_event() {
+            failed = Some(why);
+        }
+    }
+    let why = failed.expect("failed at the deadline");
+    assert!(why.contains("DTLS"), "{why}");
+    assert!(a.encryption_failed());
+    assert_eq!(a.stats().packets_sent, 0);
 }

@@ -1,0 +1,114 @@
+//! Encrypted calls between two phones in virtual time: DTLS-SRTP keyed over a lossy, jittery
+//! network (the handshake retransmits through the loss), and a handshake that cannot happen
+//! ending the call with its reason rather than leaving it silent.
+
+#![allow(clippy::disallowed_methods)]
+
+mod harness;
+
+use std::time::Duration;
+
+use api::{CallDirection, CallState, CallView};
+use harness::{Ask, Host, World, rms};
+
+/// Both phones demand encrypted media keyed by DTLS, each with its own certificate.
+fn demand_dtls(world: &mut World) {
+    let now = world.now;
+    for (host, user) in [(&mut world.a, "alice"), (&mut world.b, "bob")] {
+        let media = engine::MediaSettings {
+            codecs: vec![media::Codec::Pcmu],
+            encryption: media::Encryption::Mandatory,
+            keying: media::Keying::Dtls,
+            dtls_identity: Some(media::DtlsIdentity::generate().expect("certificate")),
+            ..engine::MediaSettings::default()
+        };
+        let account = harness::account(user, &format!("{user}-secret"));
+        host.phone.reconfigure(
+            now,
+            vec![account],
+            media,
+            engine::CallbackSettings::default(),
+        );
+    }
+    world.run_until(now + Duration::from_secs(5));
+}
+
+fn bobs_call(host: &Host) -> Option<CallView> {
+    host.phone
+        .calls()
+        .into_iter()
+        .find(|c| c.direction == CallDirection::Inbound)
+}
+
+#[test]
+fn a_dtls_keyed_call_carries_audio_both_ways_through_loss() {
+    let mut world = World::registered(77, 0.05, Duration::from_millis(20));
+    demand_dtls(&mut world);
+    let call = world.alice_calls_bob();
+    world.run_while(Duration::from_secs(10), |w| {
+        let a = w.a.phone.call(call).and_then(|c| c.encryption);
+        let b = bobs_call(&w.b).and_then(|c| c.encryption);
+        [a, b]
+            .iter()
+            .all(|e| e.as_deref().is_some_and(|e| e.starts_with("dtls-srtp AES")))
+    });
+    let a = world.a.phone.call(call).expect("alice's call");
+    assert_eq!(
+        a.encryption.as_deref(),
+        Some("dtls-srtp AES_CM_128_HMAC_SHA1_80"),
+        "the first profile both offer"
+    );
+    world.a.heard.lock().expect("heard").clear();
+    world.b.heard.lock().expect("heard").clear();
+    world.run_until(world.now + Duration::from_secs(3));
+    for (who, host) in [("alice", &world.a), ("bob", &world.b)] {
+        let heard = host.heard.lock().expect("heard").clone();
+        assert!(
+            rms(&heard) > 1000.0,
+            "{who} heard the other's tone: {}",
+            rms(&heard)
+        );
+    }
+    let a = world.a.phone.call(call).expect("alice's call");
+    assert_eq!(a.state, CallState::Connected);
+    assert_eq!(a.stats.srtp_auth_failures, 0);
+}
+
+#[test]
+fn a_dtls_handshake_that_cannot_happen_ends_the_call_with_the_reason() {
+    let mut world = World::registered(78, 0.0, Duration::ZERO);
+    demand_dtls(&mut world);
+    // Every DTLS record is lost; SIP and everything else get through.
+    world.net.loss = 1.0;
+    world.net.lossy = media::is_dtls;
+    let call = world.alice_calls_bob();
+    let connected_at = world.now;
+    world.run_while(Duration::from_secs(15), |w| {
+        w.a.phone.call(call).map(|c| c.state) == Some(CallState::Ended)
+    });
+    let took = world.now - connected_at;
+    assert!(
+        took <= media::HANDSHAKE_DEADLINE + Duration::from_secs(1),
+        "{took:?}"
+    );
+    // Bob's deadline runs from his answer, so he gives up first: he ends the call saying why,
+    // and Alice hears his BYE. Neither sent anything in the clear.
+    world.run_while(Duration::from_secs(5), |w| {
+        bobs_call(&w.b).map(|c| c.state) == Some(CallState::Ended)
+    });
+    let a = world.a.phone.call(call).expect("alice's call");
+    let b = bobs_call(&world.b).expect("bob's call");
+    let reasons = [a.end_reason.clone(), b.end_reason.clone()];
+    assert!(
+        reasons
+            .iter()
+            .flatten()
+            .any(|r| r.starts_with("media encryption failed: no DTLS handshake")),
+        "{reasons:?}"
+    );
+    assert_eq!(
+        a.stats.packets_sent + b.stats.packets_sent,
+        0,
+        "nothing in the clear"
+    );
+}
