@@ -566,14 +566,13 @@ async fn shutdown_signal() {
 }
 
 /// The media settings with this run's DTLS certificate (RFC 5763: self-signed, made afresh
-/// each run), when media may be encrypted at all. Without one, offers keyed by DTLS are
-/// refused with a reason and SDES goes on working.
+/// each run; an account may turn encryption on where `[media]` has it off, so it is always
+/// made, a millisecond's work). Without one, offers keyed by DTLS are refused with a reason
+/// and SDES goes on working.
 pub(crate) fn with_dtls_certificate(mut media: engine::MediaSettings) -> engine::MediaSettings {
-    if media.encryption != media::Encryption::Off {
-        match media::DtlsIdentity::generate() {
-            Ok(identity) => media.dtls_identity = Some(identity),
-            Err(e) => tracing::warn!(error = %e, "no DTLS certificate this run; DTLS-SRTP is off"),
-        }
+    match media::DtlsIdentity::generate() {
+        Ok(identity) => media.dtls_identity = Some(identity),
+        Err(e) => tracing::warn!(error = %e, "no DTLS certificate this run; DTLS-SRTP is off"),
     }
     media
 }

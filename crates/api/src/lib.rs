@@ -849,6 +849,13 @@ pub struct Account {
     /// deployments.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub tls_insecure: bool,
+    /// Media encryption on this account's calls: `off`, `optional` or `mandatory` (the
+    /// `[media] encryption` when empty).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub media_encryption: String,
+    /// How this account's offers key SRTP: `sdes` or `dtls` (the `[media] keying` when empty).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub media_keying: String,
 }
 
 impl Default for Account {
@@ -867,6 +874,8 @@ impl Default for Account {
             dtmf: "auto".to_owned(),
             tls_ca: String::new(),
             tls_insecure: false,
+            media_encryption: String::new(),
+            media_keying: String::new(),
         }
     }
 }

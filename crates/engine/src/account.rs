@@ -39,6 +39,10 @@ pub(crate) struct Resolved {
     pub(crate) locate: Option<sip::ServerName>,
     /// How its TLS server (if it uses TLS) is checked.
     pub(crate) tls: Tls,
+    /// Its calls' media encryption (the phone's when `None`).
+    pub(crate) encryption: Option<media::Encryption>,
+    /// How its offers key SRTP (the phone's when `None`).
+    pub(crate) keying: Option<media::Keying>,
 }
 
 /// How an account checks its TLS server.
@@ -90,6 +94,16 @@ pub enum AccountError {
     /// A registration lifetime of 0.
     #[error("expires must be more than 0 seconds")]
     Expires,
+    /// Its media encryption policy.
+    #[error(
+        "media_encryption is {0:?}; use \"off\", \"optional\" or \"mandatory\" (or leave it empty for [media] encryption)"
+    )]
+    MediaEncryption(String),
+    /// Its media keying.
+    #[error(
+        "media_keying is {0:?}; use \"sdes\" or \"dtls\" (or leave it empty for [media] keying)"
+    )]
+    MediaKeying(String),
 }
 
 /// What is wrong with a codec list.
@@ -153,6 +167,19 @@ pub(crate) fn resolve(account: &api::Account) -> Result<Resolved, AccountError> 
         "rfc4733" => DtmfMode::Rfc4733,
         "info" => DtmfMode::Info,
         other => return Err(AccountError::Dtmf(other.to_owned())),
+    };
+    let encryption = match account.media_encryption.trim() {
+        "" => None,
+        word => Some(
+            media::Encryption::parse(word)
+                .ok_or_else(|| AccountError::MediaEncryption(word.to_owned()))?,
+        ),
+    };
+    let keying = match account.media_keying.trim() {
+        "" => None,
+        word => Some(
+            media::Keying::parse(word).ok_or_else(|| AccountError::MediaKeying(word.to_owned()))?,
+        ),
     };
     let aor = account.aor.trim();
     let (scheme, aor_rest) = match aor.strip_prefix("sips:") {
@@ -231,6 +258,8 @@ pub(crate) fn resolve(account: &api::Account) -> Result<Resolved, AccountError> 
         },
         codecs,
         dtmf,
+        encryption,
+        keying,
         locate,
         tls: Tls {
             // RFC 5922 §4.1: the server must prove it is the SIP domain we meant to reach.
@@ -405,6 +434,20 @@ mod tests {
                     ..account("sip:1001@127.0.0.1")
                 },
                 "expires must be more than 0 seconds",
+            ),
+            (
+                api::Account {
+                    media_encryption: "always".to_owned(),
+                    ..account("sip:1001@127.0.0.1")
+                },
+                "media_encryption is \"always\"; use \"off\", \"optional\" or \"mandatory\" (or leave it empty for [media] encryption)",
+            ),
+            (
+                api::Account {
+                    media_keying: "zrtp".to_owned(),
+                    ..account("sip:1001@127.0.0.1")
+                },
+                "media_keying is \"zrtp\"; use \"sdes\" or \"dtls\" (or leave it empty for [media] keying)",
             ),
             (
                 api::Account {

@@ -74,7 +74,11 @@ impl Calls {
             account_index.and_then(|i| cx.registrations.settings(i)),
         );
         let local = LocalMedia::with_codecs(port, self.rng.u64(1..u64::from(u32::MAX)), codecs);
-        let local = self.protect(local, secure);
+        let local = self.protect(
+            local,
+            secure,
+            account_index.and_then(|i| cx.registrations.settings(i)),
+        );
         let dtls = local.keying == media::Keying::Dtls && local.fingerprint.is_some();
         if local.encryption == media::Encryption::Mandatory && local.crypto.is_empty() && !dtls {
             self.free_ports.push(port);
@@ -290,7 +294,8 @@ impl Calls {
             self.media.codecs.clone(),
         );
         let secure = self.calls.get(&id).is_some_and(|c| c.secure_signalling);
-        let local = self.protect(local, secure);
+        // An incoming call is taken as the first account's (as its DTMF mode is).
+        let local = self.protect(local, secure, cx.registrations.first());
         let offer = match self.calls.get_mut(&id).map(|c| &mut c.phase) {
             Some(Phase::Ringing { offer }) => offer.take(),
             _ => None,

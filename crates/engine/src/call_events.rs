@@ -122,14 +122,8 @@ impl Calls {
                 .dtls_identity
                 .as_ref()
                 .map(media::DtlsIdentity::fingerprint);
-            media::check_offer(
-                o,
-                self.media.encryption,
-                self.media.keying,
-                suites,
-                fingerprint,
-            )
-            .err()
+            let (encryption, keying) = self.policy(cx.registrations.first());
+            media::check_offer(o, encryption, keying, suites, fingerprint).err()
         });
         let mut call = Call::ringing(id, leg, remote, sip_call_id, dtmf, offer);
         call.interaction = Some(interaction);

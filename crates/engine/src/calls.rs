@@ -587,19 +587,24 @@ impl Calls {
     /// cross this call's signalling (TLS, or the lab switch). With SDES keying, encryption
     /// mandatory and the signalling in the clear no key is offered, so the exchange is refused
     /// rather than keyed where anyone can read it; DTLS keys never cross the signalling.
-    pub(crate) fn protect(&mut self, local: LocalMedia, secure_signalling: bool) -> LocalMedia {
-        let encryption = self.media.encryption;
+    pub(crate) fn protect(
+        &mut self,
+        local: LocalMedia,
+        secure_signalling: bool,
+        account: Option<&crate::account::Resolved>,
+    ) -> LocalMedia {
+        let (encryption, keying) = self.policy(account);
         if encryption == media::Encryption::Off {
             return local;
         }
         let local = local.with_dtls(
-            self.media.keying,
+            keying,
             self.media
                 .dtls_identity
                 .as_ref()
                 .map(|identity| identity.fingerprint().clone()),
         );
-        if self.media.keying == media::Keying::Dtls && local.fingerprint.is_some() {
+        if keying == media::Keying::Dtls && local.fingerprint.is_some() {
             return local.encrypted(encryption, Vec::new());
         }
         if !secure_signalling && !self.media.sdes_over_plain_sip {
@@ -616,6 +621,20 @@ impl Calls {
             return local.encrypted(encryption, Vec::new());
         }
         local.encrypted(encryption, keys)
+    }
+
+    /// The encryption policy and keying of a call as `account`'s (its own, where it sets
+    /// them), else the phone's `[media]` ones.
+    pub(crate) fn policy(
+        &self,
+        account: Option<&crate::account::Resolved>,
+    ) -> (media::Encryption, media::Keying) {
+        (
+            account
+                .and_then(|a| a.encryption)
+                .unwrap_or(self.media.encryption),
+            account.and_then(|a| a.keying).unwrap_or(self.media.keying),
+        )
     }
 
     /// A call's media stream, with random SSRC, sequence and timestamp (RFC 3550 §5.1).

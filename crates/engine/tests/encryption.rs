@@ -33,6 +33,30 @@ fn demand_dtls(world: &mut World) {
     world.run_until(now + Duration::from_secs(5));
 }
 
+/// Each phone's account asks for encryption keyed by DTLS; the phones' `[media]` has it off.
+fn accounts_demand_dtls(world: &mut World) {
+    let now = world.now;
+    for (host, user) in [(&mut world.a, "alice"), (&mut world.b, "bob")] {
+        let media = engine::MediaSettings {
+            codecs: vec![media::Codec::Pcmu],
+            dtls_identity: Some(media::DtlsIdentity::generate().expect("certificate")),
+            ..engine::MediaSettings::default()
+        };
+        let account = api::Account {
+            media_encryption: "mandatory".to_owned(),
+            media_keying: "dtls".to_owned(),
+            ..harness::account(user, &format!("{user}-secret"))
+        };
+        host.phone.reconfigure(
+            now,
+            vec![account],
+            media,
+            engine::CallbackSettings::default(),
+        );
+    }
+    world.run_until(now + Duration::from_secs(5));
+}
+
 fn bobs_call(host: &Host) -> Option<CallView> {
     host.phone
         .calls()
@@ -72,6 +96,65 @@ fn a_dtls_keyed_call_carries_audio_both_ways_through_loss() {
     let a = world.a.phone.call(call).expect("alice's call");
     assert_eq!(a.state, CallState::Connected);
     assert_eq!(a.stats.srtp_auth_failures, 0);
+}
+
+#[test]
+fn an_accounts_own_policy_encrypts_its_calls_where_the_phones_would_not() {
+    let mut world = World::registered(79, 0.0, Duration::ZERO);
+    accounts_demand_dtls(&mut world);
+    let call = world
+        .a
+        .phone
+        .command(
+            world.now,
+            api::Command::Dial {
+                to: "sip:bob@127.0.0.1".to_owned(),
+                account: Some("alice".to_owned()),
+            },
+        )
+        .expect("dial")
+        .id;
+    world.run_while(Duration::from_secs(10), |w| {
+        let a = w.a.phone.call(call).and_then(|c| c.encryption);
+        let b = bobs_call(&w.b).and_then(|c| c.encryption);
+        [a, b]
+            .iter()
+            .all(|e| e.as_deref().is_some_and(|e| e.starts_with("dtls-srtp AES")))
+    });
+    // Alice's account without a policy of its own: the phone's (off) holds, and Bob's
+    // account, which demands SRTP, refuses her plain offer.
+    let now = world.now;
+    world.a.phone.reconfigure(
+        now,
+        vec![harness::account("alice", "alice-secret")],
+        engine::MediaSettings {
+            codecs: vec![media::Codec::Pcmu],
+            ..engine::MediaSettings::default()
+        },
+        engine::CallbackSettings::default(),
+    );
+    world.run_until(now + Duration::from_secs(5));
+    let direct = world
+        .a
+        .phone
+        .command(
+            world.now,
+            api::Command::Dial {
+                to: "sip:bob@127.0.0.1".to_owned(),
+                account: Some("alice".to_owned()),
+            },
+        )
+        .expect("dial")
+        .id;
+    world.run_while(Duration::from_secs(10), |w| {
+        w.a.phone.call(direct).map(|c| c.state) == Some(CallState::Ended)
+    });
+    let ended = world.a.phone.call(direct).expect("the direct call");
+    let reason = ended.end_reason.unwrap_or_default();
+    assert!(
+        reason.contains("488"),
+        "bob's account demands SRTP: {reason}"
+    );
 }
 
 #[test]
