@@ -8,7 +8,7 @@ mod relay;
 
 pub use net::{Delivery, SimNet};
 pub use registrar::ScriptedRegistrar;
-pub use relay::{Impairment, Relay, RelayStats};
+pub use relay::{CAPTURE_LIMIT, Captured, Impairment, Relay, RelayStats};
 
 use std::path::PathBuf;
 

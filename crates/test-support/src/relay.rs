@@ -99,6 +99,18 @@ pub struct RelayStats {
     pub sip: AtomicU64,
 }
 
+/// The most media datagrams a relay keeps in its capture (about four minutes of one call).
+pub const CAPTURE_LIMIT: usize = 25_000;
+
+/// A captured media datagram, as it crossed the relay.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Captured {
+    /// It came from the caller's side (else the callee's).
+    pub from_caller: bool,
+    /// Its bytes, as on the wire.
+    pub bytes: Vec<u8>,
+}
+
 /// A relay for one call between a caller and `callee` (its SIP address).
 #[derive(Debug)]
 pub struct Relay {
@@ -106,6 +118,9 @@ pub struct Relay {
     pub sip: SocketAddr,
     /// Counters.
     pub stats: Arc<RelayStats>,
+    /// Every media datagram that reached the relay (the first [`CAPTURE_LIMIT`]): what anyone
+    /// on the path could read.
+    pub capture: Arc<Mutex<Vec<Captured>>>,
     stop: Arc<AtomicBool>,
     threads: Vec<JoinHandle<()>>,
 }
@@ -163,6 +178,7 @@ impl Relay {
         let (a_addr, b_addr) = (media_a.local_addr()?, media_b.local_addr()?);
         let stop = Arc::new(AtomicBool::new(false));
         let stats = Arc::new(RelayStats::default());
+        let capture = Arc::new(Mutex::new(Vec::new()));
         let peers = Arc::new(Mutex::new(Peers::default()));
         let (tx, rx) = mpsc::channel::<Scheduled>();
         let (media_a, media_b) = (Arc::new(media_a), Arc::new(media_b));
@@ -207,12 +223,13 @@ impl Relay {
             (media_a.clone(), true, to_callee, 1u64),
             (media_b.clone(), false, to_caller, 2u64),
         ] {
-            let (stop, stats, peers, tx, order) = (
+            let (stop, stats, peers, tx, order, capture) = (
                 stop.clone(),
                 stats.clone(),
                 peers.clone(),
                 tx.clone(),
                 order.clone(),
+                capture.clone(),
             );
             threads.push(std::thread::spawn(move || {
                 let mut fate = Fate::new(impairment, seed.wrapping_mul(31).wrapping_add(salt));
@@ -223,6 +240,15 @@ impl Relay {
                     };
                     let now = Instant::now();
                     stats.media_in.fetch_add(1, Ordering::Relaxed);
+                    {
+                        let mut capture = capture.lock().expect("capture");
+                        if capture.len() < CAPTURE_LIMIT {
+                            capture.push(Captured {
+                                from_caller: from_caller_side,
+                                bytes: buf[..n].to_vec(),
+                            });
+                        }
+                    }
                     let to = {
                         let mut peers = peers.lock().expect("peers");
                         // Symmetric RTP: the media really comes from where it comes from.
@@ -263,6 +289,7 @@ impl Relay {
         Ok(Self {
             sip: sip_addr,
             stats,
+            capture,
             stop,
             threads,
         })
