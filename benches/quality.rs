@@ -8,7 +8,8 @@
 //! pesq numpy`; scripts/test.sh installs the Debian packages). `QUALITY_SECONDS` sets the call
 //! length (default 22: the 16 s of speech and the time the buffers take to settle);
 //! `QUALITY_CODECS=pcmu`, `QUALITY_CONDITION=2` and `QUALITY_PAIRS=0,1` (columns) run a part
-//! of the table.
+//! of the table. `QUALITY_ENCRYPTION=sdes:AES_CM_128_HMAC_SHA1_80` (or another suite) or
+//! `=dtls` makes every call's media encrypted, mandatory on both sides.
 
 mod support;
 
@@ -252,6 +253,10 @@ fn main() {
     );
     println!(
         "# relay: 20 ms delay each way; impairments on the speech's direction; {seconds} s calls; seed 7"
+    );
+    println!(
+        "# media: {}",
+        support::encryption().unwrap_or_else(|| "plain RTP".to_owned())
     );
     println!(
         "{:<6} {:<11} {:>15} {:>15} {:>16} {:>16} {:>12}",

@@ -223,7 +223,11 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(verbose)),
+                // rtc-dtls warns of every ClientHello extension it does not model (OpenSSL
+                // sends several): noise in an agent's log, so only its errors show.
+                .unwrap_or_else(|_| {
+                    tracing_subscriber::EnvFilter::new(format!("{verbose},rtc_dtls=error"))
+                }),
         )
         .with_writer(std::io::stderr)
         .init();

@@ -4,7 +4,7 @@
 usage: pesq_score.py REFERENCE.wav DEGRADED.wav nb|wb
 
 Both files are mono 16-bit at the same rate (8 kHz for nb, 16 kHz for wb). The degraded
-recording may start earlier or later and be longer (the call rang, the speech looped): the
+recording may start earlier or later (by up to a second) and be longer (the call rang, the speech looped): the
 stretch that best matches the reference is found by cross-correlating their envelopes, and
 PESQ (which aligns finely itself) scores that stretch. Prints the MOS-LQO.
 """
@@ -35,6 +35,9 @@ def main():
     if rate != deg_rate:
         sys.exit(f"rates differ: {rate} vs {deg_rate}")
     hop = rate // 100  # 10 ms
+    # The recording may also begin after the speech did (an encrypted call sends nothing
+    # while its DTLS handshake runs): a second of silence in front lets the match start early.
+    deg = np.concatenate([np.zeros(rate, dtype=deg.dtype), deg])
     e_ref, e_deg = envelope(ref, hop), envelope(deg, hop)
     if len(e_deg) < len(e_ref):
         e_deg = np.pad(e_deg, (0, len(e_ref) - len(e_deg)))

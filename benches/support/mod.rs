@@ -155,12 +155,30 @@ pub fn wait_until(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
 /// A recall config that offers only `codec` (Opus at 24 kb/s with FEC).
 pub fn recall_config(dir: &Path, name: &str, codec: &str) -> PathBuf {
     let path = dir.join(format!("{name}.toml"));
+    let encryption = match encryption().as_deref() {
+        Some("dtls") => "encryption = \"mandatory\"\nkeying = \"dtls\"\n".to_owned(),
+        Some(sdes) => format!(
+            "encryption = \"mandatory\"\nsdes_over_plain_sip = true\nsrtp_suites = [\"{}\"]\n",
+            sdes.trim_start_matches("sdes:")
+        ),
+        None => String::new(),
+    };
     std::fs::write(
         &path,
-        format!("[media]\ncodecs = [\"{codec}\"]\nopus_bitrate = 24000\nopus_fec = true\n"),
+        format!(
+            "[media]\ncodecs = [\"{codec}\"]\nopus_bitrate = 24000\nopus_fec = true\n{encryption}"
+        ),
     )
     .expect("config");
     path
+}
+
+/// `QUALITY_ENCRYPTION`: the calls' media encryption, `sdes:SUITE` (SDES-SRTP with that
+/// suite) or `dtls` (DTLS-SRTP), mandatory on both sides; plain RTP when unset.
+pub fn encryption() -> Option<String> {
+    std::env::var("QUALITY_ENCRYPTION")
+        .ok()
+        .filter(|e| !e.is_empty())
 }
 
 /// `recall headless` answering every call, playing `source`, recording what it hears into
@@ -244,7 +262,8 @@ pub fn baresip_home(home: &Path, codec: &str, port: u16, source: &Path, user: &s
              audio_source aufile,{source}\naudio_player aubridge,nil\naudio_alert aubridge,nil\n\
              module_path /usr/lib/baresip/modules\n\
              module g711.so\nmodule opus.so\nmodule plc.so\nmodule aufile.so\nmodule aubridge.so\n\
-             module sndfile.so\nmodule account.so\nmodule menu.so\n\
+             module sndfile.so\nmodule srtp.so\nmodule dtls_srtp.so\n\
+             module account.so\nmodule menu.so\n\
              opus_bitrate 24000\nopus_stereo no\nopus_sprop_stereo no\nopus_inbandfec yes\n\
              snd_path {home}\n",
             source = source.display(),
@@ -253,9 +272,16 @@ pub fn baresip_home(home: &Path, codec: &str, port: u16, source: &Path, user: &s
     )
     .expect("config");
     let answermode = if answer { ";answermode=auto" } else { "" };
+    let mediaenc = match encryption().as_deref() {
+        Some("dtls") => ";mediaenc=dtls_srtp",
+        Some(_) => ";mediaenc=srtp-mand",
+        None => "",
+    };
     std::fs::write(
         home.join("accounts"),
-        format!("<sip:{user}@127.0.0.1:{port}>;regint=0{answermode};audio_codecs={codec}\n"),
+        format!(
+            "<sip:{user}@127.0.0.1:{port}>;regint=0{answermode};audio_codecs={codec}{mediaenc}\n"
+        ),
     )
     .expect("accounts");
 }

@@ -305,6 +305,26 @@ impl Calls {
     /// Opens the audio of a call just answered and starts its media, sending `pending`
     /// digits (asked for while it was being placed).
     pub(crate) fn start_media(&mut self, cx: &mut Cx<'_>, id: CallId, pending: &str) {
+        // A stream keyed by DTLS opens its audio once the keys are there (as baresip's
+        // wait_secure does): what the agent says, or a file plays, is not spent on a
+        // handshake nobody can hear.
+        let awaiting = self
+            .calls
+            .get(&id)
+            .and_then(Call::media)
+            .is_some_and(MediaSession::awaiting_keys);
+        if !awaiting {
+            self.open_audio(id);
+        }
+        self.send_pending_dtmf(id, pending);
+        if !cx.timers.is_set(TimerId::MediaTick) {
+            cx.timers.set(TimerId::MediaTick, cx.now + FRAME);
+        }
+        self.replay_early_dtls(cx, id);
+    }
+
+    /// Opens a call's audio, at its codec's rate.
+    fn open_audio(&mut self, id: CallId) {
         let rate = self
             .calls
             .get(&id)
@@ -323,11 +343,6 @@ impl Calls {
                 None => self.audio.close(id, audio),
             }
         }
-        self.send_pending_dtmf(id, pending);
-        if !cx.timers.is_set(TimerId::MediaTick) {
-            cx.timers.set(TimerId::MediaTick, cx.now + FRAME);
-        }
-        self.replay_early_dtls(cx, id);
     }
 
     /// Sends digits asked for while the call was being placed, now that it is answered.
@@ -414,6 +429,19 @@ impl Calls {
             return;
         }
         if changed {
+            let silent = self
+                .calls
+                .get(&id)
+                .and_then(Call::talk)
+                .is_some_and(|t| t.audio.is_none() && t.media.is_some());
+            let keyed = self
+                .calls
+                .get(&id)
+                .and_then(Call::media)
+                .is_some_and(|m| !m.awaiting_keys());
+            if silent && keyed {
+                self.open_audio(id);
+            }
             self.emit_call(cx, id);
         }
     }

@@ -54,10 +54,15 @@ impl Mixer {
             let Some(talk) = call.live_mut() else {
                 continue;
             };
-            let (Some(media), Some(_)) = (talk.media.as_mut(), talk.audio.as_ref()) else {
+            let Some(media) = talk.media.as_mut() else {
                 continue;
             };
-            media.send(now, &talk.captured);
+            if talk.audio.is_some() {
+                media.send(now, &talk.captured);
+            } else {
+                // Its audio waits for the DTLS keys; the handshake goes on meanwhile.
+                media.drive(now);
+            }
             drain_media(media, talk.local.addr, out);
         }
     }

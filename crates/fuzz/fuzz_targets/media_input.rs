@@ -14,7 +14,7 @@ fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
     let local = LocalMedia::g711("127.0.0.1:20000".parse().expect("addr"), 1);
     let _ = answer_offer(&text, &local);
-    let _ = read_answer(&text);
+    let _ = read_answer(&text, &local);
     let epoch = Instant::now();
     let agreed = Negotiated {
         codec: Codec::Pcmu,
@@ -28,6 +28,7 @@ fuzz_target!(|data: &[u8]| {
         peer_uses_fec: false,
         max_bitrate: None,
         srtp: None,
+        dtls: None,
     };
     let params = SessionParams {
         ssrc: 1,
@@ -39,6 +40,8 @@ fuzz_target!(|data: &[u8]| {
         jitter_max: Duration::from_millis(300),
         wall: Duration::from_secs(1_800_000_000),
         epoch,
+        dtls_identity: None,
+        srtp_suites: Vec::new(),
     };
     let Ok(mut session) = MediaSession::new(agreed, params) else {
         return;

@@ -4,7 +4,8 @@
 //! the run time over 60 s is the share of one core a call takes.
 //!
 //! Run with `cargo bench -p recall-media --bench call_cpu`. Targets: Opus ≤ 3% of one core,
-//! G.711 ≤ 0.5%.
+//! G.711 ≤ 0.5%. Also: SRTP protect+unprotect per packet for each suite, and the CPU of an
+//! SRTP-keyed call against a plain one in the same run (targets: +10% for G.711, +5% for Opus).
 
 // The bench reads the clock to time itself; the code it measures never does.
 #![allow(clippy::disallowed_methods)]
@@ -12,9 +13,31 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use media::{Codec, Direction, MediaSession, Negotiated, OpusSettings, SessionParams};
+use media::{
+    Codec, Direction, MasterKey, MediaSession, Negotiated, OpusSettings, SessionParams, Srtp,
+    SrtpKeys, Suite,
+};
 
-fn session(codec: Codec, ssrc: u32, port: u16, epoch: Instant) -> MediaSession {
+/// Two keys of `suite`, made from fixed bytes (the bench needs no secrecy).
+fn keys(suite: Suite) -> (MasterKey, MasterKey) {
+    let key = |seed: u8| {
+        MasterKey::generate(suite, |b| {
+            b.iter_mut()
+                .enumerate()
+                .for_each(|(i, x)| *x = seed.wrapping_add(i as u8));
+        })
+        .expect("key")
+    };
+    (key(1), key(101))
+}
+
+fn session(
+    codec: Codec,
+    ssrc: u32,
+    port: u16,
+    epoch: Instant,
+    srtp: Option<SrtpKeys>,
+) -> MediaSession {
     let remote = SocketAddr::from(([127, 0, 0, 1], port));
     MediaSession::new(
         Negotiated {
@@ -28,7 +51,7 @@ fn session(codec: Codec, ssrc: u32, port: u16, epoch: Instant) -> MediaSession {
             direction: Direction::SendRecv,
             peer_uses_fec: true,
             max_bitrate: None,
-            srtp: None,
+            srtp,
             dtls: None,
         },
         SessionParams {
@@ -48,11 +71,28 @@ fn session(codec: Codec, ssrc: u32, port: u16, epoch: Instant) -> MediaSession {
     .expect("session")
 }
 
-/// Seconds of CPU for 60 s of one call's media, averaged over the two sessions.
-fn run(codec: Codec) -> f64 {
+/// Seconds of CPU for 60 s of one call's media, averaged over the two sessions; SRTP-keyed
+/// with `suite` when given.
+fn run(codec: Codec, suite: Option<Suite>) -> f64 {
     let epoch = Instant::now();
-    let mut a = session(codec, 1, 2000, epoch);
-    let mut b = session(codec, 2, 1000, epoch);
+    let (ka, kb) = match suite {
+        Some(suite) => {
+            let (x, y) = keys(suite);
+            (
+                Some(SrtpKeys {
+                    local: x.clone(),
+                    remote: y.clone(),
+                }),
+                Some(SrtpKeys {
+                    local: y,
+                    remote: x,
+                }),
+            )
+        }
+        None => (None, None),
+    };
+    let mut a = session(codec, 1, 2000, epoch, ka);
+    let mut b = session(codec, 2, 1000, epoch, kb);
     let frame = codec.frame_samples();
     let rate = codec.clock_rate() as f32;
     // A voice-like signal: two tones and a little noise, so the codecs work as for speech.
@@ -96,7 +136,37 @@ fn run(codec: Codec) -> f64 {
     elapsed / 2.0
 }
 
+/// Nanoseconds to protect and then unprotect one 20 ms G.711 packet (172 bytes of RTP).
+fn per_packet(suite: Suite) -> f64 {
+    let (x, y) = keys(suite);
+    let (mut sender, mut receiver) = (
+        Srtp::new(&x, &y).expect("sender"),
+        Srtp::new(&y, &x).expect("receiver"),
+    );
+    let mut packet = vec![0u8; 172];
+    packet[0] = 0x80;
+    packet[11] = 7;
+    let rounds = 200_000u32;
+    let started = Instant::now();
+    for seq in 0..rounds {
+        packet[2..4].copy_from_slice(&(seq as u16).to_be_bytes());
+        packet[4..8].copy_from_slice(&(seq * 160).to_be_bytes());
+        let protected = sender
+            .protect_rtp(std::hint::black_box(&packet))
+            .expect("protect");
+        let plain = receiver.unprotect_rtp(&protected).expect("unprotect");
+        std::hint::black_box(plain);
+    }
+    started.elapsed().as_nanos() as f64 / f64::from(rounds)
+}
+
 fn main() {
+    println!("# SRTP per packet: protect + unprotect of one 172-byte RTP packet (best of 3)");
+    for suite in Suite::ALL {
+        let ns = (0..3).map(|_| per_packet(suite)).fold(f64::MAX, f64::min);
+        println!("{:<24} {:>8.0} ns", suite.name(), ns);
+    }
+    println!();
     println!("# CPU per active call, media path only (60 s of audio, both directions)");
     println!(
         "{:<6} {:>14} {:>14} {:>12}",
@@ -104,7 +174,7 @@ fn main() {
     );
     for (codec, target) in [(Codec::Pcmu, 0.5), (Codec::Pcma, 0.5), (Codec::Opus, 3.0)] {
         // The best of three runs: the machine's other work only adds.
-        let seconds = (0..3).map(|_| run(codec)).fold(f64::MAX, f64::min);
+        let seconds = (0..3).map(|_| run(codec, None)).fold(f64::MAX, f64::min);
         let percent = seconds / 60.0 * 100.0;
         let mark = if percent <= target { "ok" } else { "OVER" };
         println!(
@@ -114,5 +184,33 @@ fn main() {
             percent,
             target
         );
+    }
+    println!();
+    println!(
+        "# SRTP call vs plain call, same run, interleaved, best of 5 each (targets: +10% G.711, +5% Opus)"
+    );
+    println!(
+        "{:<6} {:<24} {:>10} {:>10} {:>9} {:>7}",
+        "codec", "suite", "plain ms", "srtp ms", "overhead", "target"
+    );
+    for (codec, target) in [(Codec::Pcmu, 10.0), (Codec::Opus, 5.0)] {
+        for suite in [Suite::AesCm128HmacSha1_80, Suite::AeadAes128Gcm] {
+            let (mut plain, mut srtp) = (f64::MAX, f64::MAX);
+            for _ in 0..5 {
+                plain = plain.min(run(codec, None));
+                srtp = srtp.min(run(codec, Some(suite)));
+            }
+            let overhead = (srtp / plain - 1.0) * 100.0;
+            let mark = if overhead <= target { "ok" } else { "OVER" };
+            println!(
+                "{:<6} {:<24} {:>10.1} {:>10.1} {:>8.1}% {:>6.0}% {mark}",
+                codec.name(),
+                suite.name(),
+                plain * 1000.0,
+                srtp * 1000.0,
+                overhead,
+                target
+            );
+        }
     }
 }

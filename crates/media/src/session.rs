@@ -299,6 +299,18 @@ impl MediaSession {
         }
     }
 
+    /// Drives a stream that is not yet carrying audio (its DTLS handshake under way): what
+    /// [`MediaSession::send`] does before the keys, without a frame to send.
+    pub fn drive(&mut self, now: Instant) {
+        self.drive_dtls(now);
+    }
+
+    /// Whether the stream waits for its DTLS handshake before it can carry audio.
+    #[must_use]
+    pub fn awaiting_keys(&self) -> bool {
+        self.dtls.is_some() && self.srtp.is_none() && !self.failed
+    }
+
     /// Drives the DTLS handshake: starts it (as the client, towards the peer's address),
     /// retransmits, and gives up past its deadline.
     fn drive_dtls(&mut self, now: Instant) {

@@ -1,0 +1,194 @@
+//! CPU per encrypted call against a plain one, whole process, in one run: a recall caller
+//! places calls (200 G.711, 20 Opus; `SRTP_CPU_CALLS` sets both) to a recall callee
+//! answering by itself, both
+//! with the null audio device (so each call sends a G.711 or Opus packet every 20 ms each
+//! way), and the callee's and caller's CPU are read from /proc over 20 s while every call is
+//! up; two rounds with the modes interleaved, the lesser of each mode's two kept (the
+//! machine's other work only adds). Plain RTP, SDES AES_CM_128_HMAC_SHA1_80, SDES AEAD_AES_128_GCM and DTLS-SRTP, for
+//! PCMU and Opus. Targets (issue 13): SRTP ≤ +10% CPU for G.711, ≤ +5% for Opus.
+//!
+//! Run with `cargo bench --bench srtp_cpu`.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use support::{Proc, free_port, get_json, wait_until};
+
+/// CPU seconds (user + system) a process has used.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+fn post(control: SocketAddr, path: &str, body: &str) -> bool {
+    let Ok(mut stream) = std::net::TcpStream::connect(control) else {
+        return false;
+    };
+    let _ = write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let mut text = String::new();
+    let _ = stream.read_to_string(&mut text);
+    text.starts_with("HTTP/1.1 2")
+}
+
+fn start(dir: &Path, name: &str, media: &str, auto_answer: bool) -> (Proc, SocketAddr, SocketAddr) {
+    let sip: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
+    let control: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
+    let config = dir.join(format!("{name}.toml"));
+    std::fs::write(&config, format!("[media]\n{media}\n")).expect("config");
+    let log = std::fs::File::create(dir.join(format!("{name}.log"))).expect("log");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_recall"));
+    command
+        .arg("headless")
+        .arg("--config")
+        .arg(&config)
+        .args(["--audio", "null"])
+        .args(["--listen", &format!("udp:{sip}")])
+        .args(["--control", &control.to_string()]);
+    if auto_answer {
+        command.arg("--auto-answer");
+    }
+    let child = command
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("start recall");
+    assert!(
+        wait_until(Duration::from_secs(5), || std::net::TcpStream::connect(
+            control
+        )
+        .is_ok()),
+        "recall's control API did not come up"
+    );
+    (Proc(child), sip, control)
+}
+
+fn connected(control: SocketAddr) -> (usize, Option<String>) {
+    let calls = get_json(control, "/v1/calls").unwrap_or_default();
+    let calls = calls.as_array().cloned().unwrap_or_default();
+    let up: Vec<&serde_json::Value> = calls.iter().filter(|c| c["state"] == "connected").collect();
+    let encryption = up
+        .first()
+        .and_then(|c| c["encryption"].as_str())
+        .map(str::to_owned);
+    (up.len(), encryption)
+}
+
+/// (callee CPU %, caller CPU %, what the calls' view says of their encryption).
+fn run(dir: &Path, codec: &str, media: &str, calls: usize) -> (f64, f64, String) {
+    let media = format!("codecs = [\"{codec}\"]\n{media}");
+    let (callee, callee_sip, callee_control) = start(dir, "callee", &media, true);
+    let (caller, _, caller_control) = start(dir, "caller", &media, false);
+    for _ in 0..calls {
+        assert!(
+            post(
+                caller_control,
+                "/v1/calls",
+                &format!(r#"{{"to": "sip:agent@{callee_sip}"}}"#)
+            ),
+            "placing a call"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let all_up = wait_until(Duration::from_secs(30), || {
+        connected(callee_control).0 == calls && connected(caller_control).0 == calls
+    });
+    let (up, encryption) = connected(callee_control);
+    assert!(all_up, "{up} of {calls} calls up ({})", dir.display());
+    // Let the handshakes and the jitter buffers settle, then measure.
+    std::thread::sleep(Duration::from_secs(2));
+    let (a, b) = (callee.0.id(), caller.0.id());
+    let (a0, b0, t0) = (cpu_seconds(a), cpu_seconds(b), Instant::now());
+    std::thread::sleep(Duration::from_secs(20));
+    let wall = t0.elapsed().as_secs_f64();
+    let (a1, b1) = (cpu_seconds(a), cpu_seconds(b));
+    (
+        100.0 * (a1 - a0) / wall,
+        100.0 * (b1 - b0) / wall,
+        encryption.unwrap_or_else(|| "?".to_owned()),
+    )
+}
+
+fn main() {
+    let calls_override: Option<usize> = std::env::var("SRTP_CPU_CALLS")
+        .ok()
+        .and_then(|c| c.parse().ok());
+    let root = std::env::temp_dir().join(format!("recall-srtp-cpu-{}", std::process::id()));
+    let modes = [
+        ("plain", "encryption = \"off\""),
+        (
+            "sdes _80",
+            "encryption = \"mandatory\"\nsdes_over_plain_sip = true\nsrtp_suites = [\"AES_CM_128_HMAC_SHA1_80\"]",
+        ),
+        (
+            "sdes gcm",
+            "encryption = \"mandatory\"\nsdes_over_plain_sip = true\nsrtp_suites = [\"AEAD_AES_128_GCM\"]",
+        ),
+        ("dtls", "encryption = \"mandatory\"\nkeying = \"dtls\""),
+    ];
+    println!(
+        "# CPU of the whole process, calls up between two recalls (null audio: a packet every 20 ms each way per call), 20 s, lesser of 2 interleaved rounds"
+    );
+    println!(
+        "{:<6} {:>5} {:<10} {:>11} {:>11} {:>14} {:>9} {:>9}  encryption",
+        "codec", "calls", "media", "callee cpu%", "caller cpu%", "µs/call/s", "vs plain", "target"
+    );
+    for (codec, target, default_calls) in [("pcmu", 10.0, 200), ("opus", 5.0, 20)] {
+        let calls = calls_override.unwrap_or(default_calls);
+        let mut best: Vec<Option<(f64, f64, String)>> = vec![None; modes.len()];
+        for round in 0..2 {
+            for (i, (name, media)) in modes.iter().enumerate() {
+                let dir = root.join(format!("{codec}-{}-{round}", name.replace(' ', "-")));
+                std::fs::create_dir_all(&dir).expect("dir");
+                let measured = run(&dir, codec, media, calls);
+                let sum = |m: &(f64, f64, String)| m.0 + m.1;
+                if best[i].as_ref().is_none_or(|b| sum(&measured) < sum(b)) {
+                    best[i] = Some(measured);
+                }
+            }
+        }
+        let per_call = |m: &(f64, f64, String)| (m.0 + m.1) / 2.0 / calls as f64 * 10_000.0;
+        let base = best[0].as_ref().map_or(1.0, per_call);
+        for ((name, _), measured) in modes.iter().zip(&best) {
+            let Some(m) = measured else { continue };
+            let ratio = (per_call(m) / base - 1.0) * 100.0;
+            let verdict = if *name == "plain" {
+                String::new()
+            } else if ratio <= target {
+                format!("{target:.0}% ok")
+            } else {
+                format!("{target:.0}% OVER")
+            };
+            println!(
+                "{:<6} {:>5} {:<10} {:>11.1} {:>11.1} {:>14.1} {:>8.1}% {:>9}  {}",
+                codec,
+                calls,
+                name,
+                m.0,
+                m.1,
+                per_call(m),
+                ratio,
+                verdict,
+                m.2
+            );
+        }
+    }
+    println!("(files in {})", root.display());
+}
