@@ -358,13 +358,14 @@ impl Calls {
         }
     }
 
+    /// A datagram on a media port; `true` when it ended its call (so the tones may change).
     pub(crate) fn on_rtp(
         &mut self,
         cx: &mut Cx<'_>,
         local: SocketAddr,
         from: SocketAddr,
         bytes: &[u8],
-    ) {
+    ) -> bool {
         let now = cx.now;
         // The RTP socket, or the RTCP socket on the port after it.
         let (id, rtcp) = match self.by_media.get(&local) {
@@ -373,12 +374,12 @@ impl Calls {
                 let rtp = SocketAddr::new(local.ip(), local.port().wrapping_sub(1));
                 match self.by_media.get(&rtp) {
                     Some(id) => (*id, true),
-                    None => return,
+                    None => return false,
                 }
             }
         };
         let Some(call) = self.calls.get_mut(&id) else {
-            return;
+            return false;
         };
         if media::is_dtls(bytes) && matches!(call.phase, Phase::Dialing { .. }) {
             // A DTLS client may start before its 200 reaches us: keep its first flight for
@@ -386,13 +387,13 @@ impl Calls {
             if call.early_dtls.len() < EARLY_DTLS {
                 call.early_dtls.push((from, bytes.to_vec()));
             }
-            return;
+            return false;
         }
         let Some(talk) = call.live_mut() else {
-            return;
+            return false;
         };
         let Some(media) = talk.media.as_mut() else {
-            return;
+            return false;
         };
         if rtcp {
             media.handle_rtcp(now, bytes);
@@ -401,14 +402,15 @@ impl Calls {
             // A DTLS handshake's reply goes at once, not at the next tick.
             drain_media(media, talk.local.addr, cx.out);
         }
-        self.media_events(cx, id);
+        self.media_events(cx, id)
     }
 
     /// Acts on what a call's media stream noticed: digits, reports (the view changes), DTLS
     /// keying done (the view changes) or failed (the call ends: it can carry nothing).
-    pub(crate) fn media_events(&mut self, cx: &mut Cx<'_>, id: CallId) {
+    /// `true` when the call ended.
+    pub(crate) fn media_events(&mut self, cx: &mut Cx<'_>, id: CallId) -> bool {
         let Some(media) = self.calls.get_mut(&id).and_then(Call::media_mut) else {
-            return;
+            return false;
         };
         let mut digits = Vec::new();
         let mut changed = false;
@@ -426,7 +428,7 @@ impl Calls {
         if let Some(why) = failed {
             warn!(call = %id, %why, "media encryption failed; hanging up");
             let _ = self.end_locally(cx, id, format!("media encryption failed: {why}"));
-            return;
+            return true;
         }
         if changed {
             let silent = self
@@ -444,6 +446,7 @@ impl Calls {
             }
             self.emit_call(cx, id);
         }
+        false
     }
 
     /// Feeds a new stream the DTLS datagrams that reached its port while the call was dialing.

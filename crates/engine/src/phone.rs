@@ -242,6 +242,9 @@ impl Phone {
     /// Feeds an input: the network's, time's, or a request. A request is answered (`Some`:
     /// what it came to, or why it was refused); network and timer inputs are only taken.
     pub fn handle_input(&mut self, input: Input<'_>) -> Option<Result<Reply, EngineError>> {
+        // Media changes no call's state unless it ended one (its encryption failed): the
+        // tones, which look at every call, are left alone for the rest of the RTP.
+        let mut tones_unchanged = false;
         match input {
             Input::Command { now, request } => return Some(self.request(now, *request)),
             Input::Sip { now, source, bytes } => {
@@ -270,7 +273,7 @@ impl Phone {
             } => {
                 self.now = now;
                 let (calls, mut cx) = self.split();
-                calls.on_rtp(&mut cx, local, from, bytes);
+                tones_unchanged = !calls.on_rtp(&mut cx, local, from, bytes);
             }
             Input::Resolved { now, query, answer } => {
                 self.now = now;
@@ -306,7 +309,9 @@ impl Phone {
             }
         }
         self.pump();
-        self.update_tones();
+        if !tones_unchanged {
+            self.update_tones();
+        }
         None
     }
 

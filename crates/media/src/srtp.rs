@@ -68,6 +68,15 @@ impl Suite {
         }
     }
 
+    /// Bytes of SRTP authentication tag after each RTP packet.
+    fn rtp_tag_len(self) -> usize {
+        match self {
+            Self::AesCm128HmacSha1_80 => 10,
+            Self::AesCm128HmacSha1_32 => 4,
+            Self::AeadAes128Gcm => 16,
+        }
+    }
+
     fn profile(self) -> ProtectionProfile {
         match self {
             Self::AesCm128HmacSha1_80 => ProtectionProfile::Aes128CmHmacSha1_80,
@@ -333,8 +342,8 @@ impl Srtp {
     /// # Errors
     /// When it is not an RTP packet.
     pub fn protect_rtp(&mut self, packet: &[u8]) -> Result<Vec<u8>, SrtpError> {
-        self.send
-            .encrypt_rtp(packet)
+        rtp_header_fits(packet, 0)?;
+        guarded(|| self.send.encrypt_rtp(packet))
             .map(|b| b.to_vec())
             .map_err(|e| SrtpError::Malformed(e.to_string()))
     }
@@ -344,7 +353,8 @@ impl Srtp {
     /// # Errors
     /// [`SrtpError::AuthFailed`], [`SrtpError::Replayed`] or [`SrtpError::Malformed`].
     pub fn unprotect_rtp(&mut self, packet: &[u8]) -> Result<Vec<u8>, SrtpError> {
-        let result = self.receive.decrypt_rtp(packet).map(|b| b.to_vec());
+        rtp_header_fits(packet, self.suite.rtp_tag_len())?;
+        let result = guarded(|| self.receive.decrypt_rtp(packet)).map(|b| b.to_vec());
         result.map_err(|e| self.refused(&e))
     }
 
@@ -353,8 +363,7 @@ impl Srtp {
     /// # Errors
     /// When it is not an RTCP packet.
     pub fn protect_rtcp(&mut self, packet: &[u8]) -> Result<Vec<u8>, SrtpError> {
-        self.send
-            .encrypt_rtcp(packet)
+        guarded(|| self.send.encrypt_rtcp(packet))
             .map(|b| b.to_vec())
             .map_err(|e| SrtpError::Malformed(e.to_string()))
     }
@@ -364,7 +373,7 @@ impl Srtp {
     /// # Errors
     /// As [`Srtp::unprotect_rtp`].
     pub fn unprotect_rtcp(&mut self, packet: &[u8]) -> Result<Vec<u8>, SrtpError> {
-        let result = self.receive.decrypt_rtcp(packet).map(|b| b.to_vec());
+        let result = guarded(|| self.receive.decrypt_rtcp(packet)).map(|b| b.to_vec());
         result.map_err(|e| self.refused(&e))
     }
 
@@ -383,6 +392,36 @@ impl Srtp {
             other => SrtpError::Malformed(other.to_string()),
         }
     }
+}
+
+/// Whether an RTP packet's header, as rtc-srtp reads it (its own parser: fixed part, CSRCs,
+/// extension re-encoded), lies inside the packet before a trailing tag of `tag` bytes.
+/// rtc-srtp slices by that header without checking (found by the `srtp_unprotect` fuzz
+/// target): a packet whose header claims more than it has must not get there.
+fn rtp_header_fits(packet: &[u8], tag: usize) -> Result<(), SrtpError> {
+    use shared::marshal::{MarshalSize, Unmarshal};
+    if packet.len() < 12 + tag || packet[0] >> 6 != 2 {
+        return Err(SrtpError::Malformed("not RTP version 2".to_owned()));
+    }
+    let mut reader = packet;
+    let header =
+        rtc_rtp::Header::unmarshal(&mut reader).map_err(|e| SrtpError::Malformed(e.to_string()))?;
+    if header.marshal_size() + tag > packet.len() {
+        return Err(SrtpError::Malformed(
+            "the RTP header runs past the packet".to_owned(),
+        ));
+    }
+    Ok(())
+}
+
+/// A call into rtc-srtp that must not take the process down with it: should one of its
+/// slicings still panic on some packet, that packet is refused, as malformed.
+fn guarded<T>(call: impl FnOnce() -> Result<T, SrtpLibError>) -> Result<T, SrtpLibError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(call)).unwrap_or_else(|_| {
+        Err(SrtpLibError::Other(
+            "rtc-srtp could not read the packet".to_owned(),
+        ))
+    })
 }
 
 #[cfg(test)]

@@ -261,3 +261,29 @@ fn keys_of_the_wrong_length_or_suite_are_refused() {
         ))
     );
 }
+
+#[test]
+fn a_packet_whose_header_runs_past_its_end_is_refused_not_a_panic() {
+    // What the srtp_unprotect fuzz target found (rtc-srtp slices by the header it parsed),
+    // and its version-2 cousins: CSRCs or an extension claimed beyond the packet.
+    let found = include_bytes!("fuzz-crash-header-past-end.bin");
+    // A two-byte-header extension that fits as written but not as rtc-rtp re-encodes it.
+    let reencoded = include_bytes!("fuzz-crash-extension-reencoded.bin");
+    let mut extension = vec![
+        0x90, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 7, 0xbe, 0xde, 0xff, 0xff,
+    ];
+    extension.extend_from_slice(&[0; 40]);
+    let mut csrcs = vec![0x8f, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 7];
+    csrcs.extend_from_slice(&[0; 30]);
+    for suite in Suite::ALL {
+        let key = |seed: u8| MasterKey::generate(suite, |b| b.fill(seed)).expect("key");
+        let mut srtp = Srtp::new(&key(1), &key(2)).expect("srtp");
+        for packet in [&found[..], &reencoded[..], &extension, &csrcs] {
+            assert!(
+                matches!(srtp.protect_rtp(packet), Err(SrtpError::Malformed(_))),
+                "{suite}"
+            );
+            assert!(srtp.unprotect_rtp(packet).is_err(), "{suite}");
+        }
+    }
+}
