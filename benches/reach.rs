@@ -107,17 +107,7 @@ fn median_p90(times: &mut [f64]) -> (f64, f64) {
 
 /// CPU time (user + system) of a process so far, in ms.
 fn cpu_ms(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    // utime and stime are fields 14 and 15 of stat; 12 and 13 after the command name.
-    (ticks(11) + ticks(12)) * 10.0
+    support::cpu_seconds(pid) * 1000.0
 }
 
 /// Kamailio with TLS, accepting any user with the password `bench-secret`.

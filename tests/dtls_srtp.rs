@@ -9,8 +9,10 @@ use std::time::Duration;
 use test_support::{Impairment, Relay};
 
 use crate::ipv6::baresip_command;
-use crate::srtp::{baresip, ended, first_call, flowing, hang_up_and_check_audio, recall_with};
-use crate::support::{post_json, scratch, wait_until};
+use crate::srtp::{
+    baresip, call_bob, ended, first_call, flowing, hang_up_and_check_audio, recall_with,
+};
+use crate::support::{scratch, wait_until};
 
 #[test]
 fn recall_calls_baresip_over_dtls_srtp() {
@@ -18,11 +20,7 @@ fn recall_calls_baresip_over_dtls_srtp() {
     let (bob, sip, _) = baresip(&dir, "dtls_srtp");
     // Over plain SIP: DTLS keys never cross the signalling, so no lab switch is needed.
     let agent = recall_with(&dir, "encryption = \"mandatory\"\nkeying = \"dtls\"", false);
-    let (status, call) = post_json(
-        agent.control,
-        "/v1/calls",
-        &format!(r#"{{"to": "sip:bob@127.0.0.1:{sip}"}}"#),
-    );
+    let (status, call) = call_bob(&agent, &format!("127.0.0.1:{sip}"));
     assert_eq!(status, 201, "{call}");
     let view = flowing(&agent, &bob);
     let encryption = view["encryption"].as_str().unwrap_or_default().to_owned();
@@ -118,11 +116,7 @@ fn on_the_wire(name: &str, media: &str, mediaenc: &str) -> (f64, f64, usize) {
     )
     .expect("relay");
     let agent = recall_with(&dir, media, false);
-    let (status, call) = post_json(
-        agent.control,
-        "/v1/calls",
-        &format!(r#"{{"to": "sip:bob@{}"}}"#, relay.sip),
-    );
+    let (status, call) = call_bob(&agent, &relay.sip.to_string());
     assert_eq!(status, 201, "{call}");
     let view = flowing(&agent, &bob);
     hang_up_and_check_audio(&dir, agent, &bob, &view, true);

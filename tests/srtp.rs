@@ -80,6 +80,15 @@ pub(crate) fn recall_with(dir: &Path, media: &str, auto_answer: bool) -> Headles
     Headless::start(dir, &args)
 }
 
+/// Asks `agent` to call bob at `at` (`IP:PORT`): the API's status and answer.
+pub(crate) fn call_bob(agent: &Headless, at: &str) -> (u16, serde_json::Value) {
+    post_json(
+        agent.control,
+        "/v1/calls",
+        &format!(r#"{{"to": "sip:bob@{at}"}}"#),
+    )
+}
+
 pub(crate) fn first_call(agent: &Headless) -> serde_json::Value {
     agent.calls().first().cloned().unwrap_or_default()
 }
@@ -151,11 +160,7 @@ fn recall_calls_baresip_over_sdes_srtp_with_each_suite() {
             ),
             false,
         );
-        let (status, call) = post_json(
-            agent.control,
-            "/v1/calls",
-            &format!(r#"{{"to": "sip:bob@127.0.0.1:{sip}"}}"#),
-        );
+        let (status, call) = call_bob(&agent, &format!("127.0.0.1:{sip}"));
         assert_eq!(status, 201, "{call}");
         let view = flowing(&agent, &bob);
         assert_eq!(view["encryption"], format!("sdes-srtp {suite}"), "{view}");
@@ -228,11 +233,7 @@ fn mismatched_encryption_policies_are_refused_488_with_a_reason_both_ways() {
     let dir = scratch("srtp-mismatch-out");
     let (bob, sip, _) = baresip(&dir, "srtp-mand");
     let agent = recall_with(&dir, "encryption = \"off\"", false);
-    let (status, call) = post_json(
-        agent.control,
-        "/v1/calls",
-        &format!(r#"{{"to": "sip:bob@127.0.0.1:{sip}"}}"#),
-    );
+    let (status, call) = call_bob(&agent, &format!("127.0.0.1:{sip}"));
     assert_eq!(status, 201, "{call}");
     assert!(
         wait_until(Duration::from_secs(10), || first_call(&agent)["state"]
@@ -254,11 +255,7 @@ fn sdes_keys_never_cross_plain_sip_unless_the_lab_switch_says_so() {
     let (bob, sip, ctrl) = baresip(&dir, "srtp-mand");
     let agent = recall_with(&dir, "encryption = \"mandatory\"", true);
     // Placing a call: refused at once, naming the rule and the way out.
-    let (status, body) = post_json(
-        agent.control,
-        "/v1/calls",
-        &format!(r#"{{"to": "sip:bob@127.0.0.1:{sip}"}}"#),
-    );
+    let (status, body) = call_bob(&agent, &format!("127.0.0.1:{sip}"));
     assert_eq!(status, 422, "{body}");
     assert!(
         body.to_string()

@@ -102,18 +102,7 @@ fn a_dtls_keyed_call_carries_audio_both_ways_through_loss() {
 fn an_accounts_own_policy_encrypts_its_calls_where_the_phones_would_not() {
     let mut world = World::registered(79, 0.0, Duration::ZERO);
     accounts_demand_dtls(&mut world);
-    let call = world
-        .a
-        .phone
-        .command(
-            world.now,
-            api::Command::Dial {
-                to: "sip:bob@127.0.0.1".to_owned(),
-                account: Some("alice".to_owned()),
-            },
-        )
-        .expect("dial")
-        .id;
+    let call = world.alice_dials_bob();
     world.run_while(Duration::from_secs(10), |w| {
         let a = w.a.phone.call(call).and_then(|c| c.encryption);
         let b = bobs_call(&w.b).and_then(|c| c.encryption);
@@ -134,18 +123,7 @@ fn an_accounts_own_policy_encrypts_its_calls_where_the_phones_would_not() {
         engine::CallbackSettings::default(),
     );
     world.run_until(now + Duration::from_secs(5));
-    let direct = world
-        .a
-        .phone
-        .command(
-            world.now,
-            api::Command::Dial {
-                to: "sip:bob@127.0.0.1".to_owned(),
-                account: Some("alice".to_owned()),
-            },
-        )
-        .expect("dial")
-        .id;
+    let direct = world.alice_dials_bob();
     world.run_while(Duration::from_secs(10), |w| {
         w.a.phone.call(direct).map(|c| c.state) == Some(CallState::Ended)
     });
