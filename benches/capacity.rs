@@ -10,6 +10,8 @@
 //! `CAPACITY_BEFORE=/path/to/an/older/recall` adds that build as the peer `before`, so a change
 //! is measured side by side with what it changed, in one run.
 
+mod support;
+
 use std::net::UdpSocket;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -214,16 +216,7 @@ fn start(dir: &Path, peer: Peer) -> Running {
 
 /// CPU seconds (user + system) a process has used.
 fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (ticks(11) + ticks(12)) / 100.0
+    support::cpu_seconds(pid)
 }
 
 /// Peak resident set size in MB (VmHWM).

@@ -11,42 +11,24 @@ use std::time::Duration;
 use api::{CallDirection, CallState, CallView};
 use harness::{Ask, Host, World, rms};
 
-/// Both phones demand encrypted media keyed by DTLS, each with its own certificate.
-fn demand_dtls(world: &mut World) {
+/// Both phones demand encrypted media keyed by DTLS, each with its own certificate: in
+/// their `[media]` settings, or (`by_account`) in their accounts, with `[media]` off.
+fn demand_dtls(world: &mut World, by_account: bool) {
     let now = world.now;
     for (host, user) in [(&mut world.a, "alice"), (&mut world.b, "bob")] {
-        let media = engine::MediaSettings {
-            codecs: vec![media::Codec::Pcmu],
-            encryption: media::Encryption::Mandatory,
-            keying: media::Keying::Dtls,
-            dtls_identity: Some(media::DtlsIdentity::generate().expect("certificate")),
-            ..engine::MediaSettings::default()
-        };
-        let account = harness::account(user, &format!("{user}-secret"));
-        host.phone.reconfigure(
-            now,
-            vec![account],
-            media,
-            engine::CallbackSettings::default(),
-        );
-    }
-    world.run_until(now + Duration::from_secs(5));
-}
-
-/// Each phone's account asks for encryption keyed by DTLS; the phones' `[media]` has it off.
-fn accounts_demand_dtls(world: &mut World) {
-    let now = world.now;
-    for (host, user) in [(&mut world.a, "alice"), (&mut world.b, "bob")] {
-        let media = engine::MediaSettings {
+        let mut media = engine::MediaSettings {
             codecs: vec![media::Codec::Pcmu],
             dtls_identity: Some(media::DtlsIdentity::generate().expect("certificate")),
             ..engine::MediaSettings::default()
         };
-        let account = api::Account {
-            media_encryption: "mandatory".to_owned(),
-            media_keying: "dtls".to_owned(),
-            ..harness::account(user, &format!("{user}-secret"))
-        };
+        let mut account = harness::account(user, &format!("{user}-secret"));
+        if by_account {
+            "mandatory".clone_into(&mut account.media_encryption);
+            "dtls".clone_into(&mut account.media_keying);
+        } else {
+            media.encryption = media::Encryption::Mandatory;
+            media.keying = media::Keying::Dtls;
+        }
         host.phone.reconfigure(
             now,
             vec![account],
@@ -67,7 +49,7 @@ fn bobs_call(host: &Host) -> Option<CallView> {
 #[test]
 fn a_dtls_keyed_call_carries_audio_both_ways_through_loss() {
     let mut world = World::registered(77, 0.05, Duration::from_millis(20));
-    demand_dtls(&mut world);
+    demand_dtls(&mut world, false);
     let call = world.alice_calls_bob();
     world.run_while(Duration::from_secs(10), |w| {
         let a = w.a.phone.call(call).and_then(|c| c.encryption);
@@ -101,7 +83,7 @@ fn a_dtls_keyed_call_carries_audio_both_ways_through_loss() {
 #[test]
 fn an_accounts_own_policy_encrypts_its_calls_where_the_phones_would_not() {
     let mut world = World::registered(79, 0.0, Duration::ZERO);
-    accounts_demand_dtls(&mut world);
+    demand_dtls(&mut world, true);
     let call = world.alice_dials_bob();
     world.run_while(Duration::from_secs(10), |w| {
         let a = w.a.phone.call(call).and_then(|c| c.encryption);
@@ -138,7 +120,7 @@ fn an_accounts_own_policy_encrypts_its_calls_where_the_phones_would_not() {
 #[test]
 fn a_dtls_handshake_that_cannot_happen_ends_the_call_with_the_reason() {
     let mut world = World::registered(78, 0.0, Duration::ZERO);
-    demand_dtls(&mut world);
+    demand_dtls(&mut world, false);
     // Every DTLS record is lost; SIP and everything else get through.
     world.net.loss = 1.0;
     world.net.lossy = media::is_dtls;
