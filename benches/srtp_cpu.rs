@@ -14,10 +14,9 @@ mod support;
 use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::{Proc, cpu_seconds, free_port, get_json, wait_until};
+use support::{Proc, cpu_seconds, get_json, recall_headless, wait_until};
 
 fn post(control: SocketAddr, path: &str, body: &str) -> bool {
     let Ok(mut stream) = std::net::TcpStream::connect(control) else {
@@ -34,36 +33,9 @@ fn post(control: SocketAddr, path: &str, body: &str) -> bool {
 }
 
 fn start(dir: &Path, name: &str, media: &str, auto_answer: bool) -> (Proc, SocketAddr, SocketAddr) {
-    let sip: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
-    let control: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
     let config = dir.join(format!("{name}.toml"));
     std::fs::write(&config, format!("[media]\n{media}\n")).expect("config");
-    let log = std::fs::File::create(dir.join(format!("{name}.log"))).expect("log");
-    let mut command = Command::new(env!("CARGO_BIN_EXE_recall"));
-    command
-        .arg("headless")
-        .arg("--config")
-        .arg(&config)
-        .args(["--audio", "null"])
-        .args(["--listen", &format!("udp:{sip}")])
-        .args(["--control", &control.to_string()]);
-    if auto_answer {
-        command.arg("--auto-answer");
-    }
-    let child = command
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("start recall");
-    assert!(
-        wait_until(Duration::from_secs(5), || std::net::TcpStream::connect(
-            control
-        )
-        .is_ok()),
-        "recall's control API did not come up"
-    );
-    (Proc(child), sip, control)
+    recall_headless(dir, name, &config, "null", auto_answer, "warn")
 }
 
 fn connected(control: SocketAddr) -> (usize, Option<String>) {

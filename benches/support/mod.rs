@@ -203,22 +203,39 @@ pub fn recall_callee(
     source: &Path,
     record: &Path,
 ) -> (Proc, SocketAddr, SocketAddr) {
+    let config = recall_config(dir, "callee", codec);
+    let level = std::env::var("CALLEE_LOG").unwrap_or_else(|_| "info".to_owned());
+    let audio = format!("file:{},{}", source.display(), record.display());
+    recall_headless(dir, "recall-callee", &config, &audio, true, &level)
+}
+
+/// `recall headless` with `config` and `audio` (`null`, `file:IN,OUT`), answering by itself
+/// when `auto_answer`, logging at `level` into DIR/NAME.log; it, its SIP address and its
+/// control API's, once that answers.
+pub fn recall_headless(
+    dir: &Path,
+    name: &str,
+    config: &Path,
+    audio: &str,
+    auto_answer: bool,
+    level: &str,
+) -> (Proc, SocketAddr, SocketAddr) {
     let sip: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
     let control: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
-    let config = recall_config(dir, "callee", codec);
-    let log = std::fs::File::create(dir.join("recall-callee.log")).expect("log");
-    let child = Command::new(env!("CARGO_BIN_EXE_recall"))
-        .args(["headless", "--auto-answer"])
+    let log = std::fs::File::create(dir.join(format!("{name}.log"))).expect("log");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_recall"));
+    command
+        .arg("headless")
         .arg("--config")
-        .arg(&config)
+        .arg(config)
         .args(["--listen", &format!("udp:{sip}")])
         .args(["--control", &control.to_string()])
-        .arg("--audio")
-        .arg(format!("file:{},{}", source.display(), record.display()))
-        .env(
-            "RUST_LOG",
-            std::env::var("CALLEE_LOG").unwrap_or_else(|_| "info".to_owned()),
-        )
+        .args(["--audio", audio]);
+    if auto_answer {
+        command.arg("--auto-answer");
+    }
+    let child = command
+        .env("RUST_LOG", level)
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()

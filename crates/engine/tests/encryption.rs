@@ -46,11 +46,8 @@ fn bobs_call(host: &Host) -> Option<CallView> {
         .find(|c| c.direction == CallDirection::Inbound)
 }
 
-#[test]
-fn a_dtls_keyed_call_carries_audio_both_ways_through_loss() {
-    let mut world = World::registered(77, 0.05, Duration::from_millis(20));
-    demand_dtls(&mut world, false);
-    let call = world.alice_calls_bob();
+/// Runs until Alice's `call` and Bob's are both keyed by DTLS (fails after 10 s).
+fn until_both_keyed_by_dtls(world: &mut World, call: api::CallId) {
     world.run_while(Duration::from_secs(10), |w| {
         let a = w.a.phone.call(call).and_then(|c| c.encryption);
         let b = bobs_call(&w.b).and_then(|c| c.encryption);
@@ -58,6 +55,14 @@ fn a_dtls_keyed_call_carries_audio_both_ways_through_loss() {
             .iter()
             .all(|e| e.as_deref().is_some_and(|e| e.starts_with("dtls-srtp AES")))
     });
+}
+
+#[test]
+fn a_dtls_keyed_call_carries_audio_both_ways_through_loss() {
+    let mut world = World::registered(77, 0.05, Duration::from_millis(20));
+    demand_dtls(&mut world, false);
+    let call = world.alice_calls_bob();
+    until_both_keyed_by_dtls(&mut world, call);
     let a = world.a.phone.call(call).expect("alice's call");
     assert_eq!(
         a.encryption.as_deref(),
@@ -85,13 +90,7 @@ fn an_accounts_own_policy_encrypts_its_calls_where_the_phones_would_not() {
     let mut world = World::registered(79, 0.0, Duration::ZERO);
     demand_dtls(&mut world, true);
     let call = world.alice_dials_bob();
-    world.run_while(Duration::from_secs(10), |w| {
-        let a = w.a.phone.call(call).and_then(|c| c.encryption);
-        let b = bobs_call(&w.b).and_then(|c| c.encryption);
-        [a, b]
-            .iter()
-            .all(|e| e.as_deref().is_some_and(|e| e.starts_with("dtls-srtp AES")))
-    });
+    until_both_keyed_by_dtls(&mut world, call);
     // Alice's account without a policy of its own: the phone's (off) holds, and Bob's
     // account, which demands SRTP, refuses her plain offer.
     let now = world.now;
