@@ -396,6 +396,17 @@ pub struct MediaSection {
     pub sdes_over_plain_sip: bool,
     /// SRTP suites offered and accepted, in order of preference.
     pub srtp_suites: Vec<String>,
+    /// ICE (RFC 8445) on calls' media: candidates in our offers and answers, checks when the
+    /// peer does ICE too (else symmetric RTP as without).
+    pub ice: bool,
+    /// The STUN server for the server-reflexive candidate, `IP:PORT`.
+    pub stun_server: Option<String>,
+    /// The TURN server for the relayed candidate (RFC 8656 over UDP), `IP:PORT`.
+    pub turn_server: Option<String>,
+    /// The TURN server's user name.
+    pub turn_user: String,
+    /// The TURN server's password.
+    pub turn_password: String,
 }
 
 impl Default for MediaSection {
@@ -420,11 +431,57 @@ impl Default for MediaSection {
                 .iter()
                 .map(|s| s.name().to_owned())
                 .collect(),
+            ice: false,
+            stun_server: None,
+            turn_server: None,
+            turn_user: String::new(),
+            turn_password: String::new(),
         }
     }
 }
 
 impl MediaSection {
+    /// ICE's servers when ICE is on, or what is wrong with them.
+    fn ice_servers(&self) -> Result<Option<media::IceServers>, ConfigError> {
+        let addr = |key: &'static str, text: &Option<String>| {
+            text.as_deref()
+                .filter(|t| !t.trim().is_empty())
+                .map(|t| {
+                    t.trim()
+                        .parse::<SocketAddr>()
+                        .map_err(|_| ConfigError::Value {
+                            key,
+                            value: t.to_owned(),
+                            expected: "it must be IP:PORT, e.g. \"192.0.2.50:3478\"",
+                        })
+                })
+                .transpose()
+        };
+        let stun = addr("media.stun_server", &self.stun_server)?;
+        let turn = addr("media.turn_server", &self.turn_server)?;
+        if !self.ice {
+            return Ok(None);
+        }
+        let turn = match turn {
+            Some(addr) => {
+                if self.turn_user.trim().is_empty() || self.turn_password.is_empty() {
+                    return Err(ConfigError::Value {
+                        key: "media.turn_user",
+                        value: self.turn_user.clone(),
+                        expected: "a TURN server needs turn_user and turn_password (RFC 8656 long-term credentials)",
+                    });
+                }
+                Some(media::TurnServer {
+                    addr,
+                    username: self.turn_user.trim().to_owned(),
+                    password: self.turn_password.clone(),
+                })
+            }
+            None => None,
+        };
+        Ok(Some(media::IceServers { stun, turn }))
+    }
+
     /// The engine's view, or what is wrong.
     pub fn to_settings(&self) -> Result<engine::MediaSettings, ConfigError> {
         let defaults = engine::MediaSettings::default();
@@ -474,7 +531,9 @@ impl MediaSection {
                 expected: "name at least one suite",
             });
         }
+        let ice = self.ice_servers()?;
         Ok(engine::MediaSettings {
+            ice,
             srtp_suites,
             encryption,
             keying,

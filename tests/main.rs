@@ -10,6 +10,8 @@ mod dialog_features;
 mod dns;
 mod dtls_srtp;
 mod dtmf;
+mod ice;
+mod ice_nat;
 mod instant_transfer;
 mod interactions;
 mod ipv6;

@@ -15,6 +15,24 @@ use crate::support::{
 /// what it decodes into DIR/baresip-bob; `mediaenc` is its account's media encryption
 /// (`srtp`, `srtp-mand`, `dtls_srtp`, or empty for none). Returns it, its SIP port and its ctrl_tcp port.
 pub(crate) fn baresip(dir: &Path, mediaenc: &str) -> (Proc, u16, u16) {
+    let enc = if mediaenc.is_empty() {
+        String::new()
+    } else {
+        format!(";mediaenc={mediaenc}")
+    };
+    baresip_at(dir, None, "127.0.0.1", &enc, "")
+}
+
+/// baresip `bob` as [`baresip`] makes it, listening on `ip`, with extra account parameters
+/// (`;medianat=ice`) and extra config lines (`module ice.so`, loaded before the accounts);
+/// inside the network namespace `netns` when given.
+pub(crate) fn baresip_at(
+    dir: &Path,
+    netns: Option<&str>,
+    ip: &str,
+    params: &str,
+    config: &str,
+) -> (Proc, u16, u16) {
     require("baresip");
     let tone = dir.join("tone.wav");
     write_tone(&tone, 440.0, 10.0);
@@ -24,10 +42,11 @@ pub(crate) fn baresip(dir: &Path, mediaenc: &str) -> (Proc, u16, u16) {
     std::fs::write(
         home.join("config"),
         format!(
-            "sip_listen 127.0.0.1:{sip}\nnet_interface 127.0.0.1\naudio_source aufile,{}\n\
+            "sip_listen {ip}:{sip}\nnet_interface {ip}\naudio_source aufile,{}\n\
              audio_player aubridge,nil\naudio_alert aubridge,nil\n\
              module_path /usr/lib/baresip/modules\nmodule g711.so\nmodule aufile.so\n\
-             module aubridge.so\nmodule sndfile.so\nmodule srtp.so\nmodule dtls_srtp.so\nmodule account.so\n\
+             module aubridge.so\nmodule sndfile.so\nmodule srtp.so\nmodule dtls_srtp.so\n{config}\n\
+             module account.so\n\
              module ctrl_tcp.so\nmodule menu.so\nctrl_tcp_listen 127.0.0.1:{ctrl}\n\
              snd_path {}\n",
             tone.display(),
@@ -35,17 +54,19 @@ pub(crate) fn baresip(dir: &Path, mediaenc: &str) -> (Proc, u16, u16) {
         ),
     )
     .expect("config");
-    let enc = if mediaenc.is_empty() {
-        String::new()
-    } else {
-        format!(";mediaenc={mediaenc}")
-    };
     std::fs::write(
         home.join("accounts"),
-        format!("<sip:bob@127.0.0.1:{sip}>;regint=0;answermode=auto;audio_codecs=PCMU{enc}\n"),
+        format!("<sip:bob@{ip}:{sip}>;regint=0;answermode=auto;audio_codecs=PCMU{params}\n"),
     )
     .expect("accounts");
-    let mut command = std::process::Command::new("baresip");
+    let mut command = match netns {
+        Some(netns) => {
+            let mut command = std::process::Command::new("ip");
+            command.args(["netns", "exec", netns, "baresip"]);
+            command
+        }
+        None => std::process::Command::new("baresip"),
+    };
     command.arg("-f").arg(&home);
     let bob = Proc::spawn("baresip bob", command, &dir.join("baresip.log"));
     assert!(

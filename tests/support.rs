@@ -145,6 +145,43 @@ pub fn wait_until(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
     check()
 }
 
+/// Addresses that live in a network namespace a test made (`127.0.0.2:PORT` inside it), by
+/// the namespace's name.
+static IN_NETNS: std::sync::Mutex<Vec<(SocketAddr, String)>> = std::sync::Mutex::new(Vec::new());
+
+/// Says that `addr` is reached inside the network namespace `netns`.
+pub fn reach_in_netns(addr: SocketAddr, netns: &str) {
+    IN_NETNS
+        .lock()
+        .expect("netns table")
+        .push((addr, netns.to_owned()));
+}
+
+/// A TCP connection to `addr`, made inside its network namespace when it lives in one (a
+/// thread enters the namespace to connect; the socket stays in it).
+pub fn connect(addr: SocketAddr) -> std::io::Result<TcpStream> {
+    let netns = IN_NETNS
+        .lock()
+        .expect("netns table")
+        .iter()
+        .find(|(a, _)| *a == addr)
+        .map(|(_, n)| n.clone());
+    let Some(netns) = netns else {
+        return TcpStream::connect(addr);
+    };
+    std::thread::spawn(move || {
+        use std::os::fd::AsRawFd;
+        let file = std::fs::File::open(format!("/run/netns/{netns}"))?;
+        // SAFETY: setns on a valid namespace descriptor changes only this thread's namespace.
+        if unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        TcpStream::connect(addr)
+    })
+    .join()
+    .expect("netns thread")
+}
+
 /// One HTTP/1.1 request; returns status and body.
 pub fn http(
     addr: SocketAddr,
@@ -153,7 +190,7 @@ pub fn http(
     body: Option<&str>,
     token: Option<&str>,
 ) -> (u16, String) {
-    let mut stream = TcpStream::connect(addr).expect("connect to the control API");
+    let mut stream = connect(addr).expect("connect to the control API");
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
         .expect("timeout");

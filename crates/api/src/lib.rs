@@ -159,6 +159,11 @@ pub struct CallView {
     /// suite) or `none`.
     #[serde(default)]
     pub encryption: Option<String>,
+    /// Which ICE candidate pair carries the media: `relay 203.0.113.5:50000 -> srflx
+    /// 198.51.100.7:4000` (our candidate's type and address, then the peer's), `checking`
+    /// while ICE looks for one, `failed: …`; `None` when the call does not use ICE.
+    #[serde(default)]
+    pub ice: Option<String>,
 }
 
 /// Registration of one account.

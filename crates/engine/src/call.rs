@@ -30,6 +30,8 @@ pub(crate) struct Call {
     pub(crate) secure_signalling: bool,
     /// DTLS datagrams that reached its media port before the answer made its stream.
     pub(crate) early_dtls: Vec<(std::net::SocketAddr, Vec<u8>)>,
+    /// ICE on its media socket until the answer makes its stream (which then runs it).
+    pub(crate) ice: Option<Box<media::IceStream>>,
 }
 
 /// Where a call is, with what it has there.
@@ -71,6 +73,8 @@ pub(crate) enum Phase {
         stats: Option<CallStats>,
         /// How its media was protected.
         encryption: Option<String>,
+        /// The ICE pair it ended on.
+        ice: Option<String>,
     },
 }
 
@@ -175,6 +179,7 @@ impl Call {
             referred_from: None,
             secure_signalling: false,
             early_dtls: Vec::new(),
+            ice: None,
         }
     }
 
@@ -328,7 +333,7 @@ impl Call {
     /// Over, for this reason; what it had is handed back to be let go of.
     pub(crate) fn end(&mut self, reason: String) -> Phase {
         let (codec, stats) = (self.media().map(MediaSession::codec), self.stats());
-        let encryption = self.encryption();
+        let (encryption, ice) = (self.encryption(), self.ice());
         std::mem::replace(
             &mut self.phase,
             Phase::Ended {
@@ -336,6 +341,7 @@ impl Call {
                 codec,
                 stats,
                 encryption,
+                ice,
             },
         )
     }
@@ -386,6 +392,21 @@ impl Call {
         })
     }
 
+    /// Which ICE pair carries its media, when it uses ICE.
+    fn ice(&self) -> Option<String> {
+        if let Phase::Ended { ice, .. } = &self.phase {
+            return ice.clone();
+        }
+        if let Some(media) = self.media().filter(|m| m.uses_ice()) {
+            return Some(match (media.ice_failure(), media.ice_pair()) {
+                (Some(why), _) => format!("failed: {why}"),
+                (None, Some(pair)) => pair.to_string(),
+                (None, None) => "checking".to_owned(),
+            });
+        }
+        self.ice.as_ref().map(|_| "gathered".to_owned())
+    }
+
     pub(crate) fn view(&self) -> CallView {
         let (codec, end_reason) = match &self.phase {
             Phase::Ended { reason, codec, .. } => (*codec, Some(reason.clone())),
@@ -409,6 +430,7 @@ impl Call {
             consultation_of: self.consultation_of,
             early_media,
             encryption: self.encryption(),
+            ice: self.ice(),
         }
     }
 

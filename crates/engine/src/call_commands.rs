@@ -63,7 +63,7 @@ impl Calls {
                 .ok_or_else(|| EngineError::NotDialable(to.to_owned()))?;
             target = format!("sip:{target}@{domain}");
         }
-        let port = self.free_ports.pop().ok_or(EngineError::NoMediaPort)?;
+        let (port, ice) = self.take_port(cx).ok_or(EngineError::NoMediaPort)?;
         let codecs = account_index
             .and_then(|i| cx.registrations.settings(i))
             .map(|a| a.codecs.clone())
@@ -79,6 +79,8 @@ impl Calls {
             secure,
             account_index.and_then(|i| cx.registrations.settings(i)),
         );
+        let mut local = local;
+        local.ice = ice.as_ref().map(|i| i.local_description().clone());
         let dtls = local.keying == media::Keying::Dtls && local.fingerprint.is_some();
         if local.encryption == media::Encryption::Mandatory && local.crypto.is_empty() && !dtls {
             self.free_ports.push(port);
@@ -128,6 +130,7 @@ impl Calls {
         let sip_call_id = cx.ua.call_id(leg).unwrap_or_default().to_owned();
         let mut call = Call::dialing(id, leg, target, sip_call_id, dtmf, local);
         call.secure_signalling = secure;
+        call.ice = ice.map(Box::new);
         info!(call = %id, remote = %call.remote, "dialing");
         self.by_media.insert(port, id);
         self.insert_call(leg, call);
@@ -284,15 +287,19 @@ impl Calls {
                 debug!(call = %other, error = %e, "cannot hold for call waiting");
             }
         }
-        let Some(port) = self.free_ports.pop() else {
+        let Some((port, ice)) = self.take_port(cx) else {
             let _ = cx.ua.reject(cx.now, leg, 503);
             return Err(EngineError::NoMediaPort);
         };
-        let local = LocalMedia::with_codecs(
+        let mut local = LocalMedia::with_codecs(
             port,
             self.rng.u64(1..u64::from(u32::MAX)),
             self.media.codecs.clone(),
         );
+        local.ice = ice.as_ref().map(|i| i.local_description().clone());
+        if let Some(call) = self.calls.get_mut(&id) {
+            call.ice = ice.map(Box::new);
+        }
         let secure = self.calls.get(&id).is_some_and(|c| c.secure_signalling);
         // An incoming call is taken as the first account's (as its DTMF mode is).
         let local = self.protect(local, secure, cx.registrations.first());
@@ -302,7 +309,7 @@ impl Calls {
         };
         let answered = offer.map(|offer| {
             answer_offer(&offer, &local).and_then(|(answer, agreed)| {
-                self.new_media(cx, id, agreed)
+                self.new_media(cx, id, agreed, false)
                     .map(|media| (answer, media))
                     .map_err(|_| media::SdpError::NoCommonCodec)
             })

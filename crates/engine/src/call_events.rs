@@ -211,7 +211,7 @@ impl Calls {
                 return;
             }
         };
-        let Ok(media) = self.new_media(cx, id, agreed) else {
+        let Ok(media) = self.new_media(cx, id, agreed, true) else {
             return;
         };
         if self.calls.get_mut(&id).is_some_and(|c| c.early(media)) {
@@ -241,7 +241,7 @@ impl Calls {
             .map(|s| read_answer(&String::from_utf8_lossy(s), &local));
         match agreed {
             Some(Ok(agreed)) => {
-                let media = match self.new_media(cx, id, agreed) {
+                let media = match self.new_media(cx, id, agreed, true) {
                     Ok(media) => media,
                     Err(e) => {
                         let _ = cx.ua.hangup(cx.now, leg);
@@ -351,6 +351,7 @@ impl Calls {
                     max_bitrate: None,
                     srtp: None,
                     dtls: None,
+                    ice: None,
                 },
             )),
         };

@@ -63,6 +63,8 @@ pub(crate) struct Calls {
     ended: VecDeque<CallId>,
     next_call: u64,
     pub(crate) free_ports: Vec<SocketAddr>,
+    /// Spare sockets gathering ICE candidates for the next calls.
+    pub(crate) ice_pool: HashMap<SocketAddr, media::Gatherer>,
     pub(crate) audio: Box<dyn AudioFactory>,
     pub(crate) media: MediaSettings,
     pub(crate) auto_answer: Option<Duration>,
@@ -97,6 +99,7 @@ impl Calls {
             ended: VecDeque::new(),
             next_call: 1,
             free_ports: Vec::new(),
+            ice_pool: HashMap::new(),
             audio,
             media,
             auto_answer,
@@ -107,11 +110,6 @@ impl Calls {
             next_conference: 0,
             tones: Tones::default(),
         }
-    }
-
-    /// A bound RTP socket's address for a future call.
-    pub(crate) fn add_media_port(&mut self, addr: SocketAddr) {
-        self.free_ports.push(addr);
     }
 
     /// How many more RTP sockets the driver should bind and hand in.
@@ -187,6 +185,7 @@ impl Calls {
             }
             // `update_tones`, after every input, stops it.
             TimerId::ProgressTone => {}
+            TimerId::IcePool => self.ice_pool_timeout(cx),
             TimerId::Raise(_) => return false,
         }
         true
@@ -374,13 +373,24 @@ impl Calls {
                 let rtp = SocketAddr::new(local.ip(), local.port().wrapping_sub(1));
                 match self.by_media.get(&rtp) {
                     Some(id) => (*id, true),
-                    None => return false,
+                    None => {
+                        self.on_pool_datagram(cx, local, from, bytes);
+                        return false;
+                    }
                 }
             }
         };
         let Some(call) = self.calls.get_mut(&id) else {
             return false;
         };
+        if let (Some(ice), Phase::Dialing { .. }) = (call.ice.as_mut(), &call.phase) {
+            // Before the answer: the TURN server's answers (refreshes, permissions); the
+            // peer's checks wait for the answer (they are retried).
+            ice.handle(now, from, bytes);
+            while ice.poll_inbound().is_some() {}
+            Self::pump_call_ice(ice, cx.out);
+            return false;
+        }
         if media::is_dtls(bytes) && matches!(call.phase, Phase::Dialing { .. }) {
             // A DTLS client may start before its 200 reaches us: keep its first flight for
             // the stream the answer makes (else it waits a retransmission, a second or more).
@@ -419,15 +429,19 @@ impl Calls {
             match event {
                 MediaEvent::Dtmf(digit) => digits.push(digit),
                 MediaEvent::Report | MediaEvent::Secured => changed = true,
-                MediaEvent::EncryptionFailed(why) => failed = Some(why),
+                MediaEvent::EncryptionFailed(why) => {
+                    failed = Some(format!("media encryption failed: {why}"));
+                }
+                MediaEvent::IceSelected(_) => changed = true,
+                MediaEvent::IceFailed(why) => failed = Some(format!("media lost: ICE {why}")),
             }
         }
         for digit in digits {
             self.on_digit(cx, id, digit);
         }
         if let Some(why) = failed {
-            warn!(call = %id, %why, "media encryption failed; hanging up");
-            let _ = self.end_locally(cx, id, format!("media encryption failed: {why}"));
+            warn!(call = %id, %why, "the media cannot flow; hanging up");
+            let _ = self.end_locally(cx, id, why);
             return true;
         }
         if changed {
@@ -557,6 +571,7 @@ impl Calls {
                 let mut talk = *talk;
                 if let Some(media) = talk.media.as_mut() {
                     media.bye();
+                    media.release_ice();
                     drain_media(media, talk.local.addr, cx.out);
                 }
                 if let Some(audio) = talk.audio.take() {
@@ -566,9 +581,14 @@ impl Calls {
             }
             None => local,
         };
+        if let Some(mut ice) = call.ice.take() {
+            ice.close();
+            Self::pump_call_ice(&mut ice, cx.out);
+        }
         if let Some(local) = local {
             self.by_media.remove(&local.addr);
             self.free_ports.push(local.addr);
+            self.refill_ice_pool(cx);
         }
         self.ended.push_back(id);
         self.emit_call(cx, id);
@@ -674,6 +694,7 @@ impl Calls {
         cx: &mut Cx<'_>,
         id: CallId,
         agreed: Negotiated,
+        we_offered: bool,
     ) -> Result<MediaSession, media::CodecError> {
         let (epoch, wall) = cx.desk.epoch();
         let since_unix = wall - time::OffsetDateTime::UNIX_EPOCH;
@@ -690,7 +711,13 @@ impl Calls {
             dtls_identity: self.media.dtls_identity.clone(),
             srtp_suites: self.media.srtp_suites.clone(),
         };
-        MediaSession::new(agreed, params)
+        let mut media = MediaSession::new(agreed, params)?;
+        if let Some(ice) = self.calls.get_mut(&id).and_then(|c| c.ice.take())
+            && let Err(e) = media.attach_ice(cx.now, *ice, we_offered)
+        {
+            warn!(call = %id, error = %e, "no ICE: the stream latches as without it");
+        }
+        Ok(media)
     }
 
     pub(crate) fn view(&self, id: CallId) -> Result<CallView, EngineError> {

@@ -40,6 +40,8 @@ pub struct MediaSettings {
     pub sdes_over_plain_sip: bool,
     /// SRTP crypto suites offered and accepted, in order of preference.
     pub srtp_suites: Vec<media::Suite>,
+    /// ICE on calls' media (RFC 8445) with these STUN/TURN servers; `None`: no ICE.
+    pub ice: Option<media::IceServers>,
 }
 
 impl Default for MediaSettings {
@@ -54,6 +56,7 @@ impl Default for MediaSettings {
             dtls_identity: None,
             sdes_over_plain_sip: false,
             srtp_suites: media::Suite::ALL.to_vec(),
+            ice: None,
         }
     }
 }

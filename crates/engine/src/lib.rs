@@ -10,6 +10,7 @@ mod calls;
 mod conference;
 mod config;
 mod error;
+mod ice;
 mod interactions;
 mod mixer;
 mod phone;

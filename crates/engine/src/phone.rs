@@ -204,8 +204,10 @@ impl Phone {
 
     /// Hands the phone a bound RTP socket's address to use for a future call; its RTCP socket
     /// must be bound on the next port (RFC 3550 §11).
-    fn lend_media_port(&mut self, addr: SocketAddr) {
-        self.calls.add_media_port(addr);
+    fn lend_media_port(&mut self, now: Instant, addr: SocketAddr) {
+        self.now = now;
+        let (calls, mut cx) = self.split();
+        calls.add_media_port(&mut cx, addr);
     }
 
     /// How many more RTP sockets the driver should bind and hand in.
@@ -319,7 +321,7 @@ impl Phone {
     fn request(&mut self, now: Instant, request: Request) -> Result<Reply, EngineError> {
         match request {
             Request::Listen { transport, addr } => self.listen_on(transport, addr),
-            Request::MediaPort(addr) => self.lend_media_port(addr),
+            Request::MediaPort(addr) => self.lend_media_port(now, addr),
             Request::Start => self.register_accounts(now),
             Request::Shutdown => self.hang_up_and_unregister(now),
             Request::Call(command) => {
@@ -340,7 +342,7 @@ impl Phone {
                 accounts,
                 media,
                 callbacks,
-            } => self.apply_settings(now, accounts, media, callbacks),
+            } => self.apply_settings(now, accounts, *media, callbacks),
             Request::TestRegistration(account) => self.probe_registration(now, account),
             Request::TestTone => self.play_test_tone(now)?,
             Request::SetContacts(contacts) => self.use_contacts(contacts),
@@ -656,9 +658,15 @@ impl Phone {
         // The run's DTLS certificate outlives a settings change (one certificate per run); a
         // change that first turns encryption on brings one.
         let identity = self.calls.media.dtls_identity.take();
+        let ice_changed = self.calls.media.ice != media.ice;
         self.calls.media = media;
         if identity.is_some() {
             self.calls.media.dtls_identity = identity;
+        }
+        if ice_changed {
+            // Candidates gathered from the old servers are let go; the new ones are asked.
+            let (calls, mut cx) = self.split();
+            calls.restart_ice_pool(&mut cx);
         }
         self.desk.callbacks = callbacks;
         self.registrations.reconfigure(

@@ -52,7 +52,7 @@ pub enum Request {
         /// The accounts.
         accounts: Vec<api::Account>,
         /// Media settings.
-        media: MediaSettings,
+        media: Box<MediaSettings>,
         /// Callback settings.
         callbacks: CallbackSettings,
     },

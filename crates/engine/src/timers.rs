@@ -23,6 +23,8 @@ pub(crate) enum TimerId {
     ReplacedCleanup(CallId),
     /// A busy, reorder or test tone stops.
     ProgressTone,
+    /// The ICE pool's gatherers want time (retransmissions, refreshes).
+    IcePool,
 }
 
 /// The table the phone keeps.

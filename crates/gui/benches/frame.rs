@@ -71,6 +71,7 @@ fn main() {
         consultation_of: None,
         early_media: false,
         encryption: None,
+        ice: None,
     };
     state.apply(Delivery::Event(Event::Call { call }));
     state.apply(Delivery::Event(Event::Interaction {

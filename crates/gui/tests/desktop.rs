@@ -87,6 +87,7 @@ fn call(id: u64, state: &str, interaction: Option<u64>) -> api::CallView {
         consultation_of: None,
         early_media: false,
         encryption: None,
+        ice: None,
     }
 }
 

@@ -53,6 +53,7 @@ fn session(
             max_bitrate: None,
             srtp,
             dtls: None,
+            ice: None,
         },
         SessionParams {
             ssrc,

@@ -13,6 +13,7 @@ mod codec;
 mod dtls;
 mod dtmf;
 mod g711;
+mod ice;
 mod jitter;
 mod keying;
 mod mixer;
@@ -32,6 +33,10 @@ pub use dtls::{
 };
 pub use dtmf::{DtmfDigit, DtmfError};
 pub use g711::{alaw_decode, alaw_encode, ulaw_decode, ulaw_encode};
+pub use ice::{
+    CONSENT_TIMEOUT, Gatherer, IceDescription, IceError, IceEvent, IceServers, IceStream, Pair,
+    TurnServer, is_stun, parse_candidate,
+};
 pub use jitter::{Adjust, JitterBuffer, JitterStats, Playout};
 pub use keying::{Encryption, Keying, SrtpKeys, check_offer, fresh_keys, fresh_keys_for};
 pub use mixer::{FrameResampler, mix_into};

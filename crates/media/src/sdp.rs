@@ -9,6 +9,7 @@ use thiserror::Error;
 
 use crate::codec::Codec;
 use crate::dtls::{DtlsAgreed, Fingerprint};
+use crate::ice::IceDescription;
 use crate::keying::{self, Accepted, Encryption, Keying, Ours, SrtpKeys};
 use crate::srtp::CryptoAttribute;
 
@@ -58,6 +59,8 @@ pub struct LocalMedia {
     /// The DTLS role we hold in the stream's association, kept when answering a re-offer
     /// that leaves it open (`actpass`), so the association and its keys carry on.
     pub dtls_role: Option<crate::dtls::Setup>,
+    /// Our ICE credentials and candidates, when the call's socket runs ICE.
+    pub ice: Option<IceDescription>,
 }
 
 impl LocalMedia {
@@ -81,6 +84,7 @@ impl LocalMedia {
             crypto: Vec::new(),
             fingerprint: None,
             dtls_role: None,
+            ice: None,
         }
     }
 
@@ -99,6 +103,15 @@ impl LocalMedia {
         self.keying = keying;
         self.fingerprint = fingerprint;
         self
+    }
+
+    /// Where the SDP says we receive: the ICE default candidate, else the socket's address.
+    #[must_use]
+    pub fn advertised(&self) -> SocketAddr {
+        self.ice
+            .as_ref()
+            .and_then(|i| i.default)
+            .unwrap_or(self.addr)
     }
 
     pub(crate) fn ours(&self) -> Ours<'_> {
@@ -129,7 +142,8 @@ impl LocalMedia {
     }
 
     fn capabilities(&self) -> Capabilities {
-        let mut caps = Capabilities::g711(self.addr.ip(), self.addr.port());
+        let advertised = self.advertised();
+        let mut caps = Capabilities::g711(advertised.ip(), advertised.port());
         let formats = self.formats();
         caps.audio_formats = formats.iter().map(|(pt, _)| pt.to_string()).collect();
         caps.rtpmaps = formats
@@ -171,15 +185,18 @@ pub struct Negotiated {
     pub srtp: Option<SrtpKeys>,
     /// DTLS-SRTP agreed: the keys come from the handshake on the media port.
     pub dtls: Option<DtlsAgreed>,
+    /// The peer's ICE description, when both sides do ICE (`None`: symmetric RTP latching).
+    pub ice: Option<IceDescription>,
 }
 
 /// Writes our offer.
 #[must_use]
 pub fn build_offer(local: &LocalMedia) -> String {
     let formats = local.formats();
-    let mut sdp = SessionDescription::new(local.addr.ip(), local.session_id, local.version);
+    let advertised = local.advertised();
+    let mut sdp = SessionDescription::new(advertised.ip(), local.session_id, local.version);
     let mut media = MediaDescription::audio(
-        local.addr.port(),
+        advertised.port(),
         formats.iter().map(|(pt, _)| pt.to_string()).collect(),
     );
     for (pt, map) in &formats {
@@ -198,8 +215,37 @@ pub fn build_offer(local: &LocalMedia) -> String {
     }
     finish_media(&mut media, local);
     keying::offer(&mut media, local.ours());
+    if let Some(ice) = &local.ice {
+        write_ice(&mut media, ice);
+    }
     sdp.media.push(media);
     sdp.to_string_sdp()
+}
+
+/// Our ICE attributes (RFC 8839 §5) on the audio stream.
+fn write_ice(media: &mut MediaDescription, ice: &IceDescription) {
+    media
+        .attributes
+        .push(Attribute::valued("ice-ufrag", ice.ufrag.clone()));
+    media
+        .attributes
+        .push(Attribute::valued("ice-pwd", ice.pwd.clone()));
+    for candidate in &ice.candidates {
+        media
+            .attributes
+            .push(Attribute::valued("candidate", candidate.clone()));
+    }
+}
+
+/// The peer's ICE description of its audio stream, if it does ICE.
+fn read_ice(stream: &MediaDescription, session: &SessionDescription) -> Option<IceDescription> {
+    fn pair(a: &Attribute) -> (&str, Option<&str>) {
+        (a.name.as_str(), a.value.as_deref())
+    }
+    IceDescription::read(
+        stream.attributes.iter().map(pair),
+        session.attributes.iter().map(pair),
+    )
 }
 
 /// RFC 7587 §6.1 parameters we declare as a receiver: we decode FEC; we send mono.
@@ -211,7 +257,7 @@ fn finish_media(media: &mut MediaDescription, local: &LocalMedia) {
     media.attributes.push(Attribute::valued("ptime", "20"));
     media.attributes.push(Attribute::valued(
         "rtcp",
-        (local.addr.port().wrapping_add(1)).to_string(),
+        (local.advertised().port().wrapping_add(1)).to_string(),
     ));
     if !media.attributes.iter().any(|a| a.name == "rtcp-mux") {
         media.attributes.push(Attribute::flag("rtcp-mux"));
@@ -273,7 +319,7 @@ pub fn answer_offer(offer: &str, local: &LocalMedia) -> Result<(String, Negotiat
         if !media.rtcp_mux() {
             media.attributes.push(Attribute::valued(
                 "rtcp",
-                (local.addr.port().wrapping_add(1)).to_string(),
+                (local.advertised().port().wrapping_add(1)).to_string(),
             ));
         }
     }
@@ -292,6 +338,14 @@ pub fn answer_offer(offer: &str, local: &LocalMedia) -> Result<(String, Negotiat
             }
             Accepted::Dtls(agreed, _) => negotiated.dtls = Some(agreed),
         }
+    }
+    // ICE when both sides do it (RFC 8839 §4.2.1): else the answer has none of it.
+    if let (Some(ours), Some(index)) = (&local.ice, audio)
+        && let Some(theirs) = read_ice(&offer.media[index], &offer)
+        && let Some(stream) = answer.media.get_mut(index)
+    {
+        write_ice(stream, ours);
+        negotiated.ice = Some(theirs);
     }
     Ok((answer.to_string_sdp(), negotiated))
 }
@@ -312,6 +366,9 @@ pub fn read_answer(answer: &str, local: &LocalMedia) -> Result<Negotiated, SdpEr
         .ok_or(SdpError::NoCommonCodec)?;
     (negotiated.srtp, negotiated.dtls) =
         keying::agreed_by_answer(stream, &answer.attributes, local.ours())?;
+    if local.ice.is_some() {
+        negotiated.ice = read_ice(stream, &answer);
+    }
     Ok(negotiated)
 }
 
@@ -436,6 +493,7 @@ fn agreed(
         max_bitrate,
         srtp: None,
         dtls: None,
+        ice: None,
     })
 }
 

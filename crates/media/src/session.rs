@@ -12,6 +12,7 @@ use rtp_rs::{RtpPacketBuilder, RtpReader};
 use crate::codec::{Codec, CodecError, Decoder, Encoder, OpusSettings};
 use crate::dtls::{DtlsIdentity, DtlsOutcome, DtlsTransport, is_dtls};
 use crate::dtmf::{DtmfDigit, event_payload, parse_event};
+use crate::ice::{IceError, IceEvent, IceStream, Pair};
 use crate::jitter::{Adjust, JitterBuffer, JitterStats, Playout};
 use crate::rtcp::{LocalReport, RemoteReport, RtcpState, is_rtcp};
 use crate::sdp::Negotiated;
@@ -37,6 +38,11 @@ pub enum MediaEvent {
     /// The media's encryption could not be set up (DTLS handshake failed or timed out, or the
     /// peer's certificate is not the signalled one): nothing is sent or heard.
     EncryptionFailed(String),
+    /// ICE selected the pair that carries the media (or moved it to another).
+    IceSelected(Pair),
+    /// ICE found no working pair, or the peer's consent expired (RFC 7675): the media can go
+    /// nowhere.
+    IceFailed(String),
 }
 
 /// A datagram the stream wants sent.
@@ -153,6 +159,8 @@ pub struct MediaSession {
     dtls: Option<DtlsTransport>,
     /// Encryption failed: nothing more is sent or heard.
     failed: bool,
+    /// ICE on the stream's socket, when both sides do it: it decides where media goes.
+    ice: Option<Box<IceStream>>,
 }
 
 impl MediaSession {
@@ -169,6 +177,7 @@ impl MediaSession {
             srtp,
             dtls,
             failed: false,
+            ice: None,
             remote: agreed.remote,
             remote_rtcp: agreed.remote_rtcp,
             latched: false,
@@ -234,8 +243,118 @@ impl MediaSession {
             self.dtls = dtls_for(&agreed, &self.params)?;
             self.failed = false;
         }
+        if let (Some(ice), Some(remote)) = (self.ice.as_mut(), agreed.ice.as_ref()) {
+            let controlling = ice.controlling();
+            if let Err(e) = ice.start(ice.now(), remote, controlling) {
+                tracing::warn!(error = %e, "the peer's new ICE description is not usable");
+            }
+        }
         self.agreed = agreed;
         Ok(())
+    }
+
+    /// Runs ICE on the stream's socket: the checks start against the peer's description when
+    /// the exchange agreed ICE; else the stream latches as without it, and the allocation
+    /// `ice` holds at the TURN server is released.
+    ///
+    /// # Errors
+    /// When the peer's ICE description cannot be used (the stream then latches, as without).
+    pub fn attach_ice(
+        &mut self,
+        now: Instant,
+        mut ice: IceStream,
+        we_offered: bool,
+    ) -> Result<(), IceError> {
+        let Some(remote) = self.agreed.ice.clone() else {
+            ice.close();
+            self.flush_ice(&mut ice);
+            return Ok(());
+        };
+        match ice.start(now, &remote, we_offered) {
+            Ok(()) => {
+                self.flush_ice(&mut ice);
+                self.ice = Some(Box::new(ice));
+                Ok(())
+            }
+            Err(e) => {
+                ice.close();
+                self.flush_ice(&mut ice);
+                Err(e)
+            }
+        }
+    }
+
+    /// The TURN server's last words from an ICE stream let go.
+    fn flush_ice(&mut self, ice: &mut IceStream) {
+        if self.ice.is_none() {
+            while let Some((to, bytes)) = ice.poll_transmit() {
+                self.transmits.push_back(MediaTransmit {
+                    to,
+                    bytes,
+                    rtcp_port: false,
+                });
+            }
+        }
+    }
+
+    /// Lets go of ICE as the call ends: the TURN allocation is released.
+    pub fn release_ice(&mut self) {
+        if let Some(mut ice) = self.ice.take() {
+            ice.close();
+            self.flush_ice(&mut ice);
+        }
+    }
+
+    /// The candidate pair carrying the media, when ICE runs.
+    #[must_use]
+    pub fn ice_pair(&self) -> Option<&Pair> {
+        self.ice.as_ref().and_then(|i| i.selected())
+    }
+
+    /// Whether ICE runs on the stream (the peer does ICE).
+    #[must_use]
+    pub fn uses_ice(&self) -> bool {
+        self.ice.is_some()
+    }
+
+    /// Why ICE failed, when it did.
+    #[must_use]
+    pub fn ice_failure(&self) -> Option<&str> {
+        self.ice.as_ref().and_then(|i| i.failure())
+    }
+
+    /// Media cannot go out yet (ICE has no pair) or any more (ICE failed).
+    fn ice_blocks(&self) -> bool {
+        self.ice.as_ref().is_some_and(|i| !i.connected())
+    }
+
+    fn drive_ice(&mut self, now: Instant) {
+        let Some(ice) = self.ice.as_mut() else {
+            return;
+        };
+        if ice.poll_timeout().is_some_and(|at| at <= now) {
+            ice.handle_timeout(now);
+        }
+        self.ice_events();
+    }
+
+    fn ice_events(&mut self) {
+        let Some(ice) = self.ice.as_mut() else {
+            return;
+        };
+        while let Some(event) = ice.poll_event() {
+            match event {
+                IceEvent::Selected(pair) => {
+                    self.remote = Some(pair.remote);
+                    self.remote_rtcp = Some(pair.remote);
+                    self.events.push_back(MediaEvent::IceSelected(pair));
+                }
+                IceEvent::Failed(why) => {
+                    self.transmits.clear();
+                    self.events.push_back(MediaEvent::IceFailed(why));
+                }
+            }
+        }
     }
 
     fn fold_srtp_stats(&mut self) {
@@ -302,6 +421,7 @@ impl MediaSession {
     /// Drives a stream that is not yet carrying audio (its DTLS handshake under way): what
     /// [`MediaSession::send`] does before the keys, without a frame to send.
     pub fn drive(&mut self, now: Instant) {
+        self.drive_ice(now);
         self.drive_dtls(now);
     }
 
@@ -314,6 +434,10 @@ impl MediaSession {
     /// Drives the DTLS handshake: starts it (as the client, towards the peer's address),
     /// retransmits, and gives up past its deadline.
     fn drive_dtls(&mut self, now: Instant) {
+        if self.ice_blocks() {
+            // DTLS runs over the pair ICE selects (RFC 5763 §5): not before.
+            return;
+        }
         let remote = self.remote;
         let Some(dtls) = self.dtls.as_mut() else {
             return;
@@ -407,6 +531,34 @@ impl MediaSession {
 
     /// The next datagram to send (SRTP or SRTCP when keyed; DTLS handshake records first).
     pub fn poll_transmit(&mut self) -> Option<MediaTransmit> {
+        loop {
+            let Some(ice) = self.ice.as_mut() else {
+                return self.poll_stream_transmit();
+            };
+            if let Some((to, bytes)) = ice.poll_transmit() {
+                return Some(MediaTransmit {
+                    to,
+                    bytes,
+                    rtcp_port: false,
+                });
+            }
+            let transmit = self.poll_stream_transmit()?;
+            // Over the selected pair (through the TURN server when it is relayed); nothing
+            // while there is none.
+            let Some(ice) = self.ice.as_mut() else {
+                return Some(transmit);
+            };
+            if let Some((to, bytes)) = ice.send(&transmit.bytes) {
+                return Some(MediaTransmit {
+                    to,
+                    bytes,
+                    rtcp_port: false,
+                });
+            }
+        }
+    }
+
+    fn poll_stream_transmit(&mut self) -> Option<MediaTransmit> {
         if let Some((to, bytes)) = self.dtls.as_mut().and_then(DtlsTransport::poll_transmit) {
             return Some(MediaTransmit {
                 to,
@@ -429,7 +581,7 @@ impl MediaSession {
             match protected {
                 Ok(bytes) => transmit.bytes = bytes,
                 // Never send in the clear what should have been encrypted.
-                Err(_) => return self.poll_transmit(),
+                Err(_) => return self.poll_stream_transmit(),
             }
         }
         Some(transmit)
@@ -479,6 +631,24 @@ impl MediaSession {
     /// A datagram arrived on this stream's RTP port. RTCP (multiplexed) is read as such;
     /// anything that is not RTP of an agreed payload type is counted and ignored.
     pub fn handle_packet(&mut self, now: Instant, from: SocketAddr, bytes: &[u8]) {
+        if let Some(ice) = self.ice.as_mut() {
+            // ICE takes the checks and the TURN server's traffic; media (unwrapped when it came
+            // through the relay) comes back out with the peer's address.
+            ice.handle(now, from, bytes);
+            let mut inbound = Vec::new();
+            while let Some(datagram) = ice.poll_inbound() {
+                inbound.push(datagram);
+            }
+            self.ice_events();
+            for (peer, data) in inbound {
+                self.handle_media_packet(now, peer, &data);
+            }
+            return;
+        }
+        self.handle_media_packet(now, from, bytes);
+    }
+
+    fn handle_media_packet(&mut self, now: Instant, from: SocketAddr, bytes: &[u8]) {
         if is_dtls(bytes) {
             match self.dtls.as_mut() {
                 Some(dtls) if !self.failed => {
@@ -585,7 +755,7 @@ impl MediaSession {
 
     /// Symmetric RTP (RFC 4961): send to where the peer's RTP really comes from.
     fn latch(&mut self, from: SocketAddr) {
-        if !self.latched {
+        if !self.latched && self.ice.is_none() {
             self.latched = true;
             if self.agreed.rtcp_mux || self.remote_rtcp.is_none() {
                 self.remote_rtcp = Some(from);
@@ -611,8 +781,9 @@ impl MediaSession {
     /// The sending half of a tick: encodes the captured frame (or the next DTMF event) and
     /// queues the RTP packet, and an RTCP report when one is due.
     pub fn send(&mut self, now: Instant, capture: &[i16]) {
+        self.drive_ice(now);
         self.drive_dtls(now);
-        if self.failed || (self.dtls.is_some() && self.srtp.is_none()) {
+        if self.failed || (self.dtls.is_some() && self.srtp.is_none()) || self.ice_blocks() {
             // Not keyed (yet): the stream's clock runs on, nothing is sent.
             self.timestamp = self.timestamp.wrapping_add(self.frame_samples() as u32);
             return;

@@ -100,6 +100,7 @@ fn negotiated(codec: Codec) -> Negotiated {
         max_bitrate: None,
         srtp: None,
         dtls: None,
+        ice: None,
     }
 }
 

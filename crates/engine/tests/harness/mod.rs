@@ -86,7 +86,7 @@ pub trait Ask {
             now,
             Request::Reconfigure {
                 accounts,
-                media,
+                media: Box::new(media),
                 callbacks,
             },
         )

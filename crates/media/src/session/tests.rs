@@ -20,6 +20,7 @@ fn agreed(codec: Codec, port: u16) -> Negotiated {
         max_bitrate: None,
         srtp: None,
         dtls: None,
+        ice: None,
     }
 }
 

@@ -190,7 +190,7 @@ impl Core {
                             &mut self.phone,
                             Request::Reconfigure {
                                 accounts,
-                                media,
+                                media: Box::new(media),
                                 callbacks,
                             },
                         );

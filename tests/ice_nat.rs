@@ -1,0 +1,399 @@
+//! ICE through real NATs: network namespaces this test makes (and removes), the kernel's NAT
+//! (nftables masquerade) between them, coturn as the STUN and TURN server, baresip with its
+//! ice module on the far side.
+//!
+//! ```text
+//!  agent ns: recall 192.0.2.10 ── NAT A 192.0.2.1 | 203.0.113.1 ──┐
+//!                                                                  ├─ wan ns (bridge): coturn 203.0.113.100,
+//!  bob ns:   baresip 198.51.100.10 ── NAT B 198.51.100.1 | 203.0.113.2 ┘
+//!  public ns: baresip 203.0.113.20 ─────────────────────────────────────┘
+//! ```
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use crate::ice::{BARESIP_ICE, BARESIP_ICE_CONFIG, ice_pair};
+use crate::srtp::{baresip_at, call_bob, flowing, hang_up_and_check_audio};
+use crate::support::{
+    Headless, Proc, connect, free_port, reach_in_netns, require, scratch, wait_until, write_tone,
+};
+
+/// coturn's address on the "internet".
+const TURN: &str = "203.0.113.100:3478";
+
+/// The namespaces of one test, removed when it is dropped.
+struct Topology {
+    prefix: String,
+    names: Vec<String>,
+}
+
+fn ip(args: &str) {
+    let status = Command::new("ip")
+        .args(args.split_whitespace())
+        .status()
+        .expect("ip");
+    assert!(status.success(), "ip {args}");
+}
+
+fn in_ns(netns: &str, command: &str) {
+    let status = Command::new("ip")
+        .args(["netns", "exec", netns])
+        .args(command.split_whitespace())
+        .status()
+        .expect("ip netns exec");
+    assert!(status.success(), "{netns}: {command}");
+}
+
+/// How NAT A maps: `masquerade` keeps the source port (endpoint-independent mapping,
+/// address-and-port-dependent filtering: a port-restricted cone in practice), `masquerade
+/// fully-random` maps every new destination to a new port (symmetric).
+#[derive(Clone, Copy)]
+enum Nat {
+    PortRestricted,
+    Symmetric,
+}
+
+impl Topology {
+    fn new(tag: &str, nat: Nat, bob_behind_nat: bool) -> Self {
+        require("ip");
+        require("nft");
+        let prefix = format!("rc{}{tag}", std::process::id() % 100_000);
+        let mut topology = Self {
+            prefix: prefix.clone(),
+            names: Vec::new(),
+        };
+        let (agent, nat_a, wan) = (topology.ns("a"), topology.ns("n"), topology.ns("w"));
+        let p = &prefix;
+        // agent ─ NAT A
+        ip(&format!("link add {p}a0 type veth peer name {p}a1"));
+        ip(&format!("link set {p}a0 netns {agent}"));
+        ip(&format!("link set {p}a1 netns {nat_a}"));
+        ip(&format!("-n {agent} addr add 192.0.2.10/24 dev {p}a0"));
+        ip(&format!("-n {agent} link set {p}a0 up"));
+        ip(&format!("-n {agent} route add default via 192.0.2.1"));
+        ip(&format!("-n {nat_a} addr add 192.0.2.1/24 dev {p}a1"));
+        ip(&format!("-n {nat_a} link set {p}a1 up"));
+        // NAT A ─ wan bridge
+        ip(&format!("-n {wan} link add {p}br type bridge"));
+        ip(&format!("-n {wan} link set {p}br up"));
+        ip(&format!("-n {wan} addr add 203.0.113.100/24 dev {p}br"));
+        topology.uplink(&nat_a, &wan, "n", "203.0.113.1/24");
+        // A public host for bob when he is not behind a NAT.
+        let public = topology.ns("p");
+        topology.uplink(&public, &wan, "p", "203.0.113.20/24");
+        topology.masquerade(&nat_a, &format!("{p}n0"), nat);
+        if bob_behind_nat {
+            let (bob, nat_b) = (topology.ns("b"), topology.ns("m"));
+            ip(&format!("link add {p}b0 type veth peer name {p}b1"));
+            ip(&format!("link set {p}b0 netns {bob}"));
+            ip(&format!("link set {p}b1 netns {nat_b}"));
+            ip(&format!("-n {bob} addr add 198.51.100.10/24 dev {p}b0"));
+            ip(&format!("-n {bob} link set {p}b0 up"));
+            ip(&format!("-n {bob} route add default via 198.51.100.1"));
+            ip(&format!("-n {nat_b} addr add 198.51.100.1/24 dev {p}b1"));
+            ip(&format!("-n {nat_b} link set {p}b1 up"));
+            topology.uplink(&nat_b, &wan, "m", "203.0.113.2/24");
+            topology.masquerade(&nat_b, &format!("{p}m0"), Nat::PortRestricted);
+            // Bob's LAN is routed from the wan for SIP only (see `let_sip_in`).
+            ip(&format!(
+                "-n {wan} route add 198.51.100.0/24 via 203.0.113.2"
+            ));
+            ip(&format!(
+                "-n {nat_a} route add 198.51.100.0/24 via 203.0.113.2"
+            ));
+        }
+        topology
+    }
+
+    /// NAT B lets in, unasked, only SIP to bob's port (as a PBX's port forward would): all
+    /// else reaches bob only as the answer to what bob sent.
+    fn let_sip_in(&self, port: u16) {
+        let out = format!("{}m0", self.prefix);
+        self.nft(
+            &self.name("m"),
+            &format!(
+                "table ip filter {{ chain inbound {{ type filter hook forward priority 0; \
+                 ct state established,related accept; iifname \"{out}\" udp dport {port} accept; \
+                 iifname \"{out}\" drop; }}; }}\n"
+            ),
+        );
+    }
+
+    /// Makes a namespace with its loopback up.
+    fn ns(&mut self, role: &str) -> String {
+        let name = format!("{}{role}", self.prefix);
+        let _ = Command::new("ip")
+            .args(["netns", "del", &name])
+            .stderr(std::process::Stdio::null())
+            .status();
+        ip(&format!("netns add {name}"));
+        ip(&format!("-n {name} link set lo up"));
+        self.names.push(name.clone());
+        name
+    }
+
+    fn name(&self, role: &str) -> String {
+        format!("{}{role}", self.prefix)
+    }
+
+    /// A NAT namespace's outside interface, on the wan bridge, with this address.
+    fn uplink(&self, nat: &str, wan: &str, role: &str, addr: &str) {
+        let p = &self.prefix;
+        ip(&format!(
+            "link add {p}{role}0 type veth peer name {p}{role}1"
+        ));
+        ip(&format!("link set {p}{role}0 netns {nat}"));
+        ip(&format!("link set {p}{role}1 netns {wan}"));
+        ip(&format!("-n {nat} addr add {addr} dev {p}{role}0"));
+        ip(&format!("-n {nat} link set {p}{role}0 up"));
+        ip(&format!("-n {wan} link set {p}{role}1 master {p}br"));
+        ip(&format!("-n {wan} link set {p}{role}1 up"));
+        in_ns(nat, "sysctl -q -w net.ipv4.ip_forward=1");
+    }
+
+    fn masquerade(&self, nat: &str, out: &str, kind: Nat) {
+        let how = match kind {
+            Nat::PortRestricted => "masquerade",
+            Nat::Symmetric => "masquerade fully-random",
+        };
+        // As a home router's firewall does, what the wan sends to the router unasked is dropped
+        // (and, dropped before conntrack confirms it, leaves no entry that would make the NAT
+        // map our next flow to that sender to another port).
+        let rules = format!(
+            "table ip nat {{ chain post {{ type nat hook postrouting priority 100; oifname \"{out}\" {how}; }}; }}\n\
+             table ip guard {{ chain input {{ type filter hook input priority 0; iifname \"{out}\" ct state new drop; }}; }}\n"
+        );
+        self.nft(nat, &rules);
+    }
+
+    fn nft(&self, nat: &str, rules: &str) {
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", nat, "nft", "-f", "-"])
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .expect("nft");
+        {
+            use std::io::Write;
+            child
+                .stdin
+                .take()
+                .expect("stdin")
+                .write_all(rules.as_bytes())
+                .expect("rules");
+        }
+        assert!(child.wait().expect("nft").success(), "{rules}");
+    }
+}
+
+impl Drop for Topology {
+    fn drop(&mut self) {
+        for name in &self.names {
+            let _ = Command::new("ip").args(["netns", "del", name]).status();
+        }
+    }
+}
+
+/// coturn in the wan namespace, with its own config: STUN and TURN on 203.0.113.100:3478,
+/// long-term credentials agent/secret.
+fn coturn(dir: &Path, wan: &str) -> Proc {
+    require("turnserver");
+    let config = dir.join("turnserver.conf");
+    std::fs::write(
+        &config,
+        format!(
+            "listening-ip=203.0.113.100\nlistening-port=3478\nrelay-ip=203.0.113.100\n\
+             min-port=49152\nmax-port=49400\nrealm=recall.test\nlt-cred-mech\nuser=agent:secret\n\
+             fingerprint\nno-tls\nno-dtls\nno-cli\nno-tcp-relay\nno-multicast-peers\n\
+             pidfile={}\nlog-file=stdout\nsimple-log\nverbose\n",
+            dir.join("turnserver.pid").display()
+        ),
+    )
+    .expect("coturn config");
+    let mut command = Command::new("ip");
+    command
+        .args(["netns", "exec", wan, "turnserver", "-c"])
+        .arg(&config);
+    let turn = Proc::spawn("coturn", command, &dir.join("coturn.log"));
+    assert!(
+        wait_until(Duration::from_secs(10), || turn
+            .log_text()
+            .contains("Total General servers")
+            || turn.log_text().contains("listener opened")),
+        "{}",
+        turn.log_text()
+    );
+    turn
+}
+
+/// recall headless inside the agent's namespace on 192.0.2.10, with `[media]` as given; its
+/// control API is reached inside the namespace.
+fn recall_behind_nat(dir: &Path, agent_ns: &str, media: &str) -> Headless {
+    write_tone(&dir.join("tone.wav"), 440.0, 10.0);
+    let config = dir.join("recall.toml");
+    std::fs::write(
+        &config,
+        format!("[media]\ncodecs = [\"pcmu\"]\nrtp_ip = \"192.0.2.10\"\n{media}\n"),
+    )
+    .expect("config");
+    let sip: SocketAddr = "192.0.2.10:5060".parse().expect("addr");
+    let control: SocketAddr = format!("127.0.0.2:{}", free_port()).parse().expect("addr");
+    reach_in_netns(control, agent_ns);
+    let mut command = Command::new("ip");
+    command
+        .args(["netns", "exec", agent_ns, env!("CARGO_BIN_EXE_recall")])
+        .arg("headless")
+        .arg("--listen")
+        .arg(format!("udp:{sip}"))
+        .arg("--control")
+        .arg(control.to_string())
+        .arg("--config")
+        .arg(&config)
+        .arg("--audio")
+        .arg(format!(
+            "file:{},{}",
+            dir.join("tone.wav").display(),
+            dir.join("heard.wav").display()
+        ))
+        .arg("--log-sip")
+        .env(
+            "RUST_LOG",
+            std::env::var("RECALL_TEST_LOG").unwrap_or_else(|_| "info".to_owned()),
+        );
+    let proc = Proc::spawn("recall behind NAT", command, &dir.join("recall.log"));
+    let agent = Headless { proc, sip, control };
+    assert!(
+        wait_until(Duration::from_secs(10), || connect(control).is_ok()),
+        "{}",
+        agent.proc.log_text()
+    );
+    agent
+}
+
+/// Waits until the agent's spare sockets have gathered their candidates.
+fn gathered(agent: &Headless) {
+    assert!(
+        wait_until(Duration::from_secs(10), || agent
+            .proc
+            .log_text()
+            .contains("ICE candidates gathered")),
+        "{}",
+        agent.proc.log_text()
+    );
+}
+
+#[test]
+fn behind_a_port_restricted_nat_the_server_reflexive_candidate_carries_the_call() {
+    let dir = scratch("ice-nat-prc");
+    let topology = Topology::new("p", Nat::PortRestricted, false);
+    let (agent_ns, wan) = (topology.name("a"), topology.name("w"));
+    let _turn = coturn(&dir, &wan);
+    let (bob, sip, _) = baresip_at(
+        &dir,
+        Some(&topology.name("p")),
+        "203.0.113.20",
+        BARESIP_ICE,
+        BARESIP_ICE_CONFIG,
+    );
+    let agent = recall_behind_nat(
+        &dir,
+        &agent_ns,
+        &format!("ice = true\nstun_server = \"{TURN}\""),
+    );
+    gathered(&agent);
+    let (status, call) = call_bob(&agent, &format!("203.0.113.20:{sip}"));
+    assert_eq!(status, 201, "{call}");
+    let view = ice_pair(&agent);
+    let log = agent.proc.log_text();
+    // Our offer has the host and the server-reflexive candidate (NAT A's public address).
+    assert!(
+        log.contains("typ host") && log.contains(" 203.0.113.1 ") && log.contains("typ srflx"),
+        "{log}"
+    );
+    // The pair runs from our host socket (through the NAT) to bob; bob reached us at NAT A's
+    // public address — our host candidate, 192.0.2.10, is unreachable from the wan.
+    let pair = view["ice"].as_str().unwrap_or_default();
+    assert!(pair.contains("-> host 203.0.113.20:"), "{view}");
+    assert!(
+        wait_until(Duration::from_secs(10), || bob
+            .log_text()
+            .contains("connected: raddr 203.0.113.1:")),
+        "{}",
+        bob.log_text()
+    );
+    let view = flowing(&agent, &bob);
+    hang_up_and_check_audio(&dir, agent, &bob, &view, false);
+}
+
+#[test]
+fn behind_a_symmetric_nat_only_the_turn_relay_carries_the_call() {
+    let dir = scratch("ice-nat-sym");
+    let topology = Topology::new("s", Nat::Symmetric, true);
+    let (agent_ns, wan, bob_ns) = (topology.name("a"), topology.name("w"), topology.name("b"));
+    let turn = coturn(&dir, &wan);
+    let (bob, sip, _) = baresip_at(
+        &dir,
+        Some(&bob_ns),
+        "198.51.100.10",
+        &format!("{BARESIP_ICE};stunserver=stun:{TURN}"),
+        BARESIP_ICE_CONFIG,
+    );
+    let agent = recall_behind_nat(
+        &dir,
+        &agent_ns,
+        &format!(
+            "ice = true\nstun_server = \"{TURN}\"\nturn_server = \"{TURN}\"\n\
+             turn_user = \"agent\"\nturn_password = \"secret\""
+        ),
+    );
+    gathered(&agent);
+    topology.let_sip_in(sip);
+    let (status, call) = call_bob(&agent, &format!("198.51.100.10:{sip}"));
+    assert_eq!(status, 201, "{call}");
+    let view = ice_pair(&agent);
+    let pair = view["ice"].as_str().unwrap_or_default();
+    assert!(
+        pair.starts_with("relay 203.0.113.100:"),
+        "{view}\n{}\n{}",
+        agent.proc.log_text(),
+        turn.log_text()
+    );
+    let view = flowing(&agent, &bob);
+    hang_up_and_check_audio(&dir, agent, &bob, &view, false);
+}
+
+#[test]
+fn when_the_peer_vanishes_consent_expires_and_the_call_ends() {
+    let dir = scratch("ice-nat-consent");
+    let topology = Topology::new("c", Nat::PortRestricted, false);
+    let (agent_ns, wan) = (topology.name("a"), topology.name("w"));
+    let _turn = coturn(&dir, &wan);
+    let (mut bob, sip, _) = baresip_at(
+        &dir,
+        Some(&topology.name("p")),
+        "203.0.113.20",
+        BARESIP_ICE,
+        BARESIP_ICE_CONFIG,
+    );
+    let agent = recall_behind_nat(
+        &dir,
+        &agent_ns,
+        &format!("ice = true\nstun_server = \"{TURN}\""),
+    );
+    gathered(&agent);
+    let (status, call) = call_bob(&agent, &format!("203.0.113.20:{sip}"));
+    assert_eq!(status, 201, "{call}");
+    flowing(&agent, &bob);
+    // Bob's process dies without a BYE: nothing answers our consent checks any more.
+    let _ = bob.child.kill();
+    let _ = bob.child.wait();
+    let mut view = serde_json::Value::Null;
+    let ended = wait_until(Duration::from_secs(45), || {
+        view = agent.calls().first().cloned().unwrap_or_default();
+        view["state"] == "ended"
+    });
+    assert!(ended, "{view}\n{}", agent.proc.log_text());
+    let reason = view["end_reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("consent expired"), "{view}");
+}
