@@ -11,26 +11,11 @@
 
 mod support;
 
-use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use support::{Proc, cpu_seconds, get_json, recall_headless, wait_until};
-
-fn post(control: SocketAddr, path: &str, body: &str) -> bool {
-    let Ok(mut stream) = std::net::TcpStream::connect(control) else {
-        return false;
-    };
-    let _ = write!(
-        stream,
-        "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    let mut text = String::new();
-    let _ = stream.read_to_string(&mut text);
-    text.starts_with("HTTP/1.1 2")
-}
+use support::{Proc, cpu_seconds, get_json, post, recall_headless, wait_until};
 
 fn start(dir: &Path, name: &str, media: &str, auto_answer: bool) -> (Proc, SocketAddr, SocketAddr) {
     let config = dir.join(format!("{name}.toml"));

@@ -80,3 +80,36 @@ fn a_peer_without_ice_is_latched_to_as_before() {
     assert!(view["ice"].is_null(), "{view}");
     hang_up_and_check_audio(&dir, agent, &bob, &view, false);
 }
+
+#[test]
+fn dtls_srtp_runs_over_the_pair_ice_selected() {
+    let dir = scratch("ice-dtls");
+    let (bob, sip, _) = baresip_at(
+        &dir,
+        None,
+        "127.0.0.1",
+        &format!("{BARESIP_ICE};mediaenc=dtls_srtp"),
+        BARESIP_ICE_CONFIG,
+    );
+    let agent = recall_with(
+        &dir,
+        "ice = true\nencryption = \"mandatory\"\nkeying = \"dtls\"",
+        false,
+    );
+    let (status, call) = call_bob(&agent, &format!("127.0.0.1:{sip}"));
+    assert_eq!(status, 201, "{call}");
+    ice_pair(&agent);
+    let view = flowing(&agent, &bob);
+    assert!(
+        view["encryption"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("dtls-srtp "),
+        "{view}"
+    );
+    assert!(
+        view["ice"].as_str().unwrap_or_default().contains("->"),
+        "{view}"
+    );
+    hang_up_and_check_audio(&dir, agent, &bob, &view, true);
+}

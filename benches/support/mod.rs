@@ -154,6 +154,21 @@ pub fn get_json(control: SocketAddr, path: &str) -> Option<serde_json::Value> {
     serde_json::from_str(text.split_once("\r\n\r\n")?.1).ok()
 }
 
+/// POST on the control API; `true` on a 2xx.
+pub fn post(control: SocketAddr, path: &str, body: &str) -> bool {
+    let Ok(mut stream) = std::net::TcpStream::connect(control) else {
+        return false;
+    };
+    let _ = write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let mut text = String::new();
+    let _ = stream.read_to_string(&mut text);
+    text.starts_with("HTTP/1.1 2")
+}
+
 /// Waits until `check` holds or `limit` passes.
 pub fn wait_until(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
     let start = Instant::now();

@@ -423,7 +423,7 @@ fn status_line(interaction: &Interaction, call: Option<&CallView>, now: OffsetDa
             since(|k| matches!(k, TimelineKind::Held)).unwrap_or_default()
         ),
         (_, Some(CallState::Connected)) => format!(
-            "Connected {}{}{}",
+            "Connected {}{}{}{}",
             since(|k| matches!(k, TimelineKind::Connected)).unwrap_or_default(),
             if call.is_some_and(|c| c.muted) {
                 " (muted)"
@@ -432,6 +432,9 @@ fn status_line(interaction: &Interaction, call: Option<&CallView>, now: OffsetDa
             },
             call.and_then(|c| c.encryption.as_deref())
                 .map(protection)
+                .unwrap_or_default(),
+            call.and_then(|c| c.ice.as_deref())
+                .map(media_route)
                 .unwrap_or_default()
         ),
         (InteractionState::Ended, _) => "Ended".to_owned(),
@@ -451,6 +454,20 @@ fn protection(encryption: &str) -> String {
             format!(" · 🔒 encrypted ({} {suite})", keying.to_ascii_uppercase())
         }
         None => " · NOT encrypted".to_owned(),
+    }
+}
+
+/// Which way a call's media goes when ICE chose it: straight to the peer, or through the
+/// TURN relay (the agent's network lets nothing else through).
+fn media_route(ice: &str) -> String {
+    if ice.starts_with("relay ") {
+        " · media via TURN relay".to_owned()
+    } else if ice.contains(" -> ") {
+        " · media direct (ICE)".to_owned()
+    } else if ice.starts_with("failed") {
+        " · media lost".to_owned()
+    } else {
+        " · connecting the media (ICE)…".to_owned()
     }
 }
 

@@ -256,6 +256,31 @@ fn a_call_line_says_whether_its_media_is_encrypted() {
 }
 
 #[test]
+fn a_call_line_says_which_way_ice_sent_the_media() {
+    for (ice, shown) in [
+        (
+            "relay 203.0.113.100:49308 -> srflx 203.0.113.2:44620",
+            "· media via TURN relay",
+        ),
+        (
+            "host 192.0.2.10:4000 -> host 203.0.113.20:5000",
+            "· media direct (ICE)",
+        ),
+        ("checking", "connecting the media (ICE)"),
+    ] {
+        let mut connected = call(4, "connected", Some(3));
+        connected.ice = Some(ice.to_owned());
+        let mut h = harness(state_with(
+            vec![interaction(3, "connected", "immediate", Some(4))],
+            vec![connected],
+        ));
+        h.state_mut().state.selected = Some(InteractionId(3));
+        h.run();
+        h.get_by_label_contains(shown);
+    }
+}
+
+#[test]
 fn done_waits_for_a_disposition_when_one_is_mandatory() {
     let mut h = harness(state_with(
         vec![interaction(5, "ended", "delayed", Some(6))],

@@ -404,3 +404,17 @@ fn a_new_ufrag_from_the_peer_restarts_ice_with_new_credentials_of_ours() {
     assert_ne!(world.a.local_description().ufrag, before);
     assert!(world.a.selected().is_none());
 }
+
+#[test]
+fn against_a_lite_peer_we_control_even_when_we_answered() {
+    let mut world = World::new(Behaviour::FullCone);
+    let mut offer = world.b.local_description().clone();
+    offer.lite = true;
+    world.a.start(world.now, &offer, false).unwrap();
+    assert!(world.a.controlling());
+    let mut full = world.b.local_description().clone();
+    full.ufrag = "other1".to_owned();
+    let mut answerer = World::new(Behaviour::FullCone);
+    answerer.a.start(answerer.now, &full, false).unwrap();
+    assert!(!answerer.a.controlling());
+}
