@@ -14,7 +14,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::{Proc, free_port, get_json, post, recall_headless, require, wait_until};
+use support::{Proc, free_port, get_json, plain, post, recall_headless, require, wait_until};
 
 fn coturn(dir: &Path, port: u16) -> Proc {
     let config = dir.join("turnserver.conf");
@@ -60,21 +60,6 @@ fn gathered(dir: &Path, name: &str) -> bool {
         .matches("ICE candidates gathered")
         .count()
         >= 2
-}
-
-/// A log line without its colour codes.
-fn plain(line: &str) -> String {
-    let mut out = String::new();
-    let mut escape = false;
-    for c in line.chars() {
-        match (escape, c) {
-            (false, '\u{1b}') => escape = true,
-            (true, 'm') => escape = false,
-            (true, _) => {}
-            (false, c) => out.push(c),
-        }
-    }
-    out
 }
 
 fn main() {

@@ -16,7 +16,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
-use support::{Proc, free_port, get_json, require, wait_until};
+use support::{Proc, free_port, get_json, plain, require, wait_until};
 
 const RECALL: &str = env!("CARGO_BIN_EXE_recall");
 
@@ -329,21 +329,6 @@ fn first_registrations(dir: &Path, pki: &Path, transport: &str, rounds: usize) -
     }
     kam.terminate(Duration::from_secs(5));
     times
-}
-
-/// A log without its colour escape sequences.
-fn plain(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut escape = false;
-    for c in text.chars() {
-        match (escape, c) {
-            (false, '\u{1b}') => escape = true,
-            (true, 'm') => escape = false,
-            (true, _) => {}
-            (false, c) => out.push(c),
-        }
-    }
-    out
 }
 
 /// Seconds since the epoch of a log line's RFC 3339 timestamp.

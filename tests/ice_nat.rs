@@ -283,27 +283,34 @@ fn gathered(agent: &Headless) {
     );
 }
 
-#[test]
-fn behind_a_port_restricted_nat_the_server_reflexive_candidate_carries_the_call() {
-    let dir = scratch("ice-nat-prc");
-    let topology = Topology::new("p", Nat::PortRestricted, false);
+/// A call from recall behind a port-restricted NAT (STUN only) to baresip on a public address,
+/// placed once both are up: the topology (keep it alive), coturn, bob, and recall.
+fn call_public_bob(dir: &Path, tag: &str) -> (Topology, Proc, Proc, Headless) {
+    let topology = Topology::new(tag, Nat::PortRestricted, false);
     let (agent_ns, wan) = (topology.name("a"), topology.name("w"));
-    let _turn = coturn(&dir, &wan);
+    let turn = coturn(dir, &wan);
     let (bob, sip, _) = baresip_at(
-        &dir,
+        dir,
         Some(&topology.name("p")),
         "203.0.113.20",
         BARESIP_ICE,
         BARESIP_ICE_CONFIG,
     );
     let agent = recall_behind_nat(
-        &dir,
+        dir,
         &agent_ns,
         &format!("ice = true\nstun_server = \"{TURN}\""),
     );
     gathered(&agent);
     let (status, call) = call_bob(&agent, &format!("203.0.113.20:{sip}"));
     assert_eq!(status, 201, "{call}");
+    (topology, turn, bob, agent)
+}
+
+#[test]
+fn behind_a_port_restricted_nat_the_server_reflexive_candidate_carries_the_call() {
+    let dir = scratch("ice-nat-prc");
+    let (_topology, _turn, bob, agent) = call_public_bob(&dir, "p");
     let view = ice_pair(&agent);
     let log = agent.proc.log_text();
     // Our offer has the host and the server-reflexive candidate (NAT A's public address).
@@ -366,24 +373,7 @@ fn behind_a_symmetric_nat_only_the_turn_relay_carries_the_call() {
 #[test]
 fn when_the_peer_vanishes_consent_expires_and_the_call_ends() {
     let dir = scratch("ice-nat-consent");
-    let topology = Topology::new("c", Nat::PortRestricted, false);
-    let (agent_ns, wan) = (topology.name("a"), topology.name("w"));
-    let _turn = coturn(&dir, &wan);
-    let (mut bob, sip, _) = baresip_at(
-        &dir,
-        Some(&topology.name("p")),
-        "203.0.113.20",
-        BARESIP_ICE,
-        BARESIP_ICE_CONFIG,
-    );
-    let agent = recall_behind_nat(
-        &dir,
-        &agent_ns,
-        &format!("ice = true\nstun_server = \"{TURN}\""),
-    );
-    gathered(&agent);
-    let (status, call) = call_bob(&agent, &format!("203.0.113.20:{sip}"));
-    assert_eq!(status, 201, "{call}");
+    let (_topology, _turn, mut bob, agent) = call_public_bob(&dir, "c");
     flowing(&agent, &bob);
     // Bob's process dies without a BYE: nothing answers our consent checks any more.
     let _ = bob.child.kill();

@@ -169,6 +169,21 @@ pub fn post(control: SocketAddr, path: &str, body: &str) -> bool {
     text.starts_with("HTTP/1.1 2")
 }
 
+/// A log without its colour escape sequences.
+pub fn plain(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut escape = false;
+    for c in text.chars() {
+        match (escape, c) {
+            (false, '\u{1b}') => escape = true,
+            (true, 'm') => escape = false,
+            (true, _) => {}
+            (false, c) => out.push(c),
+        }
+    }
+    out
+}
+
 /// Waits until `check` holds or `limit` passes.
 pub fn wait_until(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
     let start = Instant::now();

@@ -113,15 +113,7 @@ impl Calls {
         // Nothing is relayed to a socket no call uses yet.
         let mut relayed = VecDeque::new();
         gatherer.handle(cx.now, from, bytes, &mut relayed);
-        if gatherer.done() && !was_done {
-            info!(
-                port = %local,
-                srflx = ?gatherer.srflx(),
-                relay = ?gatherer.relay(),
-                problems = ?gatherer.problems(),
-                "ICE candidates gathered"
-            );
-        }
+        log_gathered(gatherer, was_done);
         self.pump_ice_pool(cx);
         true
     }
@@ -133,15 +125,7 @@ impl Calls {
             if gatherer.poll_timeout().is_some_and(|at| at <= now) {
                 let was_done = gatherer.done();
                 gatherer.handle_timeout(now, &mut VecDeque::new());
-                if gatherer.done() && !was_done {
-                    info!(
-                        port = %gatherer.local(),
-                        srflx = ?gatherer.srflx(),
-                        relay = ?gatherer.relay(),
-                        problems = ?gatherer.problems(),
-                        "ICE candidates gathered"
-                    );
-                }
+                log_gathered(gatherer, was_done);
             }
         }
         self.pump_ice_pool(cx);
@@ -171,5 +155,18 @@ impl Calls {
         while let Some((to, bytes)) = ice.poll_transmit() {
             out.push_back(Output::Rtp { local, to, bytes });
         }
+    }
+}
+
+/// Says what a gatherer found once it has just finished.
+fn log_gathered(gatherer: &Gatherer, was_done: bool) {
+    if gatherer.done() && !was_done {
+        info!(
+            port = %gatherer.local(),
+            srflx = ?gatherer.srflx(),
+            relay = ?gatherer.relay(),
+            problems = ?gatherer.problems(),
+            "ICE candidates gathered"
+        );
     }
 }

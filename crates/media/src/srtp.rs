@@ -297,7 +297,7 @@ impl Srtp {
         }
         let provider = rtc_srtp::crypto::default_provider()
             .map_err(|e| SrtpError::Malformed(e.to_string()))?;
-        let crypto = provider.crypto();
+        let crypto = &crypto::SrtpCrypto::new(provider);
         let context = |key: &MasterKey, replay: bool| {
             let (rtp, rtcp) = if replay {
                 (
@@ -424,5 +424,6 @@ fn guarded<T>(call: impl FnOnce() -> Result<T, SrtpLibError>) -> Result<T, SrtpL
     })
 }
 
+mod crypto;
 #[cfg(test)]
 mod tests;

@@ -205,6 +205,16 @@ impl World {
         }
     }
 
+    /// A world whose agents have connected (A offered): how long that took, and it.
+    fn connected(behaviour: Behaviour) -> (Duration, Self) {
+        let mut world = Self::new(behaviour);
+        world.connect();
+        let took = world.run_until(Duration::from_secs(5), |w| {
+            w.a.connected() && w.b.connected()
+        });
+        (took, world)
+    }
+
     /// A offers, B answers: both start their checks.
     fn connect(&mut self) {
         let offer = self.a.local_description().clone();
@@ -304,11 +314,7 @@ fn the_description_reads_media_level_first_then_session_level() {
 
 #[test]
 fn behind_a_full_cone_nat_the_server_reflexive_pair_is_nominated_quickly() {
-    let mut world = World::new(Behaviour::FullCone);
-    world.connect();
-    let took = world.run_until(Duration::from_secs(5), |w| {
-        w.a.connected() && w.b.connected()
-    });
+    let (took, world) = World::connected(Behaviour::FullCone);
     let pair = world.a.selected().unwrap().clone();
     // A's host candidate is not reachable from outside: the pair is A's host base (its
     // srflx, seen by B as that) to B's host.
@@ -320,11 +326,7 @@ fn behind_a_full_cone_nat_the_server_reflexive_pair_is_nominated_quickly() {
 
 #[test]
 fn behind_a_port_restricted_nat_checks_open_the_way_both_ways() {
-    let mut world = World::new(Behaviour::PortRestricted);
-    world.connect();
-    world.run_until(Duration::from_secs(5), |w| {
-        w.a.connected() && w.b.connected()
-    });
+    let (_, mut world) = World::connected(Behaviour::PortRestricted);
     assert!(world.a.connected() && world.b.connected());
     assert!(
         matches!(world.a_events.first(), Some(IceEvent::Selected(_))),
@@ -342,11 +344,7 @@ fn behind_a_port_restricted_nat_checks_open_the_way_both_ways() {
 fn behind_a_symmetric_nat_the_peer_learns_a_peer_reflexive_candidate() {
     // A's mapping towards B is not the one the STUN server saw: B's checks to A's srflx are
     // filtered, but A's checks reach B from a new port that B learns as peer-reflexive.
-    let mut world = World::new(Behaviour::Symmetric);
-    world.connect();
-    world.run_until(Duration::from_secs(5), |w| {
-        w.a.connected() && w.b.connected()
-    });
+    let (_, world) = World::connected(Behaviour::Symmetric);
     let b_pair = world.b.selected().expect("B selected a pair").clone();
     assert_eq!(b_pair.remote_type, "prflx", "{b_pair}");
     assert_ne!(Some(b_pair.remote), world.a.gatherer.srflx());
@@ -368,11 +366,7 @@ fn with_nothing_reachable_ice_fails_and_says_so() {
 
 #[test]
 fn consent_expires_when_the_peer_vanishes_and_media_stops() {
-    let mut world = World::new(Behaviour::FullCone);
-    world.connect();
-    world.run_until(Duration::from_secs(5), |w| {
-        w.a.connected() && w.b.connected()
-    });
+    let (_, mut world) = World::connected(Behaviour::FullCone);
     assert!(world.a.connected());
     // Consent is refreshed while B answers.
     world.run_until(Duration::from_secs(40), |_| false);
@@ -391,11 +385,7 @@ fn consent_expires_when_the_peer_vanishes_and_media_stops() {
 
 #[test]
 fn a_new_ufrag_from_the_peer_restarts_ice_with_new_credentials_of_ours() {
-    let mut world = World::new(Behaviour::FullCone);
-    world.connect();
-    world.run_until(Duration::from_secs(5), |w| {
-        w.a.connected() && w.b.connected()
-    });
+    let (_, mut world) = World::connected(Behaviour::FullCone);
     let before = world.a.local_description().ufrag.clone();
     let mut restarted = world.b.local_description().clone();
     restarted.ufrag = "fresh1".to_owned();
