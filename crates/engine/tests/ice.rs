@@ -1,0 +1,100 @@
+//! ICE between two phones in virtual time: host candidates in both descriptions, the pair
+//! named in both call views, audio over it; and consent (RFC 7675): when the peer stops
+//! answering the checks — though its RTP still arrives — the call ends saying so.
+
+#![allow(clippy::disallowed_methods)]
+
+mod harness;
+
+use std::time::Duration;
+
+use api::{CallDirection, CallState, CallView};
+use harness::{Ask, Host, World, rms};
+
+/// Both phones run ICE (host candidates only: no STUN or TURN server on this network).
+fn use_ice(world: &mut World) {
+    let now = world.now;
+    for (host, user) in [(&mut world.a, "alice"), (&mut world.b, "bob")] {
+        host.phone.reconfigure(
+            now,
+            vec![harness::account(user, &format!("{user}-secret"))],
+            engine::MediaSettings {
+                codecs: vec![media::Codec::Pcmu],
+                ice: Some(media::IceServers::default()),
+                ..engine::MediaSettings::default()
+            },
+            engine::CallbackSettings::default(),
+        );
+    }
+    world.run_until(now + Duration::from_secs(5));
+}
+
+fn bobs_call(host: &Host) -> Option<CallView> {
+    host.phone
+        .calls()
+        .into_iter()
+        .find(|c| c.direction == CallDirection::Inbound)
+}
+
+fn pair(view: Option<CallView>) -> String {
+    view.and_then(|c| c.ice).unwrap_or_default()
+}
+
+#[test]
+fn two_phones_agree_a_host_pair_and_talk_over_it() {
+    let mut world = World::registered(91, 0.0, Duration::from_millis(5));
+    use_ice(&mut world);
+    let call = world.alice_calls_bob();
+    world.run_while(Duration::from_secs(5), |w| {
+        pair(w.a.phone.call(call)).contains("->") && pair(bobs_call(&w.b)).contains("->")
+    });
+    let alice = pair(world.a.phone.call(call));
+    let bob = pair(bobs_call(&world.b));
+    assert!(alice.starts_with("host ") && alice.contains("-> host "), "{alice}");
+    assert!(bob.starts_with("host ") && bob.contains("-> host "), "{bob}");
+    world.a.heard.lock().expect("heard").clear();
+    world.b.heard.lock().expect("heard").clear();
+    world.run_until(world.now + Duration::from_secs(3));
+    for (who, host) in [("alice", &world.a), ("bob", &world.b)] {
+        let heard = host.heard.lock().expect("heard").clone();
+        assert!(rms(&heard) > 1000.0, "{who} heard: {}", rms(&heard));
+    }
+}
+
+#[test]
+fn a_peer_that_stops_answering_consent_checks_ends_the_call_after_thirty_seconds() {
+    let mut world = World::registered(92, 0.0, Duration::ZERO);
+    use_ice(&mut world);
+    let call = world.alice_calls_bob();
+    world.run_while(Duration::from_secs(5), |w| {
+        pair(w.a.phone.call(call)).contains("->")
+    });
+    // From now on every STUN message is lost; RTP and SIP still get through.
+    world.net.loss = 1.0;
+    world.net.lossy = media::is_stun;
+    let cut = world.now;
+    world.run_while(Duration::from_secs(40), |w| {
+        w.a.phone.call(call).map(|c| c.state) == Some(CallState::Ended)
+            || bobs_call(&w.b).map(|c| c.state) == Some(CallState::Ended)
+    });
+    let took = world.now - cut;
+    world.run_until(world.now + Duration::from_secs(1));
+    // Both lost consent at once; whichever noticed first hung up saying why, the other heard
+    // its BYE (over SIP, which still gets through).
+    let reasons: Vec<String> = [world.a.phone.call(call), bobs_call(&world.b)]
+        .into_iter()
+        .map(|c| {
+            let c = c.expect("the call");
+            assert_eq!(c.state, CallState::Ended, "{c:?}");
+            c.end_reason.unwrap_or_default()
+        })
+        .collect();
+    assert!(
+        reasons.iter().any(|r| r.contains("consent expired")),
+        "{reasons:?}"
+    );
+    assert!(
+        took >= media::CONSENT_TIMEOUT && took <= media::CONSENT_TIMEOUT + Duration::from_secs(3),
+        "{took:?}"
+    );
+}
