@@ -430,8 +430,14 @@ impl Calls {
         }
         let talk = call.talk_mut().ok_or(EngineError::NoSuchCall(id))?;
         let remote_hold = talk.remote_hold;
+        let ice = talk.media.as_ref().and_then(MediaSession::ice_description);
         let local = &mut talk.local;
         local.version += 1;
+        if ice.is_some() {
+            // The same ICE session goes on: its current credentials (RFC 8445 §9: a new ufrag
+            // would restart it).
+            local.ice = ice;
+        }
         // RFC 3264 §8.4: when the peer holds us too, neither side sends: inactive.
         local.direction = match (hold, remote_hold) {
             (true, false) => Direction::SendOnly,

@@ -361,11 +361,22 @@ impl Calls {
                     // The peer's offer decides whether it holds us (we may not send).
                     talk.remote_hold = !agreed.direction.sends();
                 }
-                if sdp.is_some()
-                    && let Some(media) = talk.media.as_mut()
-                    && let Err(e) = media.update(agreed)
-                {
-                    warn!(call = %id, error = %e, "cannot switch codec");
+                let mut answer = answer;
+                if let (Some(offer), Some(media)) = (&sdp, talk.media.as_mut()) {
+                    if let Err(e) = media.update(agreed) {
+                        warn!(call = %id, error = %e, "cannot switch codec");
+                    }
+                    // A new ufrag in the offer restarted ICE (RFC 8445 §9) with new
+                    // credentials of ours: the answer must carry them.
+                    let ice = media.ice_description();
+                    if ice.is_some() && ice != talk.local.ice {
+                        talk.local.ice = ice;
+                        if let Ok((fresh, _)) =
+                            answer_offer(&String::from_utf8_lossy(offer), &talk.local)
+                        {
+                            answer = fresh;
+                        }
+                    }
                 }
                 let _ = cx
                     .ua

@@ -50,8 +50,14 @@ fn two_phones_agree_a_host_pair_and_talk_over_it() {
     });
     let alice = pair(world.a.phone.call(call));
     let bob = pair(bobs_call(&world.b));
-    assert!(alice.starts_with("host ") && alice.contains("-> host "), "{alice}");
-    assert!(bob.starts_with("host ") && bob.contains("-> host "), "{bob}");
+    assert!(
+        alice.starts_with("host ") && alice.contains("-> host "),
+        "{alice}"
+    );
+    assert!(
+        bob.starts_with("host ") && bob.contains("-> host "),
+        "{bob}"
+    );
     world.a.heard.lock().expect("heard").clear();
     world.b.heard.lock().expect("heard").clear();
     world.run_until(world.now + Duration::from_secs(3));
@@ -96,5 +102,39 @@ fn a_peer_that_stops_answering_consent_checks_ends_the_call_after_thirty_seconds
     assert!(
         took >= media::CONSENT_TIMEOUT && took <= media::CONSENT_TIMEOUT + Duration::from_secs(3),
         "{took:?}"
+    );
+}
+
+#[test]
+fn hold_and_resume_keep_the_ice_session_and_its_pair() {
+    let mut world = World::registered(93, 0.0, Duration::from_millis(5));
+    use_ice(&mut world);
+    let call = world.alice_calls_bob();
+    world.run_while(Duration::from_secs(5), |w| {
+        pair(w.a.phone.call(call)).contains("->") && pair(bobs_call(&w.b)).contains("->")
+    });
+    let (alice, bob) = (pair(world.a.phone.call(call)), pair(bobs_call(&world.b)));
+    for command in [api::Command::Hold { call }, api::Command::Resume { call }] {
+        world
+            .a
+            .phone
+            .command(world.now, command)
+            .expect("hold/resume");
+        world.run_until(world.now + Duration::from_secs(2));
+    }
+    // The re-offers carried the same credentials: no restart, the same pair each side.
+    assert_eq!(pair(world.a.phone.call(call)), alice);
+    assert_eq!(pair(bobs_call(&world.b)), bob);
+    assert_eq!(
+        world.a.phone.call(call).map(|c| c.state),
+        Some(CallState::Connected)
+    );
+    world.b.heard.lock().expect("heard").clear();
+    world.run_until(world.now + Duration::from_secs(2));
+    let heard = world.b.heard.lock().expect("heard").clone();
+    assert!(
+        rms(&heard) > 1000.0,
+        "bob hears alice again: {}",
+        rms(&heard)
     );
 }

@@ -305,6 +305,13 @@ impl MediaSession {
         }
     }
 
+    /// Our ICE description as it stands (after a restart, with the new credentials), for the
+    /// next offer or answer.
+    #[must_use]
+    pub fn ice_description(&self) -> Option<crate::ice::IceDescription> {
+        self.ice.as_ref().map(|i| i.local_description().clone())
+    }
+
     /// The candidate pair carrying the media, when ICE runs.
     #[must_use]
     pub fn ice_pair(&self) -> Option<&Pair> {
