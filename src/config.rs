@@ -401,7 +401,8 @@ pub struct MediaSection {
     pub ice: bool,
     /// The STUN server for the server-reflexive candidate, `IP:PORT`.
     pub stun_server: Option<String>,
-    /// The TURN server for the relayed candidate (RFC 8656 over UDP), `IP:PORT`.
+    /// The TURN server for the relayed candidate (RFC 8656): `IP:PORT` over UDP, or a URI —
+    /// `turn:IP:PORT?transport=tcp` over TCP, `turns:IP:PORT` over TLS (RFC 7065).
     pub turn_server: Option<String>,
     /// The TURN server's user name.
     pub turn_user: String,
@@ -440,6 +441,49 @@ impl Default for MediaSection {
     }
 }
 
+/// A TURN server as `IP:PORT` (UDP) or as an RFC 7065 URI: `turn:IP[:PORT][?transport=udp|tcp]`
+/// (port 3478) or `turns:IP[:PORT][?transport=tcp]` (TLS, port 5349); IPv6 in brackets.
+fn turn_uri(text: &str) -> Option<(SocketAddr, media::TurnTransport)> {
+    use media::TurnTransport;
+    if let Ok(addr) = text.parse::<SocketAddr>() {
+        return Some((addr, TurnTransport::Udp));
+    }
+    let (scheme, rest) = text.split_once(':')?;
+    let (host, query) = match rest.split_once('?') {
+        Some((host, query)) => (host, Some(query)),
+        None => (rest, None),
+    };
+    let tls = match scheme.to_ascii_lowercase().as_str() {
+        "turn" => false,
+        "turns" => true,
+        _ => return None,
+    };
+    let transport = match query.map(str::to_ascii_lowercase).as_deref() {
+        None => None,
+        Some("transport=udp") => Some("udp"),
+        Some("transport=tcp") => Some("tcp"),
+        Some(_) => return None,
+    };
+    let transport = match (tls, transport) {
+        (false, None | Some("udp")) => TurnTransport::Udp,
+        (false, Some(_)) => TurnTransport::Tcp,
+        (true, None | Some("tcp")) => TurnTransport::Tls,
+        // DTLS to the TURN server (turns: over UDP) is not offered.
+        (true, Some(_)) => return None,
+    };
+    let default_port = if tls { 5349 } else { 3478 };
+    let addr = host.parse::<SocketAddr>().ok().or_else(|| {
+        let bare = host
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .unwrap_or(host);
+        bare.parse::<IpAddr>()
+            .ok()
+            .map(|ip| SocketAddr::new(ip, default_port))
+    })?;
+    Some((addr, transport))
+}
+
 impl MediaSection {
     /// ICE's servers when ICE is on, or what is wrong with them.
     fn ice_servers(&self) -> Result<Option<media::IceServers>, ConfigError> {
@@ -458,12 +502,24 @@ impl MediaSection {
                 .transpose()
         };
         let stun = addr("media.stun_server", &self.stun_server)?;
-        let turn = addr("media.turn_server", &self.turn_server)?;
+        let turn = self
+            .turn_server
+            .as_deref()
+            .filter(|t| !t.trim().is_empty())
+            .map(|t| {
+                turn_uri(t.trim()).ok_or_else(|| ConfigError::Value {
+                    key: "media.turn_server",
+                    value: t.to_owned(),
+                    expected: "it must be IP:PORT (UDP) or a TURN URI (RFC 7065), e.g. \
+                               \"turn:192.0.2.50:3478?transport=tcp\" or \"turns:192.0.2.50:5349\"",
+                })
+            })
+            .transpose()?;
         if !self.ice {
             return Ok(None);
         }
         let turn = match turn {
-            Some(addr) => {
+            Some((addr, transport)) => {
                 if self.turn_user.trim().is_empty() || self.turn_password.is_empty() {
                     return Err(ConfigError::Value {
                         key: "media.turn_user",
@@ -473,6 +529,7 @@ impl MediaSection {
                 }
                 Some(media::TurnServer {
                     addr,
+                    transport,
                     username: self.turn_user.trim().to_owned(),
                     password: self.turn_password.clone(),
                 })
@@ -758,6 +815,49 @@ mod tests {
                 .unwrap_err()
                 .to_string()
                 .contains("transport:IP:PORT")
+        );
+    }
+
+    #[test]
+    fn turn_servers_are_ip_port_or_rfc_7065_uris() {
+        use media::TurnTransport::{Tcp, Tls, Udp};
+        let at = |text: &str| turn_uri(text).map(|(a, t)| (a.to_string(), t));
+        assert_eq!(at("192.0.2.50:3478"), Some(("192.0.2.50:3478".into(), Udp)));
+        assert_eq!(at("turn:192.0.2.50"), Some(("192.0.2.50:3478".into(), Udp)));
+        assert_eq!(
+            at("turn:192.0.2.50:80?transport=tcp"),
+            Some(("192.0.2.50:80".into(), Tcp))
+        );
+        assert_eq!(
+            at("TURNS:192.0.2.50"),
+            Some(("192.0.2.50:5349".into(), Tls))
+        );
+        assert_eq!(
+            at("turns:[2001:db8::1]:443?transport=tcp"),
+            Some(("[2001:db8::1]:443".into(), Tls))
+        );
+        assert_eq!(
+            at("turns:[2001:db8::1]"),
+            Some(("[2001:db8::1]:5349".into(), Tls))
+        );
+        for bad in [
+            "turns:192.0.2.50?transport=udp",
+            "turn:192.0.2.50?transport=sctp",
+            "stun:192.0.2.50",
+            "turn:turn.example.com",
+            "192.0.2.50",
+        ] {
+            assert_eq!(at(bad), None, "{bad}");
+        }
+        let config: Config = toml::from_str(
+            "[media]\nice = true\nturn_server = \"turns:192.0.2.50:5349?transport=sctp\"\n\
+             turn_user = \"a\"\nturn_password = \"b\"\n",
+        )
+        .expect("toml");
+        let error = config.validate().expect_err("invalid").to_string();
+        assert!(
+            error.contains("media.turn_server") && error.contains("RFC 7065"),
+            "{error}"
         );
     }
 

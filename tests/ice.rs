@@ -113,3 +113,58 @@ fn dtls_srtp_runs_over_the_pair_ice_selected() {
     );
     hang_up_and_check_audio(&dir, agent, &bob, &view, true);
 }
+
+#[test]
+fn a_turn_server_whose_certificate_is_not_trusted_is_refused_and_named() {
+    crate::support::require("turnserver");
+    let dir = scratch("ice-turns-untrusted");
+    let served = crate::tls::make_cert(&dir, "served", &["127.0.0.1"]);
+    let trusted = crate::tls::make_cert(&dir, "trusted", &["127.0.0.1"]);
+    let (udp, tls) = (crate::support::free_port(), crate::support::free_port());
+    let config = dir.join("turnserver.conf");
+    std::fs::write(
+        &config,
+        format!(
+            "listening-ip=127.0.0.1\nlistening-port={udp}\ntls-listening-port={tls}\n\
+             cert={}\npkey={}\nrealm=recall.test\nlt-cred-mech\nuser=agent:secret\n\
+             no-dtls\nno-cli\nno-multicast-peers\nallow-loopback-peers\n\
+             pidfile={}\nlog-file=stdout\nsimple-log\nverbose\n",
+            served.join("cert.pem").display(),
+            served.join("key.pem").display(),
+            dir.join("turnserver.pid").display()
+        ),
+    )
+    .expect("coturn config");
+    let mut command = std::process::Command::new("turnserver");
+    command.arg("-c").arg(&config);
+    let turn = crate::support::Proc::spawn("coturn", command, &dir.join("coturn.log"));
+    assert!(wait_until(Duration::from_secs(10), || turn
+        .log_text()
+        .contains("Total General servers")));
+    crate::support::write_tone(&dir.join("tone.wav"), 440.0, 1.0);
+    let agent = recall_with(
+        &dir,
+        &format!(
+            "ice = true\nturn_server = \"turns:127.0.0.1:{tls}\"\nturn_user = \"agent\"\n\
+             turn_password = \"secret\"\n\n[tls]\nca = \"{}\"",
+            trusted.join("ca.pem").display()
+        ),
+        false,
+    );
+    assert!(
+        wait_until(Duration::from_secs(10), || agent
+            .proc
+            .log_text()
+            .contains("TURN allocation: no answer")),
+        "{}",
+        agent.proc.log_text()
+    );
+    let log = agent.proc.log_text();
+    assert!(
+        log.contains("TLS with the TURN server failed") && log.contains("certificate"),
+        "{log}"
+    );
+    assert!(!turn.log_text().contains("ALLOCATE processed, success"));
+    // recall goes on: its control API answers, and a call could still use host candidates.
+    assert!(agent.calls().is_empty());
+}

@@ -121,6 +121,19 @@ impl Topology {
         );
     }
 
+    /// NAT A's firewall lets out of the agent's LAN no UDP but SIP to `port` (as offices that
+    /// allow only web traffic and the PBX do): no STUN, no direct media.
+    fn only_sip_out(&self, port: u16) {
+        let lan = format!("{}a1", self.prefix);
+        self.nft(
+            &self.name("n"),
+            &format!(
+                "table ip office {{ chain out {{ type filter hook forward priority 0; \
+                 iifname \"{lan}\" udp dport != {port} drop; }}; }}\n"
+            ),
+        );
+    }
+
     /// Makes a namespace with its loopback up.
     fn ns(&mut self, role: &str) -> String {
         let name = format!("{}{role}", self.prefix);
@@ -195,17 +208,31 @@ impl Drop for Topology {
     }
 }
 
-/// coturn in the wan namespace, with its own config: STUN and TURN on 203.0.113.100:3478,
-/// long-term credentials agent/secret.
+/// coturn in the wan namespace, with its own config: STUN and TURN on 203.0.113.100:3478
+/// (UDP and TCP), long-term credentials agent/secret.
 fn coturn(dir: &Path, wan: &str) -> Proc {
+    coturn_with(dir, wan, None)
+}
+
+/// coturn as [`coturn`], and with `pki` (from `recall cert`) TURN over TLS on
+/// 203.0.113.100:5349 too.
+fn coturn_with(dir: &Path, wan: &str, pki: Option<&Path>) -> Proc {
     require("turnserver");
     let config = dir.join("turnserver.conf");
+    let tls = match pki {
+        Some(pki) => format!(
+            "tls-listening-port=5349\ncert={}\npkey={}\n",
+            pki.join("cert.pem").display(),
+            pki.join("key.pem").display()
+        ),
+        None => "no-tls\n".to_owned(),
+    };
     std::fs::write(
         &config,
         format!(
             "listening-ip=203.0.113.100\nlistening-port=3478\nrelay-ip=203.0.113.100\n\
              min-port=49152\nmax-port=49400\nrealm=recall.test\nlt-cred-mech\nuser=agent:secret\n\
-             fingerprint\nno-tls\nno-dtls\nno-cli\nno-tcp-relay\nno-multicast-peers\n\
+             fingerprint\n{tls}no-dtls\nno-cli\nno-tcp-relay\nno-multicast-peers\n\
              pidfile={}\nlog-file=stdout\nsimple-log\nverbose\n",
             dir.join("turnserver.pid").display()
         ),
@@ -386,4 +413,64 @@ fn when_the_peer_vanishes_consent_expires_and_the_call_ends() {
     assert!(ended, "{view}\n{}", agent.proc.log_text());
     let reason = view["end_reason"].as_str().unwrap_or_default();
     assert!(reason.contains("consent expired"), "{view}");
+}
+
+/// recall behind a NAT whose firewall lets out no UDP but SIP calls public bob; the TURN
+/// server is reached as `turn_server` says (over TCP or TLS) and its relay carries the call.
+fn relayed_over_a_stream(tag: &str, turn_server: &str, said: &str) {
+    let dir = scratch(&format!("ice-nat-{tag}"));
+    let topology = Topology::new(tag, Nat::PortRestricted, false);
+    let (agent_ns, wan) = (topology.name("a"), topology.name("w"));
+    let pki = crate::tls::make_cert(&dir, "pki", &["203.0.113.100"]);
+    let turn = coturn_with(&dir, &wan, Some(&pki));
+    let (bob, sip, _) = baresip_at(
+        &dir,
+        Some(&topology.name("p")),
+        "203.0.113.20",
+        BARESIP_ICE,
+        BARESIP_ICE_CONFIG,
+    );
+    topology.only_sip_out(sip);
+    let agent = recall_behind_nat(
+        &dir,
+        &agent_ns,
+        &format!(
+            "ice = true\nstun_server = \"{TURN}\"\nturn_server = \"{turn_server}\"\n\
+             turn_user = \"agent\"\nturn_password = \"secret\"\n\n[tls]\nca = \"{}\"",
+            pki.join("ca.pem").display()
+        ),
+    );
+    gathered(&agent);
+    let log = agent.proc.log_text();
+    // The STUN server is out of reach; the TURN server answered over the stream.
+    assert!(
+        log.contains(said) && log.contains("STUN binding: no answer"),
+        "{log}"
+    );
+    let (status, call) = call_bob(&agent, &format!("203.0.113.20:{sip}"));
+    assert_eq!(status, 201, "{call}");
+    let view = ice_pair(&agent);
+    let pair = view["ice"].as_str().unwrap_or_default();
+    assert!(
+        pair.starts_with("relay 203.0.113.100:") && pair.contains("-> host 203.0.113.20:"),
+        "{view}\n{}\n{}",
+        agent.proc.log_text(),
+        turn.log_text()
+    );
+    let view = flowing(&agent, &bob);
+    hang_up_and_check_audio(&dir, agent, &bob, &view, false);
+}
+
+#[test]
+fn where_no_udp_gets_out_the_turn_server_is_reached_over_tls_and_relays_the_call() {
+    relayed_over_a_stream("t", "turns:203.0.113.100:5349", "TURN over TLS");
+}
+
+#[test]
+fn where_no_udp_gets_out_the_turn_server_is_reached_over_tcp_and_relays_the_call() {
+    relayed_over_a_stream(
+        "u",
+        "turn:203.0.113.100:3478?transport=tcp",
+        "TURN over TCP",
+    );
 }

@@ -20,7 +20,7 @@ use crate::support::{
 };
 
 /// `recall cert --out DIR [--name NAME…]`; returns DIR.
-fn make_cert(dir: &Path, out: &str, names: &[&str]) -> PathBuf {
+pub(crate) fn make_cert(dir: &Path, out: &str, names: &[&str]) -> PathBuf {
     let out = dir.join(out);
     let mut command = recall();
     command.arg("cert").arg("--out").arg(&out);

@@ -210,6 +210,15 @@ impl Phone {
         calls.add_media_port(&mut cx, addr);
     }
 
+    /// The TURN server, when a datagram for `to` is to go down the connection to it (it is
+    /// reached over TCP or TLS, [`media::IceServers::over_turn_stream`]): the driver sends
+    /// what [`Output::Rtp`] carries down that socket's connection to the server, and hands
+    /// back what the server says as [`Input::Rtp`] from `to`.
+    #[must_use]
+    pub fn turn_over_stream(&self, to: SocketAddr, bytes: &[u8]) -> Option<&media::TurnServer> {
+        self.calls.media.ice.as_ref()?.over_turn_stream(to, bytes)
+    }
+
     /// How many more RTP sockets the driver should bind and hand in.
     #[must_use]
     pub fn media_ports_wanted(&self) -> usize {

@@ -29,6 +29,7 @@ fuzz_target!(|data: &[u8]| {
         max_bitrate: None,
         srtp: None,
         dtls: None,
+        ice: None,
     };
     let params = SessionParams {
         ssrc: 1,

@@ -22,6 +22,7 @@ fuzz_target!(|data: &[u8]| {
         stun: Some(server),
         turn: Some(TurnServer {
             addr: server,
+            transport: media::TurnTransport::Udp,
             username: "agent".to_owned(),
             password: "secret".to_owned(),
         }),
@@ -29,6 +30,7 @@ fuzz_target!(|data: &[u8]| {
     let local = addr("127.0.0.1:20000");
     let peer = addr("127.0.0.1:30000");
     let _ = media::is_stun(data);
+    let _ = media::turn_frame_len(data);
     let Ok(mut gatherer) = Gatherer::new(now, local, &servers) else {
         return;
     };

@@ -1,5 +1,5 @@
 //! ICE (RFC 8445) for one call's RTP socket, sans-IO: candidates gathered before the call
-//! (host, server-reflexive by STUN, relayed by TURN — RFC 8656 over UDP), the connectivity
+//! (host, server-reflexive by STUN, relayed by TURN — RFC 8656 over UDP, TCP or TLS), the connectivity
 //! checks and nomination, consent freshness (RFC 7675) and RTCP multiplexed on the one
 //! component (RFC 5761).
 //!
@@ -61,11 +61,36 @@ pub enum IceError {
     Remote(String),
 }
 
+/// How we reach a TURN server (RFC 8656 §3.1; RFC 7065's `?transport=` and `turns:`). The
+/// relayed candidate is UDP whichever it is; TCP and TLS get through firewalls that let no
+/// UDP out.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum TurnTransport {
+    /// Datagrams from the call's RTP socket.
+    #[default]
+    Udp,
+    /// A TCP connection per RTP socket (the runtime makes it).
+    Tcp,
+    /// A TLS connection per RTP socket, the server's certificate checked for its address.
+    Tls,
+}
+
+impl TurnTransport {
+    /// Over a stream (TCP or TLS): the runtime frames what comes back with
+    /// [`turn_frame_len`].
+    #[must_use]
+    pub fn is_stream(self) -> bool {
+        self != Self::Udp
+    }
+}
+
 /// A TURN server and the long-term credentials for it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TurnServer {
-    /// Where it listens (UDP).
+    /// Where it listens.
     pub addr: SocketAddr,
+    /// Over what.
+    pub transport: TurnTransport,
     /// The user name.
     pub username: String,
     /// The password.
@@ -79,6 +104,22 @@ pub struct IceServers {
     pub stun: Option<SocketAddr>,
     /// A TURN server: the relayed candidate.
     pub turn: Option<TurnServer>,
+}
+
+impl IceServers {
+    /// The TURN server, when a datagram for `to` is to go down the connection to it (it is
+    /// reached over TCP or TLS). A Binding request to the same address is for the STUN
+    /// server's side of it (the server-reflexive candidate is a UDP mapping): it goes as a
+    /// datagram.
+    #[must_use]
+    pub fn over_turn_stream(&self, to: SocketAddr, bytes: &[u8]) -> Option<&TurnServer> {
+        let turn = self.turn.as_ref()?;
+        if turn.addr != to || !turn.transport.is_stream() {
+            return None;
+        }
+        let binding_request = is_stun(bytes) && bytes[..2] == [0x00, 0x01];
+        (!(binding_request && self.stun == Some(to))).then_some(turn)
+    }
 }
 
 /// One side's ICE description as SDP carries it (RFC 8839).
@@ -180,6 +221,28 @@ pub fn is_stun(bytes: &[u8]) -> bool {
     bytes.len() >= 20 && bytes[0] < 4 && bytes[4..8] == [0x21, 0x12, 0xA4, 0x42]
 }
 
+/// How long the message at the start of a TURN stream is (RFC 8656 §12.5): a STUN message
+/// (20-byte header and its length) or ChannelData (4-byte header and its length, padded to 4
+/// bytes over a stream). `Ok(None)`: more bytes are needed to tell; `Err`: the stream carries
+/// something else and cannot be read on.
+///
+/// # Errors
+/// When the first byte starts neither a STUN message nor ChannelData.
+pub fn turn_frame_len(buffer: &[u8]) -> Result<Option<usize>, IceError> {
+    if buffer.len() < 4 {
+        return Ok(None);
+    }
+    let length = usize::from(u16::from_be_bytes([buffer[2], buffer[3]]));
+    match buffer[0] >> 6 {
+        0 => Ok(Some(20 + length)),
+        1 => Ok(Some(4 + length.next_multiple_of(4))),
+        _ => Err(IceError::Remote(format!(
+            "the TURN server's stream carries neither STUN nor ChannelData (first byte {:#04x})",
+            buffer[0]
+        ))),
+    }
+}
+
 /// Candidates being gathered for one RTP socket waiting in the pool: a STUN Binding for its
 /// server-reflexive address and a TURN allocation for its relayed one.
 pub struct Gatherer {
@@ -240,7 +303,11 @@ impl Gatherer {
                 .map(|t| t.addr.to_string())
                 .unwrap_or_default(),
             local_addr: local,
-            transport_protocol: TransportProtocol::UDP,
+            // Over a stream a request is sent once (no retransmissions: RFC 8489 §6.2.2).
+            transport_protocol: match turn.as_ref().map(|t| t.transport) {
+                Some(TurnTransport::Tcp | TurnTransport::Tls) => TransportProtocol::TCP,
+                _ => TransportProtocol::UDP,
+            },
             username: turn
                 .as_ref()
                 .map(|t| t.username.clone())

@@ -35,7 +35,7 @@ pub use dtmf::{DtmfDigit, DtmfError};
 pub use g711::{alaw_decode, alaw_encode, ulaw_decode, ulaw_encode};
 pub use ice::{
     CONSENT_TIMEOUT, Gatherer, IceDescription, IceError, IceEvent, IceServers, IceStream, Pair,
-    TurnServer, is_stun, parse_candidate,
+    TurnServer, TurnTransport, is_stun, parse_candidate, turn_frame_len,
 };
 pub use jitter::{Adjust, JitterBuffer, JitterStats, Playout};
 pub use keying::{Encryption, Keying, SrtpKeys, check_offer, fresh_keys, fresh_keys_for};

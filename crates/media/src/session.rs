@@ -272,7 +272,8 @@ impl MediaSession {
         };
         match ice.start(now, &remote, we_offered) {
             Ok(()) => {
-                self.flush_ice(&mut ice);
+                // What it has to send (permissions for the peer's candidates) goes out
+                // through it, to the TURN server.
                 self.ice = Some(Box::new(ice));
                 Ok(())
             }

@@ -19,6 +19,7 @@ use crate::audio::FileAudio;
 use crate::net::{self, NetEvent, NetTx, StreamPool};
 use crate::plan::{CallOutcome, CallPlan, PlanRun};
 use crate::tls::Tls;
+use crate::turn::TurnStreams;
 use crate::webhook::{self, Report};
 use crate::{AudioSpec, RuntimeConfig};
 
@@ -95,6 +96,8 @@ struct Core {
     /// The SIP UDP sockets by address family (IPv4: `true`).
     sip_udp: HashMap<bool, Arc<UdpSocket>>,
     streams: StreamPool,
+    /// Connections to a TURN server reached over TCP or TLS.
+    turn: TurnStreams,
     tls: Tls,
     media: HashMap<SocketAddr, Arc<UdpSocket>>,
     net_tx: NetTx,
@@ -286,6 +289,7 @@ pub async fn run(
         phone,
         sip_udp,
         streams: StreamPool::new(config.keepalive),
+        turn: TurnStreams::default(),
         tls,
         media: HashMap::new(),
         net_tx,
@@ -376,7 +380,11 @@ impl Core {
                 Output::Sip(transmit) => self.send_sip(&transmit),
                 Output::TlsPeer(peer) => self.tls.set_peer(peer),
                 Output::Rtp { local, to, bytes } => {
-                    if let Some(socket) = self.media.get(&local)
+                    if let Some(turn) = self.phone.turn_over_stream(to, &bytes) {
+                        let turn = turn.clone();
+                        self.turn
+                            .send(local, &turn, bytes, &self.net_tx, &mut self.tls);
+                    } else if let Some(socket) = self.media.get(&local)
                         && let Err(e) = socket.try_send_to(&bytes, to)
                     {
                         debug!(%to, error = %e, "rtp send failed");

@@ -10,6 +10,7 @@ pub mod dns;
 mod net;
 mod plan;
 pub mod tls;
+mod turn;
 mod webhook;
 
 use std::net::{IpAddr, SocketAddr};

@@ -408,3 +408,52 @@ fn against_a_lite_peer_we_control_even_when_we_answered() {
     answerer.a.start(answerer.now, &full, false).unwrap();
     assert!(!answerer.a.controlling());
 }
+
+#[test]
+fn a_turn_stream_is_cut_into_stun_messages_and_padded_channel_data() {
+    use crate::ice::turn_frame_len;
+    // A Binding request: 20-byte header, 8 bytes of attributes.
+    let mut stun = vec![0x00, 0x01, 0x00, 0x08, 0x21, 0x12, 0xA4, 0x42];
+    stun.resize(28, 0);
+    assert_eq!(turn_frame_len(&stun[..3]).unwrap(), None);
+    assert_eq!(turn_frame_len(&stun).unwrap(), Some(28));
+    // ChannelData on 0x4000 with 5 bytes: 4 + 5 padded to 4 + 8 over a stream.
+    assert_eq!(turn_frame_len(&[0x40, 0x00, 0x00, 0x05]).unwrap(), Some(12));
+    assert_eq!(turn_frame_len(&[0x7F, 0xFF, 0x00, 0x00]).unwrap(), Some(4));
+    // RTP (version 2) is neither: the stream is out of step.
+    assert!(turn_frame_len(&[0x80, 0x00, 0x00, 0x01]).is_err());
+}
+
+#[test]
+fn only_what_is_for_a_stream_turn_server_goes_down_its_connection() {
+    let server: SocketAddr = "192.0.2.50:3478".parse().unwrap();
+    let mut servers = IceServers {
+        stun: Some(server),
+        turn: Some(TurnServer {
+            addr: server,
+            transport: TurnTransport::Tcp,
+            username: "agent".to_owned(),
+            password: "secret".to_owned(),
+        }),
+    };
+    let mut binding = vec![0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xA4, 0x42];
+    binding.resize(20, 7);
+    let mut allocate = binding.clone();
+    allocate[1] = 0x03;
+    let elsewhere: SocketAddr = "192.0.2.60:3478".parse().unwrap();
+    assert!(servers.over_turn_stream(server, &allocate).is_some());
+    assert!(
+        servers
+            .over_turn_stream(server, &[0x40, 0x00, 0x00, 0x00])
+            .is_some()
+    );
+    // The STUN server's Binding for the server-reflexive candidate stays a datagram.
+    assert!(servers.over_turn_stream(server, &binding).is_none());
+    assert!(servers.over_turn_stream(elsewhere, &allocate).is_none());
+    servers.stun = Some(elsewhere);
+    assert!(servers.over_turn_stream(server, &binding).is_some());
+    if let Some(turn) = servers.turn.as_mut() {
+        turn.transport = TurnTransport::Udp;
+    }
+    assert!(servers.over_turn_stream(server, &allocate).is_none());
+}
