@@ -342,9 +342,9 @@ impl Srtp {
     /// # Errors
     /// When it is not an RTP packet.
     pub fn protect_rtp(&mut self, packet: &[u8]) -> Result<Vec<u8>, SrtpError> {
-        rtp_header_fits(packet, 0)?;
-        guarded(|| self.send.encrypt_rtp(packet))
-            .map(|b| b.to_vec())
+        let header = rtp_header_fits(packet, 0)?;
+        guarded(|| self.send.encrypt_rtp_with_header(packet, &header))
+            .map(Vec::from)
             .map_err(|e| SrtpError::Malformed(e.to_string()))
     }
 
@@ -353,8 +353,9 @@ impl Srtp {
     /// # Errors
     /// [`SrtpError::AuthFailed`], [`SrtpError::Replayed`] or [`SrtpError::Malformed`].
     pub fn unprotect_rtp(&mut self, packet: &[u8]) -> Result<Vec<u8>, SrtpError> {
-        rtp_header_fits(packet, self.suite.rtp_tag_len())?;
-        let result = guarded(|| self.receive.decrypt_rtp(packet)).map(|b| b.to_vec());
+        let header = rtp_header_fits(packet, self.suite.rtp_tag_len())?;
+        let result =
+            guarded(|| self.receive.decrypt_rtp_with_header(packet, &header)).map(Vec::from);
         result.map_err(|e| self.refused(&e))
     }
 
@@ -364,7 +365,7 @@ impl Srtp {
     /// When it is not an RTCP packet.
     pub fn protect_rtcp(&mut self, packet: &[u8]) -> Result<Vec<u8>, SrtpError> {
         guarded(|| self.send.encrypt_rtcp(packet))
-            .map(|b| b.to_vec())
+            .map(Vec::from)
             .map_err(|e| SrtpError::Malformed(e.to_string()))
     }
 
@@ -373,7 +374,7 @@ impl Srtp {
     /// # Errors
     /// As [`Srtp::unprotect_rtp`].
     pub fn unprotect_rtcp(&mut self, packet: &[u8]) -> Result<Vec<u8>, SrtpError> {
-        let result = guarded(|| self.receive.decrypt_rtcp(packet)).map(|b| b.to_vec());
+        let result = guarded(|| self.receive.decrypt_rtcp(packet)).map(Vec::from);
         result.map_err(|e| self.refused(&e))
     }
 
@@ -394,11 +395,12 @@ impl Srtp {
     }
 }
 
-/// Whether an RTP packet's header, as rtc-srtp reads it (its own parser: fixed part, CSRCs,
-/// extension re-encoded), lies inside the packet before a trailing tag of `tag` bytes.
-/// rtc-srtp slices by that header without checking (found by the `srtp_unprotect` fuzz
-/// target): a packet whose header claims more than it has must not get there.
-fn rtp_header_fits(packet: &[u8], tag: usize) -> Result<(), SrtpError> {
+/// An RTP packet's header, as rtc-srtp reads it (its own parser: fixed part, CSRCs,
+/// extension re-encoded), when it lies inside the packet before a trailing tag of `tag` bytes;
+/// rtc-srtp is handed it, not to parse the packet again. rtc-srtp slices by that header
+/// without checking (found by the `srtp_unprotect` fuzz target): a packet whose header claims
+/// more than it has must not get there.
+fn rtp_header_fits(packet: &[u8], tag: usize) -> Result<rtc_rtp::Header, SrtpError> {
     use shared::marshal::{MarshalSize, Unmarshal};
     if packet.len() < 12 + tag || packet[0] >> 6 != 2 {
         return Err(SrtpError::Malformed("not RTP version 2".to_owned()));
@@ -411,7 +413,7 @@ fn rtp_header_fits(packet: &[u8], tag: usize) -> Result<(), SrtpError> {
             "the RTP header runs past the packet".to_owned(),
         ));
     }
-    Ok(())
+    Ok(header)
 }
 
 /// A call into rtc-srtp that must not take the process down with it: should one of its
