@@ -312,7 +312,8 @@ fn gathered(agent: &Headless) {
 
 /// A call from recall behind a port-restricted NAT (STUN only) to baresip on a public address,
 /// placed once both are up: the topology (keep it alive), coturn, bob, and recall.
-fn call_public_bob(dir: &Path, tag: &str) -> (Topology, Proc, Proc, Headless) {
+/// Both sides play a tone of `seconds` (baresip hangs up when its file ends).
+fn call_public_bob(dir: &Path, tag: &str, seconds: f32) -> (Topology, Proc, Proc, Headless) {
     let topology = Topology::new(tag, Nat::PortRestricted, false);
     let (agent_ns, wan) = (topology.name("a"), topology.name("w"));
     let turn = coturn(dir, &wan);
@@ -329,6 +330,7 @@ fn call_public_bob(dir: &Path, tag: &str) -> (Topology, Proc, Proc, Headless) {
         &format!("ice = true\nstun_server = \"{TURN}\""),
     );
     gathered(&agent);
+    write_tone(&dir.join("tone.wav"), 440.0, seconds);
     let (status, call) = call_bob(&agent, &format!("203.0.113.20:{sip}"));
     assert_eq!(status, 201, "{call}");
     (topology, turn, bob, agent)
@@ -337,7 +339,7 @@ fn call_public_bob(dir: &Path, tag: &str) -> (Topology, Proc, Proc, Headless) {
 #[test]
 fn behind_a_port_restricted_nat_the_server_reflexive_candidate_carries_the_call() {
     let dir = scratch("ice-nat-prc");
-    let (_topology, _turn, bob, agent) = call_public_bob(&dir, "p");
+    let (_topology, _turn, bob, agent) = call_public_bob(&dir, "p", 10.0);
     let view = ice_pair(&agent);
     let log = agent.proc.log_text();
     // Our offer has the host and the server-reflexive candidate (NAT A's public address).
@@ -400,7 +402,7 @@ fn behind_a_symmetric_nat_only_the_turn_relay_carries_the_call() {
 #[test]
 fn when_the_peer_vanishes_consent_expires_and_the_call_ends() {
     let dir = scratch("ice-nat-consent");
-    let (_topology, _turn, mut bob, agent) = call_public_bob(&dir, "c");
+    let (_topology, _turn, mut bob, agent) = call_public_bob(&dir, "c", 10.0);
     flowing(&agent, &bob);
     // Bob's process dies without a BYE: nothing answers our consent checks any more.
     let _ = bob.child.kill();
@@ -473,4 +475,73 @@ fn where_no_udp_gets_out_the_turn_server_is_reached_over_tcp_and_relays_the_call
         "turn:203.0.113.100:3478?transport=tcp",
         "TURN over TCP",
     );
+}
+
+#[test]
+fn when_the_agents_addresses_change_ice_restarts_and_the_call_goes_on() {
+    let dir = scratch("ice-nat-restart");
+    let (topology, _turn, bob, agent) = call_public_bob(&dir, "r", 30.0);
+    ice_pair(&agent);
+    flowing(&agent, &bob);
+    // The agent's host gets another address (a VPN came up, DHCP renumbered it).
+    ip(&format!(
+        "-n {} addr add 192.0.2.11/24 dev {}a0",
+        topology.name("a"),
+        topology.prefix
+    ));
+    let ufrags = |log: &str| {
+        log.lines()
+            .filter_map(|l| l.strip_prefix("a=ice-ufrag:"))
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    let before = ufrags(&agent.proc.log_text());
+    assert!(
+        wait_until(Duration::from_secs(15), || agent
+            .proc
+            .log_text()
+            .contains("ICE restarted: re-offering")),
+        "{}",
+        agent.proc.log_text()
+    );
+    // Our re-offer carries new credentials (bob's answer keeps his: libre does not restart
+    // its side, which RFC 8445 §9 asks — his checks with them are still answered); the checks
+    // pick a pair again and the audio goes on over it.
+    assert!(
+        wait_until(Duration::from_secs(10), || {
+            let after = ufrags(&agent.proc.log_text());
+            after.len() >= before.len() + 2 && !before.contains(&after[before.len()])
+        }),
+        "{:?}\n{}\n{}",
+        before,
+        agent.proc.log_text(),
+        bob.log_text()
+    );
+    assert!(
+        wait_until(Duration::from_secs(10), || agent
+            .proc
+            .log_text()
+            .matches("ICE selected a pair")
+            .count()
+            >= 2),
+        "{}",
+        agent.proc.log_text()
+    );
+    let received = first_call_packets(&agent);
+    let view = ice_pair(&agent);
+    assert!(
+        wait_until(Duration::from_secs(10), || first_call_packets(&agent)
+            > received + 100),
+        "{view}\n{}\n{}",
+        agent.proc.log_text(),
+        bob.log_text()
+    );
+    hang_up_and_check_audio(&dir, agent, &bob, &view, false);
+}
+
+/// RTP packets the agent's call has received so far.
+fn first_call_packets(agent: &Headless) -> u64 {
+    crate::srtp::first_call(agent)["stats"]["packets_received"]
+        .as_u64()
+        .unwrap_or(0)
 }

@@ -428,29 +428,41 @@ impl Calls {
                 action: if hold { "hold" } else { "resume" },
             });
         }
+        self.reoffer(cx, id, |local, remote_hold| {
+            // RFC 3264 §8.4: when the peer holds us too, neither side sends: inactive.
+            local.direction = match (hold, remote_hold) {
+                (true, false) => Direction::SendOnly,
+                (true, true) => Direction::Inactive,
+                (false, false) => Direction::SendRecv,
+                (false, true) => Direction::RecvOnly,
+            };
+        })?;
+        self.view(id)
+    }
+
+    /// Sends a re-INVITE offering our SDP as `change` leaves it (told whether the peer holds
+    /// us), a new version, with ICE's description as it stands: the same credentials keep the
+    /// ICE session, the new ones of our restart restart it (RFC 8445 §9).
+    pub(crate) fn reoffer(
+        &mut self,
+        cx: &mut Cx<'_>,
+        id: CallId,
+        change: impl FnOnce(&mut media::LocalMedia, bool),
+    ) -> Result<(), EngineError> {
+        let call = self.calls.get_mut(&id).ok_or(EngineError::NoSuchCall(id))?;
+        let leg = call.leg;
         let talk = call.talk_mut().ok_or(EngineError::NoSuchCall(id))?;
-        let remote_hold = talk.remote_hold;
         let ice = talk.media.as_ref().and_then(MediaSession::ice_description);
         let local = &mut talk.local;
         local.version += 1;
         if ice.is_some() {
-            // The same ICE session goes on: its current credentials (RFC 8445 §9: a new ufrag
-            // would restart it).
             local.ice = ice;
         }
-        // RFC 3264 §8.4: when the peer holds us too, neither side sends: inactive.
-        local.direction = match (hold, remote_hold) {
-            (true, false) => Direction::SendOnly,
-            (true, true) => Direction::Inactive,
-            (false, false) => Direction::SendRecv,
-            (false, true) => Direction::RecvOnly,
-        };
+        change(local, talk.remote_hold);
         let offer = build_offer(local);
-        let leg = call.leg;
         cx.ua
             .reinvite(cx.now, leg, Some(Bytes::from(offer)))
-            .map_err(|e| EngineError::from_sip(id, e))?;
-        self.view(id)
+            .map_err(|e| EngineError::from_sip(id, e))
     }
 
     pub(crate) fn mute(

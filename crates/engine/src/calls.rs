@@ -425,8 +425,13 @@ impl Calls {
         let mut digits = Vec::new();
         let mut changed = false;
         let mut failed = None;
+        let (mut restart, mut reoffer) = (false, false);
         while let Some(event) = media.poll_event() {
             match event {
+                // The pair stopped answering: the controlling side restarts ICE (one side, so
+                // that the two re-offers do not cross) before consent expires.
+                MediaEvent::IceDisconnected => restart = media.ice_controlling(),
+                MediaEvent::IceRestarted => reoffer = true,
                 MediaEvent::Dtmf(digit) => digits.push(digit),
                 MediaEvent::Report | MediaEvent::Secured => changed = true,
                 MediaEvent::EncryptionFailed(why) => {
@@ -438,6 +443,16 @@ impl Calls {
         }
         for digit in digits {
             self.on_digit(cx, id, digit);
+        }
+        if restart {
+            info!(call = %id, "ICE pair disconnected; restarting ICE");
+            self.restart_call_ice(cx, id);
+        }
+        if reoffer {
+            info!(call = %id, "ICE restarted: re-offering the new candidates");
+            if let Err(e) = self.reoffer(cx, id, |_, _| {}) {
+                warn!(call = %id, error = %e, "cannot re-offer after the ICE restart");
+            }
         }
         if let Some(why) = failed {
             warn!(call = %id, %why, "the media cannot flow; hanging up");

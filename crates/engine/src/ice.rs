@@ -7,10 +7,13 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::Instant;
 
+use api::CallId;
 use media::{Gatherer, IceStream};
 use tracing::{debug, info, warn};
 
+use crate::call::Call;
 use crate::calls::{Calls, Cx};
+use crate::mixer::drain_media;
 use crate::phone::Output;
 use crate::timers::TimerId;
 
@@ -146,6 +149,38 @@ impl Calls {
         match next {
             Some(at) => cx.timers.set(TimerId::IcePool, at.max(cx.now)),
             None => cx.timers.clear(TimerId::IcePool),
+        }
+    }
+
+    /// The network changed (the driver saw the host's addresses change): every call running
+    /// ICE restarts it (RFC 8445 §9) and re-offers, and the spare sockets gather anew.
+    pub(crate) fn network_changed(&mut self, cx: &mut Cx<'_>) {
+        if self.media.ice.is_none() {
+            return;
+        }
+        info!("the network changed: ICE restarts on the calls, the spare sockets gather anew");
+        self.restart_ice_pool(cx);
+        let ids: Vec<CallId> = self.calls.keys().copied().collect();
+        for id in ids {
+            self.restart_call_ice(cx, id);
+        }
+    }
+
+    /// Restarts ICE on one call's stream; its re-offer follows once the socket has gathered
+    /// anew (`MediaEvent::IceRestarted`).
+    pub(crate) fn restart_call_ice(&mut self, cx: &mut Cx<'_>, id: CallId) {
+        let Some(servers) = self.media.ice.clone() else {
+            return;
+        };
+        let Some(talk) = self.calls.get_mut(&id).and_then(Call::live_mut) else {
+            return;
+        };
+        let Some(media) = talk.media.as_mut() else {
+            return;
+        };
+        if media.restart_ice(cx.now, &servers) {
+            drain_media(media, talk.local.addr, cx.out);
+            self.media_events(cx, id);
         }
     }
 

@@ -84,6 +84,11 @@ pub enum Input<'a> {
         /// What the transport said (a refused connection, an untrusted certificate).
         detail: String,
     },
+    /// The host's network changed (an address came or went): ICE restarts on the calls.
+    NetworkChanged {
+        /// When.
+        now: Instant,
+    },
     /// A request from the agent, the control API or the driver; answered by the value
     /// [`Phone::handle_input`] returns.
     Command {
@@ -289,6 +294,11 @@ impl Phone {
             Input::Resolved { now, query, answer } => {
                 self.now = now;
                 self.resolver.handle_answer(now, &query, answer);
+            }
+            Input::NetworkChanged { now } => {
+                self.now = now;
+                let (calls, mut cx) = self.split();
+                calls.network_changed(&mut cx);
             }
             Input::TransportError { now, dest, detail } => {
                 self.now = now;

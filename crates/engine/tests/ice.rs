@@ -138,3 +138,50 @@ fn hold_and_resume_keep_the_ice_session_and_its_pair() {
         rms(&heard)
     );
 }
+
+/// The `a=ice-ufrag` of each INVITE (and re-INVITE) `host` sent, and of each 200 answering
+/// one, in order.
+fn ufrags(host: &Host, first_line: &str) -> Vec<String> {
+    host.sent
+        .iter()
+        .filter(|m| m.starts_with(first_line) && m.contains("CSeq: ") && m.contains(" INVITE\r\n"))
+        .filter_map(|m| {
+            m.lines()
+                .find_map(|l| l.strip_prefix("a=ice-ufrag:"))
+                .map(str::to_owned)
+        })
+        .collect()
+}
+
+#[test]
+fn a_network_change_restarts_ice_with_new_credentials_and_the_call_goes_on() {
+    let mut world = World::registered(94, 0.0, Duration::from_millis(5));
+    use_ice(&mut world);
+    let call = world.alice_calls_bob();
+    world.run_while(Duration::from_secs(5), |w| {
+        pair(w.a.phone.call(call)).contains("->") && pair(bobs_call(&w.b)).contains("->")
+    });
+    let now = world.now;
+    world
+        .a
+        .phone
+        .handle_input(engine::Input::NetworkChanged { now });
+    world.run_until(now + Duration::from_secs(3));
+    // Alice re-offered with new credentials; Bob's answer restarted his side too.
+    let offered = ufrags(&world.a, "INVITE ");
+    let answered = ufrags(&world.b, "SIP/2.0 200");
+    assert_eq!(offered.len(), 2, "{offered:?}");
+    assert_ne!(offered[0], offered[1]);
+    assert_eq!(answered.len(), 2, "{answered:?}");
+    assert_ne!(answered[0], answered[1]);
+    assert!(pair(world.a.phone.call(call)).contains("->"));
+    assert!(pair(bobs_call(&world.b)).contains("->"));
+    assert_eq!(
+        world.a.phone.call(call).map(|c| c.state),
+        Some(CallState::Connected)
+    );
+    world.b.heard.lock().expect("heard").clear();
+    world.run_until(world.now + Duration::from_secs(2));
+    let heard = world.b.heard.lock().expect("heard").clone();
+    assert!(rms(&heard) > 1000.0, "bob hears alice: {}", rms(&heard));
+}

@@ -507,6 +507,11 @@ pub struct IceStream {
     /// When the selected pair's peer last answered one of our checks (RFC 7675 consent: a
     /// peer that only sends, and never answers, has not consented).
     consented: Option<Instant>,
+    /// Our own restart: the socket gathering anew (the old servers' answers may still come).
+    regathering: Option<Gatherer>,
+    /// Our restart's description has been offered: the answer's credentials are the peer's
+    /// new ones, whatever they are.
+    restart_offered: bool,
 }
 
 /// The candidate pair that carries the media.
@@ -537,6 +542,12 @@ impl fmt::Display for Pair {
 pub enum IceEvent {
     /// A pair was selected (or another one replaced it): media flows on it.
     Selected(Pair),
+    /// The pair stopped answering (5 s without an answer to a check): a controlling agent
+    /// may restart ICE before consent expires.
+    Disconnected,
+    /// Our restart has its new credentials and candidates
+    /// ([`IceStream::local_description`]): offer them.
+    Restarted,
     /// ICE failed, or consent expired: nothing can be sent any more.
     Failed(String),
 }
@@ -559,6 +570,57 @@ fn type_name(t: CandidateType) -> &'static str {
         CandidateType::Relay => "relay",
         _ => "unknown",
     }
+}
+
+/// Puts what `gatherer` found into `agent` as our candidates (host, and srflx and relay when
+/// found); their `a=candidate` values.
+fn add_local_candidates(agent: &mut Agent, gatherer: &Gatherer) -> Result<Vec<String>, IceError> {
+    let host = gatherer.local;
+    let base = |addr: SocketAddr| CandidateConfig {
+        network: "udp".to_owned(),
+        address: addr.ip().to_string(),
+        port: addr.port(),
+        component: 1,
+        ..CandidateConfig::default()
+    };
+    let mut candidates = vec![
+        CandidateHostConfig {
+            base_config: base(host),
+            ..CandidateHostConfig::default()
+        }
+        .new_candidate_host(),
+    ];
+    if let Some(srflx) = gatherer.srflx.filter(|s| *s != host) {
+        candidates.push(
+            CandidateServerReflexiveConfig {
+                base_config: base(srflx),
+                rel_addr: host.ip().to_string(),
+                rel_port: host.port(),
+                url: None,
+            }
+            .new_candidate_server_reflexive(),
+        );
+    }
+    if let Some(relay) = gatherer.relay {
+        candidates.push(
+            CandidateRelayConfig {
+                base_config: base(relay),
+                rel_addr: gatherer.srflx.unwrap_or(host).ip().to_string(),
+                rel_port: gatherer.srflx.unwrap_or(host).port(),
+                url: None,
+            }
+            .new_candidate_relay(),
+        );
+    }
+    let mut lines = Vec::new();
+    for candidate in candidates {
+        let candidate = candidate.map_err(|e| IceError::Setup(e.to_string()))?;
+        lines.push(candidate.marshal());
+        agent
+            .add_local_candidate(candidate)
+            .map_err(|e| IceError::Setup(e.to_string()))?;
+    }
+    Ok(lines)
 }
 
 impl IceStream {
@@ -596,51 +658,7 @@ impl IceStream {
         };
         let mut agent = Agent::new(now, Arc::new(config), provider()?)
             .map_err(|e| IceError::Setup(e.to_string()))?;
-        let host = gatherer.local;
-        let base = |addr: SocketAddr| CandidateConfig {
-            network: "udp".to_owned(),
-            address: addr.ip().to_string(),
-            port: addr.port(),
-            component: 1,
-            ..CandidateConfig::default()
-        };
-        let mut candidates = vec![
-            CandidateHostConfig {
-                base_config: base(host),
-                ..CandidateHostConfig::default()
-            }
-            .new_candidate_host(),
-        ];
-        if let Some(srflx) = gatherer.srflx.filter(|s| *s != host) {
-            candidates.push(
-                CandidateServerReflexiveConfig {
-                    base_config: base(srflx),
-                    rel_addr: host.ip().to_string(),
-                    rel_port: host.port(),
-                    url: None,
-                }
-                .new_candidate_server_reflexive(),
-            );
-        }
-        if let Some(relay) = gatherer.relay {
-            candidates.push(
-                CandidateRelayConfig {
-                    base_config: base(relay),
-                    rel_addr: gatherer.srflx.unwrap_or(host).ip().to_string(),
-                    rel_port: gatherer.srflx.unwrap_or(host).port(),
-                    url: None,
-                }
-                .new_candidate_relay(),
-            );
-        }
-        let mut lines = Vec::new();
-        for candidate in candidates {
-            let candidate = candidate.map_err(|e| IceError::Setup(e.to_string()))?;
-            lines.push(candidate.marshal());
-            agent
-                .add_local_candidate(candidate)
-                .map_err(|e| IceError::Setup(e.to_string()))?;
-        }
+        let lines = add_local_candidates(&mut agent, &gatherer)?;
         let credentials = agent.get_local_credentials();
         let local = IceDescription {
             ufrag: credentials.ufrag.clone(),
@@ -665,6 +683,8 @@ impl IceStream {
             permitted: Vec::new(),
             now,
             consented: None,
+            regathering: None,
+            restart_offered: false,
         })
     }
 
@@ -686,6 +706,71 @@ impl IceStream {
         self.gatherer.local
     }
 
+    /// Restarts ICE ourselves (RFC 8445 §9) when the network changed or the pair stopped
+    /// answering: the TURN allocation is let go (a server keeps one per client 5-tuple), the
+    /// socket gathers anew from `servers`, and once it has, the agent takes new credentials and
+    /// the new candidates and [`IceEvent::Restarted`] asks for a re-offer carrying them. Media
+    /// goes on over the old pair meanwhile (it may still work). `Ok(false)`: nothing to do —
+    /// the checks never started, ICE failed, or a restart is under way.
+    ///
+    /// # Errors
+    /// When the TURN client or the agent refuses its configuration.
+    pub fn restart(&mut self, now: Instant, servers: &IceServers) -> Result<bool, IceError> {
+        self.now = now;
+        if !self.started
+            || self.failed.is_some()
+            || self.regathering.is_some()
+            || self.restart_offered
+        {
+            return Ok(false);
+        }
+        self.gatherer.release(now);
+        self.regathering = Some(Gatherer::new(now, self.gatherer.local, servers)?);
+        tracing::info!(socket = %self.gatherer.local, "ICE restart: gathering anew");
+        self.finish_restart(now)?;
+        Ok(true)
+    }
+
+    /// Our restart is under way (gathering, or offered and not answered yet).
+    #[must_use]
+    pub fn restarting(&self) -> bool {
+        self.regathering.is_some() || self.restart_offered
+    }
+
+    /// Once the socket has gathered anew: new credentials and candidates for the agent, and
+    /// the event that has them offered.
+    fn finish_restart(&mut self, now: Instant) -> Result<(), IceError> {
+        if !self.regathering.as_ref().is_some_and(Gatherer::done) {
+            return Ok(());
+        }
+        if let Some(gatherer) = self.regathering.take() {
+            // The old client's last words (the release) have gone out with the last poll.
+            self.gatherer = gatherer;
+        }
+        self.agent
+            .restart(now, String::new(), String::new(), false)
+            .map_err(|e| IceError::Setup(e.to_string()))?;
+        let candidates = add_local_candidates(&mut self.agent, &self.gatherer)?;
+        let credentials = self.agent.get_local_credentials();
+        self.local = IceDescription {
+            ufrag: credentials.ufrag.clone(),
+            pwd: credentials.pwd.clone(),
+            candidates,
+            lite: false,
+            default: self.gatherer.srflx,
+        };
+        self.permitted.clear();
+        self.restart_offered = true;
+        self.events.push_back(IceEvent::Restarted);
+        Ok(())
+    }
+
+    fn restart_failed(&mut self, error: &IceError) {
+        tracing::warn!(error = %error, "ICE restart failed");
+        self.regathering = None;
+        self.restart_offered = false;
+    }
+
     /// Starts the checks against the peer's description. The offerer controls (RFC 8445
     /// §6.1.1), unless it is a lite agent: then the full agent does. A description with new
     /// credentials restarts ICE (RFC 8445 §9).
@@ -699,6 +784,23 @@ impl IceStream {
         we_offered: bool,
     ) -> Result<(), IceError> {
         self.now = now;
+        if std::mem::take(&mut self.restart_offered) {
+            // The answer to our restart: the agent has its new credentials already; the
+            // peer's are new (RFC 8445 §9 — and should a peer keep its old ones, checks with
+            // them are what it can answer).
+            self.add_remote(remote);
+            self.agent
+                .start_connectivity_checks(
+                    now,
+                    self.controlling,
+                    remote.ufrag.clone(),
+                    remote.pwd.clone(),
+                )
+                .map_err(|e| IceError::Remote(e.to_string()))?;
+            self.remote_ufrag = Some(remote.ufrag.clone());
+            self.after(now);
+            return Ok(());
+        }
         if self.remote_ufrag.as_deref() == Some(remote.ufrag.as_str()) {
             // The same ICE session (a re-INVITE for hold, say): candidates may be new.
             self.add_remote(remote);
@@ -812,6 +914,14 @@ impl IceStream {
     /// peer, or unwrapped from the TURN server) comes out of [`IceStream::poll_inbound`].
     pub fn handle(&mut self, now: Instant, from: SocketAddr, bytes: &[u8]) {
         self.now = now;
+        if let Some(regathering) = self.regathering.as_mut()
+            && regathering.handle(now, from, bytes, &mut VecDeque::new())
+        {
+            if let Err(e) = self.finish_restart(now) {
+                self.restart_failed(&e);
+            }
+            return;
+        }
         let mut relayed = std::mem::take(&mut self.relayed);
         if self.gatherer.handle(now, from, bytes, &mut relayed) {
             while let Some((peer, data)) = relayed.pop_front() {
@@ -880,6 +990,12 @@ impl IceStream {
         let mut relayed = std::mem::take(&mut self.relayed);
         self.gatherer.handle_timeout(now, &mut relayed);
         self.relayed = relayed;
+        if let Some(regathering) = self.regathering.as_mut() {
+            regathering.handle_timeout(now, &mut VecDeque::new());
+            if let Err(e) = self.finish_restart(now) {
+                self.restart_failed(&e);
+            }
+        }
         if self.started && self.agent.poll_timeout().is_some_and(|at| at <= now) {
             let _ = self.agent.handle_timeout(now);
         }
@@ -902,7 +1018,14 @@ impl IceStream {
         } else {
             None
         };
-        [agent, self.gatherer.poll_timeout()]
+        let regathering = self.regathering.as_mut().and_then(Gatherer::poll_timeout);
+        // Consent runs out on its own clock: the agent may have nothing to time (a restart
+        // offered, not answered yet).
+        let consent = self
+            .consented
+            .filter(|_| self.failed.is_none())
+            .map(|at| at + CONSENT_TIMEOUT + Duration::from_millis(1));
+        [agent, self.gatherer.poll_timeout(), regathering, consent]
             .into_iter()
             .flatten()
             .min()
@@ -911,6 +1034,9 @@ impl IceStream {
     /// The next datagram to send: checks, responses, TURN requests.
     pub fn poll_transmit(&mut self) -> Option<(SocketAddr, Vec<u8>)> {
         if let Some(out) = self.gatherer.poll_transmit() {
+            return Some(out);
+        }
+        if let Some(out) = self.regathering.as_mut().and_then(Gatherer::poll_transmit) {
             return Some(out);
         }
         while let Some(out) = self.agent.poll_write() {
@@ -943,6 +1069,11 @@ impl IceStream {
         while let Some(event) = self.agent.poll_event() {
             match event.event {
                 AgentEvent::ConnectionStateChange(state) => {
+                    if state == ConnectionState::Disconnected
+                        && self.state == ConnectionState::Connected
+                    {
+                        self.events.push_back(IceEvent::Disconnected);
+                    }
                     self.state = state;
                     if state == ConnectionState::Failed && self.failed.is_none() {
                         let why = if self.selected.is_some() {
@@ -979,6 +1110,9 @@ impl IceStream {
     /// Ends it: the TURN allocation is released (a Refresh with lifetime 0).
     pub fn close(&mut self) {
         self.gatherer.release(self.now);
+        if let Some(regathering) = self.regathering.as_mut() {
+            regathering.release(self.now);
+        }
         let _ = self.agent.close();
     }
 }

@@ -43,6 +43,11 @@ pub enum MediaEvent {
     /// ICE found no working pair, or the peer's consent expired (RFC 7675): the media can go
     /// nowhere.
     IceFailed(String),
+    /// ICE's pair stopped answering (no answer to checks for 5 s; consent expires at 30 s).
+    IceDisconnected,
+    /// Our ICE restart has its new credentials and candidates
+    /// ([`MediaSession::ice_description`]): re-offer them.
+    IceRestarted,
 }
 
 /// A datagram the stream wants sent.
@@ -306,6 +311,29 @@ impl MediaSession {
         }
     }
 
+    /// Restarts ICE ourselves ([`IceStream::restart`]): `true` when a restart began;
+    /// [`MediaEvent::IceRestarted`] follows once the socket has gathered anew.
+    pub fn restart_ice(&mut self, now: Instant, servers: &crate::ice::IceServers) -> bool {
+        let Some(ice) = self.ice.as_mut() else {
+            return false;
+        };
+        let started = match ice.restart(now, servers) {
+            Ok(started) => started,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot restart ICE");
+                false
+            }
+        };
+        self.ice_events();
+        started
+    }
+
+    /// Whether we control ICE on this stream (we restart it when its pair stops answering).
+    #[must_use]
+    pub fn ice_controlling(&self) -> bool {
+        self.ice.as_ref().is_some_and(|i| i.controlling())
+    }
+
     /// Our ICE description as it stands (after a restart, with the new credentials), for the
     /// next offer or answer.
     #[must_use]
@@ -361,6 +389,8 @@ impl MediaSession {
                     self.transmits.clear();
                     self.events.push_back(MediaEvent::IceFailed(why));
                 }
+                IceEvent::Disconnected => self.events.push_back(MediaEvent::IceDisconnected),
+                IceEvent::Restarted => self.events.push_back(MediaEvent::IceRestarted),
             }
         }
     }

@@ -308,6 +308,7 @@ pub async fn run(
     };
     core.resume_outbox()?;
     core.bind_media_ports()?;
+    net::spawn_address_watch(core.net_tx.clone());
     let _ = ask(&mut core.phone, Request::Start);
     if let Some(plan) = core.plan.as_ref() {
         let dial = plan.dial();
@@ -493,6 +494,9 @@ impl Core {
                     from,
                     bytes: &bytes,
                 });
+            }
+            NetEvent::NetworkChanged => {
+                self.phone.handle_input(Input::NetworkChanged { now });
             }
             NetEvent::Accepted { dest, writer } => self.streams.adopt(dest, writer),
             NetEvent::StreamClosed { dest, detail } => {

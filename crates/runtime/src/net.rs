@@ -37,6 +37,8 @@ pub(crate) enum NetEvent {
     },
     /// A TCP or TLS connection closed, or could not be made.
     StreamClosed { dest: Dest, detail: String },
+    /// The host's addresses changed (an interface came, went or was renumbered).
+    NetworkChanged,
     /// A connection a peer opened to us, with the queue that writes on it. It comes on the
     /// same channel as, and before, the messages read from that connection, so an answer to
     /// its first request always finds it.
@@ -90,6 +92,46 @@ pub(crate) fn spawn_rtp(socket: Arc<UdpSocket>, local: SocketAddr, tx: NetTx) {
                     }
                 }
                 Err(e) => debug!(error = %e, "rtp receive error"),
+            }
+        }
+    });
+}
+
+/// How often the host's addresses are looked at.
+const ADDRESS_POLL: Duration = Duration::from_secs(2);
+
+/// The host's addresses (loopback aside), sorted.
+fn addresses() -> Vec<std::net::IpAddr> {
+    let mut found: Vec<std::net::IpAddr> = if_addrs::get_if_addrs()
+        .map(|all| {
+            all.iter()
+                .filter(|i| !i.is_loopback())
+                .map(if_addrs::Interface::ip)
+                .collect()
+        })
+        .unwrap_or_default();
+    found.sort_unstable();
+    found.dedup();
+    found
+}
+
+/// Looks at the host's addresses every [`ADDRESS_POLL`] and says when they change (a laptop
+/// moved from Wi-Fi to a cable, a VPN came up, DHCP gave another address): calls running
+/// ICE restart it.
+pub(crate) fn spawn_address_watch(tx: NetTx) {
+    tokio::spawn(async move {
+        let mut known = addresses();
+        let mut every = tokio::time::interval(ADDRESS_POLL);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            every.tick().await;
+            let now = addresses();
+            if now != known {
+                tracing::info!(before = ?known, after = ?now, "the host's addresses changed");
+                known = now;
+                if tx.send(NetEvent::NetworkChanged).is_err() {
+                    return;
+                }
             }
         }
     });

@@ -174,6 +174,8 @@ pub struct Host {
     pub asked: Vec<sip::Query>,
     /// What it told the runtime about TLS servers, in order.
     pub tls_peers: Vec<engine::TlsPeer>,
+    /// Every SIP message it sent, as text.
+    pub sent: Vec<String>,
 }
 
 impl Host {
@@ -241,6 +243,7 @@ impl Host {
             zone: Vec::new(),
             asked: Vec::new(),
             tls_peers: Vec::new(),
+            sent: Vec::new(),
         }
     }
 
@@ -248,7 +251,11 @@ impl Host {
         let mut questions = Vec::new();
         loop {
             match self.phone.poll_output() {
-                Output::Sip(t) => net.send(now, self.sip, t.dest.addr, t.bytes.to_vec()),
+                Output::Sip(t) => {
+                    self.sent
+                        .push(String::from_utf8_lossy(&t.bytes).into_owned());
+                    net.send(now, self.sip, t.dest.addr, t.bytes.to_vec());
+                }
                 Output::Rtp { local, to, bytes } => net.send(now, local, to, bytes),
                 Output::Event(e) => self.events.push(*e),
                 Output::Resolve(query) => questions.push(query),

@@ -239,8 +239,12 @@ impl World {
             }
         }
         self.now += STEP;
-        self.a.handle_timeout(self.now);
-        self.b.handle_timeout(self.now);
+        // As the engine drives them: only when they asked to be woken.
+        for agent in [&mut self.a, &mut self.b] {
+            if agent.poll_timeout().is_some_and(|at| at <= self.now) {
+                agent.handle_timeout(self.now);
+            }
+        }
         while let Some(e) = self.a.poll_event() {
             self.a_events.push(e);
         }
@@ -456,4 +460,68 @@ fn only_what_is_for_a_stream_turn_server_goes_down_its_connection() {
         turn.transport = TurnTransport::Udp;
     }
     assert!(servers.over_turn_stream(server, &allocate).is_none());
+}
+
+#[test]
+fn our_restart_gathers_anew_offers_new_credentials_and_connects_again() {
+    let (_, mut world) = World::connected(Behaviour::PortRestricted);
+    let before = world.a.local_description().clone();
+    let stun = world.net.stun;
+    // The NAT now maps A's socket afresh (its public address changed).
+    world.net.nat = Nat::new(Behaviour::PortRestricted);
+    world.net.nat.public = "203.0.113.3".parse().unwrap();
+    assert!(world.a.restart(world.now, &servers(stun)).unwrap());
+    assert!(world.a.restarting());
+    // A second ask while one runs does nothing.
+    assert!(!world.a.restart(world.now, &servers(stun)).unwrap());
+    world.run_until(Duration::from_secs(2), |w| {
+        w.a_events.iter().any(|e| matches!(e, IceEvent::Restarted))
+    });
+    let offer = world.a.local_description().clone();
+    assert_ne!(offer.ufrag, before.ufrag);
+    assert_ne!(offer.pwd, before.pwd);
+    assert_eq!(
+        offer.default.map(|d| d.ip()),
+        Some("203.0.113.3".parse().unwrap()),
+        "the new server-reflexive address is the default: {offer:?}"
+    );
+    // B takes the offer (a new ufrag: it restarts too) and answers; A starts its checks.
+    world.b.start(world.now, &offer, false).unwrap();
+    let answer = world.b.local_description().clone();
+    world.a.start(world.now, &answer, true).unwrap();
+    assert!(!world.a.restarting());
+    assert_eq!(
+        world.a.local_description().ufrag,
+        offer.ufrag,
+        "no second restart"
+    );
+    let selected = world.a_events.len();
+    world.run_until(Duration::from_secs(5), |w| {
+        w.a_events[selected..]
+            .iter()
+            .any(|e| matches!(e, IceEvent::Selected(_)))
+            && w.b.connected()
+    });
+    assert!(world.a.connected() && world.b.connected());
+    assert_eq!(
+        world.b.selected().map(|p| p.remote.ip()),
+        Some("203.0.113.3".parse().unwrap()),
+        "B reaches A at its new public address"
+    );
+}
+
+#[test]
+fn consent_expires_while_our_restart_waits_for_its_answer() {
+    let (_, mut world) = World::connected(Behaviour::FullCone);
+    let stun = world.net.stun;
+    world.net.b_gone = true;
+    assert!(world.a.restart(world.now, &servers(stun)).unwrap());
+    // The re-offer is never answered (B is gone); consent still runs out.
+    let took = world.run_until(Duration::from_secs(40), |w| w.a.failure().is_some());
+    assert!(
+        world.a.failure().is_some_and(|f| f.contains("consent expired")),
+        "{:?} after {took:?}",
+        world.a.failure()
+    );
+    assert!(took <= CONSENT_TIMEOUT + Duration::from_secs(1), "{took:?}");
 }
