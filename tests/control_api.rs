@@ -46,7 +46,9 @@ fn a_call_placed_through_the_api_connects_sends_dtmf_and_hangs_up() {
         .current_dir(&dir);
     let mut uas = Proc::spawn("sipp uas", command, &dir.join("sipp.log"));
     let agent = Headless::start(&dir, &[]);
-    std::thread::sleep(Duration::from_millis(300));
+    assert!(wait_until(Duration::from_secs(10), || {
+        crate::support::udp_bound(port)
+    }));
 
     let (status, call) = post_json(
         agent.control,

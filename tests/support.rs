@@ -391,8 +391,22 @@ pub fn sipp_uas(dir: &Path, name: &str, scenario: &str, extra: &[&str]) -> (Proc
         .args(extra)
         .current_dir(dir);
     let proc = Proc::spawn(name, command, &dir.join(format!("{name}.log")));
-    std::thread::sleep(Duration::from_millis(300));
+    // Ready once its UDP port is bound (a loaded machine may take longer than a fixed wait).
+    let bound = wait_until(Duration::from_secs(10), || udp_bound(port));
+    assert!(bound, "SIPp did not bind {port}: {}", proc.log_text());
     (proc, port)
+}
+
+/// Whether a UDP socket is bound to `port` on this host (read from /proc/net/udp).
+pub fn udp_bound(port: u16) -> bool {
+    let wanted = format!(":{port:04X} ");
+    std::fs::read_to_string("/proc/net/udp").is_ok_and(|table| {
+        table.lines().skip(1).any(|line| {
+            line.split_whitespace()
+                .nth(1)
+                .is_some_and(|local| format!("{local} ").ends_with(&wanted))
+        })
+    })
 }
 
 /// Waits (up to `limit`) for a SIPp started by `sipp_uas`; returns its (successful, failed)

@@ -519,7 +519,10 @@ fn consent_expires_while_our_restart_waits_for_its_answer() {
     // The re-offer is never answered (B is gone); consent still runs out.
     let took = world.run_until(Duration::from_secs(40), |w| w.a.failure().is_some());
     assert!(
-        world.a.failure().is_some_and(|f| f.contains("consent expired")),
+        world
+            .a
+            .failure()
+            .is_some_and(|f| f.contains("consent expired")),
         "{:?} after {took:?}",
         world.a.failure()
     );
