@@ -4,7 +4,9 @@
 //! with the null audio device (so each call sends a G.711 or Opus packet every 20 ms each
 //! way), and the callee's and caller's CPU are read from /proc over 20 s while every call is
 //! up; two rounds with the modes interleaved, the lesser of each mode's two kept (the
-//! machine's other work only adds). Plain RTP, SDES AES_CM_128_HMAC_SHA1_80, SDES AEAD_AES_128_GCM and DTLS-SRTP, for
+//! machine's other work only adds). `rx pkt/s` is what the callee received per call and
+//! second while measured: 50 when every call's media flows (a call whose keying has not
+//! finished sends nothing, and would look cheap). Plain RTP, SDES AES_CM_128_HMAC_SHA1_80, SDES AEAD_AES_128_GCM and DTLS-SRTP, for
 //! PCMU and Opus. Targets (issue 13): SRTP ≤ +10% CPU for G.711, ≤ +5% for Opus.
 //!
 //! Run with `cargo bench --bench srtp_cpu`.
@@ -34,8 +36,19 @@ fn connected(control: SocketAddr) -> (usize, Option<String>) {
     (up.len(), encryption)
 }
 
-/// (callee CPU %, caller CPU %, what the calls' view says of their encryption).
-fn run(dir: &Path, codec: &str, media: &str, calls: usize) -> (f64, f64, String) {
+/// RTP packets the calls of a recall have received so far, all together.
+fn received(control: SocketAddr) -> u64 {
+    get_json(control, "/v1/calls")
+        .and_then(|calls| calls.as_array().cloned())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|c| c["stats"]["packets_received"].as_u64())
+        .sum()
+}
+
+/// (callee CPU %, caller CPU %, what the calls' view says of their encryption, packets the
+/// callee received per call and second while measured — 50 when every call's media flows).
+fn run(dir: &Path, codec: &str, media: &str, calls: usize) -> (f64, f64, String, f64) {
     let media = format!("codecs = [\"{codec}\"]\n{media}");
     let (callee, callee_sip, callee_control) = start(dir, "callee", &media, true);
     let (caller, _, caller_control) = start(dir, "caller", &media, false);
@@ -58,14 +71,17 @@ fn run(dir: &Path, codec: &str, media: &str, calls: usize) -> (f64, f64, String)
     // Let the handshakes and the jitter buffers settle, then measure.
     std::thread::sleep(Duration::from_secs(2));
     let (a, b) = (callee.0.id(), caller.0.id());
+    let rx0 = received(callee_control);
     let (a0, b0, t0) = (cpu_seconds(a), cpu_seconds(b), Instant::now());
     std::thread::sleep(Duration::from_secs(20));
     let wall = t0.elapsed().as_secs_f64();
     let (a1, b1) = (cpu_seconds(a), cpu_seconds(b));
+    let rx = received(callee_control).saturating_sub(rx0) as f64 / wall / calls as f64;
     (
         100.0 * (a1 - a0) / wall,
         100.0 * (b1 - b0) / wall,
         encryption.unwrap_or_else(|| "?".to_owned()),
+        rx,
     )
 }
 
@@ -90,24 +106,32 @@ fn main() {
         "# CPU of the whole process, calls up between two recalls (null audio: a packet every 20 ms each way per call), 20 s, lesser of 2 interleaved rounds"
     );
     println!(
-        "{:<6} {:>5} {:<10} {:>11} {:>11} {:>14} {:>9} {:>9}  encryption",
-        "codec", "calls", "media", "callee cpu%", "caller cpu%", "µs/call/s", "vs plain", "target"
+        "{:<6} {:>5} {:<10} {:>11} {:>11} {:>14} {:>9} {:>9} {:>9}  encryption",
+        "codec",
+        "calls",
+        "media",
+        "callee cpu%",
+        "caller cpu%",
+        "µs/call/s",
+        "vs plain",
+        "target",
+        "rx pkt/s"
     );
     for (codec, target, default_calls) in [("pcmu", 10.0, 200), ("opus", 5.0, 20)] {
         let calls = calls_override.unwrap_or(default_calls);
-        let mut best: Vec<Option<(f64, f64, String)>> = vec![None; modes.len()];
+        let mut best: Vec<Option<(f64, f64, String, f64)>> = vec![None; modes.len()];
         for round in 0..2 {
             for (i, (name, media)) in modes.iter().enumerate() {
                 let dir = root.join(format!("{codec}-{}-{round}", name.replace(' ', "-")));
                 std::fs::create_dir_all(&dir).expect("dir");
                 let measured = run(&dir, codec, media, calls);
-                let sum = |m: &(f64, f64, String)| m.0 + m.1;
+                let sum = |m: &(f64, f64, String, f64)| m.0 + m.1;
                 if best[i].as_ref().is_none_or(|b| sum(&measured) < sum(b)) {
                     best[i] = Some(measured);
                 }
             }
         }
-        let per_call = |m: &(f64, f64, String)| (m.0 + m.1) / 2.0 / calls as f64 * 10_000.0;
+        let per_call = |m: &(f64, f64, String, f64)| (m.0 + m.1) / 2.0 / calls as f64 * 10_000.0;
         let base = best[0].as_ref().map_or(1.0, per_call);
         for ((name, _), measured) in modes.iter().zip(&best) {
             let Some(m) = measured else { continue };
@@ -120,7 +144,7 @@ fn main() {
                 format!("{target:.0}% OVER")
             };
             println!(
-                "{:<6} {:>5} {:<10} {:>11.1} {:>11.1} {:>14.1} {:>8.1}% {:>9}  {}",
+                "{:<6} {:>5} {:<10} {:>11.1} {:>11.1} {:>14.1} {:>8.1}% {:>9} {:>9.1}  {}",
                 codec,
                 calls,
                 name,
@@ -129,6 +153,7 @@ fn main() {
                 per_call(m),
                 ratio,
                 verdict,
+                m.3,
                 m.2
             );
         }

@@ -239,3 +239,33 @@ fn sipp_lost_columns_are_read_under_their_header() {
     assert_eq!(sipp_lost_of(screen, "ACK"), 6);
     assert_eq!(sipp_lost_of(screen, "INVITE"), 3);
 }
+
+#[test]
+fn sipp_gets_rfc_3261_refusals_420_416_415_and_488_before_ringing() {
+    let dir = scratch("sipp-refusals");
+    // Not auto-answering: a call that could ring would show a 180 (SIPp fails on it).
+    let agent = Headless::start(&dir, &[]);
+    let args = vec![
+        "-sf".to_owned(),
+        fixture("sipp/uac_conformance.xml").display().to_string(),
+        agent.sip.to_string(),
+        "-i".to_owned(),
+        "127.0.0.1".to_owned(),
+        "-p".to_owned(),
+        free_port().to_string(),
+        "-s".to_owned(),
+        "agent".to_owned(),
+        "-m".to_owned(),
+        "1".to_owned(),
+        "-timeout".to_owned(),
+        "30".to_owned(),
+    ];
+    let (status, screen) = run_sipp(&dir, "sipp-refusals", &args, Duration::from_secs(40));
+    assert_eq!(sipp_counts(&screen), (1, 0), "{screen}");
+    assert!(status.success(), "SIPp exit {status}\n{screen}");
+    // The refused call never rang: it ended at once, saying why.
+    let calls = agent.calls();
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    let reason = calls[0]["end_reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("488"), "{reason}");
+}

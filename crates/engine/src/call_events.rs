@@ -123,7 +123,14 @@ impl Calls {
                 .as_ref()
                 .map(media::DtlsIdentity::fingerprint);
             let (encryption, keying) = self.policy(cx.registrations.first());
-            media::check_offer(o, encryption, keying, suites, fingerprint).err()
+            // RFC 3261 §20.43 warn-codes: 304 no such media type, 305 no format in common.
+            match media::check_codecs(o, &self.media.codecs) {
+                Err(e @ media::SdpError::NoAudio) => Some((304, e)),
+                Err(e @ media::SdpError::NoCommonCodec) => Some((305, e)),
+                _ => media::check_offer(o, encryption, keying, suites, fingerprint)
+                    .err()
+                    .map(|e| (399, e)),
+            }
         });
         let mut call = Call::ringing(id, leg, remote, sip_call_id, dtmf, offer);
         call.interaction = Some(interaction);
@@ -149,9 +156,10 @@ impl Calls {
             }
             return;
         }
-        if let Some(e) = refused {
-            // The media cannot be protected as both sides demand: refused before it rings.
-            let warning = format!("399 recall \"{}\"", e.to_string().replace('"', "'"));
+        if let Some((code, e)) = refused {
+            // No codec in common, or the media cannot be protected as both sides demand:
+            // refused before it rings (RFC 3261 §13.3.1.3).
+            let warning = format!("{code} recall \"{}\"", e.to_string().replace('"', "'"));
             let _ = cx
                 .ua
                 .reject_with(cx.now, leg, 488, &[("Warning".to_owned(), warning)]);

@@ -124,36 +124,54 @@ fn a_muted_microphone_sends_silence() {
     assert!(world.a.phone.call(call).expect("call").muted);
 }
 
-#[test]
-fn an_offer_with_no_codec_in_common_is_refused_488() {
+/// What a phone (answering by itself, or ringing the agent) sends for an INVITE: each
+/// message's text.
+fn answers_to(invite: &[u8], auto_answer: bool) -> (Vec<String>, harness::Host) {
     let now = Instant::now();
-    let mut host = harness::Host::new("carol", "127.0.0.1:5073", 32000, 5, true, now);
-    let invite = sip_fixture("sip/invite-g729.sip", &[]);
+    let mut host = harness::Host::new("carol", "127.0.0.1:5073", 32000, 5, auto_answer, now);
     host.phone.handle_input(Input::Sip {
         now,
         source: Dest {
             transport: Transport::Udp,
             addr: "127.0.0.1:40000".parse().expect("addr"),
         },
-        bytes: &invite,
+        bytes: invite,
     });
-    let mut statuses = Vec::new();
+    let mut sent = Vec::new();
     loop {
         match host.phone.poll_output() {
-            Output::Sip(t) => statuses.push(
-                String::from_utf8_lossy(&t.bytes)
-                    .lines()
-                    .next()
-                    .unwrap_or_default()
-                    .to_owned(),
-            ),
+            Output::Sip(t) => sent.push(String::from_utf8_lossy(&t.bytes).into_owned()),
             Output::Timeout(_) => break,
             _ => {}
         }
     }
-    assert_eq!(statuses, ["SIP/2.0 488 Not Acceptable Here"]);
-    let call = host.phone.calls().pop().expect("a call record");
-    assert_eq!(call.state, CallState::Ended);
+    (sent, host)
+}
+
+#[test]
+fn an_offer_with_no_codec_in_common_is_refused_488_before_it_rings() {
+    let g729 = sip_fixture("sip/invite-g729.sip", &[]);
+    let video = String::from_utf8_lossy(&g729)
+        .replace("m=audio 4000 RTP/AVP 18", "m=video 4000 RTP/AVP 31")
+        .replace("a=rtpmap:18 G729/8000", "a=rtpmap:31 H261/90000");
+    for (invite, warning) in [
+        (g729.clone(), "Warning: 305 recall "),
+        (video.into_bytes(), "Warning: 304 recall "),
+    ] {
+        for auto_answer in [true, false] {
+            let (sent, host) = answers_to(&invite, auto_answer);
+            // No 180: the agent is not rung for a call that cannot carry audio.
+            assert_eq!(sent.len(), 1, "{sent:?}");
+            assert!(
+                sent[0].starts_with("SIP/2.0 488 Not Acceptable Here\r\n"),
+                "{}",
+                sent[0]
+            );
+            assert!(sent[0].contains(warning), "{}", sent[0]);
+            let call = host.phone.calls().pop().expect("a call record");
+            assert_eq!(call.state, CallState::Ended);
+        }
+    }
 }
 
 /// Packets each side received over one second of the call as it now stands.

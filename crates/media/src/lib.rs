@@ -42,7 +42,9 @@ pub use keying::{Encryption, Keying, SrtpKeys, check_offer, fresh_keys, fresh_ke
 pub use mixer::{FrameResampler, mix_into};
 pub use plc::G711Plc;
 pub use rtcp::{LocalReport, RemoteReport, RtcpState, is_rtcp};
-pub use sdp::{LocalMedia, Negotiated, SdpError, answer_offer, build_offer, read_answer};
+pub use sdp::{
+    LocalMedia, Negotiated, SdpError, answer_offer, build_offer, check_codecs, read_answer,
+};
 pub use session::{MediaEvent, MediaSession, MediaStats, MediaTransmit, SessionParams};
 /// Media direction (RFC 3264 §6.1), re-exported from sipx-sdp.
 pub use sipx_sdp::Direction;

@@ -27,6 +27,9 @@ pub enum SdpError {
     /// It has no audio stream we can take.
     #[error("no acceptable audio stream (no codec in common: we take opus, PCMU, PCMA)")]
     NoCommonCodec,
+    /// It offers no audio stream at all.
+    #[error("no audio stream offered")]
+    NoAudio,
     /// The audio stream's connection address is not an IP address.
     #[error("the audio stream has no usable connection address")]
     NoAddress,
@@ -273,6 +276,42 @@ fn finish_media(media: &mut MediaDescription, local: &LocalMedia) {
     }
 }
 
+/// The codec a stream's format (payload type) names: by its `a=rtpmap` (name and clock), or
+/// the static types of PCMU and PCMA.
+fn format_codec(stream: &sipx_sdp::MediaDescription, format: &str) -> Option<(Codec, u8)> {
+    let pt: u8 = format.parse().ok()?;
+    let codec = match stream.rtpmap(format) {
+        Some(map) => Codec::from_name(map.split('/').next()?)
+            .filter(|c| map.split('/').nth(1) == Some(&c.clock_rate().to_string()))?,
+        None => [Codec::Pcmu, Codec::Pcma]
+            .into_iter()
+            .find(|c| c.static_payload_type() == Some(pt))?,
+    };
+    Some((codec, pt))
+}
+
+/// Whether an offer can be answered with one of `usable` (before the call rings: RFC 3261
+/// §13.3.1.3 refuses what cannot be taken with 488 rather than ring for nothing).
+///
+/// # Errors
+/// [`SdpError::NoAudio`] when no audio stream is offered (video alone, say),
+/// [`SdpError::NoCommonCodec`] when none of its formats is one of ours, or
+/// [`SdpError::Malformed`].
+pub fn check_codecs(offer: &str, usable: &[Codec]) -> Result<(), SdpError> {
+    let offer = sipx_sdp::parse(offer).map_err(|e| SdpError::Malformed(e.to_string()))?;
+    let stream = offer
+        .media
+        .iter()
+        .find(|m| m.media == "audio" && !m.is_rejected())
+        .ok_or(SdpError::NoAudio)?;
+    stream
+        .formats
+        .iter()
+        .any(|f| format_codec(stream, f).is_some_and(|(c, _)| usable.contains(&c)))
+        .then_some(())
+        .ok_or(SdpError::NoCommonCodec)
+}
+
 /// Answers a peer's offer: our SDP and what was agreed.
 pub fn answer_offer(offer: &str, local: &LocalMedia) -> Result<(String, Negotiated), SdpError> {
     let offer = sipx_sdp::parse(offer).map_err(|e| SdpError::Malformed(e.to_string()))?;
@@ -405,17 +444,7 @@ fn agreed(
     let (codec, payload_type) = stream
         .formats
         .iter()
-        .find_map(|f| {
-            let pt: u8 = f.parse().ok()?;
-            let codec = match stream.rtpmap(f) {
-                Some(map) => Codec::from_name(map.split('/').next()?)
-                    .filter(|c| map.split('/').nth(1) == Some(&c.clock_rate().to_string()))?,
-                None => [Codec::Pcmu, Codec::Pcma]
-                    .into_iter()
-                    .find(|c| c.static_payload_type() == Some(pt))?,
-            };
-            usable.contains(&codec).then_some((codec, pt))
-        })
+        .find_map(|f| format_codec(stream, f).filter(|(c, _)| usable.contains(c)))
         .ok_or(SdpError::NoCommonCodec)?;
     let dtmf_at = |rate: u32| {
         stream.formats.iter().find_map(|f| {

@@ -96,8 +96,33 @@ fn torture_messages_get_the_answer_rfc_4475_expects() {
             "uriheaders.sip",
             Expect::Status("SIP/2.0 400 Request-URI Has Headers"),
         ),
-        ("clerr.sip", Expect::Dropped),
-        ("ncl.sip", Expect::Dropped),
+        // RFC 3261 §18.3 / RFC 4475 §3.1.2.9 and §3.1.2.3: a datagram shorter than its
+        // Content-Length, or a negative one, is answered 400 from the head alone.
+        (
+            "clerr.sip",
+            Expect::Status("SIP/2.0 400 Content-Length Exceeds Body"),
+        ),
+        (
+            "ncl.sip",
+            Expect::Status("SIP/2.0 400 Malformed Content-Length"),
+        ),
+        // RFC 4475 §3.3.2 (an OPTIONS), §3.3.5; RFC 3261 §8.2.3.
+        (
+            "bext01-options.sip",
+            Expect::Status("SIP/2.0 420 Bad Extension"),
+        ),
+        (
+            "novelsc.sip",
+            Expect::Status("SIP/2.0 416 Unsupported URI Scheme (soap.beep)"),
+        ),
+        (
+            "ctype415.sip",
+            Expect::Status("SIP/2.0 415 Unsupported Media Type"),
+        ),
+        (
+            "cencode415.sip",
+            Expect::Status("SIP/2.0 415 Unsupported Media Type"),
+        ),
         ("ltgtruri.sip", Expect::Dropped),
     ];
     check("sip/torture", &cases);
@@ -211,4 +236,40 @@ fn an_ipv6_offer_is_read_with_its_address() {
     };
     let sdp = String::from_utf8_lossy(invite.offer.as_deref().expect("sdp")).into_owned();
     assert!(sdp.contains("c=IN IP6 2001:db8::9:1"), "{sdp}");
+}
+
+/// The whole of the first message the agent sent for a fixture.
+fn first_answer(file: &str) -> String {
+    let mut ua = agent();
+    ua.handle_datagram(
+        Instant::now(),
+        source(),
+        &sip_fixture(&format!("sip/torture/{file}"), &[]),
+    );
+    loop {
+        match ua.poll_output() {
+            Output::Transmit(t) => return String::from_utf8_lossy(&t.bytes).into_owned(),
+            Output::Event(_) => {}
+            Output::Timeout(_) => return String::new(),
+        }
+    }
+}
+
+#[test]
+fn refusals_say_what_is_unsupported_and_what_is_accepted() {
+    let bext = first_answer("bext01-options.sip");
+    assert!(
+        bext.contains("Unsupported: nothingSupportsThis, nothingSupportsThisEither\r\n"),
+        "{bext}"
+    );
+    for file in ["ctype415.sip", "cencode415.sip"] {
+        let refused = first_answer(file);
+        for header in [
+            "Accept: application/sdp, multipart/mixed\r\n",
+            "Accept-Encoding: identity\r\n",
+            "Accept-Language: en\r\n",
+        ] {
+            assert!(refused.contains(header), "{file}: {refused}");
+        }
+    }
 }

@@ -45,6 +45,9 @@ const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, REFER, NOTIFY, PRA
 /// Option tags we support, advertised in `Supported`: RFC 3891 Replaces, RFC 3262 reliable
 /// provisional responses, RFC 4028 session timers.
 const SUPPORTED: &str = "replaces, 100rel, timer";
+/// The bodies a session request may carry (RFC 3261 §8.2.3: named in a 415): SDP alone, or
+/// in a multipart/mixed beside the callback forms' parts.
+const ACCEPT: &str = "application/sdp, multipart/mixed";
 /// How long an idle timeout is when nothing is armed.
 const IDLE: Duration = Duration::from_secs(3600);
 
@@ -347,6 +350,31 @@ impl UserAgent {
         match sipx_sip::parse_datagram(Bytes::copy_from_slice(bytes), &datagram_limits()) {
             Ok(message) => self.handle_message(now, source, message),
             Err(error) => {
+                // RFC 3261 §18.3: a request whose datagram ends before the body its
+                // Content-Length announces (or whose Content-Length is no length, RFC 4475
+                // §3.1.2.3) is answered 400 when its head can be read: the sender stops
+                // retransmitting instead of waiting out Timer B.
+                use sipx_sip::error::{FramingError, ParseError};
+                let reason = match error {
+                    ParseError::Framing(FramingError::BodyTruncated) => {
+                        Some("Content-Length Exceeds Body")
+                    }
+                    ParseError::Framing(FramingError::ContentLengthMalformed) => {
+                        Some("Malformed Content-Length")
+                    }
+                    _ => None,
+                };
+                if let Some(reason) = reason
+                    && let Some(Message::Request(request)) = head_without_body(bytes)
+                    && request.method != Method::Ack
+                    && sipx_sip::validate_request(&request)
+                        .iter()
+                        .all(sipx_sip::Finding::is_repairable)
+                {
+                    self.stats.bad_requests += 1;
+                    self.reply_bad(&request, source, 400, reason);
+                    return;
+                }
                 self.stats.malformed_dropped += 1;
                 debug!(%source, %error, "dropped a datagram that is not a SIP message");
             }
@@ -761,6 +789,43 @@ fn granted_expires(response: &Response) -> Option<Duration> {
 }
 
 /// RFC 3261 §8.2.2.3: option tags in `Require` that we do not support.
+/// A datagram's head parsed on its own (its Content-Length taken out and 0 put in), to answer
+/// a request whose body does not match its Content-Length.
+fn head_without_body(bytes: &[u8]) -> Option<Message> {
+    let end = bytes.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let head = std::str::from_utf8(&bytes[..end]).ok()?;
+    let mut text: String = head
+        .split("\r\n")
+        .filter(|line| {
+            let name = line.split(':').next().unwrap_or_default().trim();
+            !(name.eq_ignore_ascii_case("content-length") || name.eq_ignore_ascii_case("l"))
+        })
+        .collect::<Vec<_>>()
+        .join("\r\n");
+    text.push_str("\r\nContent-Length: 0\r\n\r\n");
+    sipx_sip::parse_datagram(Bytes::from(text), &datagram_limits()).ok()
+}
+
+/// A body we cannot take: not SDP (nor a multipart that may hold it), or encoded (RFC 3261
+/// §8.2.3: only `identity`). A body without Content-Type is left to the SDP reader.
+fn unreadable_body(request: &Request) -> bool {
+    if request.body().is_empty() {
+        return false;
+    }
+    let encoded = header_text(&request.headers, &HeaderName::ContentEncoding)
+        .is_some_and(|e| !e.trim().eq_ignore_ascii_case("identity"));
+    let foreign = header_text(&request.headers, &HeaderName::ContentType).is_some_and(|t| {
+        let kind = t
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase();
+        kind != "application/sdp" && !kind.starts_with("multipart/")
+    });
+    encoded || foreign
+}
+
 fn unsupported_requirement(request: &Request) -> Option<String> {
     let required = header_text(&request.headers, &HeaderName::Require)?;
     let unsupported: Vec<&str> = required

@@ -13,6 +13,36 @@ impl UserAgent {
             self.on_cancel(tx, &request);
             return;
         }
+        // RFC 3261 §8.2.2.1: a Request-URI scheme we do not know is 416.
+        if let sipx_sip::Scheme::Other(scheme) = request.uri.scheme() {
+            let reason = format!(
+                "Unsupported URI Scheme ({})",
+                String::from_utf8_lossy(scheme).replace(['\r', '\n'], "")
+            );
+            self.reply(tx, &request, 416, Some(&reason));
+            return;
+        }
+        // RFC 3261 §8.2.2.3: an option tag in Require we do not support is 420, with the
+        // tags listed in Unsupported — whatever the method.
+        if let Some(unsupported) = unsupported_requirement(&request) {
+            if let Ok(builder) = self.response_builder(&request, 420, None)
+                && let Ok(builder) = builder.header(HeaderName::Unsupported, unsupported)
+            {
+                self.send_response(tx, builder.build());
+            }
+            return;
+        }
+        // RFC 3261 §8.2.3: a session body we cannot read is 415, saying what we take.
+        if matches!(request.method, Method::Invite | Method::Update) && unreadable_body(&request) {
+            if let Ok(builder) = self.response_builder(&request, 415, None)
+                && let Ok(builder) = builder.header(HeaderName::Accept, ACCEPT)
+                && let Ok(builder) = builder.header(HeaderName::AcceptEncoding, "identity")
+                && let Ok(builder) = builder.header(HeaderName::AcceptLanguage, "en")
+            {
+                self.send_response(tx, builder.build());
+            }
+            return;
+        }
         if tag_of(&request.headers, &HeaderName::To).is_some() {
             self.on_dialog_request(tx, request, source);
             return;
@@ -49,17 +79,6 @@ impl UserAgent {
     }
 
     pub(super) fn on_invite(&mut self, tx: TxId, request: Request, source: Dest) {
-        if let Some(unsupported) = unsupported_requirement(&request) {
-            let mut builder = match self.response_builder(&request, 420, None) {
-                Ok(b) => b,
-                Err(_) => return,
-            };
-            if let Ok(b) = builder.header(HeaderName::Unsupported, unsupported) {
-                builder = b;
-                self.send_response(tx, builder.build());
-            }
-            return;
-        }
         // RFC 4028 §8.1: a session interval below our minimum is refused with ours.
         let session_asked = match self.session_ask(&request) {
             Ok(asked) => asked,

@@ -500,11 +500,17 @@ impl UserAgent {
             sipx_sip::Finding::RequestUriHasHeaders => "Request-URI Has Headers".to_owned(),
             _ => "Bad Request".to_owned(),
         };
+        self.reply_bad(request, source, status, &reason);
+    }
+
+    /// Answers a request refused before any transaction took it (a fault in the request
+    /// itself), with whatever of its headers a response copies.
+    pub(super) fn reply_bad(&mut self, request: &Request, source: Dest, status: u16, reason: &str) {
         debug!(%source, %reason, "answering an invalid request");
         let tag = self.token(10);
         let builder = self
-            .build_response(request, status, Some(&reason), Some(&tag))
-            .or_else(|_| partial_response(request, status, &reason));
+            .build_response(request, status, Some(reason), Some(&tag))
+            .or_else(|_| partial_response(request, status, reason));
         if let Ok(builder) = builder {
             let dest = response_dest(request, source);
             let bytes = Message::Response(builder.build()).to_bytes();
