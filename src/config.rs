@@ -30,6 +30,53 @@ pub struct Config {
     pub dns: DnsSection,
     /// SIP over TLS.
     pub tls: TlsSection,
+    /// How much the phone takes on at once.
+    pub limits: LimitsSection,
+}
+
+/// `[limits]`: calls in progress and ringing at once (one more is refused 486 Busy Here), and
+/// how long a call may ring unanswered (then 480). Unset keys take the mode's defaults:
+/// `engine::Limits::DESKTOP` for the desktop, `HEADLESS` for headless labs.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsSection {
+    /// Calls in progress at once.
+    pub max_calls: Option<usize>,
+    /// Calls ringing at once.
+    pub max_ringing: Option<usize>,
+    /// Seconds a call may ring before it is ended 480 (Timer C).
+    pub ring_timeout_s: Option<u64>,
+}
+
+impl LimitsSection {
+    /// `base` with what is set here, or what is wrong.
+    pub fn to_limits(&self, base: engine::Limits) -> Result<engine::Limits, ConfigError> {
+        let count = |key: &'static str, value: Option<usize>, default: usize| match value {
+            None => Ok(default),
+            Some(n) if (1..=100_000).contains(&n) => Ok(n),
+            Some(n) => Err(ConfigError::Value {
+                key,
+                value: n.to_string(),
+                expected: "it must be between 1 and 100000",
+            }),
+        };
+        let ring_timeout = match self.ring_timeout_s {
+            None => base.ring_timeout,
+            Some(s) if (1..=3600).contains(&s) => std::time::Duration::from_secs(s),
+            Some(s) => {
+                return Err(ConfigError::Value {
+                    key: "limits.ring_timeout_s",
+                    value: s.to_string(),
+                    expected: "it must be between 1 and 3600 seconds",
+                });
+            }
+        };
+        Ok(engine::Limits {
+            max_calls: count("limits.max_calls", self.max_calls, base.max_calls)?,
+            max_ringing: count("limits.max_ringing", self.max_ringing, base.max_ringing)?,
+            ring_timeout,
+        })
+    }
 }
 
 /// `[tls]`: the certificate a `tls:` listener presents (also offered as the client
@@ -728,6 +775,7 @@ impl Config {
 
     /// Checks what serde cannot.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.limits.to_limits(engine::Limits::DESKTOP)?;
         for listen in &self.sip.listen {
             parse_listen(listen).map_err(ConfigError::Listen)?;
         }
@@ -816,6 +864,26 @@ mod tests {
                 .to_string()
                 .contains("transport:IP:PORT")
         );
+    }
+
+    #[test]
+    fn limits_take_the_modes_defaults_and_refuse_nonsense() {
+        let config: Config = toml::from_str("[limits]\nmax_ringing = 2\n").expect("toml");
+        let limits = config
+            .limits
+            .to_limits(engine::Limits::HEADLESS)
+            .expect("limits");
+        assert_eq!(limits.max_ringing, 2);
+        assert_eq!(limits.max_calls, engine::Limits::HEADLESS.max_calls);
+        for (text, key) in [
+            ("[limits]\nmax_calls = 0\n", "limits.max_calls"),
+            ("[limits]\nmax_ringing = 1000000\n", "limits.max_ringing"),
+            ("[limits]\nring_timeout_s = 0\n", "limits.ring_timeout_s"),
+        ] {
+            let config: Config = toml::from_str(text).expect("toml");
+            let error = config.validate().expect_err("invalid").to_string();
+            assert!(error.contains(key), "{error}");
+        }
     }
 
     #[test]

@@ -212,6 +212,7 @@ fn spawn_pbx(
         audio: Box::new(engine::NullAudio),
         media: crate::with_dtls_certificate(config.media.to_settings()?),
         keep_ended: 100,
+        limits: engine::Limits::DESKTOP,
         seed: crate::rng_seed() ^ 0x5eed,
         callbacks: engine::CallbackSettings::default(),
         wall_clock: time::OffsetDateTime::now_utc(),

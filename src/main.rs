@@ -385,6 +385,13 @@ fn run(mode: Mode) -> Result<ExitCode, Failure> {
                 .map_err(|e| Failure::Usage(e.to_string()))?,
         ),
         keep_ended: 1000,
+        limits: config
+            .limits
+            .to_limits(match mode {
+                Mode::Headless(_) => engine::Limits::HEADLESS,
+                _ => engine::Limits::DESKTOP,
+            })
+            .map_err(|e| Failure::Usage(e.to_string()))?,
         seed: rng_seed(),
         callbacks: config.callbacks.to_settings(),
         wall_clock: time::OffsetDateTime::now_utc(),

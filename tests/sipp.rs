@@ -269,3 +269,31 @@ fn sipp_gets_rfc_3261_refusals_420_416_415_and_488_before_ringing() {
     let reason = calls[0]["end_reason"].as_str().unwrap_or_default();
     assert!(reason.contains("488"), "{reason}");
 }
+
+#[test]
+fn sipp_calls_beyond_max_calls_are_refused_486_busy_here() {
+    let dir = scratch("sipp-max-calls");
+    let config = dir.join("recall.toml");
+    std::fs::write(&config, "[limits]\nmax_calls = 2\n").expect("config");
+    let agent = Headless::start(
+        &dir,
+        &["--auto-answer", "--config", config.to_str().expect("utf8")],
+    );
+    // Three calls at once, each up for a second: the third finds two in progress.
+    let args = sipp_uac_args(agent.sip, &["-m", "3", "-r", "50", "-l", "3", "-trace_err"]);
+    let (_, screen) = run_sipp(&dir, "sipp-max-calls", &args, Duration::from_secs(60));
+    assert_eq!(sipp_counts(&screen), (2, 1), "{screen}");
+    // SIPp's error log holds the message that failed the third call: our 486.
+    let errors: String = std::fs::read_dir(&dir)
+        .expect("dir")
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().ends_with("_errors.log"))
+        .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+        .collect();
+    assert!(
+        errors.contains("SIP/2.0 486 Busy Here"),
+        "{errors}\n{screen}"
+    );
+    // The refused call left no call record behind.
+    assert_eq!(agent.calls().len(), 2);
+}

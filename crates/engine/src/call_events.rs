@@ -90,6 +90,17 @@ impl Calls {
         source: Dest,
         replaces: Option<LegId>,
     ) {
+        if replaces.is_none()
+            && let Some(why) = self.over_limit()
+        {
+            // RFC 3261 §21.4.24: busy — an agent at its limit is busy, and a PBX's queue then
+            // tries another one. (503 would say the server is overloaded: RFC 3263 callers
+            // fail over from it and back off it as a whole.) No call or interaction is kept:
+            // a flood leaves nothing behind.
+            debug!(%source, %why, "incoming call refused 486");
+            let _ = cx.ua.reject(cx.now, leg, 486);
+            return;
+        }
         let offer = invite
             .offer
             .as_ref()
@@ -189,6 +200,8 @@ impl Calls {
         if answer_at != Some(cx.now) {
             let allow = [("Allow-Events".to_owned(), "talk, hold".to_owned())];
             let _ = cx.ua.ring(cx.now, leg, &allow);
+            cx.timers
+                .set(TimerId::NoAnswer(id), cx.now + self.limits.ring_timeout);
         }
         self.emit_call(cx, id);
         if answer_at == Some(cx.now)

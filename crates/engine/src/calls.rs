@@ -69,6 +69,7 @@ pub(crate) struct Calls {
     pub(crate) media: MediaSettings,
     pub(crate) auto_answer: Option<Duration>,
     keep_ended: usize,
+    pub(crate) limits: crate::config::Limits,
     pub(crate) rng: fastrand::Rng,
     /// Where SRTP keys come from.
     pub(crate) secure_random: crate::config::SecureRandom,
@@ -86,6 +87,7 @@ impl Calls {
         media: MediaSettings,
         auto_answer: Option<Duration>,
         keep_ended: usize,
+        limits: crate::config::Limits,
         rng: fastrand::Rng,
         secure_random: crate::config::SecureRandom,
     ) -> Self {
@@ -104,6 +106,7 @@ impl Calls {
             media,
             auto_answer,
             keep_ended,
+            limits,
             rng,
             secure_random,
             mixer: Mixer::default(),
@@ -170,6 +173,7 @@ impl Calls {
                 }
             }
             TimerId::RingTimeout(id) => self.ring_timeout(cx, id),
+            TimerId::NoAnswer(id) => self.no_answer(cx, id),
             TimerId::TransferGiveUp(id) => {
                 self.transfer_failed(cx, id, "no outcome from the peer in time");
             }
@@ -544,6 +548,38 @@ impl Calls {
         self.end_call(cx, id, format!("preview timeout ({status})"));
     }
 
+    /// Timer C ran out on a call nobody answered and the caller never cancelled: it ends
+    /// 480, its interaction missed.
+    pub(crate) fn no_answer(&mut self, cx: &mut Cx<'_>, id: CallId) {
+        let Some(call) = self.calls.get(&id) else {
+            return;
+        };
+        if call.state() != CallState::Ringing {
+            return;
+        }
+        let _ = cx.ua.reject(cx.now, call.leg, 480);
+        let after = self.limits.ring_timeout.as_secs();
+        self.end_call(cx, id, format!("not answered within {after} s (480)"));
+    }
+
+    /// Whether one more incoming call is over a limit: why, for the log, when it is.
+    pub(crate) fn over_limit(&self) -> Option<String> {
+        let live = self
+            .calls
+            .values()
+            .filter(|c| c.state() != CallState::Ended);
+        let (mut calls, mut ringing) = (0, 0);
+        for call in live {
+            calls += 1;
+            ringing += usize::from(call.state() == CallState::Ringing);
+        }
+        if calls >= self.limits.max_calls {
+            return Some(format!("{calls} calls in progress (max_calls)"));
+        }
+        (ringing >= self.limits.max_ringing)
+            .then(|| format!("{ringing} calls ringing (max_ringing)"))
+    }
+
     // -----------------------------------------------------------------------------------------
     // Book-keeping
     // -----------------------------------------------------------------------------------------
@@ -579,6 +615,8 @@ impl Calls {
             Phase::Ringing { .. } | Phase::Ended { .. } => (None, None),
         };
         cx.timers.clear(TimerId::AutoAnswer(id));
+        cx.timers.clear(TimerId::NoAnswer(id));
+        cx.timers.clear(TimerId::RingTimeout(id));
         self.by_leg.remove(&call.leg);
         self.fallbacks.remove(&id);
         let local = match talk {

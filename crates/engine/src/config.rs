@@ -61,6 +61,44 @@ impl Default for MediaSettings {
     }
 }
 
+/// How much the phone takes on at once (issue 14: a flood of INVITEs must not ring without
+/// end, nor a lab's soak grow without bound).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Calls in progress (ringing, dialing, talking, held); one more is refused 486 Busy Here.
+    pub max_calls: usize,
+    /// Calls ringing at once; one more is refused 486 Busy Here.
+    pub max_ringing: usize,
+    /// A call ringing this long with no answer and no CANCEL is ended 480 and its
+    /// interaction missed (RFC 3261 §16.6's Timer C, which a UAS keeps for itself here).
+    pub ring_timeout: Duration,
+}
+
+impl Limits {
+    /// An agent's desktop: one person talks on one call, with a consultation and a
+    /// three-way conference at most, and a few more waiting to be picked up; more at once is
+    /// a flood, not work.
+    pub const DESKTOP: Self = Self {
+        max_calls: 8,
+        max_ringing: 4,
+        ring_timeout: Duration::from_secs(180),
+    };
+    /// A headless lab phone answering SIPp load: the capacity sweep keeps about a second's
+    /// worth of calls up (800 at 800 calls/s); room for twice its top rate, and ringing calls
+    /// bounded well below it (an auto-answered call rings for no time).
+    pub const HEADLESS: Self = Self {
+        max_calls: 4000,
+        max_ringing: 500,
+        ring_timeout: Duration::from_secs(180),
+    };
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self::DESKTOP
+    }
+}
+
 /// Makes the audio port of each call (null, WAV files, devices). Called on the core thread
 /// when a call's media starts and ends; implementations only touch memory.
 pub trait AudioFactory: Send {
@@ -163,6 +201,8 @@ pub struct PhoneConfig {
     pub secure_random: SecureRandom,
     /// How many ended calls `calls()` remembers.
     pub keep_ended: usize,
+    /// Calls in progress and ringing at once, and how long a call may ring.
+    pub limits: Limits,
     /// Seed for tags, branches, Call-IDs and SSRCs.
     pub seed: u64,
     /// Callback handling.

@@ -180,6 +180,7 @@ impl Phone {
                 config.media,
                 config.auto_answer,
                 config.keep_ended,
+                config.limits,
                 rng,
                 config.secure_random,
             ),

@@ -12,6 +12,8 @@ pub(crate) enum TimerId {
     AutoAnswer(CallId),
     /// Refuse a call still ringing when its preview timeout passes.
     RingTimeout(CallId),
+    /// End a call that rang unanswered and uncancelled for `Limits::ring_timeout` (Timer C).
+    NoAnswer(CallId),
     /// Raise a rescheduled callback again.
     Raise(InteractionId),
     /// Give up a transfer that got no outcome at all.

@@ -187,6 +187,25 @@ impl Host {
         auto_answer: bool,
         now: Instant,
     ) -> Self {
+        Self::with_limits(
+            user,
+            sip,
+            (media_base, seed),
+            auto_answer,
+            now,
+            engine::Limits::DESKTOP,
+        )
+    }
+
+    /// As [`Host::new`], with these limits.
+    pub fn with_limits(
+        user: &str,
+        sip: &str,
+        (media_base, seed): (u16, u64),
+        auto_answer: bool,
+        now: Instant,
+        limits: engine::Limits,
+    ) -> Self {
         let heard = Arc::new(Mutex::new(Vec::new()));
         let config = PhoneConfig {
             stun: None,
@@ -211,6 +230,7 @@ impl Host {
                 ..engine::MediaSettings::default()
             },
             keep_ended: 10,
+            limits,
             seed,
             callbacks: engine::CallbackSettings::default(),
             wall_clock: time::macros::datetime!(2026-11-25 15:00:00 UTC),

@@ -1,0 +1,147 @@
+//! Limits (issue 14): calls ringing and in progress at once are bounded — one more is refused
+//! 486 and leaves no call or interaction behind — and a call that rings unanswered and
+//! uncancelled ends 480 at Timer C, its interaction missed. Virtual time.
+
+#![allow(clippy::disallowed_methods)]
+
+mod harness;
+
+use std::time::{Duration, Instant};
+
+use api::CallState;
+use engine::{Input, Output};
+use harness::Host;
+use sip::{Dest, Transport};
+use test_support::sip_fixture;
+
+fn source(port: u16) -> Dest {
+    Dest {
+        transport: Transport::Udp,
+        addr: format!("127.0.0.1:{port}").parse().expect("addr"),
+    }
+}
+
+/// A PCMU INVITE of its own (Call-ID, tag, branch).
+fn invite(n: u16) -> Vec<u8> {
+    let text = String::from_utf8(sip_fixture("sip/invite-g729.sip", &[])).expect("utf8");
+    let text = text
+        .replace("Call-ID: ", &format!("Call-ID: limit{n}-"))
+        .replace("branch=z9hG4bK", &format!("branch=z9hG4bKlimit{n}"))
+        .replace("tag=", &format!("tag=l{n}"))
+        .replace("RTP/AVP 18", "RTP/AVP 0")
+        .replace("rtpmap:18 G729/8000", "rtpmap:0 PCMU/8000");
+    let (head, body) = text.split_once("\r\n\r\n").expect("head and body");
+    let head: Vec<String> = head
+        .split("\r\n")
+        .map(|line| {
+            if line.starts_with("Content-Length:") {
+                format!("Content-Length: {}", body.len())
+            } else {
+                line.to_owned()
+            }
+        })
+        .collect();
+    format!("{}\r\n\r\n{body}", head.join("\r\n")).into_bytes()
+}
+
+/// Feeds the INVITEs; the first line of each response sent, in order.
+fn ring(host: &mut Host, now: Instant, count: u16) -> Vec<String> {
+    for n in 0..count {
+        host.phone.handle_input(Input::Sip {
+            now,
+            source: source(40_000 + n),
+            bytes: &invite(n),
+        });
+    }
+    sent(host)
+}
+
+fn sent(host: &mut Host) -> Vec<String> {
+    let mut lines = Vec::new();
+    loop {
+        match host.phone.poll_output() {
+            Output::Sip(t) => lines.push(
+                String::from_utf8_lossy(&t.bytes)
+                    .lines()
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned(),
+            ),
+            Output::Timeout(at) => {
+                host.deadline = at;
+                return lines;
+            }
+            _ => {}
+        }
+    }
+}
+
+fn limited(max_calls: usize, max_ringing: usize, now: Instant) -> Host {
+    Host::with_limits(
+        "carol",
+        "127.0.0.1:5073",
+        (32000, 7),
+        false,
+        now,
+        engine::Limits {
+            max_calls,
+            max_ringing,
+            ring_timeout: Duration::from_secs(180),
+        },
+    )
+}
+
+#[test]
+fn ringing_calls_beyond_max_ringing_are_refused_busy_and_leave_nothing() {
+    let now = Instant::now();
+    let mut host = limited(8, 2, now);
+    let lines = ring(&mut host, now, 4);
+    let ringing = lines.iter().filter(|l| l.contains(" 180 ")).count();
+    let busy = lines.iter().filter(|l| l.contains(" 486 ")).count();
+    assert_eq!((ringing, busy), (2, 2), "{lines:?}");
+    assert_eq!(host.phone.calls().len(), 2);
+    assert_eq!(host.phone.interactions().len(), 2);
+}
+
+#[test]
+fn calls_beyond_max_calls_are_refused_busy() {
+    let now = Instant::now();
+    let mut host = limited(3, 10, now);
+    let lines = ring(&mut host, now, 5);
+    let busy = lines.iter().filter(|l| l.contains(" 486 ")).count();
+    assert_eq!(busy, 2, "{lines:?}");
+    assert_eq!(host.phone.active_calls(), 3);
+}
+
+#[test]
+fn a_call_ringing_unanswered_for_timer_c_ends_480_and_is_missed() {
+    let now = Instant::now();
+    let mut host = limited(8, 4, now);
+    let lines = ring(&mut host, now, 1);
+    assert!(lines.iter().any(|l| l.contains(" 180 ")), "{lines:?}");
+    // Time passes; nobody answers and the caller never cancels.
+    let mut at = now;
+    let mut refused = Vec::new();
+    while at < now + Duration::from_secs(181) {
+        at = host.deadline.max(at + Duration::from_millis(1));
+        host.phone.handle_input(Input::Timeout(at));
+        refused.extend(sent(&mut host).into_iter().filter(|l| l.contains(" 480 ")));
+        if !refused.is_empty() {
+            break;
+        }
+    }
+    assert_eq!(refused, ["SIP/2.0 480 Temporarily Unavailable"]);
+    assert!(
+        at >= now + Duration::from_secs(180) && at < now + Duration::from_secs(181),
+        "{:?}",
+        at - now
+    );
+    let call = host.phone.calls().pop().expect("call");
+    assert_eq!(call.state, CallState::Ended);
+    assert_eq!(
+        call.end_reason.as_deref(),
+        Some("not answered within 180 s (480)")
+    );
+    let interaction = host.phone.interactions().pop().expect("interaction");
+    assert_eq!(interaction.state, interaction::InteractionState::Missed);
+}
