@@ -358,6 +358,16 @@ fn run(mode: Mode) -> Result<ExitCode, Failure> {
             ));
         }
     };
+    // Whoever reaches the control API places calls and reads the case history: beyond this
+    // host it must ask for the token.
+    if let Some(addr) = control
+        && !addr.ip().is_loopback()
+        && config.control.token.as_deref().is_none_or(str::is_empty)
+    {
+        return Err(Failure::Usage(format!(
+            "the control API on {addr} would be reachable beyond this host: set [control] token first"
+        )));
+    }
     let phone_config = engine::PhoneConfig {
         secure_random: secure_random(),
         udp_keepalive: (config.sip.keepalive_s > 0)

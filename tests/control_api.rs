@@ -283,3 +283,32 @@ fn auto_answer_after_a_delay_rings_first_and_log_sip_traces_messages() {
     assert!(log.contains("INVITE sip:service@127.0.0.1"), "{log}");
     assert!(log.contains("SIP/2.0 180 Ringing"), "{log}");
 }
+
+#[test]
+fn an_oversized_body_is_413_and_every_refusal_is_json() {
+    let dir = scratch("api-limits");
+    let agent = Headless::start(&dir, &[]);
+    let huge = format!(
+        r#"{{"to": "sip:a@127.0.0.1", "pad": "{}"}}"#,
+        "x".repeat(300 * 1024)
+    );
+    let (status, body) = http(agent.control, "POST", "/v1/calls", Some(&huge), None);
+    assert_eq!(status, 413, "{body}");
+    let error: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert!(
+        error["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("over 262144 bytes"),
+        "{body}"
+    );
+    // A method a path does not take: axum's own refusal, made JSON too.
+    let (status, body) = http(agent.control, "DELETE", "/v1/status", None, None);
+    assert_eq!(status, 405, "{body}");
+    let error: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert!(error["error"].is_string(), "{body}");
+    // Nothing was placed, and the API goes on answering.
+    let (status, _) = http(agent.control, "GET", "/v1/calls", None, None);
+    assert_eq!(status, 200);
+    assert!(agent.calls().is_empty());
+}

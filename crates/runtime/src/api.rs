@@ -93,8 +93,58 @@ pub(crate) fn router(core: mpsc::Sender<Mail>, token: Option<String>) -> Router 
         .route("/v1/settings/test-registration", post(test_registration))
         .route("/v1/settings/test-tone", post(test_tone))
         .fallback(|| async { ApiError(StatusCode::NOT_FOUND, "no such endpoint".to_owned()) })
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
+        .layer(middleware::from_fn(json_errors))
         .layer(middleware::from_fn_with_state(state.clone(), authorize))
         .with_state(state)
+}
+
+/// The largest request body taken (the settings, the biggest, are a few KiB); more is 413.
+const MAX_BODY: usize = 256 * 1024;
+
+/// Keeps every error JSON with a message: what axum answers by itself (413 for a body over
+/// [`MAX_BODY`], 405 for a method a path does not take, 415, …) comes as text or empty, and is
+/// turned into `{"error": "…"}` with the same status.
+async fn json_errors(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let text = axum::body::to_bytes(response.into_body(), 4096)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
+        .unwrap_or_default();
+    let message = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            format!("the request body is over {MAX_BODY} bytes")
+        }
+        _ if text.is_empty() => status
+            .canonical_reason()
+            .unwrap_or("request refused")
+            .to_owned(),
+        _ => text,
+    };
+    ApiError(status, message).into_response()
+}
+
+/// Whether the presented token is ours, in time that does not depend on where they differ
+/// (nor on their lengths: their SHA-256 digests are compared).
+fn token_matches(presented: Option<&str>, token: &str) -> bool {
+    use subtle::ConstantTimeEq as _;
+    let digest = |text: &str| ring::digest::digest(&ring::digest::SHA256, text.as_bytes());
+    let Some(presented) = presented else {
+        return false;
+    };
+    digest(presented)
+        .as_ref()
+        .ct_eq(digest(token).as_ref())
+        .into()
 }
 
 async fn authorize(
@@ -108,7 +158,7 @@ async fn authorize(
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "));
-        if presented != Some(token.as_str()) {
+        if !token_matches(presented, token) {
             return ApiError(
                 StatusCode::UNAUTHORIZED,
                 "missing or wrong bearer token (set Authorization: Bearer <control.token>)"
@@ -323,13 +373,27 @@ async fn call_action(
     expect!(ask(&state, Asked::Command(command)).await?, Reply::Call(view) => Json(view))
 }
 
+/// The events after the snapshot. A listener that falls behind (the 4096 events the channel
+/// holds went by unread) is let go: what it would show is no longer true, and it gets a fresh
+/// snapshot when it comes back. Nothing is buffered for it beyond the channel, and the phone
+/// never waits.
+fn following(receiver: tokio::sync::broadcast::Receiver<Event>) -> impl Stream<Item = Event> {
+    BroadcastStream::new(receiver)
+        .take_while(|r| {
+            if r.is_err() {
+                tracing::info!("an event listener fell behind; its stream is closed");
+            }
+            std::future::ready(r.is_ok())
+        })
+        .filter_map(|r| async move { r.ok() })
+}
+
 async fn events(
     State(state): State<AppState>,
 ) -> Result<Sse<impl Stream<Item = Result<sse::Event, Infallible>>>, ApiError> {
     let (snapshot, receiver) = subscribe(&state.core).await.ok_or_else(gone)?;
     let first = futures_util::stream::once(async move { snapshot });
-    // A listener that falls behind skips what it missed rather than stalling the phone.
-    let rest = BroadcastStream::new(receiver).filter_map(|r| async move { r.ok() });
+    let rest = following(receiver);
     let stream = first.chain(rest).map(|event| {
         let name = match &event {
             Event::Snapshot { .. } => "snapshot",
@@ -635,4 +699,33 @@ async fn delete_response(
 ) -> Result<StatusCode, ApiError> {
     let id = directory_id(&id)?;
     expect!(ask(&state, Asked::DeleteResponse(id)).await?, Reply::Done => StatusCode::NO_CONTENT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn agent_event() -> Event {
+        Event::Agent {
+            agent: api::AgentStatus::default(),
+        }
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_listener_that_falls_behind_is_let_go_and_one_that_keeps_up_is_not() {
+        let (tx, slow) = tokio::sync::broadcast::channel(2);
+        let keeping_up = tx.subscribe();
+        let mut fast = Box::pin(following(keeping_up));
+        for _ in 0..2 {
+            tx.send(agent_event()).expect("send");
+            assert!(fast.next().await.is_some());
+        }
+        tx.send(agent_event()).expect("send");
+        // The slow one never read: three events went into a channel of two.
+        let missed: Vec<Event> = following(slow).collect().await;
+        assert!(missed.is_empty(), "{missed:?}");
+        assert!(fast.next().await.is_some());
+        drop(tx);
+        assert!(fast.next().await.is_none());
+    }
 }
