@@ -8,9 +8,14 @@ use crate::support::{
 };
 
 fn sipp_uac_args(target: std::net::SocketAddr, extra: &[&str]) -> Vec<String> {
+    scenario_args("sipp/uac.xml", target, extra)
+}
+
+/// SIPp running `scenario` as caller into `target`, with `extra` arguments.
+fn scenario_args(scenario: &str, target: std::net::SocketAddr, extra: &[&str]) -> Vec<String> {
     let mut args = vec![
         "-sf".to_owned(),
-        fixture("sipp/uac.xml").display().to_string(),
+        fixture(scenario).display().to_string(),
         target.to_string(),
         "-i".to_owned(),
         "127.0.0.1".to_owned(),
@@ -245,21 +250,7 @@ fn sipp_gets_rfc_3261_refusals_420_416_415_and_488_before_ringing() {
     let dir = scratch("sipp-refusals");
     // Not auto-answering: a call that could ring would show a 180 (SIPp fails on it).
     let agent = Headless::start(&dir, &[]);
-    let args = vec![
-        "-sf".to_owned(),
-        fixture("sipp/uac_conformance.xml").display().to_string(),
-        agent.sip.to_string(),
-        "-i".to_owned(),
-        "127.0.0.1".to_owned(),
-        "-p".to_owned(),
-        free_port().to_string(),
-        "-s".to_owned(),
-        "agent".to_owned(),
-        "-m".to_owned(),
-        "1".to_owned(),
-        "-timeout".to_owned(),
-        "30".to_owned(),
-    ];
+    let args = scenario_args("sipp/uac_conformance.xml", agent.sip, &["-m", "1"]);
     let (status, screen) = run_sipp(&dir, "sipp-refusals", &args, Duration::from_secs(40));
     assert_eq!(sipp_counts(&screen), (1, 0), "{screen}");
     assert!(status.success(), "SIPp exit {status}\n{screen}");

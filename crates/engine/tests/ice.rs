@@ -40,14 +40,21 @@ fn pair(view: Option<CallView>) -> String {
     view.and_then(|c| c.ice).unwrap_or_default()
 }
 
-#[test]
-fn two_phones_agree_a_host_pair_and_talk_over_it() {
-    let mut world = World::registered(91, 0.0, Duration::from_millis(5));
+/// Alice calls Bob, both running ICE, on a network with 5 ms of jitter (`seed` for it); once
+/// both have a pair.
+fn ice_call(seed: u64) -> (World, api::CallId) {
+    let mut world = World::registered(seed, 0.0, Duration::from_millis(5));
     use_ice(&mut world);
     let call = world.alice_calls_bob();
     world.run_while(Duration::from_secs(5), |w| {
         pair(w.a.phone.call(call)).contains("->") && pair(bobs_call(&w.b)).contains("->")
     });
+    (world, call)
+}
+
+#[test]
+fn two_phones_agree_a_host_pair_and_talk_over_it() {
+    let (mut world, call) = ice_call(91);
     let alice = pair(world.a.phone.call(call));
     let bob = pair(bobs_call(&world.b));
     assert!(
@@ -107,12 +114,7 @@ fn a_peer_that_stops_answering_consent_checks_ends_the_call_after_thirty_seconds
 
 #[test]
 fn hold_and_resume_keep_the_ice_session_and_its_pair() {
-    let mut world = World::registered(93, 0.0, Duration::from_millis(5));
-    use_ice(&mut world);
-    let call = world.alice_calls_bob();
-    world.run_while(Duration::from_secs(5), |w| {
-        pair(w.a.phone.call(call)).contains("->") && pair(bobs_call(&w.b)).contains("->")
-    });
+    let (mut world, call) = ice_call(93);
     let (alice, bob) = (pair(world.a.phone.call(call)), pair(bobs_call(&world.b)));
     for command in [api::Command::Hold { call }, api::Command::Resume { call }] {
         world
@@ -155,12 +157,7 @@ fn ufrags(host: &Host, first_line: &str) -> Vec<String> {
 
 #[test]
 fn a_network_change_restarts_ice_with_new_credentials_and_the_call_goes_on() {
-    let mut world = World::registered(94, 0.0, Duration::from_millis(5));
-    use_ice(&mut world);
-    let call = world.alice_calls_bob();
-    world.run_while(Duration::from_secs(5), |w| {
-        pair(w.a.phone.call(call)).contains("->") && pair(bobs_call(&w.b)).contains("->")
-    });
+    let (mut world, call) = ice_call(94);
     let now = world.now;
     world
         .a

@@ -789,17 +789,7 @@ impl IceStream {
             // peer's are new (RFC 8445 §9 — and should a peer keep its old ones, checks with
             // them are what it can answer).
             self.add_remote(remote);
-            self.agent
-                .start_connectivity_checks(
-                    now,
-                    self.controlling,
-                    remote.ufrag.clone(),
-                    remote.pwd.clone(),
-                )
-                .map_err(|e| IceError::Remote(e.to_string()))?;
-            self.remote_ufrag = Some(remote.ufrag.clone());
-            self.after(now);
-            return Ok(());
+            return self.check_against(now, remote);
         }
         if self.remote_ufrag.as_deref() == Some(remote.ufrag.as_str()) {
             // The same ICE session (a re-INVITE for hold, say): candidates may be new.
@@ -823,6 +813,13 @@ impl IceStream {
                 "none of its candidates is usable (UDP, component 1, an IP address)".to_owned(),
             ));
         }
+        self.check_against(now, remote)?;
+        self.started = true;
+        Ok(())
+    }
+
+    /// Starts the checks with the peer's credentials.
+    fn check_against(&mut self, now: Instant, remote: &IceDescription) -> Result<(), IceError> {
         self.agent
             .start_connectivity_checks(
                 now,
@@ -832,7 +829,6 @@ impl IceStream {
             )
             .map_err(|e| IceError::Remote(e.to_string()))?;
         self.remote_ufrag = Some(remote.ufrag.clone());
-        self.started = true;
         self.after(now);
         Ok(())
     }
