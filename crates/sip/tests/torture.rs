@@ -69,6 +69,9 @@ fn torture_messages_get_the_answer_rfc_4475_expects() {
         ("semiuri.sip", Expect::Status("SIP/2.0 200 OK")),
         ("unkscm.sip", Expect::Status("SIP/2.0 200 OK")),
         ("mpart01.sip", Expect::Call),
+        // Max-Forwards 0 at its target: 483 is a proxy's answer (RFC 3261 §16.3); the UA
+        // takes the request.
+        ("mf0.sip", Expect::Call),
         // Valid but asking for what we lack (RFC 4475 §3.3.2): 420 Bad Extension.
         ("bext01.sip", Expect::Status("SIP/2.0 420 Bad Extension")),
         // Invalid (RFC 4475 §3.1.2): refused with the fault named, or dropped.
