@@ -22,13 +22,15 @@ use crate::tls::Tls;
 
 /// How long connecting (and the TLS handshake) may take: gathering gives up at 5 s anyway.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Datagrams waiting for one connection's writes (about 2.5 s of a call's media).
+const QUEUE: usize = 128;
 /// Largest message read from the server (a STUN message or ChannelData is at most 64 KiB).
 const MAX_MESSAGE: usize = 4 + 65_536;
 
 /// The connections to the TURN server, by the media socket they stand in for.
 #[derive(Debug, Default)]
 pub(crate) struct TurnStreams {
-    writers: HashMap<SocketAddr, (SocketAddr, mpsc::UnboundedSender<Bytes>)>,
+    writers: HashMap<SocketAddr, (SocketAddr, mpsc::Sender<Bytes>)>,
 }
 
 impl TurnStreams {
@@ -47,9 +49,17 @@ impl TurnStreams {
         tracing::trace!(%local, server = %server.addr, len = bytes.len(), "to the TURN server");
         if let Some((to, writer)) = self.writers.get(&local)
             && *to == server.addr
-            && writer.send(bytes.clone()).is_ok()
         {
-            return;
+            match writer.try_send(bytes.clone()) {
+                Ok(()) => return,
+                // A connection that cannot keep up loses datagrams, as UDP would: media is
+                // live, and nothing is buffered without bound.
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    debug!(server = %server.addr, %local, "TURN stream backed up; datagram dropped");
+                    return;
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => {}
+            }
         }
         let secure = match server.transport {
             TurnTransport::Tls => match tls.connector(server.addr) {
@@ -62,8 +72,8 @@ impl TurnStreams {
             TurnTransport::Tcp => None,
             TurnTransport::Udp => return,
         };
-        let (writer, queue) = mpsc::unbounded_channel();
-        let _ = writer.send(bytes);
+        let (writer, queue) = mpsc::channel(QUEUE);
+        let _ = writer.try_send(bytes);
         self.writers.insert(local, (server.addr, writer));
         let (addr, tx) = (server.addr, tx.clone());
         tokio::spawn(async move {
@@ -104,7 +114,7 @@ async fn carry<S>(
     stream: S,
     local: SocketAddr,
     server: SocketAddr,
-    mut queue: mpsc::UnboundedReceiver<Bytes>,
+    mut queue: mpsc::Receiver<Bytes>,
     tx: NetTx,
 ) where
     S: AsyncRead + AsyncWrite + Send + 'static,
