@@ -8,8 +8,8 @@ mod harness;
 
 use std::time::Duration;
 
-use api::{CallDirection, CallState, CallView};
-use harness::{Ask, Host, World, rms};
+use api::CallState;
+use harness::{Ask, World, bobs_call, rms};
 
 /// Both phones demand encrypted media keyed by DTLS, each with its own certificate: in
 /// their `[media]` settings, or (`by_account`) in their accounts, with `[media]` off.
@@ -37,13 +37,6 @@ fn demand_dtls(world: &mut World, by_account: bool) {
         );
     }
     world.run_until(now + Duration::from_secs(5));
-}
-
-fn bobs_call(host: &Host) -> Option<CallView> {
-    host.phone
-        .calls()
-        .into_iter()
-        .find(|c| c.direction == CallDirection::Inbound)
 }
 
 /// Runs until Alice's `call` and Bob's are both keyed by DTLS (fails after 10 s).

@@ -8,8 +8,8 @@ mod harness;
 
 use std::time::Duration;
 
-use api::{CallDirection, CallState, CallView};
-use harness::{Ask, Host, World, rms};
+use api::{CallState, CallView};
+use harness::{Ask, Host, World, bobs_call, rms};
 
 /// Both phones run ICE (host candidates only: no STUN or TURN server on this network).
 fn use_ice(world: &mut World) {
@@ -27,13 +27,6 @@ fn use_ice(world: &mut World) {
         );
     }
     world.run_until(now + Duration::from_secs(5));
-}
-
-fn bobs_call(host: &Host) -> Option<CallView> {
-    host.phone
-        .calls()
-        .into_iter()
-        .find(|c| c.direction == CallDirection::Inbound)
 }
 
 fn pair(view: Option<CallView>) -> String {

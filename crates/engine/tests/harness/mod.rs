@@ -467,3 +467,11 @@ pub fn rms(samples: &[i16]) -> f64 {
     let sum: f64 = samples.iter().map(|&s| f64::from(s).powi(2)).sum();
     (sum / samples.len().max(1) as f64).sqrt()
 }
+
+/// The host's inbound call (Bob's side of Alice's call).
+pub fn bobs_call(host: &Host) -> Option<api::CallView> {
+    host.phone
+        .calls()
+        .into_iter()
+        .find(|c| c.direction == api::CallDirection::Inbound)
+}
