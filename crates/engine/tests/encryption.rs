@@ -9,7 +9,7 @@ mod harness;
 use std::time::Duration;
 
 use api::CallState;
-use harness::{Ask, World, bobs_call, rms};
+use harness::{Ask, World, bobs_call};
 
 /// Both phones demand encrypted media keyed by DTLS, each with its own certificate: in
 /// their `[media]` settings, or (`by_account`) in their accounts, with `[media]` off.
@@ -62,16 +62,9 @@ fn a_dtls_keyed_call_carries_audio_both_ways_through_loss() {
         Some("dtls-srtp AES_CM_128_HMAC_SHA1_80"),
         "the first profile both offer"
     );
-    world.a.heard.lock().expect("heard").clear();
-    world.b.heard.lock().expect("heard").clear();
-    world.run_until(world.now + Duration::from_secs(3));
-    for (who, host) in [("alice", &world.a), ("bob", &world.b)] {
-        let heard = host.heard.lock().expect("heard").clone();
-        assert!(
-            rms(&heard) > 1000.0,
-            "{who} heard the other's tone: {}",
-            rms(&heard)
-        );
+    let (alice, bob) = world.heard_over(Duration::from_secs(3));
+    for (who, level) in [("alice", alice), ("bob", bob)] {
+        assert!(level > 1000.0, "{who} heard the other's tone: {level}");
     }
     let a = world.a.phone.call(call).expect("alice's call");
     assert_eq!(a.state, CallState::Connected);

@@ -9,7 +9,7 @@ mod harness;
 use std::time::Duration;
 
 use api::{CallState, CallView};
-use harness::{Ask, Host, World, bobs_call, rms};
+use harness::{Ask, Host, World, bobs_call};
 
 /// Both phones run ICE (host candidates only: no STUN or TURN server on this network).
 fn use_ice(world: &mut World) {
@@ -58,12 +58,9 @@ fn two_phones_agree_a_host_pair_and_talk_over_it() {
         bob.starts_with("host ") && bob.contains("-> host "),
         "{bob}"
     );
-    world.a.heard.lock().expect("heard").clear();
-    world.b.heard.lock().expect("heard").clear();
-    world.run_until(world.now + Duration::from_secs(3));
-    for (who, host) in [("alice", &world.a), ("bob", &world.b)] {
-        let heard = host.heard.lock().expect("heard").clone();
-        assert!(rms(&heard) > 1000.0, "{who} heard: {}", rms(&heard));
+    let (alice, bob) = world.heard_over(Duration::from_secs(3));
+    for (who, level) in [("alice", alice), ("bob", bob)] {
+        assert!(level > 1000.0, "{who} heard: {level}");
     }
 }
 
@@ -124,14 +121,8 @@ fn hold_and_resume_keep_the_ice_session_and_its_pair() {
         world.a.phone.call(call).map(|c| c.state),
         Some(CallState::Connected)
     );
-    world.b.heard.lock().expect("heard").clear();
-    world.run_until(world.now + Duration::from_secs(2));
-    let heard = world.b.heard.lock().expect("heard").clone();
-    assert!(
-        rms(&heard) > 1000.0,
-        "bob hears alice again: {}",
-        rms(&heard)
-    );
+    let (_, bob) = world.heard_over(Duration::from_secs(2));
+    assert!(bob > 1000.0, "bob hears alice again: {bob}");
 }
 
 /// The `a=ice-ufrag` of each INVITE (and re-INVITE) `host` sent, and of each 200 answering
@@ -170,8 +161,6 @@ fn a_network_change_restarts_ice_with_new_credentials_and_the_call_goes_on() {
         world.a.phone.call(call).map(|c| c.state),
         Some(CallState::Connected)
     );
-    world.b.heard.lock().expect("heard").clear();
-    world.run_until(world.now + Duration::from_secs(2));
-    let heard = world.b.heard.lock().expect("heard").clone();
-    assert!(rms(&heard) > 1000.0, "bob hears alice: {}", rms(&heard));
+    let (_, bob) = world.heard_over(Duration::from_secs(2));
+    assert!(bob > 1000.0, "bob hears alice: {bob}");
 }

@@ -475,3 +475,14 @@ pub fn bobs_call(host: &Host) -> Option<api::CallView> {
         .into_iter()
         .find(|c| c.direction == api::CallDirection::Inbound)
 }
+
+impl World {
+    /// The loudness (RMS) of what Alice and Bob each heard over the next `span`.
+    pub fn heard_over(&mut self, span: Duration) -> (f64, f64) {
+        self.a.heard.lock().expect("heard").clear();
+        self.b.heard.lock().expect("heard").clear();
+        self.run_until(self.now + span);
+        let level = |host: &Host| rms(&host.heard.lock().expect("heard"));
+        (level(&self.a), level(&self.b))
+    }
+}
