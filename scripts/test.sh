@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the tests need (SIPp, baresip, Kamailio, build packages) and runs the whole
-# suite: formatting, clippy, unit, scenario and end-to-end tests. No display or sound card needed.
+# suite: formatting, clippy, unit, scenario and end-to-end tests, and a short run of every
+# fuzz target. No display or sound card needed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/deps.sh
@@ -15,3 +16,5 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
     cargo test --workspace --locked --no-fail-fast
 fi
+# Every fuzz target for 15 s over its committed corpus (crates/fuzz, cargo-fuzz).
+bash scripts/fuzz.sh 15

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use crate::config::Config;
 use crate::error::StartError;
 use crate::{Common, Failure, HeadlessArgs};
 
@@ -158,4 +159,46 @@ pub fn run(
     let _ = core.join();
     shown.map_err(|e| Failure::Runtime(format!("cannot open the desktop window: {e}")))?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The desktop's settings from the config.
+pub(crate) fn desk_settings(config: &Config) -> gui::DeskSettings {
+    let defaults = gui::DeskSettings::default();
+    let callbacks = config.callbacks.to_settings();
+    let domain = config
+        .callbacks
+        .dial_domain
+        .clone()
+        .or_else(|| {
+            let aor = &config.accounts.first()?.aor;
+            let host = aor.rsplit_once('@').map(|(_, h)| h)?;
+            Some(host.split([';', '>']).next().unwrap_or(host).to_owned())
+        })
+        .unwrap_or_else(|| "127.0.0.1".to_owned());
+    gui::DeskSettings {
+        dispositions: callbacks.dispositions,
+        disposition_mandatory: callbacks.disposition_mandatory,
+        case_fields: if config.desktop.case_fields.is_empty() {
+            defaults.case_fields
+        } else {
+            config
+                .desktop
+                .case_fields
+                .iter()
+                .map(|f| (f.key.clone(), f.label.clone()))
+                .collect()
+        },
+        targets: config
+            .desktop
+            .targets
+            .iter()
+            .map(|t| gui::Target {
+                name: t.name.clone(),
+                kind: t.kind.clone(),
+                uri: t.uri.clone(),
+            })
+            .collect(),
+        dial_plan: format!("sip:{{number}}@{domain}"),
+        utc_offset: defaults.utc_offset,
+    }
 }

@@ -2,7 +2,6 @@
 //! line and the config, sets up logging, and hands over to the runtime.
 
 mod cert;
-mod config;
 mod demo;
 mod desktop;
 mod error;
@@ -16,6 +15,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use recall_config as config;
 
 use crate::config::{Config, parse_listen};
 
@@ -454,7 +454,11 @@ fn run(mode: Mode) -> Result<ExitCode, Failure> {
         },
     };
     if let Mode::Desktop(_) = &mode {
-        return desktop::run(phone_config, runtime_config, config.desk_settings());
+        return desktop::run(
+            phone_config,
+            runtime_config,
+            desktop::desk_settings(&config),
+        );
     }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -701,6 +701,39 @@ async fn delete_response(
     expect!(ask(&state, Asked::DeleteResponse(id)).await?, Reply::Done => StatusCode::NO_CONTENT)
 }
 
+/// The control API's answer to one HTTP request when the phone behind it refuses everything
+/// it is asked ("not found"): status and body. Everything the API does with a request before
+/// the phone sees it — routing, the bearer token, the size limit, reading the path, the query
+/// and the JSON body — runs as in the program. For the fuzz target (`crates/fuzz`) and tests.
+pub async fn answer_without_phone(
+    request: axum::extract::Request,
+    token: Option<String>,
+) -> (StatusCode, Bytes) {
+    use tower::ServiceExt as _;
+    let (core, mut mailbox) = mpsc::channel::<Mail>(8);
+    let phone = tokio::spawn(async move {
+        while let Some(mail) = mailbox.recv().await {
+            if let Mail::Ask(asked, reply) = mail {
+                let refusal = Refusal::new(
+                    RefusalKind::NotFound,
+                    format!("nothing here to {}", asked.describe()),
+                );
+                let _ = reply.send(Reply::Refused(refusal));
+            }
+        }
+    });
+    let response = match router(core, token).oneshot(request).await {
+        Ok(response) => response,
+        Err(never) => match never {},
+    };
+    let status = response.status();
+    let body = axum::body::to_bytes(response.into_body(), MAX_BODY)
+        .await
+        .unwrap_or_default();
+    phone.abort();
+    (status, body)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,6 +16,7 @@ mod webhook;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
+pub use crate::api::answer_without_phone;
 pub use crate::core::{RunError, run};
 pub use desk::Desk;
 pub use plan::{CallOutcome, CallPlan};

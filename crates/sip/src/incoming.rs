@@ -29,7 +29,7 @@ pub struct IncomingInvite {
 impl IncomingInvite {
     /// Reads what the layers above need from an INVITE.
     #[must_use]
-    pub(crate) fn read(request: &Request) -> Self {
+    pub fn read(request: &Request) -> Self {
         let headers: Vec<(String, String)> = request
             .headers
             .iter()

@@ -77,6 +77,12 @@ fn main() {
         bulk.as_secs_f64(),
         rows as f64 / bulk.as_secs_f64()
     );
+    let size = |name: &str| std::fs::metadata(dir.join(name)).map_or(0, |m| m.len());
+    println!(
+        "database: {:.1} MB ({:.2} KB per interaction)",
+        (size("history.db") + size("history.db-wal")) as f64 / 1e6,
+        (size("history.db") + size("history.db-wal")) as f64 / 1e3 / rows as f64
+    );
 
     // What an agent's action costs: one durable (fsync'd) write of a changed interaction.
     let mut writes = Vec::new();
@@ -130,6 +136,40 @@ fn main() {
             Box::new(|| {
                 let query = Query {
                     text: Some("555 00042".to_owned()),
+                    ..newest(100)
+                };
+                store.query(&query).expect("search").len()
+            }),
+            50,
+        ),
+        (
+            "search text \"00fa0000beef\" (a case id, any case; newest 100)",
+            Box::new(|| {
+                let query = Query {
+                    text: Some("00fa0000beef".to_owned()),
+                    ..newest(100)
+                };
+                store.query(&query).expect("search").len()
+            }),
+            50,
+        ),
+        (
+            "search text \"refund\" (in every record; newest 100)",
+            Box::new(|| {
+                let query = Query {
+                    text: Some("refund".to_owned()),
+                    ..newest(100)
+                };
+                store.query(&query).expect("search").len()
+            }),
+            50,
+        ),
+        (
+            "search text \"refund\" and state=ended (newest 100)",
+            Box::new(|| {
+                let query = Query {
+                    text: Some("refund".to_owned()),
+                    state: Some(InteractionState::Ended),
                     ..newest(100)
                 };
                 store.query(&query).expect("search").len()

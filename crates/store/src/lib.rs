@@ -35,6 +35,24 @@ const MIGRATIONS: &[&str] = &[
         body TEXT NOT NULL,
         failed TEXT
     );",
+    // 6: the history's text search through a trigram index (FTS5) over the documents, kept
+    // by triggers; a search of three or more characters reads the index instead of every row.
+    "CREATE VIRTUAL TABLE interactions_text USING fts5(
+        document, content = 'interactions', content_rowid = 'id', tokenize = 'trigram'
+    );
+    CREATE TRIGGER interactions_text_insert AFTER INSERT ON interactions BEGIN
+        INSERT INTO interactions_text (rowid, document) VALUES (new.id, new.document);
+    END;
+    CREATE TRIGGER interactions_text_delete AFTER DELETE ON interactions BEGIN
+        INSERT INTO interactions_text (interactions_text, rowid, document)
+            VALUES ('delete', old.id, old.document);
+    END;
+    CREATE TRIGGER interactions_text_update AFTER UPDATE OF document ON interactions BEGIN
+        INSERT INTO interactions_text (interactions_text, rowid, document)
+            VALUES ('delete', old.id, old.document);
+        INSERT INTO interactions_text (rowid, document) VALUES (new.id, new.document);
+    END;
+    INSERT INTO interactions_text (interactions_text) VALUES ('rebuild');",
 ];
 
 /// The schema version this build writes.
@@ -278,16 +296,38 @@ impl Store {
                 .replace('_', "\\_");
             format!("%{escaped}%")
         });
-        let mut statement = self.connection.prepare_cached(
-            "SELECT id, document FROM interactions
-             WHERE (?1 IS NULL OR state = ?1)
-               AND (?2 IS NULL OR document LIKE ?2 ESCAPE '\\')
-               AND (?3 IS NULL OR (created_at >= ?3
-                    AND unixepoch(created_at, 'subsec') >= unixepoch(?4, 'subsec')))
-               AND (?5 IS NULL OR (created_at < ?5
-                    AND unixepoch(created_at, 'subsec') < unixepoch(?6, 'subsec')))
-             ORDER BY id DESC LIMIT ?7",
-        )?;
+        // Text of three characters or more is looked up in the trigram index as a phrase:
+        // every trigram of it, in order, is the text as a substring in any case (Unicode case
+        // folding, as the query itself compares). Shorter text is scanned for with LIKE.
+        let phrase = query
+            .text
+            .as_deref()
+            .filter(|text| text.chars().count() >= 3)
+            .map(|text| format!("\"{}\"", text.replace('"', "\"\"")));
+        let pattern = pattern.filter(|_| phrase.is_none());
+        // With a phrase the index drives, newest first: a rare text is found at once, and a
+        // common one stops at the newest `limit` without reading every match.
+        let (rows_from, text_match, newest_first) = if phrase.is_some() {
+            (
+                "interactions_text AS t JOIN interactions AS i ON i.id = t.rowid",
+                "t.interactions_text MATCH ?8",
+                "t.rowid DESC",
+            )
+        } else {
+            ("interactions AS i", "?8 IS NULL", "i.id DESC")
+        };
+        let sql = format!(
+            "SELECT i.id, i.document FROM {rows_from}
+             WHERE {text_match}
+               AND (?1 IS NULL OR i.state = ?1)
+               AND (?2 IS NULL OR i.document LIKE ?2 ESCAPE '\\')
+               AND (?3 IS NULL OR (i.created_at >= ?3
+                    AND unixepoch(i.created_at, 'subsec') >= unixepoch(?4, 'subsec')))
+               AND (?5 IS NULL OR (i.created_at < ?5
+                    AND unixepoch(i.created_at, 'subsec') < unixepoch(?6, 'subsec')))
+             ORDER BY {newest_first} LIMIT ?7"
+        );
+        let mut statement = self.connection.prepare_cached(&sql)?;
         let rows = statement.query_map(
             params![
                 query.state.map(|s| s.to_string()),
@@ -296,7 +336,8 @@ impl Store {
                 query.from.map(utc),
                 to_ceiling,
                 query.to.map(utc),
-                i64::try_from(query.limit).unwrap_or(i64::MAX)
+                i64::try_from(query.limit).unwrap_or(i64::MAX),
+                phrase
             ],
             |row| Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?)),
         )?;
@@ -619,6 +660,9 @@ mod tests {
         batch[2].callback.customer_number = Some("+44 20 7946 0000".to_owned());
         batch[3].set_note(base, "50%_off REFUND").expect("note");
         batch[4].state = interaction::InteractionState::Done;
+        batch[5]
+            .set_note(base, "Señora MARÍA \"VIP\" 50% off")
+            .expect("note");
         store.save_batch(&batch).expect("batch");
         let queries = [
             Query::default(),
@@ -632,6 +676,31 @@ mod tests {
             },
             Query {
                 text: Some("%".to_owned()),
+                ..Query::default()
+            },
+            Query {
+                text: Some("refund".to_owned()),
+                ..Query::default()
+            },
+            Query {
+                text: Some("señora maría".to_owned()),
+                ..Query::default()
+            },
+            Query {
+                text: Some("\\\"vip\\\"".to_owned()),
+                ..Query::default()
+            },
+            Query {
+                text: Some("0% ".to_owned()),
+                ..Query::default()
+            },
+            Query {
+                text: Some("no such words".to_owned()),
+                ..Query::default()
+            },
+            Query {
+                text: Some("off".to_owned()),
+                limit: 1,
                 ..Query::default()
             },
             Query {
@@ -660,9 +729,22 @@ mod tests {
                 "{query:?}"
             );
         }
-        assert_eq!(ids(store.query(&queries[5]).expect("query")), [2, 3, 4]);
+        assert_eq!(ids(store.query(&queries[11]).expect("query")), [2, 3, 4]);
         assert_eq!(ids(store.query(&queries[2]).expect("query")), [4]);
-        assert_eq!(ids(store.query(&queries[7]).expect("query")), [5, 6]);
+        assert_eq!(ids(store.query(&queries[13]).expect("query")), [5, 6]);
+        assert_eq!(ids(store.query(&queries[4]).expect("query")), [4]);
+        assert_eq!(ids(store.query(&queries[5]).expect("query")), [6]);
+        assert_eq!(ids(store.query(&queries[6]).expect("query")), [6]);
+        assert_eq!(ids(store.query(&queries[9]).expect("query")), [6]);
+        // A record rewritten is found by what it says now, not by what it said.
+        batch[3].set_note(base, "settled").expect("note");
+        store.save(&batch[3]).expect("save");
+        assert!(store.query(&queries[4]).expect("query").is_empty());
+        let settled = Query {
+            text: Some("SETTLED".to_owned()),
+            ..Query::default()
+        };
+        assert_eq!(ids(store.query(&settled).expect("query")), [4]);
     }
 
     #[test]
@@ -727,6 +809,16 @@ mod tests {
             assert_eq!(
                 store.load_all().expect("load").len(),
                 usize::from(start >= 1)
+            );
+            // Rows written before the text index existed are in it.
+            let paid = Query {
+                text: Some("paid by CARD".to_owned()),
+                ..Query::default()
+            };
+            assert_eq!(
+                store.query(&paid).expect("search").len(),
+                usize::from(start >= 1),
+                "from {start}"
             );
         }
     }

@@ -167,49 +167,6 @@ fn default_target_kind() -> String {
     "agent".to_owned()
 }
 
-impl Config {
-    /// The desktop's settings.
-    pub fn desk_settings(&self) -> gui::DeskSettings {
-        let defaults = gui::DeskSettings::default();
-        let callbacks = self.callbacks.to_settings();
-        let domain = self
-            .callbacks
-            .dial_domain
-            .clone()
-            .or_else(|| {
-                let aor = &self.accounts.first()?.aor;
-                let host = aor.rsplit_once('@').map(|(_, h)| h)?;
-                Some(host.split([';', '>']).next().unwrap_or(host).to_owned())
-            })
-            .unwrap_or_else(|| "127.0.0.1".to_owned());
-        gui::DeskSettings {
-            dispositions: callbacks.dispositions,
-            disposition_mandatory: callbacks.disposition_mandatory,
-            case_fields: if self.desktop.case_fields.is_empty() {
-                defaults.case_fields
-            } else {
-                self.desktop
-                    .case_fields
-                    .iter()
-                    .map(|f| (f.key.clone(), f.label.clone()))
-                    .collect()
-            },
-            targets: self
-                .desktop
-                .targets
-                .iter()
-                .map(|t| gui::Target {
-                    name: t.name.clone(),
-                    kind: t.kind.clone(),
-                    uri: t.uri.clone(),
-                })
-                .collect(),
-            dial_plan: format!("sip:{{number}}@{domain}"),
-            utc_offset: defaults.utc_offset,
-        }
-    }
-}
-
 /// `[audio]`: the sound devices `--audio device` opens, by id or name (see `recall devices`);
 /// unset means the system default. With no `ring` device the ringtone plays on `output`.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -765,8 +722,13 @@ impl Config {
             path: path.display().to_string(),
             source,
         })?;
-        let config: Self = toml::from_str(&text).map_err(|e| ConfigError::Syntax {
-            path: path.display().to_string(),
+        Self::parse(&text, &path.display().to_string())
+    }
+
+    /// Parses and checks a config's text; `origin` names it in errors (the file's path).
+    pub fn parse(text: &str, origin: &str) -> Result<Self, ConfigError> {
+        let config: Self = toml::from_str(text).map_err(|e| ConfigError::Syntax {
+            path: origin.to_owned(),
             message: e.message().trim().to_owned(),
         })?;
         config.validate()?;
@@ -860,7 +822,7 @@ mod tests {
         assert!(parse_listen("127.0.0.1:5060").is_ok());
         assert!(
             parse_listen("udp:nowhere")
-                .unwrap_err()
+                .expect_err("not an address")
                 .to_string()
                 .contains("transport:IP:PORT")
         );
