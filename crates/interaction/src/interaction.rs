@@ -364,6 +364,64 @@ pub struct Interaction {
 type Outcome = Result<(), InteractionError>;
 
 impl Interaction {
+    /// What a history search looks through (PRODUCT.md §4, `q=`), one value a line: the
+    /// remote party, the callback fields, every attached-data key and value, the contact,
+    /// the disposition, the note, and what the timeline names (digits, targets, numbers,
+    /// reasons). The store indexes exactly this text, so a search means the same in memory
+    /// and in the database.
+    #[must_use]
+    pub fn search_text(&self) -> String {
+        let mut lines: Vec<&str> = Vec::new();
+        lines.extend(self.remote.as_deref());
+        let c = &self.callback;
+        for field in [
+            &c.server_id,
+            &c.customer_number,
+            &c.state,
+            &c.reason,
+            &c.service_name,
+            &c.callback_id,
+            &c.instructions,
+        ] {
+            lines.extend(field.as_deref());
+        }
+        let desired = match &c.desired_time {
+            Some(crate::callback::DesiredTime::Unreadable(text)) => Some(text.as_str()),
+            _ => None,
+        };
+        lines.extend(desired);
+        for (key, values) in self.attached.iter() {
+            lines.push(key);
+            lines.extend(values.iter().map(String::as_str));
+        }
+        if let Some(contact) = &self.contact {
+            lines.push(&contact.name);
+            lines.extend(contact.numbers.iter().map(String::as_str));
+            lines.extend(contact.email.as_deref());
+            lines.extend(contact.notes.as_deref());
+        }
+        lines.extend(self.disposition.as_deref());
+        lines.extend(self.note.as_deref());
+        if let Some(r) = &self.reschedule {
+            lines.extend(r.number.as_deref());
+        }
+        for entry in &self.timeline {
+            match &entry.kind {
+                TimelineKind::Missed { reason } => lines.push(reason),
+                TimelineKind::Dialing { target } => lines.push(target),
+                TimelineKind::Dtmf { digits } => lines.push(digits),
+                TimelineKind::Transferred { target, detail, .. } => {
+                    lines.push(target);
+                    lines.extend(detail.as_deref());
+                }
+                TimelineKind::Rescheduled { request } => lines.extend(request.number.as_deref()),
+                TimelineKind::Disposition { code } => lines.push(code),
+                _ => {}
+            }
+        }
+        lines.join("\n")
+    }
+
     /// A new interaction ringing in at `at`.
     #[must_use]
     pub fn notified(

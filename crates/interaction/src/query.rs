@@ -42,8 +42,10 @@ impl Query {
             && self.from.is_none_or(|f| created.is_some_and(|c| c >= f))
             && self.to.is_none_or(|t| created.is_some_and(|c| c < t))
             && self.text.as_deref().is_none_or(|needle| {
-                serde_json::to_string(interaction)
-                    .is_ok_and(|doc| doc.to_lowercase().contains(&needle.to_lowercase()))
+                interaction
+                    .search_text()
+                    .to_lowercase()
+                    .contains(&needle.to_lowercase())
             })
     }
 

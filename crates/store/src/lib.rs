@@ -35,24 +35,31 @@ const MIGRATIONS: &[&str] = &[
         body TEXT NOT NULL,
         failed TEXT
     );",
-    // 6: the history's text search through a trigram index (FTS5) over the documents, kept
-    // by triggers; a search of three or more characters reads the index instead of every row.
-    "CREATE VIRTUAL TABLE interactions_text USING fts5(
-        document, content = 'interactions', content_rowid = 'id', tokenize = 'trigram'
+    // 6: the history's text search: the text a search looks through (`search_text`, filled
+    // from the document by `Interaction::search_text`; older rows are filled when the file is
+    // opened) in a trigram index (FTS5) kept by triggers — a row is in the index exactly
+    // when its search text is not NULL — so a search of three or more characters reads the
+    // index instead of every row.
+    "ALTER TABLE interactions ADD COLUMN search_text TEXT;
+    CREATE VIRTUAL TABLE interactions_text USING fts5(
+        search_text, content = 'interactions', content_rowid = 'id', tokenize = 'trigram'
     );
-    CREATE TRIGGER interactions_text_insert AFTER INSERT ON interactions BEGIN
-        INSERT INTO interactions_text (rowid, document) VALUES (new.id, new.document);
+    CREATE TRIGGER interactions_text_insert AFTER INSERT ON interactions
+    WHEN new.search_text IS NOT NULL BEGIN
+        INSERT INTO interactions_text (rowid, search_text) VALUES (new.id, new.search_text);
     END;
-    CREATE TRIGGER interactions_text_delete AFTER DELETE ON interactions BEGIN
-        INSERT INTO interactions_text (interactions_text, rowid, document)
-            VALUES ('delete', old.id, old.document);
+    CREATE TRIGGER interactions_text_delete AFTER DELETE ON interactions
+    WHEN old.search_text IS NOT NULL BEGIN
+        INSERT INTO interactions_text (interactions_text, rowid, search_text)
+            VALUES ('delete', old.id, old.search_text);
     END;
-    CREATE TRIGGER interactions_text_update AFTER UPDATE OF document ON interactions BEGIN
-        INSERT INTO interactions_text (interactions_text, rowid, document)
-            VALUES ('delete', old.id, old.document);
-        INSERT INTO interactions_text (rowid, document) VALUES (new.id, new.document);
-    END;
-    INSERT INTO interactions_text (interactions_text) VALUES ('rebuild');",
+    CREATE TRIGGER interactions_text_update AFTER UPDATE OF search_text ON interactions
+    WHEN old.search_text IS NOT new.search_text BEGIN
+        INSERT INTO interactions_text (interactions_text, rowid, search_text)
+            SELECT 'delete', old.id, old.search_text WHERE old.search_text IS NOT NULL;
+        INSERT INTO interactions_text (rowid, search_text)
+            SELECT new.id, new.search_text WHERE new.search_text IS NOT NULL;
+    END;",
 ];
 
 /// The schema version this build writes.
@@ -178,6 +185,28 @@ impl Store {
             tx.pragma_update(None, "user_version", index as i64 + 1)?;
             tx.commit()?;
         }
+        self.fill_search_text(name)
+    }
+
+    /// Fills the search text of rows written before it existed (schema 5 and older).
+    fn fill_search_text(&mut self, name: &str) -> Result<(), StoreError> {
+        let tx = self.connection.transaction()?;
+        let rows: Vec<(i64, String)> = tx
+            .prepare("SELECT id, document FROM interactions WHERE search_text IS NULL")?
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        for (id, document) in rows {
+            let interaction: Interaction =
+                serde_json::from_str(&document).map_err(|e| StoreError::Unusable {
+                    path: name.to_owned(),
+                    reason: format!("stored interaction {id} does not read back: {e}"),
+                })?;
+            tx.execute(
+                "UPDATE interactions SET search_text = ?2 WHERE id = ?1",
+                params![id, interaction.search_text()],
+            )?;
+        }
+        tx.commit()?;
         Ok(())
     }
 
@@ -320,7 +349,7 @@ impl Store {
             "SELECT i.id, i.document FROM {rows_from}
              WHERE {text_match}
                AND (?1 IS NULL OR i.state = ?1)
-               AND (?2 IS NULL OR i.document LIKE ?2 ESCAPE '\\')
+               AND (?2 IS NULL OR i.search_text LIKE ?2 ESCAPE '\\')
                AND (?3 IS NULL OR (i.created_at >= ?3
                     AND unixepoch(i.created_at, 'subsec') >= unixepoch(?4, 'subsec')))
                AND (?5 IS NULL OR (i.created_at < ?5
@@ -541,10 +570,11 @@ fn save_on(connection: &Connection, interaction: &Interaction) -> Result<String,
     let updated = stamp(interaction.timeline.last());
     connection
         .prepare_cached(
-            "INSERT INTO interactions (id, state, customer_number, created_at, updated_at, document)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+            "INSERT INTO interactions
+                 (id, state, customer_number, created_at, updated_at, document, search_text)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
              ON CONFLICT(id) DO UPDATE SET state = ?2, customer_number = ?3, updated_at = ?5,
-                 document = ?6",
+                 document = ?6, search_text = ?7",
         )?
         .execute(params![
             interaction.id.0 as i64,
@@ -552,7 +582,8 @@ fn save_on(connection: &Connection, interaction: &Interaction) -> Result<String,
             interaction.callback.customer_number,
             created,
             updated,
-            &document
+            &document,
+            interaction.search_text()
         ])?;
     Ok(document)
 }
@@ -664,6 +695,13 @@ mod tests {
             .set_note(base, "Señora MARÍA \"VIP\" 50% off")
             .expect("note");
         store.save_batch(&batch).expect("batch");
+        store
+            .connection
+            .execute(
+                "INSERT INTO interactions_text (interactions_text, rank) VALUES ('integrity-check', 1)",
+                [],
+            )
+            .expect("text index intact after the batch");
         let queries = [
             Query::default(),
             Query {
@@ -687,7 +725,7 @@ mod tests {
                 ..Query::default()
             },
             Query {
-                text: Some("\\\"vip\\\"".to_owned()),
+                text: Some("\"vip\" 50".to_owned()),
                 ..Query::default()
             },
             Query {
@@ -745,6 +783,13 @@ mod tests {
             ..Query::default()
         };
         assert_eq!(ids(store.query(&settled).expect("query")), [4]);
+        store
+            .connection
+            .execute(
+                "INSERT INTO interactions_text (interactions_text, rank) VALUES ('integrity-check', 1)",
+                [],
+            )
+            .expect("text index intact");
     }
 
     #[test]
@@ -810,6 +855,14 @@ mod tests {
                 store.load_all().expect("load").len(),
                 usize::from(start >= 1)
             );
+            // The text index agrees with the table (FTS5's check against the content table).
+            store
+                .connection
+                .execute(
+                    "INSERT INTO interactions_text (interactions_text, rank) VALUES ('integrity-check', 1)",
+                    [],
+                )
+                .expect("text index intact");
             // Rows written before the text index existed are in it.
             let paid = Query {
                 text: Some("paid by CARD".to_owned()),
