@@ -10,6 +10,7 @@ mod dialog_features;
 mod dns;
 mod dtls_srtp;
 mod dtmf;
+mod flood;
 mod ice;
 mod ice_nat;
 mod instant_transfer;

@@ -34,8 +34,9 @@ pub struct Config {
     pub limits: LimitsSection,
 }
 
-/// `[limits]`: calls in progress and ringing at once (one more is refused 486 Busy Here), and
-/// how long a call may ring unanswered (then 480). Unset keys take the mode's defaults:
+/// `[limits]`: calls in progress and ringing at once (one more is refused 486 Busy Here), how
+/// long a call may ring unanswered (then 480), and how many new calls a second one address
+/// may send before it is refused as a flood (503 for 30 s). Unset keys take the mode's defaults:
 /// `engine::Limits::DESKTOP` for the desktop, `HEADLESS` for headless labs.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -46,6 +47,8 @@ pub struct LimitsSection {
     pub max_ringing: Option<usize>,
     /// Seconds a call may ring before it is ended 480 (Timer C).
     pub ring_timeout_s: Option<u64>,
+    /// New calls a second from one address before it is refused as a flood (0: no limit).
+    pub max_invites_per_source: Option<u32>,
 }
 
 impl LimitsSection {
@@ -71,10 +74,22 @@ impl LimitsSection {
                 });
             }
         };
+        let max_invites_per_source = match self.max_invites_per_source {
+            None => base.max_invites_per_source,
+            Some(n) if n <= 100_000 => n,
+            Some(n) => {
+                return Err(ConfigError::Value {
+                    key: "limits.max_invites_per_source",
+                    value: n.to_string(),
+                    expected: "it must be between 0 (no limit) and 100000",
+                });
+            }
+        };
         Ok(engine::Limits {
             max_calls: count("limits.max_calls", self.max_calls, base.max_calls)?,
             max_ringing: count("limits.max_ringing", self.max_ringing, base.max_ringing)?,
             ring_timeout,
+            max_invites_per_source,
         })
     }
 }
@@ -837,10 +852,22 @@ mod tests {
             .expect("limits");
         assert_eq!(limits.max_ringing, 2);
         assert_eq!(limits.max_calls, engine::Limits::HEADLESS.max_calls);
+        assert_eq!(limits.max_invites_per_source, 0);
+        let config: Config =
+            toml::from_str("[limits]\nmax_invites_per_source = 5\n").expect("toml");
+        let limits = config
+            .limits
+            .to_limits(engine::Limits::DESKTOP)
+            .expect("limits");
+        assert_eq!(limits.max_invites_per_source, 5);
         for (text, key) in [
             ("[limits]\nmax_calls = 0\n", "limits.max_calls"),
             ("[limits]\nmax_ringing = 1000000\n", "limits.max_ringing"),
             ("[limits]\nring_timeout_s = 0\n", "limits.ring_timeout_s"),
+            (
+                "[limits]\nmax_invites_per_source = 200000\n",
+                "limits.max_invites_per_source",
+            ),
         ] {
             let config: Config = toml::from_str(text).expect("toml");
             let error = config.validate().expect_err("invalid").to_string();

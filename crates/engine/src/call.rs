@@ -32,6 +32,8 @@ pub(crate) struct Call {
     pub(crate) early_dtls: Vec<(std::net::SocketAddr, Vec<u8>)>,
     /// ICE on its media socket until the answer makes its stream (which then runs it).
     pub(crate) ice: Option<Box<media::IceStream>>,
+    /// The address its INVITE came from (incoming calls), for the per-address flood limit.
+    pub(crate) source_ip: Option<std::net::IpAddr>,
 }
 
 /// Where a call is, with what it has there.
@@ -180,6 +182,7 @@ impl Call {
             secure_signalling: false,
             early_dtls: Vec::new(),
             ice: None,
+            source_ip: None,
         }
     }
 

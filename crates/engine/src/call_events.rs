@@ -10,8 +10,8 @@ use sip::{Dest, EndReason, LegId};
 use tracing::{debug, info, warn};
 
 use crate::call::{Call, Phase};
-use crate::calls::{Calls, Cx, describe_end, uri_of};
-use crate::config::DtmfMode;
+use crate::calls::{Calls, Cx, FloodVerdict, describe_end, uri_of};
+use crate::config::{DtmfMode, FLOOD_BLOCK};
 use crate::phone::Output;
 use crate::timers::TimerId;
 
@@ -90,6 +90,31 @@ impl Calls {
         source: Dest,
         replaces: Option<LegId>,
     ) {
+        if replaces.is_none() {
+            let ip = source.addr.ip();
+            let until = match self.note_source(ip, cx.now) {
+                FloodVerdict::Fine => None,
+                FloodVerdict::Started => {
+                    warn!(%ip, "more new calls a second than limits.max_invites_per_source: refused for {} s", FLOOD_BLOCK.as_secs());
+                    self.end_ringing_from(cx, ip);
+                    Some(cx.now + FLOOD_BLOCK)
+                }
+                FloodVerdict::Blocked(until) => Some(until),
+            };
+            if let Some(until) = until {
+                // RFC 3261 §21.5.4: 503 with Retry-After — this address, not the agent, is
+                // the trouble; a real proxy behind it backs off and comes back.
+                let left = until.saturating_duration_since(cx.now);
+                let retry = left.as_millis().div_ceil(1000).max(1);
+                let _ = cx.ua.reject_with(
+                    cx.now,
+                    leg,
+                    503,
+                    &[("Retry-After".to_owned(), retry.to_string())],
+                );
+                return;
+            }
+        }
         if replaces.is_none()
             && let Some(why) = self.over_limit()
         {
@@ -146,6 +171,7 @@ impl Calls {
         let mut call = Call::ringing(id, leg, remote, sip_call_id, dtmf, offer);
         call.interaction = Some(interaction);
         call.secure_signalling = source.transport == sip::Transport::Tls;
+        call.source_ip = Some(source.addr.ip());
         self.insert_call(leg, call);
         if let Some(old) = replaces.and_then(|l| self.by_leg.get(&l).copied()) {
             // RFC 3891: the caller takes the old call's place (an attended transfer completing

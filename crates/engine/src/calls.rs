@@ -79,6 +79,82 @@ pub(crate) struct Calls {
     pub(crate) next_conference: u64,
     /// The call-progress tones.
     pub(crate) tones: Tones,
+    /// New calls per source address in the current second, and addresses refused as floods.
+    floods: Floods,
+}
+
+/// New calls counted per source IP address over one-second windows (issue 14's flood): an
+/// address over [`crate::config::Limits::max_invites_per_source`] is refused for
+/// [`crate::config::FLOOD_BLOCK`]. At most [`Floods::TRACKED`] addresses are kept: forgotten
+/// first are those whose window has passed, then the oldest.
+#[derive(Default)]
+struct Floods {
+    sources: HashMap<std::net::IpAddr, Source>,
+}
+
+struct Source {
+    window: Instant,
+    count: u32,
+    blocked_until: Option<Instant>,
+}
+
+/// What [`Floods::note`] found.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum FloodVerdict {
+    /// Within the rate.
+    Fine,
+    /// This call made the address a flood: refuse it and end what it has ringing.
+    Started,
+    /// The address is refused until then.
+    Blocked(Instant),
+}
+
+impl Floods {
+    const TRACKED: usize = 4096;
+
+    fn note(&mut self, ip: std::net::IpAddr, now: Instant, per_second: u32) -> FloodVerdict {
+        if per_second == 0 {
+            return FloodVerdict::Fine;
+        }
+        if self.sources.len() >= Self::TRACKED && !self.sources.contains_key(&ip) {
+            let second = std::time::Duration::from_secs(1);
+            self.sources.retain(|_, s| {
+                s.blocked_until.is_some_and(|until| until > now)
+                    || now.saturating_duration_since(s.window) < second
+            });
+            if self.sources.len() >= Self::TRACKED
+                && let Some(oldest) = self
+                    .sources
+                    .iter()
+                    .min_by_key(|(_, s)| s.window)
+                    .map(|(ip, _)| *ip)
+            {
+                self.sources.remove(&oldest);
+            }
+        }
+        let source = self.sources.entry(ip).or_insert(Source {
+            window: now,
+            count: 0,
+            blocked_until: None,
+        });
+        if let Some(until) = source.blocked_until {
+            if until > now {
+                return FloodVerdict::Blocked(until);
+            }
+            source.blocked_until = None;
+        }
+        if now.saturating_duration_since(source.window) >= std::time::Duration::from_secs(1) {
+            source.window = now;
+            source.count = 0;
+        }
+        source.count += 1;
+        if source.count > per_second {
+            let until = now + crate::config::FLOOD_BLOCK;
+            source.blocked_until = Some(until);
+            return FloodVerdict::Started;
+        }
+        FloodVerdict::Fine
+    }
 }
 
 impl Calls {
@@ -112,6 +188,7 @@ impl Calls {
             mixer: Mixer::default(),
             next_conference: 0,
             tones: Tones::default(),
+            floods: Floods::default(),
         }
     }
 
@@ -560,6 +637,29 @@ impl Calls {
         let _ = cx.ua.reject(cx.now, call.leg, 480);
         let after = self.limits.ring_timeout.as_secs();
         self.end_call(cx, id, format!("not answered within {after} s (480)"));
+    }
+
+    /// Counts a new call from `ip` against the per-address rate.
+    pub(crate) fn note_source(&mut self, ip: std::net::IpAddr, now: Instant) -> FloodVerdict {
+        let per_second = self.limits.max_invites_per_source;
+        self.floods.note(ip, now, per_second)
+    }
+
+    /// Ends every call ringing from `ip` (it turned out to be a flood): 503, their
+    /// interactions missed.
+    pub(crate) fn end_ringing_from(&mut self, cx: &mut Cx<'_>, ip: std::net::IpAddr) {
+        let flooded: Vec<CallId> = self
+            .calls
+            .values()
+            .filter(|c| c.state() == CallState::Ringing && c.source_ip == Some(ip))
+            .map(|c| c.id)
+            .collect();
+        for id in flooded {
+            if let Some(call) = self.calls.get(&id) {
+                let _ = cx.ua.reject(cx.now, call.leg, 503);
+            }
+            self.end_call(cx, id, format!("{ip} flooded us with calls (503)"));
+        }
     }
 
     /// Whether one more incoming call is over a limit: why, for the log, when it is.

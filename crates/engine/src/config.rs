@@ -72,24 +72,36 @@ pub struct Limits {
     /// A call ringing this long with no answer and no CANCEL is ended 480 and its
     /// interaction missed (RFC 3261 §16.6's Timer C, which a UAS keeps for itself here).
     pub ring_timeout: Duration,
+    /// New calls a second from one IP address (0: no limit). One more marks the address a
+    /// flood for [`FLOOD_BLOCK`]: the calls it has ringing are ended and what it sends next is
+    /// refused 503 with Retry-After, so a flood cannot hold the ringing slots a PBX's
+    /// calls need.
+    pub max_invites_per_source: u32,
 }
+
+/// How long an address that flooded is refused.
+pub const FLOOD_BLOCK: Duration = Duration::from_secs(30);
 
 impl Limits {
     /// An agent's desktop: one person talks on one call, with a consultation and a
     /// three-way conference at most, and a few more waiting to be picked up; more at once is
-    /// a flood, not work.
+    /// a flood, not work. A PBX offers an agent a call or two a second at most; twenty from
+    /// one address in a second is a scanner or a flood.
     pub const DESKTOP: Self = Self {
         max_calls: 8,
         max_ringing: 4,
         ring_timeout: Duration::from_secs(180),
+        max_invites_per_source: 20,
     };
     /// A headless lab phone answering SIPp load: the capacity sweep keeps about a second's
     /// worth of calls up (800 at 800 calls/s); room for twice its top rate, and ringing calls
-    /// bounded well below it (an auto-answered call rings for no time).
+    /// bounded well below it (an auto-answered call rings for no time). SIPp sends its whole
+    /// load from one address, so no per-address rate.
     pub const HEADLESS: Self = Self {
         max_calls: 4000,
         max_ringing: 500,
         ring_timeout: Duration::from_secs(180),
+        max_invites_per_source: 0,
     };
 }
 

@@ -22,8 +22,8 @@ mod transfer;
 
 pub use account::{AccountError, CodecError, TlsPeer, check as check_account, parse_codecs};
 pub use config::{
-    AudioFactory, CallbackSettings, DEFAULT_TRANSFER_GRACE, DtmfMode, Limits, MediaSettings,
-    NullAudio, PhoneConfig, SecureRandom,
+    AudioFactory, CallbackSettings, DEFAULT_TRANSFER_GRACE, DtmfMode, FLOOD_BLOCK, Limits,
+    MediaSettings, NullAudio, PhoneConfig, SecureRandom,
 };
 pub use error::EngineError;
 pub use phone::{Input, Local, Output, Phone};

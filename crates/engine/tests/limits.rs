@@ -87,8 +87,101 @@ fn limited(max_calls: usize, max_ringing: usize, now: Instant) -> Host {
             max_calls,
             max_ringing,
             ring_timeout: Duration::from_secs(180),
+            max_invites_per_source: 0,
         },
     )
+}
+
+/// Feeds INVITEs numbered `numbers` from `from`; every message sent, whole.
+fn ring_from(
+    host: &mut Host,
+    now: Instant,
+    from: &str,
+    numbers: std::ops::Range<u16>,
+) -> Vec<String> {
+    for n in numbers {
+        host.phone.handle_input(Input::Sip {
+            now,
+            source: Dest {
+                transport: Transport::Udp,
+                addr: from.parse().expect("addr"),
+            },
+            bytes: &invite(n),
+        });
+    }
+    let mut messages = Vec::new();
+    loop {
+        match host.phone.poll_output() {
+            Output::Sip(t) => messages.push(String::from_utf8_lossy(&t.bytes).into_owned()),
+            Output::Timeout(at) => {
+                host.deadline = at;
+                return messages;
+            }
+            _ => {}
+        }
+    }
+}
+
+fn count(messages: &[String], status: &str) -> usize {
+    messages
+        .iter()
+        .filter(|m| m.starts_with(&format!("SIP/2.0 {status} ")))
+        .count()
+}
+
+#[test]
+fn an_address_that_floods_is_refused_503_for_30_s_its_ringing_calls_end_and_others_still_ring() {
+    let now = Instant::now();
+    let mut host = Host::with_limits(
+        "carol",
+        "127.0.0.1:5073",
+        (32000, 7),
+        false,
+        now,
+        engine::Limits::DESKTOP,
+    );
+    assert_eq!(engine::Limits::DESKTOP.max_invites_per_source, 20);
+    // Twenty new calls in a second from one address is the most it may send: four ring
+    // (max_ringing), sixteen are busy.
+    let sent = ring_from(&mut host, now, "198.51.100.7:5060", 0..20);
+    assert_eq!((count(&sent, "180"), count(&sent, "486")), (4, 16));
+    assert_eq!(count(&sent, "503"), 0);
+    // The twenty-first makes it a flood: refused 503 with Retry-After, and the four it had
+    // ringing end 503, their interactions missed — the slots are free again.
+    let later = now + Duration::from_millis(900);
+    let sent = ring_from(&mut host, later, "198.51.100.7:5060", 20..21);
+    assert_eq!(count(&sent, "503"), 5, "{sent:#?}");
+    assert!(
+        sent.iter()
+            .any(|m| m.starts_with("SIP/2.0 503 ") && m.contains("Retry-After: 30")),
+        "{sent:#?}"
+    );
+    assert_eq!(host.phone.active_calls(), 0);
+    assert!(
+        host.phone
+            .interactions()
+            .iter()
+            .all(|i| i.state == interaction::InteractionState::Missed)
+    );
+    // Another address (the PBX) still rings the agent.
+    let sent = ring_from(&mut host, later, "192.0.2.10:5060", 100..101);
+    assert_eq!(count(&sent, "180"), 1, "{sent:#?}");
+    // The flooding address stays refused for 30 s, however slowly it sends, then may call.
+    let sent = ring_from(
+        &mut host,
+        now + Duration::from_secs(20),
+        "198.51.100.7:5071",
+        200..201,
+    );
+    assert_eq!(count(&sent, "503"), 1, "{sent:#?}");
+    assert!(sent[0].contains("Retry-After: 11"), "{}", sent[0]);
+    let sent = ring_from(
+        &mut host,
+        now + Duration::from_secs(31),
+        "198.51.100.7:5060",
+        300..301,
+    );
+    assert_eq!(count(&sent, "180"), 1, "{sent:#?}");
 }
 
 #[test]
