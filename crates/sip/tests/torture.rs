@@ -127,6 +127,23 @@ fn torture_messages_get_the_answer_rfc_4475_expects() {
             Expect::Status("SIP/2.0 415 Unsupported Media Type"),
         ),
         ("ltgtruri.sip", Expect::Dropped),
+        // RFC 4475 §3.1.1.5: `RE%47IST%45R` is not REGISTER but a method of its own.
+        ("esc02.sip", Expect::Status("SIP/2.0 501 Not Implemented")),
+        // §3.1.1.4: escaped NULs in URIs are valid.
+        ("escnull.sip", Expect::Status("SIP/2.0 200 OK")),
+        // §3.4: an RFC 2543 INVITE (no branch, no Max-Forwards) is still taken.
+        ("inv2543.sip", Expect::Call),
+        // §3.1.1.7: long values, 34 Vias, every spelling of Via.
+        ("longreq.sip", Expect::Call),
+        // §3.1.2.8, §3.1.2.9: LWS inside the Request-URI or more than one SP between the
+        // parts of the request line — no request line to answer from; dropped like ltgtruri.
+        ("lwsruri.sip", Expect::Dropped),
+        ("lwsstart.sip", Expect::Dropped),
+        // §3.3.9: two Content-Length values: 400.
+        (
+            "mcl01.sip",
+            Expect::Status("SIP/2.0 400 Multiple Content-Length Values"),
+        ),
     ];
     check("sip/torture", &cases);
 }

@@ -352,8 +352,8 @@ impl UserAgent {
             Err(error) => {
                 // RFC 3261 §18.3: a request whose datagram ends before the body its
                 // Content-Length announces (or whose Content-Length is no length, RFC 4475
-                // §3.1.2.3) is answered 400 when its head can be read: the sender stops
-                // retransmitting instead of waiting out Timer B.
+                // §3.1.2.3, or says two lengths, §3.3.9) is answered 400 when its head can be
+                // read: the sender stops retransmitting instead of waiting out Timer B.
                 use sipx_sip::error::{FramingError, ParseError};
                 let reason = match error {
                     ParseError::Framing(FramingError::BodyTruncated) => {
@@ -361,6 +361,10 @@ impl UserAgent {
                     }
                     ParseError::Framing(FramingError::ContentLengthMalformed) => {
                         Some("Malformed Content-Length")
+                    }
+                    // RFC 4475 §3.3.9: no way to know which length is meant.
+                    ParseError::Framing(FramingError::ContentLengthRepeated) => {
+                        Some("Multiple Content-Length Values")
                     }
                     _ => None,
                 };
