@@ -830,6 +830,23 @@ fn unreadable_body(request: &Request) -> bool {
     encoded || foreign
 }
 
+/// Whether the request's `Accept` (when it has one) admits no SDP: none of its media ranges
+/// is `application/sdp`, `application/*` or `*/*`.
+fn refuses_sdp(request: &Request) -> bool {
+    let Some(accept) = header_text(&request.headers, &HeaderName::Accept) else {
+        return false;
+    };
+    !accept.split(',').any(|range| {
+        let kind = range
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase();
+        matches!(kind.as_str(), "application/sdp" | "application/*" | "*/*")
+    })
+}
+
 fn unsupported_requirement(request: &Request) -> Option<String> {
     let required = header_text(&request.headers, &HeaderName::Require)?;
     let unsupported: Vec<&str> = required

@@ -43,6 +43,16 @@ impl UserAgent {
             }
             return;
         }
+        // RFC 3261 §21.4.7, RFC 4475 §3.3.15: our answer to a session request carries SDP; a
+        // caller whose Accept leaves SDP out (or is empty, §20.1) gets 406, saying what we send.
+        if matches!(request.method, Method::Invite | Method::Update) && refuses_sdp(&request) {
+            if let Ok(builder) = self.response_builder(&request, 406, Some("Not Acceptable"))
+                && let Ok(builder) = builder.header(HeaderName::Accept, "application/sdp")
+            {
+                self.send_response(tx, builder.build());
+            }
+            return;
+        }
         if tag_of(&request.headers, &HeaderName::To).is_some() {
             self.on_dialog_request(tx, request, source);
             return;
