@@ -183,6 +183,56 @@ fn torture_messages_get_the_answer_rfc_4475_expects() {
         ("transports.sip", Expect::Status("SIP/2.0 200 OK")),
         // §3.1.2.10: trailing whitespace after the version: a request-line fault, dropped.
         ("trws.sip", Expect::Dropped),
+        // §3.1.2.19 (badbranch): a branch that is only the magic cookie is still a branch.
+        ("badbranch.sip", Expect::Status("SIP/2.0 200 OK")),
+        // §3.1.2.12: a non-GMT Date; a UA that does not use Date may take the request.
+        ("baddate.sip", Expect::Call),
+        // §3.1.2.15: unquoted display names with non-token characters: 400.
+        (
+            "baddn.sip",
+            Expect::Status("SIP/2.0 400 Malformed To Header"),
+        ),
+        // §3.1.2.1: empty Via parameters and separators: 400.
+        (
+            "badinv01.sip",
+            Expect::Status("SIP/2.0 400 Malformed Via Header"),
+        ),
+        // §3.3.10: a 200 with a broadcast Via, matching nothing of ours: read and let go.
+        ("bcast.sip", Expect::Ignored),
+        // §3.1.2.18: a status code over 699: discarded.
+        ("bigcode.sip", Expect::Dropped),
+        // §3.3.12, §3.3.13, §3.3.4: REGISTERs with Contact parameters and unknown URI
+        // schemes in To, From and Contact: a UA is no registrar, 405.
+        (
+            "cparam01.sip",
+            Expect::Status("SIP/2.0 405 Method Not Allowed"),
+        ),
+        (
+            "cparam02.sip",
+            Expect::Status("SIP/2.0 405 Method Not Allowed"),
+        ),
+        (
+            "unksm2.sip",
+            Expect::Status("SIP/2.0 405 Method Not Allowed"),
+        ),
+        // §3.1.1.8: a datagram holding a REGISTER and then an INVITE: the first is answered,
+        // the rest ignored (no call).
+        (
+            "dblreq.sip",
+            Expect::Status("SIP/2.0 405 Method Not Allowed"),
+        ),
+        // §3.1.2.11: headers escaped into the Request-URI: 400.
+        (
+            "escruri.sip",
+            Expect::Status("SIP/2.0 400 Request-URI Has Headers"),
+        ),
+        // §3.3.6: a body of an unknown type: 415 with Accept.
+        (
+            "invut.sip",
+            Expect::Status("SIP/2.0 415 Unsupported Media Type"),
+        ),
+        // §3.3.11: Max-Forwards 0 at its target: answered as any OPTIONS.
+        ("zeromf.sip", Expect::Status("SIP/2.0 200 OK")),
         // §3.3.9: two Content-Length values: 400.
         (
             "mcl01.sip",
@@ -201,6 +251,7 @@ fn check(dir: &str, cases: &[(&str, Expect)]) {
         match expect {
             Expect::Status(line) => {
                 assert_eq!(sent.first().map(|s| s.0.as_str()), Some(*line), "{file}");
+                assert!(events.is_empty(), "{file}: {events:?}");
                 assert_eq!(sent[0].1, SOURCE.parse().expect("addr"), "{file}: rport");
             }
             Expect::Call => {
