@@ -9,6 +9,7 @@
 //!
 //! Run with `cargo bench --bench capacity` (needs sipp and baresip: ./scripts/test.sh installs
 //! them). `CAPACITY_RATES=100,200,400` and `CAPACITY_HOLD=1000` change the sweep;
+//! `CAPACITY_DB=1` gives every recall a database (`--db`), as an agent's has;
 //! `CAPACITY_BEFORE=/path/to/an/older/recall` adds that build as the peer `before`, so a change
 //! is measured side by side with what it changed, in one run.
 
@@ -23,7 +24,7 @@ fn main() {
     let dir = std::env::temp_dir().join(format!("recall-capacity-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("scratch dir");
     let rates: Vec<u32> = std::env::var("CAPACITY_RATES")
-        .unwrap_or_else(|_| "100,200,400,600,800".to_owned())
+        .unwrap_or_else(|_| "100,200,400,800,1200,1600,2000".to_owned())
         .split(',')
         .filter_map(|r| r.trim().parse().ok())
         .collect();
@@ -175,6 +176,13 @@ fn start(dir: &Path, peer: Peer) -> Running {
                 ""
             };
             std::fs::write(&config, format!("[media]\n{media}")).expect("config");
+            // CAPACITY_DB=1: each recall keeps its history in a fresh database, as an agent's
+            // does (every interaction change synced to disk before it is shown).
+            let db = std::env::var_os("CAPACITY_DB").map(|_| {
+                let path = dir.join(format!("{}.db", peer.name()));
+                let _ = std::fs::remove_file(&path);
+                path
+            });
             let binary = match peer {
                 Peer::Before => before_binary().expect("CAPACITY_BEFORE"),
                 _ => PathBuf::from(env!("CARGO_BIN_EXE_recall")),
@@ -185,6 +193,10 @@ fn start(dir: &Path, peer: Peer) -> Running {
                 .arg(&config)
                 .args(["--listen", &format!("udp:127.0.0.1:{sip_port}")])
                 .args(["--control", &format!("127.0.0.1:{control}")])
+                .args(
+                    db.iter()
+                        .flat_map(|db| [std::ffi::OsStr::new("--db"), db.as_os_str()]),
+                )
                 .env("RUST_LOG", "warn")
                 .stdout(Stdio::null())
                 .stderr(log)

@@ -376,6 +376,19 @@ pub async fn run(
 impl Core {
     /// Drains the phone's outputs; returns its next deadline.
     fn drain(&mut self) -> Instant {
+        // Events wait here until the drain ends: the interaction changes among them are then
+        // written in one transaction (one sync to disk however many changed), and only then
+        // are they shown — durable before anyone sees them, as before, and cheaper per call.
+        let mut shown: Vec<Event> = Vec::new();
+        let deadline = self.drain_into(&mut shown);
+        self.persist_all(&shown);
+        for event in shown {
+            let _ = self.events.send(event);
+        }
+        deadline
+    }
+
+    fn drain_into(&mut self, shown: &mut Vec<Event>) -> Instant {
         loop {
             match self.phone.poll_output() {
                 Output::Sip(transmit) => self.send_sip(&transmit),
@@ -392,12 +405,11 @@ impl Core {
                     }
                 }
                 Output::Event(event) => {
-                    self.persist(&event);
                     let commands = match self.plan.as_mut() {
                         Some(plan) => plan.on_event(&event, Instant::now()),
                         None => Vec::new(),
                     };
-                    let _ = self.events.send(*event);
+                    shown.push(*event);
                     for command in commands {
                         if let Err(e) = ask(&mut self.phone, Request::Call(command)) {
                             warn!(error = %e, "planned command failed");
@@ -538,31 +550,47 @@ impl Core {
         }
     }
 
-    /// Writes a changed interaction to the database. Called while draining, before any API
-    /// answer for the change is sent.
-    /// An outcome the webhook must hear of is queued in the same transaction.
-    fn persist(&mut self, event: &Event) {
-        let Event::Interaction { interaction } = event else {
+    /// Writes the interactions these events changed to the database, in one transaction,
+    /// before they are shown and before any API answer for them is sent; an outcome the
+    /// webhook must hear of is queued in the same transaction.
+    fn persist_all(&mut self, events: &[Event]) {
+        let changes: Vec<(&interaction::Interaction, Option<&str>)> = events
+            .iter()
+            .filter_map(|event| match event {
+                Event::Interaction { interaction } => Some(interaction),
+                _ => None,
+            })
+            .map(|interaction| {
+                let outcome = self
+                    .webhook
+                    .as_ref()
+                    .and_then(|_| interaction.outcome_event());
+                (interaction.as_ref(), outcome)
+            })
+            .collect();
+        if changes.is_empty() {
             return;
-        };
-        let outcome = self
-            .webhook
-            .as_ref()
-            .and_then(|_| interaction.outcome_event());
-        let queued = match (self.store.as_mut(), outcome) {
-            (Some(store), _) => store.save_reporting(interaction, outcome),
-            (None, Some(outcome)) => self.directory.enqueue(interaction, outcome).map(Some),
-            (None, None) => Ok(None),
+        }
+        let queued = match self.store.as_mut() {
+            Some(store) => store.save_all_reporting(&changes),
+            None => changes
+                .iter()
+                .filter_map(|(interaction, outcome)| {
+                    outcome.map(|outcome| self.directory.enqueue(interaction, outcome))
+                })
+                .collect(),
         };
         match queued {
-            Ok(Some(item)) => {
+            Ok(items) => {
                 if let Some(webhook) = &self.webhook {
-                    let _ = webhook.send(item);
+                    for item in items {
+                        let _ = webhook.send(item);
+                    }
                 }
             }
-            Ok(None) => {}
             Err(e) => {
-                error!(interaction = %interaction.id, error = %e, "could not save the interaction");
+                let ids: Vec<String> = changes.iter().map(|(i, _)| i.id.to_string()).collect();
+                error!(interactions = %ids.join(", "), error = %e, "could not save the interactions");
             }
         }
     }

@@ -232,6 +232,24 @@ impl Store {
         Ok(item)
     }
 
+    /// [`Store::save_reporting`] for several changes in one transaction (one sync to disk):
+    /// all are durable when this returns, or none is. The outbox items, in order.
+    pub fn save_all_reporting(
+        &mut self,
+        changes: &[(&Interaction, Option<&str>)],
+    ) -> Result<Vec<OutboxItem>, StoreError> {
+        let tx = self.connection.transaction()?;
+        let mut items = Vec::new();
+        for (interaction, event) in changes {
+            let document = save_on(&tx, interaction)?;
+            if let Some(event) = event {
+                items.push(enqueue_on(&tx, interaction.id, event, document)?);
+            }
+        }
+        tx.commit()?;
+        Ok(items)
+    }
+
     /// Queues an interaction for the webhook (without saving the interaction itself).
     pub fn enqueue(
         &mut self,
@@ -790,6 +808,29 @@ mod tests {
                 [],
             )
             .expect("text index intact");
+    }
+
+    #[test]
+    fn changes_saved_together_are_all_there_with_their_outcomes_in_order() {
+        let mut store = Store::in_memory().expect("open");
+        let (one, two, three) = (sample(1), sample(2), sample(3));
+        let items = store
+            .save_all_reporting(&[
+                (&one, Some("done")),
+                (&two, None),
+                (&three, Some("rescheduled")),
+            ])
+            .expect("saved");
+        assert_eq!(
+            items
+                .iter()
+                .map(|i| (i.interaction.0, i.event.as_str()))
+                .collect::<Vec<_>>(),
+            [(1, "done"), (3, "rescheduled")]
+        );
+        assert!(items[0].id < items[1].id);
+        assert_eq!(store.load_all().expect("load").len(), 3);
+        assert_eq!(store.pending_outbox().expect("pending"), items);
     }
 
     #[test]
