@@ -154,9 +154,12 @@ fn soak(dir: &Path, peer: &Peer, rate: u64, seconds: u64) -> Outcome {
     let started = Instant::now();
     let cpu_start = support::cpu_seconds(pid);
     let mut cpu_before = cpu_start;
+    let mut sampled = started;
     let mut samples = Vec::new();
     loop {
         let finished = done_rx.recv_timeout(SAMPLE).is_ok();
+        let span = sampled.elapsed().as_secs_f64();
+        sampled = Instant::now();
         let cpu = support::cpu_seconds(pid);
         let Some(rss) = rss_mb(pid) else {
             println!("  the peer is gone after {} s", started.elapsed().as_secs());
@@ -165,7 +168,7 @@ fn soak(dir: &Path, peer: &Peer, rate: u64, seconds: u64) -> Outcome {
         let sample = Sample {
             at_s: started.elapsed().as_secs(),
             rss_mb: rss,
-            cpu_percent: 100.0 * (cpu - cpu_before) / SAMPLE.as_secs_f64(),
+            cpu_percent: 100.0 * (cpu - cpu_before) / span.max(0.001),
         };
         println!(
             "  {:>6} s  RSS {:>8.1} MB  CPU {:>5.1} %",
