@@ -54,18 +54,24 @@ impl Tones {
     }
 
     fn wanted(&self, calls: &BTreeMap<CallId, Call>, now: Instant) -> (Option<Tone>, Option<Tone>) {
-        let ring = calls
-            .values()
-            .any(|c| c.state() == CallState::Ringing)
-            .then_some(Tone::Ring);
-        let alerting = calls
-            .values()
-            .any(|c| matches!(c.phase, Phase::Dialing { alerting: true, .. }));
+        // One pass over the calls (this runs after every input but RTP).
+        let (mut ringing, mut alerting, mut talking) = (false, false, false);
+        for call in calls.values() {
+            match &call.phase {
+                Phase::Ringing { .. } => ringing = true,
+                Phase::Dialing { alerting: true, .. } => alerting = true,
+                _ if call.state() == CallState::Connected => talking = true,
+                _ => {}
+            }
+            if ringing && alerting {
+                break;
+            }
+        }
+        let ring = ringing.then_some(Tone::Ring);
         let timed = self
             .timed
             .filter(|(_, until)| *until > now)
             .map(|(tone, _)| tone);
-        let talking = calls.values().any(|c| c.state() == CallState::Connected);
         let headset = if alerting {
             Some(Tone::Ringback)
         } else if talking {
