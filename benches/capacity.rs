@@ -210,31 +210,7 @@ fn start(dir: &Path, peer: Peer) -> Running {
             }
         }
         Peer::Baresip => {
-            let home = dir.join("baresip");
-            std::fs::create_dir_all(&home).expect("dir");
-            std::fs::write(
-                home.join("config"),
-                format!(
-                    "sip_listen 127.0.0.1:{sip_port}\nnet_interface 127.0.0.1\naudio_source ausine,440\nausrc_srate 48000\nausrc_channels 2\naudio_player aubridge,nil\n\
-                     audio_alert aubridge,nil\nmodule_path /usr/lib/baresip/modules\nmodule g711.so\n\
-                     module aubridge.so\nmodule ausine.so\nmodule account.so\ncall_max_calls 4096\nsip_trans_bsize 1024\n"
-                ),
-            )
-            .expect("config");
-            std::fs::write(
-                home.join("accounts"),
-                format!("<sip:agent@127.0.0.1:{sip_port}>;regint=0;answermode=auto\n"),
-            )
-            .expect("accounts");
-            let child = Command::new("baresip")
-                .arg("-f")
-                .arg(&home)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(log)
-                .spawn()
-                .expect("start baresip");
-            std::thread::sleep(Duration::from_millis(800));
+            let child = support::baresip_uas(dir, sip_port, log);
             Running {
                 child,
                 sip_port,
@@ -251,21 +227,11 @@ fn cpu_seconds(pid: u32) -> f64 {
 
 /// Peak resident set size in MB (VmHWM).
 fn peak_rss_mb(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0)
+    support::peak_rss_mb(pid).unwrap_or(0.0)
 }
 
 fn rss_mb(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0)
+    support::rss_mb(pid).unwrap_or(0.0)
 }
 
 fn sipp(dir: &Path, scenario: &str, port: u16, args: &[String]) -> (u64, u64) {

@@ -77,44 +77,9 @@ fn recall(dir: &Path) -> Peer {
 
 fn baresip(dir: &Path) -> Peer {
     let port = support::free_port();
-    let home = dir.join("baresip");
-    std::fs::create_dir_all(&home).expect("dir");
-    std::fs::write(
-        home.join("config"),
-        format!(
-            "sip_listen 127.0.0.1:{port}\nnet_interface 127.0.0.1\naudio_source ausine,440\n\
-             ausrc_srate 48000\nausrc_channels 2\naudio_player aubridge,nil\n\
-             audio_alert aubridge,nil\nmodule_path /usr/lib/baresip/modules\nmodule g711.so\n\
-             module aubridge.so\nmodule ausine.so\nmodule account.so\ncall_max_calls 4096\n\
-             sip_trans_bsize 1024\n"
-        ),
-    )
-    .expect("config");
-    std::fs::write(
-        home.join("accounts"),
-        format!("<sip:agent@127.0.0.1:{port}>;regint=0;answermode=auto\n"),
-    )
-    .expect("accounts");
     let log = std::fs::File::create(dir.join("baresip.log")).expect("log");
-    let child = Command::new("baresip")
-        .arg("-f")
-        .arg(&home)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("start baresip");
-    std::thread::sleep(Duration::from_millis(800));
+    let child = support::baresip_uas(dir, port, log);
     Peer { child, port }
-}
-
-fn rss_mb(pid: u32) -> Option<f64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        .map(|kb| kb / 1024.0)
 }
 
 /// Runs SIPp's uac against the peer for `seconds` at `rate`, sampling the peer every 10 s.
@@ -161,7 +126,7 @@ fn soak(dir: &Path, peer: &Peer, rate: u64, seconds: u64) -> Outcome {
         let span = sampled.elapsed().as_secs_f64();
         sampled = Instant::now();
         let cpu = support::cpu_seconds(pid);
-        let Some(rss) = rss_mb(pid) else {
+        let Some(rss) = support::rss_mb(pid) else {
             println!("  the peer is gone after {} s", started.elapsed().as_secs());
             break;
         };

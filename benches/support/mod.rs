@@ -356,3 +356,56 @@ pub fn newest(dir: &Path, suffix: &str) -> Option<PathBuf> {
         .filter(|p| p.to_string_lossy().ends_with(suffix))
         .max_by_key(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok())
 }
+
+/// baresip answering every call at once on 127.0.0.1:`port` (G.711, a 440 Hz sine as its
+/// microphone so that it sends RTP, no sound device), its home under `dir`, its log in
+/// `log`. The load benches' UAS next to recall.
+pub fn baresip_uas(dir: &Path, port: u16, log: std::fs::File) -> Child {
+    let home = dir.join("baresip");
+    std::fs::create_dir_all(&home).expect("dir");
+    std::fs::write(
+        home.join("config"),
+        format!(
+            "sip_listen 127.0.0.1:{port}\nnet_interface 127.0.0.1\naudio_source ausine,440\n\
+             ausrc_srate 48000\nausrc_channels 2\naudio_player aubridge,nil\n\
+             audio_alert aubridge,nil\nmodule_path /usr/lib/baresip/modules\nmodule g711.so\n\
+             module aubridge.so\nmodule ausine.so\nmodule account.so\ncall_max_calls 4096\n\
+             sip_trans_bsize 1024\n"
+        ),
+    )
+    .expect("config");
+    std::fs::write(
+        home.join("accounts"),
+        format!("<sip:agent@127.0.0.1:{port}>;regint=0;answermode=auto\n"),
+    )
+    .expect("accounts");
+    let child = Command::new("baresip")
+        .arg("-f")
+        .arg(&home)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("start baresip");
+    std::thread::sleep(Duration::from_millis(800));
+    child
+}
+
+/// A process's resident set size now (`VmRSS`) in MB; `None` once it is gone.
+pub fn rss_mb(pid: u32) -> Option<f64> {
+    status_mb(pid, "VmRSS:")
+}
+
+/// A process's peak resident set size (`VmHWM`) in MB; `None` once it is gone.
+pub fn peak_rss_mb(pid: u32) -> Option<f64> {
+    status_mb(pid, "VmHWM:")
+}
+
+fn status_mb(pid: u32, field: &str) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        .map(|kb| kb / 1024.0)
+}
