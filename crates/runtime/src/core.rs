@@ -554,18 +554,28 @@ impl Core {
     /// before they are shown and before any API answer for them is sent; an outcome the
     /// webhook must hear of is queued in the same transaction.
     fn persist_all(&mut self, events: &[Event]) {
-        let changes: Vec<(&interaction::Interaction, Option<&str>)> = events
+        let changed: Vec<&interaction::Interaction> = events
             .iter()
             .filter_map(|event| match event {
-                Event::Interaction { interaction } => Some(interaction),
+                Event::Interaction { interaction } => Some(interaction.as_ref()),
                 _ => None,
             })
-            .map(|interaction| {
+            .collect();
+        // An interaction that changed again later in the same drain is written once, as it
+        // ended up (an auto-answered call is notified, accepted and connected in one drain) —
+        // unless that change is an outcome the webhook must hear of.
+        let changes: Vec<(&interaction::Interaction, Option<&str>)> = changed
+            .iter()
+            .enumerate()
+            .filter_map(|(at, interaction)| {
                 let outcome = self
                     .webhook
                     .as_ref()
                     .and_then(|_| interaction.outcome_event());
-                (interaction.as_ref(), outcome)
+                let superseded = changed[at + 1..]
+                    .iter()
+                    .any(|later| later.id == interaction.id);
+                (outcome.is_some() || !superseded).then_some((*interaction, outcome))
             })
             .collect();
         if changes.is_empty() {
