@@ -23,6 +23,9 @@ const MARGIN_WINDOW: usize = 100;
 const RESYNC_GAP: u64 = 100;
 /// How many packets given up as lost are remembered, to tell a late packet from a copy.
 const GIVEN_UP: usize = 64;
+/// The longest a lost packet is taken to be, in ordinary packets (6 × 20 ms = 120 ms, Opus's
+/// longest frame).
+const MAX_PACKETS_IN_ONE: u32 = 6;
 /// Packets in a row from far behind the playout point that mean the sender renumbered.
 const RENUMBERED: u32 = 3;
 
@@ -466,8 +469,11 @@ impl JitterBuffer {
         self.dry = false;
         let missing = later - next;
         let span = later_slot.timestamp.saturating_sub(self.next_ts);
+        // A lost packet lasts what the gap says, within reason: a timestamp that leaps ahead
+        // (a sender that renumbered, or a forged packet) is not minutes of concealment to
+        // compute — a packet holds at most MAX_PACKETS_IN_ONE ordinary ones' worth.
         let duration = u32::try_from(span / missing.max(1)).unwrap_or(self.packet_samples);
-        let duration = if duration == 0 {
+        let duration = if duration == 0 || duration > MAX_PACKETS_IN_ONE * self.packet_samples {
             self.packet_samples
         } else {
             duration

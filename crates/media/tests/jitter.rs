@@ -497,3 +497,23 @@ fn a_packet_overtaken_by_the_next_is_not_given_up_while_the_playout_is_adjusted(
         }
     }
 }
+
+#[test]
+fn a_timestamp_leaping_ahead_is_concealed_as_one_packet_not_as_the_whole_leap() {
+    // Found by fuzzing: a packet whose timestamp leapt a billion samples past a lost one had
+    // the receiver conceal the whole leap, seconds of CPU for one packet.
+    let epoch = Instant::now();
+    let mut jitter =
+        media::JitterBuffer::new(8000, Duration::from_millis(20), Duration::from_millis(300));
+    jitter.push(epoch, 7, 1, 0, 160, vec![0xff; 160]);
+    jitter.push(epoch, 7, 3, 1_000_000_000, 160, vec![0xff; 160]);
+    let later = epoch + Duration::from_millis(200);
+    assert!(matches!(
+        jitter.next(later),
+        media::Playout::Packet { duration: 160, .. }
+    ));
+    match jitter.next(later) {
+        media::Playout::Lost { duration, .. } => assert_eq!(duration, 160),
+        other => panic!("{other:?}"),
+    }
+}
