@@ -254,15 +254,7 @@ fn sipp(dir: &Path, scenario: &str, port: u16, args: &[String]) -> (u64, u64) {
         .status()
         .expect("run sipp");
     let _ = status;
-    let text = std::fs::read_to_string(&screen).unwrap_or_default();
-    let count = |label: &str| {
-        text.lines()
-            .filter(|l| l.contains(label))
-            .filter_map(|l| l.split('|').nth(2)?.trim().parse().ok())
-            .next_back()
-            .unwrap_or(0)
-    };
-    (count("Successful call"), count("Failed call"))
+    support::sipp_counts(&screen)
 }
 
 fn rate_run(dir: &Path, peer: Peer, rate: u32) -> RateResult {

@@ -147,19 +147,11 @@ fn soak(dir: &Path, peer: &Peer, rate: u64, seconds: u64) -> Outcome {
     }
     let _ = waiter.join();
     let cpu = support::cpu_seconds(pid) - cpu_start;
-    let text = std::fs::read_to_string(&screen).unwrap_or_default();
-    let count = |label: &str| {
-        text.lines()
-            .filter(|l| l.contains(label))
-            .filter_map(|l| l.split('|').nth(2)?.trim().parse().ok())
-            .next_back()
-            .unwrap_or(0)
-    };
-    let completed = count("Successful call");
+    let (completed, failed) = support::sipp_counts(&screen);
     Outcome {
         samples,
         completed,
-        failed: count("Failed call"),
+        failed,
         cpu_ms_per_call: 1000.0 * cpu / completed.max(1) as f64,
     }
 }

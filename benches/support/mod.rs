@@ -409,3 +409,16 @@ fn status_mb(pid: u32, field: &str) -> Option<f64> {
         .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
         .map(|kb| kb / 1024.0)
 }
+
+/// The (successful, failed) cumulative call counts in a SIPp screen file (`-screen_file`).
+pub fn sipp_counts(screen: &Path) -> (u64, u64) {
+    let text = std::fs::read_to_string(screen).unwrap_or_default();
+    let count = |label: &str| {
+        text.lines()
+            .filter(|l| l.contains(label))
+            .filter_map(|l| l.split('|').nth(2)?.trim().parse().ok())
+            .next_back()
+            .unwrap_or(0)
+    };
+    (count("Successful call"), count("Failed call"))
+}
