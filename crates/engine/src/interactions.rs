@@ -60,14 +60,7 @@ impl Desk {
         now: Instant,
         out: &mut VecDeque<Output>,
     ) -> (InteractionId, bool) {
-        let parts: Vec<BodyPart> = invite
-            .parts
-            .iter()
-            .map(|(content_type, body)| BodyPart {
-                content_type: content_type.clone(),
-                body: body.to_vec(),
-            })
-            .collect();
+        let parts = BodyPart::all(invite.parts.iter().map(|(t, b)| (t.as_str(), &b[..])));
         let map = &self.callbacks.key_map;
         let attached = AttachedData::extract(
             invite.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())),

@@ -19,14 +19,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let invite = sip::IncomingInvite::read(&request);
-    let parts: Vec<BodyPart> = invite
-        .parts
-        .iter()
-        .map(|(content_type, body)| BodyPart {
-            content_type: content_type.clone(),
-            body: body.to_vec(),
-        })
-        .collect();
+    let parts = BodyPart::all(invite.parts.iter().map(|(t, b)| (t.as_str(), &b[..])));
     let map = KeyMap::default();
     for limits in [
         Limits::default(),

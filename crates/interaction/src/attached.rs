@@ -120,6 +120,19 @@ pub struct BodyPart {
     pub body: Vec<u8>,
 }
 
+impl BodyPart {
+    /// The parts of a message body as (Content-Type, bytes) pairs, owned.
+    pub fn all<'a>(parts: impl IntoIterator<Item = (&'a str, &'a [u8])>) -> Vec<Self> {
+        parts
+            .into_iter()
+            .map(|(content_type, body)| Self {
+                content_type: content_type.to_owned(),
+                body: body.to_vec(),
+            })
+            .collect()
+    }
+}
+
 /// Attached data: keys in arrival order, each with one or more values, plus flags. It reads
 /// and writes as a JSON object whose values are a string, or a list for repeated keys
 /// (`{"CallUUID": "…", "Language": ["es", "en"]}`); the flags are not part of that object.
