@@ -1,6 +1,7 @@
 //! End-to-end speech quality: espeak-ng speech is sent through a call, across the seeded
 //! impairment relay (`test_support::Relay`), and what the receiver recorded is scored with
-//! PESQ (ITU-T P.862, Python's `pesq`): narrow-band for G.711, wide-band for Opus 24 kb/s.
+//! PESQ (ITU-T P.862, Python's `pesq`): narrow-band for G.711, wide-band (P.862.2) for G.722
+//! and Opus 24 kb/s.
 //! Every receiver and sender pairing of recall and baresip runs on the same impairments, in
 //! the same run: clean, then 0%, 3% and 10% loss with 40 ms jitter.
 //!
@@ -9,7 +10,9 @@
 //! length (default 22: the 16 s of speech and the time the buffers take to settle);
 //! `QUALITY_CODECS=pcmu`, `QUALITY_CONDITION=2` and `QUALITY_PAIRS=0,1` (columns) run a part
 //! of the table. `QUALITY_ENCRYPTION=sdes:AES_CM_128_HMAC_SHA1_80` (or another suite) or
-//! `=dtls` makes every call's media encrypted, mandatory on both sides.
+//! `=dtls` makes every call's media encrypted, mandatory on both sides. `QUALITY_VOICE=en+f3`
+//! speaks with espeak-ng's female voice instead of the male `en-us` (ADPCM — G.722 — scores far
+//! lower on the male voice's buzz, in any implementation: spandsp's in baresip too).
 
 mod support;
 
@@ -96,6 +99,11 @@ fn call(
             48_000,
             speech.join("send48k.wav"),
             speech.join("silence48k.wav"),
+        ),
+        "g722" => (
+            16_000,
+            speech.join("send16k.wav"),
+            speech.join("silence16k.wav"),
         ),
         _ => (
             8000,
@@ -214,7 +222,7 @@ fn call(
         eprintln!("{}: no recording from {}", dir.display(), receiver.name());
         return (None, target);
     };
-    let (mode, ref_rate) = if codec == "opus" {
+    let (mode, ref_rate) = if codec == "opus" || codec == "g722" {
         ("wb", 16_000)
     } else {
         ("nb", 8000)
@@ -249,10 +257,14 @@ fn main() {
     };
 
     println!(
-        "# PESQ MOS-LQO of the receiver's recording (G.711: P.862 narrow-band; Opus 24 kb/s: P.862.2 wide-band)"
+        "# PESQ MOS-LQO of the receiver's recording (G.711: P.862 narrow-band; G.722 and Opus 24 kb/s: P.862.2 wide-band)"
     );
     println!(
         "# relay: 20 ms delay each way; impairments on the speech's direction; {seconds} s calls; seed 7"
+    );
+    println!(
+        "# voice: espeak-ng {}",
+        std::env::var("QUALITY_VOICE").unwrap_or_else(|_| "en-us".to_owned())
     );
     println!(
         "# media: {}",
@@ -275,7 +287,7 @@ fn main() {
         (Side::Baresip, Side::Baresip),
     ];
     let mut verdicts = Vec::new();
-    let codecs = std::env::var("QUALITY_CODECS").unwrap_or_else(|_| "pcmu,opus".to_owned());
+    let codecs = std::env::var("QUALITY_CODECS").unwrap_or_else(|_| "pcmu,g722,opus".to_owned());
     let only: Option<usize> = std::env::var("QUALITY_CONDITION")
         .ok()
         .and_then(|c| c.parse().ok());

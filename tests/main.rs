@@ -11,6 +11,7 @@ mod dns;
 mod dtls_srtp;
 mod dtmf;
 mod flood;
+mod g722;
 mod ice;
 mod ice_nat;
 mod instant_transfer;

@@ -278,15 +278,20 @@ impl Headless {
 
 /// Writes `seconds` of a sine tone at 8 kHz.
 pub fn write_tone(path: &Path, hz: f32, seconds: f32) {
+    write_tone_at(path, hz, seconds, 8000);
+}
+
+/// A sine of `hz` for `seconds` into a mono 16-bit WAV at `rate` Hz.
+pub fn write_tone_at(path: &Path, hz: f32, seconds: f32, rate: u32) {
     let spec = hound::WavSpec {
         channels: 1,
-        sample_rate: 8000,
+        sample_rate: rate,
         bits_per_sample: 16,
         sample_format: hound::SampleFormat::Int,
     };
     let mut writer = hound::WavWriter::create(path, spec).expect("create wav");
-    for i in 0..(8000.0 * seconds) as usize {
-        let t = i as f32 / 8000.0;
+    for i in 0..(rate as f32 * seconds) as usize {
+        let t = i as f32 / rate as f32;
         writer
             .write_sample(((2.0 * std::f32::consts::PI * hz * t).sin() * 8000.0) as i16)
             .expect("sample");

@@ -82,14 +82,17 @@ pub fn run(command: &mut Command) -> String {
 
 /// The speech the benchmarks send: six Harvard sentences spoken by espeak-ng (about 16 s),
 /// at 8, 16 and 48 kHz (`speech8k.wav`, …, the PESQ references); the same followed by 3 s of
-/// silence to send (`send8k.wav`, `send48k.wav`: baresip ends the call when its file ends);
-/// and 60 s of silence (`silence8k.wav`, `silence48k.wav`) for the side that only listens.
+/// silence to send (`send8k.wav`, `send16k.wav`, `send48k.wav`: baresip ends the call when its
+/// file ends); and 60 s of silence (`silence8k.wav`, …) for the side that only listens.
 pub fn speech(dir: &Path) -> PathBuf {
     require("espeak-ng", "apt-get install espeak-ng");
     require("sox", "apt-get install sox");
     let raw = dir.join("speech-raw.wav");
+    // QUALITY_VOICE: espeak-ng's voice (P.862 wants talkers of both sexes: `en-us` is a male
+    // voice, `en+f3` a female one).
+    let voice = std::env::var("QUALITY_VOICE").unwrap_or_else(|_| "en-us".to_owned());
     run(Command::new("espeak-ng")
-        .args(["-v", "en-us", "-s", "150", "-w"])
+        .args(["-v", &voice, "-s", "150", "-w"])
         .arg(&raw)
         .arg(
             "The birch canoe slid on the smooth planks. Glue the sheet to the dark blue background. \
@@ -102,7 +105,7 @@ pub fn speech(dir: &Path) -> PathBuf {
             .args(["-r", &rate.to_string(), "-c", "1", "-b", "16"])
             .arg(dir.join(format!("speech{}k.wav", rate / 1000))));
     }
-    for rate in [8000, 48_000] {
+    for rate in [8000, 16_000, 48_000] {
         let k = rate / 1000;
         run(Command::new("sox")
             .args(["-n", "-r", &rate.to_string(), "-c", "1", "-b", "16"])
@@ -311,10 +314,10 @@ pub fn recall_caller(
 /// decodes into `home`; its account offers only `codec`.
 pub fn baresip_home(home: &Path, codec: &str, port: u16, source: &Path, user: &str, answer: bool) {
     std::fs::create_dir_all(home).expect("baresip home");
-    let codec = if codec == "opus" {
-        "opus/48000/1"
-    } else {
-        "PCMU/8000/1"
+    let codec = match codec {
+        "opus" => "opus/48000/1",
+        "g722" => "G722/16000/1",
+        _ => "PCMU/8000/1",
     };
     std::fs::write(
         home.join("config"),
@@ -322,7 +325,8 @@ pub fn baresip_home(home: &Path, codec: &str, port: u16, source: &Path, user: &s
             "sip_listen 127.0.0.1:{port}\nnet_interface 127.0.0.1\n\
              audio_source aufile,{source}\naudio_player aubridge,nil\naudio_alert aubridge,nil\n\
              module_path /usr/lib/baresip/modules\n\
-             module g711.so\nmodule opus.so\nmodule plc.so\nmodule aufile.so\nmodule aubridge.so\n\
+             module g711.so\nmodule g722.so\nmodule opus.so\nmodule plc.so\nmodule aufile.so\n\
+             module aubridge.so\n\
              module sndfile.so\nmodule srtp.so\nmodule dtls_srtp.so\n\
              module account.so\nmodule menu.so\n\
              opus_bitrate 24000\nopus_stereo no\nopus_sprop_stereo no\nopus_inbandfec yes\n\

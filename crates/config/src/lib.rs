@@ -394,7 +394,7 @@ impl Default for SipSection {
 pub struct MediaSection {
     /// The address RTP binds to and SDP advertises.
     pub rtp_ip: IpAddr,
-    /// Codecs in order of preference: `opus`, `pcmu`, `pcma`.
+    /// Codecs in order of preference: `opus`, `g722`, `pcmu`, `pcma`.
     pub codecs: Vec<String>,
     /// Opus bitrate in bits per second (6000-510000).
     pub opus_bitrate: u32,

@@ -329,8 +329,8 @@ impl Calls {
             _ => None,
         };
         if let (Some(agreed), Some(media)) = (agreed, call.media_mut()) {
-            let rate = media.codec().clock_rate();
-            let new_rate = agreed.codec.clock_rate();
+            let rate = media.codec().sample_rate();
+            let new_rate = agreed.codec.sample_rate();
             if let Err(e) = media.update(agreed) {
                 warn!(call = %id, error = %e, "cannot apply the answer after early media");
             } else if rate != new_rate {

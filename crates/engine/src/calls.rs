@@ -409,7 +409,7 @@ impl Calls {
             .calls
             .get(&id)
             .and_then(Call::media)
-            .map_or(8000, |m| m.codec().clock_rate());
+            .map_or(8000, |m| m.codec().sample_rate());
         let audio = self.audio.open(id, rate);
         if let Some(call) = self.calls.get_mut(&id) {
             let muted = call.muted;

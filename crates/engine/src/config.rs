@@ -47,7 +47,7 @@ pub struct MediaSettings {
 impl Default for MediaSettings {
     fn default() -> Self {
         Self {
-            codecs: vec![Codec::Opus, Codec::Pcmu, Codec::Pcma],
+            codecs: vec![Codec::Opus, Codec::G722, Codec::Pcmu, Codec::Pcma],
             opus: OpusSettings::default(),
             jitter_min: Duration::from_millis(20),
             jitter_max: Duration::from_millis(300),

@@ -74,7 +74,7 @@ impl Mixer {
             .values()
             .filter(|c| c.state() == CallState::Connected)
             .filter(|c| c.talk().is_some_and(|t| t.audio.is_some()))
-            .filter_map(|c| Some((c.id, c.conference?, c.media()?.codec().clock_rate())))
+            .filter_map(|c| Some((c.id, c.conference?, c.media()?.codec().sample_rate())))
             .collect();
         if members.len() < 2 {
             self.resamplers.clear();

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use api::{Account, Settings};
 
 /// The codecs recall has, as the config names them.
-pub const CODECS: [&str; 3] = ["opus", "pcmu", "pcma"];
+pub const CODECS: [&str; 4] = ["opus", "g722", "pcmu", "pcma"];
 
 /// Which page of the window is showing.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -348,8 +348,9 @@ mod tests {
     #[test]
     fn a_draft_gives_back_what_it_was_made_from() {
         let draft = SettingsDraft::new(saved(), Vec::new(), Vec::new(), None, None);
-        assert_eq!(draft.codecs.len(), 3, "every codec is listed, pcma off");
-        assert_eq!(draft.codecs[2], ("pcma".to_owned(), false));
+        assert_eq!(draft.codecs.len(), 4, "every codec is listed, g722 and pcma off");
+        assert_eq!(draft.codecs[2], ("g722".to_owned(), false));
+        assert_eq!(draft.codecs[3], ("pcma".to_owned(), false));
         assert_eq!(draft.to_settings(), Ok(saved()));
     }
 

@@ -410,6 +410,7 @@ fn codecs(ui: &mut Ui, draft: &mut SettingsDraft) {
             let (name, on) = &mut draft.codecs[index];
             let label = match name.as_str() {
                 "opus" => "Opus (wide-band, 48 kHz)",
+                "g722" => "G.722 (wide-band, 16 kHz)",
                 "pcmu" => "G.711 µ-law (PCMU)",
                 "pcma" => "G.711 A-law (PCMA)",
                 other => other,

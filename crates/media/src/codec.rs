@@ -1,9 +1,11 @@
 //! The audio codecs a session can carry, and their encoders and decoders: G.711 (µ-law, A-law)
-//! at 8 kHz with our own concealment, Opus (RFC 6716, through libopus) at 48 kHz with its
-//! packet-loss concealment and in-band FEC (RFC 7587).
+//! at 8 kHz with our own concealment, G.722 (sub-band ADPCM, 16 kHz audio on an 8 kHz RTP clock:
+//! RFC 3551 §4.5.2) with the same concealment, Opus (RFC 6716, through libopus) at 48 kHz with
+//! its packet-loss concealment and in-band FEC (RFC 7587).
 
 use std::fmt;
 
+use audio_codec::g722::{G722Decoder, G722Encoder};
 use audiopus::coder::{Decoder as OpusDecoder, Encoder as OpusEncoder};
 use audiopus::{Application, Bitrate, Channels, SampleRate};
 use thiserror::Error;
@@ -18,34 +20,62 @@ pub enum Codec {
     Pcmu,
     /// G.711 A-law, static payload type 8 (RFC 3551).
     Pcma,
+    /// G.722 at 64 kb/s, static payload type 9: 16 kHz audio, `G722/8000` on the wire.
+    G722,
     /// Opus (RFC 7587): `opus/48000/2` with a dynamic payload type.
     Opus,
 }
 
 impl Codec {
+    /// Every codec recall speaks.
+    pub const ALL: [Self; 4] = [Self::Opus, Self::G722, Self::Pcmu, Self::Pcma];
+
     /// The `rtpmap` encoding name.
     #[must_use]
     pub fn name(self) -> &'static str {
         match self {
             Self::Pcmu => "PCMU",
             Self::Pcma => "PCMA",
+            Self::G722 => "G722",
             Self::Opus => "opus",
         }
     }
 
-    /// The RTP clock rate, which is also the rate the audio is sampled at here.
+    /// The RTP clock rate: what timestamps count.
     #[must_use]
     pub fn clock_rate(self) -> u32 {
         match self {
-            Self::Pcmu | Self::Pcma => 8000,
+            Self::Pcmu | Self::Pcma | Self::G722 => 8000,
             Self::Opus => 48_000,
         }
     }
 
-    /// Samples in one 20 ms frame.
+    /// The rate the audio is sampled at: the clock rate, but for G.722, whose 16 kHz audio
+    /// keeps the 8 kHz clock of the first RTP profile (RFC 3551 §4.5.2).
+    #[must_use]
+    pub fn sample_rate(self) -> u32 {
+        match self {
+            Self::G722 => 16_000,
+            other => other.clock_rate(),
+        }
+    }
+
+    /// Audio samples in one 20 ms frame.
     #[must_use]
     pub fn frame_samples(self) -> usize {
-        self.clock_rate() as usize / 50
+        self.sample_rate() as usize / 50
+    }
+
+    /// RTP timestamp ticks in one 20 ms frame.
+    #[must_use]
+    pub fn frame_ticks(self) -> u32 {
+        self.clock_rate() / 50
+    }
+
+    /// Audio samples per RTP timestamp tick (2 for G.722, else 1).
+    #[must_use]
+    pub fn samples_per_tick(self) -> u32 {
+        self.sample_rate() / self.clock_rate()
     }
 
     /// The `rtpmap` value: `PCMU/8000`, `opus/48000/2` (RFC 7587 §7: always two channels).
@@ -54,6 +84,7 @@ impl Codec {
         match self {
             Self::Pcmu => "PCMU/8000",
             Self::Pcma => "PCMA/8000",
+            Self::G722 => "G722/8000",
             Self::Opus => "opus/48000/2",
         }
     }
@@ -64,6 +95,7 @@ impl Codec {
         match self {
             Self::Pcmu => 0,
             Self::Pcma => 8,
+            Self::G722 => 9,
             Self::Opus => 111,
         }
     }
@@ -74,6 +106,7 @@ impl Codec {
         match self {
             Self::Pcmu => Some(0),
             Self::Pcma => Some(8),
+            Self::G722 => Some(9),
             Self::Opus => None,
         }
     }
@@ -84,6 +117,7 @@ impl Codec {
         match name.to_ascii_lowercase().as_str() {
             "pcmu" => Some(Self::Pcmu),
             "pcma" => Some(Self::Pcma),
+            "g722" => Some(Self::G722),
             "opus" => Some(Self::Opus),
             _ => None,
         }
@@ -139,6 +173,8 @@ pub enum CodecError {
 pub enum Encoder {
     /// G.711, µ-law or A-law.
     G711(Codec),
+    /// G.722 at 64 kb/s, 16 kHz.
+    G722(Box<G722Encoder>),
     /// Opus, mono, 48 kHz.
     Opus(Box<OpusEncoder>),
 }
@@ -147,6 +183,7 @@ impl fmt::Debug for Encoder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::G711(codec) => write!(f, "Encoder({codec})"),
+            Self::G722(_) => f.write_str("Encoder(G722)"),
             Self::Opus(_) => f.write_str("Encoder(opus)"),
         }
     }
@@ -157,6 +194,7 @@ impl Encoder {
     pub fn new(codec: Codec, opus: OpusSettings) -> Result<Self, CodecError> {
         Ok(match codec {
             Codec::Pcmu | Codec::Pcma => Self::G711(codec),
+            Codec::G722 => Self::G722(Box::default()),
             Codec::Opus => {
                 let mut encoder =
                     OpusEncoder::new(SampleRate::Hz48000, Channels::Mono, Application::Voip)?;
@@ -191,6 +229,19 @@ impl Encoder {
         match self {
             Self::G711(Codec::Pcma) => out.extend(samples.iter().map(|&s| g711::alaw_encode(s))),
             Self::G711(_) => out.extend(samples.iter().map(|&s| g711::ulaw_encode(s))),
+            Self::G722(encoder) => {
+                // One byte per two samples (a low-band and a high-band code).
+                let start = out.len();
+                out.resize(start + samples.len() / 2 + 1, 0);
+                match audio_codec::Encoder::encode_into(
+                    encoder.as_mut(),
+                    samples,
+                    &mut out[start..],
+                ) {
+                    Ok(n) => out.truncate(start + n),
+                    Err(_) => out.truncate(start),
+                }
+            }
             Self::Opus(encoder) => {
                 let start = out.len();
                 out.resize(start + 1500, 0);
@@ -207,6 +258,8 @@ impl Encoder {
 pub enum Decoder {
     /// G.711 with our waveform-repeating concealment.
     G711(Codec, Box<G711Plc>),
+    /// G.722 with the same waveform-repeating concealment, at 16 kHz.
+    G722(Box<G722Decoder>, Box<G711Plc>),
     /// Opus, mono, 48 kHz: libopus conceals and decodes FEC.
     Opus(Box<OpusDecoder>),
 }
@@ -215,6 +268,7 @@ impl fmt::Debug for Decoder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::G711(codec, _) => write!(f, "Decoder({codec})"),
+            Self::G722(..) => f.write_str("Decoder(G722)"),
             Self::Opus(_) => f.write_str("Decoder(opus)"),
         }
     }
@@ -228,6 +282,7 @@ impl Decoder {
     pub fn new(codec: Codec) -> Result<Self, CodecError> {
         Ok(match codec {
             Codec::Pcmu | Codec::Pcma => Self::G711(codec, Box::new(G711Plc::new(8000))),
+            Codec::G722 => Self::G722(Box::default(), Box::new(G711Plc::new(16_000))),
             Codec::Opus => Self::Opus(Box::new(OpusDecoder::new(
                 SampleRate::Hz48000,
                 Channels::Mono,
@@ -235,11 +290,12 @@ impl Decoder {
         })
     }
 
-    /// The samples a payload holds, without decoding it (`None` if it cannot be read).
+    /// The audio samples a payload holds, without decoding it (`None` if it cannot be read).
     #[must_use]
     pub fn duration(&self, payload: &[u8]) -> Option<u32> {
         match self {
             Self::G711(..) => u32::try_from(payload.len()).ok().filter(|n| *n > 0),
+            Self::G722(..) => u32::try_from(payload.len() * 2).ok().filter(|n| *n > 0),
             Self::Opus(decoder) => {
                 let packet = audiopus::packet::Packet::try_from(payload).ok()?;
                 decoder
@@ -262,6 +318,22 @@ impl Decoder {
                 }
                 plc.received(&mut out[start..]);
                 true
+            }
+            Self::G722(decoder, plc) => {
+                let start = out.len();
+                out.resize(start + payload.len() * 2, 0);
+                match decoder.decode_frame_into(payload, &mut out[start..]) {
+                    Ok(n) if n > 0 => {
+                        out.truncate(start + n);
+                        plc.received(&mut out[start..]);
+                        true
+                    }
+                    _ => {
+                        out.truncate(start);
+                        plc.conceal(expected, out);
+                        false
+                    }
+                }
             }
             Self::Opus(decoder) => {
                 let start = out.len();
@@ -290,7 +362,7 @@ impl Decoder {
     /// Makes up `samples` samples for a lost packet, appending them to `out`.
     pub fn conceal(&mut self, samples: usize, out: &mut Vec<i16>) {
         match self {
-            Self::G711(_, plc) => plc.conceal(samples, out),
+            Self::G711(_, plc) | Self::G722(_, plc) => plc.conceal(samples, out),
             Self::Opus(decoder) => opus_missing(decoder, None, samples, out),
         }
     }
@@ -299,7 +371,7 @@ impl Decoder {
     /// (`next`), appending to `out`. Codecs without FEC conceal. Returns whether FEC was used.
     pub fn recover(&mut self, next: &[u8], samples: usize, out: &mut Vec<i16>) -> bool {
         match self {
-            Self::G711(..) => {
+            Self::G711(..) | Self::G722(..) => {
                 self.conceal(samples, out);
                 false
             }
@@ -369,6 +441,7 @@ mod tests {
         for (codec, rate, frame, map) in [
             (Codec::Pcmu, 8000, 160, "PCMU/8000"),
             (Codec::Pcma, 8000, 160, "PCMA/8000"),
+            (Codec::G722, 8000, 320, "G722/8000"),
             (Codec::Opus, 48_000, 960, "opus/48000/2"),
         ] {
             assert_eq!(
@@ -400,6 +473,62 @@ mod tests {
                 / 160.0;
             assert!(error < energy(&input) / 100.0, "{codec}: SNR above 20 dB");
         }
+    }
+
+    #[test]
+    fn g722_round_trips_wideband_audio_and_conceals_a_lost_frame() {
+        let mut encoder = Encoder::new(Codec::G722, OpusSettings::default()).expect("encoder");
+        let mut decoder = Decoder::new(Codec::G722).expect("decoder");
+        // 440 Hz and 5 kHz together: the second is only there in wide-band audio.
+        let input: Vec<i16> = tone(16_000, 440.0, 320 * 20)
+            .iter()
+            .zip(tone(16_000, 5000.0, 320 * 20))
+            .map(|(a, b)| a / 2 + b / 2)
+            .collect();
+        let mut out = Vec::new();
+        for (i, frame) in input.chunks(320).enumerate() {
+            let mut payload = Vec::new();
+            encoder.encode(frame, &mut payload);
+            assert_eq!(payload.len(), 160);
+            assert_eq!(decoder.duration(&payload), Some(320));
+            if i == 15 {
+                decoder.conceal(320, &mut out);
+            } else {
+                assert!(decoder.decode(&payload, 320, &mut out));
+            }
+        }
+        assert_eq!(out.len(), input.len());
+        // The codec delays the audio by its QMF filters (22 samples); line the two up.
+        let delay = (0..64)
+            .min_by_key(|&d| {
+                input[3200..6000]
+                    .iter()
+                    .zip(&out[3200 + d..6000 + d])
+                    .map(|(a, b)| (i64::from(*a) - i64::from(*b)).pow(2))
+                    .sum::<i64>()
+            })
+            .expect("a delay");
+        let span = 320 * 5..320 * 14;
+        let error: f64 = input[span.clone()]
+            .iter()
+            .zip(&out[span.start + delay..span.end + delay])
+            .map(|(a, b)| f64::from(a - b).powi(2))
+            .sum::<f64>()
+            / span.len() as f64;
+        assert!(
+            error < energy(&input) / 100.0,
+            "SNR above 20 dB (delay {delay})"
+        );
+        let concealed = energy(&out[320 * 15..320 * 16]);
+        assert!(
+            concealed > energy(&input) / 10.0,
+            "the lost frame is made up, not silent"
+        );
+        assert!(
+            !decoder.decode(&[], 320, &mut out),
+            "an empty payload is concealed"
+        );
+        assert_eq!(out.len(), input.len() + 320);
     }
 
     #[test]

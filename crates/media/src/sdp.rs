@@ -277,13 +277,13 @@ fn finish_media(media: &mut MediaDescription, local: &LocalMedia) {
 }
 
 /// The codec a stream's format (payload type) names: by its `a=rtpmap` (name and clock), or
-/// the static types of PCMU and PCMA.
+/// the static types of PCMU, PCMA and G.722.
 fn format_codec(stream: &sipx_sdp::MediaDescription, format: &str) -> Option<(Codec, u8)> {
     let pt: u8 = format.parse().ok()?;
     let codec = match stream.rtpmap(format) {
         Some(map) => Codec::from_name(map.split('/').next()?)
             .filter(|c| map.split('/').nth(1) == Some(&c.clock_rate().to_string()))?,
-        None => [Codec::Pcmu, Codec::Pcma]
+        None => Codec::ALL
             .into_iter()
             .find(|c| c.static_payload_type() == Some(pt))?,
     };
@@ -392,12 +392,14 @@ pub fn answer_offer(offer: &str, local: &LocalMedia) -> Result<(String, Negotiat
 /// Reads the peer's answer to our offer (`local`: what we offered, for its keys).
 pub fn read_answer(answer: &str, local: &LocalMedia) -> Result<Negotiated, SdpError> {
     let answer = sipx_sdp::parse(answer).map_err(|e| SdpError::Malformed(e.to_string()))?;
-    let mut negotiated = agreed(
-        &answer,
-        &answer,
-        false,
-        &[Codec::Opus, Codec::Pcmu, Codec::Pcma],
-    )?;
+    // The answer's first format among what we offered (RFC 3264 §6.1: its order is the
+    // answerer's preference).
+    let offered: &[Codec] = if local.codecs.is_empty() {
+        &Codec::ALL
+    } else {
+        &local.codecs
+    };
+    let mut negotiated = agreed(&answer, &answer, false, offered)?;
     let stream = answer
         .media
         .iter()
@@ -567,6 +569,28 @@ mod tests {
         assert!(agreed.peer_uses_fec);
         assert!(agreed.rtcp_mux);
         assert_eq!(agreed.remote_rtcp, agreed.remote);
+    }
+
+    #[test]
+    fn g722_is_offered_as_static_type_9_and_taken_from_offers_and_answers() {
+        let ours = local(vec![Codec::G722, Codec::Pcmu]);
+        let offer = build_offer(&ours);
+        assert!(offer.contains("m=audio 20000 RTP/AVP 9 0 101"), "{offer}");
+        assert!(offer.contains("a=rtpmap:9 G722/8000"), "{offer}");
+        // A peer's offer naming payload type 9 with no rtpmap (RFC 3551 static types).
+        let peer = "v=0\r\no=- 1 1 IN IP4 192.0.2.7\r\ns=-\r\nc=IN IP4 192.0.2.7\r\nt=0 0\r\n\
+                    m=audio 4000 RTP/AVP 9 0\r\n";
+        let (answer, agreed) = answer_offer(peer, &ours).expect("answered");
+        assert_eq!((agreed.codec, agreed.payload_type), (Codec::G722, 9));
+        assert!(answer.contains("a=rtpmap:9 G722/8000"), "{answer}");
+        // The peer's answer to our offer, its preference first (G.722 here, as baresip's).
+        let peer_answer = "v=0\r\no=- 1 1 IN IP4 192.0.2.7\r\ns=-\r\nc=IN IP4 192.0.2.7\r\n\
+                           t=0 0\r\nm=audio 4000 RTP/AVP 9 0\r\na=rtpmap:9 G722/8000\r\n";
+        let agreed = read_answer(peer_answer, &ours).expect("read");
+        assert_eq!(agreed.codec, Codec::G722);
+        // G722/16000 is not G.722 as RFC 3551 names it.
+        let wrong = peer_answer.replace("G722/8000", "G722/16000");
+        assert_eq!(read_answer(&wrong, &ours).expect("read").codec, Codec::Pcmu);
     }
 
     #[test]

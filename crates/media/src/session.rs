@@ -174,7 +174,8 @@ impl MediaSession {
         let codec = agreed.codec;
         let encoder = Encoder::new(codec, opus_settings(&params.opus, &agreed))?;
         let decoder = Decoder::new(codec)?;
-        let jitter = JitterBuffer::new(codec.clock_rate(), params.jitter_min, params.jitter_max);
+        // The buffer counts audio samples; RTP timestamps are scaled to them on the way in.
+        let jitter = JitterBuffer::new(codec.sample_rate(), params.jitter_min, params.jitter_max);
         let rtcp = RtcpState::new(params.ssrc, params.cname.clone(), codec.clock_rate());
         let srtp = keyed(&agreed)?;
         let dtls = dtls_for(&agreed, &params)?;
@@ -226,7 +227,7 @@ impl MediaSession {
             self.decoder = Decoder::new(codec)?;
             self.decoding = codec;
             self.jitter = JitterBuffer::new(
-                codec.clock_rate(),
+                codec.sample_rate(),
                 self.params.jitter_min,
                 self.params.jitter_max,
             );
@@ -735,10 +736,9 @@ impl MediaSession {
         }
         let codec = if pt == self.agreed.payload_type {
             self.agreed.codec
-        } else if let Some(law) = [Codec::Pcmu, Codec::Pcma]
-            .into_iter()
-            .find(|c| c.static_payload_type() == Some(pt) && self.agreed.codec.clock_rate() == 8000)
-        {
+        } else if let Some(law) = [Codec::Pcmu, Codec::Pcma].into_iter().find(|c| {
+            c.static_payload_type() == Some(pt) && self.agreed.codec.sample_rate() == 8000
+        }) {
             // The answer may list both G.711 laws; a peer may send either.
             law
         } else {
@@ -771,7 +771,9 @@ impl MediaSession {
             now,
             packet.ssrc(),
             seq,
-            packet.timestamp(),
+            packet
+                .timestamp()
+                .wrapping_mul(self.agreed.codec.samples_per_tick()),
             duration,
             payload.to_vec(),
         );
@@ -823,11 +825,11 @@ impl MediaSession {
         self.drive_dtls(now);
         if self.failed || (self.dtls.is_some() && self.srtp.is_none()) || self.ice_blocks() {
             // Not keyed (yet): the stream's clock runs on, nothing is sent.
-            self.timestamp = self.timestamp.wrapping_add(self.frame_samples() as u32);
+            self.timestamp = self.timestamp.wrapping_add(self.agreed.codec.frame_ticks());
             return;
         }
         let packet = self.next_packet(capture);
-        self.timestamp = self.timestamp.wrapping_add(self.frame_samples() as u32);
+        self.timestamp = self.timestamp.wrapping_add(self.agreed.codec.frame_ticks());
         if let (Some(remote), Some(packet), true) =
             (self.remote, packet, self.agreed.direction.sends())
         {
@@ -846,7 +848,7 @@ impl MediaSession {
     /// Fills `out` from the jitter buffer through the decoder, first shortening or lengthening
     /// the queued audio by a pitch period when the buffer is off its target.
     fn play(&mut self, now: Instant, out: &mut [i16]) {
-        let rate = self.agreed.codec.clock_rate();
+        let rate = self.agreed.codec.sample_rate();
         let frame = out.len();
         let adjust = self.jitter.adjust(now, self.fifo.len());
         if let Adjust::Trim { samples } = adjust {

@@ -51,7 +51,7 @@ fn tone(rate: u32, n: usize, start: usize) -> Vec<i16> {
 /// Runs `a` → `b` for `ticks` 20 ms ticks over a perfect network; returns what b played.
 fn run(a: &mut MediaSession, b: &mut MediaSession, t0: Instant, ticks: usize) -> Vec<i16> {
     let frame = a.frame_samples();
-    let rate = a.codec().clock_rate();
+    let rate = a.codec().sample_rate();
     let mut heard = Vec::new();
     let mut out = vec![0i16; frame];
     let silence = vec![0i16; frame];
@@ -83,7 +83,7 @@ fn run(a: &mut MediaSession, b: &mut MediaSession, t0: Instant, ticks: usize) ->
 
 #[test]
 fn audio_crosses_between_two_sessions_with_either_codec() {
-    for codec in [Codec::Pcmu, Codec::Pcma, Codec::Opus] {
+    for codec in Codec::ALL {
         let t0 = Instant::now();
         let mut a = MediaSession::new(agreed(codec, 2000), params(1, t0)).expect("a");
         let mut b = MediaSession::new(agreed(codec, 1000), params(2, t0)).expect("b");
@@ -100,6 +100,60 @@ fn audio_crosses_between_two_sessions_with_either_codec() {
             "{codec}: no jitter, the minimum delay"
         );
     }
+}
+
+/// G.722 (RFC 3551 §4.5.2): 320 samples of 16 kHz audio a frame, in 160 bytes, with the RTP
+/// timestamp moving 160 a frame; a 6 kHz tone, beyond what 8 kHz audio can hold, comes through.
+#[test]
+fn g722_carries_16_khz_audio_on_an_8_khz_clock() {
+    let t0 = Instant::now();
+    let mut a = MediaSession::new(agreed(Codec::G722, 2000), params(1, t0)).expect("a");
+    let mut b = MediaSession::new(agreed(Codec::G722, 1000), params(2, t0)).expect("b");
+    assert_eq!(a.frame_samples(), 320);
+    let six_khz = |n: usize, start: usize| -> Vec<i16> {
+        (start..start + n)
+            .map(|i| {
+                ((i as f32 * 6000.0 * 2.0 * std::f32::consts::PI / 16_000.0).sin() * 8000.0) as i16
+            })
+            .collect()
+    };
+    let mut out = vec![0i16; 320];
+    let mut heard = Vec::new();
+    let mut stamps = Vec::new();
+    for tick in 0..50usize {
+        let now = t0 + Duration::from_millis(20 * tick as u64);
+        a.tick(now, &six_khz(320, tick * 320), &mut out);
+        while let Some(t) = a.poll_transmit() {
+            let reader = RtpReader::new(&t.bytes).expect("rtp");
+            if reader.payload_type() == 9 {
+                assert_eq!(reader.payload().len(), 160, "64 kb/s: 160 bytes in 20 ms");
+                stamps.push(reader.timestamp());
+            }
+            b.handle_packet(
+                now + Duration::from_millis(1),
+                SocketAddr::from(([127, 0, 0, 1], 1000)),
+                &t.bytes,
+            );
+        }
+        b.tick(now + Duration::from_millis(2), &[0; 320], &mut out);
+        heard.extend_from_slice(&out);
+    }
+    assert!(
+        stamps.windows(2).all(|w| w[1].wrapping_sub(w[0]) == 160),
+        "{stamps:?}"
+    );
+    let tail = &heard[heard.len() / 2..];
+    let rms = (tail.iter().map(|&s| f64::from(s).powi(2)).sum::<f64>() / tail.len() as f64).sqrt();
+    assert!(rms > 3000.0, "the 6 kHz tone came through (rms {rms})");
+    // And it is still 6 kHz: zero crossings of a 6 kHz sine at 16 kHz, 12 000 a second.
+    let crossings = tail.windows(2).filter(|w| (w[0] < 0) != (w[1] < 0)).count();
+    let expected = tail.len() * 12_000 / 16_000;
+    assert!(
+        crossings.abs_diff(expected) < expected / 10,
+        "{crossings} vs {expected}"
+    );
+    let stats = b.stats();
+    assert_eq!((stats.packets_received, stats.jitter.concealed), (50, 0));
 }
 
 #[test]
