@@ -1,5 +1,5 @@
 //! RTP and RTCP as they reach a running call's media socket, in virtual time: packets of any
-//! shape (and well-formed RTP headers with any payload) into G.711 and Opus sessions with
+//! shape (and well-formed RTP headers with any payload) into G.711, G.722 and Opus sessions with
 //! RTCP multiplexed, DTMF events, the jitter buffer, concealment and the decoders behind them.
 //! Nothing may panic.
 //!
@@ -18,9 +18,10 @@ fuzz_target!(|data: &[u8]| {
     let Some((&choice, mut rest)) = data.split_first() else {
         return;
     };
-    let (codec, payload_type) = match choice % 3 {
+    let (codec, payload_type) = match choice % 4 {
         0 => (Codec::Pcmu, 0),
         1 => (Codec::Pcma, 8),
+        2 => (Codec::G722, 9),
         _ => (Codec::Opus, 111),
     };
     let epoch = Instant::now();

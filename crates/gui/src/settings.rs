@@ -348,7 +348,11 @@ mod tests {
     #[test]
     fn a_draft_gives_back_what_it_was_made_from() {
         let draft = SettingsDraft::new(saved(), Vec::new(), Vec::new(), None, None);
-        assert_eq!(draft.codecs.len(), 4, "every codec is listed, g722 and pcma off");
+        assert_eq!(
+            draft.codecs.len(),
+            4,
+            "every codec is listed, g722 and pcma off"
+        );
         assert_eq!(draft.codecs[2], ("g722".to_owned(), false));
         assert_eq!(draft.codecs[3], ("pcma".to_owned(), false));
         assert_eq!(draft.to_settings(), Ok(saved()));
