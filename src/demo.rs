@@ -213,6 +213,7 @@ fn spawn_pbx(
         media: crate::with_dtls_certificate(config.media.to_settings()?),
         keep_ended: 100,
         limits: engine::Limits::DESKTOP,
+        recording: engine::RecordingSettings::default(),
         seed: crate::rng_seed() ^ 0x5eed,
         callbacks: engine::CallbackSettings::default(),
         wall_clock: time::OffsetDateTime::now_utc(),

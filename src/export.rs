@@ -83,6 +83,7 @@ fn write_csv(interactions: &[Interaction], out: &mut impl Write) -> Result<(), E
         "dtmf",
         "created_at",
         "updated_at",
+        "recordings",
     ])?;
     let stamp =
         |at: Option<OffsetDateTime>| at.and_then(|t| t.format(&Rfc3339).ok()).unwrap_or_default();
@@ -118,6 +119,7 @@ fn write_csv(interactions: &[Interaction], out: &mut impl Write) -> Result<(), E
             dtmf,
             stamp(i.timeline.first().map(|e| e.at)),
             stamp(i.timeline.last().map(|e| e.at)),
+            i.recordings().join(";"),
         ])?;
     }
     writer.flush()?;

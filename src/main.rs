@@ -368,7 +368,16 @@ fn run(mode: Mode) -> Result<ExitCode, Failure> {
             "the control API on {addr} would be reachable beyond this host: set [control] token first"
         )));
     }
+    let db_path = match &mode {
+        Mode::Headless(args) | Mode::Desktop(args) => args.db.clone(),
+        _ => None,
+    };
+    let recording = config
+        .recording
+        .to_settings(db_path.as_deref())
+        .map_err(|e| Failure::Usage(e.to_string()))?;
     let phone_config = engine::PhoneConfig {
+        recording,
         secure_random: secure_random(),
         udp_keepalive: (config.sip.keepalive_s > 0)
             .then(|| Duration::from_secs(config.sip.keepalive_s)),

@@ -266,7 +266,7 @@ fn an_acknowledged_note_survives_kill_9_mid_call() {
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(
         lines[0],
-        "id,state,type,customer_number,desired_time,service_name,disposition,note,dtmf,created_at,updated_at"
+        "id,state,type,customer_number,desired_time,service_name,disposition,note,dtmf,created_at,updated_at,recordings"
     );
     assert!(
         lines[1].starts_with(

@@ -108,6 +108,12 @@ impl Proc {
         self.wait(limit)
     }
 
+    /// Kills the process outright (SIGKILL: no chance to finish anything) and reaps it.
+    pub fn kill_hard(&mut self) {
+        self.signal(libc::SIGKILL);
+        let _ = self.child.wait();
+    }
+
     fn signal(&self, signal: i32) {
         // SAFETY: kill(2) on the process group of a child we own and have not reaped.
         unsafe {

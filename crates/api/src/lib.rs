@@ -164,6 +164,39 @@ pub struct CallView {
     /// while ICE looks for one, `failed: …`; `None` when the call does not use ICE.
     #[serde(default)]
     pub ice: Option<String>,
+    /// The call's recording: `recording` or `paused`; `None` when it is not recorded.
+    #[serde(default)]
+    pub recording: Option<String>,
+    /// The file the call is recorded into, once recording started.
+    #[serde(default)]
+    pub recording_file: Option<String>,
+}
+
+/// What to do with a call's recording.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordAction {
+    /// Start recording (policy `on_demand`; `always` starts by itself).
+    Start,
+    /// Pause: silence is recorded meanwhile (a card number is being read out).
+    Pause,
+    /// Go on after a pause.
+    Resume,
+    /// Stop for good (not under policy `always`).
+    Stop,
+}
+
+impl RecordAction {
+    /// The action in the words of the API and the history.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Start => "start",
+            Self::Pause => "pause",
+            Self::Resume => "resume",
+            Self::Stop => "stop",
+        }
+    }
 }
 
 /// Registration of one account.
@@ -412,6 +445,13 @@ pub enum Command {
         /// Muted or not.
         muted: bool,
     },
+    /// Start, pause, resume or stop the call's recording.
+    Record {
+        /// Which.
+        call: CallId,
+        /// What to do.
+        action: RecordAction,
+    },
     /// Send DTMF digits.
     Dtmf {
         /// Which.
@@ -602,6 +642,7 @@ impl Request {
                 C::Mute { call, muted } => {
                     format!("{} {call}", if *muted { "mute" } else { "unmute" })
                 }
+                C::Record { call, action } => format!("recording {} on {call}", action.as_str()),
                 C::Dtmf { call, digits } => format!("send {digits} on {call}"),
                 C::Transfer { call, .. } => format!("transfer {call}"),
                 C::Consult { call, target } => format!("consult {target} from {call}"),

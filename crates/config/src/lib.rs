@@ -32,6 +32,50 @@ pub struct Config {
     pub tls: TlsSection,
     /// How much the phone takes on at once.
     pub limits: LimitsSection,
+    /// Call recording.
+    pub recording: RecordingSection,
+}
+
+/// `[recording]`: when calls are recorded (`policy = "never" | "on_demand" | "always"`,
+/// default `on_demand`) and where the files go (`dir`; default `recordings/` beside the
+/// database, or in the working directory without one).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RecordingSection {
+    /// `never`, `on_demand` or `always`.
+    pub policy: Option<String>,
+    /// The directory the files go into.
+    pub dir: Option<std::path::PathBuf>,
+}
+
+impl RecordingSection {
+    /// The phone's recording settings; `db` is the database's path, if any.
+    pub fn to_settings(
+        &self,
+        db: Option<&std::path::Path>,
+    ) -> Result<engine::RecordingSettings, ConfigError> {
+        let policy = match self.policy.as_deref() {
+            None | Some("on_demand") => engine::RecordingPolicy::OnDemand,
+            Some("never") => engine::RecordingPolicy::Never,
+            Some("always") => engine::RecordingPolicy::Always,
+            Some(other) => {
+                return Err(ConfigError::Value {
+                    key: "recording.policy",
+                    value: other.to_owned(),
+                    expected: "use \"never\", \"on_demand\" or \"always\"",
+                });
+            }
+        };
+        let dir = match (&self.dir, db.and_then(std::path::Path::parent)) {
+            (Some(dir), _) => dir.clone(),
+            (None, Some(beside)) if !beside.as_os_str().is_empty() => beside.join("recordings"),
+            (None, _) => std::path::PathBuf::from("recordings"),
+        };
+        Ok(engine::RecordingSettings {
+            policy,
+            dir: dir.to_string_lossy().into_owned(),
+        })
+    }
 }
 
 /// `[limits]`: calls in progress and ringing at once (one more is refused 486 Busy Here), how
@@ -753,6 +797,7 @@ impl Config {
     /// Checks what serde cannot.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.limits.to_limits(engine::Limits::DESKTOP)?;
+        self.recording.to_settings(None)?;
         for listen in &self.sip.listen {
             parse_listen(listen).map_err(ConfigError::Listen)?;
         }
@@ -841,6 +886,27 @@ mod tests {
                 .to_string()
                 .contains("transport:IP:PORT")
         );
+    }
+
+    #[test]
+    fn recording_policy_and_directory() {
+        let config: Config = toml::from_str("").expect("toml");
+        let settings = config
+            .recording
+            .to_settings(Some(std::path::Path::new("/var/lib/recall/history.db")))
+            .expect("defaults");
+        assert_eq!(settings.policy, engine::RecordingPolicy::OnDemand);
+        assert_eq!(settings.dir, "/var/lib/recall/recordings");
+        let config: Config =
+            toml::from_str("[recording]\npolicy = \"always\"\ndir = \"/srv/rec\"\n").expect("toml");
+        let settings = config.recording.to_settings(None).expect("set");
+        assert_eq!(
+            (settings.policy, settings.dir.as_str()),
+            (engine::RecordingPolicy::Always, "/srv/rec")
+        );
+        let error =
+            Config::parse("[recording]\npolicy = \"sometimes\"\n", "x.toml").expect_err("refused");
+        assert!(error.to_string().contains("recording.policy"), "{error}");
     }
 
     #[test]

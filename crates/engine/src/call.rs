@@ -34,6 +34,10 @@ pub(crate) struct Call {
     pub(crate) ice: Option<Box<media::IceStream>>,
     /// The address its INVITE came from (incoming calls), for the per-address flood limit.
     pub(crate) source_ip: Option<std::net::IpAddr>,
+    /// Its recording, while it is recorded: paused or not.
+    pub(crate) recording: Option<crate::recording::Rec>,
+    /// The file it was last recorded into.
+    pub(crate) recording_file: Option<String>,
 }
 
 /// Where a call is, with what it has there.
@@ -183,6 +187,8 @@ impl Call {
             early_dtls: Vec::new(),
             ice: None,
             source_ip: None,
+            recording: None,
+            recording_file: None,
         }
     }
 
@@ -434,6 +440,11 @@ impl Call {
             early_media,
             encryption: self.encryption(),
             ice: self.ice(),
+            recording: self
+                .recording
+                .as_ref()
+                .map(|r| if r.paused { "paused" } else { "recording" }.to_owned()),
+            recording_file: self.recording_file.clone(),
         }
     }
 

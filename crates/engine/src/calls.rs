@@ -81,6 +81,8 @@ pub(crate) struct Calls {
     pub(crate) tones: Tones,
     /// New calls per source address in the current second, and addresses refused as floods.
     floods: Floods,
+    /// Call recording.
+    pub(crate) recording: crate::config::RecordingSettings,
 }
 
 /// New calls counted per source IP address over one-second windows (issue 14's flood): an
@@ -189,7 +191,14 @@ impl Calls {
             next_conference: 0,
             tones: Tones::default(),
             floods: Floods::default(),
+            recording: crate::config::RecordingSettings::default(),
         }
+    }
+
+    /// The calls, recorded as `recording` says.
+    pub(crate) fn recorded(mut self, recording: crate::config::RecordingSettings) -> Self {
+        self.recording = recording;
+        self
     }
 
     /// How many more RTP sockets the driver should bind and hand in.
@@ -229,6 +238,7 @@ impl Calls {
             Command::Hold { call } => self.hold(cx, call, true),
             Command::Resume { call } => self.hold(cx, call, false),
             Command::Mute { call, muted } => self.mute(cx, call, muted),
+            Command::Record { call, action } => self.record(cx, call, action),
             Command::Dtmf { call, digits } => self.dtmf(cx, call, &digits),
             Command::Transfer {
                 call,
@@ -588,6 +598,7 @@ impl Calls {
         let now = cx.now;
         let mut catch_up = 0;
         while tick <= now {
+            self.record_always(cx);
             self.mixer.tick(&mut self.calls, cx.now, cx.out);
             let noticed: Vec<CallId> = self
                 .calls
@@ -696,6 +707,7 @@ impl Calls {
     }
 
     pub(crate) fn end_call(&mut self, cx: &mut Cx<'_>, id: CallId, reason: String) {
+        self.finish_recording(cx, id);
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };

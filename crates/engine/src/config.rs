@@ -19,6 +19,28 @@ pub enum DtmfMode {
     Info,
 }
 
+/// When calls are recorded.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum RecordingPolicy {
+    /// Never: recording cannot be started.
+    Never,
+    /// When the agent (or the API) starts it.
+    #[default]
+    OnDemand,
+    /// Every connected call, from its start; it can be paused, not stopped.
+    Always,
+}
+
+/// Call recording: stereo WAV files, the agent on the left channel, the customer on the
+/// right. The phone names the files; the runtime writes them.
+#[derive(Debug, Clone, Default)]
+pub struct RecordingSettings {
+    /// When calls are recorded.
+    pub policy: RecordingPolicy,
+    /// The directory the files go into (a path for the runtime; the phone opens nothing).
+    pub dir: String,
+}
+
 /// How calls' media is set up.
 #[derive(Debug, Clone)]
 pub struct MediaSettings {
@@ -215,6 +237,8 @@ pub struct PhoneConfig {
     pub keep_ended: usize,
     /// Calls in progress and ringing at once, and how long a call may ring.
     pub limits: Limits,
+    /// Call recording.
+    pub recording: RecordingSettings,
     /// Seed for tags, branches, Call-IDs and SSRCs.
     pub seed: u64,
     /// Callback handling.

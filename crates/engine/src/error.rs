@@ -77,6 +77,19 @@ pub enum EngineError {
         "media encryption is mandatory, but SDES keys may only cross TLS signalling (RFC 4568 §7.1): call over sips: or ;transport=tls, or set [media] sdes_over_plain_sip = true for a lab"
     )]
     KeysNeedTls,
+    /// The recording policy does not allow this (`never` allows no recording; `always`
+    /// allows no stop).
+    #[error("{0}")]
+    RecordingPolicy(&'static str),
+    /// A recording action that does not fit where the recording is (pause when not
+    /// recording, resume when not paused, start twice).
+    #[error("call {call}: {why}")]
+    Recording {
+        /// The call.
+        call: CallId,
+        /// What does not fit.
+        why: &'static str,
+    },
     /// The interaction id is unknown.
     #[error("no interaction {0}")]
     NoSuchInteraction(InteractionId),
@@ -105,6 +118,7 @@ impl From<EngineError> for api::Refusal {
         let kind = match &e {
             EngineError::NoSuchCall(_) | EngineError::NoSuchInteraction(_) => K::NotFound,
             EngineError::WrongState { .. }
+            | EngineError::Recording { .. }
             | EngineError::Interaction(
                 interaction::InteractionError::InvalidTransition { .. }
                 | interaction::InteractionError::DispositionRequired,
@@ -125,6 +139,7 @@ impl From<EngineError> for api::Refusal {
             | EngineError::NotEstablished(_)
             | EngineError::MissingTarget(_)
             | EngineError::KeysNeedTls
+            | EngineError::RecordingPolicy(_)
             | EngineError::Interaction(_) => K::Invalid,
             EngineError::NoReply(_) => K::Failed,
             EngineError::NoMediaPort => K::Unavailable,

@@ -14,6 +14,7 @@ mod ice;
 mod interactions;
 mod mixer;
 mod phone;
+mod recording;
 mod registrations;
 mod request;
 mod timers;
@@ -23,8 +24,9 @@ mod transfer;
 pub use account::{AccountError, CodecError, TlsPeer, check as check_account, parse_codecs};
 pub use config::{
     AudioFactory, CallbackSettings, DEFAULT_TRANSFER_GRACE, DtmfMode, FLOOD_BLOCK, Limits,
-    MediaSettings, NullAudio, PhoneConfig, SecureRandom,
+    MediaSettings, NullAudio, PhoneConfig, RecordingPolicy, RecordingSettings, SecureRandom,
 };
 pub use error::EngineError;
 pub use phone::{Input, Local, Output, Phone};
+pub use recording::RecordingOutput;
 pub use request::{Reply, Request};

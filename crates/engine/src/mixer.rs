@@ -10,6 +10,7 @@ use media::{MediaSession, MediaTransmit};
 
 use crate::call::Call;
 use crate::phone::Output;
+use crate::recording::RecordingOutput;
 
 /// What the tick keeps between frames: the resamplers carrying one conference member's audio
 /// to another's rate, and a buffer for that audio.
@@ -32,6 +33,8 @@ impl Mixer {
         // Everyone's audio first: what each call captured and what it heard.
         for call in calls.values_mut() {
             let held = call.state() == CallState::Held;
+            let (id, muted) = (call.id, call.muted);
+            let recording = call.recording.as_ref().map(|r| r.paused);
             let Some(talk) = call.live_mut() else {
                 continue;
             };
@@ -48,6 +51,24 @@ impl Mixer {
             }
             media.receive(now, &mut talk.decoded);
             audio.playback(&talk.decoded);
+            if let Some(paused) = recording {
+                // Paused: silence on both channels, so the file keeps the call's time.
+                let silent = || vec![0; frame];
+                out.push_back(Output::Recording(RecordingOutput::Frame {
+                    call: id,
+                    rate: media.codec().sample_rate(),
+                    agent: if paused || muted {
+                        silent()
+                    } else {
+                        talk.captured.clone()
+                    },
+                    customer: if paused {
+                        silent()
+                    } else {
+                        talk.decoded.clone()
+                    },
+                }));
+            }
         }
         self.mix_conferences(calls);
         for call in calls.values_mut() {

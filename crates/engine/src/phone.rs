@@ -119,6 +119,8 @@ pub enum Output {
     Resolve(sip::Query),
     /// Messages to this TLS server must check its certificate so (before the first is sent).
     TlsPeer(crate::TlsPeer),
+    /// Open, write or close a call's recording.
+    Recording(crate::recording::RecordingOutput),
     /// Nothing to do until then (or new input).
     Timeout(Instant),
 }
@@ -183,7 +185,8 @@ impl Phone {
                 config.limits,
                 rng,
                 config.secure_random,
-            ),
+            )
+            .recorded(config.recording),
         }
     }
 

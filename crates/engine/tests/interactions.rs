@@ -37,7 +37,8 @@ fn drain(host: &mut Host) -> Vec<String> {
             Output::Sip(t) => sent.push(String::from_utf8_lossy(&t.bytes).into_owned()),
             Output::Event(e) => host.events.push(*e),
             Output::Timeout(_) => return sent,
-            Output::Rtp { .. } | Output::Resolve(_) | Output::TlsPeer(_) => {}
+            Output::Rtp { .. } | Output::Resolve(_) | Output::TlsPeer(_) | Output::Recording(_) => {
+            }
         }
     }
 }

@@ -105,7 +105,10 @@ impl Bench {
                     self.host.deadline = at;
                     return;
                 }
-                Output::Rtp { .. } | Output::Resolve(_) | Output::TlsPeer(_) => {}
+                Output::Rtp { .. }
+                | Output::Resolve(_)
+                | Output::TlsPeer(_)
+                | Output::Recording(_) => {}
             }
         }
     }

@@ -72,6 +72,8 @@ fn main() {
         early_media: false,
         encryption: None,
         ice: None,
+        recording: None,
+        recording_file: None,
     };
     state.apply(Delivery::Event(Event::Call { call }));
     state.apply(Delivery::Event(Event::Interaction {

@@ -480,6 +480,36 @@ fn clock(at: OffsetDateTime) -> String {
     format!("{:02}:{:02}:{:02}", at.hour(), at.minute(), at.second())
 }
 
+/// The call's recording: a red REC (or a paused mark) while it is recorded, and the buttons
+/// that start, pause, resume and stop it.
+fn recording_controls(ui: &mut Ui, call: &CallView, out: &mut Vec<Request>) {
+    let c = call.id;
+    let mut act = |action| out.push(Request::Command(Command::Record { call: c, action }));
+    match call.recording.as_deref() {
+        Some("recording") => {
+            ui.label(RichText::new("⏺ REC").color(egui::Color32::RED).strong());
+            if ui.button("Pause recording").clicked() {
+                act(api::RecordAction::Pause);
+            }
+        }
+        Some("paused") => {
+            ui.label(RichText::new("⏸ REC paused").strong());
+            if ui.button("Resume recording").clicked() {
+                act(api::RecordAction::Resume);
+            }
+        }
+        _ => {
+            if ui.button("Record").clicked() {
+                act(api::RecordAction::Start);
+            }
+            return;
+        }
+    }
+    if ui.button("Stop recording").clicked() {
+        act(api::RecordAction::Stop);
+    }
+}
+
 fn toolbar(
     ui: &mut Ui,
     state: &mut AppState,
@@ -513,6 +543,7 @@ fn toolbar(
                     muted: !call.muted,
                 }));
             }
+            recording_controls(ui, call, out);
             for (label, action) in [
                 ("Transfer", TeamAction::Transfer),
                 ("Consult", TeamAction::Consult),
@@ -1022,6 +1053,13 @@ fn timeline_text(kind: &TimelineKind) -> String {
             text
         }
         TimelineKind::Conferenced => "conferenced".to_owned(),
+        TimelineKind::Recording { action, file } => match (action.as_str(), file) {
+            ("start", Some(file)) => format!("recording started: {file}"),
+            ("pause", _) => "recording paused".to_owned(),
+            ("resume", _) => "recording resumed".to_owned(),
+            ("stop", _) => "recording stopped".to_owned(),
+            (other, _) => format!("recording {other}"),
+        },
         TimelineKind::Rescheduled { request } => format!("rescheduled for {}", request.at),
         TimelineKind::Disposition { code } => format!("disposition {code}"),
         TimelineKind::Note => "note saved".to_owned(),

@@ -88,6 +88,8 @@ fn call(id: u64, state: &str, interaction: Option<u64>) -> api::CallView {
         early_media: false,
         encryption: None,
         ice: None,
+        recording: None,
+        recording_file: None,
     }
 }
 
@@ -226,6 +228,61 @@ fn the_keypad_sends_digits_on_the_call() {
         })
         .collect();
     assert_eq!(digits, ["1", "2", "#"]);
+}
+
+#[test]
+fn the_call_line_records_pauses_resumes_and_shows_it() {
+    let recorded = |state: Option<&str>| {
+        let mut connected = call(4, "connected", Some(3));
+        connected.recording = state.map(str::to_owned);
+        let mut h = harness(state_with(
+            vec![interaction(3, "connected", "immediate", Some(4))],
+            vec![connected],
+        ));
+        h.state_mut().state.selected = Some(InteractionId(3));
+        h.run();
+        h
+    };
+    let asked = |h: &Harness<'static, Desk>| match h.state().asked.last() {
+        Some(Request::Command(Command::Record { call, action })) if *call == CallId(4) => {
+            Some(*action)
+        }
+        _ => None,
+    };
+    for (state, mark, button, action) in [
+        (None, None, "Record", api::RecordAction::Start),
+        (
+            Some("recording"),
+            Some("⏺ REC"),
+            "Pause recording",
+            api::RecordAction::Pause,
+        ),
+        (
+            Some("paused"),
+            Some("⏸ REC paused"),
+            "Resume recording",
+            api::RecordAction::Resume,
+        ),
+        (
+            Some("recording"),
+            Some("⏺ REC"),
+            "Stop recording",
+            api::RecordAction::Stop,
+        ),
+    ] {
+        let mut h = recorded(state);
+        if let Some(mark) = mark {
+            h.get_by_label(mark);
+        } else {
+            assert!(
+                h.query_by_label_contains("REC").is_none(),
+                "no mark unrecorded"
+            );
+        }
+        h.get_by_role_and_label(Role::Button, button).click();
+        h.run();
+        assert_eq!(asked(&h), Some(action), "{button}");
+    }
 }
 
 #[test]

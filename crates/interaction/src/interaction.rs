@@ -205,6 +205,14 @@ pub enum TimelineKind {
     },
     /// Made a conference.
     Conferenced,
+    /// The call's recording started, paused, resumed or stopped.
+    Recording {
+        /// `start`, `pause`, `resume` or `stop`.
+        action: String,
+        /// The file, on `start`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        file: Option<String>,
+    },
     /// A new time (and perhaps number) was set.
     Rescheduled {
         /// The new request.
@@ -565,6 +573,36 @@ impl Interaction {
         Ok(())
     }
 
+    /// The call's recording started (into `file`), paused, resumed or stopped.
+    pub fn recording(&mut self, at: OffsetDateTime, action: &str, file: Option<&str>) -> Outcome {
+        self.expect(
+            &[InteractionState::Connected, InteractionState::Held],
+            "record",
+        )?;
+        self.record(
+            at,
+            TimelineKind::Recording {
+                action: action.to_owned(),
+                file: file.map(str::to_owned),
+            },
+        );
+        Ok(())
+    }
+
+    /// The files this interaction's calls were recorded into, in order.
+    #[must_use]
+    pub fn recordings(&self) -> Vec<&str> {
+        self.timeline
+            .iter()
+            .filter_map(|e| match &e.kind {
+                TimelineKind::Recording {
+                    file: Some(file), ..
+                } => Some(file.as_str()),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// Digits sent from the keypad go into the case history.
     pub fn dtmf(&mut self, at: OffsetDateTime, digits: &str) -> Outcome {
         self.expect(
@@ -794,6 +832,7 @@ mod tests {
                 TimelineKind::Dtmf { .. } => "dtmf",
                 TimelineKind::Transferred { .. } => "transferred",
                 TimelineKind::Conferenced => "conferenced",
+                TimelineKind::Recording { .. } => "recording",
                 TimelineKind::Rescheduled { .. } => "rescheduled",
                 TimelineKind::Disposition { .. } => "disposition",
                 TimelineKind::Note => "note",

@@ -327,6 +327,22 @@ async fn call_action(
         "resume" => Command::Resume { call },
         "mute" => Command::Mute { call, muted: true },
         "unmute" => Command::Mute { call, muted: false },
+        "record" => Command::Record {
+            call,
+            action: api::RecordAction::Start,
+        },
+        "pause_recording" => Command::Record {
+            call,
+            action: api::RecordAction::Pause,
+        },
+        "resume_recording" => Command::Record {
+            call,
+            action: api::RecordAction::Resume,
+        },
+        "stop_recording" => Command::Record {
+            call,
+            action: api::RecordAction::Stop,
+        },
         "dtmf" => Command::Dtmf {
             call,
             digits: request.digits.ok_or_else(|| {
@@ -365,7 +381,7 @@ async fn call_action(
             return Err(ApiError(
                 StatusCode::NOT_FOUND,
                 format!(
-                    "unknown call action {other:?} (answer, reject, hangup, hold, resume, mute, unmute, dtmf, transfer, consult, conference)"
+                    "unknown call action {other:?} (answer, reject, hangup, hold, resume, mute, unmute, record, pause_recording, resume_recording, stop_recording, dtmf, transfer, consult, conference)"
                 ),
             ));
         }

@@ -107,6 +107,8 @@ struct Core {
     log_sip: bool,
     plan: Option<PlanRun>,
     recordings: Option<Recordings>,
+    /// Calls' recordings being written.
+    recorder: crate::recorder::Recorder,
     store: Option<store::Store>,
     /// Contacts and standard responses: the database, or memory without `--db`.
     directory: store::Store,
@@ -299,6 +301,7 @@ pub async fn run(
         log_sip: config.log_sip,
         plan: plan.map(PlanRun::new),
         recordings,
+        recorder: crate::recorder::Recorder::default(),
         store,
         directory,
         webhook,
@@ -370,6 +373,7 @@ pub async fn run(
         }
     }
     core.write_recordings();
+    core.recorder.close_all();
     Ok(core.plan.and_then(|p| p.outcome().cloned()))
 }
 
@@ -393,6 +397,7 @@ impl Core {
             match self.phone.poll_output() {
                 Output::Sip(transmit) => self.send_sip(&transmit),
                 Output::TlsPeer(peer) => self.tls.set_peer(peer),
+                Output::Recording(recording) => self.recorder.handle(recording),
                 Output::Rtp { local, to, bytes } => {
                     if let Some(turn) = self.phone.turn_over_stream(to, &bytes) {
                         let turn = turn.clone();

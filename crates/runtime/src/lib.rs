@@ -9,6 +9,7 @@ mod desk;
 pub mod dns;
 mod net;
 mod plan;
+mod recorder;
 pub mod tls;
 mod turn;
 mod webhook;

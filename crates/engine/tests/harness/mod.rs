@@ -174,6 +174,8 @@ pub struct Host {
     pub asked: Vec<sip::Query>,
     /// What it told the runtime about TLS servers, in order.
     pub tls_peers: Vec<engine::TlsPeer>,
+    /// What the phone asked to record.
+    pub recordings: Vec<engine::RecordingOutput>,
     /// Every SIP message it sent, as text.
     pub sent: Vec<String>,
 }
@@ -206,6 +208,27 @@ impl Host {
         now: Instant,
         limits: engine::Limits,
     ) -> Self {
+        Self::with_settings(
+            user,
+            sip,
+            (media_base, seed),
+            auto_answer,
+            now,
+            limits,
+            engine::RecordingSettings::default(),
+        )
+    }
+
+    /// As [`Host::with_limits`], recording calls as `recording` says.
+    pub fn with_settings(
+        user: &str,
+        sip: &str,
+        (media_base, seed): (u16, u64),
+        auto_answer: bool,
+        now: Instant,
+        limits: engine::Limits,
+        recording: engine::RecordingSettings,
+    ) -> Self {
         let heard = Arc::new(Mutex::new(Vec::new()));
         let config = PhoneConfig {
             stun: None,
@@ -231,6 +254,7 @@ impl Host {
             },
             keep_ended: 10,
             limits,
+            recording,
             seed,
             callbacks: engine::CallbackSettings::default(),
             wall_clock: time::macros::datetime!(2026-11-25 15:00:00 UTC),
@@ -264,6 +288,7 @@ impl Host {
             asked: Vec::new(),
             tls_peers: Vec::new(),
             sent: Vec::new(),
+            recordings: Vec::new(),
         }
     }
 
@@ -280,6 +305,7 @@ impl Host {
                 Output::Event(e) => self.events.push(*e),
                 Output::Resolve(query) => questions.push(query),
                 Output::TlsPeer(peer) => self.tls_peers.push(peer),
+                Output::Recording(recording) => self.recordings.push(recording),
                 Output::Timeout(at) => {
                     self.deadline = at;
                     if questions.is_empty() {
@@ -400,6 +426,17 @@ impl World {
     /// Alice (5071) and Bob (5072, answering by himself) registered at the scripted registrar,
     /// on a network with this loss and jitter.
     pub fn registered(seed: u64, loss: f64, jitter: Duration) -> Self {
+        Self::registered_recording(seed, loss, jitter, engine::RecordingSettings::default())
+    }
+
+    /// As [`World::registered`], with Bob (the agent answering) recording calls as
+    /// `recording` says.
+    pub fn registered_recording(
+        seed: u64,
+        loss: f64,
+        jitter: Duration,
+        recording: engine::RecordingSettings,
+    ) -> Self {
         let t0 = Instant::now();
         let mut registrar = ScriptedRegistrar::new("recall.test", "alice", "alice-secret");
         registrar
@@ -414,7 +451,15 @@ impl World {
             net,
             registrar,
             a: Host::new("alice", "127.0.0.1:5071", 30000, seed + 1, false, t0),
-            b: Host::new("bob", "127.0.0.1:5072", 31000, seed + 2, true, t0),
+            b: Host::with_settings(
+                "bob",
+                "127.0.0.1:5072",
+                (31000, seed + 2),
+                true,
+                t0,
+                engine::Limits::DESKTOP,
+                recording,
+            ),
         };
         world.a.phone.start(t0);
         world.b.phone.start(t0);
