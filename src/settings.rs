@@ -207,6 +207,14 @@ fn write_settings(doc: &mut DocumentMut, settings: &Settings) {
             "dtmf",
             text(&form.dtmf).filter(|d| *d != "auto"),
         );
+        // Switches written only when on: off is their default.
+        for (key, on) in [("mwi", form.mwi), ("tls_insecure", form.tls_insecure)] {
+            if on {
+                table.insert(key, toml_edit::value(true));
+            } else {
+                table.remove(key);
+            }
+        }
         accounts.push(table);
     }
     if !accounts.is_empty() {
@@ -342,6 +350,7 @@ reject_status = 603
             expires: 120,
             register: false,
             dtmf: "info".to_owned(),
+            mwi: true,
             ..Account::default()
         });
         settings.codecs = vec!["pcma".to_owned(), "opus".to_owned()];

@@ -19,6 +19,7 @@ mod interactions;
 mod ipv6;
 mod kamailio_baresip;
 mod malformed;
+mod mwi;
 mod recording;
 mod settings;
 mod sipp;

@@ -215,6 +215,21 @@ pub struct RegistrationView {
     /// (`tcp:192.0.2.1:5060 (pbx1.example.com from _sip._tcp.example.com)`).
     #[serde(default)]
     pub server: Option<String>,
+    /// Its mailbox (RFC 3842 message summary), once the voicemail server has said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub voicemail: Option<Voicemail>,
+}
+
+/// A mailbox's message summary (RFC 3842): whether messages wait, and how many voice
+/// messages are new and old.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Voicemail {
+    /// Messages are waiting (the indicator is lit).
+    pub waiting: bool,
+    /// New voice messages.
+    pub new: u32,
+    /// Old (heard) voice messages.
+    pub old: u32,
 }
 
 /// Where an account's registration stands; serialised as `unregistered`, `registering`,
@@ -899,6 +914,10 @@ pub struct Account {
     /// `[media] encryption` when empty).
     #[serde(skip_serializing_if = "String::is_empty")]
     pub media_encryption: String,
+    /// Subscribe to the mailbox's message summary (RFC 3842) at the address-of-record: the
+    /// voicemail indicator.
+    #[serde(default)]
+    pub mwi: bool,
     /// How this account's offers key SRTP: `sdes` or `dtls` (the `[media] keying` when empty).
     #[serde(skip_serializing_if = "String::is_empty")]
     pub media_keying: String,
@@ -922,6 +941,7 @@ impl Default for Account {
             tls_insecure: false,
             media_encryption: String::new(),
             media_keying: String::new(),
+            mwi: false,
         }
     }
 }

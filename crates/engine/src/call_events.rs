@@ -78,7 +78,9 @@ impl Calls {
             // The phone gives its registrations theirs.
             sip::Event::Registered { .. }
             | sip::Event::RegistrationFailed { .. }
-            | sip::Event::Unregistered { .. } => {}
+            | sip::Event::Unregistered { .. }
+            | sip::Event::Notified { .. }
+            | sip::Event::SubscriptionFailed { .. } => {}
         }
     }
 

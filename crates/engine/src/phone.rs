@@ -249,6 +249,7 @@ impl Phone {
             let (calls, mut cx) = self.split();
             let _ = calls.command(&mut cx, Command::Hangup { call });
         }
+        self.registrations.unsubscribe_all(&mut self.ua, now);
         self.ua.unregister_all(now);
         self.pump();
     }

@@ -24,7 +24,14 @@ struct Account {
     reason: Option<String>,
     /// Where DNS located its registrar, when it is given by name.
     route: Option<Route>,
+    /// Its mailbox subscription (RFC 3842), when it asks for the voicemail indicator.
+    mwi: Option<sip::SubscriptionId>,
+    /// What the mailbox last said.
+    voicemail: Option<api::Voicemail>,
 }
+
+/// How long a mailbox subscription asks to last.
+const MWI_EXPIRES: Duration = Duration::from_secs(3600);
 
 /// The servers DNS located for an account's registrar (RFC 3263), and the one in use.
 #[derive(Debug, Default)]
@@ -56,6 +63,8 @@ impl Account {
             state,
             reason,
             route: None,
+            mwi: None,
+            voicemail: None,
         }
     }
 
@@ -71,6 +80,7 @@ impl Account {
             state: self.state,
             reason: self.reason.clone(),
             server,
+            voicemail: self.voicemail,
         }
     }
 
@@ -133,12 +143,48 @@ impl Account {
             }
             out.push_back(Output::TlsPeer(peer));
         }
-        self.id = Some(if self.settings.register {
+        let aor = config.aor.clone();
+        let id = if self.settings.register {
             self.state = RegistrationState::Registering;
             ua.register(now, config)
         } else {
             ua.add_account(config)
+        };
+        self.id = Some(id);
+        if self.settings.mwi && self.mwi.is_none() {
+            let asked = sip::Subscribe {
+                target: aor,
+                event: "message-summary".to_owned(),
+                accept: "application/simple-message-summary".to_owned(),
+                account: Some(id),
+                dest: None,
+                expires: MWI_EXPIRES,
+            };
+            match ua.subscribe(now, asked) {
+                Ok(subscription) => self.mwi = Some(subscription),
+                Err(e) => {
+                    warn!(account = %self.settings.name, error = %e, "cannot subscribe to the mailbox")
+                }
+            }
+        }
+    }
+
+    /// What a message summary says of its mailbox, taken in; whether it changed anything.
+    fn voicemail(&mut self, body: &[u8]) -> bool {
+        let Some(summary) = sip::MessageSummary::parse(&String::from_utf8_lossy(body)) else {
+            warn!(account = %self.settings.name, "a message summary without Messages-Waiting");
+            return false;
+        };
+        let (new, old) = summary.voice.unwrap_or((0, 0));
+        let voicemail = Some(api::Voicemail {
+            waiting: summary.waiting,
+            new,
+            old,
         });
+        info!(account = %self.settings.name, waiting = summary.waiting, new, old, "mailbox");
+        let changed = self.voicemail != voicemail;
+        self.voicemail = voicemail;
+        changed
     }
 }
 
@@ -202,6 +248,9 @@ impl Registrations {
             self.accounts.push(account);
         }
         for gone in old {
+            if let Some(subscription) = gone.mwi {
+                ua.unsubscribe(now, subscription);
+            }
             let Some(id) = gone.id else { continue };
             if self
                 .accounts
@@ -285,9 +334,68 @@ impl Registrations {
                     emit(out, a);
                 }
             }
+            sip::Event::Notified {
+                subscription,
+                event,
+                body,
+                ..
+            } if event == "message-summary" => {
+                let mailbox = self.mailbox(*subscription, body);
+                if let Some(a) = mailbox.and_then(|i| self.accounts.get_mut(i))
+                    && a.voicemail(body)
+                {
+                    emit(out, a);
+                }
+            }
+            sip::Event::SubscriptionFailed {
+                subscription,
+                status,
+                reason,
+                ..
+            } if self.accounts.iter().any(|a| a.mwi == Some(*subscription)) => {
+                if let Some(a) = self.accounts.iter().find(|a| a.mwi == Some(*subscription)) {
+                    warn!(account = %a.settings.name, status, %reason, "the mailbox subscription failed");
+                }
+            }
             _ => return false,
         }
         true
+    }
+
+    /// The account a message summary is for: its subscription's; unsolicited, the account
+    /// whose address-of-record the summary's `Message-Account` names, else the first one
+    /// (a PBX sends them to the phone registered for the mailbox).
+    fn mailbox(&self, subscription: Option<sip::SubscriptionId>, body: &[u8]) -> Option<usize> {
+        if let Some(subscription) = subscription {
+            return self
+                .accounts
+                .iter()
+                .position(|a| a.mwi == Some(subscription));
+        }
+        let named = sip::MessageSummary::parse(&String::from_utf8_lossy(body))
+            .and_then(|s| s.account)
+            .and_then(|named| {
+                let user = |uri: &str| {
+                    uri.trim_start_matches('<')
+                        .split(['>', ';'])
+                        .next()
+                        .unwrap_or_default()
+                        .to_ascii_lowercase()
+                };
+                self.accounts
+                    .iter()
+                    .position(|a| user(&a.settings.aor) == user(&named))
+            });
+        named.or((!self.accounts.is_empty()).then_some(0))
+    }
+
+    /// Ends the mailbox subscriptions (the phone is stopping).
+    pub(crate) fn unsubscribe_all(&mut self, ua: &mut UserAgent, now: Instant) {
+        for account in &mut self.accounts {
+            if let Some(subscription) = account.mwi.take() {
+                ua.unsubscribe(now, subscription);
+            }
+        }
     }
 
     /// Handles a REGISTER outcome if it was a test's; `false` when it was not. The test's

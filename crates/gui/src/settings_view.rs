@@ -178,6 +178,12 @@ fn accounts(ui: &mut Ui, draft: &mut SettingsDraft, out: &mut Vec<Request>) {
             "Accept any TLS certificate (lab only: anyone on the path can listen in)",
         );
         ui.end_row();
+        ui.label("");
+        ui.checkbox(
+            &mut account.form.mwi,
+            "Voicemail indicator (subscribe to the mailbox's message summary)",
+        );
+        ui.end_row();
     });
     ui.horizontal(|ui| {
         let form = draft.account_form(index);

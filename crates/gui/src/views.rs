@@ -158,6 +158,23 @@ fn status_bar(ui: &mut Ui, state: &mut AppState, out: &mut Vec<Request>) {
                     if !detail.is_empty() {
                         label.on_hover_text(detail.join("\n"));
                     }
+                    if let Some(mail) = registration.voicemail.filter(|m| m.waiting) {
+                        // The message-waiting indicator (RFC 3842).
+                        let text = match mail.new {
+                            0 => "✉ messages waiting".to_owned(),
+                            1 => "✉ 1 new voicemail".to_owned(),
+                            n => format!("✉ {n} new voicemails"),
+                        };
+                        ui.label(
+                            RichText::new(text)
+                                .strong()
+                                .color(Color32::from_rgb(200, 60, 40)),
+                        )
+                        .on_hover_text(format!(
+                            "{}: {} new, {} old",
+                            registration.account, mail.new, mail.old
+                        ));
+                    }
                 }
             }
             None => {

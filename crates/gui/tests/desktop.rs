@@ -912,7 +912,7 @@ fn the_audio_page_has_devices_level_meters_and_a_test_tone() {
 }
 
 #[test]
-fn the_status_bar_names_each_accounts_transport() {
+fn the_status_bar_names_each_accounts_transport_and_lights_waiting_voicemail() {
     let mut h = harness(state_with(vec![], vec![]));
     let status = api::StatusView {
         version: "test".to_owned(),
@@ -929,6 +929,11 @@ fn the_status_bar_names_each_accounts_transport() {
                     "tls:203.0.113.10:5061 (sip1.pbx.example.com from _sips._tcp.pbx.example.com)"
                         .to_owned(),
                 ),
+                voicemail: Some(api::Voicemail {
+                    waiting: true,
+                    new: 3,
+                    old: 1,
+                }),
             },
             api::RegistrationView {
                 account: "lab".to_owned(),
@@ -939,6 +944,7 @@ fn the_status_bar_names_each_accounts_transport() {
                         .to_owned(),
                 ),
                 server: Some("udp:192.0.2.7:5060".to_owned()),
+                voicemail: Some(api::Voicemail::default()),
             },
         ],
         sip: api::SipStats::default(),
@@ -950,6 +956,9 @@ fn the_status_bar_names_each_accounts_transport() {
     h.run();
     h.get_by_label("work: registered over TLS");
     h.get_by_label("lab: failed over UDP");
+    // The message-waiting indicator: lit for the mailbox with messages, not for the empty one.
+    h.get_by_label("✉ 3 new voicemails");
+    assert_eq!(h.query_all_by_label_contains("voicemail").count(), 1);
 }
 
 #[test]

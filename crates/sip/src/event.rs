@@ -12,6 +12,31 @@ use crate::transport::Dest;
 /// Something that happened, for the layer above (the engine).
 #[derive(Debug, Clone)]
 pub enum Event {
+    /// A NOTIFY (RFC 6665) in one of our subscriptions, or an unsolicited message summary
+    /// (RFC 3842 §3, `subscription` `None`); already answered 200.
+    Notified {
+        /// The subscription it is about.
+        subscription: Option<crate::SubscriptionId>,
+        /// The event package (`dialog`, `presence`, `message-summary`).
+        event: String,
+        /// The subscription's state it gives.
+        state: crate::SubscriptionState,
+        /// The body's type.
+        content_type: Option<String>,
+        /// The state document.
+        body: Bytes,
+    },
+    /// A subscription was refused or went unanswered; it is tried again after `retry`.
+    SubscriptionFailed {
+        /// Which.
+        subscription: crate::SubscriptionId,
+        /// The status (408 for no answer).
+        status: u16,
+        /// Why, in words.
+        reason: String,
+        /// When it is tried again (`None`: not: the notifier lacks the package).
+        retry: Option<Duration>,
+    },
     /// A registration was accepted; it will be refreshed before `expires` runs out.
     Registered {
         /// The account.

@@ -15,10 +15,12 @@ mod event;
 mod incoming;
 mod leg;
 mod message;
+mod mwi;
 mod registration;
 mod resolve;
 mod stream;
 pub mod stun;
+mod subscription;
 mod timers;
 mod transport;
 mod ua;
@@ -30,12 +32,14 @@ pub use event::{EndReason, Event, RegistrationFailure};
 pub use incoming::IncomingInvite;
 pub use leg::{LegId, LegState};
 pub use message::{body_parts, sdp_body};
+pub use mwi::MessageSummary;
 pub use registration::AccountId;
 pub use resolve::{
     Answer, LookupId, Query, QueryId, Record, RecordType, ResolveError, Resolver, ServerName,
     Target,
 };
 pub use stream::StreamFramer;
+pub use subscription::{Subscribe, SubscriptionId, SubscriptionState};
 pub use timers::TimerTable;
 pub use transport::{Dest, DestError, Transmit, Transport};
 pub use ua::{Invitation, Output, Stats, UserAgent};

@@ -39,6 +39,9 @@ pub(crate) enum TimerId {
     SessionExpiry(LegId),
     /// The implicit subscription of our REFER, outliving its leg, runs out (RFC 6665 §4.1.3).
     SubscriptionEnd(LegId),
+    /// RFC 6665 §4.1.2.1: refresh a subscription before it runs out, retry a refused one, or
+    /// forget one whose unsubscribe went unanswered.
+    SubscribeRefresh(crate::subscription::SubscriptionId),
 }
 
 /// Deadlines by id, and ids by deadline: one table per state machine, keyed by an enum that

@@ -1131,3 +1131,219 @@ fn absurd_session_intervals_and_racks_are_bounded_not_fatal() {
         ]
     );
 }
+
+/// A notifier's answer to `request` (copying its Via, From, To, Call-ID and CSeq), with a
+/// to-tag and extra header lines.
+fn answer(request: &str, status: &str, to_tag: &str, extra: &[&str]) -> Vec<u8> {
+    let mut text = format!("SIP/2.0 {status}\r\n");
+    for line in request.lines() {
+        let name = line.split(':').next().unwrap_or_default();
+        match name {
+            "Via" | "From" | "Call-ID" | "CSeq" => text.push_str(&format!("{line}\r\n")),
+            "To" => text.push_str(&format!("{line};tag={to_tag}\r\n")),
+            _ => {}
+        }
+    }
+    for line in extra {
+        text.push_str(&format!("{line}\r\n"));
+    }
+    text.push_str("Content-Length: 0\r\n\r\n");
+    text.into_bytes()
+}
+
+/// A NOTIFY from the notifier at B in the dialog `subscribe` made.
+fn notify(subscribe: &str, to_tag: &str, cseq: u32, state: &str, body: &str) -> Vec<u8> {
+    let header = |name: &str| {
+        subscribe
+            .lines()
+            .find(|l| l.starts_with(&format!("{name}:")))
+            .map(|l| l[name.len() + 1..].trim().to_owned())
+            .unwrap_or_default()
+    };
+    format!(
+        "NOTIFY sip:alice@{A} SIP/2.0\r\nVia: SIP/2.0/UDP {B};branch=z9hG4bKn{cseq}\r\n\
+         From: {};tag={to_tag}\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: {cseq} NOTIFY\r\n\
+         Contact: <sip:notifier@{B}>\r\nMax-Forwards: 70\r\nEvent: message-summary\r\n\
+         Subscription-State: {state}\r\nContent-Type: application/simple-message-summary\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        header("To"),
+        header("From"),
+        header("Call-ID"),
+        body.len()
+    )
+    .into_bytes()
+}
+
+#[test]
+fn a_subscription_is_challenged_notified_refreshed_and_made_again_after_a_timeout() {
+    let t0 = Instant::now();
+    let mut node = Node::new(A, 21, t0);
+    let account = node.ua.add_account(AccountConfig {
+        aor: "sip:alice@recall.test".to_owned(),
+        display_name: None,
+        registrar: "sip:recall.test".to_owned(),
+        proxy: udp(B),
+        credentials: Some(Credentials {
+            username: "alice".to_owned(),
+            password: "s3cret".to_owned(),
+        }),
+        expires: Duration::from_secs(600),
+    });
+    let id = node
+        .ua
+        .subscribe(
+            t0,
+            sip::Subscribe {
+                target: "sip:alice@recall.test".to_owned(),
+                event: "message-summary".to_owned(),
+                accept: "application/simple-message-summary".to_owned(),
+                account: Some(account),
+                dest: None,
+                expires: Duration::from_secs(120),
+            },
+        )
+        .expect("subscribe");
+    let (sent, _) = node.drain(t0);
+    let first = String::from_utf8_lossy(&sent[0].bytes).into_owned();
+    assert!(
+        first.starts_with("SUBSCRIBE sip:alice@recall.test SIP/2.0"),
+        "{first}"
+    );
+    assert!(first.contains("Event: message-summary") && first.contains("Expires: 120"));
+    assert_eq!(sent[0].dest, udp(B), "through the account's proxy");
+    // Challenged: sent again with credentials.
+    node.ua.handle_datagram(
+        t0,
+        udp(B),
+        &answer(
+            &first,
+            "401 Unauthorized",
+            "n1",
+            &["WWW-Authenticate: Digest realm=\"recall.test\", nonce=\"abc\", qop=\"auth\""],
+        ),
+    );
+    let (sent, _) = node.drain(t0);
+    let second = String::from_utf8_lossy(&sent[0].bytes).into_owned();
+    assert!(
+        second.contains("Authorization: Digest")
+            && second.contains("uri=\"sip:alice@recall.test\"")
+    );
+    node.ua.handle_datagram(
+        t0,
+        udp(B),
+        &answer(
+            &second,
+            "200 OK",
+            "n1",
+            &["Expires: 60", "Contact: <sip:notifier@127.0.0.1:5062>"],
+        ),
+    );
+    assert_eq!(
+        node.ua.subscription_state(id),
+        Some(sip::SubscriptionState::Pending)
+    );
+    // The first NOTIFY: answered 200, told above.
+    let body = "Messages-Waiting: yes\r\nVoice-Message: 3/1\r\n";
+    node.ua.handle_datagram(
+        t0,
+        udp(B),
+        &notify(&second, "n1", 1, "active;expires=60", body),
+    );
+    let (sent, _) = node.drain(t0);
+    assert!(String::from_utf8_lossy(&sent[0].bytes).starts_with("SIP/2.0 200 OK"));
+    assert!(
+        matches!(
+            node.events.as_slice(),
+            [Event::Notified { subscription: Some(s), event, state: sip::SubscriptionState::Active, body: b, .. }]
+                if *s == id && event == "message-summary" && b.as_ref() == body.as_bytes()
+        ),
+        "{:?}",
+        node.events
+    );
+    // Refreshed in the dialog before 60 s run out (54 s), to the notifier's Contact.
+    let mut now = t0;
+    let mut refresh = None;
+    while now < t0 + Duration::from_secs(70) && refresh.is_none() {
+        let (sent, next) = node.drain(now);
+        refresh = sent
+            .iter()
+            .map(|t| String::from_utf8_lossy(&t.bytes).into_owned())
+            .find(|t| t.starts_with("SUBSCRIBE "));
+        if refresh.is_none() {
+            now = next.min(t0 + Duration::from_secs(70));
+            node.ua.handle_timeout(now);
+        }
+    }
+    let refresh = refresh.expect("a refresh");
+    assert_eq!(now - t0, Duration::from_secs(54));
+    assert!(
+        refresh.starts_with("SUBSCRIBE sip:notifier@127.0.0.1:5062 SIP/2.0"),
+        "{refresh}"
+    );
+    assert!(refresh.contains(";tag=n1"), "in the dialog: {refresh}");
+    let call_id = |t: &str| {
+        t.lines()
+            .find(|l| l.starts_with("Call-ID"))
+            .map(str::to_owned)
+    };
+    assert_eq!(call_id(&refresh), call_id(&first));
+    // Ended by the notifier with reason=timeout: subscribed again at once, in a new dialog.
+    node.ua.handle_datagram(
+        now,
+        udp(B),
+        &notify(&second, "n1", 2, "terminated;reason=timeout", ""),
+    );
+    node.ua.handle_timeout(now);
+    let (sent, _) = node.drain(now);
+    let again = sent
+        .iter()
+        .map(|t| String::from_utf8_lossy(&t.bytes).into_owned())
+        .find(|t| t.starts_with("SUBSCRIBE "))
+        .expect("subscribed again");
+    assert_ne!(call_id(&again), call_id(&first));
+    assert!(
+        again.starts_with("SUBSCRIBE sip:alice@recall.test "),
+        "{again}"
+    );
+}
+
+#[test]
+fn an_unsolicited_message_summary_is_taken_and_other_strays_get_481() {
+    let now = Instant::now();
+    let mut node = Node::new(A, 22, now);
+    let stray = |event: &str| {
+        format!(
+            "NOTIFY sip:alice@{A} SIP/2.0\r\nVia: SIP/2.0/UDP {B};branch=z9hG4bKu1{event}\r\n\
+             From: <sip:asterisk@{B}>;tag=x\r\nTo: <sip:alice@{A}>\r\nCall-ID: u1{event}\r\n\
+             CSeq: 1 NOTIFY\r\nMax-Forwards: 70\r\nEvent: {event}\r\n\
+             Content-Type: application/simple-message-summary\r\nContent-Length: 24\r\n\r\n\
+             Messages-Waiting: no\r\n\r\n"
+        )
+        .into_bytes()
+    };
+    node.ua
+        .handle_datagram(now, udp(B), &stray("message-summary"));
+    node.ua.handle_datagram(now, udp(B), &stray("dialog"));
+    let (sent, _) = node.drain(now);
+    let answers: Vec<String> = sent
+        .iter()
+        .map(|t| {
+            String::from_utf8_lossy(&t.bytes)
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(
+        answers,
+        [
+            "SIP/2.0 200 OK",
+            "SIP/2.0 481 Call/Transaction Does Not Exist"
+        ]
+    );
+    assert!(matches!(
+        node.events.as_slice(),
+        [Event::Notified { subscription: None, event, .. }] if event == "message-summary"
+    ));
+}

@@ -9,6 +9,7 @@ mod commands;
 mod receive;
 mod send;
 mod session;
+mod subscribe;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -41,7 +42,8 @@ use crate::timers::{TimerId, TimerTable, TxId, timer_at, timer_index};
 use crate::transport::{Dest, Transmit, Transport, datagram_limits};
 
 /// Methods we implement, advertised in `Allow` (RFC 3261 §20.5).
-const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, REFER, NOTIFY, PRACK, UPDATE";
+const ALLOW: &str =
+    "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, REFER, NOTIFY, PRACK, UPDATE, SUBSCRIBE";
 /// Option tags we support, advertised in `Supported`: RFC 3891 Replaces, RFC 3262 reliable
 /// provisional responses, RFC 4028 session timers.
 const SUPPORTED: &str = "replaces, 100rel, timer";
@@ -81,6 +83,7 @@ pub struct Stats {
 enum Owner {
     Leg(LegId, Purpose),
     Account(AccountId),
+    Subscription(crate::subscription::SubscriptionId),
     Nobody,
 }
 
@@ -136,6 +139,10 @@ pub struct UserAgent {
     /// our tag: their NOTIFYs are still answered and reported.
     subscriptions: HashMap<(String, String), LegId>,
     next_leg: u64,
+    /// Subscriptions we hold (RFC 6665), and their dialogs by Call-ID and our tag.
+    subscriptions_held: HashMap<crate::subscription::SubscriptionId, crate::subscription::Sub>,
+    subscription_dialogs: HashMap<(String, String), crate::subscription::SubscriptionId>,
+    next_subscription: u64,
     accounts: Vec<Registration>,
     /// Where it listens, by transport and address family (IPv4: `true`).
     local: HashMap<(Transport, bool), SocketAddr>,
@@ -166,6 +173,9 @@ impl UserAgent {
             dialogs: HashMap::new(),
             subscriptions: HashMap::new(),
             next_leg: 1,
+            subscriptions_held: HashMap::new(),
+            subscription_dialogs: HashMap::new(),
+            next_subscription: 1,
             accounts: Vec::new(),
             local: HashMap::new(),
             public: HashMap::new(),
@@ -539,6 +549,12 @@ impl UserAgent {
             (TuEvent::Response(response), Owner::Account(account)) => {
                 self.on_register_response(account, &response);
             }
+            (TuEvent::Response(response), Owner::Subscription(id)) => {
+                self.on_subscribe_response(id, &response);
+            }
+            (event @ (TuEvent::Timeout | TuEvent::TransportError), Owner::Subscription(id)) => {
+                self.on_subscribe_unanswered(id, matches!(event, TuEvent::Timeout));
+            }
             (TuEvent::Timeout | TuEvent::TransportError, Owner::Leg(leg, purpose)) => {
                 self.on_leg_failure(leg, purpose, tx);
             }
@@ -637,6 +653,7 @@ impl UserAgent {
             TimerId::RegisterRefresh(account) => self.send_register(account, false),
             TimerId::LegCleanup(leg) => self.remove_leg(leg),
             TimerId::SubscriptionEnd(leg) => self.subscriptions.retain(|_, l| *l != leg),
+            TimerId::SubscribeRefresh(id) => self.on_subscribe_timer(id),
         }
     }
 

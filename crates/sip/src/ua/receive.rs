@@ -68,6 +68,12 @@ impl UserAgent {
             Method::Bye | Method::Info | Method::Prack | Method::Update => {
                 self.reply(tx, &request, 481, None);
             }
+            Method::Notify => {
+                if !self.on_unsolicited_notify(tx, &request) {
+                    // RFC 6665 §4.1.3: a NOTIFY for no subscription of ours.
+                    self.reply(tx, &request, 481, None);
+                }
+            }
             _ => self.refuse(tx, &request),
         }
     }
@@ -205,11 +211,20 @@ impl UserAgent {
         let call_id = header_text(&request.headers, &HeaderName::CallId).unwrap_or_default();
         let local_tag = tag_of(&request.headers, &HeaderName::To).unwrap_or_default();
         let key = (call_id, local_tag);
+        if let Some(id) = self.subscription_dialogs.get(&key).copied() {
+            match request.method {
+                Method::Notify => self.on_subscription_notify(id, tx, &request, source),
+                _ => self.refuse(tx, &request),
+            }
+            return;
+        }
         let Some(leg) = self.dialogs.get(&key).copied() else {
             match self.subscriptions.get(&key).copied() {
                 Some(leg) if request.method == Method::Notify => {
                     self.on_notify(leg, tx, &request);
                 }
+                _ if request.method == Method::Notify
+                    && self.on_unsolicited_notify(tx, &request) => {}
                 _ => self.reply(tx, &request, 481, None),
             }
             return;
