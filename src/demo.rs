@@ -214,6 +214,7 @@ fn spawn_pbx(
         keep_ended: 100,
         limits: engine::Limits::DESKTOP,
         recording: engine::RecordingSettings::default(),
+        presence: engine::PresenceSettings::default(),
         seed: crate::rng_seed() ^ 0x5eed,
         callbacks: engine::CallbackSettings::default(),
         wall_clock: time::OffsetDateTime::now_utc(),

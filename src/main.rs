@@ -376,8 +376,13 @@ fn run(mode: Mode) -> Result<ExitCode, Failure> {
         .recording
         .to_settings(db_path.as_deref())
         .map_err(|e| Failure::Usage(e.to_string()))?;
+    let presence = config
+        .presence
+        .to_settings(&config.desktop.targets)
+        .map_err(|e| Failure::Usage(e.to_string()))?;
     let phone_config = engine::PhoneConfig {
         recording,
+        presence,
         secure_random: secure_random(),
         udp_keepalive: (config.sip.keepalive_s > 0)
             .then(|| Duration::from_secs(config.sip.keepalive_s)),

@@ -351,6 +351,52 @@ pub struct StatusView {
     /// The audio backend, its levels and tones.
     #[serde(default)]
     pub audio: AudioStatus,
+    /// The Team Communicator's watched colleagues (BLF or presence), in config order.
+    #[serde(default)]
+    pub presence: Vec<PresenceView>,
+}
+
+/// A watched colleague's state, from their dialog (RFC 4235) or presence (RFC 3856)
+/// subscription; serialised as `idle`, `ringing`, `on_call`, `offline` or `unknown`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PresenceState {
+    /// Free: no call (or presence `open`).
+    Idle,
+    /// A call rings at them.
+    Ringing,
+    /// On a call.
+    OnCall,
+    /// Presence `closed`: not there.
+    Offline,
+    /// Not known: no answer yet, or the server refused the subscription.
+    #[default]
+    Unknown,
+}
+
+impl PresenceState {
+    /// In words, for the desktop.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Idle => "idle",
+            Self::Ringing => "ringing",
+            Self::OnCall => "on a call",
+            Self::Offline => "offline",
+            Self::Unknown => "unknown",
+        }
+    }
+}
+
+/// One watched colleague.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PresenceView {
+    /// Their name in the Team Communicator.
+    pub name: String,
+    /// Their SIP URI (what is subscribed to).
+    pub uri: String,
+    /// Where they are.
+    pub state: PresenceState,
 }
 
 /// The audio backend as the status view shows it.
@@ -539,6 +585,11 @@ pub enum Event {
         call: CallId,
         /// The digit.
         digit: String,
+    },
+    /// A watched colleague's state changed.
+    Presence {
+        /// The colleague as they are now.
+        target: PresenceView,
     },
     /// An account's registration changed.
     Registration {

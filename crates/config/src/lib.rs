@@ -34,6 +34,47 @@ pub struct Config {
     pub limits: LimitsSection,
     /// Call recording.
     pub recording: RecordingSection,
+    /// Watching colleagues (BLF, presence).
+    pub presence: PresenceSection,
+}
+
+/// `[presence]`: how the Team Communicator watches the `agent` targets of `[[desktop.targets]]`
+/// — `watch = "dialog"` (BLF, RFC 4235: ringing, on a call), `"presence"` (RFC 3856) or
+/// `"off"` (the default) — subscribing through the first account.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PresenceSection {
+    /// `off`, `dialog` or `presence`.
+    pub watch: Option<String>,
+}
+
+impl PresenceSection {
+    /// The phone's watch list from the desktop's targets.
+    pub fn to_settings(
+        &self,
+        targets: &[TargetSection],
+    ) -> Result<engine::PresenceSettings, ConfigError> {
+        let event = match self.watch.as_deref() {
+            None | Some("off") => engine::WatchEvent::Off,
+            Some("dialog") => engine::WatchEvent::Dialog,
+            Some("presence") => engine::WatchEvent::Presence,
+            Some(other) => {
+                return Err(ConfigError::Value {
+                    key: "presence.watch",
+                    value: other.to_owned(),
+                    expected: "use \"off\", \"dialog\" (BLF) or \"presence\"",
+                });
+            }
+        };
+        Ok(engine::PresenceSettings {
+            event,
+            targets: targets
+                .iter()
+                .filter(|t| t.kind == "agent")
+                .map(|t| (t.name.clone(), t.uri.clone()))
+                .collect(),
+        })
+    }
 }
 
 /// `[recording]`: when calls are recorded (`policy = "never" | "on_demand" | "always"`,
@@ -798,6 +839,7 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.limits.to_limits(engine::Limits::DESKTOP)?;
         self.recording.to_settings(None)?;
+        self.presence.to_settings(&self.desktop.targets)?;
         for listen in &self.sip.listen {
             parse_listen(listen).map_err(ConfigError::Listen)?;
         }

@@ -239,6 +239,8 @@ pub struct PhoneConfig {
     pub limits: Limits,
     /// Call recording.
     pub recording: RecordingSettings,
+    /// The colleagues watched for the Team Communicator (BLF or presence).
+    pub presence: crate::presence::PresenceSettings,
     /// Seed for tags, branches, Call-IDs and SSRCs.
     pub seed: u64,
     /// Callback handling.

@@ -14,6 +14,7 @@ mod ice;
 mod interactions;
 mod mixer;
 mod phone;
+mod presence;
 mod recording;
 mod registrations;
 mod request;
@@ -28,5 +29,6 @@ pub use config::{
 };
 pub use error::EngineError;
 pub use phone::{Input, Local, Output, Phone};
+pub use presence::{PresenceSettings, WatchEvent};
 pub use recording::RecordingOutput;
 pub use request::{Reply, Request};

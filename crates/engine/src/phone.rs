@@ -134,6 +134,8 @@ pub struct Phone {
     out: VecDeque<Output>,
     now: Instant,
     registrations: Registrations,
+    /// The colleagues the Team Communicator watches.
+    presence: crate::presence::Presence,
     /// Locates servers by name (RFC 3263): its questions go out as [`Output::Resolve`].
     resolver: sip::Resolver,
     /// Learns the public address of the SIP UDP socket and keeps its NAT mapping alive.
@@ -169,6 +171,7 @@ impl Phone {
             out: VecDeque::new(),
             now,
             registrations: Registrations::new(config.accounts),
+            presence: crate::presence::Presence::new(config.presence),
             resolver: sip::Resolver::new(rng.u64(..)),
             flows: Vec::new(),
             udp_keepalive: config.udp_keepalive,
@@ -239,7 +242,17 @@ impl Phone {
         self.now = now;
         self.registrations
             .start(&mut self.ua, &mut self.resolver, now, &mut self.out);
+        self.watch_colleagues();
         self.pump();
+    }
+
+    /// Subscribes to the colleagues not yet watched, through the first account once it is in
+    /// the user agent (one located by DNS gets there later: this runs again when it registers).
+    fn watch_colleagues(&mut self) {
+        let account = self.registrations.first_id();
+        if account.is_some() || !self.registrations.any() {
+            self.presence.watch(&mut self.ua, self.now, account);
+        }
     }
 
     /// Hangs up every call and un-registers every account.
@@ -250,6 +263,7 @@ impl Phone {
             let _ = calls.command(&mut cx, Command::Hangup { call });
         }
         self.registrations.unsubscribe_all(&mut self.ua, now);
+        self.presence.unwatch(&mut self.ua, now);
         self.ua.unregister_all(now);
         self.pump();
     }
@@ -481,6 +495,10 @@ impl Phone {
             match self.ua.poll_output() {
                 sip::Output::Transmit(t) => self.out.push_back(Output::Sip(t)),
                 sip::Output::Event(event) => {
+                    if self.presence.on_sip_event(&event, &mut self.out) {
+                        continue;
+                    }
+                    let registered = matches!(event, sip::Event::Registered { .. });
                     if !self.registrations.on_sip_event(
                         &mut self.ua,
                         self.now,
@@ -489,6 +507,9 @@ impl Phone {
                     ) {
                         let (calls, mut cx) = self.split();
                         calls.on_sip_event(&mut cx, event);
+                    }
+                    if registered {
+                        self.watch_colleagues();
                     }
                 }
                 sip::Output::Timeout(at) => {
@@ -538,6 +559,7 @@ impl Phone {
             active_calls: self.active_calls(),
             agent: self.desk.agent,
             registrations: self.registrations.views(),
+            presence: self.presence.views(),
             sip: SipStats {
                 malformed_dropped: stats.malformed_dropped,
                 bad_requests: stats.bad_requests,

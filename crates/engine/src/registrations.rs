@@ -505,6 +505,16 @@ impl Registrations {
     }
 
     /// Every account's registration, in config order.
+    /// The first account's id in the user agent, once it is there.
+    pub(crate) fn first_id(&self) -> Option<AccountId> {
+        self.accounts.first().and_then(|a| a.id)
+    }
+
+    /// Whether there is any account.
+    pub(crate) fn any(&self) -> bool {
+        !self.accounts.is_empty()
+    }
+
     pub(crate) fn views(&self) -> Vec<RegistrationView> {
         self.accounts.iter().map(Account::view).collect()
     }

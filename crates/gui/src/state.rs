@@ -291,6 +291,14 @@ impl AppState {
                         .insert(account, TestOutcome::Done(registered, detail));
                 }
             }
+            Event::Presence { target } => {
+                if let Some(status) = &mut self.status {
+                    match status.presence.iter_mut().find(|p| p.uri == target.uri) {
+                        Some(p) => *p = target,
+                        None => status.presence.push(target),
+                    }
+                }
+            }
             Event::Registration { registration } => {
                 if let Some(status) = &mut self.status {
                     match status
@@ -420,8 +428,15 @@ impl AppState {
         let mut found: Vec<(String, String)> = Vec::new();
         for target in &self.settings.targets {
             if hit(&target.name) || hit(&target.uri) || hit(&target.kind) {
+                // A watched colleague's state (BLF or presence) beside the name.
+                let state = self
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.presence.iter().find(|p| p.uri == target.uri))
+                    .map(|p| format!(" — {}", p.state.as_str()))
+                    .unwrap_or_default();
                 found.push((
-                    format!("{} ({})", target.name, target.kind),
+                    format!("{} ({}){state}", target.name, target.kind),
                     target.uri.clone(),
                 ));
             }

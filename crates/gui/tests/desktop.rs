@@ -883,6 +883,7 @@ fn the_audio_page_has_devices_level_meters_and_a_test_tone() {
         registrations: Vec::new(),
         sip: api::SipStats::default(),
         audio: api::AudioStatus::default(),
+        presence: Vec::new(),
     };
     status.audio.input_db = -12;
     status.audio.output_db = -90;
@@ -949,6 +950,7 @@ fn the_status_bar_names_each_accounts_transport_and_lights_waiting_voicemail() {
         ],
         sip: api::SipStats::default(),
         audio: api::AudioStatus::default(),
+        presence: Vec::new(),
     };
     h.state_mut()
         .state
@@ -974,4 +976,37 @@ fn the_account_form_sets_the_transport_in_the_registrar() {
     h.run();
     let saved = saved_request(&h.state().asked).expect("saved");
     assert_eq!(saved.accounts[0].registrar, "sip:127.0.0.1;transport=tls");
+}
+
+#[test]
+fn the_team_communicator_shows_each_watched_colleagues_state_and_follows_it() {
+    let mut state = AppState::new(DeskSettings {
+        targets: vec![Target {
+            name: "Bob".to_owned(),
+            kind: "agent".to_owned(),
+            uri: "sip:bob@pbx.example".to_owned(),
+        }],
+        ..DeskSettings::default()
+    });
+    let bob = |state: api::PresenceState| api::PresenceView {
+        name: "Bob".to_owned(),
+        uri: "sip:bob@pbx.example".to_owned(),
+        state,
+    };
+    state.apply(Delivery::Reply(Reply::Status(api::StatusView {
+        version: "test".to_owned(),
+        listen: Vec::new(),
+        active_calls: 0,
+        agent: AgentStatus::default(),
+        registrations: Vec::new(),
+        sip: api::SipStats::default(),
+        audio: api::AudioStatus::default(),
+        presence: vec![bob(api::PresenceState::OnCall)],
+    })));
+    let label = |state: &AppState| state.team_matches()[0].0.clone();
+    assert_eq!(label(&state), "Bob (agent) — on a call");
+    state.apply(Delivery::Event(Event::Presence {
+        target: bob(api::PresenceState::Ringing),
+    }));
+    assert_eq!(label(&state), "Bob (agent) — ringing");
 }

@@ -416,6 +416,7 @@ async fn events(
             Event::Call { .. } => "call",
             Event::Dtmf { .. } => "dtmf",
             Event::Registration { .. } => "registration",
+            Event::Presence { .. } => "presence",
             Event::RegistrationTest { .. } => "registration_test",
             Event::Interaction { .. } => "interaction",
             Event::Agent { .. } => "agent",

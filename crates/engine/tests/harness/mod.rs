@@ -255,6 +255,7 @@ impl Host {
             keep_ended: 10,
             limits,
             recording,
+            presence: engine::PresenceSettings::default(),
             seed,
             callbacks: engine::CallbackSettings::default(),
             wall_clock: time::macros::datetime!(2026-11-25 15:00:00 UTC),
