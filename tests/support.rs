@@ -51,6 +51,23 @@ pub fn free_port() -> u16 {
     }
 }
 
+/// A free even UDP port with the three after it free too: SIPp's media port (`-mp`) takes
+/// the port and the next for audio RTP/RTCP and the two after for video.
+pub fn free_media_ports() -> u16 {
+    loop {
+        let port = free_port();
+        if !port.is_multiple_of(2) || port > 65_000 {
+            continue;
+        }
+        let held: Vec<UdpSocket> = (port..port + 4)
+            .filter_map(|p| UdpSocket::bind(("127.0.0.1", p)).ok())
+            .collect();
+        if held.len() == 4 {
+            return port;
+        }
+    }
+}
+
 /// A child process that is killed (by PID) when dropped.
 pub struct Proc {
     pub name: String,
@@ -388,7 +405,7 @@ pub fn sipp_uas(dir: &Path, name: &str, scenario: &str, extra: &[&str]) -> (Proc
     command
         .args(["-sf", &fixture(scenario).display().to_string()])
         .args(["-i", "127.0.0.1", "-p", &port.to_string()])
-        .args(["-mp", &free_port().to_string()])
+        .args(["-mp", &free_media_ports().to_string()])
         .args([
             "-m",
             "1",

@@ -50,6 +50,9 @@ pub(crate) struct Registration {
     /// to 30 s (a restarted server is back soon; an untrusted certificate is not retried in a
     /// storm).
     pub(crate) transport_failures: u32,
+    /// The public address changed while a REGISTER was in flight: its Contact is stale, so
+    /// the next success registers again at once.
+    pub(crate) contact_stale: bool,
 }
 
 impl Registration {

@@ -33,6 +33,7 @@ impl UserAgent {
             auth_attempts: 0,
             tx: None,
             transport_failures: 0,
+            contact_stale: false,
         });
         id
     }

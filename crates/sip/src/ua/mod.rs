@@ -215,6 +215,17 @@ impl UserAgent {
             info!(%account, public = %addr, "public address changed; registering again");
             self.send_register(account, false);
         }
+        // A REGISTER already on its way carries the old Contact: its success is followed by
+        // another at once.
+        for reg in &mut self.accounts {
+            if reg.tx.is_some()
+                && !reg.unregistering
+                && reg.config.proxy.transport == Transport::Udp
+                && reg.config.proxy.addr.is_ipv4() == addr.is_ipv4()
+            {
+                reg.contact_stale = true;
+            }
+        }
     }
 
     /// The UDP next hops of registered accounts: the flows RFC 5626 §4.4.2 keeps alive with

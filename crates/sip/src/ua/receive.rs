@@ -810,6 +810,10 @@ impl UserAgent {
                 account,
                 expires: granted,
             }));
+            if std::mem::take(&mut reg.contact_stale) {
+                info!(%account, "registered with an old Contact; registering again");
+                self.send_register(account, false);
+            }
             return;
         }
         if matches!(status, 401 | 407) {
