@@ -110,18 +110,7 @@ impl UserAgent {
         invitation: Invitation,
     ) -> Result<LegId, CommandError> {
         self.now = now;
-        let target = Uri::parse(Bytes::from(invitation.target.clone())).map_err(|e| {
-            CommandError::BadUri {
-                uri: invitation.target.clone(),
-                reason: e.to_string(),
-            }
-        })?;
-        if !target.scheme().is_sip() {
-            return Err(CommandError::BadUri {
-                uri: invitation.target.clone(),
-                reason: "only sip: URIs can be called".to_owned(),
-            });
-        }
+        let target = sip_target(&invitation.target, "called")?;
         let account = invitation
             .account
             .and_then(|a| self.accounts.get(a.0 as usize))

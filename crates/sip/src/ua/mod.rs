@@ -763,6 +763,21 @@ impl UserAgent {
     }
 }
 
+/// A target the layer above gave (to call, to subscribe to): a SIP URI, or why not.
+fn sip_target(text: &str, action: &str) -> Result<Uri, CommandError> {
+    let target = Uri::parse(Bytes::from(text.to_owned())).map_err(|e| CommandError::BadUri {
+        uri: text.to_owned(),
+        reason: e.to_string(),
+    })?;
+    if !target.scheme().is_sip() {
+        return Err(CommandError::BadUri {
+            uri: text.to_owned(),
+            reason: format!("only sip: URIs can be {action}"),
+        });
+    }
+    Ok(target)
+}
+
 fn contact(user: &str, local: SocketAddr, transport: Transport) -> String {
     match transport {
         Transport::Udp => format!("<sip:{user}@{}>", sock_text(local)),

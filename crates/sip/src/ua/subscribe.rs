@@ -65,17 +65,7 @@ impl UserAgent {
     }
 
     fn new_subscription(&mut self, request: Subscribe) -> Result<Sub, CommandError> {
-        let target =
-            Uri::parse(Bytes::from(request.target.clone())).map_err(|e| CommandError::BadUri {
-                uri: request.target.clone(),
-                reason: e.to_string(),
-            })?;
-        if !target.scheme().is_sip() {
-            return Err(CommandError::BadUri {
-                uri: request.target.clone(),
-                reason: "only sip: URIs can be subscribed to".to_owned(),
-            });
-        }
+        let target = sip_target(&request.target, "subscribed to")?;
         let account = request
             .account
             .and_then(|a| self.accounts.get(a.0 as usize))
