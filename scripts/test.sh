@@ -9,6 +9,8 @@ cd "$(dirname "$0")/.."
 ensure_packages sip-tester baresip-core kamailio kamailio-tls-modules kamailio-presence-modules openssl python3 dnsmasq-base coturn iproute2 nftables pkg-config libasound2-dev libopus-dev gcc
 ensure_rust
 
+# A one-off build: no incremental cache (it would double the target directory on disk).
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 if cargo nextest --version >/dev/null 2>&1; then

@@ -3,13 +3,11 @@
 
 #![allow(clippy::disallowed_methods)]
 
-mod harness;
-
 use std::time::{Duration, Instant};
 
+use crate::harness::{Ask, World, rms};
 use api::{CallDirection, CallId, CallState, Command};
 use engine::{Input, Output};
-use harness::{Ask, World, rms};
 use sip::{Dest, Transport};
 use test_support::sip_fixture;
 
@@ -126,9 +124,9 @@ fn a_muted_microphone_sends_silence() {
 
 /// What a phone (answering by itself, or ringing the agent) sends for an INVITE: each
 /// message's text.
-fn answers_to(invite: &[u8], auto_answer: bool) -> (Vec<String>, harness::Host) {
+fn answers_to(invite: &[u8], auto_answer: bool) -> (Vec<String>, crate::harness::Host) {
     let now = Instant::now();
-    let mut host = harness::Host::new("carol", "127.0.0.1:5073", 32000, 5, auto_answer, now);
+    let mut host = crate::harness::Host::new("carol", "127.0.0.1:5073", 32000, 5, auto_answer, now);
     host.phone.handle_input(Input::Sip {
         now,
         source: Dest {

@@ -4,12 +4,10 @@
 
 #![allow(clippy::disallowed_methods)]
 
-mod harness;
-
 use std::time::Duration;
 
+use crate::harness::{Ask, World, account};
 use api::{Event, RegistrationState, RegistrationView};
-use harness::{Ask, World, account};
 use sip::{Answer, Record, RecordType};
 
 const TTL: Duration = Duration::from_secs(300);

@@ -4,12 +4,10 @@
 
 #![allow(clippy::disallowed_methods)]
 
-mod harness;
-
 use std::time::Duration;
 
+use crate::harness::{Ask, World, bobs_call};
 use api::CallState;
-use harness::{Ask, World, bobs_call};
 
 /// Both phones demand encrypted media keyed by DTLS, each with its own certificate: in
 /// their `[media]` settings, or (`by_account`) in their accounts, with `[media]` off.
@@ -21,7 +19,7 @@ fn demand_dtls(world: &mut World, by_account: bool) {
             dtls_identity: Some(media::DtlsIdentity::generate().expect("certificate")),
             ..engine::MediaSettings::default()
         };
-        let mut account = harness::account(user, &format!("{user}-secret"));
+        let mut account = crate::harness::account(user, &format!("{user}-secret"));
         if by_account {
             "mandatory".clone_into(&mut account.media_encryption);
             "dtls".clone_into(&mut account.media_keying);
@@ -82,7 +80,7 @@ fn an_accounts_own_policy_encrypts_its_calls_where_the_phones_would_not() {
     let now = world.now;
     world.a.phone.reconfigure(
         now,
-        vec![harness::account("alice", "alice-secret")],
+        vec![crate::harness::account("alice", "alice-secret")],
         engine::MediaSettings {
             codecs: vec![media::Codec::Pcmu],
             ..engine::MediaSettings::default()

@@ -4,12 +4,10 @@
 
 #![allow(clippy::disallowed_methods)]
 
-mod harness;
-
 use std::time::Duration;
 
+use crate::harness::{Ask, Host, World, bobs_call};
 use api::{CallState, CallView};
-use harness::{Ask, Host, World, bobs_call};
 
 /// Both phones run ICE (host candidates only: no STUN or TURN server on this network).
 fn use_ice(world: &mut World) {
@@ -17,7 +15,7 @@ fn use_ice(world: &mut World) {
     for (host, user) in [(&mut world.a, "alice"), (&mut world.b, "bob")] {
         host.phone.reconfigure(
             now,
-            vec![harness::account(user, &format!("{user}-secret"))],
+            vec![crate::harness::account(user, &format!("{user}-secret"))],
             engine::MediaSettings {
                 codecs: vec![media::Codec::Pcmu],
                 ice: Some(media::IceServers::default()),

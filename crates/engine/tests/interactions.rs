@@ -3,13 +3,11 @@
 
 #![allow(clippy::disallowed_methods)]
 
-mod harness;
-
 use std::time::{Duration, Instant};
 
+use crate::harness::{Ask, Host};
 use api::{AgentState, CallState, InteractionCommand, InteractionState};
 use engine::{Input, Output};
-use harness::{Ask, Host};
 use sip::{Dest, Transport};
 use test_support::sip_fixture;
 

@@ -4,13 +4,11 @@
 
 #![allow(clippy::disallowed_methods)]
 
-mod harness;
-
 use std::time::{Duration, Instant};
 
+use crate::harness::Host;
 use api::CallState;
 use engine::{Input, Output};
-use harness::Host;
 use sip::{Dest, Transport};
 use test_support::sip_fixture;
 

@@ -4,13 +4,11 @@
 
 #![allow(clippy::disallowed_methods)]
 
-mod harness;
-
 use std::time::Duration;
 
+use crate::harness::{Ask, World, rms};
 use api::{CallId, Command, RecordAction};
 use engine::{RecordingOutput, RecordingPolicy, RecordingSettings};
-use harness::{Ask, World, rms};
 
 fn world(policy: RecordingPolicy) -> World {
     World::registered_recording(

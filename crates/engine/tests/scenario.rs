@@ -6,12 +6,10 @@
 // its own wall time); the code under test never reads the clock.
 #![allow(clippy::disallowed_methods)]
 
-mod harness;
-
 use std::time::{Duration, Instant};
 
+use crate::harness::{Ask, World, rms};
 use api::{CallState, Command};
-use harness::{Ask, World, rms};
 
 #[test]
 fn two_phones_register_call_and_talk_over_a_lossy_jittery_network() {

@@ -4,12 +4,10 @@
 
 #![allow(clippy::disallowed_methods)]
 
-mod harness;
-
 use std::time::Duration;
 
+use crate::harness::{Ask, World, account};
 use api::Event;
-use harness::{Ask, World, account};
 use media::Tone;
 
 /// The registration tests Alice's phone has reported: (account, registered, detail).

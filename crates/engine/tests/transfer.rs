@@ -5,13 +5,11 @@
 
 #![allow(clippy::disallowed_methods)]
 
-mod harness;
-
 use std::time::{Duration, Instant};
 
+use crate::harness::{Ask, Host};
 use api::{CallId, CallState, InteractionState, TimelineKind, TransferOutcome};
 use engine::{Input, Output};
-use harness::{Ask, Host};
 use sip::{Dest, Transport};
 use test_support::sip_fixture;
 

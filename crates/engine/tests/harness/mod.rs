@@ -1,7 +1,7 @@
 //! A virtual-time world for engine tests: phones on a simulated network with a scripted
 //! registrar that challenges and proxies.
 
-#![allow(dead_code, unreachable_pub, clippy::disallowed_methods)]
+#![allow(unreachable_pub, clippy::disallowed_methods)]
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -473,7 +473,6 @@ impl World {
     }
 
     /// Alice dials Bob's address-of-record as her (first) account; returns her call at once.
-    #[allow(dead_code)] // not every test binary places a call
     pub fn alice_dials_bob(&mut self) -> api::CallId {
         self.a
             .phone
@@ -489,7 +488,6 @@ impl World {
     }
 
     /// Alice calls Bob (who answers by himself); returns Alice's call once it is connected.
-    #[allow(dead_code)] // not every test binary places a call
     pub fn alice_calls_bob(&mut self) -> api::CallId {
         let call = self.alice_dials_bob();
         self.run_while(Duration::from_secs(5), |w| {
