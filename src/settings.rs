@@ -156,6 +156,9 @@ pub fn settings_of(config: &Config) -> Settings {
         disposition_mandatory: callbacks.disposition_mandatory,
         stun_server: config.sip.stun_server.clone(),
         keepalive_s: config.sip.keepalive_s,
+        echo_cancellation: config.media.echo_cancellation,
+        noise_suppression: config.media.noise_suppression,
+        auto_gain: config.media.auto_gain,
     }
 }
 
@@ -224,6 +227,15 @@ fn write_settings(doc: &mut DocumentMut, settings: &Settings) {
         let codecs: toml_edit::Array = settings.codecs.iter().map(String::as_str).collect();
         media.insert("codecs", toml_edit::value(codecs));
         media.insert("opus_bitrate", number(u64::from(settings.opus_bitrate)));
+        media.insert(
+            "echo_cancellation",
+            toml_edit::value(settings.echo_cancellation),
+        );
+        media.insert(
+            "noise_suppression",
+            toml_edit::value(settings.noise_suppression),
+        );
+        media.insert("auto_gain", toml_edit::value(settings.auto_gain));
     });
     edit_section(doc, "sip", |sip| {
         set(
@@ -356,7 +368,19 @@ reject_status = 603
         settings.codecs = vec!["pcma".to_owned(), "opus".to_owned()];
         settings.preview_timeout = Some(25);
         settings.reject_on_timeout = true;
+        assert!(settings.echo_cancellation && settings.noise_suppression && !settings.auto_gain);
+        settings.noise_suppression = false;
+        settings.auto_gain = true;
         let applied = store.save(&settings).expect("saves");
+        assert_eq!(
+            applied.media.voice,
+            media::VoiceSettings {
+                echo_cancellation: true,
+                noise_suppression: false,
+                auto_gain: true,
+            },
+            "the microphone's processing changes without a restart"
+        );
         assert_eq!(applied.accounts.len(), 2);
         assert_eq!(
             applied.accounts[1].dtmf, "info",

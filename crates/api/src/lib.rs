@@ -419,6 +419,10 @@ pub struct AudioStatus {
     pub underruns: u64,
     /// Captured samples lost because the calls did not take them in time.
     pub overruns: u64,
+    /// The microphone processing running: `echo_cancellation`, `noise_suppression`,
+    /// `auto_gain` (device backend).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub processing: Vec<String>,
 }
 
 impl Default for AudioStatus {
@@ -432,6 +436,7 @@ impl Default for AudioStatus {
             ring: None,
             underruns: 0,
             overruns: 0,
+            processing: Vec::new(),
         }
     }
 }
@@ -916,10 +921,23 @@ pub struct Settings {
     /// Seconds between keep-alives on flows to registrars (`[sip] keepalive_s`; 0: off).
     #[serde(default = "default_keepalive")]
     pub keepalive_s: u64,
+    /// Cancel the far end's echo in the microphone (`[media] echo_cancellation`).
+    #[serde(default = "yes")]
+    pub echo_cancellation: bool,
+    /// Suppress the room's noise in the microphone (`[media] noise_suppression`).
+    #[serde(default = "yes")]
+    pub noise_suppression: bool,
+    /// Bring the agent's voice to a steady level (`[media] auto_gain`).
+    #[serde(default)]
+    pub auto_gain: bool,
 }
 
 fn default_keepalive() -> u64 {
     30
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// One account: the one shape the config file (`[[accounts]]`), the control API, the

@@ -15,7 +15,9 @@
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use media::{AudioPort, FrameResampler, Tone, ToneGenerator};
+use media::{AudioPort, FrameResampler, Tone, ToneGenerator, VoiceSettings};
+
+use crate::voice::{VoiceError, VoiceProcessor};
 use rtrb::{Consumer, Producer, RingBuffer};
 
 /// State shared by the device callbacks and the core: which tones play, the levels, and
@@ -215,6 +217,11 @@ pub struct Bus {
     ports: usize,
     /// Frames skipped to keep the capture delay short, or dropped from a full playback queue.
     pub skipped: u64,
+    /// Echo cancellation, noise suppression and gain control of the microphone's frame,
+    /// fed the headset's mix as the echo reference.
+    voice: VoiceProcessor,
+    /// The headset's last mixed frame.
+    played: Vec<i16>,
 }
 
 /// 20 ms of samples at `rate`.
@@ -239,6 +246,8 @@ pub fn bus(capture_rate: u32, playback_rate: u32) -> (Bus, CaptureSide, Playback
         contributed: 0,
         ports: 0,
         skipped: 0,
+        voice: VoiceProcessor::new(capture_rate, playback_rate),
+        played: vec![0; frame_len(playback_rate)],
     };
     let capture = CaptureSide {
         ring: capture_in,
@@ -282,9 +291,11 @@ impl Bus {
         }
         self.frame[take..].fill(0);
         self.generation += 1;
+        // The meter shows the microphone as it is; the calls get it processed.
         self.shared
             .input_peak
             .store(peak(&self.frame), Ordering::Relaxed);
+        self.voice.capture(&mut self.frame);
         if self.contributed > 0 {
             // A port that stopped playing (held call ended mid-round): flush what we have.
             self.flush();
@@ -307,17 +318,19 @@ impl Bus {
         if queued > 3 * len || self.playback.slots() < len {
             self.skipped += 1;
         } else if let Ok(mut chunk) = self.playback.write_chunk(len) {
-            let (first, second) = chunk.as_mut_slices();
-            let mut peak = 0u32;
-            for (out, &sum) in first.iter_mut().chain(second.iter_mut()).zip(&self.mix) {
-                // Saturating mix of the calls.
+            // Saturating mix of the calls.
+            for (out, &sum) in self.played.iter_mut().zip(&self.mix) {
                 *out = sum.clamp(-32768, 32767) as i16;
-                peak = peak.max(out.unsigned_abs().into());
             }
+            let (first, second) = chunk.as_mut_slices();
+            let (a, b) = self.played.split_at(first.len());
+            first.copy_from_slice(a);
+            second.copy_from_slice(&b[..second.len()]);
             chunk.commit_all();
             self.shared
                 .output_peak
-                .store(peak.min(32767), Ordering::Relaxed);
+                .store(peak(&self.played), Ordering::Relaxed);
+            self.voice.render(&self.played);
         }
         self.mix.fill(0);
         self.contributed = 0;
@@ -359,6 +372,28 @@ impl SharedBus {
             .unwrap_or_else(PoisonError::into_inner)
             .shared
             .clone()
+    }
+
+    /// Switches the microphone's processing stages.
+    ///
+    /// # Errors
+    /// When the processing cannot start; the microphone then goes out unprocessed.
+    pub fn set_voice(&self, settings: VoiceSettings) -> Result<(), VoiceError> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .voice
+            .set(settings)
+    }
+
+    /// The microphone's processing stages switched on now.
+    #[must_use]
+    pub fn voice(&self) -> VoiceSettings {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .voice
+            .settings()
     }
 
     /// Frames skipped or dropped to keep the delay bounded.
@@ -522,6 +557,60 @@ mod tests {
         // The device is short of audio each round: counted as underruns, not a crash.
         drop(bus);
         assert!(bus_underruns(&headset) > 0);
+    }
+
+    /// What a call captures over 8 s while the headset is a speaker 40 ms from the
+    /// microphone, and the far end talks (seeded noise bursts, like syllables).
+    fn through_a_speaker(voice: VoiceSettings) -> (Vec<i16>, Vec<i16>) {
+        let (bus, mut mic, mut headset) = bus(48_000, 48_000);
+        let bus = SharedBus::new(bus);
+        bus.set_voice(voice).expect("processing");
+        assert_eq!(bus.voice(), voice);
+        let mut port = bus.port(16_000);
+        let mut seed = 9u64;
+        let mut room = std::collections::VecDeque::from(vec![0i16; 1920]);
+        let (mut captured, mut echo) = (Vec::new(), Vec::new());
+        let mut frame = vec![0i16; 320];
+        for round in 0..400 {
+            port.capture(&mut frame);
+            captured.extend_from_slice(&frame);
+            let far: Vec<i16> = (0..320)
+                .map(|i| {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    let on = (round * 320 + i) / 3200 % 3 != 2;
+                    if on {
+                        ((seed >> 52) as i16 - 2048) * 3
+                    } else {
+                        0
+                    }
+                })
+                .collect();
+            port.playback(&far);
+            for _ in 0..960 {
+                room.push_back(headset.next_sample() / 3);
+                let back = room.pop_front().unwrap_or(0);
+                echo.push(back);
+                mic.push(back);
+            }
+        }
+        (captured, echo)
+    }
+
+    #[test]
+    fn the_echo_of_a_speaker_is_cancelled_before_the_calls_get_the_microphone() {
+        let energy = |s: &[i16]| s.iter().map(|&x| f64::from(x).powi(2)).sum::<f64>();
+        let (plain, echo) = through_a_speaker(VoiceSettings::OFF);
+        let last = 16_000 * 5..;
+        assert!(energy(&echo) > 0.0);
+        let (cancelled, _) = through_a_speaker(VoiceSettings {
+            echo_cancellation: true,
+            ..VoiceSettings::OFF
+        });
+        let erle =
+            10.0 * (energy(&plain[last.clone()]) / energy(&cancelled[last]).max(1.0)).log10();
+        assert!(erle > 15.0, "echo down {erle:.1} dB");
     }
 
     fn bus_underruns(side: &PlaybackSide) -> u64 {

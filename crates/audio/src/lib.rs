@@ -8,9 +8,11 @@
 
 mod bus;
 mod device;
+mod voice;
 
 pub use bus::{BusPort, CaptureSide, DeviceShared, Levels, PlaybackSide, RingSide, SharedBus, bus};
 pub use device::{DeviceChoice, DeviceError, DeviceInfo, Devices, describe, list};
+pub use voice::{VoiceError, VoiceProcessor};
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};

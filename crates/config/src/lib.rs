@@ -512,6 +512,12 @@ pub struct MediaSection {
     pub turn_user: String,
     /// The TURN server's password.
     pub turn_password: String,
+    /// Cancel the far end's echo in the microphone (agents on speakers).
+    pub echo_cancellation: bool,
+    /// Suppress the room's noise in the microphone.
+    pub noise_suppression: bool,
+    /// Bring the agent's voice to a steady level.
+    pub auto_gain: bool,
 }
 
 impl Default for MediaSection {
@@ -541,6 +547,9 @@ impl Default for MediaSection {
             turn_server: None,
             turn_user: String::new(),
             turn_password: String::new(),
+            echo_cancellation: engine.voice.echo_cancellation,
+            noise_suppression: engine.voice.noise_suppression,
+            auto_gain: engine.voice.auto_gain,
         }
     }
 }
@@ -711,6 +720,11 @@ impl MediaSection {
             },
             jitter_min: Duration::from_millis(self.jitter_min_ms),
             jitter_max: Duration::from_millis(self.jitter_max_ms),
+            voice: media::VoiceSettings {
+                echo_cancellation: self.echo_cancellation,
+                noise_suppression: self.noise_suppression,
+                auto_gain: self.auto_gain,
+            },
         })
     }
 }

@@ -169,6 +169,8 @@ impl Calls {
         rng: fastrand::Rng,
         secure_random: crate::config::SecureRandom,
     ) -> Self {
+        let mut audio = audio;
+        audio.processing(media.voice);
         Self {
             calls: BTreeMap::new(),
             by_leg: HashMap::new(),

@@ -64,6 +64,9 @@ pub struct MediaSettings {
     pub srtp_suites: Vec<media::Suite>,
     /// ICE on calls' media (RFC 8445) with these STUN/TURN servers; `None`: no ICE.
     pub ice: Option<media::IceServers>,
+    /// The microphone's processing (echo cancellation, noise suppression, gain control), run
+    /// by the audio backend.
+    pub voice: media::VoiceSettings,
 }
 
 impl Default for MediaSettings {
@@ -79,6 +82,7 @@ impl Default for MediaSettings {
             sdes_over_plain_sip: false,
             srtp_suites: media::Suite::ALL.to_vec(),
             ice: None,
+            voice: media::VoiceSettings::default(),
         }
     }
 }
@@ -147,6 +151,9 @@ pub trait AudioFactory: Send {
     fn status(&self) -> AudioStatus {
         AudioStatus::default()
     }
+    /// The microphone processing to run from now on (at start and on every settings change).
+    /// Backends with no microphone ignore it.
+    fn processing(&mut self, _voice: media::VoiceSettings) {}
 }
 
 /// A factory whose ports capture silence and discard playback.

@@ -705,6 +705,9 @@ impl Phone {
         // change that first turns encryption on brings one.
         let identity = self.calls.media.dtls_identity.take();
         let ice_changed = self.calls.media.ice != media.ice;
+        if self.calls.media.voice != media.voice {
+            self.calls.audio.processing(media.voice);
+        }
         self.calls.media = media;
         if identity.is_some() {
             self.calls.media.dtls_identity = identity;

@@ -90,6 +90,31 @@ fn reconfigured_accounts_register_afresh_and_removed_ones_unregister() {
     );
     world.run_until(world.now + Duration::from_secs(1));
     assert_eq!(world.registrar.requests, before, "unchanged: no REGISTER");
+    // The microphone's processing was set once, at start; the same again changes nothing.
+    let voice = |w: &World| w.a.processing.lock().expect("lock").clone();
+    assert_eq!(voice(&world), [media::VoiceSettings::default()]);
+    // Switched in Settings: the audio is told at once.
+    let quiet_room = engine::MediaSettings {
+        voice: media::VoiceSettings {
+            noise_suppression: false,
+            ..media::VoiceSettings::default()
+        },
+        ..media.clone()
+    };
+    world.a.phone.reconfigure(
+        world.now,
+        vec![account("alice", "alice-secret")],
+        quiet_room.clone(),
+        callbacks.clone(),
+    );
+    assert_eq!(voice(&world).last(), Some(&quiet_room.voice));
+    assert_eq!(voice(&world).len(), 2);
+    world.a.phone.reconfigure(
+        world.now,
+        vec![account("alice", "alice-secret")],
+        media.clone(),
+        callbacks.clone(),
+    );
 
     // A changed one (a shorter lifetime): registered afresh.
     let mut shorter = account("alice", "alice-secret");

@@ -60,6 +60,12 @@ pub struct SettingsDraft {
     pub output: Option<String>,
     /// The ring device (`None`: the headset).
     pub ring: Option<String>,
+    /// Echo cancellation of the microphone.
+    pub echo_cancellation: bool,
+    /// Noise suppression of the microphone.
+    pub noise_suppression: bool,
+    /// Automatic gain control of the microphone.
+    pub auto_gain: bool,
     /// The Reject status as typed.
     pub reject_status: String,
     /// The Not Ready status (480, 486 or 603).
@@ -128,6 +134,9 @@ impl SettingsDraft {
             input: settings.input,
             output: settings.output,
             ring: settings.ring,
+            echo_cancellation: settings.echo_cancellation,
+            noise_suppression: settings.noise_suppression,
+            auto_gain: settings.auto_gain,
             reject_status: settings.reject_status.to_string(),
             not_ready_status: settings.not_ready_status,
             preview_timeout: settings
@@ -290,6 +299,9 @@ impl SettingsDraft {
             disposition_mandatory: self.disposition_mandatory,
             stun_server: Some(self.stun_server.trim().to_owned()).filter(|s| !s.is_empty()),
             keepalive_s: seconds(&self.keepalive_s).unwrap_or_default(),
+            echo_cancellation: self.echo_cancellation,
+            noise_suppression: self.noise_suppression,
+            auto_gain: self.auto_gain,
         })
     }
 }

@@ -353,6 +353,19 @@ fn sound(ui: &mut Ui, draft: &mut SettingsDraft, audio: &AudioStatus, out: &mut 
         meter(ui, "Microphone level", audio.input_db);
         meter(ui, "Headset level", audio.output_db);
     });
+    ui.label("Microphone processing (applied when saved, during calls too):");
+    ui.checkbox(
+        &mut draft.echo_cancellation,
+        "Echo cancellation (for speakers and open headsets)",
+    );
+    ui.checkbox(
+        &mut draft.noise_suppression,
+        "Noise suppression (the room behind you)",
+    );
+    ui.checkbox(
+        &mut draft.auto_gain,
+        "Automatic gain control (a steady voice level)",
+    );
     ui.horizontal(|ui| {
         if ui.button("Play test tone").clicked() {
             out.push(Request::TestTone);

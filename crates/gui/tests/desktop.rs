@@ -735,6 +735,14 @@ fn settings_open_from_the_status_bar_and_save_what_was_typed() {
     h.run();
     h.get_by_label("Done needs a disposition").click();
     h.run();
+    // Audio: noise suppression and gain control switched on, echo cancellation stays off.
+    h.get_by_label("Audio").click();
+    h.run();
+    h.get_by_label("Noise suppression (the room behind you)")
+        .click();
+    h.get_by_label("Automatic gain control (a steady voice level)")
+        .click();
+    h.run();
     h.get_by_role_and_label(Role::Button, "Save").click();
     h.run();
     let saved = saved_request(&h.state().asked).expect("Save sent the settings");
@@ -743,6 +751,7 @@ fn settings_open_from_the_status_bar_and_save_what_was_typed() {
     assert_eq!(saved.accounts[1].name, "new");
     assert_eq!(saved.accounts[1].aor, "sip:2002@127.0.0.1");
     assert!(!saved.disposition_mandatory);
+    assert!(saved.noise_suppression && saved.auto_gain && !saved.echo_cancellation);
     assert_eq!(saved.codecs, ["pcmu", "opus"], "pcma stays off");
     // The core saved them: the window says where, and Done is no longer gated.
     h.get_by_label("Saving…");

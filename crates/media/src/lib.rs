@@ -24,6 +24,7 @@ mod session;
 mod srtp;
 mod timescale;
 mod tone;
+mod voice;
 
 pub use audio_port::AudioPort;
 pub use codec::{Codec, CodecError, Decoder, Encoder, OpusSettings};
@@ -50,3 +51,4 @@ pub use session::{MediaEvent, MediaSession, MediaStats, MediaTransmit, SessionPa
 pub use sipx_sdp::Direction;
 pub use srtp::{CryptoAttribute, MasterKey, Srtp, SrtpError, SrtpStats, Suite};
 pub use tone::{Tone, ToneGenerator};
+pub use voice::VoiceSettings;

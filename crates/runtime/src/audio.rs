@@ -7,7 +7,8 @@ use api::AudioStatus;
 use api::CallId;
 use audio::{Devices, Recording, Wav, WavPlayer, WavSource};
 use engine::AudioFactory;
-use media::{AudioPort, Tone};
+use media::{AudioPort, Tone, VoiceSettings};
+use tracing::{info, warn};
 
 /// Recordings of calls that ended, waiting for the run loop to write them:
 /// (file, sample rate, samples).
@@ -87,6 +88,18 @@ impl AudioFactory for DeviceAudio {
         self.devices.bus().shared().set_tones(headset, ring);
     }
 
+    fn processing(&mut self, voice: VoiceSettings) {
+        match self.devices.bus().set_voice(voice) {
+            Ok(()) => info!(
+                echo_cancellation = voice.echo_cancellation,
+                noise_suppression = voice.noise_suppression,
+                auto_gain = voice.auto_gain,
+                "microphone processing"
+            ),
+            Err(e) => warn!(error = %e, "the microphone goes out unprocessed"),
+        }
+    }
+
     fn status(&self) -> AudioStatus {
         let shared = self.devices.bus().shared();
         let levels = shared.levels();
@@ -100,6 +113,18 @@ impl AudioFactory for DeviceAudio {
             output_db: levels.output_db.round() as i16,
             underruns: load(&shared.underruns),
             overruns: load(&shared.overruns),
+            processing: {
+                let voice = self.devices.bus().voice();
+                [
+                    (voice.echo_cancellation, "echo_cancellation"),
+                    (voice.noise_suppression, "noise_suppression"),
+                    (voice.auto_gain, "auto_gain"),
+                ]
+                .into_iter()
+                .filter(|(on, _)| *on)
+                .map(|(_, name)| name.to_owned())
+                .collect()
+            },
             ..AudioStatus::default()
         }
     }

@@ -116,6 +116,7 @@ impl Ask for Phone {
 /// Plays a 440 Hz tone and records what it hears.
 pub struct ToneAndRecord {
     heard: Arc<Mutex<Vec<i16>>>,
+    processing: Arc<Mutex<Vec<media::VoiceSettings>>>,
 }
 
 pub struct TonePort {
@@ -145,6 +146,9 @@ impl AudioFactory for ToneAndRecord {
         })
     }
     fn close(&mut self, _call: CallId, _port: Box<dyn AudioPort>) {}
+    fn processing(&mut self, voice: media::VoiceSettings) {
+        self.processing.lock().expect("lock").push(voice);
+    }
 }
 
 /// An account registering at the scripted registrar as `user` with `password`.
@@ -168,6 +172,8 @@ pub struct Host {
     pub events: Vec<Event>,
     pub deadline: Instant,
     pub heard: Arc<Mutex<Vec<i16>>>,
+    /// The microphone processing the phone asked its audio for, in order.
+    pub processing: Arc<Mutex<Vec<media::VoiceSettings>>>,
     /// The DNS this host asks: (name, type) → answer; anything else has no records.
     pub zone: Vec<(String, sip::RecordType, sip::Answer)>,
     /// The questions it asked, in order.
@@ -230,6 +236,7 @@ impl Host {
         recording: engine::RecordingSettings,
     ) -> Self {
         let heard = Arc::new(Mutex::new(Vec::new()));
+        let processing = Arc::new(Mutex::new(Vec::new()));
         let config = PhoneConfig {
             stun: None,
             udp_keepalive: None,
@@ -246,6 +253,7 @@ impl Host {
             media_ip: addr(sip).ip(),
             audio: Box::new(ToneAndRecord {
                 heard: heard.clone(),
+                processing: processing.clone(),
             }),
             // G.711 unless a test asks for Opus (see `Host::with_codecs`).
             media: engine::MediaSettings {
@@ -285,6 +293,7 @@ impl Host {
             events: Vec::new(),
             deadline: now,
             heard,
+            processing,
             zone: Vec::new(),
             asked: Vec::new(),
             tls_peers: Vec::new(),
