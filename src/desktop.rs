@@ -97,6 +97,7 @@ pub fn run(
     }
     // Read before any other thread exists (the `time` crate refuses afterwards).
     settings.utc_offset = time::UtcOffset::current_local_offset().unwrap_or(time::UtcOffset::UTC);
+    settings.time_zone = system_time_zone();
     let (postbox, inbox) = gui::mailbox();
     let (requests_tx, requests_rx) = tokio::sync::mpsc::unbounded_channel();
     runtime_config.desk = Some(runtime::Desk {
@@ -200,5 +201,32 @@ pub(crate) fn desk_settings(config: &Config) -> gui::DeskSettings {
             .collect(),
         dial_plan: format!("sip:{{number}}@{domain}"),
         utc_offset: defaults.utc_offset,
+        time_zone: defaults.time_zone,
     }
+}
+
+/// The system's IANA zone: `TZ` when it names one, else `/etc/timezone`, else the target of
+/// the `/etc/localtime` link (`…/zoneinfo/Europe/Madrid`); `None` when none of them names a
+/// zone recall knows (times are then shown at the offset read at start).
+fn system_time_zone() -> Option<String> {
+    let known = |name: &str| {
+        api::Zone::parse(name.trim_start_matches(':'))
+            .ok()
+            .map(|zone| zone.name().to_owned())
+    };
+    if let Some(zone) = std::env::var("TZ").ok().as_deref().and_then(known) {
+        return Some(zone);
+    }
+    if let Some(zone) = std::fs::read_to_string("/etc/timezone")
+        .ok()
+        .as_deref()
+        .map(str::trim)
+        .and_then(known)
+    {
+        return Some(zone);
+    }
+    let link = std::fs::read_link("/etc/localtime").ok()?;
+    let link = link.to_string_lossy();
+    let (_, name) = link.split_once("zoneinfo/")?;
+    known(name)
 }

@@ -105,6 +105,41 @@ fn a_callback_is_worked_from_notification_to_done_through_the_api() {
         r#"{"at": "2001-01-01T00:00:00Z"}"#,
     );
     assert_eq!(status, 422, "a reschedule into the past: {body}");
+    // A wall-clock time in a named zone: July in Madrid is +02:00.
+    for (request, expect) in [
+        (
+            r#"{"local": "2099-07-01T10:00", "time_zone": "Mars/Olympus"}"#,
+            "unknown time zone",
+        ),
+        (
+            r#"{"local": "2099-03-29T02:30", "time_zone": "Europe/Madrid"}"#,
+            "does not exist in Europe/Madrid",
+        ),
+        (r#"{"local": "2099-07-01T10:00"}"#, "time_zone"),
+        (
+            r#"{"local": "2099-07-01T10:00", "at": "2099-07-01T10:00:00Z", "time_zone": "UTC"}"#,
+            "not both",
+        ),
+    ] {
+        let (status, body) = post_json(
+            agent.control,
+            &format!("/v1/interactions/{id}/reschedule"),
+            request,
+        );
+        assert_eq!(status, 400, "{request}: {body}");
+        assert!(body.to_string().contains(expect), "{request}: {body}");
+    }
+    let (status, body) = post_json(
+        agent.control,
+        &format!("/v1/interactions/{id}/reschedule"),
+        r#"{"local": "2099-07-01T10:00", "time_zone": "europe/madrid", "personal": true}"#,
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["reschedule"]["at"], "2099-07-01T10:00:00+02:00",
+        "{body}"
+    );
+    assert_eq!(body["reschedule"]["time_zone"], "Europe/Madrid", "{body}");
     let (status, body) = post_json(
         agent.control,
         &format!("/v1/interactions/{id}/disposition"),
@@ -147,6 +182,7 @@ fn a_callback_is_worked_from_notification_to_done_through_the_api() {
             "connected",
             "dtmf",
             "ended",
+            "rescheduled",
             "disposition",
             "note",
             "disposition",

@@ -10,7 +10,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 pub use interaction::{
     CallbackInfo, CallbackType, Channel, Contact, DesiredTime, Disposition, IdError, Interaction,
     InteractionId, InteractionState, Reschedule, StandardResponse, TimelineEntry, TimelineKind,
-    TransferOutcome, default_dispositions,
+    TransferOutcome, Zone, ZoneError, default_dispositions,
 };
 
 /// Identifies a call for as long as the process lives: `c-1`, `c-2`, …

@@ -247,6 +247,48 @@ fn a_rescheduled_callback_is_raised_again_at_its_time() {
 }
 
 #[test]
+fn a_callback_set_in_madrid_time_across_the_spring_change_rings_at_that_hour() {
+    let now = Instant::now();
+    let mut host = Host::new("agent", "127.0.0.1:5073", 33340, 6, false, now);
+    feed(&mut host, now, &invite("preview", "cb-dst@gms"));
+    let id = host.phone.interactions().pop().expect("interaction").id;
+    host.phone
+        .interaction_command(now, id, InteractionCommand::Accept)
+        .expect("accept");
+    // The phone's wall clock reads 2026-11-25 15:00 UTC (16:00 in Madrid, +01:00). The agent
+    // asks for Monday 29 March 2027 at 10:00 Madrid time: the clocks went forward on the 28th,
+    // so that is 08:00 UTC; the offset of the day it was chosen (+01:00) would say 09:00.
+    let request = api::Reschedule::local("2027-03-29", "10:00", "Europe/Madrid", None, true)
+        .expect("a time Madrid has");
+    assert_eq!(request.at, time::macros::datetime!(2027-03-29 08:00:00 UTC));
+    host.phone
+        .interaction_command(now, id, InteractionCommand::Reschedule { request })
+        .expect("reschedule");
+    host.phone
+        .interaction_command(now, id, InteractionCommand::Done)
+        .expect("done");
+    drain(&mut host);
+    let due = (time::macros::datetime!(2027-03-29 08:00:00 UTC)
+        - time::macros::datetime!(2026-11-25 15:00:00 UTC))
+    .unsigned_abs();
+    host.phone
+        .handle_input(Input::Timeout(now + due - Duration::from_secs(1)));
+    assert_eq!(host.phone.interactions().len(), 1, "not a second early");
+    host.phone.handle_input(Input::Timeout(now + due));
+    let raised = host
+        .phone
+        .interactions()
+        .pop()
+        .expect("raised at 10:00 Madrid");
+    assert_eq!(raised.origin, Some(id));
+    assert_eq!(raised.state, InteractionState::Notified);
+    assert_eq!(
+        raised.timeline[0].at,
+        time::macros::datetime!(2027-03-29 08:00:00 UTC)
+    );
+}
+
+#[test]
 fn auto_answer_headers_are_honoured_only_when_the_policy_allows() {
     let cases = [
         ("Call-Info: <sip:127.0.0.1>;answer-after=0", true),

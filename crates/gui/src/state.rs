@@ -35,6 +35,9 @@ pub struct DeskSettings {
     pub dial_plan: String,
     /// The agent's time zone (read at start, before any thread: see `time`'s soundness note).
     pub utc_offset: time::UtcOffset,
+    /// The agent's IANA time zone (`Europe/Madrid`), when the system names one: reschedules are
+    /// chosen in it and times are shown with the offset it has on their date.
+    pub time_zone: Option<String>,
 }
 
 impl Default for DeskSettings {
@@ -54,6 +57,7 @@ impl Default for DeskSettings {
             targets: Vec::new(),
             dial_plan: "sip:{number}@127.0.0.1".to_owned(),
             utc_offset: time::UtcOffset::UTC,
+            time_zone: None,
         }
     }
 }
@@ -76,7 +80,7 @@ pub struct RescheduleDraft {
     pub date: String,
     /// `HH:MM`.
     pub time: String,
-    /// An offset such as `+01:00` (empty: UTC).
+    /// An IANA zone such as `Europe/Madrid` or an offset such as `+01:00` (empty: UTC).
     pub zone: String,
     /// Call a different number.
     pub number: String,

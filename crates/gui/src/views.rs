@@ -380,7 +380,7 @@ fn work_area(ui: &mut Ui, state: &mut AppState, now: OffsetDateTime, out: &mut V
     ui.separator();
     ui.columns(2, |columns| {
         case_information(&mut columns[0], state, &interaction);
-        callback_information(&mut columns[0], &interaction, state.settings.utc_offset);
+        callback_information(&mut columns[0], &interaction, &agent_zone(&state.settings));
         contact(&mut columns[0], state, &interaction, out);
         dispositions(&mut columns[1], state, &interaction, out);
         note(&mut columns[1], state, &interaction, out);
@@ -711,7 +711,17 @@ fn case_information(ui: &mut Ui, state: &AppState, interaction: &Interaction) {
     }
 }
 
-fn callback_information(ui: &mut Ui, interaction: &Interaction, offset: time::UtcOffset) {
+/// The agent's zone: the system's IANA zone when it names one, else the offset read at start.
+fn agent_zone(settings: &crate::DeskSettings) -> api::Zone {
+    settings
+        .time_zone
+        .as_deref()
+        .and_then(|name| api::Zone::parse(name).ok())
+        .or_else(|| api::Zone::parse(&offset_text(settings.utc_offset)).ok())
+        .unwrap_or_else(api::Zone::utc)
+}
+
+fn callback_information(ui: &mut Ui, interaction: &Interaction, zone: &api::Zone) {
     let callback = &interaction.callback;
     ui.heading("Callback information");
     egui::Grid::new("callback").num_columns(2).show(ui, |ui| {
@@ -732,7 +742,7 @@ fn callback_information(ui: &mut Ui, interaction: &Interaction, offset: time::Ut
         if let Some(desired) = &callback.desired_time {
             let text = match desired {
                 api::DesiredTime::At(at) => {
-                    let local = at.to_offset(offset);
+                    let local = zone.local(*at);
                     format!(
                         "{}-{:02}-{:02} {:02}:{:02} (UTC{})",
                         local.year(),
@@ -959,7 +969,7 @@ fn reschedule_dialog(
             tomorrow.day()
         );
         draft.time = "10:00".to_owned();
-        draft.zone = offset_text(state.settings.utc_offset);
+        draft.zone = agent_zone(&state.settings).name().to_owned();
     }
     let mut close = false;
     let mut error = None;
@@ -971,7 +981,7 @@ fn reschedule_dialog(
                 for (label, field) in [
                     ("Date (YYYY-MM-DD)", &mut draft.date),
                     ("Time (HH:MM)", &mut draft.time),
-                    ("Time zone (+HH:MM)", &mut draft.zone),
+                    ("Time zone (Europe/Madrid or +01:00)", &mut draft.zone),
                     ("New number (optional)", &mut draft.number),
                 ] {
                     ui.label(label);
@@ -1012,31 +1022,31 @@ fn reschedule_dialog(
     }
 }
 
-/// A reschedule dialog whose date, time or zone does not read (what it made of them).
+/// A reschedule dialog whose date, time or zone does not read, or names a time the zone skips.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("The date, time or time zone is not valid: use 2026-12-24, 09:30 and +01:00 (got {0})")]
+#[error("Cannot schedule the callback: {0}")]
 pub struct BadReschedule(pub String);
 
-/// The dialog's fields as a reschedule request, or what is wrong with them.
+/// The dialog's fields as a reschedule request: the date and time are wall-clock time in the
+/// chosen zone, on that date (so a callback set across a daylight saving change keeps its hour).
 ///
 /// # Errors
-/// The date, time or zone does not read.
+/// The date, time or zone does not read, or the zone skips that time.
 pub fn parse_reschedule(draft: &RescheduleDraft) -> Result<api::Reschedule, BadReschedule> {
     let zone = if draft.zone.trim().is_empty() {
-        "+00:00"
+        "UTC"
     } else {
         draft.zone.trim()
     };
-    let text = format!("{}T{}:00{}", draft.date.trim(), draft.time.trim(), zone);
-    let at = OffsetDateTime::parse(&text, &time::format_description::well_known::Rfc3339)
-        .map_err(|_| BadReschedule(text.clone()))?;
     let number = draft.number.trim();
-    Ok(api::Reschedule {
-        at,
-        time_zone: Some(zone.to_owned()),
-        number: (!number.is_empty()).then(|| number.to_owned()),
-        personal: draft.personal,
-    })
+    api::Reschedule::local(
+        &draft.date,
+        &draft.time,
+        zone,
+        (!number.is_empty()).then(|| number.to_owned()),
+        draft.personal,
+    )
+    .map_err(|e| BadReschedule(e.to_string()))
 }
 
 fn timeline_text(kind: &TimelineKind) -> String {
@@ -1077,7 +1087,9 @@ fn timeline_text(kind: &TimelineKind) -> String {
             ("stop", _) => "recording stopped".to_owned(),
             (other, _) => format!("recording {other}"),
         },
-        TimelineKind::Rescheduled { request } => format!("rescheduled for {}", request.at),
+        TimelineKind::Rescheduled { request } => {
+            format!("rescheduled for {}", request.wall_text())
+        }
         TimelineKind::Disposition { code } => format!("disposition {code}"),
         TimelineKind::Note => "note saved".to_owned(),
         TimelineKind::Ended => "ended".to_owned(),

@@ -166,7 +166,7 @@ fn a_preview_is_called_done_or_scheduled() {
     h.run();
     // The dialog's fields are there; what the agent types lands in the draft.
     h.get_by_role_and_label(Role::TextInput, "Date (YYYY-MM-DD)");
-    h.get_by_role_and_label(Role::TextInput, "Time zone (+HH:MM)");
+    h.get_by_role_and_label(Role::TextInput, "Time zone (Europe/Madrid or +01:00)");
     {
         let desk = h.state_mut();
         let (_, draft) = desk.state.reschedule.as_mut().expect("the dialog is open");
@@ -625,6 +625,37 @@ fn team_search_covers_targets_contacts_recent_calls_and_typed_numbers() {
         state.team_matches().last().map(|m| m.1.as_str()),
         Some("sip:x@y")
     );
+}
+
+#[test]
+fn a_reschedule_in_a_named_zone_keeps_its_hour_across_the_clock_change() {
+    // Chosen in winter (+01:00) for a date after the clocks go forward (+02:00).
+    let draft = gui::RescheduleDraft {
+        date: "2027-03-29".to_owned(),
+        time: "10:00".to_owned(),
+        zone: "Europe/Madrid".to_owned(),
+        ..gui::RescheduleDraft::default()
+    };
+    let request = gui::parse_reschedule(&draft).expect("reschedule");
+    assert_eq!(request.at, time::macros::datetime!(2027-03-29 08:00 UTC));
+    assert_eq!(request.time_zone.as_deref(), Some("Europe/Madrid"));
+    let skipped = gui::RescheduleDraft {
+        date: "2027-03-28".to_owned(),
+        time: "02:30".to_owned(),
+        ..draft.clone()
+    };
+    let error = gui::parse_reschedule(&skipped)
+        .expect_err("skipped")
+        .to_string();
+    assert!(error.contains("does not exist in Europe/Madrid"), "{error}");
+    let unknown = gui::RescheduleDraft {
+        zone: "Madrid".to_owned(),
+        ..draft
+    };
+    let error = gui::parse_reschedule(&unknown)
+        .expect_err("unknown")
+        .to_string();
+    assert!(error.contains("unknown time zone \"Madrid\""), "{error}");
 }
 
 #[test]

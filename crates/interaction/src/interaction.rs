@@ -155,6 +155,51 @@ pub struct Reschedule {
     pub personal: bool,
 }
 
+impl Reschedule {
+    /// A callback for a wall-clock date (`YYYY-MM-DD`) and time (`HH:MM`) in a zone (an IANA name
+    /// such as `Europe/Madrid`, or an offset): the instant is the one the zone means on that date,
+    /// daylight saving included, and the zone is kept by its canonical name for display.
+    ///
+    /// # Errors
+    /// The zone, date or time does not read, or the zone skips that time.
+    pub fn local(
+        date: &str,
+        time: &str,
+        zone: &str,
+        number: Option<String>,
+        personal: bool,
+    ) -> Result<Self, crate::ZoneError> {
+        let zone = crate::Zone::parse(zone)?;
+        Ok(Self {
+            at: zone.instant_of(date, time)?,
+            time_zone: Some(zone.name().to_owned()),
+            number,
+            personal,
+        })
+    }
+
+    /// The time as the agent chose it: `2027-03-29 10:00 Europe/Madrid` (in UTC when the zone
+    /// is missing or unknown).
+    #[must_use]
+    pub fn wall_text(&self) -> String {
+        let zone = self
+            .time_zone
+            .as_deref()
+            .and_then(|name| crate::Zone::parse(name).ok())
+            .unwrap_or_else(crate::Zone::utc);
+        let local = zone.local(self.at);
+        format!(
+            "{}-{:02}-{:02} {:02}:{:02} {}",
+            local.year(),
+            u8::from(local.month()),
+            local.day(),
+            local.hour(),
+            local.minute(),
+            zone.name()
+        )
+    }
+}
+
 /// What happened, on the timeline.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]

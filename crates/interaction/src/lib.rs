@@ -11,6 +11,7 @@ mod callback;
 mod directory;
 mod interaction;
 mod query;
+mod zone;
 
 pub use attached::{AttachedData, BodyPart, DataFlag, KeyMap, Limits};
 pub use callback::{CallbackInfo, CallbackType, DesiredTime};
@@ -21,3 +22,4 @@ pub use interaction::{
     default_dispositions,
 };
 pub use query::Query;
+pub use zone::{Zone, ZoneError, offset_text, parse_wall};

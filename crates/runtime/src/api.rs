@@ -540,9 +540,48 @@ struct InteractionBody {
     text: Option<String>,
     #[serde(default, with = "time::serde::rfc3339::option")]
     at: Option<time::OffsetDateTime>,
+    /// A wall-clock time (`2027-03-29T10:00`) in `time_zone`, instead of `at`.
+    local: Option<String>,
     time_zone: Option<String>,
     number: Option<String>,
     personal: Option<bool>,
+}
+
+/// A reschedule body: an instant (`at`, RFC 3339), or a wall-clock time (`local`) in an IANA
+/// zone or offset (`time_zone`), read with that zone's rules on that date.
+fn reschedule_request(request: InteractionBody) -> Result<Reschedule, ApiError> {
+    let personal = request.personal.unwrap_or(true);
+    match (request.at, request.local) {
+        (Some(_), Some(_)) => Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            "give \"at\" (an instant) or \"local\" (a wall-clock time in \"time_zone\"), not both"
+                .to_owned(),
+        )),
+        (Some(at), None) => Ok(Reschedule {
+            at,
+            time_zone: request.time_zone,
+            number: request.number,
+            personal,
+        }),
+        (None, Some(local)) => {
+            let zone = request.time_zone.ok_or_else(|| {
+                missing("\"time_zone\": the zone of \"local\", e.g. Europe/Madrid")
+            })?;
+            let (date, time) = local.trim().split_once(['T', ' ']).ok_or_else(|| {
+                ApiError(
+                    StatusCode::BAD_REQUEST,
+                    format!(
+                        "\"local\" is not a date and time such as 2027-03-29T10:00 (got {local:?})"
+                    ),
+                )
+            })?;
+            Reschedule::local(date, time, &zone, request.number, personal)
+                .map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.to_string()))
+        }
+        (None, None) => Err(missing(
+            "\"at\": the new time, RFC 3339 (or \"local\" with \"time_zone\")",
+        )),
+    }
 }
 
 fn missing(what: &str) -> ApiError {
@@ -572,14 +611,7 @@ async fn interaction_action(
             text: request.text.ok_or_else(|| missing("\"text\": the note"))?,
         },
         "reschedule" => InteractionCommand::Reschedule {
-            request: Reschedule {
-                at: request
-                    .at
-                    .ok_or_else(|| missing("\"at\": the new time, RFC 3339"))?,
-                time_zone: request.time_zone,
-                number: request.number,
-                personal: request.personal.unwrap_or(true),
-            },
+            request: reschedule_request(request)?,
         },
         other => {
             return Err(ApiError(
