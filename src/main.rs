@@ -6,6 +6,7 @@ mod demo;
 mod desktop;
 mod error;
 mod export;
+mod man;
 mod seed;
 mod settings;
 
@@ -14,7 +15,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 use recall_config as config;
 
 use crate::config::{Config, parse_listen};
@@ -53,6 +54,13 @@ enum Mode {
     Devices,
     /// Write a lab CA and a certificate it signed (ca.pem, cert.pem, key.pem) for TLS.
     Cert(CertArgs),
+    /// Write the manual pages (recall.1, recall-COMMAND.1) into a directory, for packaging.
+    #[command(hide = true)]
+    Man {
+        /// The directory to write into (made if missing).
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -183,6 +191,23 @@ fn main() -> ExitCode {
     if let Mode::Export(args) = &mode {
         return run_export(args);
     }
+    if let Mode::Man { out } = &mode {
+        return match man::write(Cli::command(), out) {
+            Ok(pages) => {
+                for page in pages {
+                    println!("{}", page.display());
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!(
+                    "recall: cannot write the manual pages to {}: {e}",
+                    out.display()
+                );
+                ExitCode::from(1)
+            }
+        };
+    }
     if let Mode::Cert(args) = &mode {
         return match cert::write(&args.out, &args.names) {
             Ok(files) => {
@@ -216,9 +241,12 @@ fn main() -> ExitCode {
     let verbose = match &mode {
         Mode::Headless(_) | Mode::Desktop(_) => "info",
         Mode::Call(args) if args.common.log_sip => "info",
-        Mode::Call(_) | Mode::Export(_) | Mode::Devices | Mode::Cert(_) | Mode::Demo { .. } => {
-            "warn"
-        }
+        Mode::Call(_)
+        | Mode::Export(_)
+        | Mode::Devices
+        | Mode::Cert(_)
+        | Mode::Man { .. }
+        | Mode::Demo { .. } => "warn",
     };
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -259,7 +287,7 @@ fn run(mode: Mode) -> Result<ExitCode, Failure> {
     let (common, default_listen) = match &mode {
         Mode::Headless(args) | Mode::Desktop(args) => (&args.common, "udp:127.0.0.1:5060"),
         Mode::Call(args) => (&args.common, "udp:127.0.0.1:0"),
-        Mode::Export(_) | Mode::Devices | Mode::Cert(_) | Mode::Demo { .. } => {
+        Mode::Export(_) | Mode::Devices | Mode::Cert(_) | Mode::Man { .. } | Mode::Demo { .. } => {
             return Err(Failure::Usage(
                 "export and devices run on their own".to_owned(),
             ));
@@ -352,7 +380,7 @@ fn run(mode: Mode) -> Result<ExitCode, Failure> {
             };
             (None, None, Some(plan))
         }
-        Mode::Export(_) | Mode::Devices | Mode::Cert(_) | Mode::Demo { .. } => {
+        Mode::Export(_) | Mode::Devices | Mode::Cert(_) | Mode::Man { .. } | Mode::Demo { .. } => {
             return Err(Failure::Usage(
                 "export and devices run on their own".to_owned(),
             ));
@@ -436,18 +464,24 @@ fn run(mode: Mode) -> Result<ExitCode, Failure> {
         log_sip: common.log_sip,
         db: match &mode {
             Mode::Headless(args) | Mode::Desktop(args) => args.db.clone(),
-            Mode::Call(_) | Mode::Export(_) | Mode::Devices | Mode::Cert(_) | Mode::Demo { .. } => {
-                None
-            }
+            Mode::Call(_)
+            | Mode::Export(_)
+            | Mode::Devices
+            | Mode::Cert(_)
+            | Mode::Man { .. }
+            | Mode::Demo { .. } => None,
         },
         webhook: match &mode {
             Mode::Headless(_) | Mode::Desktop(_) => config
                 .webhook
                 .to_runtime(config.tls.ca.as_deref())
                 .map_err(|e| Failure::Usage(e.to_string()))?,
-            Mode::Call(_) | Mode::Export(_) | Mode::Devices | Mode::Cert(_) | Mode::Demo { .. } => {
-                None
-            }
+            Mode::Call(_)
+            | Mode::Export(_)
+            | Mode::Devices
+            | Mode::Cert(_)
+            | Mode::Man { .. }
+            | Mode::Demo { .. } => None,
         },
         seed: match &mode {
             Mode::Headless(HeadlessArgs {

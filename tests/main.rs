@@ -20,6 +20,7 @@ mod ipv6;
 mod kamailio_baresip;
 mod malformed;
 mod mwi;
+mod packaging;
 mod presence;
 mod recording;
 mod settings;
