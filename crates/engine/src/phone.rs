@@ -386,6 +386,7 @@ impl Phone {
             Request::SetContacts(contacts) => self.use_contacts(contacts),
             Request::SetCallbackSettings(callbacks) => self.use_callback_settings(callbacks),
             Request::Restore(stored) => self.restore(now, stored),
+            Request::Headset(button) => return self.headset_press(now, button),
         }
         Ok(Reply::Done)
     }
@@ -761,6 +762,106 @@ impl Phone {
     }
 
     /// Tells the audio which tones to play when that changed.
+    /// What a headset button does now: the call ringing in is answered or refused (through its
+    /// interaction when it is a callback, as the toast's buttons do), the call in hand hung
+    /// up, muted or held; when idle, Redial calls the last number dialled.
+    fn headset_press(
+        &mut self,
+        now: Instant,
+        button: headset::Button,
+    ) -> Result<Reply, EngineError> {
+        use api::CallState as S;
+        let views = self.calls();
+        let ringing = views.iter().find(|c| c.state == S::Ringing);
+        let current = views
+            .iter()
+            .rev()
+            .find(|c| matches!(c.state, S::Connected | S::Held | S::Dialing));
+        let state = headset::CallState {
+            ringing: ringing.is_some(),
+            in_call: current.is_some(),
+        };
+        let Some(action) = headset::Headset::action(button, state) else {
+            tracing::debug!(?button, "headset: nothing to do");
+            return Ok(Reply::Done);
+        };
+        tracing::info!(?button, ?action, "headset");
+        let notified = |call: &CallView| {
+            call.interaction_id.filter(|id| {
+                self.desk
+                    .get(*id)
+                    .is_some_and(|i| i.state == api::InteractionState::Notified)
+            })
+        };
+        let command = match (action, ringing, current) {
+            (headset::Action::Answer, Some(call), _) => {
+                if let Some(id) = notified(call) {
+                    return self
+                        .interaction_action(now, id, api::InteractionCommand::Accept)
+                        .map(|i| Reply::Interaction(Box::new(i)));
+                }
+                Command::Answer { call: call.id }
+            }
+            (headset::Action::Reject, Some(call), _) => {
+                if let Some(id) = notified(call) {
+                    return self
+                        .interaction_action(
+                            now,
+                            id,
+                            api::InteractionCommand::Reject { status: None },
+                        )
+                        .map(|i| Reply::Interaction(Box::new(i)));
+                }
+                Command::Reject {
+                    call: call.id,
+                    status: None,
+                }
+            }
+            (headset::Action::HangUp, _, Some(call)) => Command::Hangup { call: call.id },
+            (headset::Action::ToggleMute, _, Some(call)) => Command::Mute {
+                call: call.id,
+                muted: !call.muted,
+            },
+            (headset::Action::ToggleHold, _, Some(call)) if call.state == S::Held => {
+                Command::Resume { call: call.id }
+            }
+            (headset::Action::ToggleHold, _, Some(call)) => Command::Hold { call: call.id },
+            (headset::Action::Redial, _, _) => {
+                let Some(last) = views
+                    .iter()
+                    .rev()
+                    .find(|c| c.direction == api::CallDirection::Outbound)
+                else {
+                    return Ok(Reply::Done);
+                };
+                Command::Dial {
+                    to: last.remote.clone(),
+                    account: None,
+                }
+            }
+            _ => return Ok(Reply::Done),
+        };
+        self.call_command(now, command)
+            .map(|view| Reply::Call(Box::new(view)))
+    }
+
+    /// The headset's lights for the calls as they stand: ring while a call rings in, off-hook
+    /// while one is in hand, mute while that call's microphone is muted.
+    #[must_use]
+    pub fn headset_lights(&self) -> headset::Lights {
+        use api::CallState as S;
+        let views = self.calls();
+        let current = views
+            .iter()
+            .rev()
+            .find(|c| matches!(c.state, S::Connected | S::Held | S::Dialing));
+        headset::Lights {
+            off_hook: current.is_some(),
+            ring: views.iter().any(|c| c.state == S::Ringing),
+            mute: current.is_some_and(|c| c.muted),
+        }
+    }
+
     fn update_tones(&mut self) {
         self.calls.update_tones(self.now);
     }

@@ -7,6 +7,7 @@ mod calls;
 mod dns;
 mod encryption;
 mod harness;
+mod headset_buttons;
 mod ice;
 mod interactions;
 mod limits;
