@@ -222,6 +222,8 @@ fn spawn_pbx(
     let (requests_tx, requests_rx) = tokio::sync::mpsc::unbounded_channel();
     let (deliveries_tx, deliveries_rx) = std::sync::mpsc::channel();
     let runtime_config = runtime::RuntimeConfig {
+        // The demo PBX has no headset; the agent's desktop does.
+        headset: runtime::HeadsetChoice::Off,
         tls: runtime::tls::TlsFiles::default(),
         keepalive: None,
         listen: vec![runtime::Listen {

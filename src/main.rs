@@ -449,6 +449,14 @@ fn run(mode: Mode) -> Result<ExitCode, Failure> {
         wall_clock: time::OffsetDateTime::now_utc(),
     };
     let runtime_config = runtime::RuntimeConfig {
+        // A one-off `recall call` leaves the headset to the agent's desktop.
+        headset: match &mode {
+            Mode::Call(_) => runtime::HeadsetChoice::Off,
+            _ => config
+                .headset
+                .to_choice()
+                .map_err(|e| Failure::Usage(e.to_string()))?,
+        },
         dns_servers: config
             .dns
             .addresses()

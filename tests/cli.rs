@@ -29,7 +29,13 @@ fn bad_flags_and_config_stop_with_one_line_and_exit_2() {
     std::fs::write(&bad_dns, "[dns]\nservers = [\"nowhere\"]\n").expect("write");
     let bad_stun = dir.join("bad-stun.toml");
     std::fs::write(&bad_stun, "[sip]\nstun_server = \"stun.example.com\"\n").expect("write");
-    let cases: [(&[&str], &str); 14] = [
+    let bad_headset = dir.join("bad-headset.toml");
+    std::fs::write(&bad_headset, "[headset]\ndevice = \"hidraw3\"\n").expect("write");
+    let cases: [(&[&str], &str); 15] = [
+        (
+            &["headless", "--config", bad_headset.to_str().expect("utf8")],
+            "config: headset.device is hidraw3; use \"auto\", \"off\" or a device node such as \"/dev/hidraw3\"",
+        ),
         (
             &["headless", "--control", "0.0.0.0:18080"],
             "the control API on 0.0.0.0:18080 would be reachable beyond this host: set [control] token first",

@@ -12,6 +12,7 @@ mod dtls_srtp;
 mod dtmf;
 mod flood;
 mod g722;
+mod headset;
 mod ice;
 mod ice_nat;
 mod instant_transfer;

@@ -36,6 +36,44 @@ pub struct Config {
     pub recording: RecordingSection,
     /// Watching colleagues (BLF, presence).
     pub presence: PresenceSection,
+    /// The headset's buttons and lights.
+    pub headset: HeadsetSection,
+}
+
+/// `[headset]`: the USB headset whose buttons answer, reject, mute, hold and hang up, and whose
+/// off-hook, ring and mute lights follow the calls (HID telephony page through hidraw).
+/// `device = "auto"` (the default: the first hidraw device with a hook switch), `"off"`, or a
+/// node such as `"/dev/hidraw3"`; `descriptor` names the report descriptor's file for a node
+/// that is not a hidraw device (a virtual headset in a lab).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HeadsetSection {
+    /// `auto`, `off` or a device node.
+    pub device: Option<String>,
+    /// The report descriptor's file, for a node without one in sysfs.
+    pub descriptor: Option<std::path::PathBuf>,
+}
+
+impl HeadsetSection {
+    /// The runtime's choice.
+    ///
+    /// # Errors
+    /// `device` is neither `auto`, `off` nor an absolute path.
+    pub fn to_choice(&self) -> Result<runtime::HeadsetChoice, ConfigError> {
+        match self.device.as_deref() {
+            None | Some("auto") => Ok(runtime::HeadsetChoice::Auto),
+            Some("off") => Ok(runtime::HeadsetChoice::Off),
+            Some(path) if path.starts_with('/') => Ok(runtime::HeadsetChoice::Device {
+                path: path.into(),
+                descriptor: self.descriptor.clone(),
+            }),
+            Some(other) => Err(ConfigError::Value {
+                key: "headset.device",
+                value: other.to_owned(),
+                expected: "use \"auto\", \"off\" or a device node such as \"/dev/hidraw3\"",
+            }),
+        }
+    }
 }
 
 /// `[presence]`: how the Team Communicator watches the `agent` targets of `[[desktop.targets]]`
@@ -854,6 +892,7 @@ impl Config {
         self.limits.to_limits(engine::Limits::DESKTOP)?;
         self.recording.to_settings(None)?;
         self.presence.to_settings(&self.desktop.targets)?;
+        self.headset.to_choice()?;
         for listen in &self.sip.listen {
             parse_listen(listen).map_err(ConfigError::Listen)?;
         }

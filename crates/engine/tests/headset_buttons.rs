@@ -8,35 +8,11 @@
 use std::time::{Duration, Instant};
 
 use crate::harness::{Ask, Host};
+use crate::interactions::{drain, feed};
 use api::{CallState, InteractionState};
-use engine::{Input, Output, Reply, Request};
+use engine::{Reply, Request};
 use headset::{Button, Lights};
-use sip::{Dest, Transport};
 use test_support::sip_fixture;
-
-fn feed(host: &mut Host, now: Instant, bytes: &[u8]) -> Vec<String> {
-    host.phone.handle_input(Input::Sip {
-        now,
-        source: Dest {
-            transport: Transport::Udp,
-            addr: "127.0.0.1:40000".parse().expect("addr"),
-        },
-        bytes,
-    });
-    drain(host)
-}
-
-fn drain(host: &mut Host) -> Vec<String> {
-    let mut sent = Vec::new();
-    loop {
-        match host.phone.poll_output() {
-            Output::Sip(t) => sent.push(String::from_utf8_lossy(&t.bytes).into_owned()),
-            Output::Event(e) => host.events.push(*e),
-            Output::Timeout(_) => return sent,
-            _ => {}
-        }
-    }
-}
 
 fn invite(call_id: &str) -> Vec<u8> {
     sip_fixture(

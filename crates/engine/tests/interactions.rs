@@ -19,7 +19,7 @@ fn gms() -> Dest {
 }
 
 /// Feeds a datagram; returns the SIP messages the phone sent.
-fn feed(host: &mut Host, now: Instant, bytes: &[u8]) -> Vec<String> {
+pub(crate) fn feed(host: &mut Host, now: Instant, bytes: &[u8]) -> Vec<String> {
     host.phone.handle_input(Input::Sip {
         now,
         source: gms(),
@@ -28,7 +28,7 @@ fn feed(host: &mut Host, now: Instant, bytes: &[u8]) -> Vec<String> {
     drain(host)
 }
 
-fn drain(host: &mut Host) -> Vec<String> {
+pub(crate) fn drain(host: &mut Host) -> Vec<String> {
     let mut sent = Vec::new();
     loop {
         match host.phone.poll_output() {

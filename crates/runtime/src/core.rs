@@ -93,6 +93,8 @@ fn plant(directory: &mut store::Store, seed: &crate::Seed) -> Result<(), store::
 
 struct Core {
     phone: Phone,
+    /// The agent's headset, when one is in use: its lights are written here.
+    headset: Option<crate::headset::HeadsetLink>,
     /// The SIP UDP sockets by address family (IPv4: `true`).
     sip_udp: HashMap<bool, Arc<UdpSocket>>,
     streams: StreamPool,
@@ -272,6 +274,8 @@ pub async fn run(
     drop(api_tx);
 
     let (report_tx, mut report_rx) = mpsc::unbounded_channel();
+    let (button_tx, mut button_rx) = mpsc::unbounded_channel();
+    let headset = crate::headset::open(&config.headset, button_tx);
     let (dns_tx, mut dns_rx) = mpsc::unbounded_channel();
     let dns = match crate::dns::Dns::new(&config.dns_servers) {
         Ok(dns) => Some(dns),
@@ -289,6 +293,7 @@ pub async fn run(
 
     let mut core = Core {
         phone,
+        headset,
         sip_udp,
         streams: StreamPool::new(config.keepalive),
         turn: TurnStreams::default(),
@@ -325,6 +330,9 @@ pub async fn run(
     let mut stopping_since: Option<Instant> = None;
     loop {
         let deadline = core.drain();
+        if let Some(headset) = core.headset.as_mut() {
+            headset.show(core.phone.headset_lights());
+        }
         core.write_recordings();
         core.bind_media_ports()?;
         if stopping_since.is_none()
@@ -364,6 +372,11 @@ pub async fn run(
             }
             Some(mail) = api_rx.recv() => core.on_mail(mail),
             Some(report) = report_rx.recv() => core.on_webhook_report(report),
+            Some(button) = button_rx.recv() => {
+                if let Err(e) = ask(&mut core.phone, Request::Headset(button)) {
+                    warn!(?button, error = %e, "headset button refused");
+                }
+            }
             Some((query, answer)) = dns_rx.recv() => {
                 core.phone.handle_input(Input::Resolved { now: Instant::now(), query, answer });
             }

@@ -7,6 +7,7 @@ mod audio;
 mod core;
 mod desk;
 pub mod dns;
+mod headset;
 mod net;
 mod plan;
 mod recorder;
@@ -20,6 +21,7 @@ use std::path::PathBuf;
 pub use crate::api::answer_without_phone;
 pub use crate::core::{RunError, run};
 pub use desk::Desk;
+pub use headset::HeadsetChoice;
 pub use plan::{CallOutcome, CallPlan};
 pub use webhook::{WebhookConfig, WebhookError};
 
@@ -103,6 +105,8 @@ pub struct RuntimeConfig {
     pub tls: tls::TlsFiles,
     /// Quiet time before a TCP/TLS flow recall opened is probed (`[sip] keepalive_s`).
     pub keepalive: Option<std::time::Duration>,
+    /// The headset whose buttons answer, mute and hang up, and whose lights follow the calls.
+    pub headset: HeadsetChoice,
 }
 
 /// The settings the desktop edits, kept by the binary (which owns the config file): it
