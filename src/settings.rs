@@ -72,6 +72,11 @@ impl runtime::SettingsStore for ConfigFile {
         if !same_devices(&self.config.audio, &config.audio) {
             on_restart.push("the sound devices".to_owned());
         }
+        if self.config.headset.device.as_deref().unwrap_or("auto")
+            != config.headset.device.as_deref().unwrap_or("auto")
+        {
+            on_restart.push("the headset".to_owned());
+        }
         if (&self.config.sip.stun_server, self.config.sip.keepalive_s)
             != (&config.sip.stun_server, config.sip.keepalive_s)
         {
@@ -159,6 +164,11 @@ pub fn settings_of(config: &Config) -> Settings {
         echo_cancellation: config.media.echo_cancellation,
         noise_suppression: config.media.noise_suppression,
         auto_gain: config.media.auto_gain,
+        headset: config
+            .headset
+            .device
+            .clone()
+            .filter(|device| device != "auto"),
     }
 }
 
@@ -236,6 +246,10 @@ fn write_settings(doc: &mut DocumentMut, settings: &Settings) {
             toml_edit::value(settings.noise_suppression),
         );
         media.insert("auto_gain", toml_edit::value(settings.auto_gain));
+    });
+    edit_section(doc, "headset", |headset| {
+        let device = settings.headset.as_deref().unwrap_or("auto");
+        headset.insert("device", toml_edit::value(device));
     });
     edit_section(doc, "sip", |sip| {
         set(
@@ -371,6 +385,11 @@ reject_status = 603
         assert!(settings.echo_cancellation && settings.noise_suppression && !settings.auto_gain);
         settings.noise_suppression = false;
         settings.auto_gain = true;
+        assert_eq!(
+            settings.headset, None,
+            "automatic unless the file says otherwise"
+        );
+        settings.headset = Some("/dev/hidraw3".to_owned());
         let applied = store.save(&settings).expect("saves");
         assert_eq!(
             applied.media.voice,
@@ -395,9 +414,17 @@ reject_status = 603
             applied.media.codecs,
             vec![media::Codec::Pcma, media::Codec::Opus]
         );
-        assert!(applied.on_restart.is_empty());
+        assert_eq!(
+            applied.on_restart,
+            ["the headset"],
+            "a new headset is opened at start"
+        );
 
         let text = std::fs::read_to_string(&path).expect("reads");
+        assert!(
+            text.contains("[headset]\ndevice = \"/dev/hidraw3\""),
+            "{text}"
+        );
         for kept in [
             "# my desk",
             "# keep this",

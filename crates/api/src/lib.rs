@@ -867,6 +867,8 @@ pub enum Reply {
         outputs: Vec<String>,
         /// Why no devices are listed, when none are.
         devices_note: Option<String>,
+        /// Telephony headsets there are (hidraw nodes whose descriptor has a hook switch).
+        headsets: Vec<String>,
         /// Where they are saved (`None`: they last until recall stops).
         file: Option<String>,
     },
@@ -930,6 +932,10 @@ pub struct Settings {
     /// Bring the agent's voice to a steady level (`[media] auto_gain`).
     #[serde(default)]
     pub auto_gain: bool,
+    /// The headset whose buttons and lights follow the calls (`[headset] device`): `None` is
+    /// `auto` (the first telephony headset found), `"off"`, or a node such as `/dev/hidraw3`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub headset: Option<String>,
 }
 
 fn default_keepalive() -> u64 {

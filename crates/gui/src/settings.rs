@@ -66,6 +66,10 @@ pub struct SettingsDraft {
     pub noise_suppression: bool,
     /// Automatic gain control of the microphone.
     pub auto_gain: bool,
+    /// The headset for buttons and lights: `None` automatic, `off`, or a device node.
+    pub headset: Option<String>,
+    /// Telephony headsets to choose from (device nodes).
+    pub headsets: Vec<String>,
     /// The Reject status as typed.
     pub reject_status: String,
     /// The Not Ready status (480, 486 or 603).
@@ -137,6 +141,8 @@ impl SettingsDraft {
             echo_cancellation: settings.echo_cancellation,
             noise_suppression: settings.noise_suppression,
             auto_gain: settings.auto_gain,
+            headset: settings.headset,
+            headsets: Vec::new(),
             reject_status: settings.reject_status.to_string(),
             not_ready_status: settings.not_ready_status,
             preview_timeout: settings
@@ -302,6 +308,7 @@ impl SettingsDraft {
             echo_cancellation: self.echo_cancellation,
             noise_suppression: self.noise_suppression,
             auto_gain: self.auto_gain,
+            headset: self.headset.clone(),
         })
     }
 }

@@ -353,6 +353,29 @@ fn sound(ui: &mut Ui, draft: &mut SettingsDraft, audio: &AudioStatus, out: &mut 
         meter(ui, "Microphone level", audio.input_db);
         meter(ui, "Headset level", audio.output_db);
     });
+    let mut headsets = draft.headsets.clone();
+    if let Some(chosen) = &draft.headset
+        && chosen != "off"
+        && !headsets.contains(chosen)
+    {
+        // A device saved before and not plugged in now stays choosable.
+        headsets.push(chosen.clone());
+    }
+    headsets.push("off".to_owned());
+    egui::Grid::new("headset buttons")
+        .num_columns(2)
+        .show(ui, |ui| {
+            device(
+                ui,
+                "Headset buttons and lights",
+                &mut draft.headset,
+                &headsets,
+                "Automatic (the first telephony headset)",
+            );
+        });
+    if draft.headsets.is_empty() {
+        ui.label("No telephony headset is plugged in (USB HID, telephony page).");
+    }
     ui.label("Microphone processing (applied when saved, during calls too):");
     ui.checkbox(
         &mut draft.echo_cancellation,

@@ -185,15 +185,12 @@ impl AppState {
                 inputs,
                 outputs,
                 devices_note,
+                headsets,
                 file,
             }) => {
-                self.settings_window = Some(SettingsDraft::new(
-                    settings,
-                    inputs,
-                    outputs,
-                    devices_note,
-                    file,
-                ));
+                let mut draft = SettingsDraft::new(settings, inputs, outputs, devices_note, file);
+                draft.headsets = headsets;
+                self.settings_window = Some(draft);
             }
             Delivery::Reply(Reply::SettingsSaved { on_restart }) => {
                 if let Some(draft) = &mut self.settings_window {

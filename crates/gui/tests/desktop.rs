@@ -729,6 +729,7 @@ fn saved_settings() -> Delivery {
         inputs: vec!["alsa:headset-mic".to_owned()],
         outputs: vec!["alsa:headset".to_owned()],
         devices_note: None,
+        headsets: vec!["/dev/hidraw3".to_owned()],
         file: Some("/home/agent/.config/recall/config.toml".to_owned()),
     })
 }
@@ -945,11 +946,26 @@ fn the_audio_page_has_devices_level_meters_and_a_test_tone() {
     h.run();
     h.get_by_label("alsa:headset").click();
     h.run();
+    // The USB headset's buttons: automatic until one is picked.
+    assert_eq!(
+        h.state()
+            .state
+            .settings_window
+            .as_ref()
+            .map(|d| d.headset.clone()),
+        Some(None)
+    );
+    h.get_by_role_and_label(Role::ComboBox, "Headset buttons and lights")
+        .click();
+    h.run();
+    h.get_by_label("/dev/hidraw3").click();
+    h.run();
     h.get_by_role_and_label(Role::Button, "Save").click();
     h.run();
     let saved = saved_request(&h.state().asked).expect("saved");
     assert_eq!(saved.output.as_deref(), Some("alsa:headset"));
     assert_eq!(saved.input, None);
+    assert_eq!(saved.headset.as_deref(), Some("/dev/hidraw3"));
 }
 
 #[test]

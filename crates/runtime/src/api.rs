@@ -199,6 +199,7 @@ async fn get_settings(State(state): State<AppState>) -> Result<Json<serde_json::
         inputs,
         outputs,
         devices_note,
+        headsets,
         file,
     } => Json(json!({
         "settings": settings,
@@ -206,6 +207,7 @@ async fn get_settings(State(state): State<AppState>) -> Result<Json<serde_json::
         "inputs": inputs,
         "outputs": outputs,
         "devices_note": devices_note,
+        "headsets": headsets,
     })))
 }
 

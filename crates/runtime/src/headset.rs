@@ -175,6 +175,23 @@ fn sysfs_descriptor(node: &Path) -> PathBuf {
         .join("device/report_descriptor")
 }
 
+/// The hidraw nodes that are telephony headsets (`/dev/hidraw3`), for the Settings window.
+pub(crate) fn list() -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(SYS_HIDRAW) else {
+        return Vec::new();
+    };
+    let mut nodes: Vec<String> = entries
+        .filter_map(Result::ok)
+        .filter(|e| {
+            std::fs::read(e.path().join("device/report_descriptor"))
+                .is_ok_and(|d| Headset::new(&d).is_ok())
+        })
+        .map(|e| Path::new("/dev").join(e.file_name()).display().to_string())
+        .collect();
+    nodes.sort();
+    nodes
+}
+
 /// The first hidraw device that is a telephony headset.
 fn find() -> Option<(PathBuf, Vec<u8>)> {
     let mut nodes: Vec<_> = std::fs::read_dir(SYS_HIDRAW)

@@ -256,6 +256,7 @@ fn settings_reply(settings: api::Settings, file: Option<String>) -> Reply {
         inputs,
         outputs,
         devices_note,
+        headsets: crate::headset::list(),
         file,
     }
 }
