@@ -20,7 +20,7 @@ pub use settings::{
 pub use state::{
     AppState, DeskSettings, RescheduleDraft, Target, TeamAction, kind_label, state_label, summary,
 };
-pub use views::{BadReschedule, desktop, parse_reschedule};
+pub use views::{BadReschedule, desktop, mailto, parse_reschedule};
 
 /// The core's way in: hands the window a delivery and wakes it, even while it is minimised.
 #[derive(Clone)]

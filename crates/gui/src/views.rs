@@ -384,7 +384,8 @@ fn work_area(ui: &mut Ui, state: &mut AppState, now: OffsetDateTime, out: &mut V
         contact(&mut columns[0], state, &interaction, out);
         dispositions(&mut columns[1], state, &interaction, out);
         note(&mut columns[1], state, &interaction, out);
-        responses(&mut columns[1], state);
+        let email = interaction.contact.as_ref().and_then(|c| c.email.clone());
+        responses(&mut columns[1], state, email.as_deref());
     });
     ui.separator();
     ui.heading("History of this interaction");
@@ -573,7 +574,7 @@ fn toolbar(
                 }
             }
             ui.toggle_value(&mut state.keypad, "Keypad");
-            participants(ui, state, call, out);
+            participants(ui, state, call, interaction, out);
         } else {
             let can_call = matches!(
                 interaction.state,
@@ -612,7 +613,13 @@ fn toolbar(
 }
 
 /// The participants of the call (its peer, a consultation, a conference), each with a menu.
-fn participants(ui: &mut Ui, state: &AppState, call: &CallView, out: &mut Vec<Request>) {
+fn participants(
+    ui: &mut Ui,
+    state: &AppState,
+    call: &CallView,
+    interaction: &Interaction,
+    out: &mut Vec<Request>,
+) {
     let others: Vec<&CallView> = state
         .live_calls()
         .into_iter()
@@ -629,6 +636,27 @@ fn participants(ui: &mut Ui, state: &AppState, call: &CallView, out: &mut Vec<Re
             call.remote,
             call_state_label(call.state)
         ));
+        // The customer's other channels: the number to paste elsewhere, an e-mail.
+        let number = interaction
+            .callback
+            .customer_number
+            .clone()
+            .unwrap_or_else(|| uri_user(&call.remote));
+        if ui.button("Copy number").on_hover_text(&number).clicked() {
+            ui.ctx().copy_text(number);
+        }
+        if let Some(email) = interaction
+            .contact
+            .as_ref()
+            .and_then(|c| c.email.as_deref())
+            && ui
+                .button("E-mail the contact")
+                .on_hover_text(email)
+                .clicked()
+        {
+            ui.ctx()
+                .open_url(egui::OpenUrl::new_tab(mailto(email, "", "")));
+        }
         for other in others {
             ui.separator();
             ui.label(format!(
@@ -878,7 +906,50 @@ fn note(ui: &mut Ui, state: &mut AppState, interaction: &Interaction, out: &mut 
     }
 }
 
-fn responses(ui: &mut Ui, state: &mut AppState) {
+/// The user part of a SIP URI (`sip:+15550100@pbx` → `+15550100`), or the URI itself.
+fn uri_user(uri: &str) -> String {
+    let rest = uri
+        .trim_start_matches('<')
+        .trim_start_matches("sips:")
+        .trim_start_matches("sip:")
+        .trim_start_matches("tel:");
+    rest.split(['@', ';', '>'])
+        .next()
+        .filter(|user| !user.is_empty())
+        .unwrap_or(uri)
+        .to_owned()
+}
+
+/// A `mailto:` URL (RFC 6068) the system's mail handler opens: subject and body
+/// percent-encoded as UTF-8, empty ones left out.
+#[must_use]
+pub fn mailto(to: &str, subject: &str, body: &str) -> String {
+    fn encode(text: &str, keep: &[u8]) -> String {
+        let mut out = String::new();
+        for byte in text.bytes() {
+            if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) || keep.contains(&byte) {
+                out.push(char::from(byte));
+            } else {
+                out.push_str(&format!("%{byte:02X}"));
+            }
+        }
+        out
+    }
+    let mut url = format!("mailto:{}", encode(to.trim(), b"@+"));
+    let mut sep = '?';
+    for (key, value) in [("subject", subject), ("body", body)] {
+        if !value.is_empty() {
+            url.push(sep);
+            url.push_str(key);
+            url.push('=');
+            url.push_str(&encode(value, b""));
+            sep = '&';
+        }
+    }
+    url
+}
+
+fn responses(ui: &mut Ui, state: &mut AppState, email: Option<&str>) {
     ui.heading("Responses");
     let search =
         ui.add(egui::TextEdit::singleline(&mut state.response_query).hint_text("Search responses"));
@@ -894,6 +965,15 @@ fn responses(ui: &mut Ui, state: &mut AppState) {
         ui.horizontal(|ui| {
             if ui.small_button("Copy").on_hover_text(&body).clicked() {
                 ui.ctx().copy_text(body.clone());
+            }
+            if let Some(email) = email
+                && ui
+                    .small_button("E-mail")
+                    .on_hover_text(format!("{title} to {email}"))
+                    .clicked()
+            {
+                ui.ctx()
+                    .open_url(egui::OpenUrl::new_tab(mailto(email, &title, &body)));
             }
             ui.label(RichText::new(title).strong());
         });

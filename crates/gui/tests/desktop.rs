@@ -1066,3 +1066,81 @@ fn the_team_communicator_shows_each_watched_colleagues_state_and_follows_it() {
     }));
     assert_eq!(label(&state), "Bob (agent) — ringing");
 }
+
+/// The URLs and clipboard texts a frame handed to the system.
+fn handed_out(h: &Harness<'static, Desk>) -> (Vec<String>, Vec<String>) {
+    let mut urls = Vec::new();
+    let mut copied = Vec::new();
+    for command in &h.output().platform_output.commands {
+        match command {
+            egui::OutputCommand::OpenUrl(open) => urls.push(open.url.clone()),
+            egui::OutputCommand::CopyText(text) => copied.push(text.clone()),
+            _ => {}
+        }
+    }
+    (urls, copied)
+}
+
+#[test]
+fn the_customer_is_e_mailed_a_standard_response_and_their_number_copied() {
+    let mut connected = interaction(3, "connected", "immediate", Some(3));
+    connected.contact = Some(api::Contact {
+        id: 7,
+        name: "Ana Ruiz".to_owned(),
+        numbers: vec!["+1 555 0100".to_owned()],
+        email: Some("ana.ruiz@example.com".to_owned()),
+        notes: None,
+    });
+    let mut state = state_with(vec![connected], vec![call(3, "connected", Some(3))]);
+    state.apply(Delivery::Reply(Reply::Directory {
+        contacts: vec![],
+        responses: vec![api::StandardResponse {
+            id: 1,
+            title: "Payment received".to_owned(),
+            body: "Thank you, Ana: payment & case 4711 closed.".to_owned(),
+        }],
+    }));
+    state.selected = Some(InteractionId(3));
+    let mut h = harness(state);
+    h.run();
+    h.get_by_role_and_label(Role::Button, "E-mail").click();
+    h.step();
+    let (urls, _) = handed_out(&h);
+    assert_eq!(
+        urls,
+        [
+            "mailto:ana.ruiz@example.com?subject=Payment%20received&body=Thank%20you%2C%20Ana%3A%20payment%20%26%20case%204711%20closed."
+        ]
+    );
+    h.run();
+    h.get_by_role_and_label(Role::Button, "Participants")
+        .click();
+    h.run();
+    h.get_by_role_and_label(Role::Button, "Copy number").click();
+    h.step();
+    assert_eq!(handed_out(&h).1, ["+1 555 0100"]);
+    h.run();
+    h.get_by_role_and_label(Role::Button, "Participants")
+        .click();
+    h.run();
+    h.get_by_role_and_label(Role::Button, "E-mail the contact")
+        .click();
+    h.step();
+    assert_eq!(handed_out(&h).0, ["mailto:ana.ruiz@example.com"]);
+}
+
+#[test]
+fn mailto_urls_encode_what_a_mail_handler_would_misread() {
+    assert_eq!(
+        gui::mailto(
+            "a+b@example.com",
+            "Re: case #4711?",
+            "Línea 1\nLínea 2 = 100%"
+        ),
+        "mailto:a+b@example.com?subject=Re%3A%20case%20%234711%3F&body=L%C3%ADnea%201%0AL%C3%ADnea%202%20%3D%20100%25"
+    );
+    assert_eq!(
+        gui::mailto("x@y.z", "", "only a body"),
+        "mailto:x@y.z?body=only%20a%20body"
+    );
+}
