@@ -181,6 +181,22 @@ fn a_caller_who_gives_up_leaves_a_missed_interaction() {
     assert_eq!(interaction.state, InteractionState::Missed);
 }
 
+/// The agent reschedules the interaction and marks it done.
+fn reschedule_and_finish(
+    host: &mut Host,
+    now: Instant,
+    id: api::InteractionId,
+    request: api::Reschedule,
+) {
+    host.phone
+        .interaction_command(now, id, InteractionCommand::Reschedule { request })
+        .expect("reschedule");
+    host.phone
+        .interaction_command(now, id, InteractionCommand::Done)
+        .expect("done");
+    drain(host);
+}
+
 #[test]
 fn a_rescheduled_callback_is_raised_again_at_its_time() {
     let now = Instant::now();
@@ -199,13 +215,7 @@ fn a_rescheduled_callback_is_raised_again_at_its_time() {
         number: Some("+1 555 0199".to_owned()),
         personal: true,
     };
-    host.phone
-        .interaction_command(now, id, InteractionCommand::Reschedule { request })
-        .expect("reschedule");
-    host.phone
-        .interaction_command(now, id, InteractionCommand::Done)
-        .expect("done");
-    drain(&mut host);
+    reschedule_and_finish(&mut host, now, id, request);
     let deadline = match host.phone.poll_output() {
         Output::Timeout(at) => at,
         other => panic!("{other:?}"),
@@ -261,13 +271,7 @@ fn a_callback_set_in_madrid_time_across_the_spring_change_rings_at_that_hour() {
     let request = api::Reschedule::local("2027-03-29", "10:00", "Europe/Madrid", None, true)
         .expect("a time Madrid has");
     assert_eq!(request.at, time::macros::datetime!(2027-03-29 08:00:00 UTC));
-    host.phone
-        .interaction_command(now, id, InteractionCommand::Reschedule { request })
-        .expect("reschedule");
-    host.phone
-        .interaction_command(now, id, InteractionCommand::Done)
-        .expect("done");
-    drain(&mut host);
+    reschedule_and_finish(&mut host, now, id, request);
     let due = (time::macros::datetime!(2027-03-29 08:00:00 UTC)
         - time::macros::datetime!(2026-11-25 15:00:00 UTC))
     .unsigned_abs();
