@@ -389,10 +389,11 @@ fn work_area(ui: &mut Ui, state: &mut AppState, now: OffsetDateTime, out: &mut V
     });
     ui.separator();
     ui.heading("History of this interaction");
+    let zone = agent_zone(&state.settings);
     for entry in &interaction.timeline {
         ui.label(format!(
             "{}  {}",
-            clock(entry.at),
+            clock(zone.local(entry.at)),
             timeline_text(&entry.kind)
         ));
     }

@@ -1144,3 +1144,20 @@ fn mailto_urls_encode_what_a_mail_handler_would_misread() {
         "mailto:x@y.z?body=only%20a%20body"
     );
 }
+
+#[test]
+fn the_interaction_history_reads_in_the_agents_time_zone() {
+    let mut state = state_with(
+        vec![interaction(3, "connected", "immediate", Some(4))],
+        vec![call(4, "connected", Some(3))],
+    );
+    // Notified at 2026-11-18 11:06:40 UTC: 12:06:40 in Madrid (+01:00 in November).
+    state.settings.time_zone = Some("Europe/Madrid".to_owned());
+    state.selected = Some(InteractionId(3));
+    let mut h = harness(state);
+    h.run();
+    h.get_by_label("12:06:40  notified");
+    h.state_mut().state.settings.time_zone = Some("America/New_York".to_owned());
+    h.run();
+    h.get_by_label("06:06:40  notified");
+}
