@@ -63,6 +63,16 @@ enum Mode {
     },
 }
 
+impl Mode {
+    /// The agent's own options, for the modes that run the agent (desktop and headless).
+    fn agent(&self) -> Option<&HeadlessArgs> {
+        match self {
+            Mode::Headless(args) | Mode::Desktop(args) => Some(args),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 struct CertArgs {
     /// The directory to write into (made if missing; existing files are not overwritten).
@@ -470,26 +480,13 @@ fn run(mode: Mode) -> Result<ExitCode, Failure> {
         rtp_ip: config.media.rtp_ip,
         audio,
         log_sip: common.log_sip,
-        db: match &mode {
-            Mode::Headless(args) | Mode::Desktop(args) => args.db.clone(),
-            Mode::Call(_)
-            | Mode::Export(_)
-            | Mode::Devices
-            | Mode::Cert(_)
-            | Mode::Man { .. }
-            | Mode::Demo { .. } => None,
-        },
-        webhook: match &mode {
-            Mode::Headless(_) | Mode::Desktop(_) => config
+        db: mode.agent().and_then(|args| args.db.clone()),
+        webhook: match mode.agent() {
+            Some(_) => config
                 .webhook
                 .to_runtime(config.tls.ca.as_deref())
                 .map_err(|e| Failure::Usage(e.to_string()))?,
-            Mode::Call(_)
-            | Mode::Export(_)
-            | Mode::Devices
-            | Mode::Cert(_)
-            | Mode::Man { .. }
-            | Mode::Demo { .. } => None,
+            None => None,
         },
         seed: match &mode {
             Mode::Headless(HeadlessArgs {
