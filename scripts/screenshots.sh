@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Takes the README's screenshots of `recall demo` under Xvfb at 1280x800: a callback ringing in,
-# a connected callback being worked, a preview, the Settings window. The demo's own PBX rings the callbacks in; the
-# control API plays the agent (the window shows what the core does, whoever asked).
+# a connected callback being worked, a preview, the Settings window; then the demo again in
+# Spanish (`--language es`) for the toast and the connected callback (toast-es.png,
+# connected-es.png). The demo's own PBX rings the callbacks in; the control API plays the agent
+# (the window shows what the core does, whoever asked).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/deps.sh
@@ -12,11 +14,10 @@ cargo build --locked --bin recall
 display=:$((90 + RANDOM % 9))
 Xvfb "$display" -screen 0 1280x800x24 >/dev/null 2>&1 &
 xvfb=$!
+demo=
 trap 'kill $demo $xvfb 2>/dev/null || true' EXIT
 sleep 1
 api=127.0.0.1:28090
-DISPLAY=$display target/debug/recall demo --audio null --control $api >/dev/null 2>&1 &
-demo=$!
 
 post() { curl -s -X POST "http://$api/v1/$1" -H 'content-type: application/json' -d "${2:-}" >/dev/null; }
 state() { curl -s "http://$api/v1/interactions/$1" | sed -n 's/.*"state":"\([a-z]*\)".*/\1/p' | head -1; }
@@ -27,15 +28,27 @@ shot() {
     echo "assets/screenshots/$1.png"
 }
 
-wait_for i-1 notified
-shot toast
-post interactions/i-1/accept
-wait_for i-1 connected
-call=$(curl -s "http://$api/v1/interactions/i-1" | sed -n 's/.*"call_id":"\(c-[0-9]*\)".*/\1/p')
-post "calls/$call/dtmf" '{"digits": "12#"}'
-post interactions/i-1/note '{"text": "Customer confirmed the new address; router ships Friday."}'
-sleep 3
-shot connected
+# The first callback ringing in, then worked: DTMF, a note. $1: the language, $2: the
+# screenshots' suffix, $3: the note.
+toast_and_connected() {
+    DISPLAY=$display target/debug/recall demo --audio null --control $api --language "$1" >/dev/null 2>&1 &
+    demo=$!
+    wait_for i-1 notified
+    shot "toast$2"
+    post interactions/i-1/accept
+    wait_for i-1 connected
+    call=$(curl -s "http://$api/v1/interactions/i-1" | sed -n 's/.*"call_id":"\(c-[0-9]*\)".*/\1/p')
+    post "calls/$call/dtmf" '{"digits": "12#"}'
+    post interactions/i-1/note "{\"text\": \"$3\"}"
+    sleep 3
+    shot "connected$2"
+}
+
+toast_and_connected es -es "El cliente confirmó la nueva dirección; el router sale el viernes."
+kill $demo
+wait $demo 2>/dev/null || true
+sleep 1
+toast_and_connected en "" "Customer confirmed the new address; router ships Friday."
 post "calls/$call/hangup"
 post interactions/i-1/disposition '{"code": "resolved"}'
 post interactions/i-1/done

@@ -13,90 +13,128 @@ use api::{Command, Delivery, Event, Request};
 use crate::error::StartError;
 use crate::{Common, HeadlessArgs};
 
-/// The demo's contacts and responses, inside the binary.
+/// The demo's contacts and responses, inside the binary, in English and in Spanish.
 const CONTACTS: &str = include_str!("../fixtures/demo/contacts.json");
 const RESPONSES: &str = include_str!("../fixtures/demo/responses.json");
+const CONTACTS_ES: &str = include_str!("../fixtures/demo/es/contacts.json");
+const RESPONSES_ES: &str = include_str!("../fixtures/demo/es/responses.json");
 
-/// A sample callback: type, customer number, attached data (percent-encoded values).
+/// A sample callback: type, customer number, attached data (plain text; percent-encoded
+/// when sent).
 type Sample = (
     &'static str,
     &'static str,
     &'static [(&'static str, &'static str)],
 );
 
-/// The callbacks the PBX rings in, in turn.
-const CALLBACKS: [Sample; 5] = [
+/// The callbacks the PBX rings in, in turn, with their reason and instructions in English
+/// and in Spanish.
+const CALLBACKS: [(Sample, [(&str, &str); 2]); 5] = [
     (
-        "immediate",
-        "+1 555 0100",
-        &[
-            ("CaseID", "4711"),
-            ("AccountNumber", "88-2034-17"),
-            ("Reason", "Router%20replacement"),
-            ("Language", "es"),
+        (
+            "immediate",
+            "+1 555 0100",
+            &[
+                ("CaseID", "4711"),
+                ("AccountNumber", "88-2034-17"),
+                ("Language", "es"),
+                ("_service_name", "Hardware"),
+            ],
+        ),
+        [
+            ("Router replacement", "Confirm the delivery address first"),
             (
-                "_instructions",
-                "Confirm%20the%20delivery%20address%20first",
+                "Cambio de router",
+                "Confirme primero la dirección de entrega",
             ),
-            ("_service_name", "Hardware"),
         ],
     ),
     (
-        "scheduled",
-        "+1 555 0103",
-        &[
-            ("CaseID", "4718"),
-            ("AccountNumber", "17-5521-02"),
-            ("Reason", "Contract%20renewal"),
-            ("Language", "de"),
-            ("_desired_time", "2026-12-24T09%3A00%3A00%2B01%3A00"),
+        (
+            "scheduled",
+            "+1 555 0103",
+            &[
+                ("CaseID", "4718"),
+                ("AccountNumber", "17-5521-02"),
+                ("Language", "de"),
+                ("_desired_time", "2026-12-24T09:00:00+01:00"),
+                ("_service_name", "Sales"),
+            ],
+        ),
+        [
             (
-                "_instructions",
-                "Customer%20travels%3B%20confirm%20the%20time%20zone",
+                "Contract renewal",
+                "Customer travels; confirm the time zone",
             ),
-            ("_service_name", "Sales"),
+            (
+                "Renovación del contrato",
+                "El cliente viaja; confirme la zona horaria",
+            ),
         ],
     ),
     (
-        "preview",
-        "+1 555 0104",
-        &[
-            ("CaseID", "4720"),
-            ("AccountNumber", "4711-B"),
-            ("Reason", "Invoice%20dispute"),
-            ("Language", "en"),
-            (
-                "_instructions",
-                "Ask%20for%20the%20purchase%20order%20number",
-            ),
-            ("_service_name", "Billing"),
+        (
+            "preview",
+            "+1 555 0104",
+            &[
+                ("CaseID", "4720"),
+                ("AccountNumber", "4711-B"),
+                ("Language", "en"),
+                ("_service_name", "Billing"),
+            ],
+        ),
+        [
+            ("Invoice dispute", "Ask for the purchase order number"),
+            ("Reclamación de factura", "Pida el número de pedido"),
         ],
     ),
     (
-        "delayed",
-        "+1 555 0102",
-        &[
-            ("CaseID", "4725"),
-            ("Reason", "Slow%20broadband"),
-            ("Language", "en"),
-            ("_service_name", "Support"),
-        ],
+        (
+            "delayed",
+            "+1 555 0102",
+            &[
+                ("CaseID", "4725"),
+                ("Language", "en"),
+                ("_service_name", "Support"),
+            ],
+        ),
+        [("Slow broadband", ""), ("Banda ancha lenta", "")],
     ),
     (
-        "web",
-        "+1 555 0105",
-        &[
-            ("CaseID", "4731"),
-            ("Reason", "Web%20form%3A%20cancel%20order"),
-            ("Language", "ja"),
+        (
+            "web",
+            "+1 555 0105",
+            &[
+                ("CaseID", "4731"),
+                ("Language", "ja"),
+                ("_service_name", "Orders"),
+            ],
+        ),
+        [
             (
-                "_instructions",
-                "First%20contact%3B%20came%20in%20from%20the%20web%20form",
+                "Web form: cancel order",
+                "First contact; came in from the web form",
             ),
-            ("_service_name", "Orders"),
+            (
+                "Formulario web: cancelar pedido",
+                "Primer contacto; llegó por el formulario web",
+            ),
         ],
     ),
 ];
+
+/// Percent-encodes an attached-data value (UTF-8 bytes; letters, digits and `-._~` stay).
+fn encode(value: &str) -> String {
+    let mut out = String::new();
+    for byte in value.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
 
 /// Where the demo keeps its database, config and tune while it runs.
 pub fn scratch_dir() -> PathBuf {
@@ -111,14 +149,35 @@ fn free_udp_port() -> Result<SocketAddr, StartError> {
 
 /// Starts the demo PBX and returns the desktop's arguments (a fresh database, the demo's
 /// directory, dialling and Team Communicator targets at the PBX).
-pub fn start(audio: &str) -> Result<HeadlessArgs, StartError> {
+pub fn start(audio: &str, language: gui::i18n::Language) -> Result<HeadlessArgs, StartError> {
+    let spanish = language == gui::i18n::Language::Spanish;
     let dir = scratch_dir();
     std::fs::create_dir_all(dir.join("seed")).map_err(StartError::file("create", &dir))?;
     let write = |path: PathBuf, text: &str| {
         std::fs::write(&path, text).map_err(StartError::file("write", &path))
     };
-    write(dir.join("seed/contacts.json"), CONTACTS)?;
-    write(dir.join("seed/responses.json"), RESPONSES)?;
+    let (contacts, responses) = if spanish {
+        (CONTACTS_ES, RESPONSES_ES)
+    } else {
+        (CONTACTS, RESPONSES)
+    };
+    write(dir.join("seed/contacts.json"), contacts)?;
+    write(dir.join("seed/responses.json"), responses)?;
+    let names = if spanish {
+        [
+            "Cola de facturación",
+            "Soporte de nivel 2",
+            "Supervisor (Sam)",
+            "Punto de enrutamiento de retención",
+        ]
+    } else {
+        [
+            "Billing queue",
+            "Tier 2 support",
+            "Supervisor (Sam)",
+            "Retention routing point",
+        ]
+    };
     let agent = free_udp_port()?;
     let pbx = free_udp_port()?;
     write(
@@ -128,26 +187,34 @@ pub fn start(audio: &str) -> Result<HeadlessArgs, StartError> {
 disposition_mandatory = true
 dial_domain = "{pbx}"
 
+[desktop]
+language = "{code}"
+
 [[desktop.targets]]
-name = "Billing queue"
+name = "{billing}"
 kind = "queue"
 uri = "sip:billing@{pbx}"
 
 [[desktop.targets]]
-name = "Tier 2 support"
+name = "{tier2}"
 kind = "queue"
 uri = "sip:tier2@{pbx}"
 
 [[desktop.targets]]
-name = "Supervisor (Sam)"
+name = "{supervisor}"
 kind = "agent"
 uri = "sip:supervisor@{pbx}"
 
 [[desktop.targets]]
-name = "Retention routing point"
+name = "{retention}"
 kind = "routing point"
 uri = "sip:7001@{pbx}"
-"#
+"#,
+            code = language.code(),
+            billing = names[0],
+            tier2 = names[1],
+            supervisor = names[2],
+            retention = names[3],
         ),
     )?;
     let tune = dir.join("pbx-tune.wav");
@@ -155,7 +222,13 @@ uri = "sip:7001@{pbx}"
         path: tune.display().to_string(),
         source,
     })?;
-    spawn_pbx(pbx, agent, &tune, &dir.join("pbx-heard.wav"))?;
+    spawn_pbx(
+        pbx,
+        agent,
+        &tune,
+        &dir.join("pbx-heard.wav"),
+        usize::from(spanish),
+    )?;
     Ok(HeadlessArgs {
         common: Common {
             config: Some(dir.join("demo.toml")),
@@ -196,6 +269,7 @@ fn spawn_pbx(
     agent: SocketAddr,
     tune: &Path,
     heard: &Path,
+    words: usize,
 ) -> Result<(), StartError> {
     let config = crate::config::Config::default();
     let phone_config = engine::PhoneConfig {
@@ -275,7 +349,7 @@ fn spawn_pbx(
         })?;
     std::thread::Builder::new()
         .name("demo-script".to_owned())
-        .spawn(move || ring_in_turn(agent, &requests_tx, &deliveries_rx))
+        .spawn(move || ring_in_turn(agent, words, &requests_tx, &deliveries_rx))
         .map_err(|source| StartError::Spawn {
             what: "demo PBX",
             source,
@@ -287,6 +361,7 @@ fn spawn_pbx(
 /// left: a few seconds after start, then a little while after each ends.
 fn ring_in_turn(
     agent: SocketAddr,
+    words: usize,
     requests: &tokio::sync::mpsc::UnboundedSender<Request>,
     deliveries: &std::sync::mpsc::Receiver<Delivery>,
 ) {
@@ -321,7 +396,8 @@ fn ring_in_turn(
         if busy {
             quiet_since = std::time::Instant::now();
         } else if quiet_since.elapsed() >= Duration::from_secs(4) {
-            let (kind, number, data) = CALLBACKS[next % CALLBACKS.len()];
+            let ((kind, number, data), said) = CALLBACKS[next % CALLBACKS.len()];
+            let (reason, instructions) = said[words];
             next += 1;
             let mut headers = vec![
                 ("X-Genesys-CallUUID".to_owned(), format!("00DEMO{next:04}")),
@@ -331,8 +407,9 @@ fn ring_in_turn(
                     number.replace('+', "%2B").replace(' ', "%20"),
                 ),
             ];
-            for (key, value) in data {
-                headers.push((format!("X-Genesys-{key}"), (*value).to_owned()));
+            let said = [("Reason", reason), ("_instructions", instructions)];
+            for (key, value) in data.iter().chain(&said).filter(|(_, v)| !v.is_empty()) {
+                headers.push((format!("X-Genesys-{key}"), encode(value)));
             }
             if requests
                 .send(Request::Command(Command::DialWith {

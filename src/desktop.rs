@@ -202,7 +202,28 @@ pub(crate) fn desk_settings(config: &Config) -> gui::DeskSettings {
         dial_plan: format!("sip:{{number}}@{domain}"),
         utc_offset: defaults.utc_offset,
         time_zone: defaults.time_zone,
+        language: desk_language(config.desktop.language.as_deref(), |name| {
+            std::env::var(name).ok()
+        }),
     }
+}
+
+/// The desktop's language: the config's when it names one, else the locale's (`LC_ALL`,
+/// `LC_MESSAGES`, `LANG`, as POSIX reads them).
+pub(crate) fn desk_language(
+    configured: Option<&str>,
+    env: impl Fn(&str) -> Option<String>,
+) -> gui::i18n::Language {
+    configured
+        .filter(|language| *language != "auto")
+        .and_then(gui::i18n::Language::parse)
+        .unwrap_or_else(|| {
+            gui::i18n::Language::from_locale(
+                env("LC_ALL").as_deref(),
+                env("LC_MESSAGES").as_deref(),
+                env("LANG").as_deref(),
+            )
+        })
 }
 
 /// The system's IANA zone: `TZ` when it names one, else `/etc/timezone`, else the target of
@@ -229,4 +250,37 @@ fn system_time_zone() -> Option<String> {
     let link = link.to_string_lossy();
     let (_, name) = link.split_once("zoneinfo/")?;
     known(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::desk_language;
+    use gui::i18n::Language;
+
+    #[test]
+    fn the_language_is_the_configs_else_the_locales() {
+        let env = |vars: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                vars.iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| (*v).to_owned())
+            }
+        };
+        let spanish_locale = env(&[("LANG", "es_ES.UTF-8")]);
+        assert_eq!(desk_language(None, spanish_locale), Language::Spanish);
+        assert_eq!(
+            desk_language(Some("auto"), spanish_locale),
+            Language::Spanish
+        );
+        assert_eq!(desk_language(Some("en"), spanish_locale), Language::English);
+        assert_eq!(
+            desk_language(None, env(&[("LC_ALL", "en_GB.UTF-8"), ("LANG", "es_MX")])),
+            Language::English,
+            "LC_ALL comes first"
+        );
+        assert_eq!(
+            desk_language(None, env(&[("LANG", "C.UTF-8")])),
+            Language::English
+        );
+    }
 }

@@ -43,6 +43,9 @@ enum Mode {
         /// Where the control API listens (with --headless: 127.0.0.1:8080 unless given).
         #[arg(long)]
         control: Option<SocketAddr>,
+        /// The desktop's and the sample data's language: en or es (the locale's unless given).
+        #[arg(long)]
+        language: Option<String>,
     },
     /// Run without a window, driven by the HTTP control API (labs, tests).
     Headless(HeadlessArgs),
@@ -184,9 +187,18 @@ fn main() -> ExitCode {
             audio,
             headless,
             control,
+            language,
         } => {
             let audio = audio.unwrap_or_else(|| desktop::default_audio().to_owned());
-            match demo::start(&audio) {
+            if let Some(code) = language.as_deref()
+                && gui::i18n::Language::parse(code).is_none()
+            {
+                eprintln!("recall: demo: --language {code:?}: use en or es");
+                return ExitCode::from(2);
+            }
+            let language =
+                desktop::desk_language(language.as_deref(), |name| std::env::var(name).ok());
+            match demo::start(&audio, language) {
                 Ok(args) if headless => Mode::Headless(HeadlessArgs { control, ..args }),
                 Ok(args) => Mode::Desktop(HeadlessArgs { control, ..args }),
                 Err(e) => {

@@ -169,6 +169,11 @@ pub fn settings_of(config: &Config) -> Settings {
             .device
             .clone()
             .filter(|device| device != "auto"),
+        language: config
+            .desktop
+            .language
+            .clone()
+            .filter(|language| language != "auto"),
     }
 }
 
@@ -250,6 +255,10 @@ fn write_settings(doc: &mut DocumentMut, settings: &Settings) {
     edit_section(doc, "headset", |headset| {
         let device = settings.headset.as_deref().unwrap_or("auto");
         headset.insert("device", toml_edit::value(device));
+    });
+    edit_section(doc, "desktop", |desktop| {
+        let language = settings.language.as_deref().unwrap_or("auto");
+        desktop.insert("language", toml_edit::value(language));
     });
     edit_section(doc, "sip", |sip| {
         set(
@@ -390,6 +399,8 @@ reject_status = 603
             "automatic unless the file says otherwise"
         );
         settings.headset = Some("/dev/hidraw3".to_owned());
+        assert_eq!(settings.language, None, "the locale's unless the file says");
+        settings.language = Some("es".to_owned());
         let applied = store.save(&settings).expect("saves");
         assert_eq!(
             applied.media.voice,
@@ -425,6 +436,7 @@ reject_status = 603
             text.contains("[headset]\ndevice = \"/dev/hidraw3\""),
             "{text}"
         );
+        assert!(text.contains("language = \"es\""), "{text}");
         for kept in [
             "# my desk",
             "# keep this",

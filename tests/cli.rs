@@ -31,7 +31,13 @@ fn bad_flags_and_config_stop_with_one_line_and_exit_2() {
     std::fs::write(&bad_stun, "[sip]\nstun_server = \"stun.example.com\"\n").expect("write");
     let bad_headset = dir.join("bad-headset.toml");
     std::fs::write(&bad_headset, "[headset]\ndevice = \"hidraw3\"\n").expect("write");
-    let cases: [(&[&str], &str); 15] = [
+    let bad_language = dir.join("bad-language.toml");
+    std::fs::write(&bad_language, "[desktop]\nlanguage = \"fr\"\n").expect("write");
+    let cases: [(&[&str], &str); 16] = [
+        (
+            &["headless", "--config", bad_language.to_str().expect("utf8")],
+            "config: desktop.language is \"fr\"; use \"auto\" (the locale's), \"en\" or \"es\"",
+        ),
         (
             &["headless", "--config", bad_headset.to_str().expect("utf8")],
             "config: headset.device is hidraw3; use \"auto\", \"off\" or a device node such as \"/dev/hidraw3\"",

@@ -686,7 +686,10 @@ fn the_demo_pbx_rings_in_each_callback_type_in_turn() {
     command
         .args(["demo", "--headless", "--audio", "null", "--control"])
         .arg(control.to_string())
-        .env("RUST_LOG", "info");
+        .env("RUST_LOG", "info")
+        .env("LANG", "en_US.UTF-8")
+        .env_remove("LC_ALL")
+        .env_remove("LC_MESSAGES");
     let mut demo = crate::support::Proc::spawn("recall demo", command, &dir.join("demo.log"));
     let scratch_dir = std::env::temp_dir().join(format!("recall-demo-{}", demo.child.id()));
     assert!(
@@ -715,6 +718,11 @@ fn the_demo_pbx_rings_in_each_callback_type_in_turn() {
     assert_eq!(first["callback"]["customer_number"], "+1 555 0100");
     assert_eq!(first["contact"]["name"], "Ana Ruiz");
     assert_eq!(first["attached_data"]["CaseID"], "4711");
+    assert_eq!(first["attached_data"]["Reason"], "Router replacement");
+    assert_eq!(
+        first["callback"]["instructions"],
+        "Confirm the delivery address first"
+    );
     let (status, accepted) = post_json(control, "/v1/interactions/i-1/accept", "");
     assert_eq!(status, 200, "{accepted}");
     assert!(wait_until(Duration::from_secs(5), || {
@@ -766,5 +774,64 @@ fn the_demo_pbx_rings_in_each_callback_type_in_turn() {
         !scratch_dir.exists(),
         "{} was left behind",
         scratch_dir.display()
+    );
+}
+
+#[test]
+fn the_demo_speaks_spanish_when_asked_and_refuses_a_language_it_lacks() {
+    let dir = scratch("demo-es");
+    let control: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
+    let mut command = crate::support::recall();
+    command
+        .args(["demo", "--headless", "--audio", "null", "--language", "es"])
+        .arg("--control")
+        .arg(control.to_string())
+        .env("LANG", "en_US.UTF-8");
+    let demo = crate::support::Proc::spawn("recall demo", command, &dir.join("demo.log"));
+    assert!(
+        wait_until(Duration::from_secs(10), || std::net::TcpStream::connect(
+            control
+        )
+        .is_ok()),
+        "recall demo did not come up: {}",
+        demo.log_text()
+    );
+    let mut first = serde_json::Value::Null;
+    assert!(
+        wait_until(Duration::from_secs(20), || {
+            first = get_json(control, "/v1/interactions")[0].clone();
+            first["state"] == "notified"
+        }),
+        "{first}"
+    );
+    // The case data and the seeded contact in Spanish (accents through percent-encoding).
+    assert_eq!(
+        first["attached_data"]["Reason"], "Cambio de router",
+        "{first}"
+    );
+    assert_eq!(
+        first["callback"]["instructions"],
+        "Confirme primero la dirección de entrega"
+    );
+    assert_eq!(
+        first["contact"]["notes"],
+        "Devolución por el cambio de router; habla español e inglés."
+    );
+    let directory = get_json(control, "/v1/responses");
+    assert!(
+        directory.to_string().contains("Saludo (devolución)"),
+        "{directory}"
+    );
+    drop(demo);
+
+    let output = crate::support::recall()
+        .args(["demo", "--headless", "--audio", "null", "--language", "fr"])
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--language \"fr\": use en or es"),
+        "{stderr}"
     );
 }

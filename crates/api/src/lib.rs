@@ -936,6 +936,10 @@ pub struct Settings {
     /// `auto` (the first telephony headset found), `"off"`, or a node such as `/dev/hidraw3`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub headset: Option<String>,
+    /// The desktop's language (`[desktop] language`): `"en"`, `"es"`, or `None` for the
+    /// locale's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
 }
 
 fn default_keepalive() -> u64 {

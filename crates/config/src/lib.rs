@@ -276,6 +276,8 @@ pub struct DesktopSection {
     pub case_fields: Vec<CaseField>,
     /// Agents, queues and routing points for the Team Communicator.
     pub targets: Vec<TargetSection>,
+    /// The desktop's language: `auto` (the locale's, the default), `en` or `es`.
+    pub language: Option<String>,
 }
 
 /// `[[desktop.case_fields]]`
@@ -893,6 +895,15 @@ impl Config {
         self.recording.to_settings(None)?;
         self.presence.to_settings(&self.desktop.targets)?;
         self.headset.to_choice()?;
+        if let Some(language) = &self.desktop.language
+            && !["auto", "en", "es"].contains(&language.as_str())
+        {
+            return Err(ConfigError::Value {
+                key: "desktop.language",
+                value: format!("{language:?}"),
+                expected: "use \"auto\" (the locale's), \"en\" or \"es\"",
+            });
+        }
         for listen in &self.sip.listen {
             parse_listen(listen).map_err(ConfigError::Listen)?;
         }

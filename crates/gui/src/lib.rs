@@ -4,6 +4,7 @@
 //! that wakes the window. The window reduces them into an [`AppState`] and draws it; views
 //! return requests. Nothing here blocks on the network, the sound card or the disk.
 
+pub mod i18n;
 mod settings;
 mod settings_view;
 mod state;
@@ -18,7 +19,8 @@ pub use settings::{
     AccountDraft, CODECS, FormError, SaveOutcome, SettingsDraft, SettingsTab, TestOutcome,
 };
 pub use state::{
-    AppState, DeskSettings, RescheduleDraft, Target, TeamAction, kind_label, state_label, summary,
+    AppState, DeskSettings, RescheduleDraft, Target, TeamAction, call_state_key, kind_key,
+    state_key, summary,
 };
 pub use views::{BadReschedule, desktop, mailto, parse_reschedule};
 

@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 
 use api::{Account, Settings};
 
+use crate::i18n::t;
+
 /// The codecs recall has, as the config names them.
 pub const CODECS: [&str; 4] = ["opus", "g722", "pcmu", "pcma"];
 
@@ -100,6 +102,8 @@ pub struct SettingsDraft {
     pub saving: bool,
     /// Registration tests by account name.
     pub tests: BTreeMap<String, TestOutcome>,
+    /// The desktop's language as saved (`en`, `es`; `None`: the locale's).
+    pub language: Option<String>,
 }
 
 impl SettingsDraft {
@@ -161,6 +165,7 @@ impl SettingsDraft {
             outcome: None,
             saving: false,
             tests: BTreeMap::new(),
+            language: settings.language,
         }
     }
 
@@ -232,43 +237,36 @@ impl SettingsDraft {
         let mut problems = Vec::new();
         for index in 0..self.accounts.len() {
             if let Err(e) = self.account_form(index) {
-                problems.push(e.to_string());
+                problems.push(e.text());
             }
         }
         if self.codecs.iter().all(|(_, on)| !on) {
-            problems.push("Codecs: offer at least one".to_owned());
+            problems.push(t!("problem-no-codec"));
         }
         if self.opus_bitrate.trim().parse::<u32>().is_err() {
-            problems.push(format!(
-                "Opus bitrate {:?} is not a number of bits per second (24000 is good for voice)",
-                self.opus_bitrate
+            problems.push(t!(
+                "problem-opus-bitrate",
+                typed = quoted(&self.opus_bitrate)
             ));
         }
         if self.reject_status.trim().parse::<u16>().is_err() {
-            problems.push(format!(
-                "Reject status {:?} is not a SIP status such as 486 or 603",
-                self.reject_status
+            problems.push(t!(
+                "problem-reject-status",
+                typed = quoted(&self.reject_status)
             ));
         }
         if !self.preview_timeout.trim().is_empty() && seconds(&self.preview_timeout).is_none() {
-            problems.push(format!(
-                "Preview timeout {:?} is not a number of seconds (leave it empty for none)",
-                self.preview_timeout
+            problems.push(t!(
+                "problem-preview-timeout",
+                typed = quoted(&self.preview_timeout)
             ));
         }
         let stun = self.stun_server.trim();
         if !stun.is_empty() && stun.parse::<std::net::SocketAddr>().is_err() {
-            problems.push(format!(
-                "STUN server {:?} is not IP:PORT, e.g. 192.0.2.50:3478 (leave it empty for none)",
-                self.stun_server
-            ));
+            problems.push(t!("problem-stun-server", typed = quoted(&self.stun_server)));
         }
         if seconds(&self.keepalive_s).is_none() {
-            problems.push(format!(
-                "Keep-alive interval {:?} is not a number of seconds (30 is usual; 0 turns \
-                 keep-alives off)",
-                self.keepalive_s
-            ));
+            problems.push(t!("problem-keepalive", typed = quoted(&self.keepalive_s)));
         }
         problems
     }
@@ -309,12 +307,18 @@ impl SettingsDraft {
             noise_suppression: self.noise_suppression,
             auto_gain: self.auto_gain,
             headset: self.headset.clone(),
+            language: self.language.clone(),
         })
     }
 }
 
 fn seconds(text: &str) -> Option<u64> {
     text.trim().parse().ok()
+}
+
+/// What was typed, quoted as Rust's `{:?}` does (so a blank or stray space shows).
+fn quoted(text: &str) -> String {
+    format!("{text:?}")
 }
 
 /// How the last save went, as the window shows it.
@@ -340,6 +344,21 @@ pub enum FormError {
         /// What was typed.
         typed: String,
     },
+}
+
+impl FormError {
+    /// The error in the desktop's language.
+    #[must_use]
+    pub fn text(&self) -> String {
+        match self {
+            Self::NoSuchAccount => t!("problem-no-such-account"),
+            Self::Lifetime { account, typed } => t!(
+                "problem-lifetime",
+                account = quoted(account),
+                typed = quoted(typed)
+            ),
+        }
+    }
 }
 
 #[cfg(test)]

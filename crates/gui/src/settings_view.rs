@@ -6,6 +6,7 @@
 use api::{AudioStatus, Request};
 use egui::{Color32, RichText, Ui};
 
+use crate::i18n::{Language, t};
 use crate::settings::{SaveOutcome, SettingsDraft, SettingsTab, TestOutcome};
 use crate::state::AppState;
 
@@ -19,23 +20,41 @@ pub(crate) fn settings_window(ctx: &egui::Context, state: &mut AppState, out: &m
         .as_ref()
         .map(|s| s.audio.clone())
         .unwrap_or_default();
+    let language = &mut state.settings.language;
     let Some(draft) = &mut state.settings_window else {
         return;
     };
     let mut open = true;
-    egui::Window::new("Settings")
-        .open(&mut open)
+    egui::Window::new(t!("settings-title"))
+        .id(egui::Id::unique("settings"))
         .default_size([620.0, 460.0])
         .collapsible(false)
         .show(ctx, |ui| {
             ui.horizontal(|ui| {
                 for (tab, label) in [
-                    (SettingsTab::Accounts, "Accounts"),
-                    (SettingsTab::Audio, "Audio"),
-                    (SettingsTab::Codecs, "Codecs"),
-                    (SettingsTab::Callbacks, "Callbacks"),
+                    (SettingsTab::Accounts, "settings-tab-accounts"),
+                    (SettingsTab::Audio, "settings-tab-audio"),
+                    (SettingsTab::Codecs, "settings-tab-codecs"),
+                    (SettingsTab::Callbacks, "settings-tab-callbacks"),
                 ] {
-                    ui.selectable_value(&mut draft.tab, tab, label);
+                    ui.selectable_value(&mut draft.tab, tab, t!(label));
+                }
+                ui.separator();
+                // The language changes at once (the next frame speaks it) and is saved
+                // with the rest.
+                ui.label(t!("settings-language"));
+                let before = *language;
+                let combo = egui::ComboBox::from_id_salt("language")
+                    .selected_text(language.name())
+                    .show_ui(ui, |ui| {
+                        for choice in Language::ALL {
+                            ui.selectable_value(language, choice, choice.name());
+                        }
+                    });
+                named(&combo.response, &t!("settings-language"));
+                if *language != before {
+                    draft.language = Some(language.code().to_owned());
+                    crate::i18n::set_language(*language);
                 }
             });
             ui.separator();
@@ -50,7 +69,12 @@ pub(crate) fn settings_window(ctx: &egui::Context, state: &mut AppState, out: &m
             }
             ui.separator();
             footer(ui, draft, out);
+            // Closed by its own button (egui's close cross names itself in English).
+            if ui.button(t!("settings-close")).clicked() {
+                open = false;
+            }
         });
+    crate::views::name_resize_handles(ctx, egui::Id::unique("settings"));
     if !open {
         state.settings_window = None;
     }
@@ -58,14 +82,19 @@ pub(crate) fn settings_window(ctx: &egui::Context, state: &mut AppState, out: &m
 
 /// A labelled one-line text field (the label is also its name for screen readers).
 fn field(ui: &mut Ui, label: &str, text: &mut String, hint: &str, password: bool) {
-    ui.label(label);
+    let label = t!(label);
+    ui.label(&label);
     let edit = ui.add(
         egui::TextEdit::singleline(text)
-            .hint_text(hint)
+            .hint_text(if hint.is_empty() {
+                String::new()
+            } else {
+                t!(hint)
+            })
             .password(password)
             .desired_width(300.0),
     );
-    edit.widget_info(|| egui::WidgetInfo::labeled(egui::Role::TextInput, true, label));
+    edit.widget_info(|| egui::WidgetInfo::labeled(egui::Role::TextInput, true, &label));
     ui.end_row();
 }
 
@@ -73,122 +102,120 @@ fn accounts(ui: &mut Ui, draft: &mut SettingsDraft, out: &mut Vec<Request>) {
     ui.horizontal(|ui| {
         for index in 0..draft.accounts.len() {
             let name = draft.accounts[index].form.name.clone();
-            let label = if name.is_empty() { "(no name)" } else { &name };
+            let label = if name.is_empty() {
+                t!("account-no-name")
+            } else {
+                name
+            };
             if ui.selectable_label(draft.account == index, label).clicked() {
                 draft.account = index;
             }
         }
-        if ui.button("Add account").clicked() {
+        if ui.button(t!("account-add")).clicked() {
             draft.add_account();
         }
-        if !draft.accounts.is_empty() && ui.button("Remove account").clicked() {
+        if !draft.accounts.is_empty() && ui.button(t!("account-remove")).clicked() {
             draft.remove_account();
         }
     });
     let index = draft.account;
     let Some(account) = draft.accounts.get_mut(index) else {
-        ui.label("No account: calls go straight to SIP addresses. Add one to register at a PBX.");
+        ui.label(t!("account-none"));
         return;
     };
     egui::Grid::new("account").num_columns(2).show(ui, |ui| {
         let form = &mut account.form;
-        field(ui, "Name", &mut form.name, "work", false);
         field(
             ui,
-            "Address (AOR)",
-            &mut form.aor,
-            "sip:agent@pbx.example.com",
+            "account-name",
+            &mut form.name,
+            "account-name-hint",
             false,
         );
+        field(ui, "account-aor", &mut form.aor, "account-aor-hint", false);
         field(
             ui,
-            "Display name",
+            "account-display-name",
             &mut form.display_name,
-            "Ana at Support",
+            "account-display-name-hint",
             false,
         );
         field(
             ui,
-            "Registrar",
+            "account-registrar",
             &mut form.registrar,
-            "sip:pbx.example.com (from the address)",
+            "account-registrar-hint",
             false,
         );
-        ui.label("Transport");
+        ui.label(t!("account-transport"));
         let current = transport_of(&form.registrar, &form.aor);
         let mut chosen = current;
         let combo = egui::ComboBox::from_id_salt("transport")
-            .selected_text(transport_label(current))
+            .selected_text(t!("transport", transport = current))
             .show_ui(ui, |ui| {
                 for choice in ["auto", "udp", "tcp", "tls"] {
-                    ui.selectable_value(&mut chosen, choice, transport_label(choice));
+                    ui.selectable_value(&mut chosen, choice, t!("transport", transport = choice));
                 }
             });
-        named(&combo.response, "Transport");
+        named(&combo.response, &t!("account-transport"));
         if chosen != current {
             form.registrar = with_transport(&form.registrar, &form.aor, chosen);
         }
         ui.end_row();
         field(
             ui,
-            "Outbound proxy",
+            "account-proxy",
             &mut form.proxy,
-            "udp:192.0.2.10:5060 (the registrar)",
+            "account-proxy-hint",
             false,
         );
         field(
             ui,
-            "User name",
+            "account-username",
             &mut form.username,
-            "(the address's user)",
+            "account-username-hint",
             false,
         );
-        field(ui, "Password", &mut form.password, "", true);
+        field(ui, "account-password", &mut form.password, "", true);
         field(
             ui,
-            "Registration lifetime (s)",
+            "account-expires",
             &mut account.expires,
-            "600",
+            "account-expires-hint",
             false,
         );
         ui.label("");
-        ui.checkbox(&mut account.form.register, "Register");
+        ui.checkbox(&mut account.form.register, t!("account-register"));
         ui.end_row();
-        ui.label("DTMF");
+        ui.label(t!("account-dtmf"));
         let mode = &mut account.form.dtmf;
         let combo = egui::ComboBox::from_id_salt("dtmf")
-            .selected_text(dtmf_label(mode))
+            .selected_text(t!("dtmf-mode", mode = mode.as_str()))
             .show_ui(ui, |ui| {
                 for choice in ["auto", "rfc4733", "info"] {
-                    ui.selectable_value(mode, choice.to_owned(), dtmf_label(choice));
+                    ui.selectable_value(mode, choice.to_owned(), t!("dtmf-mode", mode = choice));
                 }
             });
-        named(&combo.response, "DTMF");
+        named(&combo.response, &t!("account-dtmf"));
         ui.end_row();
         field(
             ui,
-            "TLS trusted CAs (PEM file)",
+            "account-tls-ca",
             &mut account.form.tls_ca,
-            "(the system's, or [tls] ca)",
+            "account-tls-ca-hint",
             false,
         );
         ui.label("");
-        ui.checkbox(
-            &mut account.form.tls_insecure,
-            "Accept any TLS certificate (lab only: anyone on the path can listen in)",
-        );
+        ui.checkbox(&mut account.form.tls_insecure, t!("account-tls-insecure"));
         ui.end_row();
         ui.label("");
-        ui.checkbox(
-            &mut account.form.mwi,
-            "Voicemail indicator (subscribe to the mailbox's message summary)",
-        );
+        ui.checkbox(&mut account.form.mwi, t!("account-mwi"));
         ui.end_row();
     });
     ui.horizontal(|ui| {
         let form = draft.account_form(index);
         let name = draft.accounts[index].form.name.clone();
-        if ui.button("Test registration").clicked() {
+        if ui.button(t!("account-test")).clicked() {
             match form {
                 Ok(form) => {
                     draft.tests.insert(name.clone(), TestOutcome::Waiting);
@@ -197,19 +224,19 @@ fn accounts(ui: &mut Ui, draft: &mut SettingsDraft, out: &mut Vec<Request>) {
                 Err(e) => {
                     draft
                         .tests
-                        .insert(name.clone(), TestOutcome::Done(false, e.to_string()));
+                        .insert(name.clone(), TestOutcome::Done(false, e.text()));
                 }
             }
         }
         match draft.tests.get(&name) {
             Some(TestOutcome::Waiting) => {
-                ui.label("Registering…");
+                ui.label(t!("account-test-waiting"));
             }
             Some(TestOutcome::Done(true, detail)) => {
-                ui.colored_label(GOOD, format!("Registered: {detail}"));
+                ui.colored_label(GOOD, t!("account-test-registered", detail = detail));
             }
             Some(TestOutcome::Done(false, detail)) => {
-                ui.colored_label(BAD, format!("Not registered: {detail}"));
+                ui.colored_label(BAD, t!("account-test-failed", detail = detail));
             }
             None => {}
         }
@@ -219,32 +246,23 @@ fn accounts(ui: &mut Ui, draft: &mut SettingsDraft, out: &mut Vec<Request>) {
 /// What every account shares: the STUN server and the keep-alive interval (`[sip]`).
 fn network(ui: &mut Ui, draft: &mut SettingsDraft) {
     ui.separator();
-    ui.label("Network (every account; used from the next start)");
+    ui.label(t!("network-heading"));
     egui::Grid::new("network").num_columns(2).show(ui, |ui| {
         field(
             ui,
-            "STUN server",
+            "network-stun",
             &mut draft.stun_server,
-            "192.0.2.50:3478 (none)",
+            "network-stun-hint",
             false,
         );
         field(
             ui,
-            "Keep-alive interval (s)",
+            "network-keepalive",
             &mut draft.keepalive_s,
-            "30 (0: off)",
+            "network-keepalive-hint",
             false,
         );
     });
-}
-
-fn transport_label(transport: &str) -> &'static str {
-    match transport {
-        "udp" => "UDP",
-        "tcp" => "TCP",
-        "tls" => "TLS (encrypted)",
-        _ => "Automatic (DNS decides)",
-    }
 }
 
 /// The transport a registrar URI asks for: `tls` for `sips:` or `;transport=tls`, `tcp`, `udp`,
@@ -314,44 +332,39 @@ pub(crate) fn with_transport(registrar: &str, aor: &str, transport: &str) -> Str
     uri
 }
 
-fn dtmf_label(mode: &str) -> &'static str {
-    match mode {
-        "rfc4733" => "RFC 4733 only",
-        "info" => "SIP INFO",
-        _ => "Automatic (RFC 4733, else SIP INFO)",
-    }
-}
-
 fn sound(ui: &mut Ui, draft: &mut SettingsDraft, audio: &AudioStatus, out: &mut Vec<Request>) {
     if let Some(note) = &draft.devices_note {
-        ui.colored_label(BAD, format!("Sound devices: {note}"));
+        ui.colored_label(BAD, t!("audio-devices-problem", note = note));
     }
     if audio.backend != "device" {
-        ui.label(format!(
-            "recall runs with {} audio now; the devices chosen here are used when it runs with sound devices (--audio device).",
-            audio.backend
-        ));
+        ui.label(t!("audio-backend", backend = &audio.backend));
     }
     let inputs = draft.inputs.clone();
     let outputs = draft.outputs.clone();
     egui::Grid::new("devices").num_columns(2).show(ui, |ui| {
         device(
             ui,
-            "Microphone",
+            "audio-microphone",
             &mut draft.input,
             &inputs,
-            "System default",
+            "audio-system-default",
         );
-        device(ui, "Headset", &mut draft.output, &outputs, "System default");
         device(
             ui,
-            "Ring device",
+            "audio-headset",
+            &mut draft.output,
+            &outputs,
+            "audio-system-default",
+        );
+        device(
+            ui,
+            "audio-ring",
             &mut draft.ring,
             &outputs,
-            "Same as the headset",
+            "audio-same-as-headset",
         );
-        meter(ui, "Microphone level", audio.input_db);
-        meter(ui, "Headset level", audio.output_db);
+        meter(ui, "audio-microphone-level", audio.input_db);
+        meter(ui, "audio-headset-level", audio.output_db);
     });
     let mut headsets = draft.headsets.clone();
     if let Some(chosen) = &draft.headset
@@ -367,34 +380,25 @@ fn sound(ui: &mut Ui, draft: &mut SettingsDraft, audio: &AudioStatus, out: &mut 
         .show(ui, |ui| {
             device(
                 ui,
-                "Headset buttons and lights",
+                "audio-headset-buttons",
                 &mut draft.headset,
                 &headsets,
-                "Automatic (the first telephony headset)",
+                "audio-headset-auto",
             );
         });
     if draft.headsets.is_empty() {
-        ui.label("No telephony headset is plugged in (USB HID, telephony page).");
+        ui.label(t!("audio-no-headset"));
     }
-    ui.label("Microphone processing (applied when saved, during calls too):");
-    ui.checkbox(
-        &mut draft.echo_cancellation,
-        "Echo cancellation (for speakers and open headsets)",
-    );
-    ui.checkbox(
-        &mut draft.noise_suppression,
-        "Noise suppression (the room behind you)",
-    );
-    ui.checkbox(
-        &mut draft.auto_gain,
-        "Automatic gain control (a steady voice level)",
-    );
+    ui.label(t!("audio-processing"));
+    ui.checkbox(&mut draft.echo_cancellation, t!("audio-echo-cancellation"));
+    ui.checkbox(&mut draft.noise_suppression, t!("audio-noise-suppression"));
+    ui.checkbox(&mut draft.auto_gain, t!("audio-auto-gain"));
     ui.horizontal(|ui| {
-        if ui.button("Play test tone").clicked() {
+        if ui.button(t!("audio-test-tone")).clicked() {
             out.push(Request::TestTone);
         }
         if audio.tone.as_deref() == Some("test") {
-            ui.label("Playing the test tone…");
+            ui.label(t!("audio-test-tone-playing"));
         }
     });
 }
@@ -404,27 +408,38 @@ fn named(response: &egui::Response, name: &str) {
     response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::ComboBox, true, name));
 }
 
-fn device(ui: &mut Ui, label: &str, chosen: &mut Option<String>, names: &[String], none: &str) {
-    ui.label(label);
-    let combo = egui::ComboBox::from_id_salt(label)
+fn device(ui: &mut Ui, id: &str, chosen: &mut Option<String>, names: &[String], none: &str) {
+    let label = t!(id);
+    let none = t!(none);
+    // "off" (the headset's buttons) is a config word: it reads in the agent's language.
+    let shown = |name: &str| {
+        if name == "off" {
+            t!("audio-off")
+        } else {
+            name.to_owned()
+        }
+    };
+    ui.label(&label);
+    let combo = egui::ComboBox::from_id_salt(id)
         .width(300.0)
-        .selected_text(chosen.as_deref().unwrap_or(none))
+        .selected_text(chosen.as_deref().map_or_else(|| none.clone(), shown))
         .show_ui(ui, |ui| {
-            ui.selectable_value(chosen, None, none);
+            ui.selectable_value(chosen, None, &none);
             for name in names {
-                ui.selectable_value(chosen, Some(name.clone()), name);
+                ui.selectable_value(chosen, Some(name.clone()), shown(name));
             }
         });
-    named(&combo.response, label);
+    named(&combo.response, &label);
     ui.end_row();
 }
 
 /// A level meter (a grid row): −60 dBFS and below is empty, 0 dBFS full.
-fn meter(ui: &mut Ui, label: &str, db: i16) {
-    ui.label(label);
+fn meter(ui: &mut Ui, id: &str, db: i16) {
+    let label = t!(id);
+    ui.label(&label);
     let fraction = ((f32::from(db) + 60.0) / 60.0).clamp(0.0, 1.0);
     let text = if db <= -90 {
-        "silent".to_owned()
+        t!("audio-silent")
     } else {
         format!("{db} dB")
     };
@@ -445,23 +460,17 @@ fn meter(ui: &mut Ui, label: &str, db: i16) {
 }
 
 fn codecs(ui: &mut Ui, draft: &mut SettingsDraft) {
-    ui.label("Offered in this order; the first both sides have is used.");
+    ui.label(t!("codecs-heading"));
     let mut moved = None;
     for index in 0..draft.codecs.len() {
         ui.horizontal(|ui| {
             let (name, on) = &mut draft.codecs[index];
-            let label = match name.as_str() {
-                "opus" => "Opus (wide-band, 48 kHz)",
-                "g722" => "G.722 (wide-band, 16 kHz)",
-                "pcmu" => "G.711 µ-law (PCMU)",
-                "pcma" => "G.711 A-law (PCMA)",
-                other => other,
-            };
+            let label = t!("codec", codec = name.as_str());
             ui.checkbox(on, label);
-            if ui.small_button("Up").clicked() {
+            if ui.small_button(t!("codec-up")).clicked() {
                 moved = Some((index, true));
             }
-            if ui.small_button("Down").clicked() {
+            if ui.small_button(t!("codec-down")).clicked() {
                 moved = Some((index, false));
             }
         });
@@ -472,9 +481,9 @@ fn codecs(ui: &mut Ui, draft: &mut SettingsDraft) {
     egui::Grid::new("opus").num_columns(2).show(ui, |ui| {
         field(
             ui,
-            "Opus bitrate (bit/s)",
+            "codecs-opus-bitrate",
             &mut draft.opus_bitrate,
-            "24000",
+            "codecs-opus-bitrate-hint",
             false,
         );
     });
@@ -484,47 +493,39 @@ fn callbacks(ui: &mut Ui, draft: &mut SettingsDraft) {
     egui::Grid::new("callbacks").num_columns(2).show(ui, |ui| {
         field(
             ui,
-            "Reject sends status",
+            "callbacks-reject-status",
             &mut draft.reject_status,
-            "486",
+            "callbacks-reject-status-hint",
             false,
         );
-        ui.label("While Not Ready, answer");
+        ui.label(t!("callbacks-not-ready-status"));
         let status = &mut draft.not_ready_status;
         let combo = egui::ComboBox::from_id_salt("not_ready")
-            .selected_text(status_label(*status))
+            .selected_text(t!("sip-status", status = *status))
             .show_ui(ui, |ui| {
                 for choice in [480, 486, 603] {
-                    ui.selectable_value(status, choice, status_label(choice));
+                    ui.selectable_value(status, choice, t!("sip-status", status = choice));
                 }
             });
-        named(&combo.response, "While Not Ready, answer");
+        named(&combo.response, &t!("callbacks-not-ready-status"));
         ui.end_row();
         field(
             ui,
-            "Preview timeout (s)",
+            "callbacks-preview-timeout",
             &mut draft.preview_timeout,
-            "empty: until the server gives up",
+            "callbacks-preview-timeout-hint",
             false,
         );
     });
     ui.checkbox(
         &mut draft.reject_on_timeout,
-        "When it times out, refuse the callback here (480) instead of letting it ring on",
+        t!("callbacks-reject-on-timeout"),
     );
+    ui.checkbox(&mut draft.honour_auto_answer, t!("callbacks-auto-answer"));
     ui.checkbox(
-        &mut draft.honour_auto_answer,
-        "Answer callbacks whose INVITE asks for auto-answer",
+        &mut draft.disposition_mandatory,
+        t!("callbacks-disposition-mandatory"),
     );
-    ui.checkbox(&mut draft.disposition_mandatory, "Done needs a disposition");
-}
-
-fn status_label(status: u16) -> &'static str {
-    match status {
-        480 => "480 Temporarily Unavailable",
-        603 => "603 Decline",
-        _ => "486 Busy Here",
-    }
 }
 
 fn footer(ui: &mut Ui, draft: &mut SettingsDraft, out: &mut Vec<Request>) {
@@ -544,7 +545,7 @@ fn footer(ui: &mut Ui, draft: &mut SettingsDraft, out: &mut Vec<Request>) {
     ui.horizontal(|ui| {
         let save = ui.add_enabled(
             problems.is_empty() && !draft.saving,
-            egui::Button::new("Save"),
+            egui::Button::new(t!("settings-save")),
         );
         if save.clicked()
             && let Ok(settings) = draft.to_settings()
@@ -554,10 +555,10 @@ fn footer(ui: &mut Ui, draft: &mut SettingsDraft, out: &mut Vec<Request>) {
             out.push(Request::SaveSettings(settings));
         }
         if draft.saving {
-            ui.label("Saving…");
+            ui.label(t!("settings-saving"));
         }
         if let Some(file) = &draft.file {
-            ui.label(RichText::new(format!("Saved in {file}")).weak());
+            ui.label(RichText::new(t!("settings-file", file = file)).weak());
         }
     });
 }

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::i18n::{Language, t};
 use crate::settings::{SaveOutcome, SettingsDraft, TestOutcome};
 use api::{
     AgentState, AgentStatus, CallId, CallState, CallView, Contact, Delivery, Disposition, Event,
@@ -38,6 +39,8 @@ pub struct DeskSettings {
     /// The agent's IANA time zone (`Europe/Madrid`), when the system names one: reschedules are
     /// chosen in it and times are shown with the offset it has on their date.
     pub time_zone: Option<String>,
+    /// The language the desktop speaks (`[desktop] language`, else the locale's).
+    pub language: Language,
 }
 
 impl Default for DeskSettings {
@@ -58,6 +61,7 @@ impl Default for DeskSettings {
             dial_plan: "sip:{number}@127.0.0.1".to_owned(),
             utc_offset: time::UtcOffset::UTC,
             time_zone: None,
+            language: Language::English,
         }
     }
 }
@@ -161,8 +165,11 @@ impl AppState {
                     match &request {
                         RequestKind::SaveSettings | RequestKind::TestTone => {
                             draft.saving = false;
-                            draft.outcome =
-                                Some(SaveOutcome::Refused(format!("Could not {what}: {reason}")));
+                            draft.outcome = Some(SaveOutcome::Refused(t!(
+                                "refused",
+                                what = what,
+                                reason = reason
+                            )));
                             return;
                         }
                         RequestKind::TestRegistration { account } => {
@@ -174,7 +181,7 @@ impl AppState {
                         _ => {}
                     }
                 }
-                self.notice = Some(format!("Could not {what}: {reason}"));
+                self.notice = Some(t!("refused", what = what, reason = reason));
             }
             Delivery::Reply(Reply::Status(status)) => {
                 self.agent = status.agent;
@@ -196,18 +203,24 @@ impl AppState {
                 if let Some(draft) = &mut self.settings_window {
                     draft.saving = false;
                     self.settings.disposition_mandatory = draft.disposition_mandatory;
-                    let place = draft
-                        .file
-                        .as_deref()
-                        .map_or("Saved until recall stops".to_owned(), |f| {
-                            format!("Saved to {f}")
-                        });
+                    let place = draft.file.as_deref().map_or_else(
+                        || t!("settings-saved-until-stop"),
+                        |f| t!("settings-saved-to", file = f),
+                    );
                     draft.outcome = Some(SaveOutcome::Saved(if on_restart.is_empty() {
-                        format!("{place}; in use now.")
+                        t!("settings-saved", place = place)
                     } else {
-                        format!(
-                            "{place}; in use now, except {}: restart recall for them.",
-                            on_restart.join(", ")
+                        t!(
+                            "settings-saved-restart",
+                            place = place,
+                            things = on_restart
+                                .iter()
+                                .map(|what| crate::i18n::ours(
+                                    &format!("restart-{}", what.replace(' ', "-")),
+                                    what
+                                ))
+                                .collect::<Vec<_>>()
+                                .join(", ")
                         )
                     }));
                 }
@@ -406,16 +419,19 @@ impl AppState {
             .collect()
     }
 
-    /// Whether Done may be pressed for this interaction now, or why not.
+    /// Whether Done may be pressed for this interaction now, or why not (a message id).
+    ///
+    /// # Errors
+    /// The message id of what must happen first.
     pub fn can_finish(&self, interaction: &Interaction) -> Result<(), &'static str> {
         if self.settings.disposition_mandatory && interaction.disposition.is_none() {
-            return Err("Choose a disposition first");
+            return Err("done-needs-disposition");
         }
         if matches!(
             interaction.state,
             InteractionState::Connected | InteractionState::Held | InteractionState::Dialing
         ) {
-            return Err("Hang up first");
+            return Err("done-needs-hang-up");
         }
         Ok(())
     }
@@ -434,12 +450,21 @@ impl AppState {
                     .status
                     .as_ref()
                     .and_then(|s| s.presence.iter().find(|p| p.uri == target.uri))
-                    .map(|p| format!(" — {}", p.state.as_str()))
-                    .unwrap_or_default();
-                found.push((
-                    format!("{} ({}){state}", target.name, target.kind),
-                    target.uri.clone(),
-                ));
+                    .map(|p| p.state.as_str().replace(' ', "-"));
+                let kind = crate::i18n::ours(
+                    &format!("target-kind-{}", target.kind.replace(' ', "-")),
+                    &target.kind,
+                );
+                let label = match state {
+                    Some(state) => t!(
+                        "team-target-state",
+                        name = &target.name,
+                        kind = kind,
+                        state = state
+                    ),
+                    None => t!("team-target", name = &target.name, kind = kind),
+                };
+                found.push((label, target.uri.clone()));
             }
         }
         for contact in &self.contacts {
@@ -456,12 +481,12 @@ impl AppState {
             }
         }
         for remote in recent.into_iter().take(10) {
-            found.push((format!("Recent: {remote}"), remote.to_owned()));
+            found.push((t!("team-recent", remote = remote), remote.to_owned()));
         }
         // A typed URI or number is always offered.
         let typed = self.team_query.trim();
         if !typed.is_empty() && found.iter().all(|(_, uri)| uri != typed) {
-            found.push((format!("Call {typed}"), self.dial_uri(typed)));
+            found.push((t!("team-call-typed", typed = typed), self.dial_uri(typed)));
         }
         found
     }
@@ -517,10 +542,6 @@ fn search_key(interaction: &Interaction) -> (bool, String) {
 /// One line about an interaction: type, customer, state.
 #[must_use]
 pub fn summary(interaction: &Interaction) -> String {
-    let kind = interaction
-        .callback
-        .kind
-        .map_or("Call".to_owned(), |k| format!("{} callback", kind_label(k)));
     let who = interaction
         .contact
         .as_ref()
@@ -528,37 +549,51 @@ pub fn summary(interaction: &Interaction) -> String {
         .or_else(|| interaction.callback.customer_number.clone())
         .or_else(|| interaction.remote.clone())
         .unwrap_or_default();
-    format!(
-        "{} {kind} {who} ({})",
-        interaction.id,
-        state_label(interaction.state)
+    t!(
+        "interaction-summary",
+        id = interaction.id.to_string(),
+        kind = interaction.callback.kind.map_or("call", kind_key),
+        who = who,
+        state = state_key(interaction.state)
     )
 }
 
-/// A callback type as the agent reads it.
+/// A callback type's key in the catalogs' selectors (and the API).
 #[must_use]
-pub fn kind_label(kind: api::CallbackType) -> &'static str {
+pub fn kind_key(kind: api::CallbackType) -> &'static str {
     match kind {
-        api::CallbackType::Immediate => "Immediate",
-        api::CallbackType::Delayed => "Delayed",
-        api::CallbackType::Scheduled => "Scheduled",
-        api::CallbackType::Preview => "Preview",
-        api::CallbackType::Web => "Web",
+        api::CallbackType::Immediate => "immediate",
+        api::CallbackType::Delayed => "delayed",
+        api::CallbackType::Scheduled => "scheduled",
+        api::CallbackType::Preview => "preview",
+        api::CallbackType::Web => "web",
     }
 }
 
-/// An interaction state as the agent reads it.
+/// An interaction state's key in the catalogs' selectors.
 #[must_use]
-pub fn state_label(state: InteractionState) -> &'static str {
+pub fn state_key(state: InteractionState) -> &'static str {
     match state {
-        InteractionState::Notified => "ringing",
-        InteractionState::Previewing => "preview",
+        InteractionState::Notified => "notified",
+        InteractionState::Previewing => "previewing",
         InteractionState::Dialing => "dialing",
         InteractionState::Connected => "connected",
-        InteractionState::Held => "on hold",
+        InteractionState::Held => "held",
         InteractionState::Ended => "ended",
         InteractionState::Rejected => "rejected",
         InteractionState::Missed => "missed",
         InteractionState::Done => "done",
+    }
+}
+
+/// A call state's key in the catalogs' selectors.
+#[must_use]
+pub fn call_state_key(state: CallState) -> &'static str {
+    match state {
+        CallState::Ringing => "ringing",
+        CallState::Dialing => "dialing",
+        CallState::Connected => "connected",
+        CallState::Held => "held",
+        CallState::Ended => "ended",
     }
 }

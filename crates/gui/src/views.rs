@@ -8,16 +8,25 @@ use api::{
 use egui::{Align2, Color32, RichText, Ui};
 use time::OffsetDateTime;
 
-use crate::state::{AppState, RescheduleDraft, TeamAction, kind_label, state_label, summary};
+use crate::i18n::t;
+use crate::state::{
+    AppState, RescheduleDraft, TeamAction, call_state_key, kind_key, state_key, summary,
+};
 
 /// Draws the whole desktop for one frame; returns the agent's requests.
 pub fn desktop(ui: &mut Ui, state: &mut AppState, now: OffsetDateTime) -> Vec<Request> {
+    crate::i18n::set_language(state.settings.language);
     let mut out = Vec::new();
     shortcuts(ui, state, &mut out);
     egui::Panel::top("status").show(ui, |ui| status_bar(ui, state, &mut out));
     egui::Panel::left("lists")
         .default_size(300.0)
         .show(ui, |ui| lists(ui, state, &mut out));
+    // egui names the panel's resize handle in English for screen readers; it is ours to say.
+    let handle = ui.scope_id().with("lists").with("__resize");
+    ui.ctx().accesskit_node_builder(handle, |node| {
+        node.set_label(t!("panel-resize"));
+    });
     egui::CentralPanel::default().show(ui, |ui| {
         egui::ScrollArea::vertical().show(ui, |ui| work_area(ui, state, now, &mut out));
     });
@@ -97,14 +106,14 @@ fn status_bar(ui: &mut Ui, state: &mut AppState, out: &mut Vec<Request>) {
         let mut voice = state.agent.voice == AgentState::Ready;
         let mut web = state.agent.web_callback == AgentState::Ready;
         let voice_label = if voice {
-            "Voice: Ready"
+            t!("agent-voice-ready")
         } else {
-            "Voice: Not Ready"
+            t!("agent-voice-not-ready")
         };
         let web_label = if web {
-            "Web callback: Ready"
+            t!("agent-web-ready")
         } else {
-            "Web callback: Not Ready"
+            t!("agent-web-not-ready")
         };
         let voice_changed = ui.toggle_value(&mut voice, voice_label).changed();
         let web_changed = ui.toggle_value(&mut web, web_label).changed();
@@ -124,7 +133,7 @@ fn status_bar(ui: &mut Ui, state: &mut AppState, out: &mut Vec<Request>) {
         ui.separator();
         match &state.status {
             Some(status) if status.registrations.is_empty() => {
-                ui.label("No account: direct calls only");
+                ui.label(t!("status-no-account"));
             }
             Some(status) => {
                 for registration in &status.registrations {
@@ -139,18 +148,19 @@ fn status_bar(ui: &mut Ui, state: &mut AppState, out: &mut Vec<Request>) {
                         .server
                         .as_deref()
                         .and_then(|s| s.split(':').next())
-                        .map(|t| format!(" over {}", t.to_ascii_uppercase()))
-                        .unwrap_or_default();
+                        .map_or_else(|| "none".to_owned(), str::to_ascii_uppercase);
                     let label = ui.colored_label(
                         color,
-                        format!(
-                            "{}: {}{transport}",
-                            registration.account, registration.state
+                        t!(
+                            "registration-line",
+                            account = &registration.account,
+                            state = registration.state.as_str(),
+                            transport = transport
                         ),
                     );
                     let mut detail = Vec::new();
                     if let Some(server) = &registration.server {
-                        detail.push(format!("Server: {server}"));
+                        detail.push(t!("registration-server", server = server));
                     }
                     if let Some(reason) = &registration.reason {
                         detail.push(reason.clone());
@@ -160,43 +170,42 @@ fn status_bar(ui: &mut Ui, state: &mut AppState, out: &mut Vec<Request>) {
                     }
                     if let Some(mail) = registration.voicemail.filter(|m| m.waiting) {
                         // The message-waiting indicator (RFC 3842).
-                        let text = match mail.new {
-                            0 => "✉ messages waiting".to_owned(),
-                            1 => "✉ 1 new voicemail".to_owned(),
-                            n => format!("✉ {n} new voicemails"),
-                        };
+                        let text = t!("voicemail-waiting", new = mail.new);
                         ui.label(
                             RichText::new(text)
                                 .strong()
                                 .color(Color32::from_rgb(200, 60, 40)),
                         )
-                        .on_hover_text(format!(
-                            "{}: {} new, {} old",
-                            registration.account, mail.new, mail.old
+                        .on_hover_text(t!(
+                            "voicemail-detail",
+                            account = &registration.account,
+                            new = mail.new,
+                            old = mail.old
                         ));
                     }
                 }
             }
             None => {
-                ui.label("Connecting…");
+                ui.label(t!("status-connecting"));
             }
         }
         if let Some(status) = &state.status {
             ui.separator();
-            ui.label(format!(
-                "Mic {} dB · Headset {} dB",
-                status.audio.input_db, status.audio.output_db
+            ui.label(t!(
+                "status-levels",
+                mic = status.audio.input_db,
+                headset = status.audio.output_db
             ));
         }
         ui.separator();
-        if ui.button("Settings").clicked() && state.settings_window.is_none() {
+        if ui.button(t!("settings-open")).clicked() && state.settings_window.is_none() {
             out.push(Request::Settings);
         }
     });
     if let Some(notice) = state.notice.clone() {
         ui.horizontal(|ui| {
             ui.colored_label(Color32::from_rgb(200, 60, 40), notice);
-            if ui.button("Dismiss").clicked() {
+            if ui.button(t!("notice-dismiss")).clicked() {
                 state.notice = None;
             }
         });
@@ -204,18 +213,18 @@ fn status_bar(ui: &mut Ui, state: &mut AppState, out: &mut Vec<Request>) {
 }
 
 fn lists(ui: &mut Ui, state: &mut AppState, out: &mut Vec<Request>) {
-    ui.heading("Dial");
+    ui.heading(t!("dial-heading"));
     ui.horizontal(|ui| {
         let field = ui.add(
             egui::TextEdit::singleline(&mut state.dial)
-                .hint_text("Number or SIP URI")
+                .hint_text(t!("dial-hint"))
                 .desired_width(170.0),
         );
         field.widget_info(|| {
-            egui::WidgetInfo::labeled(egui::Role::TextInput, true, "Number to dial")
+            egui::WidgetInfo::labeled(egui::Role::TextInput, true, t!("dial-field"))
         });
         let enter = field.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
-        if (ui.button("Dial").clicked() || enter) && !state.dial.trim().is_empty() {
+        if (ui.button(t!("dial-button")).clicked() || enter) && !state.dial.trim().is_empty() {
             out.push(Request::Command(Command::Dial {
                 to: state.dial_uri(&state.dial),
                 account: None,
@@ -223,27 +232,29 @@ fn lists(ui: &mut Ui, state: &mut AppState, out: &mut Vec<Request>) {
             state.dial.clear();
         }
     });
-    egui::CollapsingHeader::new("Dial pad").show(ui, |ui| {
-        egui::Grid::new("dialpad").show(ui, |ui| {
-            for row in ["123", "456", "789", "*0#"] {
-                for key in row.chars() {
-                    if ui
-                        .add_sized([40.0, 28.0], egui::Button::new(format!(" {key} ")))
-                        .clicked()
-                    {
-                        state.dial.push(key);
+    egui::CollapsingHeader::new(t!("dial-pad"))
+        .id_salt("dial pad")
+        .show(ui, |ui| {
+            egui::Grid::new("dialpad").show(ui, |ui| {
+                for row in ["123", "456", "789", "*0#"] {
+                    for key in row.chars() {
+                        if ui
+                            .add_sized([40.0, 28.0], egui::Button::new(format!(" {key} ")))
+                            .clicked()
+                        {
+                            state.dial.push(key);
+                        }
                     }
+                    ui.end_row();
                 }
-                ui.end_row();
-            }
+            });
         });
-    });
     ui.separator();
-    ui.heading("Current");
+    ui.heading(t!("current-heading"));
     let current: Vec<(api::InteractionId, String)> =
         state.current().iter().map(|i| (i.id, summary(i))).collect();
     if current.is_empty() {
-        ui.label("Nothing in hand");
+        ui.label(t!("current-empty"));
     }
     for (id, text) in current {
         if ui
@@ -257,17 +268,28 @@ fn lists(ui: &mut Ui, state: &mut AppState, out: &mut Vec<Request>) {
         .live_calls()
         .iter()
         .filter(|c| c.interaction_id.is_none())
-        .map(|c| format!("{} {} ({})", c.id, c.remote, call_state_label(c.state)))
+        .map(|c| {
+            t!(
+                "call-row",
+                id = c.id.to_string(),
+                remote = &c.remote,
+                state = call_state_key(c.state)
+            )
+        })
         .collect();
     for text in calls {
         ui.label(text);
     }
     ui.separator();
-    ui.heading("History");
-    ui.add(egui::TextEdit::singleline(&mut state.history_query).hint_text("Search history"));
+    ui.heading(t!("history-heading"));
+    let search = ui
+        .add(egui::TextEdit::singleline(&mut state.history_query).hint_text(t!("history-search")));
+    search.widget_info(|| {
+        egui::WidgetInfo::labeled(egui::Role::TextInput, true, t!("history-search"))
+    });
     let history = state.history_ids().to_vec();
     if history.is_empty() {
-        ui.label("No closed interactions yet");
+        ui.label(t!("history-empty"));
     }
     // Only the rows in view are laid out: the history can hold tens of thousands.
     let row = ui.spacing().interact_size.y;
@@ -290,65 +312,56 @@ fn lists(ui: &mut Ui, state: &mut AppState, out: &mut Vec<Request>) {
     let _ = out;
 }
 
-fn call_state_label(state: CallState) -> &'static str {
-    match state {
-        CallState::Ringing => "Ringing",
-        CallState::Dialing => "Dialing",
-        CallState::Connected => "Connected",
-        CallState::Held => "On hold",
-        CallState::Ended => "Ended",
-    }
-}
-
 fn toasts(ctx: &egui::Context, state: &AppState, now: OffsetDateTime, out: &mut Vec<Request>) {
     for (n, interaction) in state.ringing().into_iter().enumerate() {
         let id = interaction.id;
-        egui::Window::new(format!("Incoming {}", kind_title(interaction)))
-            .id(egui::Id::unique(("toast", id.0)))
-            .anchor(Align2::RIGHT_TOP, [-12.0, 60.0 + 190.0 * n as f32])
-            .collapsible(false)
-            .resizable(false)
-            .show(ctx, |ui| {
-                let who = interaction
-                    .contact
-                    .as_ref()
-                    .map(|c| c.name.clone())
-                    .or_else(|| interaction.remote.clone())
-                    .unwrap_or_default();
-                ui.label(RichText::new(who).strong());
-                if let Some(number) = &interaction.callback.customer_number {
-                    ui.label(format!("Customer number: {number}"));
+        egui::Window::new(t!(
+            "toast-title",
+            kind = interaction.callback.kind.map_or("call", kind_key)
+        ))
+        .id(egui::Id::unique(("toast", id.0)))
+        .anchor(Align2::RIGHT_TOP, [-12.0, 60.0 + 190.0 * n as f32])
+        .collapsible(false)
+        .resizable(false)
+        .show(ctx, |ui| {
+            let who = interaction
+                .contact
+                .as_ref()
+                .map(|c| c.name.clone())
+                .or_else(|| interaction.remote.clone())
+                .unwrap_or_default();
+            ui.label(RichText::new(who).strong());
+            if let Some(number) = &interaction.callback.customer_number {
+                ui.label(t!("toast-number", number = number));
+            }
+            for (key, label) in &state.settings.case_fields {
+                if let Some(value) = interaction.attached.get(key) {
+                    ui.label(t!(
+                        "field-line",
+                        label = crate::i18n::ours(&format!("case-field-{key}"), label),
+                        value = value
+                    ));
                 }
-                for (key, label) in &state.settings.case_fields {
-                    if let Some(value) = interaction.attached.get(key) {
-                        ui.label(format!("{label}: {value}"));
-                    }
+            }
+            if let Some(left) = countdown(interaction, now) {
+                ui.label(t!("toast-countdown", seconds = left));
+            }
+            ui.horizontal(|ui| {
+                if ui.button(t!("toast-accept")).clicked() {
+                    out.push(Request::Interaction {
+                        id,
+                        command: InteractionCommand::Accept,
+                    });
                 }
-                if let Some(left) = countdown(interaction, now) {
-                    ui.label(format!("Returns to the queue in {left} s"));
+                if ui.button(t!("toast-reject")).clicked() {
+                    out.push(Request::Interaction {
+                        id,
+                        command: InteractionCommand::Reject { status: None },
+                    });
                 }
-                ui.horizontal(|ui| {
-                    if ui.button("Accept").clicked() {
-                        out.push(Request::Interaction {
-                            id,
-                            command: InteractionCommand::Accept,
-                        });
-                    }
-                    if ui.button("Reject").clicked() {
-                        out.push(Request::Interaction {
-                            id,
-                            command: InteractionCommand::Reject { status: None },
-                        });
-                    }
-                });
             });
+        });
     }
-}
-
-fn kind_title(interaction: &Interaction) -> String {
-    interaction.callback.kind.map_or("call".to_owned(), |k| {
-        format!("{} callback", kind_label(k).to_lowercase())
-    })
 }
 
 /// Seconds left of the preview timeout, when the callback has one.
@@ -361,8 +374,8 @@ fn countdown(interaction: &Interaction, now: OffsetDateTime) -> Option<i64> {
 
 fn work_area(ui: &mut Ui, state: &mut AppState, now: OffsetDateTime, out: &mut Vec<Request>) {
     let Some(id) = state.selected else {
-        ui.heading("Ready for the next callback");
-        ui.label("Incoming callbacks appear at the top right. F5 accepts, F6 rejects.");
+        ui.heading(t!("idle-heading"));
+        ui.label(t!("idle-hint"));
         return;
     };
     let Some(interaction) = state.interactions.get(&id).cloned() else {
@@ -388,13 +401,13 @@ fn work_area(ui: &mut Ui, state: &mut AppState, now: OffsetDateTime, out: &mut V
         responses(&mut columns[1], state, email.as_deref());
     });
     ui.separator();
-    ui.heading("History of this interaction");
+    ui.heading(t!("timeline-heading"));
     let zone = agent_zone(&state.settings);
     for entry in &interaction.timeline {
-        ui.label(format!(
-            "{}  {}",
-            clock(zone.local(entry.at)),
-            timeline_text(&entry.kind)
+        ui.label(t!(
+            "timeline-line",
+            time = clock(zone.local(entry.at)),
+            what = timeline_text(&entry.kind, &state.settings.dispositions)
         ));
     }
 }
@@ -413,7 +426,7 @@ fn status_line(interaction: &Interaction, call: Option<&CallView>, now: OffsetDa
         .and_then(|c| c.transfer.as_deref())
         .filter(|t| matches!(*t, "trying" | "accepted" | "ringing"));
     if let Some(progress) = transferring {
-        return format!("Transferring ({progress}); the customer is on hold");
+        return t!("status-transferring", progress = progress);
     }
     let transferred = interaction
         .timeline
@@ -428,36 +441,42 @@ fn status_line(interaction: &Interaction, call: Option<&CallView>, now: OffsetDa
             _ => None,
         });
     if let (InteractionState::Ended, Some((target, outcome))) = (interaction.state, transferred) {
-        return format!("Transferred to {target} ({})", outcome.as_str());
+        return t!(
+            "status-transferred",
+            target = target,
+            outcome = outcome.as_str()
+        );
     }
     match (interaction.state, call.map(|c| c.state)) {
-        (InteractionState::Previewing, _) => "Ready to call".to_owned(),
-        (_, Some(CallState::Ringing)) => "Ringing".to_owned(),
+        (InteractionState::Previewing, _) => t!("status-ready-to-call"),
+        (_, Some(CallState::Ringing)) => t!("status-ringing"),
         (_, Some(CallState::Dialing)) if call.is_some_and(|c| c.early_media) => {
-            "Dialing (early media playing)".to_owned()
+            t!("status-dialing-early-media")
         }
-        (_, Some(CallState::Dialing)) | (InteractionState::Dialing, _) => "Dialing".to_owned(),
-        (_, Some(CallState::Held)) => format!(
-            "On hold {}",
-            since(|k| matches!(k, TimelineKind::Held)).unwrap_or_default()
+        (_, Some(CallState::Dialing)) | (InteractionState::Dialing, _) => t!("status-dialing"),
+        (_, Some(CallState::Held)) => t!(
+            "status-held",
+            duration = since(|k| matches!(k, TimelineKind::Held)).unwrap_or_default()
         ),
-        (_, Some(CallState::Connected)) => format!(
-            "Connected {}{}{}{}",
-            since(|k| matches!(k, TimelineKind::Connected)).unwrap_or_default(),
-            if call.is_some_and(|c| c.muted) {
-                " (muted)"
+        (_, Some(CallState::Connected)) => {
+            let duration = since(|k| matches!(k, TimelineKind::Connected)).unwrap_or_default();
+            let mut text = if call.is_some_and(|c| c.muted) {
+                t!("status-connected-muted", duration = duration)
             } else {
-                ""
-            },
-            call.and_then(|c| c.encryption.as_deref())
-                .map(protection)
-                .unwrap_or_default(),
-            call.and_then(|c| c.ice.as_deref())
-                .map(media_route)
-                .unwrap_or_default()
-        ),
-        (InteractionState::Ended, _) => "Ended".to_owned(),
-        (state, _) => format!("Ended ({})", state_label(state)),
+                t!("status-connected", duration = duration)
+            };
+            let extra = [
+                call.and_then(|c| c.encryption.as_deref()).map(protection),
+                call.and_then(|c| c.ice.as_deref()).map(media_route),
+            ];
+            for part in extra.into_iter().flatten() {
+                text.push_str(" · ");
+                text.push_str(&part);
+            }
+            text
+        }
+        (InteractionState::Ended, _) => t!("status-ended"),
+        (state, _) => t!("status-ended-as", state = state_key(state)),
     }
 }
 
@@ -468,11 +487,13 @@ fn protection(encryption: &str) -> String {
         .split_once("-srtp ")
         .filter(|(keying, _)| matches!(*keying, "sdes" | "dtls"));
     match keyed {
-        Some((_, suite)) if suite.starts_with('(') => " · securing the media (DTLS)…".to_owned(),
-        Some((keying, suite)) => {
-            format!(" · 🔒 encrypted ({} {suite})", keying.to_ascii_uppercase())
-        }
-        None => " · NOT encrypted".to_owned(),
+        Some((_, suite)) if suite.starts_with('(') => t!("media-securing"),
+        Some((keying, suite)) => t!(
+            "media-encrypted",
+            keying = keying.to_ascii_uppercase(),
+            suite = suite
+        ),
+        None => t!("media-not-encrypted"),
     }
 }
 
@@ -480,13 +501,13 @@ fn protection(encryption: &str) -> String {
 /// TURN relay (the agent's network lets nothing else through).
 fn media_route(ice: &str) -> String {
     if ice.starts_with("relay ") {
-        " · media via TURN relay".to_owned()
+        t!("media-relayed")
     } else if ice.contains(" -> ") {
-        " · media direct (ICE)".to_owned()
+        t!("media-direct")
     } else if ice.starts_with("failed") {
-        " · media lost".to_owned()
+        t!("media-lost")
     } else {
-        " · connecting the media (ICE)…".to_owned()
+        t!("media-connecting")
     }
 }
 
@@ -506,25 +527,29 @@ fn recording_controls(ui: &mut Ui, call: &CallView, out: &mut Vec<Request>) {
     let mut act = |action| out.push(Request::Command(Command::Record { call: c, action }));
     match call.recording.as_deref() {
         Some("recording") => {
-            ui.label(RichText::new("⏺ REC").color(egui::Color32::RED).strong());
-            if ui.button("Pause recording").clicked() {
+            ui.label(
+                RichText::new(t!("recording-on"))
+                    .color(egui::Color32::RED)
+                    .strong(),
+            );
+            if ui.button(t!("recording-pause")).clicked() {
                 act(api::RecordAction::Pause);
             }
         }
         Some("paused") => {
-            ui.label(RichText::new("⏸ REC paused").strong());
-            if ui.button("Resume recording").clicked() {
+            ui.label(RichText::new(t!("recording-paused")).strong());
+            if ui.button(t!("recording-resume")).clicked() {
                 act(api::RecordAction::Resume);
             }
         }
         _ => {
-            if ui.button("Record").clicked() {
+            if ui.button(t!("recording-start")).clicked() {
                 act(api::RecordAction::Start);
             }
             return;
         }
     }
-    if ui.button("Stop recording").clicked() {
+    if ui.button(t!("recording-stop")).clicked() {
         act(api::RecordAction::Stop);
     }
 }
@@ -545,17 +570,21 @@ fn toolbar(
         let live = call.filter(|c| c.state != CallState::Ended && !previewing);
         if let Some(call) = live {
             let c = call.id;
-            if ui.button("Hang up").clicked() {
+            if ui.button(t!("call-hang-up")).clicked() {
                 out.push(Request::Command(Command::Hangup { call: c }));
             }
             if call.state == CallState::Held {
-                if ui.button("Resume").clicked() {
+                if ui.button(t!("call-resume")).clicked() {
                     out.push(Request::Command(Command::Resume { call: c }));
                 }
-            } else if call.state == CallState::Connected && ui.button("Hold").clicked() {
+            } else if call.state == CallState::Connected && ui.button(t!("call-hold")).clicked() {
                 out.push(Request::Command(Command::Hold { call: c }));
             }
-            let mute = if call.muted { "Unmute" } else { "Mute" };
+            let mute = if call.muted {
+                t!("call-unmute")
+            } else {
+                t!("call-mute")
+            };
             if ui.button(mute).clicked() {
                 out.push(Request::Command(Command::Mute {
                     call: c,
@@ -564,24 +593,24 @@ fn toolbar(
             }
             recording_controls(ui, call, out);
             for (label, action) in [
-                ("Transfer", TeamAction::Transfer),
-                ("Consult", TeamAction::Consult),
-                ("Conference", TeamAction::Conference),
+                ("call-transfer", TeamAction::Transfer),
+                ("call-consult", TeamAction::Consult),
+                ("call-conference", TeamAction::Conference),
             ] {
-                if ui.button(label).clicked() {
+                if ui.button(t!(label)).clicked() {
                     state.team = Some((c, action));
                     state.team_query.clear();
                     out.push(Request::Directory);
                 }
             }
-            ui.toggle_value(&mut state.keypad, "Keypad");
+            ui.toggle_value(&mut state.keypad, t!("call-keypad"));
             participants(ui, state, call, interaction, out);
         } else {
             let can_call = matches!(
                 interaction.state,
                 InteractionState::Previewing | InteractionState::Ended
             );
-            if can_call && ui.button("Call").clicked() {
+            if can_call && ui.button(t!("interaction-call")).clicked() {
                 out.push(act(InteractionCommand::Call));
             }
         }
@@ -590,16 +619,16 @@ fn toolbar(
             InteractionState::Done | InteractionState::Notified
         ) {
             let label = if interaction.state == InteractionState::Previewing {
-                "Schedule callback"
+                t!("interaction-schedule")
             } else {
-                "Reschedule"
+                t!("interaction-reschedule")
             };
             if ui.button(label).clicked() {
                 state.reschedule = Some((id, RescheduleDraft::default()));
             }
-            let finish = state.can_finish(interaction);
-            let done = ui.add_enabled(finish.is_ok(), egui::Button::new("Mark done"));
-            let done = match finish {
+            let finish = state.can_finish(interaction).map_err(|why| t!(why));
+            let done = ui.add_enabled(finish.is_ok(), egui::Button::new(t!("interaction-done")));
+            let done = match &finish {
                 Err(why) => done.on_disabled_hover_text(why),
                 Ok(()) => done,
             };
@@ -631,11 +660,11 @@ fn participants(
                     || c.conference.is_some() && c.conference == call.conference)
         })
         .collect();
-    ui.menu_button("Participants", |ui| {
-        ui.label(format!(
-            "{} ({})",
-            call.remote,
-            call_state_label(call.state)
+    ui.menu_button(t!("participants"), |ui| {
+        ui.label(t!(
+            "participant-line",
+            remote = &call.remote,
+            state = call_state_key(call.state)
         ));
         // The customer's other channels: the number to paste elsewhere, an e-mail.
         let number = interaction
@@ -643,7 +672,11 @@ fn participants(
             .customer_number
             .clone()
             .unwrap_or_else(|| uri_user(&call.remote));
-        if ui.button("Copy number").on_hover_text(&number).clicked() {
+        if ui
+            .button(t!("participant-copy-number"))
+            .on_hover_text(&number)
+            .clicked()
+        {
             ui.ctx().copy_text(number);
         }
         if let Some(email) = interaction
@@ -651,7 +684,7 @@ fn participants(
             .as_ref()
             .and_then(|c| c.email.as_deref())
             && ui
-                .button("E-mail the contact")
+                .button(t!("participant-email"))
                 .on_hover_text(email)
                 .clicked()
         {
@@ -660,10 +693,10 @@ fn participants(
         }
         for other in others {
             ui.separator();
-            ui.label(format!(
-                "{} ({})",
-                other.remote,
-                call_state_label(other.state)
+            ui.label(t!(
+                "participant-line",
+                remote = &other.remote,
+                state = call_state_key(other.state)
             ));
             if other.consultation_of == Some(call.id) || call.consultation_of == Some(other.id) {
                 let (original, consult) = if other.consultation_of == Some(call.id) {
@@ -671,14 +704,14 @@ fn participants(
                 } else {
                     (other.id, call.id)
                 };
-                if ui.button("Complete transfer").clicked() {
+                if ui.button(t!("participant-complete-transfer")).clicked() {
                     out.push(Request::Command(Command::Transfer {
                         call: original,
                         target: None,
                         replaces: Some(consult),
                     }));
                 }
-                if ui.button("Merge into conference").clicked() {
+                if ui.button(t!("participant-merge")).clicked() {
                     out.push(Request::Command(Command::Conference {
                         call: original,
                         target: None,
@@ -686,7 +719,10 @@ fn participants(
                     }));
                 }
             }
-            if ui.button(format!("Hang up {}", other.remote)).clicked() {
+            if ui
+                .button(t!("participant-hang-up", remote = &other.remote))
+                .clicked()
+            {
                 out.push(Request::Command(Command::Hangup { call: other.id }));
             }
         }
@@ -695,12 +731,12 @@ fn participants(
 
 fn keypad(ui: &mut Ui, call: CallId, out: &mut Vec<Request>) {
     ui.group(|ui| {
-        ui.label("Keypad (digits go to the interaction's history)");
+        ui.label(t!("keypad-heading"));
         egui::Grid::new("keypad").show(ui, |ui| {
             for row in ["123", "456", "789", "*0#"] {
                 for key in row.chars() {
                     let button = ui.add_sized([44.0, 30.0], egui::Button::new(key.to_string()));
-                    let button = button.on_hover_text(format!("Send DTMF {key}"));
+                    let button = button.on_hover_text(t!("keypad-send", key = key.to_string()));
                     if button.clicked() {
                         out.push(Request::Command(Command::Dtmf {
                             call,
@@ -715,28 +751,26 @@ fn keypad(ui: &mut Ui, call: CallId, out: &mut Vec<Request>) {
 }
 
 fn case_information(ui: &mut Ui, state: &AppState, interaction: &Interaction) {
-    ui.heading("Case information");
+    ui.heading(t!("case-heading"));
     egui::Grid::new("case").num_columns(2).show(ui, |ui| {
         let mut any = false;
         for (key, label) in &state.settings.case_fields {
             let values = interaction.attached.get_all(key);
             if !values.is_empty() {
                 any = true;
+                let label = crate::i18n::ours(&format!("case-field-{key}"), label);
                 ui.label(RichText::new(label).strong());
                 ui.label(values.join(", "));
                 ui.end_row();
             }
         }
         if !any {
-            ui.label("No case data attached");
+            ui.label(t!("case-empty"));
             ui.end_row();
         }
     });
     if !interaction.attached_data_flags.is_empty() {
-        ui.colored_label(
-            Color32::from_rgb(200, 120, 0),
-            "Some attached data could not be read; it is kept as received.",
-        );
+        ui.colored_label(Color32::from_rgb(200, 120, 0), t!("case-unreadable"));
     }
 }
 
@@ -752,50 +786,58 @@ fn agent_zone(settings: &crate::DeskSettings) -> api::Zone {
 
 fn callback_information(ui: &mut Ui, interaction: &Interaction, zone: &api::Zone) {
     let callback = &interaction.callback;
-    ui.heading("Callback information");
+    ui.heading(t!("callback-heading"));
     egui::Grid::new("callback").num_columns(2).show(ui, |ui| {
         let mut row = |label: &str, value: String| {
-            ui.label(RichText::new(label).strong());
+            ui.label(RichText::new(t!(label)).strong());
             ui.label(value);
             ui.end_row();
         };
         row(
-            "Type",
-            callback
-                .kind
-                .map_or("Not a callback".to_owned(), |k| kind_label(k).to_owned()),
+            "callback-type",
+            t!(
+                "callback-kind",
+                kind = callback.kind.map_or("none", kind_key)
+            ),
         );
         if let Some(number) = &callback.customer_number {
-            row("Number", number.clone());
+            row("callback-number", number.clone());
         }
         if let Some(desired) = &callback.desired_time {
             let text = match desired {
                 api::DesiredTime::At(at) => {
                     let local = zone.local(*at);
-                    format!(
-                        "{}-{:02}-{:02} {:02}:{:02} (UTC{})",
-                        local.year(),
-                        u8::from(local.month()),
-                        local.day(),
-                        local.hour(),
-                        local.minute(),
-                        offset_text(local.offset())
-                    )
+                    date_time(local)
                 }
-                api::DesiredTime::Unreadable(raw) => format!("{raw} (unreadable)"),
+                api::DesiredTime::Unreadable(raw) => {
+                    t!("callback-desired-unreadable", raw = raw)
+                }
             };
-            row("Desired time", text);
+            row("callback-desired", text);
         }
         if let Some(instructions) = &callback.instructions {
-            row("Instructions", instructions.clone());
+            row("callback-instructions", instructions.clone());
         }
         if let Some(reason) = &callback.reason {
-            row("Reason", reason.clone());
+            row("callback-reason", reason.clone());
         }
         if let Some(service) = &callback.service_name {
-            row("Service", service.clone());
+            row("callback-service", service.clone());
         }
     });
+}
+
+/// A date and time as the agent's language writes it, with the offset from UTC it has.
+fn date_time(local: OffsetDateTime) -> String {
+    t!(
+        "date-time",
+        weekday = t!("weekday", day = local.weekday().number_days_from_monday()),
+        day = local.day(),
+        month = t!("month", month = u8::from(local.month())),
+        year = local.year().to_string(),
+        time = format!("{:02}:{:02}", local.hour(), local.minute()),
+        offset = offset_text(local.offset())
+    )
 }
 
 fn offset_text(offset: time::UtcOffset) -> String {
@@ -809,9 +851,9 @@ fn offset_text(offset: time::UtcOffset) -> String {
 }
 
 fn contact(ui: &mut Ui, state: &mut AppState, interaction: &Interaction, out: &mut Vec<Request>) {
-    ui.heading("Contact");
+    ui.heading(t!("contact-heading"));
     let Some(contact) = &interaction.contact else {
-        ui.label("No contact matches this number");
+        ui.label(t!("contact-none"));
         return;
     };
     // Edits go to the directory's copy (the interaction keeps what matched when it rang).
@@ -819,26 +861,29 @@ fn contact(ui: &mut Ui, state: &mut AppState, interaction: &Interaction, out: &m
     match stored {
         Some(stored) => {
             egui::Grid::new("contact").num_columns(2).show(ui, |ui| {
-                ui.label("Name");
-                ui.text_edit_singleline(&mut stored.name);
+                let name = t!("contact-name");
+                ui.label(&name);
+                named_edit(ui.text_edit_singleline(&mut stored.name), name);
                 ui.end_row();
-                ui.label("Numbers");
+                ui.label(t!("contact-numbers"));
                 ui.label(stored.numbers.join(", "));
                 ui.end_row();
-                ui.label("E-mail");
+                let label = t!("contact-email");
+                ui.label(&label);
                 let mut email = stored.email.clone().unwrap_or_default();
-                if ui.text_edit_singleline(&mut email).changed() {
+                if named_edit(ui.text_edit_singleline(&mut email), label).changed() {
                     stored.email = (!email.is_empty()).then_some(email);
                 }
                 ui.end_row();
-                ui.label("Notes");
+                let label = t!("contact-notes");
+                ui.label(&label);
                 let mut notes = stored.notes.clone().unwrap_or_default();
-                if ui.text_edit_multiline(&mut notes).changed() {
+                if named_edit(ui.text_edit_multiline(&mut notes), label).changed() {
                     stored.notes = (!notes.is_empty()).then_some(notes);
                 }
                 ui.end_row();
             });
-            if ui.button("Save contact").clicked() {
+            if ui.button(t!("contact-save")).clicked() {
                 out.push(Request::SaveContact(stored.clone()));
             }
         }
@@ -851,25 +896,52 @@ fn contact(ui: &mut Ui, state: &mut AppState, interaction: &Interaction, out: &m
             if let Some(notes) = &contact.notes {
                 ui.label(notes);
             }
-            if ui.button("Edit contact").clicked() {
+            if ui.button(t!("contact-edit")).clicked() {
                 out.push(Request::Directory);
             }
         }
     }
 }
 
+/// Names a resizable window's eight resize handles in the agent's language (egui names them
+/// in English for screen readers).
+pub(crate) fn name_resize_handles(ctx: &egui::Context, window: egui::Id) {
+    let edges = egui::Id::unique(egui::LayerId::new(egui::Order::Middle, window)).with("edge_drag");
+    for (salt, id) in [
+        ("right", "resize-right"),
+        ("left", "resize-left"),
+        ("bottom", "resize-bottom"),
+        ("top", "resize-top"),
+        ("right_bottom", "resize-bottom-right"),
+        ("right_top", "resize-top-right"),
+        ("left_bottom", "resize-bottom-left"),
+        ("left_top", "resize-top-left"),
+    ] {
+        ctx.accesskit_node_builder(edges.with(salt), |node| node.set_label(t!(id)));
+    }
+}
+
+/// Names a text field for screen readers (its label beside it is not its name).
+fn named_edit(edit: egui::Response, name: String) -> egui::Response {
+    edit.widget_info(|| egui::WidgetInfo::labeled(egui::Role::TextInput, true, &name));
+    edit
+}
+
 fn dispositions(ui: &mut Ui, state: &AppState, interaction: &Interaction, out: &mut Vec<Request>) {
-    let mandatory = if state.settings.disposition_mandatory {
-        " (required)"
+    ui.heading(if state.settings.disposition_mandatory {
+        t!("disposition-heading-required")
     } else {
-        ""
-    };
-    ui.heading(format!("Disposition{mandatory}"));
+        t!("disposition-heading")
+    });
     let open = interaction.state != InteractionState::Done;
     ui.add_enabled_ui(open, |ui| {
         for disposition in &state.settings.dispositions {
             let chosen = interaction.disposition.as_deref() == Some(disposition.code.as_str());
-            if ui.radio(chosen, &disposition.label).clicked() && !chosen {
+            let label = crate::i18n::ours(
+                &format!("disposition-{}", disposition.code),
+                &disposition.label,
+            );
+            if ui.radio(chosen, label).clicked() && !chosen {
                 out.push(Request::Interaction {
                     id: interaction.id,
                     command: InteractionCommand::Disposition {
@@ -882,7 +954,7 @@ fn dispositions(ui: &mut Ui, state: &AppState, interaction: &Interaction, out: &
 }
 
 fn note(ui: &mut Ui, state: &mut AppState, interaction: &Interaction, out: &mut Vec<Request>) {
-    ui.heading("Note");
+    ui.heading(t!("note-heading"));
     let id = interaction.id;
     let draft = state
         .notes
@@ -892,10 +964,12 @@ fn note(ui: &mut Ui, state: &mut AppState, interaction: &Interaction, out: &mut 
     let edit = ui.add_enabled(
         open,
         egui::TextEdit::multiline(draft)
-            .hint_text("What was agreed")
+            .hint_text(t!("note-hint"))
             .desired_rows(4),
     );
-    edit.widget_info(|| egui::WidgetInfo::labeled(egui::Role::MultilineTextInput, open, "Note"));
+    edit.widget_info(|| {
+        egui::WidgetInfo::labeled(egui::Role::MultilineTextInput, open, t!("note-heading"))
+    });
     // Saved as typed: each change is one durable write.
     if edit.changed() {
         out.push(Request::Interaction {
@@ -951,11 +1025,13 @@ pub fn mailto(to: &str, subject: &str, body: &str) -> String {
 }
 
 fn responses(ui: &mut Ui, state: &mut AppState, email: Option<&str>) {
-    ui.heading("Responses");
-    let search =
-        ui.add(egui::TextEdit::singleline(&mut state.response_query).hint_text("Search responses"));
-    search
-        .widget_info(|| egui::WidgetInfo::labeled(egui::Role::TextInput, true, "Search responses"));
+    ui.heading(t!("responses-heading"));
+    let search = ui.add(
+        egui::TextEdit::singleline(&mut state.response_query).hint_text(t!("responses-search")),
+    );
+    search.widget_info(|| {
+        egui::WidgetInfo::labeled(egui::Role::TextInput, true, t!("responses-search"))
+    });
     let found: Vec<(String, String)> = state
         .found_responses()
         .into_iter()
@@ -964,13 +1040,17 @@ fn responses(ui: &mut Ui, state: &mut AppState, email: Option<&str>) {
         .collect();
     for (title, body) in found {
         ui.horizontal(|ui| {
-            if ui.small_button("Copy").on_hover_text(&body).clicked() {
+            if ui
+                .small_button(t!("response-copy"))
+                .on_hover_text(&body)
+                .clicked()
+            {
                 ui.ctx().copy_text(body.clone());
             }
             if let Some(email) = email
                 && ui
-                    .small_button("E-mail")
-                    .on_hover_text(format!("{title} to {email}"))
+                    .small_button(t!("response-email"))
+                    .on_hover_text(t!("response-email-to", title = &title, email = email))
                     .clicked()
             {
                 ui.ctx()
@@ -986,29 +1066,33 @@ fn team_communicator(ctx: &egui::Context, state: &mut AppState, out: &mut Vec<Re
         return;
     };
     let title = match action {
-        TeamAction::Transfer => "Transfer to",
-        TeamAction::Consult => "Consult with",
-        TeamAction::Conference => "Conference in",
+        TeamAction::Transfer => t!("team-transfer"),
+        TeamAction::Consult => t!("team-consult"),
+        TeamAction::Conference => t!("team-conference"),
     };
     let mut open = true;
     let mut chosen = None;
-    egui::Window::new("Team Communicator")
-        .open(&mut open)
+    // Closed by its own button (egui's close cross names itself in English).
+    egui::Window::new(t!("team-title"))
+        .id(egui::Id::unique("team communicator"))
+        .resizable(false)
         .anchor(Align2::CENTER_CENTER, [0.0, 0.0])
         .collapsible(false)
         .show(ctx, |ui| {
             ui.label(title);
-            let search = ui.add(
-                egui::TextEdit::singleline(&mut state.team_query)
-                    .hint_text("Name, number, queue or SIP URI"),
-            );
+            let search = ui
+                .add(egui::TextEdit::singleline(&mut state.team_query).hint_text(t!("team-hint")));
             search.widget_info(|| {
-                egui::WidgetInfo::labeled(egui::Role::TextInput, true, "Search team")
+                egui::WidgetInfo::labeled(egui::Role::TextInput, true, t!("team-search"))
             });
             for (label, uri) in state.team_matches().into_iter().take(12) {
                 if ui.button(label).clicked() {
                     chosen = Some(uri);
                 }
+            }
+            ui.separator();
+            if ui.button(t!("team-cancel")).clicked() {
+                open = false;
             }
         });
     if let Some(target) = chosen {
@@ -1054,31 +1138,30 @@ fn reschedule_dialog(
     }
     let mut close = false;
     let mut error = None;
-    egui::Window::new("Schedule callback")
+    egui::Window::new(t!("reschedule-title"))
+        .id(egui::Id::unique("reschedule"))
+        .resizable(false)
         .anchor(Align2::CENTER_CENTER, [0.0, 0.0])
         .collapsible(false)
         .show(ctx, |ui| {
             egui::Grid::new("reschedule").num_columns(2).show(ui, |ui| {
                 for (label, field) in [
-                    ("Date (YYYY-MM-DD)", &mut draft.date),
-                    ("Time (HH:MM)", &mut draft.time),
-                    ("Time zone (Europe/Madrid or +01:00)", &mut draft.zone),
-                    ("New number (optional)", &mut draft.number),
+                    (t!("reschedule-date"), &mut draft.date),
+                    (t!("reschedule-time"), &mut draft.time),
+                    (t!("reschedule-zone"), &mut draft.zone),
+                    (t!("reschedule-number"), &mut draft.number),
                 ] {
-                    ui.label(label);
+                    ui.label(&label);
                     let edit = ui.text_edit_singleline(field);
                     edit.widget_info(|| {
-                        egui::WidgetInfo::labeled(egui::Role::TextInput, true, label)
+                        egui::WidgetInfo::labeled(egui::Role::TextInput, true, &label)
                     });
                     ui.end_row();
                 }
             });
-            ui.checkbox(
-                &mut draft.personal,
-                "Personal callback (to me, not the queue)",
-            );
+            ui.checkbox(&mut draft.personal, t!("reschedule-personal"));
             ui.horizontal(|ui| {
-                if ui.button("Schedule").clicked() {
+                if ui.button(t!("reschedule-confirm")).clicked() {
                     match parse_reschedule(draft) {
                         Ok(request) => {
                             out.push(Request::Interaction {
@@ -1087,10 +1170,10 @@ fn reschedule_dialog(
                             });
                             close = true;
                         }
-                        Err(e) => error = Some(e.to_string()),
+                        Err(e) => error = Some(t!("reschedule-refused", reason = e.0)),
                     }
                 }
-                if ui.button("Cancel").clicked() {
+                if ui.button(t!("reschedule-cancel")).clicked() {
                     close = true;
                 }
             });
@@ -1130,50 +1213,52 @@ pub fn parse_reschedule(draft: &RescheduleDraft) -> Result<api::Reschedule, BadR
     .map_err(|e| BadReschedule(e.to_string()))
 }
 
-fn timeline_text(kind: &TimelineKind) -> String {
+fn timeline_text(kind: &TimelineKind, dispositions: &[api::Disposition]) -> String {
     match kind {
-        TimelineKind::Notified => "notified".to_owned(),
-        TimelineKind::Accepted => "accepted".to_owned(),
-        TimelineKind::Rejected { status } => format!("rejected ({status})"),
-        TimelineKind::Missed { reason } => format!("missed: {reason}"),
-        TimelineKind::Dialing { target } => format!("dialing {target}"),
-        TimelineKind::Connected => "connected".to_owned(),
-        TimelineKind::Held => "held".to_owned(),
-        TimelineKind::Resumed => "resumed".to_owned(),
-        TimelineKind::Dtmf { digits } => format!("DTMF {digits}"),
+        TimelineKind::Notified => t!("timeline-notified"),
+        TimelineKind::Accepted => t!("timeline-accepted"),
+        TimelineKind::Rejected { status } => t!("timeline-rejected", status = *status),
+        TimelineKind::Missed { reason } => t!("timeline-missed", reason = reason),
+        TimelineKind::Dialing { target } => t!("timeline-dialing", target = target),
+        TimelineKind::Connected => t!("timeline-connected"),
+        TimelineKind::Held => t!("timeline-held"),
+        TimelineKind::Resumed => t!("timeline-resumed"),
+        TimelineKind::Dtmf { digits } => t!("timeline-dtmf", digits = digits),
         TimelineKind::Transferred {
             target,
             outcome,
             detail,
             late,
-        } => {
-            let mut text = format!("transferred to {target}");
-            if let Some(outcome) = outcome {
-                text.push_str(&format!(" ({}", outcome.as_str()));
+        } => match outcome {
+            None => t!("timeline-transferred", target = target),
+            Some(outcome) => {
+                let mut how = t!("transfer-outcome", outcome = outcome.as_str());
                 if let Some(detail) = detail {
-                    text.push_str(&format!(": {detail}"));
+                    how = t!("transfer-outcome-detail", outcome = how, detail = detail);
                 }
                 if *late {
-                    text.push_str(", after the call was released");
+                    how = t!("transfer-outcome-late", outcome = how);
                 }
-                text.push(')');
+                t!("timeline-transferred-how", target = target, how = how)
             }
-            text
-        }
-        TimelineKind::Conferenced => "conferenced".to_owned(),
+        },
+        TimelineKind::Conferenced => t!("timeline-conferenced"),
         TimelineKind::Recording { action, file } => match (action.as_str(), file) {
-            ("start", Some(file)) => format!("recording started: {file}"),
-            ("pause", _) => "recording paused".to_owned(),
-            ("resume", _) => "recording resumed".to_owned(),
-            ("stop", _) => "recording stopped".to_owned(),
-            (other, _) => format!("recording {other}"),
+            ("start", Some(file)) => t!("timeline-recording-started", file = file),
+            (action, _) => t!("timeline-recording", action = action),
         },
         TimelineKind::Rescheduled { request } => {
-            format!("rescheduled for {}", request.wall_text())
+            t!("timeline-rescheduled", when = request.wall_text())
         }
-        TimelineKind::Disposition { code } => format!("disposition {code}"),
-        TimelineKind::Note => "note saved".to_owned(),
-        TimelineKind::Ended => "ended".to_owned(),
-        TimelineKind::Done => "done".to_owned(),
+        TimelineKind::Disposition { code } => {
+            let label = dispositions.iter().find(|d| &d.code == code).map_or_else(
+                || code.clone(),
+                |d| crate::i18n::ours(&format!("disposition-{code}"), &d.label),
+            );
+            t!("timeline-disposition", disposition = label)
+        }
+        TimelineKind::Note => t!("timeline-note"),
+        TimelineKind::Ended => t!("timeline-ended"),
+        TimelineKind::Done => t!("timeline-done"),
     }
 }

@@ -11,6 +11,9 @@ use egui_kittest::kittest::Queryable;
 use gui::{AppState, DeskSettings, Target};
 use time::OffsetDateTime;
 
+#[path = "desktop/spanish.rs"]
+mod spanish;
+
 /// The harness's state: the desktop's, plus what it asked for.
 struct Desk {
     state: AppState,
