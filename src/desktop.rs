@@ -205,6 +205,13 @@ pub(crate) fn desk_settings(config: &Config) -> gui::DeskSettings {
         language: desk_language(config.desktop.language.as_deref(), |name| {
             std::env::var(name).ok()
         }),
+        theme: config
+            .desktop
+            .theme
+            .as_deref()
+            .and_then(gui::Theme::parse)
+            .unwrap_or_default(),
+        scale: config.desktop.scale.unwrap_or(100),
     }
 }
 

@@ -174,6 +174,8 @@ pub fn settings_of(config: &Config) -> Settings {
             .language
             .clone()
             .filter(|language| language != "auto"),
+        theme: config.desktop.theme.clone(),
+        scale: config.desktop.scale,
     }
 }
 
@@ -259,6 +261,12 @@ fn write_settings(doc: &mut DocumentMut, settings: &Settings) {
     edit_section(doc, "desktop", |desktop| {
         let language = settings.language.as_deref().unwrap_or("auto");
         desktop.insert("language", toml_edit::value(language));
+        if let Some(theme) = &settings.theme {
+            desktop.insert("theme", toml_edit::value(theme.as_str()));
+        }
+        if let Some(scale) = settings.scale {
+            desktop.insert("scale", number(u64::from(scale)));
+        }
     });
     edit_section(doc, "sip", |sip| {
         set(
@@ -401,6 +409,8 @@ reject_status = 603
         settings.headset = Some("/dev/hidraw3".to_owned());
         assert_eq!(settings.language, None, "the locale's unless the file says");
         settings.language = Some("es".to_owned());
+        settings.theme = Some("high_contrast".to_owned());
+        settings.scale = Some(125);
         let applied = store.save(&settings).expect("saves");
         assert_eq!(
             applied.media.voice,
@@ -437,6 +447,8 @@ reject_status = 603
             "{text}"
         );
         assert!(text.contains("language = \"es\""), "{text}");
+        assert!(text.contains("theme = \"high_contrast\""), "{text}");
+        assert!(text.contains("scale = 125"), "{text}");
         for kept in [
             "# my desk",
             "# keep this",

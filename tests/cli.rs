@@ -33,7 +33,19 @@ fn bad_flags_and_config_stop_with_one_line_and_exit_2() {
     std::fs::write(&bad_headset, "[headset]\ndevice = \"hidraw3\"\n").expect("write");
     let bad_language = dir.join("bad-language.toml");
     std::fs::write(&bad_language, "[desktop]\nlanguage = \"fr\"\n").expect("write");
-    let cases: [(&[&str], &str); 16] = [
+    let bad_theme = dir.join("bad-theme.toml");
+    std::fs::write(&bad_theme, "[desktop]\ntheme = \"neon\"\nscale = 125\n").expect("write");
+    let bad_scale = dir.join("bad-scale.toml");
+    std::fs::write(&bad_scale, "[desktop]\nscale = 1000\n").expect("write");
+    let cases: [(&[&str], &str); 18] = [
+        (
+            &["headless", "--config", bad_theme.to_str().expect("utf8")],
+            "config: desktop.theme is \"neon\"; use \"dark\", \"light\" or \"high_contrast\"",
+        ),
+        (
+            &["headless", "--config", bad_scale.to_str().expect("utf8")],
+            "config: desktop.scale is 1000; a percentage from 50 to 300, e.g. 125",
+        ),
         (
             &["headless", "--config", bad_language.to_str().expect("utf8")],
             "config: desktop.language is \"fr\"; use \"auto\" (the locale's), \"en\" or \"es\"",

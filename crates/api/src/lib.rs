@@ -940,6 +940,13 @@ pub struct Settings {
     /// locale's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub language: Option<String>,
+    /// The desktop's theme (`[desktop] theme`): `"dark"`, `"light"`, `"high_contrast"`, or
+    /// `None` for dark.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub theme: Option<String>,
+    /// The desktop's UI scale in percent (`[desktop] scale`), `None` for 100.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale: Option<u16>,
 }
 
 fn default_keepalive() -> u64 {

@@ -278,6 +278,10 @@ pub struct DesktopSection {
     pub targets: Vec<TargetSection>,
     /// The desktop's language: `auto` (the locale's, the default), `en` or `es`.
     pub language: Option<String>,
+    /// The desktop's theme: `dark` (the default), `light` or `high_contrast`.
+    pub theme: Option<String>,
+    /// The desktop's UI scale in percent (100 unless given; 50 to 300).
+    pub scale: Option<u16>,
 }
 
 /// `[[desktop.case_fields]]`
@@ -902,6 +906,24 @@ impl Config {
                 key: "desktop.language",
                 value: format!("{language:?}"),
                 expected: "use \"auto\" (the locale's), \"en\" or \"es\"",
+            });
+        }
+        if let Some(theme) = &self.desktop.theme
+            && !["dark", "light", "high_contrast"].contains(&theme.as_str())
+        {
+            return Err(ConfigError::Value {
+                key: "desktop.theme",
+                value: format!("{theme:?}"),
+                expected: "use \"dark\", \"light\" or \"high_contrast\"",
+            });
+        }
+        if let Some(scale) = self.desktop.scale
+            && !(50..=300).contains(&scale)
+        {
+            return Err(ConfigError::Value {
+                key: "desktop.scale",
+                value: scale.to_string(),
+                expected: "a percentage from 50 to 300, e.g. 125",
             });
         }
         for listen in &self.sip.listen {

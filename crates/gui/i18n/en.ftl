@@ -318,6 +318,14 @@ settings-tab-accounts = Accounts
 settings-tab-audio = Audio
 settings-tab-codecs = Codecs
 settings-tab-callbacks = Callbacks
+settings-tab-appearance = Appearance
+appearance-theme = Theme
+appearance-scale = Scale
+theme = { $theme ->
+        [light] Light
+        [high_contrast] High contrast
+       *[dark] Dark
+    }
 settings-language = Language
 resize-right = Resize window right edge
 resize-left = Resize window left edge

@@ -318,6 +318,14 @@ settings-tab-accounts = Cuentas
 settings-tab-audio = Audio
 settings-tab-codecs = Códecs
 settings-tab-callbacks = Devoluciones
+settings-tab-appearance = Apariencia
+appearance-theme = Tema
+appearance-scale = Escala
+theme = { $theme ->
+        [light] Claro
+        [high_contrast] Alto contraste
+       *[dark] Oscuro
+    }
 settings-language = Idioma
 resize-right = Redimensionar ventana: borde derecho
 resize-left = Redimensionar ventana: borde izquierdo

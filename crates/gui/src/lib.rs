@@ -5,6 +5,8 @@
 //! return requests. Nothing here blocks on the network, the sound card or the disk.
 
 pub mod i18n;
+mod icons;
+mod look;
 mod settings;
 mod settings_view;
 mod state;
@@ -15,6 +17,7 @@ use std::sync::{Arc, OnceLock};
 
 use api::{Delivery, Request};
 
+pub use look::{SCALE_RANGE, SCALES, Theme, contrast};
 pub use settings::{
     AccountDraft, CODECS, FormError, SaveOutcome, SettingsDraft, SettingsTab, TestOutcome,
 };

@@ -23,6 +23,8 @@ pub enum SettingsTab {
     Codecs,
     /// Callback handling.
     Callbacks,
+    /// Theme and scale.
+    Appearance,
 }
 
 /// One account as typed.
@@ -104,6 +106,10 @@ pub struct SettingsDraft {
     pub tests: BTreeMap<String, TestOutcome>,
     /// The desktop's language as saved (`en`, `es`; `None`: the locale's).
     pub language: Option<String>,
+    /// The theme as saved (`dark`, `light`, `high_contrast`; `None`: dark).
+    pub theme: Option<String>,
+    /// The UI scale in percent as saved (`None`: 100).
+    pub scale: Option<u16>,
 }
 
 impl SettingsDraft {
@@ -166,6 +172,8 @@ impl SettingsDraft {
             saving: false,
             tests: BTreeMap::new(),
             language: settings.language,
+            theme: settings.theme,
+            scale: settings.scale,
         }
     }
 
@@ -308,6 +316,8 @@ impl SettingsDraft {
             auto_gain: self.auto_gain,
             headset: self.headset.clone(),
             language: self.language.clone(),
+            theme: self.theme.clone(),
+            scale: self.scale,
         })
     }
 }

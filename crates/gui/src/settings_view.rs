@@ -21,6 +21,8 @@ pub(crate) fn settings_window(ctx: &egui::Context, state: &mut AppState, out: &m
         .map(|s| s.audio.clone())
         .unwrap_or_default();
     let language = &mut state.settings.language;
+    let theme = &mut state.settings.theme;
+    let scale = &mut state.settings.scale;
     let Some(draft) = &mut state.settings_window else {
         return;
     };
@@ -36,6 +38,7 @@ pub(crate) fn settings_window(ctx: &egui::Context, state: &mut AppState, out: &m
                     (SettingsTab::Audio, "settings-tab-audio"),
                     (SettingsTab::Codecs, "settings-tab-codecs"),
                     (SettingsTab::Callbacks, "settings-tab-callbacks"),
+                    (SettingsTab::Appearance, "settings-tab-appearance"),
                 ] {
                     ui.selectable_value(&mut draft.tab, tab, t!(label));
                 }
@@ -66,6 +69,7 @@ pub(crate) fn settings_window(ctx: &egui::Context, state: &mut AppState, out: &m
                 SettingsTab::Audio => sound(ui, draft, &audio, out),
                 SettingsTab::Codecs => codecs(ui, draft),
                 SettingsTab::Callbacks => callbacks(ui, draft),
+                SettingsTab::Appearance => appearance(ui, draft, theme, scale),
             }
             ui.separator();
             footer(ui, draft, out);
@@ -526,6 +530,42 @@ fn callbacks(ui: &mut Ui, draft: &mut SettingsDraft) {
         &mut draft.disposition_mandatory,
         t!("callbacks-disposition-mandatory"),
     );
+}
+
+/// The theme and the scale: shown at once, saved with the rest.
+fn appearance(ui: &mut Ui, draft: &mut SettingsDraft, theme: &mut crate::Theme, scale: &mut u16) {
+    egui::Grid::new("appearance").num_columns(2).show(ui, |ui| {
+        let label = t!("appearance-theme");
+        ui.label(&label);
+        let before = *theme;
+        let combo = egui::ComboBox::from_id_salt("theme")
+            .selected_text(t!("theme", theme = theme.code()))
+            .show_ui(ui, |ui| {
+                for choice in crate::Theme::ALL {
+                    ui.selectable_value(theme, choice, t!("theme", theme = choice.code()));
+                }
+            });
+        named(&combo.response, &label);
+        if *theme != before {
+            draft.theme = Some(theme.code().to_owned());
+        }
+        ui.end_row();
+        let label = t!("appearance-scale");
+        ui.label(&label);
+        let before = *scale;
+        let combo = egui::ComboBox::from_id_salt("scale")
+            .selected_text(format!("{scale} %"))
+            .show_ui(ui, |ui| {
+                for choice in crate::SCALES {
+                    ui.selectable_value(scale, choice, format!("{choice} %"));
+                }
+            });
+        named(&combo.response, &label);
+        if *scale != before {
+            draft.scale = Some(*scale);
+        }
+        ui.end_row();
+    });
 }
 
 fn footer(ui: &mut Ui, draft: &mut SettingsDraft, out: &mut Vec<Request>) {

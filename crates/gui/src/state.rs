@@ -41,6 +41,10 @@ pub struct DeskSettings {
     pub time_zone: Option<String>,
     /// The language the desktop speaks (`[desktop] language`, else the locale's).
     pub language: Language,
+    /// The colour theme (`[desktop] theme`).
+    pub theme: crate::Theme,
+    /// The UI scale in percent (`[desktop] scale`).
+    pub scale: u16,
 }
 
 impl Default for DeskSettings {
@@ -62,6 +66,8 @@ impl Default for DeskSettings {
             utc_offset: time::UtcOffset::UTC,
             time_zone: None,
             language: Language::English,
+            theme: crate::Theme::Dark,
+            scale: 100,
         }
     }
 }
@@ -131,6 +137,8 @@ pub struct AppState {
     pub history_query: String,
     /// The Settings window, when open (it opens when the core sends the settings).
     pub settings_window: Option<SettingsDraft>,
+    /// The theme and scale the window was last given (set again only when they change).
+    pub applied_look: Option<(crate::Theme, u16)>,
     /// Bumped by every delivery: what the history cache was built from.
     generation: u64,
     /// Each interaction's summary in lower case, made once when it arrives (the history

@@ -9,6 +9,7 @@ use egui::{Align2, Color32, RichText, Ui};
 use time::OffsetDateTime;
 
 use crate::i18n::t;
+use crate::icons;
 use crate::state::{
     AppState, RescheduleDraft, TeamAction, call_state_key, kind_key, state_key, summary,
 };
@@ -16,6 +17,12 @@ use crate::state::{
 /// Draws the whole desktop for one frame; returns the agent's requests.
 pub fn desktop(ui: &mut Ui, state: &mut AppState, now: OffsetDateTime) -> Vec<Request> {
     crate::i18n::set_language(state.settings.language);
+    let look = (state.settings.theme, state.settings.scale);
+    if state.applied_look != Some(look) {
+        ui.ctx().set_visuals(look.0.visuals());
+        ui.ctx().set_zoom_factor(f32::from(look.1) / 100.0);
+        state.applied_look = Some(look);
+    }
     let mut out = Vec::new();
     shortcuts(ui, state, &mut out);
     egui::Panel::top("status").show(ui, |ui| status_bar(ui, state, &mut out));
@@ -198,7 +205,8 @@ fn status_bar(ui: &mut Ui, state: &mut AppState, out: &mut Vec<Request>) {
             ));
         }
         ui.separator();
-        if ui.button(t!("settings-open")).clicked() && state.settings_window.is_none() {
+        let settings = icons::button(ui, true, icons::SETTINGS, None, &t!("settings-open"));
+        if settings.clicked() && state.settings_window.is_none() {
             out.push(Request::Settings);
         }
     });
@@ -224,7 +232,8 @@ fn lists(ui: &mut Ui, state: &mut AppState, out: &mut Vec<Request>) {
             egui::WidgetInfo::labeled(egui::Role::TextInput, true, t!("dial-field"))
         });
         let enter = field.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
-        if (ui.button(t!("dial-button")).clicked() || enter) && !state.dial.trim().is_empty() {
+        let dial = icons::button(ui, true, icons::CALL, Some(icons::GO), &t!("dial-button"));
+        if (dial.clicked() || enter) && !state.dial.trim().is_empty() {
             out.push(Request::Command(Command::Dial {
                 to: state.dial_uri(&state.dial),
                 account: None,
@@ -347,13 +356,23 @@ fn toasts(ctx: &egui::Context, state: &AppState, now: OffsetDateTime, out: &mut 
                 ui.label(t!("toast-countdown", seconds = left));
             }
             ui.horizontal(|ui| {
-                if ui.button(t!("toast-accept")).clicked() {
+                if icons::button(ui, true, icons::CALL, Some(icons::GO), &t!("toast-accept"))
+                    .clicked()
+                {
                     out.push(Request::Interaction {
                         id,
                         command: InteractionCommand::Accept,
                     });
                 }
-                if ui.button(t!("toast-reject")).clicked() {
+                if icons::button(
+                    ui,
+                    true,
+                    icons::REJECT,
+                    Some(icons::STOP_RED),
+                    &t!("toast-reject"),
+                )
+                .clicked()
+                {
                     out.push(Request::Interaction {
                         id,
                         command: InteractionCommand::Reject { status: None },
@@ -532,24 +551,32 @@ fn recording_controls(ui: &mut Ui, call: &CallView, out: &mut Vec<Request>) {
                     .color(egui::Color32::RED)
                     .strong(),
             );
-            if ui.button(t!("recording-pause")).clicked() {
+            if icons::button(ui, true, icons::HOLD, None, &t!("recording-pause")).clicked() {
                 act(api::RecordAction::Pause);
             }
         }
         Some("paused") => {
             ui.label(RichText::new(t!("recording-paused")).strong());
-            if ui.button(t!("recording-resume")).clicked() {
+            if icons::button(ui, true, icons::RECORD, None, &t!("recording-resume")).clicked() {
                 act(api::RecordAction::Resume);
             }
         }
         _ => {
-            if ui.button(t!("recording-start")).clicked() {
+            if icons::button(
+                ui,
+                true,
+                icons::RECORD,
+                Some(icons::STOP_RED),
+                &t!("recording-start"),
+            )
+            .clicked()
+            {
                 act(api::RecordAction::Start);
             }
             return;
         }
     }
-    if ui.button(t!("recording-stop")).clicked() {
+    if icons::button(ui, true, icons::STOP, None, &t!("recording-stop")).clicked() {
         act(api::RecordAction::Stop);
     }
 }
@@ -570,47 +597,65 @@ fn toolbar(
         let live = call.filter(|c| c.state != CallState::Ended && !previewing);
         if let Some(call) = live {
             let c = call.id;
-            if ui.button(t!("call-hang-up")).clicked() {
+            let hang_up = icons::button(
+                ui,
+                true,
+                icons::HANG_UP,
+                Some(icons::STOP_RED),
+                &t!("call-hang-up"),
+            );
+            if hang_up.clicked() {
                 out.push(Request::Command(Command::Hangup { call: c }));
             }
             if call.state == CallState::Held {
-                if ui.button(t!("call-resume")).clicked() {
+                if icons::button(ui, true, icons::RESUME, None, &t!("call-resume")).clicked() {
                     out.push(Request::Command(Command::Resume { call: c }));
                 }
-            } else if call.state == CallState::Connected && ui.button(t!("call-hold")).clicked() {
+            } else if call.state == CallState::Connected
+                && icons::button(ui, true, icons::HOLD, None, &t!("call-hold")).clicked()
+            {
                 out.push(Request::Command(Command::Hold { call: c }));
             }
             let mute = if call.muted {
-                t!("call-unmute")
+                icons::button(ui, true, icons::UNMUTE, None, &t!("call-unmute"))
             } else {
-                t!("call-mute")
+                icons::button(ui, true, icons::MUTE, None, &t!("call-mute"))
             };
-            if ui.button(mute).clicked() {
+            if mute.clicked() {
                 out.push(Request::Command(Command::Mute {
                     call: c,
                     muted: !call.muted,
                 }));
             }
             recording_controls(ui, call, out);
-            for (label, action) in [
-                ("call-transfer", TeamAction::Transfer),
-                ("call-consult", TeamAction::Consult),
-                ("call-conference", TeamAction::Conference),
+            for (label, icon, action) in [
+                ("call-transfer", icons::TRANSFER, TeamAction::Transfer),
+                ("call-consult", icons::CONSULT, TeamAction::Consult),
+                ("call-conference", icons::CONFERENCE, TeamAction::Conference),
             ] {
-                if ui.button(t!(label)).clicked() {
+                if icons::button(ui, true, icon, None, &t!(label)).clicked() {
                     state.team = Some((c, action));
                     state.team_query.clear();
                     out.push(Request::Directory);
                 }
             }
-            ui.toggle_value(&mut state.keypad, t!("call-keypad"));
+            icons::toggle(ui, &mut state.keypad, icons::KEYPAD, &t!("call-keypad"));
             participants(ui, state, call, interaction, out);
         } else {
             let can_call = matches!(
                 interaction.state,
                 InteractionState::Previewing | InteractionState::Ended
             );
-            if can_call && ui.button(t!("interaction-call")).clicked() {
+            if can_call
+                && icons::button(
+                    ui,
+                    true,
+                    icons::CALL,
+                    Some(icons::GO),
+                    &t!("interaction-call"),
+                )
+                .clicked()
+            {
                 out.push(act(InteractionCommand::Call));
             }
         }
@@ -623,11 +668,17 @@ fn toolbar(
             } else {
                 t!("interaction-reschedule")
             };
-            if ui.button(label).clicked() {
+            if icons::button(ui, true, icons::SCHEDULE, None, &label).clicked() {
                 state.reschedule = Some((id, RescheduleDraft::default()));
             }
             let finish = state.can_finish(interaction).map_err(|why| t!(why));
-            let done = ui.add_enabled(finish.is_ok(), egui::Button::new(t!("interaction-done")));
+            let done = icons::button(
+                ui,
+                finish.is_ok(),
+                icons::DONE,
+                None,
+                &t!("interaction-done"),
+            );
             let done = match &finish {
                 Err(why) => done.on_disabled_hover_text(why),
                 Ok(()) => done,
@@ -660,7 +711,8 @@ fn participants(
                     || c.conference.is_some() && c.conference == call.conference)
         })
         .collect();
-    ui.menu_button(t!("participants"), |ui| {
+    let participants = t!("participants");
+    let menu = ui.menu_button(icons::with(icons::PARTICIPANTS, &participants), |ui| {
         ui.label(t!(
             "participant-line",
             remote = &call.remote,
@@ -727,6 +779,7 @@ fn participants(
             }
         }
     });
+    icons::name(&menu.response, egui::Role::Button, true, &participants);
 }
 
 fn keypad(ui: &mut Ui, call: CallId, out: &mut Vec<Request>) {
@@ -883,7 +936,7 @@ fn contact(ui: &mut Ui, state: &mut AppState, interaction: &Interaction, out: &m
                 }
                 ui.end_row();
             });
-            if ui.button(t!("contact-save")).clicked() {
+            if icons::button(ui, true, icons::SAVE, None, &t!("contact-save")).clicked() {
                 out.push(Request::SaveContact(stored.clone()));
             }
         }
@@ -1040,16 +1093,20 @@ fn responses(ui: &mut Ui, state: &mut AppState, email: Option<&str>) {
         .collect();
     for (title, body) in found {
         ui.horizontal(|ui| {
-            if ui
-                .small_button(t!("response-copy"))
-                .on_hover_text(&body)
-                .clicked()
-            {
+            let copy = t!("response-copy");
+            let copy = ui.small_button(icons::with(icons::COPY, &copy));
+            icons::name(&copy, egui::Role::Button, true, &t!("response-copy"));
+            if copy.on_hover_text(&body).clicked() {
                 ui.ctx().copy_text(body.clone());
             }
-            if let Some(email) = email
-                && ui
-                    .small_button(t!("response-email"))
+            let mail = email.map(|email| {
+                let words = t!("response-email");
+                let button = ui.small_button(icons::with(icons::MAIL, &words));
+                icons::name(&button, egui::Role::Button, true, &words);
+                (email, button)
+            });
+            if let Some((email, button)) = mail
+                && button
                     .on_hover_text(t!("response-email-to", title = &title, email = email))
                     .clicked()
             {

@@ -11,6 +11,8 @@ use egui_kittest::kittest::Queryable;
 use gui::{AppState, DeskSettings, Target};
 use time::OffsetDateTime;
 
+#[path = "desktop/look.rs"]
+mod look;
 #[path = "desktop/spanish.rs"]
 mod spanish;
 

@@ -316,7 +316,7 @@ fn every_view_reads_in_spanish() {
     // Settings, every page, with a problem typed and a registration tested.
     h.state_mut().state.apply(saved_settings());
     h.run();
-    for tab in ["Cuentas", "Audio", "Códecs", "Devoluciones"] {
+    for tab in ["Cuentas", "Audio", "Códecs", "Devoluciones", "Apariencia"] {
         h.get_by_role_and_label(Role::Button, tab).click();
         h.run();
         if tab == "Códecs"
