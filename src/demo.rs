@@ -190,6 +190,14 @@ dial_domain = "{pbx}"
 [desktop]
 language = "{code}"
 
+[[desktop.contact_fields]]
+key = "plan"
+label = "Plan"
+
+[[desktop.contact_fields]]
+key = "since"
+label = "{since}"
+
 [[desktop.targets]]
 name = "{billing}"
 kind = "queue"
@@ -215,6 +223,11 @@ uri = "sip:7001@{pbx}"
             tier2 = names[1],
             supervisor = names[2],
             retention = names[3],
+            since = if spanish {
+                "Cliente desde"
+            } else {
+                "Customer since"
+            },
         ),
     )?;
     let tune = dir.join("pbx-tune.wav");

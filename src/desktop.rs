@@ -189,6 +189,12 @@ pub(crate) fn desk_settings(config: &Config) -> gui::DeskSettings {
                 .map(|f| (f.key.clone(), f.label.clone()))
                 .collect()
         },
+        contact_fields: config
+            .desktop
+            .contact_fields
+            .iter()
+            .map(|f| (f.key.clone(), f.label.clone()))
+            .collect(),
         targets: config
             .desktop
             .targets

@@ -817,6 +817,13 @@ fn the_demo_speaks_spanish_when_asked_and_refuses_a_language_it_lacks() {
         first["contact"]["notes"],
         "Devolución por el cambio de router; habla español e inglés."
     );
+    // The contact's full record: address, language, the centre's own fields.
+    assert_eq!(
+        first["contact"]["address"],
+        "Calle Mayor 1, 3º B\n28013 Madrid"
+    );
+    assert_eq!(first["contact"]["language"], "es");
+    assert_eq!(first["contact"]["fields"]["plan"], "Fibra 600");
     let directory = get_json(control, "/v1/responses");
     assert!(
         directory.to_string().contains("Saludo (devolución)"),

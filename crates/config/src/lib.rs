@@ -276,6 +276,8 @@ pub struct DesktopSection {
     pub case_fields: Vec<CaseField>,
     /// Agents, queues and routing points for the Team Communicator.
     pub targets: Vec<TargetSection>,
+    /// The contact record's own fields, in order (key and label, like case fields).
+    pub contact_fields: Vec<CaseField>,
     /// The desktop's language: `auto` (the locale's, the default), `en` or `es`.
     pub language: Option<String>,
     /// The desktop's theme: `dark` (the default), `light` or `high_contrast`.

@@ -30,6 +30,8 @@ pub struct DeskSettings {
     pub disposition_mandatory: bool,
     /// Case fields shown, in order: (attached-data key, label).
     pub case_fields: Vec<(String, String)>,
+    /// The contact's own fields shown, in order: (key, label).
+    pub contact_fields: Vec<(String, String)>,
     /// Internal targets for the Team Communicator.
     pub targets: Vec<Target>,
     /// How a bare number is dialled: `{number}` is replaced.
@@ -61,6 +63,7 @@ impl Default for DeskSettings {
             .into_iter()
             .map(|(k, l)| (k.to_owned(), l.to_owned()))
             .collect(),
+            contact_fields: Vec::new(),
             targets: Vec::new(),
             dial_plan: "sip:{number}@127.0.0.1".to_owned(),
             utc_offset: time::UtcOffset::UTC,

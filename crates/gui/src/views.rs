@@ -909,6 +909,7 @@ fn contact(ui: &mut Ui, state: &mut AppState, interaction: &Interaction, out: &m
         ui.label(t!("contact-none"));
         return;
     };
+    let fields = state.settings.contact_fields.clone();
     // Edits go to the directory's copy (the interaction keeps what matched when it rang).
     let stored = state.contacts.iter_mut().find(|c| c.id == contact.id);
     match stored {
@@ -921,39 +922,75 @@ fn contact(ui: &mut Ui, state: &mut AppState, interaction: &Interaction, out: &m
                 ui.label(t!("contact-numbers"));
                 ui.label(stored.numbers.join(", "));
                 ui.end_row();
-                let label = t!("contact-email");
-                ui.label(&label);
-                let mut email = stored.email.clone().unwrap_or_default();
-                if named_edit(ui.text_edit_singleline(&mut email), label).changed() {
-                    stored.email = (!email.is_empty()).then_some(email);
+                optional_edit(ui, &t!("contact-email"), &mut stored.email, false);
+                optional_edit(ui, &t!("contact-address"), &mut stored.address, true);
+                optional_edit(ui, &t!("contact-language"), &mut stored.language, false);
+                for (key, label) in &fields {
+                    let mut value = stored.fields.get(key).cloned();
+                    optional_edit(ui, label, &mut value, false);
+                    match value {
+                        Some(value) => stored.fields.insert(key.clone(), value),
+                        None => stored.fields.remove(key),
+                    };
                 }
-                ui.end_row();
-                let label = t!("contact-notes");
-                ui.label(&label);
-                let mut notes = stored.notes.clone().unwrap_or_default();
-                if named_edit(ui.text_edit_multiline(&mut notes), label).changed() {
-                    stored.notes = (!notes.is_empty()).then_some(notes);
-                }
-                ui.end_row();
+                optional_edit(ui, &t!("contact-notes"), &mut stored.notes, true);
             });
             if icons::button(ui, true, icons::SAVE, None, &t!("contact-save")).clicked() {
                 out.push(Request::SaveContact(stored.clone()));
             }
         }
         None => {
-            ui.label(RichText::new(&contact.name).strong());
-            ui.label(contact.numbers.join(", "));
-            if let Some(email) = &contact.email {
-                ui.label(email);
-            }
-            if let Some(notes) = &contact.notes {
-                ui.label(notes);
-            }
+            egui::Grid::new("contact").num_columns(2).show(ui, |ui| {
+                let mut row = |label: String, value: &str| {
+                    ui.label(label);
+                    ui.label(value);
+                    ui.end_row();
+                };
+                row(t!("contact-name"), &contact.name);
+                row(t!("contact-numbers"), &contact.numbers.join(", "));
+                let own = [
+                    (t!("contact-email"), contact.email.as_deref()),
+                    (t!("contact-address"), contact.address.as_deref()),
+                    (t!("contact-language"), contact.language.as_deref()),
+                ];
+                for (label, value) in own {
+                    if let Some(value) = value {
+                        row(label, value);
+                    }
+                }
+                for (key, label) in &fields {
+                    if let Some(value) = contact.fields.get(key) {
+                        row(label.clone(), value);
+                    }
+                }
+                if let Some(notes) = &contact.notes {
+                    row(t!("contact-notes"), notes);
+                }
+            });
             if ui.button(t!("contact-edit")).clicked() {
                 out.push(Request::Directory);
             }
         }
     }
+}
+
+/// A grid row editing an optional text (empty is none), named by its label.
+fn optional_edit(ui: &mut Ui, label: &str, value: &mut Option<String>, multiline: bool) {
+    ui.label(label);
+    let mut text = value.clone().unwrap_or_default();
+    let (edit, role) = if multiline {
+        (
+            ui.add(egui::TextEdit::multiline(&mut text).desired_rows(2)),
+            egui::Role::MultilineTextInput,
+        )
+    } else {
+        (ui.text_edit_singleline(&mut text), egui::Role::TextInput)
+    };
+    edit.widget_info(|| egui::WidgetInfo::labeled(role, true, label));
+    if edit.changed() {
+        *value = (!text.is_empty()).then_some(text);
+    }
+    ui.end_row();
 }
 
 /// Names a resizable window's eight resize handles in the agent's language (egui names them

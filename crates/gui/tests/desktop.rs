@@ -70,6 +70,7 @@ fn interaction(id: u64, state: &str, kind: &str, call: Option<u64>) -> Interacti
         numbers: vec!["+1 555 0100".to_owned()],
         email: None,
         notes: None,
+        ..api::Contact::default()
     });
     made
 }
@@ -611,6 +612,7 @@ fn team_search_covers_targets_contacts_recent_calls_and_typed_numbers() {
             numbers: vec!["+1 555 0103".to_owned()],
             email: None,
             notes: None,
+            ..api::Contact::default()
         }],
         responses: vec![],
     }));
@@ -1095,6 +1097,7 @@ fn the_customer_is_e_mailed_a_standard_response_and_their_number_copied() {
         numbers: vec!["+1 555 0100".to_owned()],
         email: Some("ana.ruiz@example.com".to_owned()),
         notes: None,
+        ..api::Contact::default()
     });
     let mut state = state_with(vec![connected], vec![call(3, "connected", Some(3))]);
     state.apply(Delivery::Reply(Reply::Directory {
@@ -1165,4 +1168,72 @@ fn the_interaction_history_reads_in_the_agents_time_zone() {
     h.state_mut().state.settings.time_zone = Some("America/New_York".to_owned());
     h.run();
     h.get_by_label("06:06:40  notified");
+}
+
+#[test]
+fn the_contacts_full_record_is_shown_edited_and_saved() {
+    let mut connected = interaction(3, "connected", "immediate", Some(3));
+    let contact = api::Contact {
+        id: 7,
+        name: "Ana Ruiz".to_owned(),
+        numbers: vec!["+1 555 0100".to_owned()],
+        email: Some("ana.ruiz@example.com".to_owned()),
+        notes: None,
+        address: Some("12 High Street\nLeeds LS1 4AP".to_owned()),
+        language: Some("es".to_owned()),
+        fields: [("tier".to_owned(), "Gold".to_owned())].into(),
+    };
+    connected.contact = Some(contact.clone());
+    let mut state = state_with(vec![connected], vec![call(3, "connected", Some(3))]);
+    state.settings.contact_fields = vec![
+        ("tier".to_owned(), "Customer tier".to_owned()),
+        ("since".to_owned(), "Customer since".to_owned()),
+    ];
+    state.selected = Some(InteractionId(3));
+    let mut h = harness(state);
+    h.run();
+    // Not in the directory yet: read only, every field the record has.
+    h.get_by_label("12 High Street\nLeeds LS1 4AP");
+    h.get_by_label("Customer tier");
+    h.get_by_label("Gold");
+    assert!(
+        h.query_by_label("Customer since").is_none(),
+        "empty fields stay out"
+    );
+    h.state_mut().state.apply(Delivery::Reply(Reply::Directory {
+        contacts: vec![contact],
+        responses: vec![],
+    }));
+    h.run();
+    // In the directory: every field is a named text field.
+    h.get_by_role_and_label(Role::MultilineTextInput, "Address");
+    h.get_by_role_and_label(Role::TextInput, "Language");
+    let since = h.get_by_role_and_label(Role::TextInput, "Customer since");
+    since.focus();
+    since.type_text("2019");
+    h.run();
+    // The tier is changed: its old value is taken away first.
+    let tier = h.get_by_role_and_label(Role::TextInput, "Customer tier");
+    tier.focus();
+    for _ in 0.."Gold".len() {
+        h.key_press(egui::Key::Backspace);
+    }
+    tier.type_text("Platinum");
+    h.run();
+    h.get_by_role_and_label(Role::Button, "Save contact")
+        .click();
+    h.run();
+    let Some(Request::SaveContact(saved)) = h.state().asked.last().cloned() else {
+        panic!("not saved: {:?}", h.state().asked);
+    };
+    assert_eq!(
+        saved.address.as_deref(),
+        Some("12 High Street\nLeeds LS1 4AP")
+    );
+    assert_eq!(saved.language.as_deref(), Some("es"));
+    assert_eq!(saved.fields.get("since").map(String::as_str), Some("2019"));
+    assert_eq!(
+        saved.fields.get("tier").map(String::as_str),
+        Some("Platinum")
+    );
 }

@@ -17,6 +17,16 @@ pub struct Contact {
     pub email: Option<String>,
     /// Free text.
     pub notes: Option<String>,
+    /// Postal address (lines separated by newlines).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    /// The language the contact prefers (`es`, `en-GB`, or as the centre writes it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
+    /// The centre's own fields (`[[desktop.contact_fields]]` names and labels them): key →
+    /// value.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub fields: std::collections::BTreeMap<String, String>,
 }
 
 /// A prepared text for the agent.

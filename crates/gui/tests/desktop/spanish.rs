@@ -49,6 +49,10 @@ const DATA: &[&str] = &[
     "Español",
     "/var/lib/recall/i-7.wav",
     "mucho",
+    "Calle Mayor 1",
+    "28013 Madrid",
+    "Nivel",
+    "Oro",
 ];
 
 /// Every label and value the views show now that is neither a catalog string handed out nor
@@ -184,7 +188,11 @@ fn every_view_reads_in_spanish() {
     if let Some(contact) = &mut previewing.contact {
         contact.email = Some("ana.ruiz@example.com".to_owned());
         contact.notes = Some("Cliente preferente".to_owned());
+        contact.address = Some("Calle Mayor 1\n28013 Madrid".to_owned());
+        contact.language = Some("es".to_owned());
+        contact.fields.insert("tier".to_owned(), "Oro".to_owned());
     }
+    h.state_mut().state.settings.contact_fields = vec![("tier".to_owned(), "Nivel".to_owned())];
     {
         let state = &mut h.state_mut().state;
         state.apply(Delivery::Reply(Reply::Directory {
