@@ -100,10 +100,45 @@ pub fn run(
     settings.time_zone = system_time_zone();
     let (postbox, inbox) = gui::mailbox();
     let (requests_tx, requests_rx) = tokio::sync::mpsc::unbounded_channel();
+    let to_core = requests_tx.clone();
+    let mut desktop = gui::Desktop::new(
+        settings.clone(),
+        inbox,
+        Box::new(move |request| {
+            let _ = to_core.send(request);
+        }),
+    );
+    let control = desktop.control();
+    // The tray keeps recall running with the window closed; without a tray host (or a
+    // session bus) the window closes as any window does.
+    let to_core = requests_tx.clone();
+    let tray = crate::tray::spawn(crate::tray::Tray::new(
+        settings.language,
+        Box::new(move |request| {
+            let _ = to_core.send(request);
+        }),
+        control.clone(),
+    ));
+    let tray = match tray {
+        Ok(handle) => {
+            desktop.set_tray(true);
+            Some(handle)
+        }
+        Err(reason) => {
+            tracing::info!(%reason, "no tray icon: closing the window quits");
+            None
+        }
+    };
     runtime_config.desk = Some(runtime::Desk {
         requests: requests_rx,
-        post: Box::new(move |delivery| postbox.post(delivery)),
+        post: Box::new(move |delivery| {
+            if let Some(tray) = &tray {
+                crate::tray::follow(tray, &delivery);
+            }
+            postbox.post(delivery);
+        }),
     });
+    let core_ended = control.clone();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let (started_tx, started_rx) = std::sync::mpsc::channel::<Result<(), StartError>>();
     let core = std::thread::Builder::new()
@@ -144,6 +179,8 @@ pub fn run(
             if let Err(e) = result {
                 let _ = started_tx.send(Err(e.into()));
             }
+            // Stopped by a signal (or failed): the window goes too.
+            core_ended.send(gui::DeskCommand::Quit);
         })
         .map_err(|e| Failure::Runtime(format!("cannot start the core thread: {e}")))?;
     match started_rx.recv() {
@@ -151,10 +188,7 @@ pub fn run(
         Ok(Err(e)) => return Err(Failure::Runtime(e.to_string())),
         Err(_) => return Err(Failure::Runtime(StartError::Stopped.to_string())),
     }
-    let send = Box::new(move |request| {
-        let _ = requests_tx.send(request);
-    });
-    let desktop = gui::Desktop::new(settings, inbox, send);
+    drop(requests_tx);
     let shown = gui::run(desktop, "recall");
     let _ = stop_tx.send(());
     let _ = core.join();

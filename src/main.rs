@@ -9,6 +9,7 @@ mod export;
 mod man;
 mod seed;
 mod settings;
+mod tray;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -22,8 +22,8 @@ pub use settings::{
     AccountDraft, CODECS, FormError, SaveOutcome, SettingsDraft, SettingsTab, TestOutcome,
 };
 pub use state::{
-    AppState, DeskSettings, RescheduleDraft, Target, TeamAction, call_state_key, kind_key,
-    state_key, summary,
+    AppState, DeskSettings, RescheduleDraft, Target, TeamAction, WindowState, call_state_key,
+    kind_key, state_key, summary,
 };
 pub use views::{BadReschedule, desktop, mailto, parse_reschedule};
 
@@ -65,6 +65,73 @@ pub fn mailbox() -> (Postbox, Inbox) {
     )
 }
 
+/// What the tray (or the process) asks of the window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeskCommand {
+    /// Show the window again (it was closed to the tray or minimised).
+    Show,
+    /// Close the window for good: recall stops (and un-registers).
+    Quit,
+}
+
+/// A way to the window from other threads: the tray's menu, the signal that stops recall.
+#[derive(Clone)]
+pub struct Control {
+    tx: mpsc::Sender<DeskCommand>,
+    ctx: Arc<OnceLock<egui::Context>>,
+}
+
+impl Control {
+    /// Asks the window for `command` and wakes it.
+    pub fn send(&self, command: DeskCommand) {
+        if self.tx.send(command).is_ok()
+            && let Some(ctx) = self.ctx.get()
+        {
+            ctx.request_repaint();
+        }
+    }
+}
+
+/// What the window must do now, from the state and whether its close button was pressed:
+/// with a tray, closing hides the window and recall keeps running (and ringing); a callback
+/// ringing in shows it again, raised above other windows until no callback rings; Quit (or
+/// closing without a tray) lets it close.
+pub fn window_commands(state: &mut AppState, close_requested: bool) -> Vec<egui::ViewportCommand> {
+    use egui::ViewportCommand as V;
+    let mut out = Vec::new();
+    if state.window.quit {
+        if !close_requested {
+            out.push(V::Close);
+        }
+        return out;
+    }
+    if close_requested && state.window.tray {
+        out.push(V::CancelClose);
+        out.push(V::Visible(false));
+        state.window.hidden = true;
+    }
+    match state.ringing().first().map(|i| i.id) {
+        Some(id) if state.window.raised_for != Some(id) => {
+            if state.window.hidden {
+                out.push(V::Visible(true));
+                state.window.hidden = false;
+            }
+            out.push(V::Minimized(false));
+            out.push(V::WindowLevel(egui::WindowLevel::AlwaysOnTop));
+            out.push(V::Focus);
+            out.push(V::RequestUserAttention(egui::UserAttentionType::Critical));
+            state.window.raised_for = Some(id);
+        }
+        Some(_) => {}
+        None if state.window.raised_for.is_some() => {
+            out.push(V::WindowLevel(egui::WindowLevel::Normal));
+            state.window.raised_for = None;
+        }
+        None => {}
+    }
+    out
+}
+
 /// The desktop application.
 pub struct Desktop {
     state: AppState,
@@ -72,18 +139,38 @@ pub struct Desktop {
     send: Box<dyn Fn(Request)>,
     /// When the status (levels, registrations) was last asked for.
     status_asked: Option<std::time::Instant>,
+    commands: mpsc::Receiver<DeskCommand>,
+    control: Control,
 }
 
 impl Desktop {
     /// A desktop showing what arrives in `inbox` and sending the agent's requests to `send`.
     pub fn new(settings: DeskSettings, inbox: Inbox, send: Box<dyn Fn(Request)>) -> Self {
         send(Request::Directory);
+        let (tx, commands) = mpsc::channel();
+        let control = Control {
+            tx,
+            ctx: inbox.ctx.clone(),
+        };
         Self {
             state: AppState::new(settings),
             inbox,
             send,
             status_asked: None,
+            commands,
+            control,
         }
+    }
+
+    /// The way to this window from other threads.
+    #[must_use]
+    pub fn control(&self) -> Control {
+        self.control.clone()
+    }
+
+    /// Whether a tray icon keeps recall running when the window is closed.
+    pub fn set_tray(&mut self, tray: bool) {
+        self.state.window.tray = tray;
     }
 
     /// Takes in everything posted so far.
@@ -133,19 +220,40 @@ impl Desktop {
 
 impl eframe::App for Desktop {
     fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
-        // Runs even while the window is hidden: a callback is never missed for want of a draw.
-        let _ = self.inbox.ctx.set(ctx.clone());
-        self.drain();
-        if !self.state.ringing().is_empty() {
-            ctx.send_viewport_cmd(egui::ViewportCommand::RequestUserAttention(
-                egui::UserAttentionType::Critical,
-            ));
-        }
+        self.tick(ctx);
     }
 
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
         let _ = self.inbox.ctx.set(ui.ctx().clone());
         self.frame(ui);
+    }
+}
+
+impl Desktop {
+    /// What runs every pass, even while the window is hidden (a callback is never missed for
+    /// want of a draw): takes in what was posted and asked, and tells the window what to do.
+    pub fn tick(&mut self, ctx: &egui::Context) {
+        let _ = self.inbox.ctx.set(ctx.clone());
+        self.drain();
+        while let Ok(command) = self.commands.try_recv() {
+            match command {
+                DeskCommand::Show => {
+                    self.state.window.hidden = false;
+                    ctx.send_viewport_cmd(egui::ViewportCommand::Visible(true));
+                    ctx.send_viewport_cmd(egui::ViewportCommand::Minimized(false));
+                    ctx.send_viewport_cmd(egui::ViewportCommand::Focus);
+                }
+                DeskCommand::Quit => self.state.window.quit = true,
+            }
+        }
+        let close_requested = ctx.input(|i| i.viewport().close_requested());
+        for command in window_commands(&mut self.state, close_requested) {
+            ctx.send_viewport_cmd(command);
+        }
+        if !self.state.ringing().is_empty() || self.state.window.hidden {
+            // Hidden, the window still takes in what the core posts: it wakes on each post.
+            ctx.request_repaint_after(std::time::Duration::from_millis(500));
+        }
     }
 }
 

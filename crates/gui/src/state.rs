@@ -75,6 +75,19 @@ impl Default for DeskSettings {
     }
 }
 
+/// The window's own state (see [`crate::window_commands`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WindowState {
+    /// A tray icon is up: closing the window hides it and recall keeps running.
+    pub tray: bool,
+    /// The window is hidden (closed to the tray).
+    pub hidden: bool,
+    /// The ringing interaction the window was raised for.
+    pub raised_for: Option<InteractionId>,
+    /// Quit was asked: the window closes for good.
+    pub quit: bool,
+}
+
 /// What the Team Communicator is open for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TeamAction {
@@ -142,6 +155,8 @@ pub struct AppState {
     pub settings_window: Option<SettingsDraft>,
     /// The theme and scale the window was last given (set again only when they change).
     pub applied_look: Option<(crate::Theme, u16)>,
+    /// The window itself: closed to the tray, raised for a callback, quitting.
+    pub window: WindowState,
     /// Bumped by every delivery: what the history cache was built from.
     generation: u64,
     /// Each interaction's summary in lower case, made once when it arrives (the history

@@ -1237,3 +1237,110 @@ fn the_contacts_full_record_is_shown_edited_and_saved() {
         Some("Platinum")
     );
 }
+
+#[test]
+fn closed_to_the_tray_a_callback_still_rings_shows_the_window_and_raises_it() {
+    use egui::ViewportCommand as V;
+    let mut state = state_with(vec![], vec![]);
+    // Without a tray, closing the window closes it (recall stops).
+    assert_eq!(gui::window_commands(&mut state, true), vec![]);
+    state.window.tray = true;
+    // With one, the window hides and recall keeps running.
+    assert_eq!(
+        gui::window_commands(&mut state, true),
+        vec![V::CancelClose, V::Visible(false)]
+    );
+    assert!(state.window.hidden);
+    assert_eq!(gui::window_commands(&mut state, false), vec![]);
+    // A callback rings while hidden: the core's delivery is taken in, the window comes back,
+    // raised above the others with its toast, once.
+    update(&mut state, interaction(1, "notified", "immediate", Some(1)));
+    assert_eq!(state.ringing().len(), 1);
+    assert_eq!(
+        gui::window_commands(&mut state, false),
+        vec![
+            V::Visible(true),
+            V::Minimized(false),
+            V::WindowLevel(egui::WindowLevel::AlwaysOnTop),
+            V::Focus,
+            V::RequestUserAttention(egui::UserAttentionType::Critical),
+        ]
+    );
+    assert!(!state.window.hidden);
+    assert_eq!(gui::window_commands(&mut state, false), vec![]);
+    // Answered: back to an ordinary window.
+    update(
+        &mut state,
+        interaction(1, "connected", "immediate", Some(1)),
+    );
+    assert_eq!(
+        gui::window_commands(&mut state, false),
+        vec![V::WindowLevel(egui::WindowLevel::Normal)]
+    );
+    // Quit from the tray: the window closes for good, and a close it asked for is not
+    // cancelled.
+    state.window.quit = true;
+    assert_eq!(gui::window_commands(&mut state, false), vec![V::Close]);
+    assert_eq!(gui::window_commands(&mut state, true), vec![]);
+}
+
+#[test]
+fn the_window_is_shown_from_the_tray_and_quits_from_it() {
+    let (postbox, inbox) = gui::mailbox();
+    let asked = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let sink = asked.clone();
+    let mut desktop = gui::Desktop::new(
+        DeskSettings::default(),
+        inbox,
+        Box::new(move |r| sink.borrow_mut().push(r)),
+    );
+    desktop.set_tray(true);
+    let control = desktop.control();
+    let ctx = egui::Context::default();
+    // Closed to the tray (the close button pressed).
+    let close = egui::RawInput {
+        viewports: std::iter::once((
+            egui::ViewportId::ROOT,
+            egui::ViewportInfo {
+                events: vec![egui::ViewportEvent::Close],
+                ..Default::default()
+            },
+        ))
+        .collect(),
+        ..Default::default()
+    };
+    let frame = |desktop: &mut gui::Desktop, input: egui::RawInput| {
+        let mut output = ctx.run_ui(input, |ui| {
+            desktop.tick(ui.ctx());
+            desktop.frame(ui);
+        });
+        // No renderer here: the fonts' texture is not uploaded anywhere.
+        output.textures_delta.clear();
+        output.viewport_output[&egui::ViewportId::ROOT]
+            .commands
+            .clone()
+    };
+    let commands = frame(&mut desktop, close);
+    assert!(
+        commands.contains(&egui::ViewportCommand::Visible(false)),
+        "{commands:?}"
+    );
+    assert!(desktop.state().window.hidden);
+    // The core posts a ringing callback from its thread: taken in while hidden.
+    postbox.post(Delivery::Event(Event::Interaction {
+        interaction: Box::new(interaction(1, "notified", "immediate", Some(1))),
+    }));
+    let commands = frame(&mut desktop, egui::RawInput::default());
+    assert!(
+        commands.contains(&egui::ViewportCommand::Visible(true)),
+        "{commands:?}"
+    );
+    // Show and Quit from the tray's menu.
+    control.send(gui::DeskCommand::Quit);
+    let commands = frame(&mut desktop, egui::RawInput::default());
+    assert!(
+        commands.contains(&egui::ViewportCommand::Close),
+        "{commands:?}"
+    );
+    assert!(asked.borrow().contains(&Request::Directory));
+}
