@@ -31,4 +31,5 @@ mod stun;
 mod support;
 mod three_phones;
 mod tls;
+mod tray;
 mod webhook;
