@@ -89,7 +89,20 @@ pub fn run(
     phone_config: engine::PhoneConfig,
     mut runtime_config: runtime::RuntimeConfig,
     mut settings: gui::DeskSettings,
+    shortcuts: (Option<String>, Option<String>),
 ) -> Result<ExitCode, Failure> {
+    let accept = crate::hotkeys::parse(
+        "accept_shortcut",
+        shortcuts.0.as_deref(),
+        crate::hotkeys::ACCEPT,
+    )
+    .map_err(Failure::Usage)?;
+    let reject = crate::hotkeys::parse(
+        "reject_shortcut",
+        shortcuts.1.as_deref(),
+        crate::hotkeys::REJECT,
+    )
+    .map_err(Failure::Usage)?;
     if std::env::var_os("DISPLAY").is_none() && std::env::var_os("WAYLAND_DISPLAY").is_none() {
         return Err(Failure::Runtime(
             "cannot open the desktop window: no display (DISPLAY and WAYLAND_DISPLAY are unset); `recall headless` runs without one".to_owned(),
@@ -139,6 +152,14 @@ pub fn run(
         }),
     });
     let core_ended = control.clone();
+    // Accept and reject from any window, where the display allows global keys (X11).
+    let _shortcuts = match crate::hotkeys::spawn(accept, reject, control.clone()) {
+        Ok(shortcuts) => Some(shortcuts),
+        Err(reason) => {
+            tracing::info!(%reason, "no global shortcuts: F5 and F6 work in the window");
+            None
+        }
+    };
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let (started_tx, started_rx) = std::sync::mpsc::channel::<Result<(), StartError>>();
     let core = std::thread::Builder::new()

@@ -6,6 +6,7 @@ mod demo;
 mod desktop;
 mod error;
 mod export;
+mod hotkeys;
 mod man;
 mod seed;
 mod settings;
@@ -524,6 +525,10 @@ fn run(mode: Mode) -> Result<ExitCode, Failure> {
             phone_config,
             runtime_config,
             desktop::desk_settings(&config),
+            (
+                config.desktop.accept_shortcut.clone(),
+                config.desktop.reject_shortcut.clone(),
+            ),
         );
     }
     let rt = tokio::runtime::Builder::new_current_thread()

@@ -37,7 +37,17 @@ fn bad_flags_and_config_stop_with_one_line_and_exit_2() {
     std::fs::write(&bad_theme, "[desktop]\ntheme = \"neon\"\nscale = 125\n").expect("write");
     let bad_scale = dir.join("bad-scale.toml");
     std::fs::write(&bad_scale, "[desktop]\nscale = 1000\n").expect("write");
-    let cases: [(&[&str], &str); 18] = [
+    let bad_shortcut = dir.join("bad-shortcut.toml");
+    std::fs::write(
+        &bad_shortcut,
+        "[desktop]\naccept_shortcut = \"Ctrl+Banana\"\n",
+    )
+    .expect("write");
+    let cases: [(&[&str], &str); 19] = [
+        (
+            &["desktop", "--config", bad_shortcut.to_str().expect("utf8")],
+            "config: desktop.accept_shortcut is \"Ctrl+Banana\": ",
+        ),
         (
             &["headless", "--config", bad_theme.to_str().expect("utf8")],
             "config: desktop.theme is \"neon\"; use \"dark\", \"light\" or \"high_contrast\"",

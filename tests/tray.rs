@@ -47,29 +47,41 @@ impl Watcher {
 
 type Layout = (i32, HashMap<String, OwnedValue>, Vec<OwnedValue>);
 
+/// An X display of the test's own (Xvfb on a free display number).
+fn xvfb(dir: &std::path::Path) -> (Proc, String) {
+    require("Xvfb");
+    for _ in 0..20 {
+        let n = 100 + free_port() % 400;
+        let socket = format!("/tmp/.X11-unix/X{n}");
+        if std::path::Path::new(&socket).exists() {
+            continue;
+        }
+        let display = format!(":{n}");
+        let mut command = Command::new("Xvfb");
+        command.args([
+            display.as_str(),
+            "-screen",
+            "0",
+            "1280x800x24",
+            "-nolisten",
+            "tcp",
+        ]);
+        let proc = Proc::spawn("Xvfb", command, &dir.join(format!("xvfb-{n}.log")));
+        if wait_until(Duration::from_secs(5), || {
+            std::path::Path::new(&socket).exists()
+        }) {
+            return (proc, display);
+        }
+    }
+    panic!("no Xvfb display came up");
+}
+
 #[test]
 fn the_tray_rings_with_the_agent_and_quit_un_registers() {
-    require("Xvfb");
     require("dbus-daemon");
     let dir = scratch("tray");
     // A display and a session bus of the test's own.
-    let display = format!(":{}", 40 + free_port() % 50);
-    let xvfb = Proc::spawn(
-        "Xvfb",
-        {
-            let mut c = Command::new("Xvfb");
-            c.args([
-                display.as_str(),
-                "-screen",
-                "0",
-                "1280x800x24",
-                "-nolisten",
-                "tcp",
-            ]);
-            c
-        },
-        &dir.join("xvfb.log"),
-    );
+    let (xvfb, display) = xvfb(&dir);
     let bus = dir.join("bus");
     let address = format!("unix:path={}", bus.display());
     let dbus = Proc::spawn(
@@ -209,4 +221,69 @@ fn the_tray_rings_with_the_agent_and_quit_un_registers() {
         &log[goodbye..]
     );
     drop(xvfb);
+}
+
+#[test]
+fn a_global_shortcut_accepts_the_ringing_callback_from_outside_the_window() {
+    require("xdotool");
+    let dir = scratch("shortcut");
+    let (_xvfb, display) = xvfb(&dir);
+    let sip: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
+    let control: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
+    let config = dir.join("desk.toml");
+    std::fs::write(&config, "[desktop]\nreject_shortcut = \"Alt+F9\"\n").expect("config");
+    let mut command = recall();
+    command
+        .args(["desktop", "--audio", "null", "--config"])
+        .arg(&config)
+        .arg("--listen")
+        .arg(format!("udp:{sip}"))
+        .arg("--control")
+        .arg(control.to_string())
+        .env("DISPLAY", &display)
+        .env_remove("DBUS_SESSION_BUS_ADDRESS")
+        .env("RUST_LOG", "info");
+    let desk = Proc::spawn("recall desktop", command, &dir.join("recall.log"));
+    assert!(
+        wait_until(Duration::from_secs(10), || std::net::TcpStream::connect(
+            control
+        )
+        .is_ok()),
+        "{}",
+        desk.log_text()
+    );
+    let sipp = sipp_in_background(&dir, "sipp-callback", "sipp/uac_callback.xml", sip);
+    let mut id = String::new();
+    assert!(
+        wait_until(Duration::from_secs(10), || {
+            let ringing = get_json(control, "/v1/interactions?state=notified");
+            id = ringing[0]["id"].as_str().unwrap_or_default().to_owned();
+            !id.is_empty()
+        }),
+        "{}",
+        desk.log_text()
+    );
+    // The default accept key goes to the display, not to the window: the grab takes it.
+    // (Ctrl+Alt+F1…F12 would not do: X switches virtual terminals with them.)
+    let pressed = Command::new("xdotool")
+        .args(["key", "ctrl+shift+F5"])
+        .env("DISPLAY", &display)
+        .status()
+        .expect("xdotool");
+    assert!(pressed.success());
+    assert!(
+        wait_until(Duration::from_secs(5), || {
+            get_json(control, &format!("/v1/interactions/{id}"))["state"] != "notified"
+        }),
+        "the shortcut did not accept it:\n{}",
+        desk.log_text()
+    );
+    let state = get_json(control, &format!("/v1/interactions/{id}"))["state"].clone();
+    assert!(
+        ["connected", "previewing", "ended"].contains(&state.as_str().unwrap_or_default()),
+        "{state}"
+    );
+    let timeline = get_json(control, &format!("/v1/interactions/{id}"))["timeline"].to_string();
+    assert!(timeline.contains("accepted"), "{timeline}");
+    let _ = sipp.join();
 }

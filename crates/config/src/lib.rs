@@ -284,6 +284,11 @@ pub struct DesktopSection {
     pub theme: Option<String>,
     /// The desktop's UI scale in percent (100 unless given; 50 to 300).
     pub scale: Option<u16>,
+    /// The global shortcut that accepts the ringing callback from any window (`Ctrl+Shift+F5`
+    /// unless given; `off` for none).
+    pub accept_shortcut: Option<String>,
+    /// The global shortcut that rejects it (`Ctrl+Shift+F6` unless given; `off` for none).
+    pub reject_shortcut: Option<String>,
 }
 
 /// `[[desktop.case_fields]]`

@@ -72,6 +72,10 @@ pub enum DeskCommand {
     Show,
     /// Close the window for good: recall stops (and un-registers).
     Quit,
+    /// Accept the oldest ringing callback (a global shortcut).
+    Accept,
+    /// Reject the oldest ringing callback (a global shortcut).
+    Reject,
 }
 
 /// A way to the window from other threads: the tray's menu, the signal that stops recall.
@@ -244,6 +248,16 @@ impl Desktop {
                     ctx.send_viewport_cmd(egui::ViewportCommand::Focus);
                 }
                 DeskCommand::Quit => self.state.window.quit = true,
+                DeskCommand::Accept | DeskCommand::Reject => {
+                    if let Some(id) = self.state.ringing().first().map(|i| i.id) {
+                        let command = if command == DeskCommand::Accept {
+                            api::InteractionCommand::Accept
+                        } else {
+                            api::InteractionCommand::Reject { status: None }
+                        };
+                        (self.send)(Request::Interaction { id, command });
+                    }
+                }
             }
         }
         let close_requested = ctx.input(|i| i.viewport().close_requested());
