@@ -115,7 +115,7 @@ pub fn run(
     let (requests_tx, requests_rx) = tokio::sync::mpsc::unbounded_channel();
     let to_core = requests_tx.clone();
     let mut desktop = gui::Desktop::new(
-        settings.clone(),
+        settings,
         inbox,
         Box::new(move |request| {
             let _ = to_core.send(request);
@@ -126,7 +126,6 @@ pub fn run(
     // session bus) the window closes as any window does.
     let to_core = requests_tx.clone();
     let tray = crate::tray::spawn(crate::tray::Tray::new(
-        settings.language,
         Box::new(move |request| {
             let _ = to_core.send(request);
         }),

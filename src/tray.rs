@@ -4,7 +4,7 @@
 //! hides it: recall keeps running and a callback ringing in brings the window back.
 
 use api::{AgentState, AgentStatus, Request};
-use gui::i18n::{self, Language};
+use gui::i18n;
 use gui::{Control, DeskCommand};
 use ksni::blocking::TrayMethods;
 
@@ -14,21 +14,15 @@ pub(crate) struct Tray {
     pub(crate) agent: AgentStatus,
     /// Callbacks ringing now (the icon asks for attention while any do).
     pub(crate) ringing: std::collections::BTreeSet<api::InteractionId>,
-    language: Language,
     send: Box<dyn Fn(Request) + Send>,
     control: Control,
 }
 
 impl Tray {
-    pub(crate) fn new(
-        language: Language,
-        send: Box<dyn Fn(Request) + Send>,
-        control: Control,
-    ) -> Self {
+    pub(crate) fn new(send: Box<dyn Fn(Request) + Send>, control: Control) -> Self {
         Self {
             agent: AgentStatus::default(),
             ringing: std::collections::BTreeSet::new(),
-            language,
             send,
             control,
         }
@@ -39,7 +33,8 @@ impl Tray {
     }
 
     fn status_line(&self) -> String {
-        i18n::set_language(self.language);
+        // The tray's thread speaks the window's language of the moment.
+        i18n::set_language(self.control.language());
         if self.ready() {
             i18n::text("agent-voice-ready", &[])
         } else {
@@ -76,7 +71,8 @@ impl ksni::Tray for Tray {
 
     fn menu(&self) -> Vec<ksni::MenuItem<Self>> {
         use ksni::menu::{CheckmarkItem, StandardItem};
-        i18n::set_language(self.language);
+        // The tray's thread speaks the window's language of the moment.
+        i18n::set_language(self.control.language());
         vec![
             StandardItem {
                 label: self.status_line(),
@@ -182,9 +178,12 @@ mod tests {
     fn the_menu_sets_ready_shows_the_window_and_quits_in_the_agents_language() {
         let (sent_tx, sent) = std::sync::mpsc::channel();
         let (_postbox, inbox) = gui::mailbox();
-        let desktop = gui::Desktop::new(gui::DeskSettings::default(), inbox, Box::new(|_| {}));
+        let settings = gui::DeskSettings {
+            language: gui::i18n::Language::Spanish,
+            ..gui::DeskSettings::default()
+        };
+        let desktop = gui::Desktop::new(settings, inbox, Box::new(|_| {}));
         let mut tray = Tray::new(
-            Language::Spanish,
             Box::new(move |r| {
                 let _ = sent_tx.send(r);
             }),

@@ -678,20 +678,23 @@ fn the_demo_seed_fills_an_empty_directory_once() {
     assert!(stderr.contains("nowhere/contacts.json"), "{stderr}");
 }
 
-#[test]
-fn the_demo_pbx_rings_in_each_callback_type_in_turn() {
-    let dir = scratch("demo");
+/// `recall demo --headless` with `extra` arguments, in an English locale, its control API on a
+/// free port; waits until the API answers.
+fn headless_demo(
+    dir: &std::path::Path,
+    extra: &[&str],
+) -> (crate::support::Proc, std::net::SocketAddr) {
     let control: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
     let mut command = crate::support::recall();
     command
         .args(["demo", "--headless", "--audio", "null", "--control"])
         .arg(control.to_string())
+        .args(extra)
         .env("RUST_LOG", "info")
         .env("LANG", "en_US.UTF-8")
         .env_remove("LC_ALL")
         .env_remove("LC_MESSAGES");
-    let mut demo = crate::support::Proc::spawn("recall demo", command, &dir.join("demo.log"));
-    let scratch_dir = std::env::temp_dir().join(format!("recall-demo-{}", demo.child.id()));
+    let demo = crate::support::Proc::spawn("recall demo", command, &dir.join("demo.log"));
     assert!(
         wait_until(Duration::from_secs(10), || std::net::TcpStream::connect(
             control
@@ -700,6 +703,14 @@ fn the_demo_pbx_rings_in_each_callback_type_in_turn() {
         "recall demo did not come up: {}",
         demo.log_text()
     );
+    (demo, control)
+}
+
+#[test]
+fn the_demo_pbx_rings_in_each_callback_type_in_turn() {
+    let dir = scratch("demo");
+    let (mut demo, control) = headless_demo(&dir, &[]);
+    let scratch_dir = std::env::temp_dir().join(format!("recall-demo-{}", demo.child.id()));
     let ringing = |n: usize| {
         let mut found = None;
         wait_until(Duration::from_secs(20), || {
@@ -780,22 +791,7 @@ fn the_demo_pbx_rings_in_each_callback_type_in_turn() {
 #[test]
 fn the_demo_speaks_spanish_when_asked_and_refuses_a_language_it_lacks() {
     let dir = scratch("demo-es");
-    let control: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
-    let mut command = crate::support::recall();
-    command
-        .args(["demo", "--headless", "--audio", "null", "--language", "es"])
-        .arg("--control")
-        .arg(control.to_string())
-        .env("LANG", "en_US.UTF-8");
-    let demo = crate::support::Proc::spawn("recall demo", command, &dir.join("demo.log"));
-    assert!(
-        wait_until(Duration::from_secs(10), || std::net::TcpStream::connect(
-            control
-        )
-        .is_ok()),
-        "recall demo did not come up: {}",
-        demo.log_text()
-    );
+    let (demo, control) = headless_demo(&dir, &["--language", "es"]);
     let mut first = serde_json::Value::Null;
     assert!(
         wait_until(Duration::from_secs(20), || {

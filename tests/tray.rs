@@ -76,6 +76,35 @@ fn xvfb(dir: &std::path::Path) -> (Proc, String) {
     panic!("no Xvfb display came up");
 }
 
+/// `recall desktop` on `display` with `config`, its SIP and control API on free ports, on the
+/// session bus at `bus` (none: no tray), logging its SIP.
+fn desktop(
+    dir: &std::path::Path,
+    display: &str,
+    config: &std::path::Path,
+    bus: Option<&str>,
+) -> (Proc, std::net::SocketAddr, std::net::SocketAddr) {
+    let sip: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
+    let control: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
+    let mut command = recall();
+    command
+        .args(["desktop", "--audio", "null", "--log-sip", "--config"])
+        .arg(config)
+        .arg("--listen")
+        .arg(format!("udp:{sip}"))
+        .arg("--control")
+        .arg(control.to_string())
+        .env("DISPLAY", display)
+        .env("LANG", "en_US.UTF-8")
+        .env("RUST_LOG", "info");
+    match bus {
+        Some(address) => command.env("DBUS_SESSION_BUS_ADDRESS", address),
+        None => command.env_remove("DBUS_SESSION_BUS_ADDRESS"),
+    };
+    let proc = Proc::spawn("recall desktop", command, &dir.join("recall.log"));
+    (proc, sip, control)
+}
+
 #[test]
 fn the_tray_rings_with_the_agent_and_quit_un_registers() {
     require("dbus-daemon");
@@ -119,21 +148,7 @@ fn the_tray_rings_with_the_agent_and_quit_un_registers() {
     // The desktop, registered at Kamailio.
     let (_kam, registrar) = kamailio(&dir);
     let config = account_config(&dir, registrar, "alice-secret");
-    let sip: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
-    let control: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
-    let mut command = recall();
-    command
-        .args(["desktop", "--audio", "null", "--log-sip", "--config"])
-        .arg(&config)
-        .arg("--listen")
-        .arg(format!("udp:{sip}"))
-        .arg("--control")
-        .arg(control.to_string())
-        .env("DISPLAY", &display)
-        .env("DBUS_SESSION_BUS_ADDRESS", &address)
-        .env("LANG", "en_US.UTF-8")
-        .env("RUST_LOG", "info");
-    let mut desk = Proc::spawn("recall desktop", command, &dir.join("recall.log"));
+    let (mut desk, sip, control) = desktop(&dir, &display, &config, Some(&address));
     let registered = wait_until(Duration::from_secs(15), || {
         std::net::TcpStream::connect(control).is_ok()
             && get_json(control, "/v1/status")["registrations"][0]["state"] == "registered"
@@ -228,22 +243,9 @@ fn a_global_shortcut_accepts_the_ringing_callback_from_outside_the_window() {
     require("xdotool");
     let dir = scratch("shortcut");
     let (_xvfb, display) = xvfb(&dir);
-    let sip: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
-    let control: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
     let config = dir.join("desk.toml");
     std::fs::write(&config, "[desktop]\nreject_shortcut = \"Alt+F9\"\n").expect("config");
-    let mut command = recall();
-    command
-        .args(["desktop", "--audio", "null", "--config"])
-        .arg(&config)
-        .arg("--listen")
-        .arg(format!("udp:{sip}"))
-        .arg("--control")
-        .arg(control.to_string())
-        .env("DISPLAY", &display)
-        .env_remove("DBUS_SESSION_BUS_ADDRESS")
-        .env("RUST_LOG", "info");
-    let desk = Proc::spawn("recall desktop", command, &dir.join("recall.log"));
+    let (desk, sip, control) = desktop(&dir, &display, &config, None);
     assert!(
         wait_until(Duration::from_secs(10), || std::net::TcpStream::connect(
             control

@@ -83,9 +83,26 @@ pub enum DeskCommand {
 pub struct Control {
     tx: mpsc::Sender<DeskCommand>,
     ctx: Arc<OnceLock<egui::Context>>,
+    /// The language the window speaks now (0 English, 1 Spanish), for the tray's words.
+    language: Arc<std::sync::atomic::AtomicU8>,
 }
 
 impl Control {
+    /// The language the window speaks now (switched live in Settings).
+    #[must_use]
+    pub fn language(&self) -> i18n::Language {
+        match self.language.load(std::sync::atomic::Ordering::Relaxed) {
+            1 => i18n::Language::Spanish,
+            _ => i18n::Language::English,
+        }
+    }
+
+    fn set_language(&self, language: i18n::Language) {
+        let code = u8::from(language == i18n::Language::Spanish);
+        self.language
+            .store(code, std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// Asks the window for `command` and wakes it.
     pub fn send(&self, command: DeskCommand) {
         if self.tx.send(command).is_ok()
@@ -155,7 +172,9 @@ impl Desktop {
         let control = Control {
             tx,
             ctx: inbox.ctx.clone(),
+            language: Arc::default(),
         };
+        control.set_language(settings.language);
         Self {
             state: AppState::new(settings),
             inbox,
@@ -188,6 +207,7 @@ impl Desktop {
     pub fn frame(&mut self, ui: &mut egui::Ui) {
         self.drain();
         let requests = desktop(ui, &mut self.state, time::OffsetDateTime::now_utc());
+        self.control.set_language(self.state.settings.language);
         for request in requests {
             (self.send)(request);
         }

@@ -27,18 +27,21 @@ fn now() -> OffsetDateTime {
 }
 
 fn harness(state: AppState) -> Harness<'static, Desk> {
-    Harness::builder()
-        .with_size([1280.0, 800.0])
-        .build_ui_state(
-            |ui, desk: &mut Desk| {
-                let asked = gui::desktop(ui, &mut desk.state, now());
-                desk.asked.extend(asked);
-            },
-            Desk {
-                state,
-                asked: Vec::new(),
-            },
-        )
+    sized(state, [1280.0, 800.0])
+}
+
+/// The desktop in a window of `size` points.
+fn sized(state: AppState, size: [f32; 2]) -> Harness<'static, Desk> {
+    Harness::builder().with_size(size).build_ui_state(
+        |ui, desk: &mut Desk| {
+            let asked = gui::desktop(ui, &mut desk.state, now());
+            desk.asked.extend(asked);
+        },
+        Desk {
+            state,
+            asked: Vec::new(),
+        },
+    )
 }
 
 /// An interaction as the core sends it: `state`, a callback of `kind`, on call `call`.

@@ -9,7 +9,7 @@ use egui_kittest::kittest::{NodeT, Queryable, by};
 use gui::i18n::Language;
 use gui::{AppState, Theme};
 
-use super::{Desk, call, interaction, now, saved_settings, state_with};
+use super::{Desk, call, interaction, saved_settings, sized, state_with};
 
 const CONTROLS: [Role; 7] = [
     Role::Button,
@@ -20,19 +20,6 @@ const CONTROLS: [Role; 7] = [
     Role::CheckBox,
     Role::DisclosureTriangle,
 ];
-
-fn sized(state: AppState, size: [f32; 2]) -> Harness<'static, Desk> {
-    Harness::builder().with_size(size).build_ui_state(
-        |ui, desk: &mut Desk| {
-            let asked = gui::desktop(ui, &mut desk.state, now());
-            desk.asked.extend(asked);
-        },
-        Desk {
-            state,
-            asked: Vec::new(),
-        },
-    )
-}
 
 /// A callback being worked: connected, its case, contact, dispositions, note, responses.
 fn working(language: Language) -> AppState {
