@@ -162,6 +162,8 @@ pub struct AppState {
     /// Each interaction's summary in lower case, made once when it arrives (the history
     /// search reads these, not fresh strings every keystroke).
     search_keys: BTreeMap<InteractionId, (bool, String)>,
+    /// The language the search keys were made in (they are made again when it changes).
+    keys_language: Language,
     /// The history as last filtered: (generation, query, ids newest first).
     history_cache: Option<(u64, String, Vec<InteractionId>)>,
 }
@@ -399,6 +401,17 @@ impl AppState {
     /// again only when a delivery or the search text changed, not every frame, and then over
     /// the search keys alone.
     pub fn history_ids(&mut self) -> &[InteractionId] {
+        // The state words in the keys follow a live language switch.
+        let language = crate::i18n::language();
+        if language != self.keys_language {
+            self.keys_language = language;
+            self.search_keys = self
+                .interactions
+                .iter()
+                .map(|(id, interaction)| (*id, search_key(interaction)))
+                .collect();
+            self.generation += 1;
+        }
         let fresh = self
             .history_cache
             .as_ref()

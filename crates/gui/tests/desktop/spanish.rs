@@ -479,3 +479,18 @@ fn the_language_switches_in_settings_without_a_restart_and_is_saved() {
     h.run();
     h.get_by_label("Incoming immediate callback");
 }
+
+#[test]
+fn the_history_is_searched_in_the_language_it_is_shown_in() {
+    let mut state = super::state_with(vec![interaction(5, "missed", "web", None)], vec![]);
+    gui::i18n::set_language(Language::English);
+    state.history_query = "missed".to_owned();
+    assert_eq!(state.history_ids(), [InteractionId(5)]);
+    // Switched to Spanish: the same interaction is "perdida" now, and found by it.
+    gui::i18n::set_language(Language::Spanish);
+    state.history_query = "perdida".to_owned();
+    assert_eq!(state.history_ids(), [InteractionId(5)]);
+    state.history_query = "missed".to_owned();
+    assert!(state.history_ids().is_empty());
+    gui::i18n::set_language(Language::English);
+}
