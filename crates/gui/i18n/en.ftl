@@ -280,6 +280,9 @@ reschedule-number = New number (optional)
 reschedule-personal = Personal callback (to me, not the queue)
 reschedule-confirm = Schedule
 reschedule-cancel = Cancel
+zone-unknown = unknown time zone { $zone }: use an IANA name such as Europe/Madrid or an offset such as +01:00
+zone-unreadable = the date or time is not valid: use 2026-12-24 and 09:30 (got { $typed })
+zone-skipped = { $time } does not exist in { $zone }: the clocks go forward then (pick { $suggestion })
 reschedule-refused = Cannot schedule the callback: { $reason }
 
 ## The interaction's history

@@ -280,6 +280,9 @@ reschedule-number = Número nuevo (opcional)
 reschedule-personal = Devolución personal (para mí, no para la cola)
 reschedule-confirm = Programar
 reschedule-cancel = Cancelar
+zone-unknown = zona horaria desconocida { $zone }: use un nombre IANA como Europe/Madrid o un desfase como +01:00
+zone-unreadable = la fecha o la hora no son válidas: use 2026-12-24 y 09:30 (se escribió { $typed })
+zone-skipped = { $time } no existe en { $zone }: los relojes se adelantan entonces (elija { $suggestion })
 reschedule-refused = No se puede programar la devolución: { $reason }
 
 ## La historia de la interacción

@@ -1304,7 +1304,24 @@ pub fn parse_reschedule(draft: &RescheduleDraft) -> Result<api::Reschedule, BadR
         (!number.is_empty()).then(|| number.to_owned()),
         draft.personal,
     )
-    .map_err(|e| BadReschedule(e.to_string()))
+    .map_err(|e| {
+        BadReschedule(match e {
+            api::ZoneError::Unknown(zone) => t!("zone-unknown", zone = format!("{zone:?}")),
+            api::ZoneError::Unreadable(typed) => {
+                t!("zone-unreadable", typed = format!("{typed:?}"))
+            }
+            api::ZoneError::Skipped {
+                time,
+                zone,
+                suggestion,
+            } => t!(
+                "zone-skipped",
+                time = time,
+                zone = zone,
+                suggestion = suggestion
+            ),
+        })
+    })
 }
 
 fn timeline_text(kind: &TimelineKind, dispositions: &[api::Disposition]) -> String {

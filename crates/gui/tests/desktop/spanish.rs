@@ -397,7 +397,9 @@ fn a_callback_is_worked_in_spanish_from_toast_to_done() {
     h.run();
     h.get_by_role_and_label(Role::Button, "Programar").click();
     h.run();
-    h.get_by_label_contains("No se puede programar la devolución");
+    h.get_by_label_contains(
+        "No se puede programar la devolución: la fecha o la hora no son válidas",
+    );
     {
         let (_, draft) = h
             .state_mut()
