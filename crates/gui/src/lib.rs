@@ -17,7 +17,7 @@ use std::sync::{Arc, OnceLock};
 
 use api::{Delivery, Request};
 
-pub use look::{SCALE_RANGE, SCALES, Theme, contrast};
+pub use look::{SCALES, Theme, contrast};
 pub use settings::{
     AccountDraft, CODECS, FormError, SaveOutcome, SettingsDraft, SettingsTab, TestOutcome,
 };

@@ -49,9 +49,6 @@ impl Theme {
 /// The UI scales Settings offers, in percent.
 pub const SCALES: [u16; 7] = [75, 90, 100, 125, 150, 175, 200];
 
-/// The smallest and largest scale the config takes, in percent.
-pub const SCALE_RANGE: std::ops::RangeInclusive<u16> = 50..=300;
-
 fn high_contrast() -> Visuals {
     let yellow = Color32::from_rgb(255, 220, 0);
     let mut v = Visuals::dark();
