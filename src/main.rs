@@ -420,10 +420,15 @@ fn run(mode: Mode) -> Result<ExitCode, Failure> {
             "the control API on {addr} would be reachable beyond this host: set [control] token first"
         )));
     }
-    let db_path = match &mode {
-        Mode::Headless(args) | Mode::Desktop(args) => args.db.clone(),
-        _ => None,
+    // `--db postgres://…` names the team's database; a SQLite `--db` gives way to
+    // `[store] url` (the desktop always passes its own file).
+    let (db_path, store_url) = match mode.agent().and_then(|args| args.db.clone()) {
+        Some(db) if store::is_server_url(&db.to_string_lossy()) => {
+            (None, Some(db.to_string_lossy().into_owned()))
+        }
+        db => (db, config.store.url.clone()),
     };
+    let agent = store_agent(&config);
     let recording = config
         .recording
         .to_settings(db_path.as_deref())
@@ -494,7 +499,10 @@ fn run(mode: Mode) -> Result<ExitCode, Failure> {
         rtp_ip: config.media.rtp_ip,
         audio,
         log_sip: common.log_sip,
-        db: mode.agent().and_then(|args| args.db.clone()),
+        db: mode.agent().and(db_path.clone()),
+        store_url,
+        agent,
+        case_keys: config.store.case_keys.clone(),
         webhook: match mode.agent() {
             Some(_) => config
                 .webhook
@@ -677,4 +685,31 @@ pub(crate) fn with_dtls_certificate(mut media: engine::MediaSettings) -> engine:
 pub(crate) fn secure_random() -> engine::SecureRandom {
     let source = ring::rand::SystemRandom::new();
     Box::new(move |bytes: &mut [u8]| ring::rand::SecureRandom::fill(&source, bytes).is_ok())
+}
+
+/// This agent's name in the store: `[store] agent`, else the first account's user name (or
+/// the user part of its address), else the host's name.
+fn store_agent(config: &recall_config::Config) -> String {
+    if let Some(agent) = &config.store.agent {
+        return agent.trim().to_owned();
+    }
+    let from_account = config.accounts.iter().find_map(|account| {
+        let user = if account.username.is_empty() {
+            let aor = account
+                .aor
+                .trim_start_matches("sips:")
+                .trim_start_matches("sip:");
+            aor.split_once('@').map_or("", |(user, _)| user)
+        } else {
+            account.username.as_str()
+        };
+        (!user.is_empty()).then(|| user.to_owned())
+    });
+    from_account.unwrap_or_else(|| {
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_owned())
+            .ok()
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "agent".to_owned())
+    })
 }

@@ -43,7 +43,19 @@ fn bad_flags_and_config_stop_with_one_line_and_exit_2() {
         "[desktop]\naccept_shortcut = \"Ctrl+Banana\"\n",
     )
     .expect("write");
-    let cases: [(&[&str], &str); 19] = [
+    let bad_store = dir.join("bad-store.toml");
+    std::fs::write(&bad_store, "[store]\nurl = \"mysql://db/recall\"\n").expect("write");
+    let bad_agent = dir.join("bad-agent.toml");
+    std::fs::write(&bad_agent, "[store]\nagent = \"  \"\n").expect("write");
+    let cases: [(&[&str], &str); 21] = [
+        (
+            &["headless", "--config", bad_store.to_str().expect("utf8")],
+            "config: store.url is \"mysql://db/recall\"; use postgres://user@host:port/database (a SQLite file is --db PATH)",
+        ),
+        (
+            &["headless", "--config", bad_agent.to_str().expect("utf8")],
+            "config: store.agent is \"  \"; a name of 1 to 200 characters, such as the agent's login",
+        ),
         (
             &["desktop", "--config", bad_shortcut.to_str().expect("utf8")],
             "config: desktop.accept_shortcut is \"Ctrl+Banana\": ",

@@ -29,6 +29,7 @@ mod sipp;
 mod srtp;
 mod stun;
 mod support;
+mod team;
 mod three_phones;
 mod tls;
 mod tray;

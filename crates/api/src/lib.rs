@@ -8,9 +8,9 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// The interaction types (plain data from the callback domain), as the API returns them.
 pub use interaction::{
-    CallbackInfo, CallbackType, Channel, Contact, DesiredTime, Disposition, IdError, Interaction,
-    InteractionId, InteractionState, Reschedule, StandardResponse, TimelineEntry, TimelineKind,
-    TransferOutcome, Zone, ZoneError, default_dispositions,
+    CallbackInfo, CallbackType, CaseEntry, Channel, Contact, DesiredTime, Disposition, IdError,
+    Interaction, InteractionId, InteractionState, Reschedule, StandardResponse, TimelineEntry,
+    TimelineKind, TransferOutcome, Zone, ZoneError, default_dispositions,
 };
 
 /// Identifies a call for as long as the process lives: `c-1`, `c-2`, …
@@ -354,6 +354,10 @@ pub struct StatusView {
     /// The Team Communicator's watched colleagues (BLF or presence), in config order.
     #[serde(default)]
     pub presence: Vec<PresenceView>,
+    /// Where interactions are kept: `postgres HOST:PORT/DB` (a team's), `sqlite PATH`, or
+    /// none (memory).
+    #[serde(default)]
+    pub store: Option<String>,
 }
 
 /// A watched colleague's state, from their dialog (RFC 4235) or presence (RFC 3856)
@@ -634,6 +638,9 @@ pub enum Request {
     Interactions(interaction::Query),
     /// One interaction, current or from the history; answered [`Reply::Interaction`].
     GetInteraction(InteractionId),
+    /// The customer's earlier interactions with any agent (same number or case key); answered
+    /// [`Reply::Case`].
+    Case(InteractionId),
     /// Set the agent's state per channel (`None` leaves a channel as it is); answered
     /// [`Reply::Agent`].
     Agent {
@@ -678,7 +685,7 @@ impl Request {
             Self::Command(_) => RequestKind::Command,
             Self::Calls | Self::GetCall(_) => RequestKind::Calls,
             Self::Interaction { .. } => RequestKind::Interaction,
-            Self::Interactions(_) | Self::GetInteraction(_) => RequestKind::History,
+            Self::Interactions(_) | Self::GetInteraction(_) | Self::Case(_) => RequestKind::History,
             Self::Agent { .. } => RequestKind::Agent,
             Self::SaveContact(_) => RequestKind::SaveContact,
             Self::Contacts
@@ -735,6 +742,7 @@ impl Request {
             }
             Self::Interactions(_) => "search the history".to_owned(),
             Self::GetInteraction(id) => format!("show {id}"),
+            Self::Case(id) => format!("read the case history of {id}"),
             Self::Agent { .. } => "change the agent state".to_owned(),
             Self::Contacts | Self::Responses | Self::Directory => "read the directory".to_owned(),
             Self::SaveContact(_) => "save the contact".to_owned(),
@@ -761,7 +769,7 @@ pub enum RequestKind {
     Calls,
     /// [`Request::Interaction`].
     Interaction,
-    /// [`Request::Interactions`], [`Request::GetInteraction`].
+    /// [`Request::Interactions`], [`Request::GetInteraction`], [`Request::Case`].
     History,
     /// [`Request::Agent`].
     Agent,
@@ -838,6 +846,13 @@ pub enum Reply {
     Interaction(Box<Interaction>),
     /// Interactions found.
     Interactions(Vec<Interaction>),
+    /// An interaction's case history, newest first.
+    Case {
+        /// The interaction asked about.
+        id: InteractionId,
+        /// The earlier interactions of its case.
+        entries: Vec<CaseEntry>,
+    },
     /// The agent's state per channel.
     Agent(AgentStatus),
     /// A contact as saved.

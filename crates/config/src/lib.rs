@@ -38,6 +38,58 @@ pub struct Config {
     pub presence: PresenceSection,
     /// The headset's buttons and lights.
     pub headset: HeadsetSection,
+    /// Where interactions, contacts and responses are kept (a team's PostgreSQL).
+    pub store: StoreSection,
+}
+
+/// `[store]`: a team's shared database and how a customer's case is recognised. Without `url`
+/// the store is the `--db` SQLite file (or memory); `--db postgres://…` overrides `url`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreSection {
+    /// `postgres://user[:password]@host[:port]/database` for a team.
+    pub url: Option<String>,
+    /// This agent's name in the shared store (default: the first account's user, else the
+    /// host's name): its interactions are kept under it and the case history shows it.
+    pub agent: Option<String>,
+    /// Attached-data keys that name a case: interactions with the same value (or the same
+    /// customer number) are one case.
+    pub case_keys: Vec<String>,
+}
+
+impl Default for StoreSection {
+    fn default() -> Self {
+        Self {
+            url: None,
+            agent: None,
+            case_keys: vec!["CaseID".to_owned()],
+        }
+    }
+}
+
+impl StoreSection {
+    /// Checks the URL's form (the server itself is reached at start).
+    pub fn check(&self) -> Result<(), ConfigError> {
+        if let Some(url) = &self.url
+            && !store::is_server_url(url)
+        {
+            return Err(ConfigError::Value {
+                key: "store.url",
+                value: format!("{url:?}"),
+                expected: "use postgres://user@host:port/database (a SQLite file is --db PATH)",
+            });
+        }
+        if let Some(agent) = &self.agent
+            && (agent.trim().is_empty() || agent.len() > 200)
+        {
+            return Err(ConfigError::Value {
+                key: "store.agent",
+                value: format!("{agent:?}"),
+                expected: "a name of 1 to 200 characters, such as the agent's login",
+            });
+        }
+        Ok(())
+    }
 }
 
 /// `[headset]`: the USB headset whose buttons answer, reject, mute, hold and hang up, and whose
@@ -906,6 +958,7 @@ impl Config {
         self.recording.to_settings(None)?;
         self.presence.to_settings(&self.desktop.targets)?;
         self.headset.to_choice()?;
+        self.store.check()?;
         if let Some(language) = &self.desktop.language
             && !["auto", "en", "es"].contains(&language.as_str())
         {

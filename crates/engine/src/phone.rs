@@ -561,6 +561,7 @@ impl Phone {
             agent: self.desk.agent,
             registrations: self.registrations.views(),
             presence: self.presence.views(),
+            store: None,
             sip: SipStats {
                 malformed_dropped: stats.malformed_dropped,
                 bad_requests: stats.bad_requests,

@@ -157,6 +157,10 @@ pub struct AppState {
     pub applied_look: Option<(crate::Theme, u16)>,
     /// The window itself: closed to the tray, raised for a callback, quitting.
     pub window: WindowState,
+    /// Case histories as the store answered them, by the interaction they were asked for.
+    pub cases: BTreeMap<InteractionId, Vec<api::CaseEntry>>,
+    /// The interactions whose case history has been asked for (once each).
+    pub cases_asked: std::collections::BTreeSet<InteractionId>,
     /// Bumped by every delivery: what the history cache was built from.
     generation: u64,
     /// Each interaction's summary in lower case, made once when it arrives (the history
@@ -259,6 +263,9 @@ impl AppState {
             }) => {
                 self.contacts = contacts;
                 self.responses = responses;
+            }
+            Delivery::Reply(Reply::Case { id, entries }) => {
+                self.cases.insert(id, entries);
             }
             // The desk sends only the replies above; what came of the rest the events show.
             Delivery::Reply(_) => {}

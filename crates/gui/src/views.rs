@@ -412,6 +412,7 @@ fn work_area(ui: &mut Ui, state: &mut AppState, now: OffsetDateTime, out: &mut V
     ui.separator();
     ui.columns(2, |columns| {
         case_information(&mut columns[0], state, &interaction);
+        case_history(&mut columns[0], state, id, out);
         callback_information(&mut columns[0], &interaction, &agent_zone(&state.settings));
         contact(&mut columns[0], state, &interaction, out);
         dispositions(&mut columns[1], state, &interaction, out);
@@ -825,6 +826,61 @@ fn case_information(ui: &mut Ui, state: &AppState, interaction: &Interaction) {
     if !interaction.attached_data_flags.is_empty() {
         ui.colored_label(Color32::from_rgb(200, 120, 0), t!("case-unreadable"));
     }
+}
+
+/// The customer's earlier interactions with any agent of the team (same number or case key),
+/// asked of the store once when the interaction is first shown.
+fn case_history(ui: &mut Ui, state: &mut AppState, id: api::InteractionId, out: &mut Vec<Request>) {
+    if state.cases_asked.insert(id) {
+        out.push(Request::Case(id));
+    }
+    ui.heading(t!("case-history-heading"));
+    let Some(entries) = state.cases.get(&id) else {
+        ui.label(t!("case-history-loading"));
+        return;
+    };
+    if entries.is_empty() {
+        ui.label(t!("case-history-empty"));
+        return;
+    }
+    let zone = agent_zone(&state.settings);
+    egui::Grid::new("case-history")
+        .num_columns(2)
+        .striped(true)
+        .show(ui, |ui| {
+            for entry in entries {
+                let when = entry
+                    .at
+                    .map(|at| date_time(zone.local(at)))
+                    .unwrap_or_default();
+                ui.label(RichText::new(when).strong());
+                let disposition = entry.disposition.as_ref().map_or_else(
+                    || t!("case-history-no-disposition"),
+                    |code| {
+                        state
+                            .settings
+                            .dispositions
+                            .iter()
+                            .find(|d| &d.code == code)
+                            .map_or_else(
+                                || code.clone(),
+                                |d| crate::i18n::ours(&format!("disposition-{code}"), &d.label),
+                            )
+                    },
+                );
+                ui.vertical(|ui| {
+                    ui.label(t!(
+                        "case-history-line",
+                        agent = entry.agent.clone(),
+                        disposition = disposition
+                    ));
+                    if let Some(note) = entry.note.as_deref().filter(|n| !n.is_empty()) {
+                        ui.label(RichText::new(note).italics());
+                    }
+                });
+                ui.end_row();
+            }
+        });
 }
 
 /// The agent's zone: the system's IANA zone when it names one, else the offset read at start.

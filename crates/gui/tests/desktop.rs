@@ -20,6 +20,8 @@ mod spanish;
 struct Desk {
     state: AppState,
     asked: Vec<Request>,
+    /// The case-history lookups, kept apart: every view of an interaction asks once.
+    cases: Vec<Request>,
 }
 
 fn now() -> OffsetDateTime {
@@ -35,11 +37,16 @@ fn sized(state: AppState, size: [f32; 2]) -> Harness<'static, Desk> {
     Harness::builder().with_size(size).build_ui_state(
         |ui, desk: &mut Desk| {
             let asked = gui::desktop(ui, &mut desk.state, now());
+            let (cases, asked): (Vec<_>, Vec<_>) = asked
+                .into_iter()
+                .partition(|r| matches!(r, Request::Case(_)));
             desk.asked.extend(asked);
+            desk.cases.extend(cases);
         },
         Desk {
             state,
             asked: Vec::new(),
+            cases: Vec::new(),
         },
     )
 }
@@ -935,6 +942,7 @@ fn the_audio_page_has_devices_level_meters_and_a_test_tone() {
         sip: api::SipStats::default(),
         audio: api::AudioStatus::default(),
         presence: Vec::new(),
+        store: None,
     };
     status.audio.input_db = -12;
     status.audio.output_db = -90;
@@ -1017,6 +1025,7 @@ fn the_status_bar_names_each_accounts_transport_and_lights_waiting_voicemail() {
         sip: api::SipStats::default(),
         audio: api::AudioStatus::default(),
         presence: Vec::new(),
+        store: None,
     };
     h.state_mut()
         .state
@@ -1068,6 +1077,7 @@ fn the_team_communicator_shows_each_watched_colleagues_state_and_follows_it() {
         sip: api::SipStats::default(),
         audio: api::AudioStatus::default(),
         presence: vec![bob(api::PresenceState::OnCall)],
+        store: None,
     })));
     let label = |state: &AppState| state.team_matches()[0].0.clone();
     assert_eq!(label(&state), "Bob (agent) — on a call");
@@ -1346,4 +1356,62 @@ fn the_window_is_shown_from_the_tray_and_quits_from_it() {
         "{commands:?}"
     );
     assert!(asked.borrow().contains(&Request::Directory));
+}
+
+#[test]
+fn the_case_history_shows_what_other_agents_wrote_about_the_customer() {
+    let mut h = harness(state_with(
+        vec![interaction(9, "connected", "immediate", Some(10))],
+        vec![call(10, "connected", Some(9))],
+    ));
+    h.state_mut().state.selected = Some(InteractionId(9));
+    h.run();
+    h.get_by_label("Looking up the case history…");
+    h.run();
+    // Asked once, however often the view is drawn.
+    let asked = |h: &Harness<'static, Desk>| {
+        h.state()
+            .cases
+            .iter()
+            .filter(|r| **r == Request::Case(InteractionId(9)))
+            .count()
+    };
+    assert_eq!(asked(&h), 1);
+    let entry =
+        |agent: &str, id: u64, disposition: Option<&str>, note: Option<&str>| api::CaseEntry {
+            agent: agent.to_owned(),
+            interaction: InteractionId(id),
+            at: Some(OffsetDateTime::from_unix_timestamp(1_794_000_000).expect("time")),
+            state: api::InteractionState::Done,
+            disposition: disposition.map(str::to_owned),
+            note: note.map(str::to_owned),
+            number: Some("+1 555 0100".to_owned()),
+            matched: "number".to_owned(),
+        };
+    h.state_mut().state.apply(Delivery::Reply(Reply::Case {
+        id: InteractionId(9),
+        entries: vec![
+            entry(
+                "ana",
+                3,
+                Some("resolved"),
+                Some("Card declined; will pay by transfer"),
+            ),
+            entry("bo", 7, None, None),
+        ],
+    }));
+    h.run();
+    h.get_by_label("Earlier in this case");
+    h.get_by_label("ana · Resolved");
+    h.get_by_label("Card declined; will pay by transfer");
+    h.get_by_label("bo · no disposition");
+    assert_eq!(asked(&h), 1);
+
+    // A customer seen for the first time says so.
+    h.state_mut().state.apply(Delivery::Reply(Reply::Case {
+        id: InteractionId(9),
+        entries: Vec::new(),
+    }));
+    h.run();
+    h.get_by_label("No earlier interactions with this customer");
 }

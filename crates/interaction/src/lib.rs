@@ -8,6 +8,7 @@
 
 mod attached;
 mod callback;
+mod case;
 mod directory;
 mod interaction;
 mod query;
@@ -15,7 +16,10 @@ mod zone;
 
 pub use attached::{AttachedData, BodyPart, DataFlag, KeyMap, Limits};
 pub use callback::{CallbackInfo, CallbackType, DesiredTime};
-pub use directory::{Contact, StandardResponse, find_contact, same_number, search_responses};
+pub use case::{CaseEntry, CaseKey};
+pub use directory::{
+    Contact, StandardResponse, find_contact, number_key, same_number, search_responses,
+};
 pub use interaction::{
     Channel, Direction, Disposition, IdError, Interaction, InteractionError, InteractionId,
     InteractionState, Reschedule, TimelineEntry, TimelineKind, TransferOutcome,

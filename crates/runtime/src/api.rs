@@ -81,6 +81,7 @@ pub(crate) fn router(core: mpsc::Sender<Mail>, token: Option<String>) -> Router 
         .route("/v1/agent/state", put(agent_state))
         .route("/v1/interactions", get(list_interactions))
         .route("/v1/interactions/{id}", get(get_interaction))
+        .route("/v1/interactions/{id}/case", get(get_case))
         .route("/v1/interactions/{id}/{action}", post(interaction_action))
         .route("/v1/contacts", get(list_contacts).post(create_contact))
         .route(
@@ -532,6 +533,14 @@ async fn get_interaction(
 ) -> Result<Json<Interaction>, ApiError> {
     let id = parse_interaction_id(&id)?;
     expect!(ask(&state, Asked::GetInteraction(id)).await?, Reply::Interaction(found) => Json(*found))
+}
+
+async fn get_case(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<interaction::CaseEntry>>, ApiError> {
+    let id = parse_interaction_id(&id)?;
+    expect!(ask(&state, Asked::Case(id)).await?, Reply::Case { entries, .. } => Json(entries))
 }
 
 #[derive(Debug, Default, Deserialize)]

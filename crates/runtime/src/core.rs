@@ -122,6 +122,10 @@ struct Core {
     dns: Option<crate::dns::Dns>,
     /// Where DNS answers come back to the run loop.
     dns_tx: mpsc::UnboundedSender<(sip::Query, sip::Answer)>,
+    /// This agent's name in the store.
+    agent: String,
+    /// Attached-data keys that name a case.
+    case_keys: Vec<String>,
 }
 
 /// Runs the phone until `stop` resolves (or, with a plan, until the planned call is over).
@@ -152,20 +156,32 @@ pub async fn run(
         }
     };
     phone_config.media_ip = config.rtp_ip;
-    let store = match &config.db {
-        Some(path) => Some(store::Store::open(path)?),
-        None => None,
+    // A team's PostgreSQL, else the agent's SQLite file, else memory (the directory only).
+    let open = |config: &RuntimeConfig| -> Result<Option<store::Store>, store::StoreError> {
+        Ok(match (&config.store_url, &config.db) {
+            (Some(url), _) => Some(store::Store::connect(url, &config.agent)?),
+            (None, Some(path)) => Some(store::Store::open(path)?.named(&config.agent)),
+            (None, None) => None,
+        })
     };
-    let mut directory = match &config.db {
-        Some(path) => store::Store::open(path)?,
-        None => store::Store::in_memory()?,
+    let mut store = open(&config)?;
+    let mut directory = match open(&config)? {
+        Some(directory) => directory,
+        None => store::Store::in_memory()?.named(&config.agent),
     };
+    if let Some(store) = &store {
+        info!(
+            store = store.describe(),
+            agent = store.agent(),
+            "interaction store open"
+        );
+    }
     if let Some(seed) = &config.seed {
         plant(&mut directory, seed)?;
     }
     let mut phone = Phone::new(phone_config, Instant::now());
     let _ = ask(&mut phone, Request::SetContacts(directory.contacts()?));
-    if let Some(store) = &store {
+    if let Some(store) = &mut store {
         let stored = store.load_all()?;
         info!(
             interactions = stored.len(),
@@ -313,6 +329,8 @@ pub async fn run(
         settings: config.settings.take(),
         dns,
         dns_tx,
+        agent: config.agent.clone(),
+        case_keys: config.case_keys.clone(),
     };
     core.resume_outbox()?;
     core.bind_media_ports()?;

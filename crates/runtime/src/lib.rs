@@ -91,6 +91,13 @@ pub struct RuntimeConfig {
     pub log_sip: bool,
     /// The interaction database; interactions live only in memory without it.
     pub db: Option<PathBuf>,
+    /// A team's PostgreSQL (`postgres://…`): interactions, contacts and responses are kept
+    /// there instead of `db`.
+    pub store_url: Option<String>,
+    /// This agent's name in the store (its interactions are kept under it).
+    pub agent: String,
+    /// Attached-data keys that name a customer's case (with the number) for the case history.
+    pub case_keys: Vec<String>,
     /// Where outcomes (done, rescheduled, disposition) are posted, if anywhere.
     pub webhook: Option<WebhookConfig>,
     /// Contacts and standard responses to start the directory with, if it has none.

@@ -3,10 +3,12 @@
 //! registrar that challenges, and the fixture loader.
 
 mod net;
+mod postgres;
 mod registrar;
 mod relay;
 
 pub use net::{Delivery, SimNet};
+pub use postgres::{PG_USER, PgCluster};
 pub use registrar::ScriptedRegistrar;
 pub use relay::{CAPTURE_LIMIT, Captured, Impairment, Relay, RelayStats};
 

@@ -168,6 +168,7 @@ fn every_view_reads_in_spanish() {
             ..api::AudioStatus::default()
         },
         presence: Vec::new(),
+        store: None,
         sip: api::SipStats::default(),
     })));
     let mut h = spanish(state);

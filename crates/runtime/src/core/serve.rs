@@ -1,7 +1,7 @@
 //! The core's answers to the edge: every [`api::Request`], from the control API or the
 //! desktop, is answered here with one [`api::Reply`].
 
-use api::{RefusalKind, Reply, Request as Asked};
+use api::{InteractionId, RefusalKind, Reply, Request as Asked};
 use engine::Request;
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tracing::error;
@@ -66,6 +66,42 @@ impl Core {
         }
     }
 
+    /// The case history of an interaction: from the store (the team's, on PostgreSQL), else
+    /// from the interactions in memory.
+    fn case(&mut self, id: InteractionId) -> Reply {
+        const SHOWN: usize = 50;
+        let found = self.phone.interaction(id).or_else(|| {
+            let stored = self.store.as_mut().map(|s| s.load(id));
+            stored.and_then(|r| r.inspect_err(|e| error!(error = %e, "load")).ok().flatten())
+        });
+        let Some(of) = found else {
+            return Reply::refused(RefusalKind::NotFound, format!("no interaction {id}"));
+        };
+        let entries = match &mut self.store {
+            Some(store) => match store.case_history(&of, &self.case_keys, SHOWN) {
+                Ok(entries) => entries,
+                Err(e) => return stored(&e),
+            },
+            None => {
+                let case = interaction::CaseKey::of(&of, &self.case_keys);
+                let mut entries: Vec<_> = self
+                    .phone
+                    .interactions()
+                    .into_iter()
+                    .filter(|other| other.id != of.id)
+                    .filter_map(|other| {
+                        let matched = case.matches(&other)?;
+                        Some(interaction::CaseEntry::new(&self.agent, &other, matched))
+                    })
+                    .collect();
+                entries.sort_by(|a, b| b.at.cmp(&a.at).then(b.interaction.cmp(&a.interaction)));
+                entries.truncate(SHOWN);
+                entries
+            }
+        };
+        Reply::Case { id, entries }
+    }
+
     fn serve(&mut self, asked: Asked) -> Reply {
         match asked {
             Asked::Command(command) => {
@@ -83,7 +119,11 @@ impl Core {
                 || Reply::refused(RefusalKind::NotFound, format!("no call {id}")),
                 Reply::Call,
             ),
-            Asked::Status => Reply::Status(self.phone.status(self.listen.clone())),
+            Asked::Status => {
+                let mut status = self.phone.status(self.listen.clone());
+                status.store = self.store.as_ref().map(|s| s.describe().to_owned());
+                Reply::Status(status)
+            }
             Asked::Interactions(query) => {
                 // The database holds every interaction (memory keeps the recent ones).
                 let found = match &self.store {
@@ -103,6 +143,7 @@ impl Core {
                     |found| Reply::Interaction(Box::new(found)),
                 )
             }
+            Asked::Case(id) => self.case(id),
             Asked::Interaction { id, command } => {
                 let result = ask(&mut self.phone, Request::Interaction { id, command });
                 self.drain();

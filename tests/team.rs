@@ -1,0 +1,176 @@
+//! Team mode: agents sharing one PostgreSQL (a throw-away cluster started and stopped by the
+//! test). A customer's case follows them from agent to agent.
+
+use std::time::Duration;
+
+use crate::support::{
+    Headless, get_json, post_json, run_sipp, scratch, sipp_call_args, sipp_counts, wait_until,
+};
+
+/// `recall headless` as agent `name` on the team's database.
+fn agent(dir: &std::path::Path, name: &str, url: &str) -> Headless {
+    let dir = dir.join(name);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let config = dir.join("recall.toml");
+    std::fs::write(
+        &config,
+        format!("[store]\nurl = \"{url}\"\nagent = \"{name}\"\ncase_keys = [\"CaseID\"]\n"),
+    )
+    .expect("config");
+    Headless::start(&dir, &["--config", &config.display().to_string()])
+}
+
+/// One callback of the case to `to`, from `customer` (percent-encoded) with case id `case`,
+/// accepted through the API while it rings; its interaction id once the call is over.
+fn callback(
+    dir: &std::path::Path,
+    to: &Headless,
+    name: &str,
+    customer: &str,
+    case: &str,
+) -> String {
+    let mut args = sipp_call_args("sipp/uac_callback_case.xml", to.sip);
+    args.extend(["-key", "customer", customer, "-key", "case", case].map(str::to_owned));
+    let (dir, name) = (dir.to_owned(), name.to_owned());
+    let sipp = std::thread::spawn(move || run_sipp(&dir, &name, &args, Duration::from_secs(40)));
+    let mut id = String::new();
+    assert!(wait_until(Duration::from_secs(10), || {
+        let list = get_json(to.control, "/v1/interactions?state=notified");
+        list[0]["id"]
+            .as_str()
+            .map(|found| id = found.to_owned())
+            .is_some()
+    }));
+    let (status, body) = post_json(to.control, &format!("/v1/interactions/{id}/accept"), "");
+    assert_eq!(status, 200, "{body}");
+    let (_, screen) = sipp.join().expect("sipp");
+    assert_eq!(sipp_counts(&screen), (1, 0), "{screen}");
+    id
+}
+
+#[test]
+fn a_note_and_disposition_written_by_one_agent_show_in_the_next_agents_case_history() {
+    let dir = scratch("team-case");
+    let cluster = test_support::PgCluster::start().expect("PostgreSQL starts");
+    let url = cluster.create_database("team").expect("database");
+    // Both start at once on an empty database: one migrates, the other waits for it.
+    let (ana, bo) = std::thread::scope(|s| {
+        let ana = s.spawn(|| agent(&dir, "ana", &url));
+        let bo = s.spawn(|| agent(&dir, "bo", &url));
+        (ana.join().expect("ana"), bo.join().expect("bo"))
+    });
+    assert_eq!(
+        ana.status()["store"].as_str(),
+        Some(&*format!("postgres 127.0.0.1:{}/team", cluster.port()))
+    );
+
+    // Ana takes the first call of the case and writes what happened.
+    let first = callback(
+        &dir,
+        &ana,
+        "sipp-ana",
+        "%2B34%20600%20123%20456",
+        "CASE-4711",
+    );
+    for (action, body) in [
+        ("disposition", r#"{"code": "resolved"}"#),
+        ("note", r#"{"text": "Card declined; will pay by transfer"}"#),
+    ] {
+        let (status, reply) = post_json(
+            ana.control,
+            &format!("/v1/interactions/{first}/{action}"),
+            body,
+        );
+        assert_eq!(status, 200, "{action}: {reply}");
+    }
+    let (status, reply) = post_json(ana.control, &format!("/v1/interactions/{first}/done"), "");
+    assert_eq!(
+        (status, reply["state"].as_str()),
+        (200, Some("done")),
+        "{reply}"
+    );
+
+    // The customer calls again, from the same line written another way, and reaches Bo.
+    let second = callback(&dir, &bo, "sipp-bo", "0034600123456", "CASE-4711");
+    let case = get_json(bo.control, &format!("/v1/interactions/{second}/case"));
+    let entries = case.as_array().expect("a list");
+    assert_eq!(entries.len(), 1, "{case}");
+    assert_eq!(entries[0]["agent"], "ana", "{case}");
+    assert_eq!(entries[0]["interaction"], first.as_str(), "{case}");
+    assert_eq!(entries[0]["disposition"], "resolved", "{case}");
+    assert_eq!(
+        entries[0]["note"], "Card declined; will pay by transfer",
+        "{case}"
+    );
+    assert_eq!(entries[0]["state"], "done", "{case}");
+    assert_eq!(entries[0]["matched"], "number", "{case}");
+
+    // Bo's call is in Ana's case history too, found by the case id from another number.
+    let third = callback(
+        &dir,
+        &ana,
+        "sipp-ana-2",
+        "%2B44%2020%207946%200000",
+        "CASE-4711",
+    );
+    let case = get_json(ana.control, &format!("/v1/interactions/{third}/case"));
+    let seen: Vec<(String, String)> = case
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|e| {
+            (
+                e["agent"].as_str().unwrap_or_default().to_owned(),
+                e["matched"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("bo".to_owned(), "CaseID".to_owned()),
+            ("ana".to_owned(), "CaseID".to_owned())
+        ],
+        "{case}"
+    );
+    // Each agent's own history stays its own.
+    let own = get_json(bo.control, "/v1/interactions");
+    assert_eq!(own.as_array().map(Vec::len), Some(1), "{own}");
+    // Asking about an interaction that does not exist is a 404 with a message.
+    let (status, body) =
+        crate::support::http(bo.control, "GET", "/v1/interactions/i-999/case", None, None);
+    assert_eq!(status, 404, "{body}");
+    assert!(body.contains("\"error\""), "{body}");
+    assert!(wait_until(Duration::from_secs(1), || true));
+}
+
+#[test]
+fn an_unreachable_team_database_stops_the_start_with_a_clear_message() {
+    let dir = scratch("team-unreachable");
+    let port = crate::support::free_port();
+    let config = dir.join("recall.toml");
+    std::fs::write(
+        &config,
+        format!("[store]\nurl = \"postgres://recall:secret@127.0.0.1:{port}/team?connect_timeout=2\"\nagent = \"ana\"\n"),
+    )
+    .expect("config");
+    let out = crate::support::recall()
+        .args([
+            "headless",
+            "--listen",
+            "udp:127.0.0.1:0",
+            "--config",
+            &config.display().to_string(),
+        ])
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "cannot reach the database postgres://recall:***@127.0.0.1:{port}/team"
+        )),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("secret"), "{stderr}");
+}
