@@ -329,6 +329,7 @@ fn spawn_pbx(
         store_url: None,
         agent: "pbx".to_owned(),
         case_keys: Vec::new(),
+        callback_lease: std::time::Duration::from_secs(30),
         webhook: None,
         seed: None,
         settings: None,

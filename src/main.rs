@@ -503,6 +503,7 @@ fn run(mode: Mode) -> Result<ExitCode, Failure> {
         store_url,
         agent,
         case_keys: config.store.case_keys.clone(),
+        callback_lease: Duration::from_secs(config.store.lease_s),
         webhook: match mode.agent() {
             Some(_) => config
                 .webhook

@@ -9,12 +9,17 @@ use crate::support::{
 
 /// `recall headless` as agent `name` on the team's database.
 fn agent(dir: &std::path::Path, name: &str, url: &str) -> Headless {
+    agent_with(dir, name, url, "")
+}
+
+/// [`agent`] with more `[store]` lines.
+fn agent_with(dir: &std::path::Path, name: &str, url: &str, more: &str) -> Headless {
     let dir = dir.join(name);
     std::fs::create_dir_all(&dir).expect("dir");
     let config = dir.join("recall.toml");
     std::fs::write(
         &config,
-        format!("[store]\nurl = \"{url}\"\nagent = \"{name}\"\ncase_keys = [\"CaseID\"]\n"),
+        format!("[store]\nurl = \"{url}\"\nagent = \"{name}\"\ncase_keys = [\"CaseID\"]\n{more}"),
     )
     .expect("config");
     Headless::start(&dir, &["--config", &config.display().to_string()])
@@ -173,4 +178,111 @@ fn an_unreachable_team_database_stops_the_start_with_a_clear_message() {
         "{stderr}"
     );
     assert!(!stderr.contains("secret"), "{stderr}");
+}
+
+/// The team callbacks an agent has raised and not yet handled: (interaction id, number).
+fn raised(agent: &Headless) -> Vec<(String, String)> {
+    get_json(agent.control, "/v1/interactions?state=notified")
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .filter(|i| i["direction"] == "outbound")
+        .map(|i| {
+            (
+                i["id"].as_str().unwrap_or_default().to_owned(),
+                i["callback"]["customer_number"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_callback_back_to_the_queue_rings_on_one_ready_agent_and_passes_on_when_it_dies() {
+    let dir = scratch("team-callback");
+    let cluster = test_support::PgCluster::start().expect("PostgreSQL starts");
+    let url = cluster.create_database("queue").expect("database");
+    let lease = "lease_s = 3\n";
+    let mut agents: Vec<(String, Headless)> = ["ana", "bo", "cy"]
+        .into_iter()
+        .map(|name| (name.to_owned(), agent_with(&dir, name, &url, lease)))
+        .collect();
+    // Cy is Not Ready: it never gets a team callback.
+    let (status, body) = crate::support::http(
+        agents[2].1.control,
+        "PUT",
+        "/v1/agent/state",
+        Some(r#"{"voice": "not_ready"}"#),
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+
+    // Ana takes a callback and sends it back to the queue for two seconds from now, with a
+    // new number.
+    let first = callback(
+        &dir,
+        &agents[0].1,
+        "sipp-queue",
+        "%2B34%20600%20123%20456",
+        "CASE-77",
+    );
+    let at = time::OffsetDateTime::now_utc() + time::Duration::seconds(2);
+    let at = at
+        .format(&time::format_description::well_known::Rfc3339)
+        .expect("time");
+    let (status, body) = post_json(
+        agents[0].1.control,
+        &format!("/v1/interactions/{first}/reschedule"),
+        &format!(r#"{{"at": "{at}", "number": "+34 699 000 111", "personal": false}}"#),
+    );
+    assert_eq!(status, 200, "{body}");
+
+    // Raised on exactly one Ready agent, and only once, however long they all wait.
+    let holders = |agents: &[(String, Headless)]| -> Vec<(String, Vec<(String, String)>)> {
+        agents
+            .iter()
+            .map(|(name, a)| (name.clone(), raised(a)))
+            .filter(|(_, r)| !r.is_empty())
+            .collect()
+    };
+    assert!(
+        wait_until(Duration::from_secs(10), || !holders(&agents).is_empty()),
+        "raised nowhere"
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    let held = holders(&agents);
+    assert_eq!(held.len(), 1, "{held:?}");
+    let (holder, callbacks) = &held[0];
+    assert_eq!(callbacks.len(), 1, "{held:?}");
+    assert_eq!(callbacks[0].1, "+34 699 000 111");
+    assert_ne!(holder, "cy", "a Not Ready agent took it");
+
+    // The holder dies before acting: after its lease another Ready agent raises it.
+    let index = agents
+        .iter()
+        .position(|(n, _)| n == holder)
+        .expect("holder");
+    let (dead, mut proc) = agents.remove(index);
+    proc.proc.kill_hard();
+    assert!(
+        wait_until(Duration::from_secs(12), || !holders(&agents).is_empty()),
+        "{dead} died and nobody got its callback"
+    );
+    let held = holders(&agents);
+    assert_eq!(held.len(), 1, "{held:?}");
+    assert_ne!(held[0].0, "cy");
+    assert_eq!(held[0].1[0].1, "+34 699 000 111");
+    // Settled once the new holder calls the customer back: it leaves the queue.
+    assert_eq!(
+        cluster
+            .psql(
+                "queue",
+                "SELECT count(*) FROM callbacks WHERE settled_at IS NULL"
+            )
+            .expect("psql"),
+        "1"
+    );
 }

@@ -55,6 +55,9 @@ pub struct StoreSection {
     /// Attached-data keys that name a case: interactions with the same value (or the same
     /// customer number) are one case.
     pub case_keys: Vec<String>,
+    /// Seconds a claimed team callback stays this agent's without renewal (renewed every
+    /// second while it waits for the agent): how soon another agent gets a dead agent's.
+    pub lease_s: u64,
 }
 
 impl Default for StoreSection {
@@ -63,6 +66,7 @@ impl Default for StoreSection {
             url: None,
             agent: None,
             case_keys: vec!["CaseID".to_owned()],
+            lease_s: 30,
         }
     }
 }
@@ -77,6 +81,13 @@ impl StoreSection {
                 key: "store.url",
                 value: format!("{url:?}"),
                 expected: "use postgres://user@host:port/database (a SQLite file is --db PATH)",
+            });
+        }
+        if !(2..=3600).contains(&self.lease_s) {
+            return Err(ConfigError::Value {
+                key: "store.lease_s",
+                value: self.lease_s.to_string(),
+                expected: "seconds from 2 to 3600 (renewed every second)",
             });
         }
         if let Some(agent) = &self.agent

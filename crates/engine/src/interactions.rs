@@ -202,7 +202,12 @@ impl Desk {
         self.interactions
             .values()
             .filter(|i| !raised.contains(&i.id))
-            .filter_map(|i| i.reschedule.as_ref().map(|r| (r.at, i.id)))
+            .filter_map(|i| {
+                i.reschedule
+                    .as_ref()
+                    .filter(|r| r.personal)
+                    .map(|r| (r.at, i.id))
+            })
             .collect()
     }
 
@@ -227,6 +232,26 @@ impl Desk {
         info!(interaction = %id, origin = %parent, "rescheduled callback raised");
         self.interactions.insert(id, raised);
         self.emit(id, out);
+    }
+
+    /// A team callback claimed from the shared store: raised as a new notified interaction
+    /// from `origin` (another agent's, or this one's from before) — its callback fields,
+    /// attached data and the number the reschedule named. Returns the new id.
+    pub(crate) fn raise_team(
+        &mut self,
+        origin: &Interaction,
+        now: Instant,
+        out: &mut VecDeque<Output>,
+    ) -> InteractionId {
+        let id = InteractionId(self.next);
+        self.next += 1;
+        let mut raised = Interaction::rescheduled_from(id, self.wall(now), origin);
+        // The origin's id is another agent's numbering: not one of ours to point at.
+        raised.origin = None;
+        info!(interaction = %id, "team callback raised");
+        self.interactions.insert(id, raised);
+        self.emit(id, out);
+        id
     }
 
     /// Replaces the directory's contacts.

@@ -386,6 +386,14 @@ impl Phone {
             Request::SetContacts(contacts) => self.use_contacts(contacts),
             Request::SetCallbackSettings(callbacks) => self.use_callback_settings(callbacks),
             Request::Restore(stored) => self.restore(now, stored),
+            Request::RaiseTeamCallback(origin) => {
+                let id = self.desk.raise_team(&origin, now, &mut self.out);
+                self.pump();
+                return self
+                    .interaction(id)
+                    .map(|raised| Reply::Interaction(Box::new(raised)))
+                    .ok_or(EngineError::NoSuchInteraction(id));
+            }
             Request::Headset(button) => return self.headset_press(now, button),
         }
         Ok(Reply::Done)
@@ -670,11 +678,13 @@ impl Phone {
                 .desk
                 .change(id, &mut self.out, |i| i.set_note(at, &text)),
             InteractionCommand::Reschedule { request } => {
-                let when = request.at;
+                let (when, personal) = (request.at, request.personal);
                 let changed = self
                     .desk
                     .change(id, &mut self.out, |i| i.reschedule(at, request));
-                if changed.is_ok() {
+                // Back to the queue (not personal): the server's queue or the team's store
+                // raises it, not this agent's timer.
+                if changed.is_ok() && personal {
                     let wait = self.desk.until(when, now);
                     self.timers.set(TimerId::Raise(id), now + wait);
                 }

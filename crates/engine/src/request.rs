@@ -70,6 +70,10 @@ pub enum Request {
     /// live when the process stopped is recovered (missed or ended), and reschedules not
     /// raised before the stop are armed again.
     Restore(Vec<Interaction>),
+    /// A team callback this agent claimed from the shared store: raised here as a new
+    /// notified interaction from the (other agent's) interaction that was rescheduled to
+    /// the queue; answered [`Reply::Interaction`] with the raised one.
+    RaiseTeamCallback(Box<Interaction>),
     /// A button pressed on the agent's headset (HID telephony page): answered as the call in
     /// hand needs — answer or reject a ringing call (accepting its interaction when it has
     /// one), hang up, mute, hold, redial.

@@ -260,8 +260,7 @@ pub enum TimelineKind {
     },
     /// A new time (and perhaps number) was set.
     Rescheduled {
-        /// The new request.
-        #[serde(flatten)]
+        /// The new request (its own object: flattened, its `at` would clash with the entry's).
         request: Reschedule,
     },
     /// A disposition was chosen.
@@ -844,6 +843,54 @@ impl Interaction {
     }
 }
 
+impl Interaction {
+    /// Reads an interaction as stored, including records written before a reschedule's
+    /// timeline entry had its own `request` object (then its fields sat beside the entry's
+    /// own and both were named `at`: the entry keeps the reschedule's time).
+    ///
+    /// # Errors
+    /// The text is not an interaction in either form.
+    pub fn from_stored(json: &str) -> Result<Self, serde_json::Error> {
+        serde_json::from_str(json).or_else(|first| {
+            let mut value: serde_json::Value = serde_json::from_str(json)?;
+            let Some(timeline) = value
+                .get_mut("timeline")
+                .and_then(serde_json::Value::as_array_mut)
+            else {
+                return Err(first);
+            };
+            let mut repaired = false;
+            for entry in timeline.iter_mut() {
+                let Some(fields) = entry.as_object_mut() else {
+                    continue;
+                };
+                if fields.get("kind").and_then(serde_json::Value::as_str) == Some("rescheduled")
+                    && !fields.contains_key("request")
+                {
+                    let mut request = serde_json::Map::new();
+                    for key in ["at", "time_zone", "number", "personal"] {
+                        let taken = if key == "at" {
+                            fields.get(key).cloned()
+                        } else {
+                            fields.remove(key)
+                        };
+                        if let Some(v) = taken {
+                            request.insert(key.to_owned(), v);
+                        }
+                    }
+                    fields.insert("request".to_owned(), serde_json::Value::Object(request));
+                    repaired = true;
+                }
+            }
+            if repaired {
+                serde_json::from_value(value)
+            } else {
+                Err(first)
+            }
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -885,6 +932,53 @@ mod tests {
                 TimelineKind::Done => "done",
             })
             .collect()
+    }
+
+    #[test]
+    fn a_rescheduled_interaction_reads_back_in_both_stored_forms() {
+        let mut i = callback(Some(CallbackType::Scheduled));
+        let entered = datetime!(2026-11-25 15:40 UTC);
+        let request = Reschedule {
+            at: datetime!(2026-11-26 09:00 UTC),
+            time_zone: Some("Europe/Madrid".to_owned()),
+            number: Some("+34 600 123 456".to_owned()),
+            personal: false,
+        };
+        i.reschedule(entered, request.clone()).expect("reschedule");
+        let json = serde_json::to_string(&i).expect("json");
+        assert_eq!(
+            json.matches("\"at\":\"2026-11-26T09:00:00Z\"").count(),
+            2,
+            "{json}"
+        );
+        assert_eq!(Interaction::from_stored(&json).expect("reads"), i);
+        assert_eq!(
+            serde_json::from_str::<Interaction>(&json).expect("reads"),
+            i
+        );
+        // As written before: the request's fields beside the entry's, `at` twice.
+        let mut value: serde_json::Value = serde_json::from_str(&json).expect("value");
+        let entry = value["timeline"]
+            .as_array_mut()
+            .and_then(|t| t.last_mut())
+            .and_then(serde_json::Value::as_object_mut)
+            .expect("entry");
+        entry.remove("request");
+        entry.insert("time_zone".to_owned(), "Europe/Madrid".into());
+        entry.insert("number".to_owned(), "+34 600 123 456".into());
+        entry.insert("personal".to_owned(), false.into());
+        let old = value.to_string().replace(
+            "\"kind\":\"rescheduled\"",
+            "\"kind\":\"rescheduled\",\"at\":\"2026-11-26T09:00:00Z\"",
+        );
+        assert!(serde_json::from_str::<Interaction>(&old).is_err(), "{old}");
+        let read = Interaction::from_stored(&old).expect("the old form reads");
+        assert_eq!(read.reschedule, Some(request.clone()));
+        assert_eq!(
+            read.timeline.last().map(|e| &e.kind),
+            Some(&TimelineKind::Rescheduled { request })
+        );
+        assert!(Interaction::from_stored("{\"timeline\": 3}").is_err());
     }
 
     #[test]

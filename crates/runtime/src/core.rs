@@ -24,6 +24,7 @@ use crate::webhook::{self, Report};
 use crate::{AudioSpec, RuntimeConfig};
 
 mod serve;
+mod team;
 
 pub(crate) use serve::{Mail, request, subscribe};
 
@@ -126,6 +127,8 @@ struct Core {
     agent: String,
     /// Attached-data keys that name a case.
     case_keys: Vec<String>,
+    /// Team callbacks claimed from a shared store.
+    team: team::Team,
 }
 
 /// Runs the phone until `stop` resolves (or, with a plan, until the planned call is over).
@@ -331,6 +334,7 @@ pub async fn run(
         dns_tx,
         agent: config.agent.clone(),
         case_keys: config.case_keys.clone(),
+        team: team::Team::new(config.callback_lease),
     };
     core.resume_outbox()?;
     core.bind_media_ports()?;
@@ -346,6 +350,8 @@ pub async fn run(
 
     tokio::pin!(stop);
     let mut stopping_since: Option<Instant> = None;
+    let mut team_clock = tokio::time::interval(Duration::from_secs(1));
+    team_clock.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let deadline = core.drain();
         if let Some(headset) = core.headset.as_mut() {
@@ -390,6 +396,7 @@ pub async fn run(
             }
             Some(mail) = api_rx.recv() => core.on_mail(mail),
             Some(report) = report_rx.recv() => core.on_webhook_report(report),
+            _ = team_clock.tick(), if stopping_since.is_none() => core.team_tick(Instant::now()),
             Some(button) = button_rx.recv() => {
                 if let Err(e) = ask(&mut core.phone, Request::Headset(button)) {
                     warn!(?button, error = %e, "headset button refused");

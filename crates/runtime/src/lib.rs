@@ -98,6 +98,9 @@ pub struct RuntimeConfig {
     pub agent: String,
     /// Attached-data keys that name a customer's case (with the number) for the case history.
     pub case_keys: Vec<String>,
+    /// How long a claimed team callback is this agent's without renewal (a dead agent's
+    /// callbacks go to another agent after it).
+    pub callback_lease: std::time::Duration,
     /// Where outcomes (done, rescheduled, disposition) are posted, if anywhere.
     pub webhook: Option<WebhookConfig>,
     /// Contacts and standard responses to start the directory with, if it has none.

@@ -12,6 +12,8 @@
 use interaction::{
     CaseEntry, CaseKey, Contact, Interaction, InteractionId, Query, StandardResponse,
 };
+use std::time::Duration;
+
 use thiserror::Error;
 
 mod postgres;
@@ -133,6 +135,28 @@ pub const MIGRATIONS: &[Migration] = &[
         CREATE INDEX interactions_number ON interactions(number_key);",
         postgres: "ALTER TABLE interactions ADD COLUMN number_key TEXT;
         CREATE INDEX interactions_number ON interactions(number_key);",
+    },
+    Migration {
+        what: "the team's callbacks: rescheduled back to the queue, claimed by one agent at a time",
+        // One agent's file has no team: a callback back to the queue goes to the server's
+        // queue through the outcome webhook.
+        sqlite: "",
+        // A claim holds a lease (`lease_until`, on the server's clock); a callback is raised
+        // by the agent holding an unexpired lease, and settled once handled.
+        postgres: "CREATE TABLE callbacks (
+            id BIGSERIAL PRIMARY KEY,
+            origin_agent TEXT NOT NULL,
+            origin_id BIGINT NOT NULL,
+            due_at TIMESTAMPTZ NOT NULL,
+            document TEXT NOT NULL,
+            claimed_by TEXT,
+            lease_until TIMESTAMPTZ,
+            raised_as BIGINT,
+            settled_at TIMESTAMPTZ,
+            outcome TEXT,
+            UNIQUE (origin_agent, origin_id)
+        );
+        CREATE INDEX callbacks_due ON callbacks(due_at) WHERE settled_at IS NULL;",
     },
 ];
 
@@ -259,6 +283,34 @@ trait Backend: Send + std::fmt::Debug {
         texts: &[&str],
         limit: usize,
     ) -> Result<Vec<(String, i64, String)>, StoreError>;
+    /// Claims the team callback due longest ago that nobody holds, for `lease`.
+    fn claim_callback(&self, _lease: Duration) -> Result<Option<(i64, String)>, StoreError> {
+        Ok(None)
+    }
+    /// Extends a claim; false when it is no longer this agent's (its lease ran out and
+    /// another agent took it, or it was settled).
+    fn renew_callback(&self, _id: i64, _lease: Duration) -> Result<bool, StoreError> {
+        Ok(false)
+    }
+    /// Ends a claim: settled with `outcome` (raised as interaction `raised_as`), or given back
+    /// to the team when `outcome` is `None`.
+    fn end_claim(
+        &self,
+        _id: i64,
+        _outcome: Option<&str>,
+        _raised_as: Option<InteractionId>,
+    ) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+/// A team callback this agent holds: the store's key and the interaction it came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Claim {
+    /// The callback's key in the team's queue.
+    pub id: i64,
+    /// The interaction that was rescheduled back to the queue (any agent's).
+    pub origin: Interaction,
 }
 
 /// The open database.
@@ -491,6 +543,40 @@ impl Store {
         Ok(entries)
     }
 
+    /// Claims the team callback that is due (the oldest first) and that no agent holds, for
+    /// `lease`; `None` when there is none (always, on SQLite: one agent has no team).
+    pub fn claim_callback(&self, lease: Duration) -> Result<Option<Claim>, StoreError> {
+        self.backend
+            .claim_callback(lease)?
+            .map(|(id, document)| {
+                Ok(Claim {
+                    id,
+                    origin: read(id, &document)?,
+                })
+            })
+            .transpose()
+    }
+
+    /// Extends this agent's claim; false when it is no longer this agent's.
+    pub fn renew_callback(&self, id: i64, lease: Duration) -> Result<bool, StoreError> {
+        self.backend.renew_callback(id, lease)
+    }
+
+    /// The claimed callback was handled (`outcome`, e.g. `accepted`): it leaves the queue.
+    pub fn settle_callback(
+        &self,
+        id: i64,
+        outcome: &str,
+        raised_as: InteractionId,
+    ) -> Result<(), StoreError> {
+        self.backend.end_claim(id, Some(outcome), Some(raised_as))
+    }
+
+    /// The claimed callback goes back to the team (rejected or missed here).
+    pub fn release_callback(&self, id: i64) -> Result<(), StoreError> {
+        self.backend.end_claim(id, None, None)
+    }
+
     /// Every contact, by id.
     pub fn contacts(&self) -> Result<Vec<Contact>, StoreError> {
         self.documents(Table::Contacts, |c: &mut Contact, id| c.id = id)
@@ -560,7 +646,7 @@ impl Store {
 }
 
 fn read(id: i64, document: &str) -> Result<Interaction, StoreError> {
-    serde_json::from_str(document).map_err(|source| StoreError::Corrupt { id, source })
+    Interaction::from_stored(document).map_err(|source| StoreError::Corrupt { id, source })
 }
 
 fn read_all(rows: Vec<(i64, String)>) -> Result<Vec<Interaction>, StoreError> {
@@ -590,6 +676,9 @@ struct Columns {
     updated: String,
     search_text: String,
     document: String,
+    /// When this save is a reschedule (its last timeline entry): the time it goes back to the
+    /// team's queue, or `None` when it is personal.
+    rescheduled: Option<Option<String>>,
 }
 
 impl Columns {
@@ -609,6 +698,12 @@ impl Columns {
             created: stamp(interaction.timeline.first()),
             updated: stamp(interaction.timeline.last()),
             search_text: interaction.search_text(),
+            rescheduled: match interaction.timeline.last().map(|e| &e.kind) {
+                Some(interaction::TimelineKind::Rescheduled { request }) => {
+                    Some((!request.personal).then(|| utc_text(request.at)))
+                }
+                _ => None,
+            },
             document: to_document(interaction)?,
         })
     }

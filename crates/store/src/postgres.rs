@@ -242,6 +242,19 @@ impl Backend for Postgres {
                 "INSERT INTO outbox (agent, interaction, event, body) VALUES ($1, $2, $3, $4)
                  RETURNING id",
             )?;
+            // A reschedule back to the queue joins the team's callbacks (a new time replaces
+            // the old while nobody holds it); one made personal leaves them.
+            let to_team = tx.prepare(
+                "INSERT INTO callbacks (origin_agent, origin_id, due_at, document)
+                 VALUES ($1, $2, $3::text::timestamptz, $4)
+                 ON CONFLICT (origin_agent, origin_id) DO UPDATE
+                     SET due_at = EXCLUDED.due_at, document = EXCLUDED.document
+                     WHERE callbacks.settled_at IS NULL AND callbacks.claimed_by IS NULL",
+            )?;
+            let personal = tx.prepare(
+                "DELETE FROM callbacks WHERE origin_agent = $1 AND origin_id = $2
+                 AND settled_at IS NULL AND claimed_by IS NULL",
+            )?;
             let mut items = Vec::new();
             for (id, columns, event) in rows {
                 tx.execute(
@@ -258,6 +271,15 @@ impl Backend for Postgres {
                         &columns.number_key,
                     ],
                 )?;
+                match &columns.rescheduled {
+                    Some(Some(due)) => {
+                        tx.execute(&to_team, &[&agent, &(id.0 as i64), due, &columns.document])?;
+                    }
+                    Some(None) => {
+                        tx.execute(&personal, &[&agent, &(id.0 as i64)])?;
+                    }
+                    None => {}
+                }
                 if let Some(event) = event {
                     let key: i64 = tx
                         .query_one(&queue, &[&agent, &(id.0 as i64), &event, &columns.document])?
@@ -441,6 +463,68 @@ impl Backend for Postgres {
                 &[&(id as i64)],
             )?;
             Ok(n > 0)
+        })
+    }
+
+    fn claim_callback(&self, lease: Duration) -> Result<Option<(i64, String)>, StoreError> {
+        let agent = self.agent.clone();
+        self.call(move |client| {
+            // The due callback nobody holds (never claimed, or its lease ran out), oldest
+            // first; rows other agents are claiming this instant are skipped, not waited for.
+            Ok(client
+                .query_opt(
+                    "UPDATE callbacks SET claimed_by = $1,
+                         lease_until = now() + make_interval(secs => $2)
+                     WHERE id = (
+                         SELECT id FROM callbacks
+                         WHERE settled_at IS NULL AND due_at <= now()
+                           AND (lease_until IS NULL OR lease_until < now())
+                         ORDER BY due_at, id
+                         FOR UPDATE SKIP LOCKED
+                         LIMIT 1)
+                     RETURNING id, document",
+                    &[&agent, &lease.as_secs_f64()],
+                )?
+                .map(|row| (row.get(0), row.get(1))))
+        })
+    }
+
+    fn renew_callback(&self, id: i64, lease: Duration) -> Result<bool, StoreError> {
+        let agent = self.agent.clone();
+        self.call(move |client| {
+            let n = client.execute(
+                "UPDATE callbacks SET lease_until = now() + make_interval(secs => $3)
+                 WHERE id = $1 AND claimed_by = $2 AND settled_at IS NULL
+                   AND lease_until >= now()",
+                &[&id, &agent, &lease.as_secs_f64()],
+            )?;
+            Ok(n == 1)
+        })
+    }
+
+    fn end_claim(
+        &self,
+        id: i64,
+        outcome: Option<&str>,
+        raised_as: Option<InteractionId>,
+    ) -> Result<(), StoreError> {
+        let agent = self.agent.clone();
+        let outcome = outcome.map(str::to_owned);
+        let raised_as = raised_as.map(|r| r.0 as i64);
+        self.call(move |client| {
+            match outcome {
+                Some(outcome) => client.execute(
+                    "UPDATE callbacks SET settled_at = now(), outcome = $3, raised_as = $4
+                     WHERE id = $1 AND claimed_by = $2 AND settled_at IS NULL",
+                    &[&id, &agent, &outcome, &raised_as],
+                )?,
+                None => client.execute(
+                    "UPDATE callbacks SET claimed_by = NULL, lease_until = NULL
+                     WHERE id = $1 AND claimed_by = $2 AND settled_at IS NULL",
+                    &[&id, &agent],
+                )?,
+            };
+            Ok(())
         })
     }
 

@@ -86,7 +86,7 @@ impl Sqlite {
             .collect::<Result<_, _>>()?;
         for (id, document) in rows {
             let interaction: Interaction =
-                serde_json::from_str(&document).map_err(|e| StoreError::Unusable {
+                Interaction::from_stored(&document).map_err(|e| StoreError::Unusable {
                     path: name.to_owned(),
                     reason: format!("stored interaction {id} does not read back: {e}"),
                 })?;

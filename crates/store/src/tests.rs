@@ -4,6 +4,8 @@
 
 use super::*;
 use interaction::{AttachedData, CallbackInfo, default_dispositions};
+use std::time::Duration;
+
 use time::macros::datetime;
 
 /// Opens the case's database (again) as the named agent.
@@ -576,6 +578,8 @@ fn the_suite_passes_on_postgresql() {
         Some("card declined".to_owned())
     );
 
+    team_callbacks_are_claimed_once(&cluster);
+
     // A newer schema is refused, as on SQLite.
     cluster
         .psql("team", "UPDATE recall_schema SET version = 99")
@@ -604,5 +608,149 @@ fn the_suite_passes_on_postgresql() {
             .expect_err("no agent")
             .to_string()
             .contains("[store] agent")
+    );
+}
+
+/// An interaction rescheduled back to the queue (`personal: false`) for `due`.
+fn to_the_queue(id: u64, due: time::OffsetDateTime) -> Interaction {
+    rescheduled(id, due, false)
+}
+
+/// An interaction rescheduled for `due`, to this agent (`personal`) or to the queue.
+fn rescheduled(id: u64, due: time::OffsetDateTime, personal: bool) -> Interaction {
+    let mut i = sample(id);
+    let request = interaction::Reschedule {
+        at: due,
+        time_zone: None,
+        number: Some(format!("+34 600 000 {id:03}")),
+        personal,
+    };
+    i.reschedule(datetime!(2026-11-25 15:40 UTC), request)
+        .expect("reschedule");
+    i
+}
+
+/// Team callbacks on PostgreSQL: 200 due at once, three agents claiming together: each is
+/// raised exactly once; a claim that is not renewed passes to another agent after its lease;
+/// one given back is claimed again; one made personal leaves the queue.
+fn team_callbacks_are_claimed_once(cluster: &test_support::PgCluster) {
+    let url = cluster.create_database("callbacks").expect("database");
+    let mut origin = Store::connect(&url, "origin").expect("origin");
+    let past = time::OffsetDateTime::now_utc() - time::Duration::minutes(1);
+    let queued: Vec<Interaction> = (1..=200).map(|n| to_the_queue(n, past)).collect();
+    let changes: Vec<_> = queued.iter().map(|i| (i, Some("rescheduled"))).collect();
+    origin.save_all_reporting(&changes).expect("queued");
+    // Rescheduled again to the queue: still one callback, not two.
+    origin
+        .save_reporting(&to_the_queue(7, past), Some("rescheduled"))
+        .expect("again");
+    // Nothing is due in the future, and SQLite has no team queue.
+    let lease = Duration::from_secs(30);
+    let claimed: Vec<Vec<(i64, String)>> = std::thread::scope(|s| {
+        let agents: Vec<_> = ["ana", "bo", "cy"]
+            .into_iter()
+            .map(|name| {
+                let url = url.clone();
+                s.spawn(move || {
+                    let agent = Store::connect(&url, name).expect("agent");
+                    let mut mine = Vec::new();
+                    while let Some(claim) = agent.claim_callback(lease).expect("claim") {
+                        let number = claim
+                            .origin
+                            .reschedule
+                            .as_ref()
+                            .and_then(|r| r.number.clone());
+                        agent
+                            .settle_callback(claim.id, "connected", InteractionId(1))
+                            .expect("settle");
+                        mine.push((claim.id, number.unwrap_or_default()));
+                    }
+                    mine
+                })
+            })
+            .collect();
+        agents
+            .into_iter()
+            .map(|a| a.join().expect("agent"))
+            .collect()
+    });
+    let mut all: Vec<i64> = claimed.iter().flatten().map(|(id, _)| *id).collect();
+    let total = all.len();
+    all.sort_unstable();
+    all.dedup();
+    assert_eq!((total, all.len()), (200, 200), "each once, none missed");
+    assert!(
+        claimed.iter().filter(|mine| !mine.is_empty()).count() >= 2,
+        "shared between agents: {:?}",
+        claimed.iter().map(Vec::len).collect::<Vec<_>>()
+    );
+    assert!(
+        claimed
+            .iter()
+            .flatten()
+            .all(|(_, n)| n.starts_with("+34 600 000 "))
+    );
+
+    // A claim nobody renews: another agent gets it when the lease runs out, not before.
+    origin
+        .save_reporting(&to_the_queue(300, past), Some("rescheduled"))
+        .expect("queued");
+    let dies = Store::connect(&url, "dies").expect("agent");
+    let short = Duration::from_millis(1500);
+    let held = dies.claim_callback(short).expect("claim").expect("one due");
+    assert!(dies.renew_callback(held.id, short).expect("renew"));
+    let heir = Store::connect(&url, "heir").expect("agent");
+    assert!(heir.claim_callback(lease).expect("claim").is_none(), "held");
+    std::thread::sleep(Duration::from_millis(1700));
+    let taken = heir
+        .claim_callback(lease)
+        .expect("claim")
+        .expect("lease ran out");
+    assert_eq!(taken.id, held.id);
+    assert!(
+        !dies.renew_callback(held.id, short).expect("renew"),
+        "no longer its"
+    );
+    // Given back: claimable again at once.
+    heir.release_callback(taken.id).expect("release");
+    let again = dies
+        .claim_callback(lease)
+        .expect("claim")
+        .expect("given back");
+    assert_eq!(again.id, held.id);
+    dies.settle_callback(again.id, "connected", InteractionId(2))
+        .expect("settle");
+    assert!(
+        heir.claim_callback(lease).expect("claim").is_none(),
+        "settled"
+    );
+
+    // Made personal before anyone claims it: it leaves the queue. Not yet due: not claimed.
+    let future = time::OffsetDateTime::now_utc() + time::Duration::hours(1);
+    origin
+        .save_reporting(&to_the_queue(400, future), Some("rescheduled"))
+        .expect("queued");
+    assert!(
+        heir.claim_callback(lease).expect("claim").is_none(),
+        "not due"
+    );
+    origin
+        .save_reporting(&rescheduled(400, past, true), None)
+        .expect("personal");
+    assert_eq!(
+        cluster
+            .psql(
+                "callbacks",
+                "SELECT count(*) FROM callbacks WHERE origin_id = 400"
+            )
+            .expect("psql"),
+        "0"
+    );
+    assert!(
+        Store::in_memory()
+            .expect("sqlite")
+            .claim_callback(lease)
+            .expect("claim")
+            .is_none()
     );
 }
