@@ -276,11 +276,12 @@ trait Backend: Send + std::fmt::Debug {
     fn put_document(&mut self, table: Table, id: u64, document: &str) -> Result<u64, StoreError>;
     fn delete_document(&mut self, table: Table, id: u64) -> Result<bool, StoreError>;
     /// (agent, id, document) of the newest `limit` interactions of any agent whose number key is
-    /// `number_key` or whose search text holds one of `texts`: the candidates of a case.
+    /// `number_key` or that carry one of the (attached-data key, value) pairs — at least their
+    /// search text holds the value: the candidates of a case.
     fn case_candidates(
         &self,
         number_key: Option<&str>,
-        texts: &[&str],
+        keys: &[(String, String)],
         limit: usize,
     ) -> Result<Vec<(String, i64, String)>, StoreError>;
     /// Claims the team callback due longest ago that nobody holds, for `lease`.
@@ -512,12 +513,11 @@ impl Store {
             return Ok(Vec::new());
         }
         let number = case.number.as_deref().map(interaction::number_key);
-        let texts: Vec<&str> = case.keys.iter().map(|(_, v)| v.as_str()).collect();
         // Candidates are a superset (a value may appear under another key, a number key may
         // belong to another line): read more than asked, then keep what truly matches.
         let candidates = self.backend.case_candidates(
             number.as_deref(),
-            &texts,
+            &case.keys,
             limit.saturating_mul(4).max(50),
         )?;
         let mut entries = Vec::new();

@@ -531,11 +531,14 @@ impl Backend for Postgres {
     fn case_candidates(
         &self,
         number_key: Option<&str>,
-        texts: &[&str],
+        keys: &[(String, String)],
         limit: usize,
     ) -> Result<Vec<(String, i64, String)>, StoreError> {
         let number_key = number_key.map(str::to_owned);
-        let patterns: Vec<String> = texts.iter().map(|t| like_pattern(t)).collect();
+        let keys: Vec<(String, String, String)> = keys
+            .iter()
+            .map(|(key, value)| (key.clone(), value.clone(), like_pattern(value)))
+            .collect();
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         self.call(move |client| {
             let mut found: Vec<(String, i64, String)> = Vec::new();
@@ -551,11 +554,16 @@ impl Backend for Postgres {
                     &[key, &limit],
                 )?));
             }
-            for pattern in &patterns {
+            // The trigram index finds the rows that mention the value; the document then says
+            // whether it is that key's value (so near values, such as a longer case id, do
+            // not crowd the true ones out of the limit).
+            for (key, value, pattern) in &keys {
                 found.extend(read(client.query(
-                    "SELECT agent, id, document FROM interactions WHERE search_text ILIKE $1
-                     ORDER BY created_at DESC LIMIT $2",
-                    &[pattern, &limit],
+                    "SELECT agent, id, document FROM interactions
+                     WHERE search_text ILIKE $1
+                       AND (document::jsonb -> 'attached_data' -> $2) ? $3
+                     ORDER BY created_at DESC LIMIT $4",
+                    &[pattern, key, value, &limit],
                 )?));
             }
             found.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));

@@ -301,7 +301,7 @@ impl Backend for Sqlite {
     fn case_candidates(
         &self,
         number_key: Option<&str>,
-        texts: &[&str],
+        keys: &[(String, String)],
         limit: usize,
     ) -> Result<Vec<(String, i64, String)>, StoreError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
@@ -313,7 +313,7 @@ impl Backend for Sqlite {
             )?;
             found.extend(rows(&mut statement, params![key, limit])?);
         }
-        for text in texts {
+        for (_, text) in keys {
             let mut statement = self.connection.prepare_cached(
                 "SELECT id, document FROM interactions WHERE search_text LIKE ?1 ESCAPE '\\'
                  ORDER BY id DESC LIMIT ?2",
