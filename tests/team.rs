@@ -286,3 +286,102 @@ fn a_callback_back_to_the_queue_rings_on_one_ready_agent_and_passes_on_when_it_d
         "1"
     );
 }
+
+#[test]
+fn calls_go_on_while_the_team_database_is_down_and_every_acknowledged_write_arrives_once() {
+    let dir = scratch("team-outage");
+    let mut cluster = test_support::PgCluster::start().expect("PostgreSQL starts");
+    let url = cluster.create_database("outage").expect("database");
+    let ana_dir = dir.join("ana");
+    std::fs::create_dir_all(&ana_dir).expect("dir");
+    let config = ana_dir.join("recall.toml");
+    std::fs::write(
+        &config,
+        format!("[store]\nurl = \"{url}\"\nagent = \"ana\"\n"),
+    )
+    .expect("config");
+    // Its own file is the journal of the team store.
+    let journal = ana_dir.join("journal.db");
+    let ana = Headless::start(
+        &ana_dir,
+        &[
+            "--config",
+            &config.display().to_string(),
+            "--db",
+            &journal.display().to_string(),
+        ],
+    );
+    let before = callback(
+        &dir,
+        &ana,
+        "sipp-before",
+        "%2B34%20600%20000%20001",
+        "CASE-1",
+    );
+
+    // PostgreSQL goes away for 30 s, mid-shift.
+    cluster.stop();
+    let down = std::time::Instant::now();
+    let during = callback(
+        &dir,
+        &ana,
+        "sipp-during",
+        "%2B34%20600%20000%20002",
+        "CASE-2",
+    );
+    for (action, body) in [
+        ("disposition", r#"{"code": "resolved"}"#),
+        ("note", r#"{"text": "Written while the database was down"}"#),
+    ] {
+        let (status, reply) = post_json(
+            ana.control,
+            &format!("/v1/interactions/{during}/{action}"),
+            body,
+        );
+        assert_eq!(status, 200, "{action}: {reply}");
+    }
+    let (status, reply) = post_json(ana.control, &format!("/v1/interactions/{during}/done"), "");
+    assert_eq!(
+        (status, reply["state"].as_str()),
+        (200, Some("done")),
+        "{reply}"
+    );
+    let (status, reply) = post_json(
+        ana.control,
+        &format!("/v1/interactions/{before}/note"),
+        r#"{"text": "Amended during the outage"}"#,
+    );
+    assert_eq!(status, 200, "{reply}");
+    let pending = ana.status()["store_pending"].as_u64().unwrap_or(0);
+    assert!(pending > 0, "{}", ana.status());
+    std::thread::sleep(Duration::from_secs(30).saturating_sub(down.elapsed()));
+
+    // Back: the journal goes over in order, and empties.
+    cluster.resume().expect("PostgreSQL back");
+    assert!(
+        wait_until(Duration::from_secs(15), || ana.status()["store_pending"]
+            == 0),
+        "{}",
+        ana.status()
+    );
+    let count = |sql: &str| cluster.psql("outage", sql).expect("psql");
+    assert_eq!(
+        count("SELECT count(*) FROM interactions WHERE agent = 'ana'"),
+        "2"
+    );
+    assert_eq!(
+        count(
+            "SELECT count(*) FROM interactions WHERE document LIKE '%Written while the database was down%' AND state = 'done'"
+        ),
+        "1"
+    );
+    assert_eq!(
+        count(
+            "SELECT count(*) FROM interactions WHERE document LIKE '%Amended during the outage%'"
+        ),
+        "1"
+    );
+    // And the agent reads it back from the team's database.
+    let stored = get_json(ana.control, "/v1/interactions?q=written%20while");
+    assert_eq!(stored.as_array().map(Vec::len), Some(1), "{stored}");
+}

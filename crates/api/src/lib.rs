@@ -358,6 +358,10 @@ pub struct StatusView {
     /// none (memory).
     #[serde(default)]
     pub store: Option<String>,
+    /// Writes waiting on this machine for the team's database, unreachable since they were
+    /// made (0 when everything is there).
+    #[serde(default)]
+    pub store_pending: u64,
 }
 
 /// A watched colleague's state, from their dialog (RFC 4235) or presence (RFC 3856)

@@ -570,6 +570,7 @@ impl Phone {
             registrations: self.registrations.views(),
             presence: self.presence.views(),
             store: None,
+            store_pending: 0,
             sip: SipStats {
                 malformed_dropped: stats.malformed_dropped,
                 bad_requests: stats.bad_requests,

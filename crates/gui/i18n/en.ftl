@@ -7,6 +7,7 @@ agent-voice-ready = Voice: Ready
 agent-voice-not-ready = Voice: Not Ready
 agent-web-ready = Web callback: Ready
 agent-web-not-ready = Web callback: Not Ready
+status-store-offline = Team database unreachable: { $count } changes kept on this computer
 status-no-account = No account: direct calls only
 registration-line = { $account }: { $state ->
         [registered] registered

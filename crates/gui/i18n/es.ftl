@@ -7,6 +7,7 @@ agent-voice-ready = Voz: Disponible
 agent-voice-not-ready = Voz: No disponible
 agent-web-ready = Devolución web: Disponible
 agent-web-not-ready = Devolución web: No disponible
+status-store-offline = Base de datos del equipo inaccesible: { $count } cambios guardados en este equipo
 status-no-account = Sin cuenta: solo llamadas directas
 registration-line = { $account }: { $state ->
         [registered] registrada

@@ -138,6 +138,18 @@ fn status_bar(ui: &mut Ui, state: &mut AppState, out: &mut Vec<Request>) {
             });
         }
         ui.separator();
+        if let Some(pending) = state
+            .status
+            .as_ref()
+            .map(|s| s.store_pending)
+            .filter(|n| *n > 0)
+        {
+            ui.colored_label(
+                Color32::from_rgb(200, 120, 0),
+                t!("status-store-offline", count = pending),
+            );
+            ui.separator();
+        }
         match &state.status {
             Some(status) if status.registrations.is_empty() => {
                 ui.label(t!("status-no-account"));

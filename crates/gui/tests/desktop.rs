@@ -943,6 +943,7 @@ fn the_audio_page_has_devices_level_meters_and_a_test_tone() {
         audio: api::AudioStatus::default(),
         presence: Vec::new(),
         store: None,
+        store_pending: 0,
     };
     status.audio.input_db = -12;
     status.audio.output_db = -90;
@@ -1026,6 +1027,7 @@ fn the_status_bar_names_each_accounts_transport_and_lights_waiting_voicemail() {
         audio: api::AudioStatus::default(),
         presence: Vec::new(),
         store: None,
+        store_pending: 0,
     };
     h.state_mut()
         .state
@@ -1078,6 +1080,7 @@ fn the_team_communicator_shows_each_watched_colleagues_state_and_follows_it() {
         audio: api::AudioStatus::default(),
         presence: vec![bob(api::PresenceState::OnCall)],
         store: None,
+        store_pending: 0,
     })));
     let label = |state: &AppState| state.team_matches()[0].0.clone();
     assert_eq!(label(&state), "Bob (agent) — on a call");
@@ -1414,4 +1417,42 @@ fn the_case_history_shows_what_other_agents_wrote_about_the_customer() {
     }));
     h.run();
     h.get_by_label("No earlier interactions with this customer");
+}
+
+#[test]
+fn the_status_bar_says_when_changes_wait_for_the_team_database() {
+    let mut h = harness(state_with(Vec::new(), Vec::new()));
+    let status = |pending: u64| api::StatusView {
+        version: "test".to_owned(),
+        listen: Vec::new(),
+        active_calls: 0,
+        agent: AgentStatus::default(),
+        registrations: Vec::new(),
+        sip: api::SipStats::default(),
+        audio: api::AudioStatus::default(),
+        presence: Vec::new(),
+        store: Some("postgres 198.51.100.7:5432/team".to_owned()),
+        store_pending: pending,
+    };
+    h.state_mut()
+        .state
+        .apply(Delivery::Reply(Reply::Status(status(0))));
+    h.run();
+    assert!(
+        h.query_by_label_contains("Team database unreachable")
+            .is_none()
+    );
+    h.state_mut()
+        .state
+        .apply(Delivery::Reply(Reply::Status(status(3))));
+    h.run();
+    h.get_by_label("Team database unreachable: 3 changes kept on this computer");
+    h.state_mut()
+        .state
+        .apply(Delivery::Reply(Reply::Status(status(0))));
+    h.run();
+    assert!(
+        h.query_by_label_contains("Team database unreachable")
+            .is_none()
+    );
 }

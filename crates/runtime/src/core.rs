@@ -160,15 +160,24 @@ pub async fn run(
     };
     phone_config.media_ip = config.rtp_ip;
     // A team's PostgreSQL, else the agent's SQLite file, else memory (the directory only).
-    let open = |config: &RuntimeConfig| -> Result<Option<store::Store>, store::StoreError> {
+    // The team's store keeps what it cannot write while the server is away in the agent's
+    // own file (`--db`), else in memory, and replays it when the server is back.
+    let open = |journal: bool| -> Result<Option<store::Store>, store::StoreError> {
         Ok(match (&config.store_url, &config.db) {
-            (Some(url), _) => Some(store::Store::connect(url, &config.agent)?),
+            (Some(url), db) => {
+                let team = store::Store::connect(url, &config.agent)?;
+                Some(if journal {
+                    team.with_journal(db.as_deref())?
+                } else {
+                    team
+                })
+            }
             (None, Some(path)) => Some(store::Store::open(path)?.named(&config.agent)),
             (None, None) => None,
         })
     };
-    let mut store = open(&config)?;
-    let mut directory = match open(&config)? {
+    let mut store = open(true)?;
+    let mut directory = match open(false)? {
         Some(directory) => directory,
         None => store::Store::in_memory()?.named(&config.agent),
     };

@@ -158,6 +158,16 @@ pub const MIGRATIONS: &[Migration] = &[
         );
         CREATE INDEX callbacks_due ON callbacks(due_at) WHERE settled_at IS NULL;",
     },
+    Migration {
+        what: "the journal: writes made while a team's database was unreachable, in order",
+        // An agent's own file is the journal of its team store (`--db` beside `[store] url`).
+        sqlite: "CREATE TABLE pending (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            document TEXT NOT NULL,
+            event TEXT
+        );",
+        postgres: "",
+    },
 ];
 
 /// The schema version this build writes.
@@ -206,6 +216,9 @@ pub enum StoreError {
     /// A read or write on PostgreSQL failed.
     #[error("database: {0}")]
     Server(String),
+    /// PostgreSQL did not answer (down, restarting, the network): writes wait in the journal.
+    #[error("database unreachable: {0}")]
+    Unreachable(String),
     /// A stored document did not read back.
     #[error("stored interaction {id} does not read back: {source}")]
     Corrupt {
@@ -322,6 +335,9 @@ pub struct Store {
     agent: String,
     /// What it is, for the status and logs: `sqlite PATH` or `postgres HOST:PORT/DB`.
     describe: String,
+    /// Where a team store keeps the writes it could not make while the server was
+    /// unreachable, until [`Store::replay`] brings them over in order.
+    journal: Option<sqlite::Sqlite>,
 }
 
 /// Where the store lives: `postgres://…` (or `postgresql://…`) is a server, anything else a
@@ -338,6 +354,7 @@ impl Store {
             describe: format!("sqlite {}", path.display()),
             backend: Box::new(sqlite::Sqlite::open(path)?),
             agent: String::new(),
+            journal: None,
         })
     }
 
@@ -347,6 +364,7 @@ impl Store {
             describe: "memory".to_owned(),
             backend: Box::new(sqlite::Sqlite::in_memory()?),
             agent: String::new(),
+            journal: None,
         })
     }
 
@@ -357,7 +375,51 @@ impl Store {
             describe: format!("postgres {}", backend.shown()),
             backend: Box::new(backend),
             agent: agent.to_owned(),
+            journal: None,
         })
+    }
+
+    /// The same team store, keeping the writes it cannot make (the server unreachable) in the
+    /// SQLite file at `path` (memory when `None`) until they can be replayed.
+    pub fn with_journal(mut self, path: Option<&std::path::Path>) -> Result<Self, StoreError> {
+        self.journal = Some(match path {
+            Some(path) => sqlite::Sqlite::open(path)?,
+            None => sqlite::Sqlite::in_memory()?,
+        });
+        Ok(self)
+    }
+
+    /// How many writes wait in the journal for the team's database.
+    pub fn pending(&self) -> u64 {
+        self.journal
+            .as_ref()
+            .and_then(|j| j.pending_count().ok())
+            .unwrap_or(0)
+    }
+
+    /// Brings the journal's writes over to the team's database, in order, in one transaction;
+    /// the outcomes they queue for the webhook. Nothing happens while it is still unreachable.
+    pub fn replay(&mut self) -> Result<Vec<OutboxItem>, StoreError> {
+        let Some(journal) = self.journal.as_mut() else {
+            return Ok(Vec::new());
+        };
+        let waiting = journal.pending()?;
+        let Some(last) = waiting.last().map(|(seq, _, _)| *seq) else {
+            return Ok(Vec::new());
+        };
+        let interactions: Vec<(Interaction, Option<String>)> = waiting
+            .into_iter()
+            .map(|(seq, document, event)| Ok((read(seq, &document)?, event)))
+            .collect::<Result<_, StoreError>>()?;
+        let changes: Vec<(&Interaction, Option<&str>)> = interactions
+            .iter()
+            .map(|(i, event)| (i, event.as_deref()))
+            .collect();
+        // Upserts by (agent, id): written again after a crash between the two steps, a record
+        // is still there once.
+        let items = self.backend.save_all(&changes)?;
+        journal.drop_pending(last)?;
+        Ok(items)
     }
 
     /// A PostgreSQL URL or a SQLite path, as `--db` takes it.
@@ -402,7 +464,7 @@ impl Store {
 
     /// Writes an interaction (insert or replace); durable when this returns.
     pub fn save(&mut self, interaction: &Interaction) -> Result<(), StoreError> {
-        self.backend.save_all(&[(interaction, None)]).map(drop)
+        self.save_all_reporting(&[(interaction, None)]).map(drop)
     }
 
     /// Writes an interaction and, when `event` is given, queues it for the webhook in the same
@@ -413,19 +475,31 @@ impl Store {
         event: Option<&str>,
     ) -> Result<Option<OutboxItem>, StoreError> {
         Ok(self
-            .backend
-            .save_all(&[(interaction, event)])?
+            .save_all_reporting(&[(interaction, event)])?
             .into_iter()
             .next())
     }
 
     /// [`Store::save_reporting`] for several changes in one transaction (one sync to disk):
     /// all are durable when this returns, or none is. The outbox items, in order.
+    /// With a journal, a write the team's database cannot take now (unreachable) is kept in
+    /// the journal and acknowledged: durable here, replayed in order later (its outcomes reach
+    /// the webhook then). Once anything waits, later writes queue behind it.
     pub fn save_all_reporting(
         &mut self,
         changes: &[(&Interaction, Option<&str>)],
     ) -> Result<Vec<OutboxItem>, StoreError> {
-        self.backend.save_all(changes)
+        let Some(journal) = self.journal.as_mut() else {
+            return self.backend.save_all(changes);
+        };
+        if journal.pending_count()? == 0 {
+            match self.backend.save_all(changes) {
+                Err(StoreError::Unreachable(_)) => {}
+                done => return done,
+            }
+        }
+        journal.push_pending(changes)?;
+        Ok(Vec::new())
     }
 
     /// Queues an interaction for the webhook (without saving the interaction itself).

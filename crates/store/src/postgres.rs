@@ -99,11 +99,18 @@ impl Postgres {
                     }
                 };
                 let _ = ready.send(Ok(()));
+                // A lost connection is made again before the next job, at most every two
+                // seconds: meanwhile jobs fail at once (the store keeps their writes in its
+                // journal) instead of each waiting for a server that is not there.
+                let mut next_try = std::time::Instant::now();
                 for job in queue {
-                    if client.is_closed()
-                        && let Ok(again) = config.connect(NoTls)
-                    {
-                        client = again;
+                    if client.is_closed() && std::time::Instant::now() >= next_try {
+                        match config.connect(NoTls) {
+                            Ok(again) => client = again,
+                            Err(_) => {
+                                next_try = std::time::Instant::now() + Duration::from_secs(2);
+                            }
+                        }
                     }
                     job(&mut client);
                 }
@@ -135,13 +142,25 @@ impl Postgres {
         let (answer, answered) = mpsc::sync_channel(1);
         self.jobs
             .send(Box::new(move |client| {
-                let _ = answer.send(f(client).map_err(|e| said(&e)));
+                let _ = answer.send(f(client).map_err(|e| {
+                    // No answer from the server, or it is going away: unreachable, so the
+                    // write waits in the journal. Anything else is a refusal.
+                    let lost = e.is_closed()
+                        || e.as_db_error().is_none_or(|db| {
+                            let class = &db.code().code()[..2];
+                            class == "08" || class == "57"
+                        });
+                    if lost {
+                        StoreError::Unreachable(said(&e))
+                    } else {
+                        StoreError::Server(said(&e))
+                    }
+                }));
             }))
             .map_err(|_| StoreError::Server("the database thread stopped".to_owned()))?;
         answered
             .recv()
             .map_err(|_| StoreError::Server("the database thread stopped".to_owned()))?
-            .map_err(StoreError::Server)
     }
 
     fn migrate(&self) -> Result<(), StoreError> {
@@ -165,7 +184,9 @@ impl Postgres {
                 return Ok(Err(found));
             }
             for (index, migration) in MIGRATIONS.iter().enumerate().skip(found) {
-                tx.batch_execute(migration.postgres)?;
+                if !migration.postgres.is_empty() {
+                    tx.batch_execute(migration.postgres)?;
+                }
                 tx.execute(
                     "UPDATE recall_schema SET version = $1",
                     &[&(index as i32 + 1)],
@@ -181,10 +202,12 @@ impl Postgres {
                 found,
                 known: SCHEMA_VERSION,
             }),
-            Err(StoreError::Server(reason)) => Err(StoreError::Unusable {
-                path: shown,
-                reason: format!("migration failed: {reason}"),
-            }),
+            Err(StoreError::Server(reason) | StoreError::Unreachable(reason)) => {
+                Err(StoreError::Unusable {
+                    path: shown,
+                    reason: format!("migration failed: {reason}"),
+                })
+            }
             Err(e) => Err(e),
         }
     }

@@ -101,6 +101,46 @@ impl Sqlite {
     }
 }
 
+impl Sqlite {
+    /// Keeps writes a team's database could not take, in order.
+    pub(crate) fn push_pending(
+        &mut self,
+        changes: &[(&Interaction, Option<&str>)],
+    ) -> Result<(), StoreError> {
+        let tx = self.connection.transaction()?;
+        for (interaction, event) in changes {
+            tx.prepare_cached("INSERT INTO pending (document, event) VALUES (?1, ?2)")?
+                .execute(params![crate::to_document(interaction)?, event])?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The writes waiting, oldest first: (seq, document, event).
+    pub(crate) fn pending(&self) -> Result<Vec<(i64, String, Option<String>)>, StoreError> {
+        let mut statement = self
+            .connection
+            .prepare_cached("SELECT seq, document, event FROM pending ORDER BY seq")?;
+        let rows = statement.query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// How many writes wait.
+    pub(crate) fn pending_count(&self) -> Result<u64, StoreError> {
+        let n: i64 = self
+            .connection
+            .query_row("SELECT COUNT(*) FROM pending", [], |row| row.get(0))?;
+        Ok(n as u64)
+    }
+
+    /// The writes up to `seq` reached the team's database.
+    pub(crate) fn drop_pending(&mut self, seq: i64) -> Result<(), StoreError> {
+        self.connection
+            .execute("DELETE FROM pending WHERE seq <= ?1", params![seq])?;
+        Ok(())
+    }
+}
+
 fn rows(
     statement: &mut rusqlite::CachedStatement<'_>,
     params: impl rusqlite::Params,

@@ -579,6 +579,8 @@ fn the_suite_passes_on_postgresql() {
     );
 
     team_callbacks_are_claimed_once(&cluster);
+    let mut cluster = cluster;
+    writes_wait_in_the_journal_while_the_server_is_away(&mut cluster);
 
     // A newer schema is refused, as on SQLite.
     cluster
@@ -752,5 +754,66 @@ fn team_callbacks_are_claimed_once(cluster: &test_support::PgCluster) {
             .claim_callback(lease)
             .expect("claim")
             .is_none()
+    );
+}
+
+/// PostgreSQL stopped: writes are kept in the journal (acknowledged), in order; back, they
+/// are replayed once, outcomes and all.
+fn writes_wait_in_the_journal_while_the_server_is_away(cluster: &mut test_support::PgCluster) {
+    let url = cluster.create_database("journal").expect("database");
+    let dir = temp_db("journal");
+    let mut store = Store::connect(&url, "ana")
+        .expect("agent")
+        .with_journal(Some(&dir))
+        .expect("journal");
+    store.save(&sample(1)).expect("saved");
+    assert_eq!(store.pending(), 0);
+    cluster.stop();
+    let mut changed = sample(1);
+    changed
+        .set_note(
+            datetime!(2026-11-25 15:41 UTC),
+            "written while the server was away",
+        )
+        .expect("note");
+    store
+        .save_reporting(&changed, Some("disposition"))
+        .expect("kept in the journal");
+    store.save(&sample(2)).expect("kept in the journal");
+    assert_eq!(store.pending(), 2);
+    assert!(matches!(store.replay(), Err(StoreError::Unreachable(_))));
+    assert_eq!(store.pending(), 2);
+    cluster.resume().expect("back");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let items = loop {
+        match store.replay() {
+            Ok(items) => break items,
+            Err(StoreError::Unreachable(_)) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            Err(e) => panic!("replay: {e}"),
+        }
+    };
+    assert_eq!(store.pending(), 0);
+    assert_eq!(
+        items
+            .iter()
+            .map(|i| (i.interaction.0, i.event.as_str()))
+            .collect::<Vec<_>>(),
+        [(1, "disposition")]
+    );
+    let all = store.load_all().expect("load");
+    assert_eq!(ids(&all), [1, 2]);
+    assert_eq!(
+        all[0].note.as_deref(),
+        Some("written while the server was away")
+    );
+    // Replayed once: nothing is waiting, and a second replay writes nothing more.
+    assert!(store.replay().expect("nothing").is_empty());
+    assert_eq!(
+        cluster
+            .psql("journal", "SELECT count(*) FROM interactions")
+            .expect("psql"),
+        "2"
     );
 }

@@ -169,6 +169,7 @@ fn every_view_reads_in_spanish() {
         },
         presence: Vec::new(),
         store: None,
+        store_pending: 0,
         sip: api::SipStats::default(),
     })));
     let mut h = spanish(state);

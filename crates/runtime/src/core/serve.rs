@@ -77,12 +77,15 @@ impl Core {
         let Some(of) = found else {
             return Reply::refused(RefusalKind::NotFound, format!("no interaction {id}"));
         };
-        let entries = match &mut self.store {
-            Some(store) => match store.case_history(&of, &self.case_keys, SHOWN) {
-                Ok(entries) => entries,
-                Err(e) => return stored(&e),
-            },
-            None => {
+        let from_store = self
+            .store
+            .as_ref()
+            .map(|store| store.case_history(&of, &self.case_keys, SHOWN));
+        let entries = match from_store {
+            Some(Ok(entries)) => entries,
+            Some(Err(e)) if !matches!(e, store::StoreError::Unreachable(_)) => return stored(&e),
+            // No store, or a team's that is away: the interactions in memory.
+            _ => {
                 let case = interaction::CaseKey::of(&of, &self.case_keys);
                 let mut entries: Vec<_> = self
                     .phone
@@ -122,13 +125,19 @@ impl Core {
             Asked::Status => {
                 let mut status = self.phone.status(self.listen.clone());
                 status.store = self.store.as_ref().map(|s| s.describe().to_owned());
+                status.store_pending = self.store.as_ref().map_or(0, store::Store::pending);
                 Reply::Status(status)
             }
             Asked::Interactions(query) => {
-                // The database holds every interaction (memory keeps the recent ones).
+                // The database holds every interaction (memory keeps the recent ones); while a
+                // team's database is away (writes waiting in the journal), memory answers.
+                let memory = |phone: &engine::Phone| query.select(phone.interactions().into_iter());
                 let found = match &self.store {
-                    Some(store) => store.query(&query),
-                    None => Ok(query.select(self.phone.interactions().into_iter())),
+                    Some(store) if store.pending() == 0 => match store.query(&query) {
+                        Err(store::StoreError::Unreachable(_)) => Ok(memory(&self.phone)),
+                        found => found,
+                    },
+                    _ => Ok(memory(&self.phone)),
                 };
                 found.map_or_else(|e| stored(&e), Reply::Interactions)
             }

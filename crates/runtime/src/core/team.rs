@@ -35,6 +35,8 @@ pub(crate) struct Team {
     held: Option<Held>,
     /// No claim before this (after giving one back).
     quiet_until: Option<Instant>,
+    /// The database's absence was logged (once, until it is back).
+    away_logged: bool,
 }
 
 impl Team {
@@ -43,14 +45,41 @@ impl Team {
             lease,
             held: None,
             quiet_until: None,
+            away_logged: false,
         }
     }
 }
 
 impl Core {
+    /// Writes kept while the team's database was unreachable go over, in order, once it is
+    /// back; the outcomes among them then reach the webhook.
+    fn replay_journal(&mut self) {
+        let Some(store) = self.store.as_mut().filter(|s| s.pending() > 0) else {
+            return;
+        };
+        let waiting = store.pending();
+        match store.replay() {
+            Ok(items) => {
+                info!(writes = waiting, "journal replayed to the team's database");
+                if let Some(webhook) = &self.webhook {
+                    for item in items {
+                        let _ = webhook.send(item);
+                    }
+                }
+            }
+            Err(store::StoreError::Unreachable(_)) => {}
+            Err(e) => warn!(error = %e, "journal not replayed"),
+        }
+    }
+
     /// Once a second: follow the callback held, or claim one when the agent is free.
     pub(super) fn team_tick(&mut self, now: Instant) {
-        let Some(store) = self.store.as_ref().filter(|s| s.is_shared()) else {
+        self.replay_journal();
+        let Some(store) = self
+            .store
+            .as_ref()
+            .filter(|s| s.is_shared() && s.pending() == 0)
+        else {
             return;
         };
         let lease = self.team.lease;
@@ -90,10 +119,17 @@ impl Core {
             return;
         }
         let claim = match store.claim_callback(lease) {
-            Ok(Some(claim)) => claim,
-            Ok(None) => return,
+            Ok(found) => {
+                self.team.away_logged = false;
+                match found {
+                    Some(claim) => claim,
+                    None => return,
+                }
+            }
             Err(e) => {
-                warn!(error = %e, "team callbacks not read");
+                if !std::mem::replace(&mut self.team.away_logged, true) {
+                    warn!(error = %e, "team callbacks not read (logged once until it works again)");
+                }
                 return;
             }
         };
