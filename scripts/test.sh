@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/deps.sh
 
-ensure_packages postgresql sip-tester baresip-core kamailio kamailio-tls-modules kamailio-presence-modules openssl python3 dnsmasq-base coturn iproute2 nftables pkg-config libasound2-dev libopus-dev gcc desktop-file-utils groff-base xvfb dbus-daemon xdotool
+ensure_packages postgresql slapd ldap-utils sip-tester baresip-core kamailio kamailio-tls-modules kamailio-presence-modules openssl python3 dnsmasq-base coturn iproute2 nftables pkg-config libasound2-dev libopus-dev gcc desktop-file-utils groff-base xvfb dbus-daemon xdotool
 ensure_rust
 
 # A one-off build: no incremental cache (it would double the target directory on disk).

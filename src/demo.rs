@@ -330,6 +330,7 @@ fn spawn_pbx(
         agent: "pbx".to_owned(),
         case_keys: Vec::new(),
         callback_lease: std::time::Duration::from_secs(30),
+        directory: None,
         webhook: None,
         seed: None,
         settings: None,

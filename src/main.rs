@@ -504,6 +504,10 @@ fn run(mode: Mode) -> Result<ExitCode, Failure> {
         agent,
         case_keys: config.store.case_keys.clone(),
         callback_lease: Duration::from_secs(config.store.lease_s),
+        directory: match mode.agent() {
+            Some(_) => config.directory.to_runtime(),
+            None => None,
+        },
         webhook: match mode.agent() {
             Some(_) => config
                 .webhook

@@ -19,6 +19,7 @@ mod instant_transfer;
 mod interactions;
 mod ipv6;
 mod kamailio_baresip;
+mod ldap;
 mod malformed;
 mod mwi;
 mod packaging;

@@ -40,6 +40,107 @@ pub struct Config {
     pub headset: HeadsetSection,
     /// Where interactions, contacts and responses are kept (a team's PostgreSQL).
     pub store: StoreSection,
+    /// The team's LDAP directory.
+    pub directory: DirectorySection,
+}
+
+/// `[directory]`: the team's LDAP directory, read into the contacts (number matching and the
+/// Team Communicator) now and every `refresh_s`. Without `url` there is none.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DirectorySection {
+    /// `ldap://host:port`.
+    pub url: Option<String>,
+    /// Where people are, e.g. `ou=people,dc=example,dc=com`.
+    pub base: String,
+    /// Which entries are people.
+    pub filter: String,
+    /// Bind as this DN (else anonymously).
+    pub bind_dn: Option<String>,
+    /// Its password.
+    pub password: Option<String>,
+    /// The attribute with the name shown.
+    pub name_attribute: String,
+    /// The attributes with phone numbers.
+    pub number_attributes: Vec<String>,
+    /// The attribute with the e-mail address ("" for none).
+    pub email_attribute: String,
+    /// Seconds between readings.
+    pub refresh_s: u64,
+    /// At most this many entries.
+    pub size_limit: usize,
+}
+
+impl Default for DirectorySection {
+    fn default() -> Self {
+        Self {
+            url: None,
+            base: String::new(),
+            filter: "(objectClass=inetOrgPerson)".to_owned(),
+            bind_dn: None,
+            password: None,
+            name_attribute: "cn".to_owned(),
+            number_attributes: vec!["telephoneNumber".to_owned(), "mobile".to_owned()],
+            email_attribute: "mail".to_owned(),
+            refresh_s: 300,
+            size_limit: 5000,
+        }
+    }
+}
+
+impl DirectorySection {
+    /// Checks the values (the server itself is read after start).
+    pub fn check(&self) -> Result<(), ConfigError> {
+        let Some(url) = &self.url else {
+            return Ok(());
+        };
+        if !(url.starts_with("ldap://") || url.starts_with("ldapi://")) {
+            return Err(ConfigError::Value {
+                key: "directory.url",
+                value: format!("{url:?}"),
+                expected: "use ldap://host:port (or ldapi://)",
+            });
+        }
+        if self.base.trim().is_empty() {
+            return Err(ConfigError::Value {
+                key: "directory.base",
+                value: "empty".to_owned(),
+                expected: "name where people are, e.g. \"ou=people,dc=example,dc=com\"",
+            });
+        }
+        if !(self.filter.starts_with('(') && self.filter.ends_with(')')) {
+            return Err(ConfigError::Value {
+                key: "directory.filter",
+                value: format!("{:?}", self.filter),
+                expected: "an LDAP filter in parentheses, e.g. \"(objectClass=inetOrgPerson)\"",
+            });
+        }
+        if !(10..=86_400).contains(&self.refresh_s) || self.size_limit == 0 {
+            return Err(ConfigError::Value {
+                key: "directory.refresh_s",
+                value: format!("{} (size_limit {})", self.refresh_s, self.size_limit),
+                expected: "refresh_s from 10 to 86400 and a size_limit above 0",
+            });
+        }
+        Ok(())
+    }
+
+    /// The runtime's settings, when a directory is configured.
+    #[must_use]
+    pub fn to_runtime(&self) -> Option<runtime::ldap::DirectoryConfig> {
+        Some(runtime::ldap::DirectoryConfig {
+            url: self.url.clone()?,
+            base: self.base.clone(),
+            filter: self.filter.clone(),
+            bind_dn: self.bind_dn.clone(),
+            password: self.password.clone(),
+            name_attribute: self.name_attribute.clone(),
+            number_attributes: self.number_attributes.clone(),
+            email_attribute: Some(self.email_attribute.clone()).filter(|a| !a.is_empty()),
+            refresh: Duration::from_secs(self.refresh_s),
+            size_limit: self.size_limit,
+        })
+    }
 }
 
 /// `[store]`: a team's shared database and how a customer's case is recognised. Without `url`
@@ -970,6 +1071,7 @@ impl Config {
         self.presence.to_settings(&self.desktop.targets)?;
         self.headset.to_choice()?;
         self.store.check()?;
+        self.directory.check()?;
         if let Some(language) = &self.desktop.language
             && !["auto", "en", "es"].contains(&language.as_str())
         {

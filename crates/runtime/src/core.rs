@@ -129,6 +129,8 @@ struct Core {
     case_keys: Vec<String>,
     /// Team callbacks claimed from a shared store.
     team: team::Team,
+    /// The team's LDAP directory as last read (added to the contacts).
+    directory_people: Vec<interaction::Contact>,
 }
 
 /// Runs the phone until `stop` resolves (or, with a plan, until the planned call is over).
@@ -344,7 +346,12 @@ pub async fn run(
         agent: config.agent.clone(),
         case_keys: config.case_keys.clone(),
         team: team::Team::new(config.callback_lease),
+        directory_people: Vec::new(),
     };
+    let (people_tx, mut people_rx) = mpsc::unbounded_channel();
+    if let Some(directory) = config.directory.clone() {
+        crate::ldap::spawn(directory, people_tx);
+    }
     core.resume_outbox()?;
     core.bind_media_ports()?;
     net::spawn_address_watch(core.net_tx.clone());
@@ -406,6 +413,10 @@ pub async fn run(
             Some(mail) = api_rx.recv() => core.on_mail(mail),
             Some(report) = report_rx.recv() => core.on_webhook_report(report),
             _ = team_clock.tick(), if stopping_since.is_none() => core.team_tick(Instant::now()),
+            Some(people) = people_rx.recv() => {
+                core.directory_people = people;
+                core.contacts_changed();
+            }
             Some(button) = button_rx.recv() => {
                 if let Err(e) = ask(&mut core.phone, Request::Headset(button)) {
                     warn!(?button, error = %e, "headset button refused");

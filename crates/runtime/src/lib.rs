@@ -8,6 +8,7 @@ mod core;
 mod desk;
 pub mod dns;
 mod headset;
+pub mod ldap;
 mod net;
 mod plan;
 mod recorder;
@@ -101,6 +102,8 @@ pub struct RuntimeConfig {
     /// How long a claimed team callback is this agent's without renewal (a dead agent's
     /// callbacks go to another agent after it).
     pub callback_lease: std::time::Duration,
+    /// The team's LDAP directory, read into the contacts, when one is configured.
+    pub directory: Option<ldap::DirectoryConfig>,
     /// Where outcomes (done, rescheduled, disposition) are posted, if anywhere.
     pub webhook: Option<WebhookConfig>,
     /// Contacts and standard responses to start the directory with, if it has none.

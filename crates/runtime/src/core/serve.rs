@@ -176,10 +176,7 @@ impl Core {
                 Ok(_) => refused(engine::EngineError::NoReply("the agent state")),
                 Err(e) => refused(e),
             },
-            Asked::Contacts => self
-                .directory
-                .contacts()
-                .map_or_else(|e| stored(&e), Reply::Contacts),
+            Asked::Contacts => self.contacts().map_or_else(|e| stored(&e), Reply::Contacts),
             Asked::SaveContact(contact) => {
                 let saved = self.directory.save_contact(contact);
                 self.contacts_changed();
@@ -207,7 +204,7 @@ impl Core {
                 Ok(false) => Reply::refused(RefusalKind::NotFound, format!("no response {id}")),
                 Err(e) => stored(&e),
             },
-            Asked::Directory => match (self.directory.contacts(), self.directory.responses()) {
+            Asked::Directory => match (self.contacts(), self.directory.responses()) {
                 (Ok(contacts), Ok(responses)) => Reply::Directory {
                     contacts,
                     responses,
@@ -272,9 +269,16 @@ impl Core {
         }
     }
 
+    /// The agent's contacts, then the team directory's people.
+    fn contacts(&self) -> Result<Vec<interaction::Contact>, store::StoreError> {
+        let mut contacts = self.directory.contacts()?;
+        contacts.extend(self.directory_people.iter().cloned());
+        Ok(contacts)
+    }
+
     /// The phone matches callers against the contacts: give it the new list.
-    fn contacts_changed(&mut self) {
-        match self.directory.contacts() {
+    pub(super) fn contacts_changed(&mut self) {
+        match self.contacts() {
             Ok(contacts) => {
                 let _ = ask(&mut self.phone, Request::SetContacts(contacts));
             }
