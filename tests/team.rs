@@ -236,9 +236,11 @@ fn a_callback_back_to_the_queue_rings_on_one_ready_agent_and_passes_on_when_it_d
     let (status, body) = post_json(
         agents[0].1.control,
         &format!("/v1/interactions/{first}/reschedule"),
-        &format!(r#"{{"at": "{at}", "number": "+34 699 000 111", "personal": false}}"#),
+        // On a team's store "back to the queue" is the default.
+        &format!(r#"{{"at": "{at}", "number": "+34 699 000 111"}}"#),
     );
     assert_eq!(status, 200, "{body}");
+    assert_eq!(body["reschedule"]["personal"], false, "{body}");
 
     // Raised on exactly one Ready agent, and only once, however long they all wait.
     let holders = |agents: &[(String, Headless)]| -> Vec<(String, Vec<(String, String)>)> {

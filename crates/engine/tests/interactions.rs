@@ -257,6 +257,75 @@ fn a_rescheduled_callback_is_raised_again_at_its_time() {
 }
 
 #[test]
+fn a_callback_back_to_the_queue_is_not_raised_here_but_a_claimed_team_callback_is() {
+    let now = Instant::now();
+    let mut host = Host::new("agent", "127.0.0.1:5073", 33320, 6, false, now);
+    feed(&mut host, now, &invite("preview", "cb-queue@gms"));
+    let id = host.phone.interactions().pop().expect("interaction").id;
+    host.phone
+        .interaction_command(now, id, InteractionCommand::Accept)
+        .expect("accept");
+    let request = api::Reschedule {
+        at: time::macros::datetime!(2026-11-25 17:00:00 UTC),
+        time_zone: None,
+        number: Some("+1 555 0199".to_owned()),
+        personal: false,
+    };
+    reschedule_and_finish(&mut host, now, id, request);
+    // Its time comes and goes: the queue (the server's, or the team's store) raises it.
+    host.phone
+        .handle_input(Input::Timeout(now + Duration::from_secs(3 * 3600)));
+    assert_eq!(
+        host.phone.interactions().len(),
+        1,
+        "not raised by this agent"
+    );
+    // Nor after a restart from the store.
+    let stored = host.phone.interactions();
+    let mut restarted = Host::new("agent", "127.0.0.1:5073", 33330, 6, false, now);
+    let ask = |phone: &mut engine::Phone, at: Instant, request: engine::Request| {
+        phone
+            .handle_input(Input::Command {
+                now: at,
+                request: Box::new(request),
+            })
+            .expect("answered")
+    };
+    ask(
+        &mut restarted.phone,
+        now,
+        engine::Request::Restore(stored.clone()),
+    )
+    .expect("restore");
+    restarted
+        .phone
+        .handle_input(Input::Timeout(now + Duration::from_secs(3 * 3600)));
+    assert_eq!(
+        restarted.phone.interactions().len(),
+        1,
+        "not raised after a restart"
+    );
+    // Claimed from the team's queue (here the agent's own record), it is raised at once as a
+    // new notified callback with the rescheduled number, pointing at nothing of this agent's.
+    let raised = ask(
+        &mut restarted.phone,
+        now + Duration::from_secs(3 * 3600),
+        engine::Request::RaiseTeamCallback(Box::new(stored[0].clone())),
+    )
+    .expect("raised")
+    .into_interaction()
+    .expect("an interaction");
+    assert_ne!(raised.id, id);
+    assert_eq!(raised.state, InteractionState::Notified);
+    assert_eq!(raised.origin, None);
+    assert_eq!(
+        raised.callback.customer_number.as_deref(),
+        Some("+1 555 0199")
+    );
+    assert_eq!(restarted.phone.interactions().len(), 2);
+}
+
+#[test]
 fn a_callback_set_in_madrid_time_across_the_spring_change_rings_at_that_hour() {
     let now = Instant::now();
     let mut host = Host::new("agent", "127.0.0.1:5073", 33340, 6, false, now);

@@ -30,6 +30,8 @@ use tokio_stream::wrappers::BroadcastStream;
 struct AppState {
     core: mpsc::Sender<Mail>,
     token: Option<String>,
+    /// On a team's store a reschedule goes back to the queue unless it says `personal`.
+    team: bool,
 }
 
 /// An error as the API returns it: a status and `{ "error": "…" }`.
@@ -70,8 +72,8 @@ fn gone() -> ApiError {
 }
 
 /// The router.
-pub(crate) fn router(core: mpsc::Sender<Mail>, token: Option<String>) -> Router {
-    let state = AppState { core, token };
+pub(crate) fn router(core: mpsc::Sender<Mail>, token: Option<String>, team: bool) -> Router {
+    let state = AppState { core, token, team };
     Router::new()
         .route("/v1/status", get(status))
         .route("/v1/calls", get(list_calls).post(create_call))
@@ -559,9 +561,13 @@ struct InteractionBody {
 }
 
 /// A reschedule body: an instant (`at`, RFC 3339), or a wall-clock time (`local`) in an IANA
-/// zone or offset (`time_zone`), read with that zone's rules on that date.
-fn reschedule_request(request: InteractionBody) -> Result<Reschedule, ApiError> {
-    let personal = request.personal.unwrap_or(true);
+/// zone or offset (`time_zone`), read with that zone's rules on that date. Without
+/// `personal`, `personal_by_default` says (false on a team's store: back to the queue).
+fn reschedule_request(
+    request: InteractionBody,
+    personal_by_default: bool,
+) -> Result<Reschedule, ApiError> {
+    let personal = request.personal.unwrap_or(personal_by_default);
     match (request.at, request.local) {
         (Some(_), Some(_)) => Err(ApiError(
             StatusCode::BAD_REQUEST,
@@ -622,7 +628,7 @@ async fn interaction_action(
             text: request.text.ok_or_else(|| missing("\"text\": the note"))?,
         },
         "reschedule" => InteractionCommand::Reschedule {
-            request: reschedule_request(request)?,
+            request: reschedule_request(request, !state.team)?,
         },
         other => {
             return Err(ApiError(
@@ -782,7 +788,7 @@ pub async fn answer_without_phone(
             }
         }
     });
-    let response = match router(core, token).oneshot(request).await {
+    let response = match router(core, token, false).oneshot(request).await {
         Ok(response) => response,
         Err(never) => match never {},
     };

@@ -291,7 +291,11 @@ pub async fn run(
             })?;
         let local = listener.local_addr().unwrap_or(addr);
         info!(%local, "control API listening");
-        let app = router(api_tx.clone(), config.token.clone());
+        let app = router(
+            api_tx.clone(),
+            config.token.clone(),
+            config.store_url.is_some(),
+        );
         tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, app).await {
                 warn!(error = %e, "control API stopped");
