@@ -331,6 +331,7 @@ fn spawn_pbx(
         case_keys: Vec::new(),
         callback_lease: std::time::Duration::from_secs(30),
         directory: None,
+        responses_editor: true,
         webhook: None,
         seed: None,
         settings: None,

@@ -429,6 +429,7 @@ fn run(mode: Mode) -> Result<ExitCode, Failure> {
         db => (db, config.store.url.clone()),
     };
     let agent = store_agent(&config);
+    let responses_editor = config.store.responses_editor.unwrap_or(store_url.is_none());
     let recording = config
         .recording
         .to_settings(db_path.as_deref())
@@ -504,6 +505,7 @@ fn run(mode: Mode) -> Result<ExitCode, Failure> {
         agent,
         case_keys: config.store.case_keys.clone(),
         callback_lease: Duration::from_secs(config.store.lease_s),
+        responses_editor,
         directory: match mode.agent() {
             Some(_) => config.directory.to_runtime(),
             None => None,

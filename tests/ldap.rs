@@ -97,11 +97,8 @@ cn: Printer
     proc
 }
 
-#[test]
-fn people_in_the_ldap_directory_are_matched_to_callers_and_found_by_the_team_communicator() {
-    let dir = scratch("ldap");
-    let port = free_port();
-    let mut server = slapd(&dir, port);
+/// A config naming the test's directory, bound as its admin with `password`.
+fn directory_config(dir: &Path, port: u16, password: &str) -> std::path::PathBuf {
     let config = dir.join("recall.toml");
     std::fs::write(
         &config,
@@ -110,12 +107,21 @@ fn people_in_the_ldap_directory_are_matched_to_callers_and_found_by_the_team_com
 url = \"ldap://127.0.0.1:{port}\"
 base = \"ou=people,{BASE}\"
 bind_dn = \"cn=admin,{BASE}\"
-password = \"directory-secret\"
+password = \"{password}\"
 number_attributes = [\"telephoneNumber\", \"mobile\"]
 "
         ),
     )
     .expect("config");
+    config
+}
+
+#[test]
+fn people_in_the_ldap_directory_are_matched_to_callers_and_found_by_the_team_communicator() {
+    let dir = scratch("ldap");
+    let port = free_port();
+    let mut server = slapd(&dir, port);
+    let config = directory_config(&dir, port, "directory-secret");
     let agent = Headless::start(&dir, &["--config", &config.display().to_string()]);
     let people = || -> Vec<serde_json::Value> {
         get_json(agent.control, "/v1/contacts")
@@ -178,19 +184,7 @@ fn a_directory_that_refuses_the_bind_leaves_the_agent_working() {
     let dir = scratch("ldap-refused");
     let port = free_port();
     let mut server = slapd(&dir, port);
-    let config = dir.join("recall.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[directory]
-url = \"ldap://127.0.0.1:{port}\"
-base = \"ou=people,{BASE}\"
-bind_dn = \"cn=admin,{BASE}\"
-password = \"wrong\"
-"
-        ),
-    )
-    .expect("config");
+    let config = directory_config(&dir, port, "wrong");
     let mut agent = Headless::start(&dir, &["--config", &config.display().to_string()]);
     assert!(wait_until(Duration::from_secs(10), || {
         agent.proc.log_text().contains("directory not read")

@@ -60,7 +60,7 @@ fn a_note_and_disposition_written_by_one_agent_show_in_the_next_agents_case_hist
     let url = cluster.create_database("team").expect("database");
     // Both start at once on an empty database: one migrates, the other waits for it.
     let (ana, bo) = std::thread::scope(|s| {
-        let ana = s.spawn(|| agent(&dir, "ana", &url));
+        let ana = s.spawn(|| agent_with(&dir, "ana", &url, "responses_editor = true\n"));
         let bo = s.spawn(|| agent(&dir, "bo", &url));
         (ana.join().expect("ana"), bo.join().expect("bo"))
     });
@@ -138,6 +138,24 @@ fn a_note_and_disposition_written_by_one_agent_show_in_the_next_agents_case_hist
         ],
         "{case}"
     );
+    // The standard responses are the team's: Ana (an editor) changes them, Bo sees them and
+    // may not.
+    let response = r#"{"title": "Refunds", "body": "Five working days."}"#;
+    let (status, body) = post_json(ana.control, "/v1/responses", response);
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = post_json(bo.control, "/v1/responses", response);
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("responses_editor")),
+        "{body}"
+    );
+    let (status, body) = crate::support::http(bo.control, "DELETE", "/v1/responses/1", None, None);
+    assert_eq!(status, 403, "{body}");
+    let seen = get_json(bo.control, "/v1/responses");
+    assert_eq!(seen[0]["title"], "Refunds", "{seen}");
+
     // Each agent's own history stays its own.
     let own = get_json(bo.control, "/v1/interactions");
     assert_eq!(own.as_array().map(Vec::len), Some(1), "{own}");

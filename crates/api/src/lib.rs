@@ -835,6 +835,8 @@ pub enum RefusalKind {
     Unavailable,
     /// Something failed inside recall (the database, the settings file).
     Failed,
+    /// This agent may not (a team's standard responses without the editor's role).
+    Forbidden,
 }
 
 /// The core's answer to a [`Request`].

@@ -159,6 +159,9 @@ pub struct StoreSection {
     /// Seconds a claimed team callback stays this agent's without renewal (renewed every
     /// second while it waits for the agent): how soon another agent gets a dead agent's.
     pub lease_s: u64,
+    /// Whether this agent may change the standard responses (default: yes for its own file,
+    /// no on a team's store, where they are the team's).
+    pub responses_editor: Option<bool>,
 }
 
 impl Default for StoreSection {
@@ -168,6 +171,7 @@ impl Default for StoreSection {
             agent: None,
             case_keys: vec!["CaseID".to_owned()],
             lease_s: 30,
+            responses_editor: None,
         }
     }
 }

@@ -51,6 +51,7 @@ impl From<Refusal> for ApiError {
             RefusalKind::Invalid => StatusCode::UNPROCESSABLE_ENTITY,
             RefusalKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             RefusalKind::Failed => StatusCode::INTERNAL_SERVER_ERROR,
+            RefusalKind::Forbidden => StatusCode::FORBIDDEN,
         };
         Self(status, refusal.message)
     }

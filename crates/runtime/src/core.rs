@@ -131,6 +131,8 @@ struct Core {
     team: team::Team,
     /// The team's LDAP directory as last read (added to the contacts).
     directory_people: Vec<interaction::Contact>,
+    /// Whether this agent may change the standard responses.
+    responses_editor: bool,
 }
 
 /// Runs the phone until `stop` resolves (or, with a plan, until the planned call is over).
@@ -351,6 +353,7 @@ pub async fn run(
         case_keys: config.case_keys.clone(),
         team: team::Team::new(config.callback_lease),
         directory_people: Vec::new(),
+        responses_editor: config.responses_editor,
     };
     let (people_tx, mut people_rx) = mpsc::unbounded_channel();
     if let Some(directory) = config.directory.clone() {

@@ -102,6 +102,8 @@ pub struct RuntimeConfig {
     /// How long a claimed team callback is this agent's without renewal (a dead agent's
     /// callbacks go to another agent after it).
     pub callback_lease: std::time::Duration,
+    /// Whether this agent may change the standard responses (on a team's store, the editors).
+    pub responses_editor: bool,
     /// The team's LDAP directory, read into the contacts, when one is configured.
     pub directory: Option<ldap::DirectoryConfig>,
     /// Where outcomes (done, rescheduled, disposition) are posted, if anywhere.

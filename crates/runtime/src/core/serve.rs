@@ -195,6 +195,13 @@ impl Core {
                 .directory
                 .responses()
                 .map_or_else(|e| stored(&e), Reply::Responses),
+            Asked::SaveResponse(_) | Asked::DeleteResponse(_) if !self.responses_editor => {
+                Reply::refused(
+                    RefusalKind::Forbidden,
+                    "the standard responses are the team's: only an editor changes them \
+                     ([store] responses_editor = true)",
+                )
+            }
             Asked::SaveResponse(response) => self
                 .directory
                 .save_response(response)
