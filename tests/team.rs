@@ -405,3 +405,120 @@ fn calls_go_on_while_the_team_database_is_down_and_every_acknowledged_write_arri
     let stored = get_json(ana.control, "/v1/interactions?q=written%20while");
     assert_eq!(stored.as_array().map(Vec::len), Some(1), "{stored}");
 }
+
+#[test]
+fn two_hundred_team_callbacks_each_ring_on_exactly_one_of_three_ready_agents() {
+    let dir = scratch("team-trials");
+    let cluster = test_support::PgCluster::start().expect("PostgreSQL starts");
+    let url = cluster.create_database("trials").expect("database");
+    let agents: Vec<(String, Headless)> = std::thread::scope(|s| {
+        let started: Vec<_> = ["ana", "bo", "cy"]
+            .into_iter()
+            .map(|name| {
+                let (dir, url) = (&dir, &url);
+                s.spawn(move || (name.to_owned(), agent(dir, name, url)))
+            })
+            .collect();
+        started
+            .into_iter()
+            .map(|a| a.join().expect("agent"))
+            .collect()
+    });
+
+    // 200 callbacks sent back to the queue by an agent of another shift, all due now; each
+    // calls its own number.
+    let mut origin = interaction::Interaction::notified(
+        interaction::InteractionId(1),
+        time::OffsetDateTime::now_utc() - time::Duration::hours(1),
+        interaction::CallbackInfo {
+            customer_number: Some("+34 600 000 000".to_owned()),
+            ..interaction::CallbackInfo::default()
+        },
+        interaction::AttachedData::default(),
+    );
+    origin
+        .reschedule(
+            time::OffsetDateTime::now_utc() - time::Duration::hours(1),
+            interaction::Reschedule {
+                at: time::OffsetDateTime::now_utc() - time::Duration::minutes(1),
+                time_zone: None,
+                number: Some("NUMBER".to_owned()),
+                personal: false,
+            },
+        )
+        .expect("reschedule");
+    let document = serde_json::to_string(&origin)
+        .expect("json")
+        .replace('\'', "''");
+    cluster
+        .psql(
+            "trials",
+            &format!(
+                "INSERT INTO callbacks (origin_agent, origin_id, due_at, document)
+                 SELECT 'night', g, now(), replace('{document}', 'NUMBER', '+34 699 ' || lpad(g::text, 6, '0'))
+                 FROM generate_series(1, 200) g"
+            ),
+        )
+        .expect("callbacks");
+
+    // Each agent works what rings: accept (a preview: the agent could call now), a
+    // disposition, done — then the next one rings.
+    let mut handled: Vec<(String, String)> = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(300);
+    while handled.len() < 200 && std::time::Instant::now() < deadline {
+        let mut idle = true;
+        for (name, agent) in &agents {
+            for (id, number) in raised(agent) {
+                idle = false;
+                for (action, body) in [
+                    ("accept", ""),
+                    ("disposition", r#"{"code": "resolved"}"#),
+                    ("done", ""),
+                ] {
+                    let (status, reply) = post_json(
+                        agent.control,
+                        &format!("/v1/interactions/{id}/{action}"),
+                        body,
+                    );
+                    assert_eq!(status, 200, "{name} {id} {action}: {reply}");
+                }
+                handled.push((name.clone(), number));
+            }
+        }
+        if idle {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    let mut numbers: Vec<&str> = handled.iter().map(|(_, n)| n.as_str()).collect();
+    numbers.sort_unstable();
+    numbers.dedup();
+    assert_eq!(
+        (handled.len(), numbers.len()),
+        (200, 200),
+        "every callback rang once, on one agent"
+    );
+    for (name, _) in &agents {
+        let share = handled.iter().filter(|(n, _)| n == name).count();
+        assert!(
+            share > 0,
+            "{name} got none: the work is shared among the Ready agents"
+        );
+    }
+    assert!(wait_until(Duration::from_secs(5), || {
+        cluster
+            .psql(
+                "trials",
+                "SELECT count(*) FROM callbacks WHERE settled_at IS NULL",
+            )
+            .is_ok_and(|n| n == "0")
+    }));
+    assert_eq!(
+        cluster
+            .psql(
+                "trials",
+                "SELECT count(DISTINCT raised_as::text || claimed_by) FROM callbacks"
+            )
+            .expect("psql"),
+        "200"
+    );
+}

@@ -323,6 +323,20 @@ fn a_callback_back_to_the_queue_is_not_raised_here_but_a_claimed_team_callback_i
         Some("+1 555 0199")
     );
     assert_eq!(restarted.phone.interactions().len(), 2);
+    // Accepted, it is a preview: no call until the agent calls the customer.
+    let previewing = ask(
+        &mut restarted.phone,
+        now + Duration::from_secs(3 * 3600),
+        engine::Request::Interaction {
+            id: raised.id,
+            command: InteractionCommand::Accept,
+        },
+    )
+    .expect("accept")
+    .into_interaction()
+    .expect("an interaction");
+    assert_eq!(previewing.state, InteractionState::Previewing);
+    assert!(restarted.phone.calls().is_empty());
 }
 
 #[test]

@@ -546,8 +546,12 @@ impl Interaction {
     pub fn accept(&mut self, at: OffsetDateTime) -> Outcome {
         self.expect(&[InteractionState::Notified], "accept")?;
         self.record(at, TimelineKind::Accepted);
-        // A locally raised callback has no call yet: the agent previews, then calls.
-        if self.origin.is_some() || self.callback.kind.is_some_and(|k| k.is_previewed()) {
+        // A raised callback (by this agent's scheduler, or claimed from the team's queue: the
+        // agent calls out) has no call yet: the agent previews, then calls.
+        if self.origin.is_some()
+            || self.direction == Direction::Outbound
+            || self.callback.kind.is_some_and(|k| k.is_previewed())
+        {
             self.state = InteractionState::Previewing;
         } else {
             self.state = InteractionState::Connected;

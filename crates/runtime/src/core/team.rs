@@ -97,20 +97,26 @@ impl Core {
                         Err(e) => Err(e),
                     }
                 }
-                Some(InteractionState::Rejected | InteractionState::Missed) | None => {
+                Some(InteractionState::Rejected | InteractionState::Missed) => {
                     self.team.quiet_until = Some(now + AFTER_RELEASE);
                     store.release_callback(held.callback)
                 }
-                Some(state) => {
-                    store.settle_callback(held.callback, &state.to_string(), held.raised)
-                }
+                // Handled (memory forgets only settled interactions).
+                state => store.settle_callback(
+                    held.callback,
+                    &state.map_or_else(|| "settled".to_owned(), |s| s.to_string()),
+                    held.raised,
+                ),
             };
             match result {
+                // Free again: the next one may be claimed at once.
                 Ok(()) => self.team.held = None,
                 // Kept: tried again next second (the lease covers a short outage).
-                Err(e) => warn!(error = %e, "team callback not updated"),
+                Err(e) => {
+                    warn!(error = %e, "team callback not updated");
+                    return;
+                }
             }
-            return;
         }
         if self.team.quiet_until.is_some_and(|t| now < t)
             || self.phone.active_calls() > 0
