@@ -706,6 +706,9 @@ pub struct MediaSection {
     pub opus_fec: bool,
     /// Opus discontinuous transmission during silence.
     pub opus_dtx: bool,
+    /// G.711 and G.722 send only a frame a second while what they send is silent (RFC 3551
+    /// §4.1): a null audio device, a muted or held call.
+    pub silence_suppression: bool,
     /// The jitter buffer's least delay, in ms.
     pub jitter_min_ms: u64,
     /// The jitter buffer's greatest delay, in ms.
@@ -752,6 +755,7 @@ impl Default for MediaSection {
             opus_bitrate: engine.opus.bitrate,
             opus_fec: engine.opus.inband_fec,
             opus_dtx: engine.opus.dtx,
+            silence_suppression: engine.silence_suppression,
             jitter_min_ms: engine.jitter_min.as_millis() as u64,
             jitter_max_ms: engine.jitter_max.as_millis() as u64,
             encryption: "off".to_owned(),
@@ -944,6 +948,7 @@ impl MediaSection {
                 noise_suppression: self.noise_suppression,
                 auto_gain: self.auto_gain,
             },
+            silence_suppression: self.silence_suppression,
         })
     }
 }

@@ -4,7 +4,7 @@
 //! machine of its own: the phone lends it a [`Cx`] with the user agent to act through, the
 //! timers, the desk its interactions live on and the queue its outputs go to.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -26,7 +26,7 @@ use crate::timers::{TimerId, Timers};
 use crate::tones::{PROGRESS_TONE, Tones};
 
 /// The media clock's period.
-const FRAME: Duration = Duration::from_millis(20);
+pub(crate) const FRAME: Duration = Duration::from_millis(20);
 /// Spare RTP ports the phone asks its driver to keep bound (a burst of INVITEs between two
 /// top-ups must not find none).
 const SPARE_PORTS: usize = 16;
@@ -61,6 +61,9 @@ pub(crate) struct Calls {
     pub(crate) by_media: HashMap<SocketAddr, CallId>,
     /// Ended calls, oldest first, for pruning.
     ended: VecDeque<CallId>,
+    /// Calls not yet ended: what the per-input and per-frame walks go over (the ended ones
+    /// kept for the views would otherwise be most of a lab's calls).
+    live: BTreeSet<CallId>,
     next_call: u64,
     pub(crate) free_ports: Vec<SocketAddr>,
     /// Spare sockets gathering ICE candidates for the next calls.
@@ -179,6 +182,7 @@ impl Calls {
             fallbacks: HashMap::new(),
             by_media: HashMap::new(),
             ended: VecDeque::new(),
+            live: BTreeSet::new(),
             next_call: 1,
             free_ports: Vec::new(),
             ice_pool: HashMap::new(),
@@ -210,19 +214,12 @@ impl Calls {
 
     /// Calls not yet ended.
     pub(crate) fn active(&self) -> usize {
-        self.calls
-            .values()
-            .filter(|c| c.state() != CallState::Ended)
-            .count()
+        self.live.len()
     }
 
     /// Calls not yet ended, by id.
     pub(crate) fn live_ids(&self) -> Vec<CallId> {
-        self.calls
-            .values()
-            .filter(|c| c.state() != CallState::Ended)
-            .map(|c| c.id)
-            .collect()
+        self.live.iter().copied().collect()
     }
 
     /// Carries out a user's command.
@@ -278,6 +275,7 @@ impl Calls {
             }
             // `update_tones`, after every input, stops it.
             TimerId::ProgressTone => {}
+            TimerId::Tones => self.update_tones(cx.now),
             TimerId::IcePool => self.ice_pool_timeout(cx),
             TimerId::Raise(_) => return false,
         }
@@ -301,16 +299,18 @@ impl Calls {
 
     /// The live call of an interaction, if any, with its state.
     pub(crate) fn live_call_of(&self, id: InteractionId) -> Option<(CallId, CallState)> {
-        self.calls
-            .values()
-            .filter(|c| c.interaction == Some(id) && c.state() != CallState::Ended)
+        self.live
+            .iter()
+            .filter_map(|c| self.calls.get(c))
+            .filter(|c| c.interaction == Some(id))
             .map(|c| (c.id, c.state()))
             .next_back()
     }
 
     /// Tells the audio which tones to play when that changed.
     pub(crate) fn update_tones(&mut self, now: Instant) {
-        self.tones.update(&self.calls, now, self.audio.as_mut());
+        self.tones
+            .update(&self.calls, &self.live, now, self.audio.as_mut());
     }
 
     /// The agent's action on an interaction that acts on its call: accept or reject the call
@@ -601,10 +601,11 @@ impl Calls {
         let mut catch_up = 0;
         while tick <= now {
             self.record_always(cx);
-            self.mixer.tick(&mut self.calls, cx.now, cx.out);
+            self.mixer.tick(&mut self.calls, &self.live, cx.now, cx.out);
             let noticed: Vec<CallId> = self
-                .calls
-                .values()
+                .live
+                .iter()
+                .filter_map(|c| self.calls.get(c))
                 .filter(|c| c.media().is_some_and(MediaSession::has_events))
                 .map(|c| c.id)
                 .collect();
@@ -618,7 +619,11 @@ impl Calls {
                 tick + FRAME
             };
         }
-        let any_media = self.calls.values().any(|c| c.media().is_some());
+        let any_media = self
+            .live
+            .iter()
+            .filter_map(|c| self.calls.get(c))
+            .any(|c| c.media().is_some());
         if any_media {
             cx.timers.set(TimerId::MediaTick, tick);
         }
@@ -705,6 +710,9 @@ impl Calls {
 
     pub(crate) fn insert_call(&mut self, leg: LegId, call: Call) {
         self.by_leg.insert(leg, call.id);
+        if call.state() != CallState::Ended {
+            self.live.insert(call.id);
+        }
         self.calls.insert(call.id, call);
     }
 
@@ -721,6 +729,7 @@ impl Calls {
         let never_answered = matches!(call.state(), CallState::Dialing | CallState::Ringing);
         call.conference = None;
         let why = reason.clone();
+        self.live.remove(&id);
         let (local, talk) = match call.end(reason) {
             Phase::Dialing { local, .. } => (Some(local), None),
             Phase::Connected(talk) | Phase::Held(talk) | Phase::Early { talk, .. } => {
@@ -790,6 +799,7 @@ impl Calls {
             let Some(id) = self.ended.pop_front() else {
                 break;
             };
+            self.live.remove(&id);
             let removed = self.calls.remove(&id);
             if let Some(call) = removed.as_ref() {
                 self.released.remove(&call.leg);
@@ -877,6 +887,7 @@ impl Calls {
             epoch,
             dtls_identity: self.media.dtls_identity.clone(),
             srtp_suites: self.media.srtp_suites.clone(),
+            silence_suppression: self.media.silence_suppression,
         };
         let mut media = MediaSession::new(agreed, params)?;
         if let Some(ice) = self.calls.get_mut(&id).and_then(|c| c.ice.take())

@@ -67,6 +67,8 @@ pub struct MediaSettings {
     /// The microphone's processing (echo cancellation, noise suppression, gain control), run
     /// by the audio backend.
     pub voice: media::VoiceSettings,
+    /// G.711/G.722 calls send next to nothing while what they send is silent.
+    pub silence_suppression: bool,
 }
 
 impl Default for MediaSettings {
@@ -83,6 +85,7 @@ impl Default for MediaSettings {
             srtp_suites: media::Suite::ALL.to_vec(),
             ice: None,
             voice: media::VoiceSettings::default(),
+            silence_suppression: false,
         }
     }
 }

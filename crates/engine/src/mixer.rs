@@ -1,7 +1,7 @@
 //! The 20 ms media tick over every live call: capture and play out each call's audio, mix the
 //! local conference (N-1, each member at its own rate), then encode and send.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::Instant;
 
@@ -27,11 +27,15 @@ impl Mixer {
     pub(crate) fn tick(
         &mut self,
         calls: &mut BTreeMap<CallId, Call>,
+        live: &BTreeSet<CallId>,
         now: Instant,
         out: &mut VecDeque<Output>,
     ) {
         // Everyone's audio first: what each call captured and what it heard.
-        for call in calls.values_mut() {
+        for id in live {
+            let Some(call) = calls.get_mut(id) else {
+                continue;
+            };
             let held = call.state() == CallState::Held;
             let (id, muted) = (call.id, call.muted);
             let recording = call.recording.as_ref().map(|r| r.paused);
@@ -70,8 +74,11 @@ impl Mixer {
                 }));
             }
         }
-        self.mix_conferences(calls);
-        for call in calls.values_mut() {
+        self.mix_conferences(calls, live);
+        for id in live {
+            let Some(call) = calls.get_mut(id) else {
+                continue;
+            };
             let Some(talk) = call.live_mut() else {
                 continue;
             };
@@ -90,9 +97,10 @@ impl Mixer {
 
     /// The local conference, N-1: every member also sends what the other members said (the
     /// agent's own audio is already in what it captured), at its own rate.
-    fn mix_conferences(&mut self, calls: &mut BTreeMap<CallId, Call>) {
-        let members: Vec<(CallId, u64, u32)> = calls
-            .values()
+    fn mix_conferences(&mut self, calls: &mut BTreeMap<CallId, Call>, live: &BTreeSet<CallId>) {
+        let members: Vec<(CallId, u64, u32)> = live
+            .iter()
+            .filter_map(|id| calls.get(id))
             .filter(|c| c.state() == CallState::Connected)
             .filter(|c| c.talk().is_some_and(|t| t.audio.is_some()))
             .filter_map(|c| Some((c.id, c.conference?, c.media()?.codec().sample_rate())))

@@ -25,6 +25,8 @@ pub(crate) enum TimerId {
     ReplacedCleanup(CallId),
     /// A busy, reorder or test tone stops.
     ProgressTone,
+    /// With many calls up, the tones are worked out once a frame (see `Phone::update_tones`).
+    Tones,
     /// The ICE pool's gatherers want time (retransmissions, refreshes).
     IcePool,
 }

@@ -2,7 +2,7 @@
 //! for a few seconds after it failed, the test tone, on the headset; the ringtone while a
 //! call rings, on the ring device. The audio is told only when that changes.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use api::{CallId, CallState};
@@ -40,23 +40,28 @@ impl Tones {
     pub(crate) fn update(
         &mut self,
         calls: &BTreeMap<CallId, Call>,
+        live: &BTreeSet<CallId>,
         now: Instant,
         audio: &mut dyn AudioFactory,
     ) {
         if self.timed.is_some_and(|(_, until)| until <= now) {
             self.timed = None;
         }
-        let wanted = self.wanted(calls, now);
+        let wanted = self.wanted(live.iter().filter_map(|id| calls.get(id)), now);
         if wanted != self.playing {
             self.playing = wanted;
             audio.tones(wanted.0, wanted.1);
         }
     }
 
-    fn wanted(&self, calls: &BTreeMap<CallId, Call>, now: Instant) -> (Option<Tone>, Option<Tone>) {
-        // One pass over the calls (this runs after every input but RTP).
+    fn wanted<'a>(
+        &self,
+        live: impl Iterator<Item = &'a Call>,
+        now: Instant,
+    ) -> (Option<Tone>, Option<Tone>) {
+        // One pass over the calls not ended (this runs after every input but RTP).
         let (mut ringing, mut alerting, mut talking) = (false, false, false);
-        for call in calls.values() {
+        for call in live {
             match &call.phase {
                 Phase::Ringing { .. } => ringing = true,
                 Phase::Dialing { alerting: true, .. } => alerting = true,

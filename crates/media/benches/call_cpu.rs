@@ -67,6 +67,7 @@ fn session(
             epoch,
             dtls_identity: None,
             srtp_suites: Vec::new(),
+            silence_suppression: false,
         },
     )
     .expect("session")

@@ -25,6 +25,14 @@ const DIGIT_TICKS: u16 = 5;
 const GAP_TICKS: u16 = 3;
 /// Between our RTCP reports (RFC 3550 §6.2's 5 s minimum).
 const RTCP_INTERVAL: Duration = Duration::from_secs(5);
+/// Silence suppression: quiet frames still sent after speech (the tail of a word).
+const HANGOVER_FRAMES: u32 = 10;
+/// Silence suppression: one frame a second goes out while quiet, so that NAT bindings, a
+/// latching peer and a PBX's RTP timeout see the stream alive.
+const KEEPALIVE_FRAMES: u32 = 50;
+/// Silence suppression: a frame is quiet below this mean magnitude (about -66 dBov): digital
+/// silence, a muted or held stream, a null audio device — not a quiet room's noise.
+const SILENT_MEAN: u64 = 16;
 
 /// Something the media stream noticed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -115,6 +123,10 @@ pub struct SessionParams {
     pub dtls_identity: Option<DtlsIdentity>,
     /// SRTP protection profiles a DTLS handshake offers, in order of preference.
     pub srtp_suites: Vec<Suite>,
+    /// Silence suppression for G.711 and G.722 (RFC 3551 §4.1; Opus has its own DTX): while
+    /// what we send is silent, only a frame a second goes out, and the next talkspurt's first
+    /// packet carries the marker.
+    pub silence_suppression: bool,
 }
 
 #[derive(Debug)]
@@ -145,6 +157,10 @@ pub struct MediaSession {
     fifo: Vec<i16>,
     /// Quiet frames played in a row.
     quiet_run: u32,
+    /// Silent frames captured in a row (silence suppression).
+    silent_run: u32,
+    /// Frames not sent since the last packet (silence suppression).
+    unsent: u32,
     playing: bool,
     digits: VecDeque<DtmfDigit>,
     in_flight: Option<DigitInFlight>,
@@ -196,6 +212,9 @@ impl MediaSession {
             jitter,
             fifo: Vec::with_capacity(codec.frame_samples() * 4),
             quiet_run: 0,
+            // A call starting in silence suppresses from its second frame: no hangover.
+            silent_run: HANGOVER_FRAMES,
+            unsent: 0,
             playing: false,
             digits: VecDeque::new(),
             in_flight: None,
@@ -828,6 +847,11 @@ impl MediaSession {
             self.timestamp = self.timestamp.wrapping_add(self.agreed.codec.frame_ticks());
             return;
         }
+        if self.suppressed(capture) {
+            self.timestamp = self.timestamp.wrapping_add(self.agreed.codec.frame_ticks());
+            self.report(now);
+            return;
+        }
         let packet = self.next_packet(capture);
         self.timestamp = self.timestamp.wrapping_add(self.agreed.codec.frame_ticks());
         if let (Some(remote), Some(packet), true) =
@@ -981,6 +1005,33 @@ impl MediaSession {
         }
     }
 
+    /// Whether this frame is silence that goes unsent (`silence_suppression`): after the
+    /// hangover, but for the stream's first packet, a keep-alive a second and any digit.
+    fn suppressed(&mut self, capture: &[i16]) -> bool {
+        if !self.params.silence_suppression
+            || self.agreed.codec == Codec::Opus
+            || self.in_flight.is_some()
+            || !self.digits.is_empty()
+        {
+            return false;
+        }
+        let silent = self.muted || is_silent(capture);
+        self.silent_run = if silent {
+            self.silent_run.saturating_add(1)
+        } else {
+            0
+        };
+        let keepalive = self.stats.packets_sent == 0 || self.unsent + 1 >= KEEPALIVE_FRAMES;
+        if self.silent_run <= HANGOVER_FRAMES || keepalive {
+            self.unsent = 0;
+            return false;
+        }
+        self.unsent += 1;
+        // RFC 3551 §4.1: the first packet after a silence carries the marker.
+        self.marker = true;
+        true
+    }
+
     fn next_packet(&mut self, capture: &[i16]) -> Option<Vec<u8>> {
         if let Some(packet) = self.next_event_packet() {
             return Some(packet);
@@ -1051,6 +1102,12 @@ impl MediaSession {
 
 /// Whether a stretch of audio is quiet enough (below about -50 dBFS on average) that
 /// shortening or lengthening it cannot be heard.
+/// Silence as suppression takes it: a mean magnitude below `SILENT_MEAN`.
+fn is_silent(samples: &[i16]) -> bool {
+    let sum: u64 = samples.iter().map(|s| u64::from(s.unsigned_abs())).sum();
+    sum < SILENT_MEAN * samples.len() as u64
+}
+
 fn is_quiet(samples: &[i16]) -> bool {
     let sum: u64 = samples.iter().map(|s| u64::from(s.unsigned_abs())).sum();
     sum < 100 * samples.len() as u64

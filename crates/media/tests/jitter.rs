@@ -124,6 +124,7 @@ fn stream(codec: Codec, packets: usize, seq0: u16, ts0: u32, net: &Network) -> O
             epoch: t0,
             dtls_identity: None,
             srtp_suites: Vec::new(),
+            silence_suppression: false,
         },
     )
     .expect("receiver");

@@ -133,7 +133,17 @@ struct Core {
     directory_people: Vec<interaction::Contact>,
     /// Whether this agent may change the standard responses.
     responses_editor: bool,
+    /// Events drained but not yet shown: they wait for the interaction changes among them to
+    /// be written (see `drain`).
+    unshown: Vec<Event>,
+    /// When interaction changes were last written.
+    last_commit: Option<Instant>,
 }
+
+/// Interaction changes are written at most once in this long: under load (a lab's hundreds of
+/// calls a second) the changes of the next few milliseconds share one transaction and one
+/// sync to disk; the first change after a quiet spell is written at once.
+const COMMIT_WINDOW: Duration = Duration::from_millis(10);
 
 /// Runs the phone until `stop` resolves (or, with a plan, until the planned call is over).
 /// Returns the plan's outcome when there was one.
@@ -354,6 +364,8 @@ pub async fn run(
         team: team::Team::new(config.callback_lease),
         directory_people: Vec::new(),
         responses_editor: config.responses_editor,
+        unshown: Vec::new(),
+        last_commit: None,
     };
     let (people_tx, mut people_rx) = mpsc::unbounded_channel();
     if let Some(directory) = config.directory.clone() {
@@ -437,24 +449,52 @@ pub async fn run(
             }
         }
     }
+    core.drain_now();
     core.write_recordings();
     core.recorder.close_all();
     Ok(core.plan.and_then(|p| p.outcome().cloned()))
 }
 
 impl Core {
-    /// Drains the phone's outputs; returns its next deadline.
+    /// Drains the phone's outputs; returns its next deadline (or when the events waiting are
+    /// due). Events wait until the interaction changes among them are written, in one
+    /// transaction (one sync to disk however many changed), and only then are they shown:
+    /// durable before anyone sees them. Changes are written at most once a `COMMIT_WINDOW`;
+    /// SIP and media go out at once regardless.
     fn drain(&mut self) -> Instant {
-        // Events wait here until the drain ends: the interaction changes among them are then
-        // written in one transaction (one sync to disk however many changed), and only then
-        // are they shown — durable before anyone sees them, as before, and cheaper per call.
-        let mut shown: Vec<Event> = Vec::new();
-        let deadline = self.drain_into(&mut shown);
-        self.persist_all(&shown);
+        let mut unshown = std::mem::take(&mut self.unshown);
+        let deadline = self.drain_into(&mut unshown);
+        self.unshown = unshown;
+        let now = Instant::now();
+        let writes = self
+            .unshown
+            .iter()
+            .any(|e| matches!(e, Event::Interaction { .. }));
+        match self.last_commit.map(|at| at + COMMIT_WINDOW) {
+            Some(due) if writes && due > now => deadline.min(due),
+            _ => {
+                self.show(now);
+                deadline
+            }
+        }
+    }
+
+    /// Drains and shows everything at once (before a request is acknowledged, and at the end).
+    fn drain_now(&mut self) {
+        self.drain();
+        self.show(Instant::now());
+    }
+
+    /// Writes the waiting interaction changes, then shows the events waiting.
+    fn show(&mut self, now: Instant) {
+        let shown = std::mem::take(&mut self.unshown);
+        if shown.iter().any(|e| matches!(e, Event::Interaction { .. })) {
+            self.persist_all(&shown);
+            self.last_commit = Some(now);
+        }
         for event in shown {
             let _ = self.events.send(event);
         }
-        deadline
     }
 
     fn drain_into(&mut self, shown: &mut Vec<Event>) -> Instant {

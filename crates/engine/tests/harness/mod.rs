@@ -302,6 +302,19 @@ impl Host {
         }
     }
 
+    /// Hands the phone the RTP ports it asks for beyond its first ones (the runtime does this
+    /// after every drain).
+    pub fn top_up_media_ports(&mut self, now: Instant) {
+        let base = self.media[0];
+        for _ in 0..self.phone.media_ports_wanted() {
+            let port = SocketAddr::new(base.ip(), base.port() + 2 * self.media.len() as u16);
+            self.phone
+                .ask(now, Request::MediaPort(port))
+                .expect("a media port");
+            self.media.push(port);
+        }
+    }
+
     pub fn drain(&mut self, now: Instant, net: &mut SimNet) {
         let mut questions = Vec::new();
         loop {
@@ -447,6 +460,26 @@ impl World {
         jitter: Duration,
         recording: engine::RecordingSettings,
     ) -> Self {
+        Self::registered_with(seed, (loss, jitter), recording, engine::Limits::DESKTOP)
+    }
+
+    /// As [`World::registered`] on a perfect network, both phones with a lab's limits (many
+    /// calls at once).
+    pub fn registered_headless(seed: u64) -> Self {
+        Self::registered_with(
+            seed,
+            (0.0, Duration::ZERO),
+            engine::RecordingSettings::default(),
+            engine::Limits::HEADLESS,
+        )
+    }
+
+    fn registered_with(
+        seed: u64,
+        (loss, jitter): (f64, Duration),
+        recording: engine::RecordingSettings,
+        limits: engine::Limits,
+    ) -> Self {
         let t0 = Instant::now();
         let mut registrar = ScriptedRegistrar::new("recall.test", "alice", "alice-secret");
         registrar
@@ -460,14 +493,21 @@ impl World {
             now: t0,
             net,
             registrar,
-            a: Host::new("alice", "127.0.0.1:5071", 30000, seed + 1, false, t0),
+            a: Host::with_limits(
+                "alice",
+                "127.0.0.1:5071",
+                (30000, seed + 1),
+                false,
+                t0,
+                limits,
+            ),
             b: Host::with_settings(
                 "bob",
                 "127.0.0.1:5072",
                 (31000, seed + 2),
                 true,
                 t0,
-                engine::Limits::DESKTOP,
+                limits,
                 recording,
             ),
         };

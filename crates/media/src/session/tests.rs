@@ -37,6 +37,7 @@ fn params(ssrc: u32, epoch: Instant) -> SessionParams {
         epoch,
         dtls_identity: None,
         srtp_suites: Vec::new(),
+        silence_suppression: false,
     }
 }
 
@@ -418,4 +419,104 @@ fn a_dtls_stream_whose_peer_never_answers_fails_and_stays_silent() {
     assert!(why.contains("DTLS"), "{why}");
     assert!(a.encryption_failed());
     assert_eq!(a.stats().packets_sent, 0);
+}
+
+/// Silence suppression (RFC 3551 §4.1) on a G.711 stream: silence sends the first frame and
+/// then a keep-alive a second; speech goes out every frame, its first packet marked; after it,
+/// ten more frames (the hangover), then silence again; a digit goes out in silence; the far
+/// end hears the speech whole. Off, every frame goes out.
+#[test]
+fn silence_suppression_sends_speech_and_a_keepalive_a_second() {
+    let t0 = Instant::now();
+    let frame = Codec::Pcmu.frame_samples();
+    let silence = vec![0i16; frame];
+    let mut out = vec![0i16; frame];
+    for on in [true, false] {
+        let mut a = MediaSession::new(
+            agreed(Codec::Pcmu, 2000),
+            SessionParams {
+                silence_suppression: on,
+                ..params(1, t0)
+            },
+        )
+        .expect("a");
+        let mut b = MediaSession::new(agreed(Codec::Pcmu, 1000), params(2, t0)).expect("b");
+        // (tick, marker, payload type) of every RTP packet a sent.
+        let mut sent: Vec<(usize, bool, u8)> = Vec::new();
+        let mut heard = Vec::new();
+        for tick in 0..400 {
+            let now = t0 + Duration::from_millis(20 * tick as u64);
+            // 0–3 s silent, 3–4 s a tone, 4–8 s silent with a digit at 6 s.
+            let speaking = (150..200).contains(&tick);
+            if tick == 300 {
+                assert!(a.send_dtmf(&DtmfDigit::parse_all("5").expect("digit")));
+            }
+            let capture = if speaking {
+                tone(8000, frame, tick * frame)
+            } else {
+                silence.clone()
+            };
+            a.tick(now, &capture, &mut out);
+            while let Some(t) = a.poll_transmit() {
+                if let Ok(reader) = RtpReader::new(&t.bytes) {
+                    sent.push((tick, reader.mark(), reader.payload_type()));
+                }
+                b.handle_packet(
+                    now + Duration::from_millis(1),
+                    SocketAddr::from(([127, 0, 0, 1], 1000)),
+                    &t.bytes,
+                );
+            }
+            b.tick(now + Duration::from_millis(2), &silence, &mut out);
+            while b.poll_transmit().is_some() {}
+            heard.extend_from_slice(&out);
+        }
+        let audio: Vec<usize> = sent.iter().filter(|s| s.2 == 0).map(|s| s.0).collect();
+        if !on {
+            // Every frame but those the digit's packets took.
+            assert!(
+                audio.len() >= 390 && sent.len() >= 400,
+                "without suppression every frame goes out: {} audio of {}",
+                audio.len(),
+                sent.len()
+            );
+            continue;
+        }
+        // The first frame, then one a second while silent.
+        let first_silence: Vec<usize> = audio.iter().copied().filter(|&t| t < 150).collect();
+        assert_eq!(
+            first_silence,
+            vec![0, 50, 100],
+            "silence: {first_silence:?}"
+        );
+        // Speech: every frame, the first marked; then the hangover's ten.
+        let talk: Vec<usize> = audio
+            .iter()
+            .copied()
+            .filter(|&t| (150..250).contains(&t))
+            .collect();
+        assert_eq!(talk, (150..210).collect::<Vec<_>>(), "speech and hangover");
+        assert!(
+            audio.contains(&259),
+            "a keep-alive a second after the hangover"
+        );
+        assert!(
+            sent.iter().any(|s| s.0 == 150 && s.1),
+            "the talkspurt's first packet carries the marker"
+        );
+        assert!(
+            sent.iter().any(|s| s.0 == 100 && s.1),
+            "a keep-alive after suppressed frames carries the marker"
+        );
+        // The digit (payload type 101) goes out in silence.
+        let digit = sent.iter().filter(|s| s.2 == 101).count();
+        assert!(digit >= 6, "the digit's packets: {digit}");
+        // Well under a tenth of the frames for the silent six seconds.
+        assert!(audio.len() < 60 + 10 + 12, "{} audio packets", audio.len());
+        // The far end heard the tone: its middle 0.8 s is loud.
+        let middle = &heard[(155 * frame)..(195 * frame)];
+        let rms = (middle.iter().map(|&s| f64::from(s).powi(2)).sum::<f64>() / middle.len() as f64)
+            .sqrt();
+        assert!(rms > 3000.0, "b heard the speech (rms {rms})");
+    }
 }

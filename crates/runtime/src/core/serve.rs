@@ -56,6 +56,9 @@ impl Core {
     pub(super) fn on_mail(&mut self, mail: Mail) {
         match mail {
             Mail::Ask(asked, reply) => {
+                // Whatever waits to be written is written first: a read sees it, in memory
+                // and in the store alike.
+                self.show(std::time::Instant::now());
                 let answer = self.serve(*asked);
                 let _ = reply.send(answer);
             }
@@ -110,7 +113,7 @@ impl Core {
             Asked::Command(command) => {
                 let result = ask(&mut self.phone, Request::Call(command));
                 // Durable before acknowledged: drain (and so persist) first.
-                self.drain();
+                self.drain_now();
                 match result {
                     Ok(engine::Reply::Call(view)) => Reply::Call(*view),
                     Ok(_) => refused(engine::EngineError::NoReply("a call command")),
@@ -155,7 +158,7 @@ impl Core {
             Asked::Case(id) => self.case(id),
             Asked::Interaction { id, command } => {
                 let result = ask(&mut self.phone, Request::Interaction { id, command });
-                self.drain();
+                self.drain_now();
                 match result {
                     Ok(engine::Reply::Interaction(found)) => Reply::Interaction(found),
                     Ok(_) => refused(engine::EngineError::NoSuchInteraction(id)),
@@ -248,7 +251,7 @@ impl Core {
                                 callbacks,
                             },
                         );
-                        self.drain();
+                        self.drain_now();
                         Reply::SettingsSaved { on_restart }
                     }
                     Err(e) => refused(e),
@@ -262,7 +265,7 @@ impl Core {
                 match account {
                     Ok(account) => {
                         let _ = ask(&mut self.phone, Request::TestRegistration(account));
-                        self.drain();
+                        self.drain_now();
                         Reply::Done
                     }
                     Err(e) => refused(e),
@@ -270,7 +273,7 @@ impl Core {
             }
             Asked::TestTone => {
                 let result = ask(&mut self.phone, Request::TestTone);
-                self.drain();
+                self.drain_now();
                 result.map_or_else(refused, |_| Reply::Done)
             }
         }
