@@ -682,18 +682,20 @@ impl Calls {
 
     /// Whether one more incoming call is over a limit: why, for the log, when it is.
     pub(crate) fn over_limit(&self) -> Option<String> {
-        let live = self
-            .calls
-            .values()
-            .filter(|c| c.state() != CallState::Ended);
-        let (mut calls, mut ringing) = (0, 0);
-        for call in live {
-            calls += 1;
-            ringing += usize::from(call.state() == CallState::Ringing);
-        }
+        let calls = self.live.len();
         if calls >= self.limits.max_calls {
             return Some(format!("{calls} calls in progress (max_calls)"));
         }
+        if calls < self.limits.max_ringing {
+            // Fewer calls than may ring: no need to count the ringing ones.
+            return None;
+        }
+        let ringing = self
+            .live
+            .iter()
+            .filter_map(|id| self.calls.get(id))
+            .filter(|c| c.state() == CallState::Ringing)
+            .count();
         (ringing >= self.limits.max_ringing)
             .then(|| format!("{ringing} calls ringing (max_ringing)"))
     }

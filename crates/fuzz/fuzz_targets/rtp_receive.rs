@@ -52,6 +52,7 @@ fuzz_target!(|data: &[u8]| {
         epoch,
         dtls_identity: None,
         srtp_suites: Vec::new(),
+        silence_suppression: choice & 0x20 != 0,
     };
     let Ok(mut session) = MediaSession::new(agreed, params) else {
         return;
