@@ -257,6 +257,11 @@ fn coturn_with(dir: &Path, wan: &str, pki: Option<&Path>) -> Proc {
 /// recall headless inside the agent's namespace on 192.0.2.10, with `[media]` as given; its
 /// control API is reached inside the namespace.
 fn recall_behind_nat(dir: &Path, agent_ns: &str, media: &str) -> Headless {
+    recall_behind_nat_on(dir, agent_ns, media, "192.0.2.10")
+}
+
+/// As [`recall_behind_nat`], its SIP on `sip_ip` (RTP stays on 192.0.2.10).
+fn recall_behind_nat_on(dir: &Path, agent_ns: &str, media: &str, sip_ip: &str) -> Headless {
     write_tone(&dir.join("tone.wav"), 440.0, 10.0);
     let config = dir.join("recall.toml");
     std::fs::write(
@@ -264,7 +269,7 @@ fn recall_behind_nat(dir: &Path, agent_ns: &str, media: &str) -> Headless {
         format!("[media]\ncodecs = [\"pcmu\"]\nrtp_ip = \"192.0.2.10\"\n{media}\n"),
     )
     .expect("config");
-    let sip: SocketAddr = "192.0.2.10:5060".parse().expect("addr");
+    let sip: SocketAddr = format!("{sip_ip}:5060").parse().expect("addr");
     let control: SocketAddr = format!("127.0.0.2:{}", free_port()).parse().expect("addr");
     reach_in_netns(control, agent_ns);
     let mut command = Command::new("ip");
@@ -546,6 +551,85 @@ fn when_the_agents_addresses_change_ice_restarts_and_the_call_goes_on() {
         bob.log_text()
     );
     hang_up_and_check_audio(&dir, agent, &bob, &view, false);
+}
+
+#[test]
+fn when_the_media_address_leaves_the_host_the_call_moves_to_another_and_goes_on() {
+    let dir = scratch("ice-nat-move");
+    let topology = Topology::new("v", Nat::PortRestricted, false);
+    let (agent_ns, wan) = (topology.name("a"), topology.name("w"));
+    let link = format!("{}a0", topology.prefix);
+    // The agent's host has a second address, on which SIP runs; RTP is bound to the first.
+    // (The second outlives the first: the kernel would drop it with its primary otherwise.)
+    in_ns(
+        &agent_ns,
+        &format!("sysctl -qw net.ipv4.conf.{link}.promote_secondaries=1"),
+    );
+    ip(&format!("-n {agent_ns} addr add 192.0.2.11/24 dev {link}"));
+    let turn = coturn(&dir, &wan);
+    let (bob, sip, _) = baresip_at(
+        &dir,
+        Some(&topology.name("p")),
+        "203.0.113.20",
+        BARESIP_ICE,
+        BARESIP_ICE_CONFIG,
+    );
+    let agent = recall_behind_nat_on(
+        &dir,
+        &agent_ns,
+        &format!("ice = true\nstun_server = \"{TURN}\""),
+        "192.0.2.11",
+    );
+    gathered(&agent);
+    write_tone(&dir.join("tone.wav"), 440.0, 30.0);
+    let (status, call) = call_bob(&agent, &format!("203.0.113.20:{sip}"));
+    assert_eq!(status, 201, "{call}");
+    ice_pair(&agent);
+    flowing(&agent, &bob);
+    // The address the call's RTP socket is bound to leaves the host (the laptop left that
+    // network; DHCP gave it another).
+    ip(&format!("-n {agent_ns} addr del 192.0.2.10/24 dev {link}"));
+    ip(&format!("-n {agent_ns} route replace default via 192.0.2.1"));
+    assert!(
+        wait_until(Duration::from_secs(15), || agent
+            .proc
+            .log_text()
+            .contains("moving the call's media")),
+        "{}",
+        agent.proc.log_text()
+    );
+    let moved = agent
+        .proc
+        .log_text()
+        .lines()
+        .find(|l| l.contains("moving the call's media"))
+        .map(str::to_owned)
+        .unwrap_or_default();
+    assert!(moved.contains("192.0.2.11:"), "{moved}");
+    // ICE restarts on the new socket and picks a pair through it; the audio goes on.
+    assert!(
+        wait_until(Duration::from_secs(15), || agent
+            .proc
+            .log_text()
+            .matches("ICE selected a pair")
+            .count()
+            >= 2),
+        "{}\n{}",
+        agent.proc.log_text(),
+        bob.log_text()
+    );
+    let received = first_call_packets(&agent);
+    let view = ice_pair(&agent);
+    assert!(
+        wait_until(Duration::from_secs(10), || first_call_packets(&agent)
+            > received + 100),
+        "{view}\n{}\n{}",
+        agent.proc.log_text(),
+        bob.log_text()
+    );
+    hang_up_and_check_audio(&dir, agent, &bob, &view, false);
+    drop(turn);
+    drop(topology);
 }
 
 /// RTP packets the agent's call has received so far.

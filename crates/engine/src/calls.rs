@@ -66,6 +66,9 @@ pub(crate) struct Calls {
     live: BTreeSet<CallId>,
     next_call: u64,
     pub(crate) free_ports: Vec<SocketAddr>,
+    /// Calls whose media socket's address left the host, waiting for a socket on the address
+    /// the media moved to ([`Calls::add_media_port`] moves them first).
+    pub(crate) moving: VecDeque<CallId>,
     /// Spare sockets gathering ICE candidates for the next calls.
     pub(crate) ice_pool: HashMap<SocketAddr, media::Gatherer>,
     pub(crate) audio: Box<dyn AudioFactory>,
@@ -185,6 +188,7 @@ impl Calls {
             live: BTreeSet::new(),
             next_call: 1,
             free_ports: Vec::new(),
+            moving: VecDeque::new(),
             ice_pool: HashMap::new(),
             audio,
             media,
@@ -209,7 +213,7 @@ impl Calls {
 
     /// How many more RTP sockets the driver should bind and hand in.
     pub(crate) fn media_ports_wanted(&self) -> usize {
-        SPARE_PORTS.saturating_sub(self.free_ports.len())
+        SPARE_PORTS.saturating_sub(self.free_ports.len()) + self.moving.len()
     }
 
     /// Calls not yet ended.

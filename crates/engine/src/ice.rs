@@ -4,7 +4,7 @@
 //! stream then runs the checks (media crate's `IceStream`).
 
 use std::collections::VecDeque;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
 use api::CallId;
@@ -23,8 +23,80 @@ const POOL: usize = 2;
 impl Calls {
     /// A bound RTP socket's address for a future call.
     pub(crate) fn add_media_port(&mut self, cx: &mut Cx<'_>, addr: SocketAddr) {
+        if let Some(id) = self.moving.pop_front() {
+            self.move_call(cx, id, addr);
+            return;
+        }
         self.free_ports.push(addr);
         self.refill_ice_pool(cx);
+    }
+
+    /// The address the calls' media sockets were bound to has left the host (a laptop moved
+    /// from one network to another): the spare sockets on it are let go, and every call whose
+    /// socket was on it moves to a socket on `ip` as soon as one is handed in.
+    fn media_moved(&mut self, cx: &mut Cx<'_>, ip: IpAddr) {
+        let stale: Vec<SocketAddr> = self
+            .free_ports
+            .iter()
+            .copied()
+            .filter(|p| p.ip() != ip)
+            .collect();
+        self.free_ports.retain(|p| p.ip() == ip);
+        for port in stale {
+            if let Some(mut gatherer) = self.ice_pool.remove(&port) {
+                gatherer.release(cx.now);
+            }
+        }
+        for id in self.live_ids() {
+            let gone = self
+                .calls
+                .get(&id)
+                .and_then(Call::talk)
+                .is_some_and(|talk| talk.local.addr.ip() != ip);
+            if gone && !self.moving.contains(&id) {
+                self.moving.push_back(id);
+            }
+        }
+        info!(%ip, calls = self.moving.len(), "the media address left the host: calls move to {ip}");
+        while !self.moving.is_empty() {
+            let Some(at) = self.free_ports.iter().position(|p| p.ip() == ip) else {
+                break;
+            };
+            let port = self.free_ports.remove(at);
+            self.ice_pool.remove(&port);
+            if let Some(id) = self.moving.pop_front() {
+                self.move_call(cx, id, port);
+            }
+        }
+    }
+
+    /// Moves a call's media to the socket at `port`: an ICE call restarts ICE there (its
+    /// re-offer follows once the socket has gathered), any other re-offers its new address.
+    fn move_call(&mut self, cx: &mut Cx<'_>, id: CallId, port: SocketAddr) {
+        let servers = self.media.ice.clone();
+        let Some(talk) = self.calls.get_mut(&id).and_then(Call::talk_mut) else {
+            // Ended, or not answered yet, meanwhile.
+            self.free_ports.push(port);
+            return;
+        };
+        let old = std::mem::replace(&mut talk.local.addr, port);
+        info!(call = %id, from = %old, to = %port, "moving the call's media");
+        let restarted = match (talk.media.as_mut(), servers) {
+            (Some(media), Some(servers)) if media.ice_description().is_some() => {
+                let started = media.restart_ice_on(cx.now, &servers, port);
+                drain_media(media, port, cx.out);
+                started
+            }
+            _ => false,
+        };
+        self.by_media.remove(&old);
+        self.by_media.insert(port, id);
+        if restarted {
+            self.media_events(cx, id);
+        } else if let Err(e) = self.reoffer(cx, id, |_, _| {}) {
+            warn!(call = %id, error = %e, "cannot re-offer the call's new media address");
+        }
+        self.emit_call(cx, id);
     }
 
     /// A spare RTP socket for a call, with ICE over it when ICE is on (its candidates gathered
@@ -154,15 +226,19 @@ impl Calls {
 
     /// The network changed (the driver saw the host's addresses change): every call running
     /// ICE restarts it (RFC 8445 §9) and re-offers, and the spare sockets gather anew.
-    pub(crate) fn network_changed(&mut self, cx: &mut Cx<'_>) {
+    pub(crate) fn network_changed(&mut self, cx: &mut Cx<'_>, media_ip: Option<IpAddr>) {
+        if let Some(ip) = media_ip {
+            self.media_moved(cx, ip);
+        }
         if self.media.ice.is_none() {
             return;
         }
         info!("the network changed: ICE restarts on the calls, the spare sockets gather anew");
         self.restart_ice_pool(cx);
-        let ids: Vec<CallId> = self.calls.keys().copied().collect();
-        for id in ids {
-            self.restart_call_ice(cx, id);
+        for id in self.live_ids() {
+            if !self.moving.contains(&id) {
+                self.restart_call_ice(cx, id);
+            }
         }
     }
 

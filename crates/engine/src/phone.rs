@@ -91,6 +91,10 @@ pub enum Input<'a> {
     NetworkChanged {
         /// When.
         now: Instant,
+        /// The address the media moves to, when the one its sockets were bound to has left
+        /// the host: the calls on it move to sockets on this one, which the driver binds
+        /// next ([`Phone::media_ports_wanted`] counts them).
+        media_ip: Option<std::net::IpAddr>,
     },
     /// A request from the agent, the control API or the driver; answered by the value
     /// [`Phone::handle_input`] returns.
@@ -317,10 +321,10 @@ impl Phone {
                 self.now = now;
                 self.resolver.handle_answer(now, &query, answer);
             }
-            Input::NetworkChanged { now } => {
+            Input::NetworkChanged { now, media_ip } => {
                 self.now = now;
                 let (calls, mut cx) = self.split();
-                calls.network_changed(&mut cx);
+                calls.network_changed(&mut cx, media_ip);
             }
             Input::TransportError { now, dest, detail } => {
                 self.now = now;

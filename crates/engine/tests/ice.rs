@@ -144,7 +144,10 @@ fn a_network_change_restarts_ice_with_new_credentials_and_the_call_goes_on() {
     world
         .a
         .phone
-        .handle_input(engine::Input::NetworkChanged { now });
+        .handle_input(engine::Input::NetworkChanged {
+            now,
+            media_ip: None,
+        });
     world.run_until(now + Duration::from_secs(3));
     // Alice re-offered with new credentials; Bob's answer restarted his side too.
     let offered = ufrags(&world.a, "INVITE ");
@@ -160,5 +163,80 @@ fn a_network_change_restarts_ice_with_new_credentials_and_the_call_goes_on() {
         Some(CallState::Connected)
     );
     let (_, bob) = world.heard_over(Duration::from_secs(2));
+    assert!(bob > 1000.0, "bob hears alice: {bob}");
+}
+
+/// Alice's host loses the address her media sockets were bound to (a laptop that left one
+/// network for another): datagrams to her old sockets go nowhere from now on, and the driver
+/// says where the media moves to, then binds the sockets the phone asks for there.
+fn alice_loses_her_media_address(world: &mut World, to: std::net::IpAddr) {
+    let now = world.now;
+    world.a.media = vec![std::net::SocketAddr::new(to, 41000)];
+    world
+        .a
+        .phone
+        .handle_input(engine::Input::NetworkChanged {
+            now,
+            media_ip: Some(to),
+        });
+    assert!(
+        world.a.phone.media_ports_wanted() > 0,
+        "the moving call asks for a socket"
+    );
+    world.a.top_up_media_ports(now);
+}
+
+/// The `c=` lines of each INVITE `host` sent, in order.
+fn offered_addresses(host: &Host) -> Vec<String> {
+    host.sent
+        .iter()
+        .filter(|m| m.starts_with("INVITE "))
+        .filter_map(|m| m.lines().find_map(|l| l.strip_prefix("c=IN IP4 ")).map(str::to_owned))
+        .collect()
+}
+
+#[test]
+fn a_plain_call_whose_media_address_leaves_the_host_re_offers_the_new_one_and_goes_on() {
+    let mut world = World::registered(95, 0.0, Duration::from_millis(5));
+    let call = world.alice_calls_bob();
+    let (_, bob) = world.heard_over(Duration::from_secs(1));
+    assert!(bob > 1000.0, "bob hears alice: {bob}");
+    let moved: std::net::IpAddr = "127.0.0.9".parse().expect("ip");
+    alice_loses_her_media_address(&mut world, moved);
+    world.run_until(world.now + Duration::from_secs(1));
+    let offered = offered_addresses(&world.a);
+    assert_eq!(offered.len(), 2, "{offered:?}");
+    assert_ne!(offered[0], "127.0.0.9");
+    assert_eq!(offered[1], "127.0.0.9", "the re-INVITE offers the new address");
+    assert_eq!(
+        world.a.phone.call(call).map(|c| c.state),
+        Some(CallState::Connected)
+    );
+    let (alice, bob) = world.heard_over(Duration::from_secs(2));
+    assert!(alice > 1000.0, "alice hears bob at her new address: {alice}");
+    assert!(bob > 1000.0, "bob hears alice from her new address: {bob}");
+}
+
+#[test]
+fn an_ice_call_whose_media_address_leaves_the_host_restarts_ice_on_a_new_socket() {
+    let (mut world, call) = ice_call(96);
+    let moved: std::net::IpAddr = "127.0.0.9".parse().expect("ip");
+    alice_loses_her_media_address(&mut world, moved);
+    world.run_until(world.now + Duration::from_secs(3));
+    let offered = ufrags(&world.a, "INVITE ");
+    assert_eq!(offered.len(), 2, "an ICE restart was offered: {offered:?}");
+    assert_ne!(offered[0], offered[1]);
+    let alice = pair(world.a.phone.call(call));
+    assert!(
+        alice.starts_with("host 127.0.0.9:"),
+        "alice's pair runs from her new socket: {alice}"
+    );
+    assert!(pair(bobs_call(&world.b)).contains("-> host 127.0.0.9:"));
+    assert_eq!(
+        world.a.phone.call(call).map(|c| c.state),
+        Some(CallState::Connected)
+    );
+    let (alice, bob) = world.heard_over(Duration::from_secs(2));
+    assert!(alice > 1000.0, "alice hears bob: {alice}");
     assert!(bob > 1000.0, "bob hears alice: {bob}");
 }

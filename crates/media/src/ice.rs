@@ -716,17 +716,37 @@ impl IceStream {
     /// # Errors
     /// When the TURN client or the agent refuses its configuration.
     pub fn restart(&mut self, now: Instant, servers: &IceServers) -> Result<bool, IceError> {
+        self.restart_on(now, servers, self.gatherer.local)
+    }
+
+    /// Restarts ICE on another socket, `local` (the one it ran on lost its address: the host
+    /// left that network): as [`IceStream::restart`], but the new candidates are gathered on
+    /// `local`, and a restart already under way on the old socket gives way to it. Once the
+    /// restart is offered, [`IceStream::socket`] is `local`.
+    ///
+    /// # Errors
+    /// As [`IceStream::restart`].
+    pub fn restart_on(
+        &mut self,
+        now: Instant,
+        servers: &IceServers,
+        local: SocketAddr,
+    ) -> Result<bool, IceError> {
         self.now = now;
+        let moving = local != self.gatherer.local;
         if !self.started
             || self.failed.is_some()
-            || self.regathering.is_some()
-            || self.restart_offered
+            || (!moving && (self.regathering.is_some() || self.restart_offered))
         {
             return Ok(false);
         }
+        if let Some(mut abandoned) = self.regathering.take() {
+            abandoned.release(now);
+        }
+        self.restart_offered = false;
         self.gatherer.release(now);
-        self.regathering = Some(Gatherer::new(now, self.gatherer.local, servers)?);
-        tracing::info!(socket = %self.gatherer.local, "ICE restart: gathering anew");
+        self.regathering = Some(Gatherer::new(now, local, servers)?);
+        tracing::info!(socket = %local, moving, "ICE restart: gathering anew");
         self.finish_restart(now)?;
         Ok(true)
     }

@@ -334,10 +334,24 @@ impl MediaSession {
     /// Restarts ICE ourselves ([`IceStream::restart`]): `true` when a restart began;
     /// [`MediaEvent::IceRestarted`] follows once the socket has gathered anew.
     pub fn restart_ice(&mut self, now: Instant, servers: &crate::ice::IceServers) -> bool {
+        let Some(local) = self.ice.as_ref().map(|ice| ice.socket()) else {
+            return false;
+        };
+        self.restart_ice_on(now, servers, local)
+    }
+
+    /// Restarts ICE on another socket, `local` ([`IceStream::restart_on`]): the call moves
+    /// there once the restart is offered and answered.
+    pub fn restart_ice_on(
+        &mut self,
+        now: Instant,
+        servers: &crate::ice::IceServers,
+        local: SocketAddr,
+    ) -> bool {
         let Some(ice) = self.ice.as_mut() else {
             return false;
         };
-        let started = match ice.restart(now, servers) {
+        let started = match ice.restart_on(now, servers, local) {
             Ok(started) => started,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot restart ICE");

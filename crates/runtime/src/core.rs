@@ -103,6 +103,8 @@ struct Core {
     turn: TurnStreams,
     tls: Tls,
     media: HashMap<SocketAddr, Arc<UdpSocket>>,
+    /// What reads each RTP socket (stopped when its address leaves the host).
+    media_readers: HashMap<SocketAddr, tokio::task::AbortHandle>,
     net_tx: NetTx,
     events: broadcast::Sender<Event>,
     listen: Vec<String>,
@@ -345,6 +347,7 @@ pub async fn run(
         turn: TurnStreams::default(),
         tls,
         media: HashMap::new(),
+        media_readers: HashMap::new(),
         net_tx,
         events,
         listen,
@@ -617,8 +620,23 @@ impl Core {
                     bytes: &bytes,
                 });
             }
-            NetEvent::NetworkChanged => {
-                self.phone.handle_input(Input::NetworkChanged { now });
+            NetEvent::NetworkChanged(addresses) => {
+                let media_ip = self.media_ip_after(&addresses);
+                self.phone
+                    .handle_input(Input::NetworkChanged { now, media_ip });
+                if let Some(ip) = media_ip {
+                    // The calls on the old address wait for sockets on the new one, bound
+                    // after this event ([`Core::bind_media_ports`]); the old ones are closed.
+                    let gone = std::mem::replace(&mut self.rtp_ip, ip);
+                    self.media.retain(|addr, _| addr.ip() != gone);
+                    self.media_readers.retain(|addr, reader| {
+                        let keep = addr.ip() != gone;
+                        if !keep {
+                            reader.abort();
+                        }
+                        keep
+                    });
+                }
             }
             NetEvent::Accepted { dest, writer } => self.streams.adopt(dest, writer),
             NetEvent::StreamClosed { dest, detail } => {
@@ -747,6 +765,26 @@ impl Core {
         }
     }
 
+    /// Where the media goes once the host's addresses are `addresses`: `None` while the
+    /// address RTP binds to is still there (or is loopback, or the wildcard), else another of
+    /// the host's addresses of the same family — the one a laptop that changed networks has
+    /// now. Link-local IPv6 addresses are not taken: they reach no server.
+    fn media_ip_after(&self, addresses: &[std::net::IpAddr]) -> Option<std::net::IpAddr> {
+        let ip = self.rtp_ip;
+        if ip.is_loopback() || ip.is_unspecified() || addresses.contains(&ip) {
+            return None;
+        }
+        let next = addresses.iter().copied().find(|a| {
+            a.is_ipv4() == ip.is_ipv4()
+                && !matches!(a, std::net::IpAddr::V6(v6) if v6.is_unicast_link_local())
+        });
+        match next {
+            Some(next) => info!(gone = %ip, to = %next, "the media address left the host; the calls' media moves"),
+            None => warn!(gone = %ip, "the media address left the host, and no other address is there to move the calls to"),
+        }
+        next
+    }
+
     /// Keeps the phone supplied with bound RTP sockets, each with its RTCP socket on the next
     /// port (RFC 3550 §11). Binding a UDP socket does not block, so this runs before every
     /// input that might start a call.
@@ -761,8 +799,9 @@ impl Core {
             for socket in [rtp, rtcp] {
                 let addr = socket.local_addr().unwrap_or(local);
                 let socket = Arc::new(socket);
-                net::spawn_rtp(socket.clone(), addr, self.net_tx.clone());
+                let reader = net::spawn_rtp(socket.clone(), addr, self.net_tx.clone());
                 self.media.insert(addr, socket);
+                self.media_readers.insert(addr, reader);
             }
             let _ = ask(&mut self.phone, Request::MediaPort(local));
         }

@@ -37,8 +37,9 @@ pub(crate) enum NetEvent {
     },
     /// A TCP or TLS connection closed, or could not be made.
     StreamClosed { dest: Dest, detail: String },
-    /// The host's addresses changed (an interface came, went or was renumbered).
-    NetworkChanged,
+    /// The host's addresses changed (an interface came, went or was renumbered): the ones it
+    /// has now, loopback aside.
+    NetworkChanged(Vec<std::net::IpAddr>),
     /// A connection a peer opened to us, with the queue that writes on it. It comes on the
     /// same channel as, and before, the messages read from that connection, so an answer to
     /// its first request always finds it.
@@ -76,7 +77,11 @@ pub(crate) fn spawn_sip_udp(socket: Arc<UdpSocket>, tx: NetTx) {
 }
 
 /// Reads an RTP socket forever.
-pub(crate) fn spawn_rtp(socket: Arc<UdpSocket>, local: SocketAddr, tx: NetTx) {
+pub(crate) fn spawn_rtp(
+    socket: Arc<UdpSocket>,
+    local: SocketAddr,
+    tx: NetTx,
+) -> tokio::task::AbortHandle {
     tokio::spawn(async move {
         let mut buf = vec![0u8; 2048];
         loop {
@@ -94,7 +99,8 @@ pub(crate) fn spawn_rtp(socket: Arc<UdpSocket>, local: SocketAddr, tx: NetTx) {
                 Err(e) => debug!(error = %e, "rtp receive error"),
             }
         }
-    });
+    })
+    .abort_handle()
 }
 
 /// How often the host's addresses are looked at.
@@ -128,8 +134,8 @@ pub(crate) fn spawn_address_watch(tx: NetTx) {
             let now = addresses();
             if now != known {
                 tracing::info!(before = ?known, after = ?now, "the host's addresses changed");
-                known = now;
-                if tx.send(NetEvent::NetworkChanged).is_err() {
+                known.clone_from(&now);
+                if tx.send(NetEvent::NetworkChanged(now)).is_err() {
                     return;
                 }
             }
