@@ -632,6 +632,57 @@ fn when_the_media_address_leaves_the_host_the_call_moves_to_another_and_goes_on(
     drop(topology);
 }
 
+#[test]
+fn without_ice_a_call_whose_media_address_leaves_the_host_re_offers_the_new_one() {
+    let dir = scratch("media-move-plain");
+    let topology = Topology::new("q", Nat::PortRestricted, false);
+    let (agent_ns, lan_ns) = (topology.name("a"), topology.name("n"));
+    let link = format!("{}a0", topology.prefix);
+    in_ns(
+        &agent_ns,
+        &format!("sysctl -qw net.ipv4.conf.{link}.promote_secondaries=1"),
+    );
+    ip(&format!("-n {agent_ns} addr add 192.0.2.11/24 dev {link}"));
+    // Bob on the agent's LAN, without ICE; he hangs up when no RTP has come for 5 s, so the
+    // call still being up later says he hears the agent at its new address.
+    let (bob, sip, _) = baresip_at(&dir, Some(&lan_ns), "192.0.2.1", "", "rtp_timeout 5");
+    let agent = recall_behind_nat_on(&dir, &agent_ns, "", "192.0.2.11");
+    write_tone(&dir.join("tone.wav"), 440.0, 30.0);
+    let (status, call) = call_bob(&agent, &format!("192.0.2.1:{sip}"));
+    assert_eq!(status, 201, "{call}");
+    flowing(&agent, &bob);
+    ip(&format!("-n {agent_ns} addr del 192.0.2.10/24 dev {link}"));
+    assert!(
+        wait_until(Duration::from_secs(15), || agent
+            .proc
+            .log_text()
+            .contains("moving the call's media")),
+        "{}",
+        agent.proc.log_text()
+    );
+    // The re-INVITE offers the new address, and bob's RTP comes to it.
+    assert!(
+        wait_until(Duration::from_secs(5), || agent
+            .proc
+            .log_text()
+            .contains("c=IN IP4 192.0.2.11")),
+        "{}",
+        agent.proc.log_text()
+    );
+    let received = first_call_packets(&agent);
+    std::thread::sleep(Duration::from_secs(8));
+    let view = crate::srtp::first_call(&agent);
+    assert_eq!(view["state"], "connected", "{view}\n{}", bob.log_text());
+    assert!(
+        first_call_packets(&agent) > received + 300,
+        "{view}\n{}\n{}",
+        agent.proc.log_text(),
+        bob.log_text()
+    );
+    hang_up_and_check_audio(&dir, agent, &bob, &view, false);
+    drop(topology);
+}
+
 /// RTP packets the agent's call has received so far.
 fn first_call_packets(agent: &Headless) -> u64 {
     crate::srtp::first_call(agent)["stats"]["packets_received"]
