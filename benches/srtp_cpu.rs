@@ -7,7 +7,8 @@
 //! machine's other work only adds). `rx pkt/s` is what the callee received per call and
 //! second while measured: 50 when every call's media flows (a call whose keying has not
 //! finished sends nothing, and would look cheap). Plain RTP, SDES AES_CM_128_HMAC_SHA1_80, SDES AEAD_AES_128_GCM and DTLS-SRTP, for
-//! PCMU and Opus. Targets (issue 13): SRTP ≤ +10% CPU for G.711, ≤ +5% for Opus.
+//! PCMU and Opus. Targets (issue 13): SRTP ≤ +10% CPU for G.711, ≤ +5% for Opus. The callee
+//! runs on CPU 0 and the caller on CPU 1 (`taskset`), so runs compare.
 //!
 //! Run with `cargo bench --bench srtp_cpu`.
 
@@ -23,6 +24,26 @@ fn start(dir: &Path, name: &str, media: &str, auto_answer: bool) -> (Proc, Socke
     let config = dir.join(format!("{name}.toml"));
     std::fs::write(&config, format!("[media]\n{media}\n")).expect("config");
     recall_headless(dir, name, &config, "null", auto_answer, "warn")
+}
+
+/// Keeps a process on one CPU (`taskset`; each recall runs one thread). Where the scheduler
+/// puts the two recalls from one run to the next (the same core, or each its own, moving)
+/// changed the CPU they used by ±15 % on a 2-core VM — more than what is measured here;
+/// pinned, the caller on one core and the callee on the other, three runs of one mode spread
+/// ±3–6 %.
+fn pin(pid: u32, cpu: usize) {
+    let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+    if cpus < 2 {
+        return;
+    }
+    let pinned = std::process::Command::new("taskset")
+        .args(["-cp", &cpu.to_string(), &pid.to_string()])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !pinned {
+        eprintln!("taskset could not pin {pid} to CPU {cpu}: the figures will vary more");
+    }
 }
 
 fn connected(control: SocketAddr) -> (usize, Option<String>) {
@@ -52,6 +73,8 @@ fn run(dir: &Path, codec: &str, media: &str, calls: usize) -> (f64, f64, String,
     let media = format!("codecs = [\"{codec}\"]\n{media}");
     let (callee, callee_sip, callee_control) = start(dir, "callee", &media, true);
     let (caller, _, caller_control) = start(dir, "caller", &media, false);
+    pin(callee.0.id(), 0);
+    pin(caller.0.id(), 1);
     for _ in 0..calls {
         assert!(
             post(
