@@ -589,7 +589,9 @@ fn when_the_media_address_leaves_the_host_the_call_moves_to_another_and_goes_on(
     // The address the call's RTP socket is bound to leaves the host (the laptop left that
     // network; DHCP gave it another).
     ip(&format!("-n {agent_ns} addr del 192.0.2.10/24 dev {link}"));
-    ip(&format!("-n {agent_ns} route replace default via 192.0.2.1"));
+    ip(&format!(
+        "-n {agent_ns} route replace default via 192.0.2.1"
+    ));
     assert!(
         wait_until(Duration::from_secs(15), || agent
             .proc

@@ -141,13 +141,10 @@ fn ufrags(host: &Host, first_line: &str) -> Vec<String> {
 fn a_network_change_restarts_ice_with_new_credentials_and_the_call_goes_on() {
     let (mut world, call) = ice_call(94);
     let now = world.now;
-    world
-        .a
-        .phone
-        .handle_input(engine::Input::NetworkChanged {
-            now,
-            media_ip: None,
-        });
+    world.a.phone.handle_input(engine::Input::NetworkChanged {
+        now,
+        media_ip: None,
+    });
     world.run_until(now + Duration::from_secs(3));
     // Alice re-offered with new credentials; Bob's answer restarted his side too.
     let offered = ufrags(&world.a, "INVITE ");
@@ -172,13 +169,10 @@ fn a_network_change_restarts_ice_with_new_credentials_and_the_call_goes_on() {
 fn alice_loses_her_media_address(world: &mut World, to: std::net::IpAddr) {
     let now = world.now;
     world.a.media = vec![std::net::SocketAddr::new(to, 41000)];
-    world
-        .a
-        .phone
-        .handle_input(engine::Input::NetworkChanged {
-            now,
-            media_ip: Some(to),
-        });
+    world.a.phone.handle_input(engine::Input::NetworkChanged {
+        now,
+        media_ip: Some(to),
+    });
     assert!(
         world.a.phone.media_ports_wanted() > 0,
         "the moving call asks for a socket"
@@ -191,7 +185,11 @@ fn offered_addresses(host: &Host) -> Vec<String> {
     host.sent
         .iter()
         .filter(|m| m.starts_with("INVITE "))
-        .filter_map(|m| m.lines().find_map(|l| l.strip_prefix("c=IN IP4 ")).map(str::to_owned))
+        .filter_map(|m| {
+            m.lines()
+                .find_map(|l| l.strip_prefix("c=IN IP4 "))
+                .map(str::to_owned)
+        })
         .collect()
 }
 
@@ -207,13 +205,19 @@ fn a_plain_call_whose_media_address_leaves_the_host_re_offers_the_new_one_and_go
     let offered = offered_addresses(&world.a);
     assert_eq!(offered.len(), 2, "{offered:?}");
     assert_ne!(offered[0], "127.0.0.9");
-    assert_eq!(offered[1], "127.0.0.9", "the re-INVITE offers the new address");
+    assert_eq!(
+        offered[1], "127.0.0.9",
+        "the re-INVITE offers the new address"
+    );
     assert_eq!(
         world.a.phone.call(call).map(|c| c.state),
         Some(CallState::Connected)
     );
     let (alice, bob) = world.heard_over(Duration::from_secs(2));
-    assert!(alice > 1000.0, "alice hears bob at her new address: {alice}");
+    assert!(
+        alice > 1000.0,
+        "alice hears bob at her new address: {alice}"
+    );
     assert!(bob > 1000.0, "bob hears alice from her new address: {bob}");
 }
 

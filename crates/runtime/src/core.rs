@@ -779,8 +779,12 @@ impl Core {
                 && !matches!(a, std::net::IpAddr::V6(v6) if v6.is_unicast_link_local())
         });
         match next {
-            Some(next) => info!(gone = %ip, to = %next, "the media address left the host; the calls' media moves"),
-            None => warn!(gone = %ip, "the media address left the host, and no other address is there to move the calls to"),
+            Some(next) => {
+                info!(gone = %ip, to = %next, "the media address left the host; the calls' media moves")
+            }
+            None => {
+                warn!(gone = %ip, "the media address left the host, and no other address is there to move the calls to")
+            }
         }
         next
     }
