@@ -83,7 +83,7 @@ impl Calls {
         local.ice = ice.as_ref().map(|i| i.local_description().clone());
         let dtls = local.keying == media::Keying::Dtls && local.fingerprint.is_some();
         if local.encryption == media::Encryption::Mandatory && local.crypto.is_empty() && !dtls {
-            self.free_ports.push(port);
+            self.give_back_port(port);
             return Err(EngineError::KeysNeedTls);
         }
         let offer = build_offer(&local);
@@ -118,7 +118,7 @@ impl Calls {
             None => match cx.ua.invite(cx.now, invitation) {
                 Ok(leg) => (leg, None),
                 Err(e) => {
-                    self.free_ports.push(port);
+                    self.give_back_port(port);
                     return Err(EngineError::Sip(e));
                 }
             },
@@ -319,7 +319,7 @@ impl Calls {
                 Ok((answer, media)) => (answer, Some(media)),
                 Err(e) => {
                     warn!(call = %id, error = %e, "cannot answer the offer");
-                    self.free_ports.push(port);
+                    self.give_back_port(port);
                     let _ = cx.ua.reject(cx.now, leg, 488);
                     return Err(EngineError::CannotAnswer(e));
                 }
@@ -328,7 +328,7 @@ impl Calls {
             None => (build_offer(&local), None),
         };
         if let Err(e) = cx.ua.answer(cx.now, leg, Some(Bytes::from(sdp))) {
-            self.free_ports.push(port);
+            self.give_back_port(port);
             return Err(EngineError::from_sip(id, e));
         }
         self.by_media.insert(port, id);

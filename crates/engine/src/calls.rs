@@ -69,6 +69,9 @@ pub(crate) struct Calls {
     /// Calls whose media socket's address left the host, waiting for a socket on the address
     /// the media moved to ([`Calls::add_media_port`] moves them first).
     pub(crate) moving: VecDeque<CallId>,
+    /// The address the media moved to when the one its sockets were bound to left the host
+    /// (`None`: it never did); a socket elsewhere is closed and never lent again.
+    pub(crate) media_ip: Option<std::net::IpAddr>,
     /// Spare sockets gathering ICE candidates for the next calls.
     pub(crate) ice_pool: HashMap<SocketAddr, media::Gatherer>,
     pub(crate) audio: Box<dyn AudioFactory>,
@@ -189,6 +192,7 @@ impl Calls {
             next_call: 1,
             free_ports: Vec::new(),
             moving: VecDeque::new(),
+            media_ip: None,
             ice_pool: HashMap::new(),
             audio,
             media,
@@ -769,7 +773,7 @@ impl Calls {
         }
         if let Some(local) = local {
             self.by_media.remove(&local.addr);
-            self.free_ports.push(local.addr);
+            self.give_back_port(local.addr);
             self.refill_ice_pool(cx);
         }
         self.ended.push_back(id);

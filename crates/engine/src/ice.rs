@@ -31,10 +31,19 @@ impl Calls {
         self.refill_ice_pool(cx);
     }
 
+    /// A call's socket back among the spare ones — unless its address has left the host (a
+    /// call placed before the media moved, ended since): the driver has closed it.
+    pub(crate) fn give_back_port(&mut self, port: SocketAddr) {
+        if self.media_ip.is_none_or(|ip| ip == port.ip()) {
+            self.free_ports.push(port);
+        }
+    }
+
     /// The address the calls' media sockets were bound to has left the host (a laptop moved
     /// from one network to another): the spare sockets on it are let go, and every call whose
     /// socket was on it moves to a socket on `ip` as soon as one is handed in.
     fn media_moved(&mut self, cx: &mut Cx<'_>, ip: IpAddr) {
+        self.media_ip = Some(ip);
         let stale: Vec<SocketAddr> = self
             .free_ports
             .iter()

@@ -244,3 +244,29 @@ fn an_ice_call_whose_media_address_leaves_the_host_restarts_ice_on_a_new_socket(
     assert!(alice > 1000.0, "alice hears bob: {alice}");
     assert!(bob > 1000.0, "bob hears alice: {bob}");
 }
+
+#[test]
+fn a_socket_on_the_address_that_left_is_never_lent_to_a_later_call() {
+    let mut world = World::registered(97, 0.0, Duration::from_millis(5));
+    // Alice's call is still dialing, on a socket of her old address, when the address goes.
+    let first = world.alice_dials_bob();
+    let moved: std::net::IpAddr = "127.0.0.9".parse().expect("ip");
+    alice_loses_her_media_address(&mut world, moved);
+    world.run_while(Duration::from_secs(5), |w| {
+        w.a.phone.call(first).map(|c| c.state) == Some(CallState::Connected)
+    });
+    world
+        .a
+        .phone
+        .command(world.now, api::Command::Hangup { call: first })
+        .expect("hang up");
+    world.run_until(world.now + Duration::from_secs(1));
+    // Its socket is not given back: the next call is offered on the new address.
+    world.alice_calls_bob();
+    let offered = offered_addresses(&world.a);
+    assert_eq!(
+        offered.last().map(String::as_str),
+        Some("127.0.0.9"),
+        "{offered:?}"
+    );
+}
