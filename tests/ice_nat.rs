@@ -107,6 +107,33 @@ impl Topology {
         topology
     }
 
+    /// The agent's host gets a second address, 192.0.2.11, which outlives the first (the
+    /// kernel would drop it with its primary otherwise).
+    fn second_agent_address(&self) {
+        let (agent, link) = (self.name("a"), format!("{}a0", self.prefix));
+        in_ns(
+            &agent,
+            &format!("sysctl -qw net.ipv4.conf.{link}.promote_secondaries=1"),
+        );
+        ip(&format!("-n {agent} addr add 192.0.2.11/24 dev {link}"));
+    }
+
+    /// The agent's first address, 192.0.2.10 (where its RTP is bound), leaves its host, as
+    /// when a laptop leaves a network; waits until `agent` has moved its call's media.
+    fn first_agent_address_goes(&self, agent: &Headless) {
+        let (ns, link) = (self.name("a"), format!("{}a0", self.prefix));
+        ip(&format!("-n {ns} addr del 192.0.2.10/24 dev {link}"));
+        ip(&format!("-n {ns} route replace default via 192.0.2.1"));
+        assert!(
+            wait_until(Duration::from_secs(15), || agent
+                .proc
+                .log_text()
+                .contains("moving the call's media")),
+            "{}",
+            agent.proc.log_text()
+        );
+    }
+
     /// NAT B lets in, unasked, only SIP to bob's port (as a PBX's port forward would): all
     /// else reaches bob only as the answer to what bob sent.
     fn let_sip_in(&self, port: u16) {
@@ -558,14 +585,8 @@ fn when_the_media_address_leaves_the_host_the_call_moves_to_another_and_goes_on(
     let dir = scratch("ice-nat-move");
     let topology = Topology::new("v", Nat::PortRestricted, false);
     let (agent_ns, wan) = (topology.name("a"), topology.name("w"));
-    let link = format!("{}a0", topology.prefix);
     // The agent's host has a second address, on which SIP runs; RTP is bound to the first.
-    // (The second outlives the first: the kernel would drop it with its primary otherwise.)
-    in_ns(
-        &agent_ns,
-        &format!("sysctl -qw net.ipv4.conf.{link}.promote_secondaries=1"),
-    );
-    ip(&format!("-n {agent_ns} addr add 192.0.2.11/24 dev {link}"));
+    topology.second_agent_address();
     let turn = coturn(&dir, &wan);
     let (bob, sip, _) = baresip_at(
         &dir,
@@ -588,18 +609,7 @@ fn when_the_media_address_leaves_the_host_the_call_moves_to_another_and_goes_on(
     flowing(&agent, &bob);
     // The address the call's RTP socket is bound to leaves the host (the laptop left that
     // network; DHCP gave it another).
-    ip(&format!("-n {agent_ns} addr del 192.0.2.10/24 dev {link}"));
-    ip(&format!(
-        "-n {agent_ns} route replace default via 192.0.2.1"
-    ));
-    assert!(
-        wait_until(Duration::from_secs(15), || agent
-            .proc
-            .log_text()
-            .contains("moving the call's media")),
-        "{}",
-        agent.proc.log_text()
-    );
+    topology.first_agent_address_goes(&agent);
     let moved = agent
         .proc
         .log_text()
@@ -639,12 +649,7 @@ fn without_ice_a_call_whose_media_address_leaves_the_host_re_offers_the_new_one(
     let dir = scratch("media-move-plain");
     let topology = Topology::new("q", Nat::PortRestricted, false);
     let (agent_ns, lan_ns) = (topology.name("a"), topology.name("n"));
-    let link = format!("{}a0", topology.prefix);
-    in_ns(
-        &agent_ns,
-        &format!("sysctl -qw net.ipv4.conf.{link}.promote_secondaries=1"),
-    );
-    ip(&format!("-n {agent_ns} addr add 192.0.2.11/24 dev {link}"));
+    topology.second_agent_address();
     // Bob on the agent's LAN, without ICE; he hangs up when no RTP has come for 5 s, so the
     // call still being up later says he hears the agent at its new address.
     let (bob, sip, _) = baresip_at(&dir, Some(&lan_ns), "192.0.2.1", "", "rtp_timeout 5");
@@ -653,15 +658,7 @@ fn without_ice_a_call_whose_media_address_leaves_the_host_re_offers_the_new_one(
     let (status, call) = call_bob(&agent, &format!("192.0.2.1:{sip}"));
     assert_eq!(status, 201, "{call}");
     flowing(&agent, &bob);
-    ip(&format!("-n {agent_ns} addr del 192.0.2.10/24 dev {link}"));
-    assert!(
-        wait_until(Duration::from_secs(15), || agent
-            .proc
-            .log_text()
-            .contains("moving the call's media")),
-        "{}",
-        agent.proc.log_text()
-    );
+    topology.first_agent_address_goes(&agent);
     // The re-INVITE offers the new address, and bob's RTP comes to it.
     assert!(
         wait_until(Duration::from_secs(5), || agent
