@@ -646,14 +646,13 @@ impl MediaSession {
         }
         if let Some(srtp) = self.srtp.as_mut() {
             let protected = if is_rtcp(&transmit.bytes) {
-                srtp.protect_rtcp(&transmit.bytes)
+                srtp.protect_rtcp_in_place(&mut transmit.bytes)
             } else {
-                srtp.protect_rtp(&transmit.bytes)
+                srtp.protect_rtp_in_place(&mut transmit.bytes)
             };
-            match protected {
-                Ok(bytes) => transmit.bytes = bytes,
+            if protected.is_err() {
                 // Never send in the clear what should have been encrypted.
-                Err(_) => return self.poll_stream_transmit(),
+                return self.poll_stream_transmit();
             }
         }
         Some(transmit)

@@ -264,10 +264,11 @@ fn keys_of_the_wrong_length_or_suite_are_refused() {
 
 #[test]
 fn a_packet_whose_header_runs_past_its_end_is_refused_not_a_panic() {
-    // What the srtp_unprotect fuzz target found (rtc-srtp slices by the header it parsed),
-    // and its version-2 cousins: CSRCs or an extension claimed beyond the packet.
+    // What the srtp_unprotect fuzz target found when rtc-srtp did the transform (it sliced by
+    // the header it parsed), and its version-2 cousins: CSRCs or an extension claimed beyond
+    // the packet.
     let found = include_bytes!("fuzz-crash-header-past-end.bin");
-    // A two-byte-header extension that fits as written but not as rtc-rtp re-encodes it.
+    // A header extension that fits as written (rtc-rtp re-encoded it longer): SRTP for us.
     let reencoded = include_bytes!("fuzz-crash-extension-reencoded.bin");
     let mut extension = vec![
         0x90, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 7, 0xbe, 0xde, 0xff, 0xff,
@@ -278,12 +279,154 @@ fn a_packet_whose_header_runs_past_its_end_is_refused_not_a_panic() {
     for suite in Suite::ALL {
         let key = |seed: u8| MasterKey::generate(suite, |b| b.fill(seed)).expect("key");
         let mut srtp = Srtp::new(&key(1), &key(2)).expect("srtp");
-        for packet in [&found[..], &reencoded[..], &extension, &csrcs] {
+        let mut peer = Srtp::new(&key(2), &key(1)).expect("peer");
+        let sent = srtp.protect_rtp(reencoded).expect("it fits");
+        assert_eq!(
+            peer.unprotect_rtp(&sent).as_deref(),
+            Ok(&reencoded[..]),
+            "{suite}"
+        );
+        for packet in [&found[..], &extension, &csrcs] {
             assert!(
                 matches!(srtp.protect_rtp(packet), Err(SrtpError::Malformed(_))),
                 "{suite}"
             );
             assert!(srtp.unprotect_rtp(packet).is_err(), "{suite}");
         }
+    }
+}
+
+/// rtc-srtp (webrtc-rs), keyed as `key` is, for the cross-check below.
+fn reference(key: &MasterKey) -> rtc_srtp::context::Context {
+    use rtc_srtp::option::{srtcp_replay_protection, srtp_replay_protection};
+    use rtc_srtp::protection_profile::ProtectionProfile;
+    let profile = match key.suite() {
+        Suite::AesCm128HmacSha1_80 => ProtectionProfile::Aes128CmHmacSha1_80,
+        Suite::AesCm128HmacSha1_32 => ProtectionProfile::Aes128CmHmacSha1_32,
+        Suite::AeadAes128Gcm => ProtectionProfile::AeadAes128Gcm,
+    };
+    let provider = rtc_crypto::default_provider().expect("ring");
+    rtc_srtp::context::Context::new(
+        key.key(),
+        key.salt(),
+        profile,
+        Some(srtp_replay_protection(128)),
+        Some(srtcp_replay_protection(128)),
+        provider.crypto(),
+    )
+    .expect("rtc-srtp context")
+}
+
+/// RTP with CSRCs and a header extension, for the cross-check.
+fn rtp_with_extension(seq: u16) -> Vec<u8> {
+    let mut packet = vec![0x92, 0x00];
+    packet.extend_from_slice(&seq.to_be_bytes());
+    packet.extend_from_slice(&(u32::from(seq) * 160).to_be_bytes());
+    packet.extend_from_slice(&0x1122_3344u32.to_be_bytes());
+    packet.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 2]);
+    packet.extend_from_slice(&[0xbe, 0xde, 0, 1, 0x10, 0xaa, 0, 0]);
+    packet.extend((0..33).map(|i| (i as u8) ^ (seq as u8)));
+    packet
+}
+
+#[test]
+fn every_suite_gives_what_rtc_srtp_gives_packet_for_packet_across_the_wrap() {
+    for suite in Suite::ALL {
+        let key = |seed: u8| {
+            MasterKey::generate(suite, |b| {
+                b.iter_mut()
+                    .enumerate()
+                    .for_each(|(i, x)| *x = seed.wrapping_mul(i as u8 + 1));
+            })
+            .expect("key")
+        };
+        let (ours_key, theirs_key) = (key(3), key(7));
+        let mut ours = Srtp::new(&ours_key, &theirs_key).expect("ours");
+        let mut same_keys = reference(&ours_key);
+        let mut peer_sends = reference(&theirs_key);
+        let mut peer_hears = reference(&ours_key);
+        // 600 packets from 65 300 on: the roll-over counter goes to 1 on both sides.
+        for n in 0..600u32 {
+            let seq = (65_300 + n) as u16;
+            let plain = if n % 7 == 0 {
+                rtp_with_extension(seq)
+            } else {
+                rtp(seq)
+            };
+            let sent = ours.protect_rtp(&plain).expect("protect");
+            let expected = same_keys.encrypt_rtp(&plain).expect("rtc-srtp protects");
+            assert_eq!(sent, expected.to_vec(), "{suite}: seq {seq} after {n}");
+            let heard = peer_hears.decrypt_rtp(&sent).expect("rtc-srtp unprotects");
+            assert_eq!(heard.to_vec(), plain, "{suite}");
+            let back = peer_sends.encrypt_rtp(&plain).expect("rtc-srtp protects");
+            assert_eq!(ours.unprotect_rtp(&back), Ok(plain.clone()), "{suite}: {n}");
+            if n % 50 == 0 {
+                let report = hex(RTCP);
+                let srtcp = ours.protect_rtcp(&report).expect("protect");
+                let expected = same_keys.encrypt_rtcp(&report).expect("rtc-srtp protects");
+                assert_eq!(srtcp, expected.to_vec(), "{suite}: SRTCP {n}");
+                let heard = peer_hears
+                    .decrypt_rtcp(&srtcp)
+                    .expect("rtc-srtp unprotects");
+                assert_eq!(heard.to_vec(), report, "{suite}");
+                let back = peer_sends.encrypt_rtcp(&report).expect("rtc-srtp protects");
+                assert_eq!(ours.unprotect_rtcp(&back), Ok(report), "{suite}");
+            }
+        }
+        assert_eq!(ours.stats(), SrtpStats::default(), "{suite}");
+    }
+}
+
+#[test]
+fn a_late_packet_from_before_the_wrap_is_heard_and_a_second_copy_is_not() {
+    for suite in Suite::ALL {
+        let (mut alice, mut bob) = pair(suite);
+        let before = alice.protect_rtp(&rtp(65_530)).expect("protect");
+        for seq in [65_531, 65_532, 65_533, 65_534, 65_535, 0, 1, 2] {
+            let sent = alice.protect_rtp(&rtp(seq)).expect("protect");
+            assert_eq!(bob.unprotect_rtp(&sent), Ok(rtp(seq)), "{suite}: {seq}");
+        }
+        // Late, across the wrap (roll-over counter 0 while the stream is at 1): still heard.
+        assert_eq!(bob.unprotect_rtp(&before), Ok(rtp(65_530)), "{suite}");
+        assert_eq!(
+            bob.unprotect_rtp(&before),
+            Err(SrtpError::Replayed),
+            "{suite}"
+        );
+        // Far older than the window: refused as a replay, and the stream goes on.
+        let ancient = alice.protect_rtp(&rtp(3)).expect("protect");
+        for seq in 4..200 {
+            let sent = alice.protect_rtp(&rtp(seq)).expect("protect");
+            assert!(bob.unprotect_rtp(&sent).is_ok(), "{suite}: {seq}");
+        }
+        assert_eq!(
+            bob.unprotect_rtp(&ancient),
+            Err(SrtpError::Replayed),
+            "{suite}"
+        );
+        let next = alice.protect_rtp(&rtp(200)).expect("protect");
+        assert_eq!(bob.unprotect_rtp(&next), Ok(rtp(200)), "{suite}");
+        assert_eq!(bob.stats().replayed, 2, "{suite}");
+    }
+}
+
+#[test]
+fn a_new_ssrc_is_heard_and_a_forged_one_leaves_no_state() {
+    for suite in Suite::ALL {
+        let (mut alice, mut bob) = pair(suite);
+        let stranger = MasterKey::generate(suite, |b| b.fill(0x5a)).expect("key");
+        let mut mallory = Srtp::new(&stranger, &stranger).expect("mallory");
+        for ssrc in 1..=6u32 {
+            let mut packet = rtp(10);
+            packet[8..12].copy_from_slice(&ssrc.to_be_bytes());
+            // A new SSRC keyed by someone else first: refused, and it leaves nothing behind
+            // that would make the genuine packet look replayed.
+            let forged = mallory.protect_rtp(&packet).expect("protect");
+            assert_eq!(bob.unprotect_rtp(&forged), Err(SrtpError::AuthFailed));
+            let sent = alice.protect_rtp(&packet).expect("protect");
+            assert_eq!(bob.unprotect_rtp(&sent), Ok(packet.clone()), "{suite}");
+            assert_eq!(bob.unprotect_rtp(&sent), Err(SrtpError::Replayed));
+        }
+        assert_eq!(bob.stats().auth_failures, 6, "{suite}");
     }
 }
