@@ -278,6 +278,10 @@ pub(crate) struct DtlsTransport {
     /// When the handshake must be done by (from the first use).
     deadline: Option<Instant>,
     done: bool,
+    /// Whether the endpoint may have datagrams queued: set by whatever feeds it, cleared when
+    /// it has none. A keyed call polls its transmits every 20 ms; asking rtc-dtls each time
+    /// reached into its state for nothing (cache misses per packet with hundreds of calls).
+    may_transmit: bool,
 }
 
 impl fmt::Debug for DtlsTransport {
@@ -320,6 +324,7 @@ impl DtlsTransport {
             peer: None,
             deadline: None,
             done: false,
+            may_transmit: false,
         })
     }
 
@@ -336,6 +341,7 @@ impl DtlsTransport {
             && let Some(remote) = remote
         {
             self.peer = Some(remote);
+            self.may_transmit = true;
             if let Err(e) = self
                 .endpoint
                 .connect(now, remote, self.config.clone(), None)
@@ -356,6 +362,7 @@ impl DtlsTransport {
             None => self.peer = Some(from),
             Some(_) => {}
         }
+        self.may_transmit = true;
         let events = match self.endpoint.read(now, from, None, BytesMut::from(bytes)) {
             Ok(events) => events,
             Err(e) if !self.done && e.to_string().contains("alert") => {
@@ -391,7 +398,10 @@ impl DtlsTransport {
                 .endpoint
                 .poll_timeout(&peer)
                 .is_some_and(|due| now >= due)
-            && let Err(e) = self.endpoint.handle_timeout(peer, now)
+            && let Err(e) = {
+                self.may_transmit = true;
+                self.endpoint.handle_timeout(peer, now)
+            }
         {
             // Only a flight retransmitted to exhaustion fails here.
             tracing::debug!(error = %e, "DTLS retransmissions exhausted");
@@ -406,9 +416,15 @@ impl DtlsTransport {
 
     /// The next DTLS datagram to send, and where.
     pub(crate) fn poll_transmit(&mut self) -> Option<(SocketAddr, Vec<u8>)> {
-        self.endpoint
+        if !self.may_transmit {
+            return None;
+        }
+        let next = self
+            .endpoint
             .poll_transmit()
-            .map(|t| (t.transport.peer_addr, t.message.to_vec()))
+            .map(|t| (t.transport.peer_addr, t.message.to_vec()));
+        self.may_transmit = next.is_some();
+        next
     }
 
     /// The completed handshake's keys, once the peer's certificate proves to be the signalled

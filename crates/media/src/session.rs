@@ -638,22 +638,11 @@ impl MediaSession {
                 rtcp_port: false,
             });
         }
-        let mut transmit = self.transmits.pop_front()?;
+        let transmit = self.transmits.pop_front()?;
         if self.failed || (self.dtls.is_some() && self.srtp.is_none()) {
             // Keyed by DTLS and not keyed yet: nothing goes out in the clear.
             self.transmits.clear();
             return None;
-        }
-        if let Some(srtp) = self.srtp.as_mut() {
-            let protected = if is_rtcp(&transmit.bytes) {
-                srtp.protect_rtcp_in_place(&mut transmit.bytes)
-            } else {
-                srtp.protect_rtp_in_place(&mut transmit.bytes)
-            };
-            if protected.is_err() {
-                // Never send in the clear what should have been encrypted.
-                return self.poll_stream_transmit();
-            }
         }
         Some(transmit)
     }
@@ -720,6 +709,9 @@ impl MediaSession {
     }
 
     fn handle_media_packet(&mut self, now: Instant, from: SocketAddr, bytes: &[u8]) {
+        if let Some(srtp) = &self.srtp {
+            srtp.prefetch_receive();
+        }
         if is_dtls(bytes) {
             match self.dtls.as_mut() {
                 Some(dtls) if !self.failed => {
@@ -742,7 +734,16 @@ impl MediaSession {
         if let Some(srtp) = self.srtp.as_mut() {
             // Only what authenticates is heard (and latched to): plain or forged RTP is not.
             match srtp.unprotect_rtp(bytes) {
-                Ok(plain) => self.handle_plain_rtp(now, from, &plain),
+                Ok(plain) => {
+                    if self.dtls.as_ref().is_some_and(DtlsTransport::done) {
+                        // The peer sends with the keys the handshake gave it, so its end of
+                        // the handshake is over too: nothing more will be asked of ours.
+                        // The association's state (rtc-dtls's connection, certificates,
+                        // handshake cache) is let go rather than held for the whole call.
+                        self.dtls = None;
+                    }
+                    self.handle_plain_rtp(now, from, &plain);
+                }
                 Err(_) => self.stats.ignored += 1,
             }
             return;
@@ -853,6 +854,9 @@ impl MediaSession {
     /// The sending half of a tick: encodes the captured frame (or the next DTMF event) and
     /// queues the RTP packet, and an RTCP report when one is due.
     pub fn send(&mut self, now: Instant, capture: &[i16]) {
+        if let Some(srtp) = &self.srtp {
+            srtp.prefetch_send();
+        }
         self.drive_ice(now);
         self.drive_dtls(now);
         if self.failed || (self.dtls.is_some() && self.srtp.is_none()) || self.ice_blocks() {
@@ -873,11 +877,7 @@ impl MediaSession {
             self.rtcp.sent(packet.len().saturating_sub(12));
             self.sent_since_report = true;
             self.stats.packets_sent += 1;
-            self.transmits.push_back(MediaTransmit {
-                to: remote,
-                bytes: packet,
-                rtcp_port: false,
-            });
+            self.queue_media(remote, packet, false);
         }
         self.report(now);
     }
@@ -1000,21 +1000,38 @@ impl MediaSession {
         let unix = self.unix(now);
         let sending = std::mem::take(&mut self.sent_since_report);
         let bytes = self.rtcp.report(now, unix, self.timestamp, sending);
+        self.queue_media(to, bytes, !self.agreed.rtcp_mux);
+    }
+
+    /// Queues an RTP or RTCP packet of ours, SRTP-protected there and then when the stream
+    /// is keyed (its state still in the cache from [`MediaSession::send`]'s prefetch);
+    /// nothing is queued in the clear that should have been encrypted.
+    fn queue_media(&mut self, to: SocketAddr, mut bytes: Vec<u8>, rtcp_port: bool) {
+        if self.dtls.is_some() && self.srtp.is_none() {
+            return;
+        }
+        if let Some(srtp) = self.srtp.as_mut() {
+            let protected = if is_rtcp(&bytes) {
+                srtp.protect_rtcp_in_place(&mut bytes)
+            } else {
+                srtp.protect_rtp_in_place(&mut bytes)
+            };
+            if protected.is_err() {
+                return;
+            }
+        }
         self.transmits.push_back(MediaTransmit {
             to,
             bytes,
-            rtcp_port: !self.agreed.rtcp_mux,
+            rtcp_port,
         });
     }
 
     /// RTCP BYE to send when the call ends.
     pub fn bye(&mut self) {
         if let Some(to) = self.remote_rtcp {
-            self.transmits.push_back(MediaTransmit {
-                to,
-                bytes: self.rtcp.bye(),
-                rtcp_port: !self.agreed.rtcp_mux,
-            });
+            let bye = self.rtcp.bye();
+            self.queue_media(to, bye, !self.agreed.rtcp_mux);
         }
     }
 

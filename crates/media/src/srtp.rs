@@ -260,6 +260,8 @@ pub struct SrtpStats {
 pub struct Srtp {
     suite: Suite,
     directions: Box<[Direction; 2]>,
+    /// What an RTP packet touches of a direction, from its start ([`Srtp::prefetch_send`]).
+    hot_len: usize,
     stats: SrtpStats,
 }
 
@@ -284,11 +286,26 @@ impl Srtp {
         if local.suite != remote.suite {
             return Err(SrtpError::SuiteMismatch(local.suite, remote.suite));
         }
+        let directions = Box::new([Direction::new(local)?, Direction::new(remote)?]);
         Ok(Self {
             suite: local.suite,
-            directions: Box::new([Direction::new(local)?, Direction::new(remote)?]),
+            hot_len: directions[SEND].hot_len(),
+            directions,
             stats: SrtpStats::default(),
         })
+    }
+
+    /// Asks the CPU for what protecting the next RTP packet will read, ahead of it: with a
+    /// few hundred calls up, a call's SRTP state has left the cache by its next packet, and
+    /// its lines asked for together cost about one miss, where read one after another each
+    /// costs its own. A hint only; call it some work before [`Srtp::protect_rtp_in_place`].
+    pub fn prefetch_send(&self) {
+        transform::prefetch(&self.directions[SEND], self.hot_len);
+    }
+
+    /// The same for the next packet to unprotect.
+    pub fn prefetch_receive(&self) {
+        transform::prefetch(&self.directions[RECEIVE], self.hot_len);
     }
 
     /// The suite in use.

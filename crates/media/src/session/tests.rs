@@ -383,6 +383,14 @@ fn a_dtls_keyed_stream_sends_nothing_until_the_handshake_then_carries_the_tone()
     let rms = (tail.iter().map(|&s| f64::from(s).powi(2)).sum::<f64>() / tail.len() as f64).sqrt();
     assert!(rms > 3000.0, "b decrypted a's tone (rms {rms})");
     assert_eq!(b.stats().srtp_auth_failures, 0);
+    // b has heard a's SRTP, so a's end of the handshake is over: b lets the association's
+    // state go, its keys (and the label) stay. a has heard no SRTP from b (run() passes
+    // b's DTLS only), so it keeps its end, in case b still asks for a flight again.
+    assert!(b.dtls.is_none());
+    assert!(a.dtls.is_some());
+    assert_eq!(b.encryption(), a.encryption());
+    let more = run(&mut a, &mut b, t0 + Duration::from_millis(2020), 50);
+    assert!(more.iter().any(|&s| s.abs() > 3000), "still heard after");
 }
 
 #[test]
