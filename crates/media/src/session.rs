@@ -733,8 +733,18 @@ impl MediaSession {
         }
         if let Some(srtp) = self.srtp.as_mut() {
             // Only what authenticates is heard (and latched to): plain or forged RTP is not.
-            match srtp.unprotect_rtp(bytes) {
-                Ok(plain) => {
+            // Decrypted on the stack: no allocation per packet (a jumbo one takes the heap).
+            let mut room = [0u8; 1500];
+            let mut heap = Vec::new();
+            let out = if bytes.len() <= room.len() {
+                &mut room[..]
+            } else {
+                heap.resize(bytes.len(), 0);
+                &mut heap[..]
+            };
+            match srtp.unprotect_rtp_into(bytes, out) {
+                Ok(len) => {
+                    let plain = &out[..len];
                     if self.dtls.as_ref().is_some_and(DtlsTransport::done) {
                         // The peer sends with the keys the handshake gave it, so its end of
                         // the handshake is over too: nothing more will be asked of ours.
@@ -742,7 +752,7 @@ impl MediaSession {
                         // handshake cache) is let go rather than held for the whole call.
                         self.dtls = None;
                     }
-                    self.handle_plain_rtp(now, from, &plain);
+                    self.handle_plain_rtp(now, from, plain);
                 }
                 Err(_) => self.stats.ignored += 1,
             }
@@ -1116,15 +1126,17 @@ impl MediaSession {
     }
 
     fn build(&mut self, pt: u8, marker: bool, timestamp: u32, payload: &[u8]) -> Option<Vec<u8>> {
-        let packet = RtpPacketBuilder::new()
+        let builder = RtpPacketBuilder::new()
             .payload_type(pt)
             .marked(marker)
             .ssrc(self.params.ssrc)
             .sequence(self.seq.into())
             .timestamp(timestamp)
-            .payload(payload)
-            .build()
-            .ok()?;
+            .payload(payload);
+        // Room for the SRTP tag, so protecting it in place does not move it.
+        let mut packet = Vec::with_capacity(builder.target_length() + 16);
+        packet.resize(builder.target_length(), 0);
+        builder.build_into(&mut packet).ok()?;
         self.seq = self.seq.wrapping_add(1);
         Some(packet)
     }

@@ -345,7 +345,23 @@ impl Srtp {
     /// # Errors
     /// [`SrtpError::AuthFailed`], [`SrtpError::Replayed`] or [`SrtpError::Malformed`].
     pub fn unprotect_rtp(&mut self, packet: &[u8]) -> Result<Vec<u8>, SrtpError> {
-        let result = self.directions[RECEIVE].unprotect_rtp(packet);
+        let mut plain = vec![0; packet.len()];
+        let len = self.unprotect_rtp_into(packet, &mut plain)?;
+        plain.truncate(len);
+        Ok(plain)
+    }
+
+    /// An SRTP packet checked and decrypted into `out` (at least as long as `packet`); how
+    /// long the RTP packet is. Failures are counted.
+    ///
+    /// # Errors
+    /// As [`Srtp::unprotect_rtp`]; [`SrtpError::Malformed`] when `out` is too short.
+    pub fn unprotect_rtp_into(
+        &mut self,
+        packet: &[u8],
+        out: &mut [u8],
+    ) -> Result<usize, SrtpError> {
+        let result = self.directions[RECEIVE].unprotect_rtp(packet, out);
         self.count(result)
     }
 
@@ -377,7 +393,7 @@ impl Srtp {
         self.count(result)
     }
 
-    fn count(&mut self, result: Result<Vec<u8>, SrtpError>) -> Result<Vec<u8>, SrtpError> {
+    fn count<T>(&mut self, result: Result<T, SrtpError>) -> Result<T, SrtpError> {
         match &result {
             Err(SrtpError::AuthFailed) => self.stats.auth_failures += 1,
             Err(SrtpError::Replayed) => self.stats.replayed += 1,

@@ -262,8 +262,13 @@ impl Direction {
         Ok(())
     }
 
-    /// Checks and decrypts an SRTP packet; what fails changes nothing.
-    pub(super) fn unprotect_rtp(&mut self, packet: &[u8]) -> Result<Vec<u8>, SrtpError> {
+    /// Checks and decrypts an SRTP packet into `out`; the RTP packet's length. What fails
+    /// changes nothing.
+    pub(super) fn unprotect_rtp(
+        &mut self,
+        packet: &[u8],
+        out: &mut [u8],
+    ) -> Result<usize, SrtpError> {
         let tag_len = self.rtp_tag();
         let header = rtp_header_len(packet, tag_len)?;
         let (ssrc, seq) = (be32(&packet[8..12]), be16(&packet[2..4]));
@@ -277,29 +282,29 @@ impl Direction {
             return Err(SrtpError::Replayed);
         }
         let end = packet.len() - tag_len;
-        let plain = match &self.keys {
+        let Some(out) = out.get_mut(..packet.len()) else {
+            return Err(SrtpError::Malformed("no room to decrypt into".to_owned()));
+        };
+        match &self.keys {
             Keys::Cm { rtp, .. } => {
                 let roc = ((index >> 16) as u32).to_be_bytes();
                 if !rtp.verify(&[&packet[..end], &roc], &packet[end..]) {
                     return Err(SrtpError::AuthFailed);
                 }
-                let mut plain = packet[..end].to_vec();
-                ctr_xor(&rtp.aes, rtp.iv(ssrc, index), &mut plain[header..]);
-                plain
+                out[..end].copy_from_slice(&packet[..end]);
+                ctr_xor(&rtp.aes, rtp.iv(ssrc, index), &mut out[header..end]);
             }
             Keys::Gcm { rtp, .. } => {
-                let mut plain = packet.to_vec();
-                let (head, body) = plain.split_at_mut(header);
+                out.copy_from_slice(packet);
+                let (head, body) = out.split_at_mut(header);
                 rtp.aead
                     .open_in_place(rtp.nonce(ssrc, index), Aad::from(&*head), body)
                     .map_err(|_| SrtpError::AuthFailed)?;
-                plain.truncate(end);
-                plain
             }
-        };
+        }
         let slot = known.unwrap_or_else(|| self.take_slot(Which::Rtp, stream));
         self.rtp[slot].accept(index);
-        Ok(plain)
+        Ok(end)
     }
 
     /// Encrypts an RTCP packet where it lies and appends the E flag, the SRTCP index and
