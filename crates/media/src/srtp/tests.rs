@@ -430,3 +430,28 @@ fn a_new_ssrc_is_heard_and_a_forged_one_leaves_no_state() {
         assert_eq!(bob.stats().auth_failures, 6, "{suite}");
     }
 }
+
+#[test]
+fn our_hmac_sha1_gives_rfc_2202s_digest_and_the_hmac_crates_for_any_split_of_its_input() {
+    use hmac::Mac as _;
+    // RFC 2202 test case 1: a 20-byte key, "Hi There".
+    let key = [0x0b; 20];
+    let expected = "b617318655057264e28bc0b6fb378c8ef146be00";
+    let digest = super::transform::Sha1Mac::new(&key).mac(&[b"Hi There"]);
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(hex, expected);
+    // Every length to three blocks and a half, in two parts split at every point (the SRTP
+    // packet and its roll-over counter are two), against the hmac crate.
+    let key: [u8; 20] = std::array::from_fn(|i| (i * 7 + 3) as u8);
+    let ours = super::transform::Sha1Mac::new(&key);
+    let data: Vec<u8> = (0..224u32).map(|i| (i * 31 + 5) as u8).collect();
+    for len in 0..data.len() {
+        let mut theirs = hmac::Hmac::<sha1::Sha1>::new_from_slice(&key).expect("key");
+        theirs.update(&data[..len]);
+        let theirs: [u8; 20] = theirs.finalize().into_bytes().into();
+        for split in [0, len / 3, len / 2, len.saturating_sub(4), len] {
+            let (a, b) = data[..len].split_at(split);
+            assert_eq!(ours.mac(&[a, b]), theirs, "{len} bytes split at {split}");
+        }
+    }
+}

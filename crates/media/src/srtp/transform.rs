@@ -11,12 +11,10 @@
 
 use aes::Aes128Enc;
 use aes::cipher::{BlockEncrypt as _, KeyInit as _};
-use hmac::Mac as _;
 use ring::aead::{AES_128_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
+use subtle::ConstantTimeEq as _;
 
 use super::{MasterKey, SrtpError, Suite};
-
-type HmacSha1 = hmac::Hmac<sha1::Sha1>;
 
 /// SSRCs a direction keeps an index and a replay window for; a fifth replaces the oldest.
 const STREAMS: usize = 4;
@@ -70,8 +68,7 @@ enum Keys {
 #[repr(C)]
 struct CmKeys {
     salt: [u8; 14],
-    /// Keyed once; each packet clones it.
-    mac: HmacSha1,
+    mac: Sha1Mac,
     /// AES-NI's round keys lead it (the software fallback's follow, not touched).
     aes: Aes128Enc,
 }
@@ -186,8 +183,7 @@ impl Direction {
                     let keys = CmKeys {
                         aes: Aes128Enc::new(&session.into()),
                         salt: session_salt,
-                        mac: <HmacSha1 as hmac::Mac>::new_from_slice(&auth)
-                            .map_err(|_| SrtpError::Malformed("HMAC refused the key".to_owned()))?,
+                        mac: Sha1Mac::new(&auth),
                     };
                     session.fill(0);
                     auth.fill(0);
@@ -449,21 +445,108 @@ impl CmKeys {
     }
 
     fn tag(&self, parts: &[&[u8]]) -> [u8; 20] {
-        let mut mac = self.mac.clone();
-        for part in parts {
-            mac.update(part);
-        }
-        mac.finalize().into_bytes().into()
+        self.mac.mac(parts)
     }
 
     /// Whether `tag` is the leading bytes of the HMAC of `parts`, compared in constant time.
     fn verify(&self, parts: &[&[u8]], tag: &[u8]) -> bool {
-        let mut mac = self.mac.clone();
-        for part in parts {
-            mac.update(part);
-        }
-        mac.verify_truncated_left(tag).is_ok()
+        let mac = self.mac.mac(parts);
+        mac.get(..tag.len())
+            .is_some_and(|mac| bool::from(mac.ct_eq(tag)))
     }
+}
+
+/// SHA-1's initial hash value (FIPS 180-4 §5.3.1).
+const SHA1_START: [u32; 5] = [
+    0x6745_2301,
+    0xEFCD_AB89,
+    0x98BA_DCFE,
+    0x1032_5476,
+    0xC3D2_E1F0,
+];
+
+/// HMAC-SHA1 (RFC 2104) on the sha1 crate's compression function (SHA-NI where the CPU has
+/// it): the key's inner and outer pad blocks are compressed once, when keyed; a packet then
+/// costs its own blocks, compressed where they lie, and one block each for the two paddings.
+/// The hmac crate's wrapper did the same through a copied block buffer and cloned state:
+/// `call_cpu`'s protect + unprotect of a G.711 packet went from 511 to 476 ns.
+#[derive(Clone, Copy)]
+pub(super) struct Sha1Mac {
+    inner: [u32; 5],
+    outer: [u32; 5],
+}
+
+impl Sha1Mac {
+    pub(super) fn new(key: &[u8; 20]) -> Self {
+        let pad = |byte: u8| {
+            let mut block = [byte; 64];
+            xor(&mut block, key);
+            let mut state = SHA1_START;
+            compress(&mut state, &block);
+            state
+        };
+        Self {
+            inner: pad(0x36),
+            outer: pad(0x5c),
+        }
+    }
+
+    /// The HMAC of `parts` one after another.
+    pub(super) fn mac(&self, parts: &[&[u8]]) -> [u8; 20] {
+        let mut state = self.inner;
+        let mut block = [0u8; 64];
+        let mut fill = 0;
+        // The inner pad's block counts in the length.
+        let mut total = 64u64;
+        for part in parts {
+            total += part.len() as u64;
+            let mut rest = *part;
+            if fill > 0 {
+                let take = rest.len().min(64 - fill);
+                block[fill..fill + take].copy_from_slice(&rest[..take]);
+                fill += take;
+                rest = &rest[take..];
+                if fill < 64 {
+                    continue;
+                }
+                compress(&mut state, &block);
+            }
+            let mut chunks = rest.chunks_exact(64);
+            for whole in &mut chunks {
+                compress(&mut state, whole);
+            }
+            let tail = chunks.remainder();
+            block[..tail.len()].copy_from_slice(tail);
+            fill = tail.len();
+        }
+        let inner = finish(state, &mut block, fill, total);
+        let mut block = [0u8; 64];
+        block[..20].copy_from_slice(&inner);
+        finish(self.outer, &mut block, 20, 64 + 20)
+    }
+}
+
+/// SHA-1's padding after the `fill` bytes in `block`, `total` bytes hashed in all; the
+/// digest.
+fn finish(mut state: [u32; 5], block: &mut [u8; 64], fill: usize, total: u64) -> [u8; 20] {
+    block[fill] = 0x80;
+    block[fill + 1..].fill(0);
+    if fill >= 56 {
+        compress(&mut state, block);
+        block.fill(0);
+    }
+    block[56..].copy_from_slice(&(total * 8).to_be_bytes());
+    compress(&mut state, block);
+    let mut digest = [0u8; 20];
+    for (bytes, word) in digest.chunks_exact_mut(4).zip(state) {
+        bytes.copy_from_slice(&word.to_be_bytes());
+    }
+    digest
+}
+
+/// One 64-byte block into `state`.
+fn compress(state: &mut [u32; 5], block: &[u8]) {
+    sha1::compress(state, std::slice::from_ref(block.into()));
 }
 
 impl GcmKeys {
@@ -508,9 +591,15 @@ fn ctr_xor(aes: &Aes128Enc, iv: [u8; 16], data: &mut [u8]) {
             counter = counter.wrapping_add(1);
         }
         aes.encrypt_blocks(&mut blocks[..count]);
-        let keystream = blocks[..count].iter().flat_map(|b| b.iter());
-        for (byte, key) in chunk.iter_mut().zip(keystream) {
-            *byte ^= key;
+        // A block's 16 bytes XORed as one word: byte by byte, the XOR cost more than the AES.
+        for (bytes, key) in chunk.chunks_mut(16).zip(&blocks) {
+            match <&mut [u8; 16]>::try_from(&mut *bytes) {
+                Ok(whole) => {
+                    let key: [u8; 16] = (*key).into();
+                    *whole = (u128::from_ne_bytes(*whole) ^ u128::from_ne_bytes(key)).to_ne_bytes();
+                }
+                Err(_) => xor(bytes, key),
+            }
         }
     }
 }
