@@ -455,3 +455,50 @@ fn our_hmac_sha1_gives_rfc_2202s_digest_and_the_hmac_crates_for_any_split_of_its
         }
     }
 }
+
+#[test]
+fn srtcp_from_new_ssrcs_does_not_change_which_rtp_stream_a_fifth_ssrc_replaces() {
+    for suite in Suite::ALL {
+        let (mut alice, mut bob) = pair(suite);
+        let with_ssrc = |mut packet: Vec<u8>, ssrc: u32| {
+            packet[8..12].copy_from_slice(&ssrc.to_be_bytes());
+            packet
+        };
+        let sent = alice.protect_rtp(&with_ssrc(rtp(1), 1)).expect("protect");
+        assert!(bob.unprotect_rtp(&sent).is_ok(), "{suite}");
+        // Stream 2 crosses the sequence wrap: its roll-over counter is 1 on both sides.
+        for seq in [65_530u16, 65_535, 0, 5] {
+            let sent = alice.protect_rtp(&with_ssrc(rtp(seq), 2)).expect("protect");
+            assert!(bob.unprotect_rtp(&sent).is_ok(), "{suite}: seq {seq}");
+        }
+        for ssrc in [3, 4] {
+            let sent = alice
+                .protect_rtp(&with_ssrc(rtp(1), ssrc))
+                .expect("protect");
+            assert!(bob.unprotect_rtp(&sent).is_ok(), "{suite}: ssrc {ssrc}");
+        }
+        // SRTCP from five SSRCs: its fifth replaces one of SRTCP's slots, none of RTP's.
+        for ssrc in 10..15u32 {
+            let mut report = vec![0x80, 200, 0, 6];
+            report.extend_from_slice(&ssrc.to_be_bytes());
+            report.resize(28, 0);
+            let sent = alice.protect_rtcp(&report).expect("protect");
+            assert_eq!(bob.unprotect_rtcp(&sent), Ok(report), "{suite}");
+        }
+        // A fifth RTP SSRC replaces the first stream on both sides (stream 1's slot)...
+        let sent = alice.protect_rtp(&with_ssrc(rtp(1), 5)).expect("protect");
+        assert!(bob.unprotect_rtp(&sent).is_ok(), "{suite}");
+        // ...so stream 2 goes on past its wrap (had bob replaced it instead, he would guess a
+        // roll-over counter of 0 and refuse it), and stream 1, replaced on both, starts over.
+        for (ssrc, seq) in [(2, 6), (3, 2), (4, 2), (1, 2)] {
+            let sent = alice
+                .protect_rtp(&with_ssrc(rtp(seq), ssrc))
+                .expect("protect");
+            assert!(
+                bob.unprotect_rtp(&sent).is_ok(),
+                "{suite}: ssrc {ssrc} after the fifth"
+            );
+        }
+        assert_eq!(bob.stats().auth_failures, 0, "{suite}");
+    }
+}

@@ -44,7 +44,10 @@ pub(super) struct Direction {
     keys: Keys,
     rtcp: [Stream; STREAMS],
     /// The slot the next new SSRC takes when all are used.
-    oldest: usize,
+    /// One for RTP's slots and one for SRTCP's: shared, SRTCP arriving from a new SSRC moved
+    /// which RTP stream the next new one replaced (a sender and its receiver then disagreed
+    /// on a stream's roll-over counter; the fuzzer found it).
+    oldest: [usize; 2],
     /// The last SRTCP index sent.
     rtcp_sent: u32,
 }
@@ -200,7 +203,7 @@ impl Direction {
             keys,
             rtp: [Stream::default(); STREAMS],
             rtcp: [Stream::default(); STREAMS],
-            oldest: 0,
+            oldest: [0; 2],
             rtcp_sent: 0,
         })
     }
@@ -410,13 +413,13 @@ impl Direction {
 
     /// A slot for a new SSRC: a free one, else the one taken longest ago.
     fn take_slot(&mut self, which: Which, stream: Stream) -> usize {
-        let streams = match which {
-            Which::Rtp => &mut self.rtp,
-            Which::Rtcp => &mut self.rtcp,
+        let (streams, oldest) = match which {
+            Which::Rtp => (&mut self.rtp, &mut self.oldest[0]),
+            Which::Rtcp => (&mut self.rtcp, &mut self.oldest[1]),
         };
         let slot = streams.iter().position(|s| !s.used).unwrap_or_else(|| {
-            let slot = self.oldest;
-            self.oldest = (self.oldest + 1) % STREAMS;
+            let slot = *oldest;
+            *oldest = (*oldest + 1) % STREAMS;
             slot
         });
         streams[slot] = stream;
