@@ -502,3 +502,53 @@ fn srtcp_from_new_ssrcs_does_not_change_which_rtp_stream_a_fifth_ssrc_replaces()
         assert_eq!(bob.stats().auth_failures, 0, "{suite}");
     }
 }
+
+#[test]
+fn aes_cm_gives_rfc_3711_appendix_b2s_keystream() {
+    use aes::cipher::KeyInit as _;
+    // B.2: session key 2B7E…4F3C, salt F0…FD shifted in, SSRC 0, index 0; the keystream's
+    // first and last three blocks of the 65 282 (counter 0000 to FF01).
+    let aes =
+        aes::Aes128Enc::new_from_slice(&hex("2B7E151628AED2A6ABF7158809CF4F3C")).expect("key");
+    let iv: [u8; 16] = hex("F0F1F2F3F4F5F6F7F8F9FAFBFCFD0000")
+        .try_into()
+        .expect("iv");
+    let mut keystream = vec![0u8; 65_282 * 16];
+    super::transform::ctr_xor(&aes, iv, &mut keystream);
+    let block = |n: usize| keystream[n * 16..n * 16 + 16].to_vec();
+    assert_eq!(block(0), hex("E03EAD0935C95E80E166B16DD92B4EB4"));
+    assert_eq!(block(1), hex("D23513162B02D0F72A43A2FE4A5F97AB"));
+    assert_eq!(block(2), hex("41E95B3BB0A2E8DD477901E4FCA894C0"));
+    assert_eq!(block(0xFEFF), hex("EC8CDF7398607CB0F2D21675EA9EA1E4"));
+    assert_eq!(block(0xFF00), hex("362B7C3C6773516318A077D7FC5073AE"));
+    assert_eq!(block(0xFF01), hex("6A2CC3787889374FBEB4C81B17BA6C44"));
+}
+
+#[test]
+fn key_derivation_gives_rfc_3711_appendix_b3s_session_keys() {
+    use aes::cipher::KeyInit as _;
+    let master =
+        aes::Aes128Enc::new_from_slice(&hex("E1F97A0D3E018BE0D64FA32C06DE4139")).expect("key");
+    let salt = hex("0EC675AD498AFEEBB6960B3AABE6");
+    let derive = |label: u8, len: usize| {
+        let mut out = vec![0u8; len];
+        super::transform::derive(&master, &salt, label, &mut out);
+        out
+    };
+    assert_eq!(
+        derive(0, 16),
+        hex("C61E7A93744F39EE10734AFE3FF7A087"),
+        "cipher key"
+    );
+    assert_eq!(
+        derive(2, 14),
+        hex("30CBBC08863D8C85D49DB34A9AE1"),
+        "cipher salt"
+    );
+    // The RFC prints 94 bytes of the auth keystream; HMAC-SHA1 keys take the first 20.
+    assert_eq!(
+        derive(1, 20),
+        hex("CEBE321F6FF7716B6FD4AB49AF256A156D38BAA4"),
+        "auth key"
+    );
+}

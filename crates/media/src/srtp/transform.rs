@@ -574,7 +574,7 @@ fn rtcp_aad(head: &[u8], flagged: [u8; 4]) -> [u8; 12] {
 
 /// The AES-CM key derivation of RFC 3711 §4.3.1 (rate 0): the salt with the label at byte
 /// 7, as a counter's start, its keystream the session key, salt or auth key.
-fn derive(master: &Aes128Enc, salt: &[u8], label: u8, out: &mut [u8]) {
+pub(super) fn derive(master: &Aes128Enc, salt: &[u8], label: u8, out: &mut [u8]) {
     let mut iv = [0u8; 16];
     iv[..salt.len()].copy_from_slice(salt);
     iv[7] ^= label;
@@ -584,7 +584,7 @@ fn derive(master: &Aes128Enc, salt: &[u8], label: u8, out: &mut [u8]) {
 
 /// AES in counter mode from `iv` (the block counter in its low bits), XORed over `data`;
 /// 16 blocks at a time, so AES-NI works them side by side.
-fn ctr_xor(aes: &Aes128Enc, iv: [u8; 16], data: &mut [u8]) {
+pub(super) fn ctr_xor(aes: &Aes128Enc, iv: [u8; 16], data: &mut [u8]) {
     let mut counter = u128::from_be_bytes(iv);
     for chunk in data.chunks_mut(16 * 16) {
         let count = chunk.len().div_ceil(16);
