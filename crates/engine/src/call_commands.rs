@@ -275,13 +275,17 @@ impl Calls {
         cx.timers.clear(TimerId::AutoAnswer(id));
         let leg = call.leg;
         // Call waiting: taking this call puts the one being talked on on hold.
-        let talking: Vec<CallId> = self
-            .calls
-            .values()
-            .filter(|c| call_waiting && c.id != id)
-            .filter(|c| c.state() == CallState::Connected && c.conference.is_none())
-            .map(|c| c.id)
-            .collect();
+        let talking: Vec<CallId> = if call_waiting {
+            self.live_ids()
+                .into_iter()
+                .filter(|&c| c != id)
+                .filter_map(|c| self.calls.get(&c))
+                .filter(|c| c.state() == CallState::Connected && c.conference.is_none())
+                .map(|c| c.id)
+                .collect()
+        } else {
+            Vec::new()
+        };
         for other in talking {
             if let Err(e) = self.hold(cx, other, true) {
                 debug!(call = %other, error = %e, "cannot hold for call waiting");

@@ -64,6 +64,9 @@ pub(crate) struct Calls {
     /// Calls not yet ended: what the per-input and per-frame walks go over (the ended ones
     /// kept for the views would otherwise be most of a lab's calls).
     live: BTreeSet<CallId>,
+    /// Calls that came in ringing and may still be (those no longer ringing are dropped as
+    /// the limit is checked): the count `max_ringing` needs, without walking every call.
+    ringing: BTreeSet<CallId>,
     next_call: u64,
     pub(crate) free_ports: Vec<SocketAddr>,
     /// Calls whose media socket's address left the host, waiting for a socket on the address
@@ -189,6 +192,7 @@ impl Calls {
             by_media: HashMap::new(),
             ended: VecDeque::new(),
             live: BTreeSet::new(),
+            ringing: BTreeSet::new(),
             next_call: 1,
             free_ports: Vec::new(),
             moving: VecDeque::new(),
@@ -689,7 +693,7 @@ impl Calls {
     }
 
     /// Whether one more incoming call is over a limit: why, for the log, when it is.
-    pub(crate) fn over_limit(&self) -> Option<String> {
+    pub(crate) fn over_limit(&mut self) -> Option<String> {
         let calls = self.live.len();
         if calls >= self.limits.max_calls {
             return Some(format!("{calls} calls in progress (max_calls)"));
@@ -698,12 +702,13 @@ impl Calls {
             // Fewer calls than may ring: no need to count the ringing ones.
             return None;
         }
-        let ringing = self
-            .live
-            .iter()
-            .filter_map(|id| self.calls.get(id))
-            .filter(|c| c.state() == CallState::Ringing)
-            .count();
+        let calls = &self.calls;
+        self.ringing.retain(|id| {
+            calls
+                .get(id)
+                .is_some_and(|c| c.state() == CallState::Ringing)
+        });
+        let ringing = self.ringing.len();
         (ringing >= self.limits.max_ringing)
             .then(|| format!("{ringing} calls ringing (max_ringing)"))
     }
@@ -723,6 +728,9 @@ impl Calls {
         if call.state() != CallState::Ended {
             self.live.insert(call.id);
         }
+        if call.state() == CallState::Ringing {
+            self.ringing.insert(call.id);
+        }
         self.calls.insert(call.id, call);
     }
 
@@ -740,6 +748,7 @@ impl Calls {
         call.conference = None;
         let why = reason.clone();
         self.live.remove(&id);
+        self.ringing.remove(&id);
         let (local, talk) = match call.end(reason) {
             Phase::Dialing { local, .. } => (Some(local), None),
             Phase::Connected(talk) | Phase::Held(talk) | Phase::Early { talk, .. } => {

@@ -31,18 +31,27 @@ impl Mixer {
         now: Instant,
         out: &mut VecDeque<Output>,
     ) {
-        // Everyone's audio first: what each call captured and what it heard.
+        // One pass: each call's audio in and out, and what it sends — except the members of a
+        // local conference, who send after the mix, once every member's audio is in.
+        let mut members: Vec<(CallId, u64, u32)> = Vec::new();
         for id in live {
             let Some(call) = calls.get_mut(id) else {
                 continue;
             };
             let held = call.state() == CallState::Held;
-            let (id, muted) = (call.id, call.muted);
+            let connected = call.state() == CallState::Connected;
+            let (id, muted, conference) = (call.id, call.muted, call.conference);
             let recording = call.recording.as_ref().map(|r| r.paused);
             let Some(talk) = call.live_mut() else {
                 continue;
             };
-            let (Some(media), Some(audio)) = (talk.media.as_mut(), talk.audio.as_mut()) else {
+            let Some(media) = talk.media.as_mut() else {
+                continue;
+            };
+            let Some(audio) = talk.audio.as_mut() else {
+                // Its audio waits for the DTLS keys; the handshake goes on meanwhile.
+                media.drive(now);
+                drain_media(media, talk.local.addr, out);
                 continue;
             };
             let frame = media.frame_samples();
@@ -73,44 +82,40 @@ impl Mixer {
                     },
                 }));
             }
-        }
-        self.mix_conferences(calls, live);
-        for id in live {
-            let Some(call) = calls.get_mut(id) else {
+            if let (Some(group), true) = (conference, connected) {
+                members.push((id, group, media.codec().sample_rate()));
                 continue;
-            };
-            let Some(talk) = call.live_mut() else {
-                continue;
-            };
-            let Some(media) = talk.media.as_mut() else {
-                continue;
-            };
-            if talk.audio.is_some() {
-                media.send(now, &talk.captured);
-            } else {
-                // Its audio waits for the DTLS keys; the handshake goes on meanwhile.
-                media.drive(now);
             }
+            media.send(now, &talk.captured);
             drain_media(media, talk.local.addr, out);
+        }
+        self.mix_conferences(calls, &members);
+        for (id, ..) in members {
+            let Some(talk) = calls.get_mut(&id).and_then(Call::live_mut) else {
+                continue;
+            };
+            if let Some(media) = talk.media.as_mut() {
+                media.send(now, &talk.captured);
+                drain_media(media, talk.local.addr, out);
+            }
         }
     }
 
     /// The local conference, N-1: every member also sends what the other members said (the
     /// agent's own audio is already in what it captured), at its own rate.
-    fn mix_conferences(&mut self, calls: &mut BTreeMap<CallId, Call>, live: &BTreeSet<CallId>) {
-        let members: Vec<(CallId, u64, u32)> = live
-            .iter()
-            .filter_map(|id| calls.get(id))
-            .filter(|c| c.state() == CallState::Connected)
-            .filter(|c| c.talk().is_some_and(|t| t.audio.is_some()))
-            .filter_map(|c| Some((c.id, c.conference?, c.media()?.codec().sample_rate())))
-            .collect();
+    /// `members`: (call, conference, audio rate) of the connected calls with audio in a
+    /// conference.
+    fn mix_conferences(
+        &mut self,
+        calls: &mut BTreeMap<CallId, Call>,
+        members: &[(CallId, u64, u32)],
+    ) {
         if members.len() < 2 {
             self.resamplers.clear();
             return;
         }
-        for &(id, group, rate) in &members {
-            for &(other, other_group, other_rate) in &members {
+        for &(id, group, rate) in members {
+            for &(other, other_group, other_rate) in members {
                 if other == id || other_group != group {
                     continue;
                 }

@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::harness::Host;
+use crate::harness::{Ask, Host};
 use api::CallState;
 use engine::{Input, Output};
 use sip::{Dest, Transport};
@@ -192,6 +192,45 @@ fn ringing_calls_beyond_max_ringing_are_refused_busy_and_leave_nothing() {
     assert_eq!((ringing, busy), (2, 2), "{lines:?}");
     assert_eq!(host.phone.calls().len(), 2);
     assert_eq!(host.phone.interactions().len(), 2);
+}
+
+#[test]
+fn a_ringing_call_answered_or_ended_frees_its_place_among_the_ringing() {
+    let now = Instant::now();
+    let mut host = limited(8, 2, now);
+    let lines = ring(&mut host, now, 2);
+    assert_eq!(count_lines(&lines, " 180 "), 2, "{lines:?}");
+    let ringing: Vec<_> = host.phone.calls().iter().map(|c| c.id).collect();
+    host.phone
+        .command(now, api::Command::Answer { call: ringing[0] })
+        .expect("answer");
+    host.phone
+        .command(now, api::Command::Hangup { call: ringing[1] })
+        .expect("reject");
+    let _ = sent(&mut host);
+    // Two places free again: the next two ring, the one after is busy.
+    let lines = ring_numbered(&mut host, now, 2..5);
+    assert_eq!(
+        (count_lines(&lines, " 180 "), count_lines(&lines, " 486 ")),
+        (2, 1),
+        "{lines:?}"
+    );
+}
+
+fn count_lines(lines: &[String], status: &str) -> usize {
+    lines.iter().filter(|l| l.contains(status)).count()
+}
+
+/// As [`ring`], with the INVITEs numbered `numbers`.
+fn ring_numbered(host: &mut Host, now: Instant, numbers: std::ops::Range<u16>) -> Vec<String> {
+    for n in numbers {
+        host.phone.handle_input(Input::Sip {
+            now,
+            source: source(40_000 + n),
+            bytes: &invite(n),
+        });
+    }
+    sent(host)
 }
 
 #[test]

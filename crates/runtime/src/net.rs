@@ -76,17 +76,48 @@ pub(crate) fn spawn_sip_udp(socket: Arc<UdpSocket>, tx: NetTx) {
     });
 }
 
+/// A call's RTP (or RTCP) socket. It is watched for reading only: a call sends 50 datagrams a
+/// second straight to the kernel ([`send_media`]), and a socket registered for writing too (as
+/// tokio's `UdpSocket` is) would come back from epoll as writable after every one of them —
+/// the kernel wakes the socket's watchers as each datagram's buffer is freed.
+pub(crate) type MediaSocket = tokio::io::unix::AsyncFd<std::net::UdpSocket>;
+
+/// Watches a bound, non-blocking socket for datagrams to read.
+pub(crate) fn media_socket(socket: std::net::UdpSocket) -> std::io::Result<MediaSocket> {
+    // SAFETY: the AsyncFd owns the std socket, which owns its descriptor: it stays open, and
+    // as_raw_fd returns that same one, until the AsyncFd is dropped.
+    unsafe { MediaSocket::register_with_interest(socket, tokio::io::Interest::READABLE) }
+        .map_err(|e| e.into_parts().1)
+}
+
+/// Sends one datagram on a media socket; one the kernel cannot take now is dropped, as the
+/// network would drop it (nothing waits to write on a media socket).
+pub(crate) fn send_media(
+    socket: &MediaSocket,
+    bytes: &[u8],
+    to: SocketAddr,
+) -> std::io::Result<usize> {
+    socket.get_ref().send_to(bytes, to)
+}
+
 /// Reads an RTP socket forever.
 pub(crate) fn spawn_rtp(
-    socket: Arc<UdpSocket>,
+    socket: Arc<MediaSocket>,
     local: SocketAddr,
     tx: NetTx,
 ) -> tokio::task::AbortHandle {
     tokio::spawn(async move {
         let mut buf = vec![0u8; 2048];
         loop {
-            match socket.recv_from(&mut buf).await {
-                Ok((n, from)) => {
+            let mut ready = match socket.readable().await {
+                Ok(ready) => ready,
+                Err(e) => {
+                    warn!(%local, error = %e, "rtp socket cannot be watched");
+                    return;
+                }
+            };
+            match ready.try_io(|socket| socket.get_ref().recv_from(&mut buf)) {
+                Ok(Ok((n, from))) => {
                     let event = NetEvent::Rtp {
                         local,
                         from,
@@ -96,7 +127,10 @@ pub(crate) fn spawn_rtp(
                         return;
                     }
                 }
-                Err(e) => debug!(error = %e, "rtp receive error"),
+                // ICMP port unreachable surfaces here on Linux; it is not fatal.
+                Ok(Err(e)) => debug!(error = %e, "rtp receive error"),
+                // Nothing after all: readiness was cleared; wait again.
+                Err(_would_block) => {}
             }
         }
     })
