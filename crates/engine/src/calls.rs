@@ -613,14 +613,9 @@ impl Calls {
         let mut catch_up = 0;
         while tick <= now {
             self.record_always(cx);
-            self.mixer.tick(&mut self.calls, &self.live, cx.now, cx.out);
-            let noticed: Vec<CallId> = self
-                .live
-                .iter()
-                .filter_map(|c| self.calls.get(c))
-                .filter(|c| c.media().is_some_and(MediaSession::has_events))
-                .map(|c| c.id)
-                .collect();
+            let mut noticed = Vec::new();
+            self.mixer
+                .tick(&mut self.calls, &self.live, cx.now, cx.out, &mut noticed);
             for id in noticed {
                 self.media_events(cx, id);
             }

@@ -23,13 +23,15 @@ pub(crate) struct Mixer {
 }
 
 impl Mixer {
-    /// One frame for every live call with media and audio; datagrams go to `out`.
+    /// One frame for every live call with media and audio; datagrams go to `out`, and the
+    /// calls whose media then has events to hand over to `noticed`.
     pub(crate) fn tick(
         &mut self,
         calls: &mut BTreeMap<CallId, Call>,
         live: &BTreeSet<CallId>,
         now: Instant,
         out: &mut VecDeque<Output>,
+        noticed: &mut Vec<CallId>,
     ) {
         // One pass: each call's audio in and out, and what it sends — except the members of a
         // local conference, who send after the mix, once every member's audio is in.
@@ -52,6 +54,9 @@ impl Mixer {
                 // Its audio waits for the DTLS keys; the handshake goes on meanwhile.
                 media.drive(now);
                 drain_media(media, talk.local.addr, out);
+                if media.has_events() {
+                    noticed.push(id);
+                }
                 continue;
             };
             let frame = media.frame_samples();
@@ -88,6 +93,9 @@ impl Mixer {
             }
             media.send(now, &talk.captured);
             drain_media(media, talk.local.addr, out);
+            if media.has_events() {
+                noticed.push(id);
+            }
         }
         self.mix_conferences(calls, &members);
         for (id, ..) in members {
@@ -97,6 +105,9 @@ impl Mixer {
             if let Some(media) = talk.media.as_mut() {
                 media.send(now, &talk.captured);
                 drain_media(media, talk.local.addr, out);
+                if media.has_events() {
+                    noticed.push(id);
+                }
             }
         }
     }
