@@ -77,14 +77,15 @@ impl Sqlite {
     /// search text before version 6, the number key before version 7).
     fn fill_derived(&mut self, name: &str) -> Result<(), StoreError> {
         let tx = self.connection.transaction()?;
-        let rows: Vec<(i64, String)> = tx
+        let rows: Vec<(i64, String, Option<String>)> = tx
             .prepare(
-                "SELECT id, document FROM interactions
+                "SELECT id, document, search_text FROM interactions
                  WHERE search_text IS NULL OR number_key IS NULL",
             )?
-            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?
             .collect::<Result<_, _>>()?;
-        for (id, document) in rows {
+        let mut texts = Vec::new();
+        for (id, document, old) in rows {
             let interaction: Interaction =
                 Interaction::from_stored(&document).map_err(|e| StoreError::Unusable {
                     path: name.to_owned(),
@@ -95,7 +96,9 @@ impl Sqlite {
                 "UPDATE interactions SET search_text = ?2, number_key = ?3 WHERE id = ?1",
                 params![id, columns.search_text, columns.number_key],
             )?;
+            texts.extend(TextChange::of(id, old, columns.search_text));
         }
+        index_text(&tx, &texts)?;
         tx.commit()?;
         Ok(())
     }
@@ -160,12 +163,16 @@ impl Backend for Sqlite {
     ) -> Result<Vec<OutboxItem>, StoreError> {
         let tx = self.connection.transaction()?;
         let mut items = Vec::new();
+        let mut texts = Vec::new();
         for (interaction, event) in changes {
-            let document = save_on(&tx, interaction)?;
+            let document = save_on(&tx, interaction, &mut texts)?;
             if let Some(event) = event {
                 items.push(enqueue_on(&tx, interaction.id, event, document)?);
             }
         }
+        // Last: once the text index is written in a transaction, every later statement that
+        // opens a savepoint makes FTS5 flush its pending terms to a new segment.
+        index_text(&tx, &texts)?;
         tx.commit()?;
         Ok(items)
     }
@@ -395,9 +402,20 @@ fn enqueue_on(
     })
 }
 
-/// Writes an interaction; returns the JSON document it stored.
-fn save_on(connection: &Connection, interaction: &Interaction) -> Result<String, StoreError> {
+/// Writes an interaction; returns the JSON document it stored. A change of its search text
+/// goes to `texts`, for [`index_text`] once the batch's other statements are done.
+fn save_on(
+    connection: &Connection,
+    interaction: &Interaction,
+    texts: &mut Vec<TextChange>,
+) -> Result<String, StoreError> {
     let columns = Columns::of(interaction)?;
+    let id = interaction.id.0 as i64;
+    let old: Option<String> = connection
+        .prepare_cached("SELECT search_text FROM interactions WHERE id = ?1")?
+        .query_row([id], |row| row.get(0))
+        .optional()?
+        .flatten();
     connection
         .prepare_cached(
             "INSERT INTO interactions
@@ -408,7 +426,7 @@ fn save_on(connection: &Connection, interaction: &Interaction) -> Result<String,
                  document = ?6, search_text = ?7, number_key = ?8",
         )?
         .execute(params![
-            interaction.id.0 as i64,
+            id,
             columns.state,
             columns.customer_number,
             columns.created,
@@ -417,5 +435,41 @@ fn save_on(connection: &Connection, interaction: &Interaction) -> Result<String,
             columns.search_text,
             columns.number_key
         ])?;
+    texts.extend(TextChange::of(id, old, columns.search_text));
     Ok(columns.document)
+}
+
+/// One row's search text before and after a write (unchanged ones are left out).
+struct TextChange {
+    id: i64,
+    old: Option<String>,
+    new: String,
+}
+
+impl TextChange {
+    fn of(id: i64, old: Option<String>, new: String) -> Option<Self> {
+        (old.as_deref() != Some(new.as_str())).then_some(Self { id, old, new })
+    }
+}
+
+/// Keeps the text index (`interactions_text`, FTS5 over `search_text`) up with a batch's
+/// writes, in their order. It is written here rather than by triggers: a trigger runs inside
+/// its row's upsert, a statement with a savepoint, and FTS5 flushes its pending terms to a new
+/// segment at every savepoint — a segment written, and later merged, per row. Written after
+/// the batch's other statements, one-row inserts each, the terms are flushed once, at commit.
+fn index_text(connection: &Connection, changes: &[TextChange]) -> Result<(), StoreError> {
+    for change in changes {
+        if let Some(old) = &change.old {
+            connection
+                .prepare_cached(
+                    "INSERT INTO interactions_text (interactions_text, rowid, search_text)
+                     VALUES ('delete', ?1, ?2)",
+                )?
+                .execute(params![change.id, old])?;
+        }
+        connection
+            .prepare_cached("INSERT INTO interactions_text (rowid, search_text) VALUES (?1, ?2)")?
+            .execute(params![change.id, change.new])?;
+    }
+    Ok(())
 }

@@ -403,6 +403,30 @@ fn the_sqlite_text_index_follows_batches_and_rewrites() {
         .expect("note");
     store.save_all(&[(&changed, None)]).expect("save");
     text_index_intact(&store);
+    // One row written twice in a batch: the index ends with its last text only.
+    let mut first = batch[4].clone();
+    first
+        .set_note(datetime!(2026-11-25 15:41:00 UTC), "wrongnumber")
+        .expect("note");
+    let mut second = first.clone();
+    second
+        .set_note(datetime!(2026-11-25 15:42:00 UTC), "rightnumber")
+        .expect("note");
+    store
+        .save_all(&[(&first, None), (&second, Some("done"))])
+        .expect("save twice");
+    text_index_intact(&store);
+    let found = |text: &str| {
+        store
+            .query(&Query {
+                text: Some(text.to_owned()),
+                ..Query::default()
+            })
+            .expect("search")
+            .len()
+    };
+    assert_eq!(found("rightnumber"), 1);
+    assert_eq!(found("wrongnumber"), 0);
 }
 
 #[test]
