@@ -1076,16 +1076,22 @@ impl MediaSession {
         if let Some(packet) = self.next_event_packet() {
             return Some(packet);
         }
-        let mut payload = Vec::with_capacity(capture.len());
+        let marker = std::mem::take(&mut self.marker);
+        // The payload is encoded straight after the header, in the packet's own buffer.
+        let mut packet = self.header(
+            self.agreed.payload_type,
+            marker,
+            self.timestamp,
+            capture.len(),
+        )?;
         if self.muted {
             self.scratch.clear();
             self.scratch.resize(capture.len(), 0);
-            self.encoder.encode(&self.scratch, &mut payload);
+            self.encoder.encode(&self.scratch, &mut packet);
         } else {
-            self.encoder.encode(capture, &mut payload);
+            self.encoder.encode(capture, &mut packet);
         }
-        let marker = std::mem::take(&mut self.marker);
-        self.build(self.agreed.payload_type, marker, self.timestamp, &payload)
+        Some(packet)
     }
 
     /// RFC 4733 §2.5.1: a start packet with the marker, updates every 20 ms with a growing
@@ -1126,15 +1132,21 @@ impl MediaSession {
     }
 
     fn build(&mut self, pt: u8, marker: bool, timestamp: u32, payload: &[u8]) -> Option<Vec<u8>> {
+        let mut packet = self.header(pt, marker, timestamp, payload.len())?;
+        packet.extend_from_slice(payload);
+        Some(packet)
+    }
+
+    /// The next packet's header, in a buffer with room after it for `payload` bytes and the
+    /// SRTP tag (so neither appending the payload nor protecting it in place moves it).
+    fn header(&mut self, pt: u8, marker: bool, timestamp: u32, payload: usize) -> Option<Vec<u8>> {
         let builder = RtpPacketBuilder::new()
             .payload_type(pt)
             .marked(marker)
             .ssrc(self.params.ssrc)
             .sequence(self.seq.into())
-            .timestamp(timestamp)
-            .payload(payload);
-        // Room for the SRTP tag, so protecting it in place does not move it.
-        let mut packet = Vec::with_capacity(builder.target_length() + 16);
+            .timestamp(timestamp);
+        let mut packet = Vec::with_capacity(builder.target_length() + payload + 16);
         packet.resize(builder.target_length(), 0);
         builder.build_into(&mut packet).ok()?;
         self.seq = self.seq.wrapping_add(1);

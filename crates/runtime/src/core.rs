@@ -102,7 +102,10 @@ struct Core {
     /// Connections to a TURN server reached over TCP or TLS.
     turn: TurnStreams,
     tls: Tls,
-    media: HashMap<SocketAddr, Arc<net::MediaSocket>>,
+    /// What each RTP and RTCP socket sends on, by its address: a duplicate of the socket's
+    /// descriptor, kept here so a datagram's send reads nothing but this table (its reader
+    /// task owns the socket itself). Fx-hashed: the keys are our own sockets' addresses.
+    media: HashMap<SocketAddr, std::net::UdpSocket, rustc_hash::FxBuildHasher>,
     /// What reads each RTP socket (stopped when its address leaves the host).
     media_readers: HashMap<SocketAddr, tokio::task::AbortHandle>,
     net_tx: NetTx,
@@ -349,7 +352,7 @@ pub async fn run(
         streams: StreamPool::new(config.keepalive),
         turn: TurnStreams::default(),
         tls,
-        media: HashMap::new(),
+        media: HashMap::default(),
         media_readers: HashMap::new(),
         net_tx,
         events,
@@ -515,7 +518,7 @@ impl Core {
                         self.turn
                             .send(local, &turn, bytes, &self.net_tx, &mut self.tls);
                     } else if let Some(socket) = self.media.get(&local)
-                        && let Err(e) = net::send_media(socket, &bytes, to)
+                        && let Err(e) = socket.send_to(&bytes, to)
                     {
                         debug!(%to, error = %e, "rtp send failed");
                     }
@@ -805,14 +808,15 @@ impl Core {
             })?;
             for socket in [rtp, rtcp] {
                 let addr = socket.local_addr().unwrap_or(local);
-                let socket =
-                    Arc::new(net::media_socket(socket).map_err(|source| RunError::Bind {
-                        what: "RTP",
-                        addr,
-                        source,
-                    })?);
-                let reader = net::spawn_rtp(socket.clone(), addr, self.net_tx.clone());
-                self.media.insert(addr, socket);
+                let error = |source| RunError::Bind {
+                    what: "RTP",
+                    addr,
+                    source,
+                };
+                let sender = socket.try_clone().map_err(error)?;
+                let socket = net::media_socket(socket).map_err(error)?;
+                let reader = net::spawn_rtp(socket, addr, self.net_tx.clone());
+                self.media.insert(addr, sender);
                 self.media_readers.insert(addr, reader);
             }
             let _ = ask(&mut self.phone, Request::MediaPort(local));

@@ -76,10 +76,12 @@ pub(crate) fn spawn_sip_udp(socket: Arc<UdpSocket>, tx: NetTx) {
     });
 }
 
-/// A call's RTP (or RTCP) socket. It is watched for reading only: a call sends 50 datagrams a
-/// second straight to the kernel ([`send_media`]), and a socket registered for writing too (as
-/// tokio's `UdpSocket` is) would come back from epoll as writable after every one of them —
-/// the kernel wakes the socket's watchers as each datagram's buffer is freed.
+/// A call's RTP (or RTCP) socket, as its reader task watches it: for reading only. A call
+/// sends 50 datagrams a second straight to the kernel, on a duplicate of the descriptor the
+/// core keeps (`Core::media`); a datagram the kernel cannot take then is dropped, as the
+/// network would drop it. A socket registered for writing too (as tokio's `UdpSocket` is)
+/// would come back from epoll as writable after every one of them — the kernel wakes the
+/// socket's watchers as each datagram's buffer is freed.
 pub(crate) type MediaSocket = tokio::io::unix::AsyncFd<std::net::UdpSocket>;
 
 /// Watches a bound, non-blocking socket for datagrams to read.
@@ -90,19 +92,9 @@ pub(crate) fn media_socket(socket: std::net::UdpSocket) -> std::io::Result<Media
         .map_err(|e| e.into_parts().1)
 }
 
-/// Sends one datagram on a media socket; one the kernel cannot take now is dropped, as the
-/// network would drop it (nothing waits to write on a media socket).
-pub(crate) fn send_media(
-    socket: &MediaSocket,
-    bytes: &[u8],
-    to: SocketAddr,
-) -> std::io::Result<usize> {
-    socket.get_ref().send_to(bytes, to)
-}
-
 /// Reads an RTP socket forever.
 pub(crate) fn spawn_rtp(
-    socket: Arc<MediaSocket>,
+    socket: MediaSocket,
     local: SocketAddr,
     tx: NetTx,
 ) -> tokio::task::AbortHandle {
