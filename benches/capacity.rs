@@ -16,6 +16,12 @@
 //! is measured side by side with what it changed, in one run; `CAPACITY_PEERS=recall,before`
 //! runs only the peers named; `CAPACITY_ROUNDS=3` runs each rate three times, peers
 //! interleaved, and keeps each peer's round with the least CPU per call.
+//!
+//! Each rate also prints `rtp floor`: what the kernel alone takes for the RTP a 1 s call
+//! sends, measured here with as many sockets as the rate has calls up (each watched for
+//! reading by epoll, as recall's are), each sending a 172-byte datagram every 20 ms to one
+//! socket nobody reads (as SIPp's media port): CPU ms per call-second. It is the part of
+//! `cpu ms/call` no user-space change can take away while a call sends 50 packets a second.
 
 mod support;
 
@@ -57,7 +63,9 @@ fn main() {
     let peers = Peer::all();
     for &rate in &rates {
         let mut kept: Vec<Option<RateResult>> = peers.iter().map(|_| None).collect();
+        let mut floor = f64::MAX;
         for _ in 0..rounds {
+            floor = floor.min(rtp_floor(rate));
             for (at, &peer) in peers.iter().enumerate() {
                 let mut r = rate_run(&dir, peer, rate);
                 if let Some(before) = kept[at].take() {
@@ -83,6 +91,10 @@ fn main() {
                 r.peak_rss_mb
             );
         }
+        println!(
+            "{:<11} {:>6} {:>10} {:>8} {:>9} {:>10.3} {:>12}",
+            "rtp floor", rate, "-", "-", "-", floor, "-"
+        );
     }
 
     println!();
@@ -257,6 +269,75 @@ fn start(dir: &Path, peer: Peer) -> Running {
             }
         }
     }
+}
+
+/// The kernel's CPU for the RTP of one call-second, in ms: `calls` sockets registered with
+/// epoll for reading (as a call's are), each sending a 172-byte datagram (G.711's 20 ms with
+/// its header) every 20 ms for 10 s to one socket that is never read. Thread CPU time of the
+/// sending thread, which on loopback also pays for the delivery, as recall's does.
+fn rtp_floor(calls: u32) -> f64 {
+    // As recall does at start: as many descriptors as the hard limit allows.
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `limit` is a valid rlimit for the calls to read and write.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 {
+            limit.rlim_cur = limit.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        }
+    }
+    let sink = UdpSocket::bind("127.0.0.1:0").expect("bind sink");
+    let to = sink.local_addr().expect("sink addr");
+    // SAFETY: epoll_create1 takes no pointers; the descriptor is closed below.
+    let epoll = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+    assert!(epoll >= 0, "epoll_create1");
+    let sockets: Vec<UdpSocket> = (0..calls)
+        .map(|_| {
+            let socket = UdpSocket::bind("127.0.0.1:0").expect("bind");
+            socket.set_nonblocking(true).expect("nonblocking");
+            let mut event = libc::epoll_event {
+                events: (libc::EPOLLIN | libc::EPOLLET) as u32,
+                u64: 0,
+            };
+            use std::os::fd::AsRawFd;
+            // SAFETY: both descriptors are open; `event` lives across the call.
+            let added = unsafe {
+                libc::epoll_ctl(epoll, libc::EPOLL_CTL_ADD, socket.as_raw_fd(), &mut event)
+            };
+            assert_eq!(added, 0, "epoll_ctl");
+            socket
+        })
+        .collect();
+    let packet = [0x80u8; 172];
+    let thread_cpu = || {
+        let mut t = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: `t` is a valid timespec for the call to fill.
+        unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) };
+        t.tv_sec as f64 + t.tv_nsec as f64 / 1e9
+    };
+    let frames = 500u32;
+    let start = Instant::now();
+    let cpu0 = thread_cpu();
+    for frame in 0..frames {
+        for socket in &sockets {
+            let _ = socket.send_to(&packet, to);
+        }
+        let next = start + Duration::from_millis(20 * u64::from(frame + 1));
+        if let Some(wait) = next.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+    }
+    let cpu = thread_cpu() - cpu0;
+    drop(sockets);
+    // SAFETY: closes the epoll descriptor opened above, once.
+    unsafe { libc::close(epoll) };
+    // `frames` frames are frames / 50 seconds of each call.
+    1000.0 * cpu / (f64::from(calls) * f64::from(frames) / 50.0)
 }
 
 /// CPU seconds (user + system) a process has used.
