@@ -65,8 +65,12 @@ pub(crate) struct Calls {
     /// kept for the views would otherwise be most of a lab's calls).
     live: BTreeSet<CallId>,
     /// Calls that came in ringing and may still be (those no longer ringing are dropped as
-    /// the limit is checked): the count `max_ringing` needs, without walking every call.
+    /// the limit is checked and as the tones are worked out): the count `max_ringing` needs,
+    /// and the ringtone's, without walking every call.
     ringing: BTreeSet<CallId>,
+    /// Calls we placed that may still be being placed (those no longer are dropped as the
+    /// tones are worked out): the calls whose ringback the tones look for.
+    dialing: BTreeSet<CallId>,
     next_call: u64,
     pub(crate) free_ports: Vec<SocketAddr>,
     /// Calls whose media socket's address left the host, waiting for a socket on the address
@@ -193,6 +197,7 @@ impl Calls {
             ended: VecDeque::new(),
             live: BTreeSet::new(),
             ringing: BTreeSet::new(),
+            dialing: BTreeSet::new(),
             next_call: 1,
             free_ports: Vec::new(),
             moving: VecDeque::new(),
@@ -319,10 +324,35 @@ impl Calls {
             .next_back()
     }
 
-    /// Tells the audio which tones to play when that changed.
+    /// Tells the audio which tones to play when that changed. It looks at the calls that
+    /// may be ringing or being placed, not at every call (with a lab's load up that walk, once
+    /// a frame, was a few per cent of the CPU); at every live call only to know whether one
+    /// is connected, when a busy, reorder or test tone would otherwise play.
     pub(crate) fn update_tones(&mut self, now: Instant) {
-        self.tones
-            .update(&self.calls, &self.live, now, self.audio.as_mut());
+        let calls = &self.calls;
+        let state = |id: &CallId| calls.get(id).map(Call::state);
+        self.ringing
+            .retain(|id| state(id) == Some(CallState::Ringing));
+        self.dialing
+            .retain(|id| state(id) == Some(CallState::Dialing));
+        let alerting = self
+            .dialing
+            .iter()
+            .filter_map(|id| calls.get(id))
+            .any(|c| matches!(c.phase, Phase::Dialing { alerting: true, .. }));
+        let live = &self.live;
+        let talking = || {
+            live.iter()
+                .filter_map(|id| calls.get(id))
+                .any(|c| c.state() == CallState::Connected)
+        };
+        self.tones.update(
+            !self.ringing.is_empty(),
+            alerting,
+            talking,
+            now,
+            self.audio.as_mut(),
+        );
     }
 
     /// The agent's action on an interaction that acts on its call: accept or reject the call
@@ -723,8 +753,14 @@ impl Calls {
         if call.state() != CallState::Ended {
             self.live.insert(call.id);
         }
-        if call.state() == CallState::Ringing {
-            self.ringing.insert(call.id);
+        match call.state() {
+            CallState::Ringing => {
+                self.ringing.insert(call.id);
+            }
+            CallState::Dialing => {
+                self.dialing.insert(call.id);
+            }
+            _ => {}
         }
         self.calls.insert(call.id, call);
     }
@@ -744,6 +780,7 @@ impl Calls {
         let why = reason.clone();
         self.live.remove(&id);
         self.ringing.remove(&id);
+        self.dialing.remove(&id);
         let (local, talk) = match call.end(reason) {
             Phase::Dialing { local, .. } => (Some(local), None),
             Phase::Connected(talk) | Phase::Held(talk) | Phase::Early { talk, .. } => {

@@ -2,13 +2,10 @@
 //! for a few seconds after it failed, the test tone, on the headset; the ringtone while a
 //! call rings, on the ring device. The audio is told only when that changes.
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use api::{CallId, CallState};
 use media::Tone;
 
-use crate::call::{Call, Phase};
 use crate::config::AudioFactory;
 
 /// How long busy and reorder play after an outgoing call fails.
@@ -36,54 +33,35 @@ impl Tones {
         self.playing
     }
 
-    /// Tells the audio which tones to play when that changed.
+    /// Tells the audio which tones to play when that changed: `ringing`, a call rings in;
+    /// `alerting`, a call we placed alerts; `talking` says whether a call is connected (asked
+    /// only when a busy, reorder or test tone would otherwise play).
     pub(crate) fn update(
         &mut self,
-        calls: &BTreeMap<CallId, Call>,
-        live: &BTreeSet<CallId>,
+        ringing: bool,
+        alerting: bool,
+        talking: impl FnOnce() -> bool,
         now: Instant,
         audio: &mut dyn AudioFactory,
     ) {
         if self.timed.is_some_and(|(_, until)| until <= now) {
             self.timed = None;
         }
-        let wanted = self.wanted(live.iter().filter_map(|id| calls.get(id)), now);
-        if wanted != self.playing {
-            self.playing = wanted;
-            audio.tones(wanted.0, wanted.1);
-        }
-    }
-
-    fn wanted<'a>(
-        &self,
-        live: impl Iterator<Item = &'a Call>,
-        now: Instant,
-    ) -> (Option<Tone>, Option<Tone>) {
-        // One pass over the calls not ended (this runs after every input but RTP).
-        let (mut ringing, mut alerting, mut talking) = (false, false, false);
-        for call in live {
-            match &call.phase {
-                Phase::Ringing { .. } => ringing = true,
-                Phase::Dialing { alerting: true, .. } => alerting = true,
-                _ if call.state() == CallState::Connected => talking = true,
-                _ => {}
-            }
-            if ringing && alerting {
-                break;
-            }
-        }
-        let ring = ringing.then_some(Tone::Ring);
         let timed = self
             .timed
             .filter(|(_, until)| *until > now)
             .map(|(tone, _)| tone);
         let headset = if alerting {
             Some(Tone::Ringback)
-        } else if talking {
+        } else if timed.is_none() || talking() {
             None
         } else {
             timed
         };
-        (headset, ring)
+        let wanted = (headset, ringing.then_some(Tone::Ring));
+        if wanted != self.playing {
+            self.playing = wanted;
+            audio.tones(wanted.0, wanted.1);
+        }
     }
 }
