@@ -434,6 +434,12 @@ impl JitterBuffer {
         }
     }
 
+    /// No packet has come since the start (or the last reset): nothing to play, none played.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.next_seq.is_none() && self.slots.is_empty()
+    }
+
     /// What to play next, at `now`: the audio is needed now, so a packet missing while later
     /// ones are here is given up as lost.
     pub fn next(&mut self, now: Instant) -> Playout {

@@ -898,6 +898,12 @@ impl MediaSession {
         let rate = self.agreed.codec.sample_rate();
         let frame = out.len();
         let adjust = self.jitter.adjust(now, self.fifo.len());
+        if !self.playing && self.fifo.is_empty() && self.jitter.is_empty() {
+            // Nothing has come yet: silence, without going through the buffer.
+            out.fill(0);
+            self.quiet_run = self.quiet_run.saturating_add(1);
+            return;
+        }
         if let Adjust::Trim { samples } = adjust {
             self.decode_until(now, frame + timescale::ample(rate), false);
             let quiet = self.quiet_run >= 5 && self.fifo.len() >= frame && is_quiet(&self.fifo);
