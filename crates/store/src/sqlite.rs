@@ -173,6 +173,12 @@ impl Backend for Sqlite {
         // Last: once the text index is written in a transaction, every later statement that
         // opens a savepoint makes FTS5 flush its pending terms to a new segment.
         index_text(&tx, &texts)?;
+        if texts.len() >= BIG_BATCH {
+            tx.execute(
+                "INSERT INTO interactions_text (interactions_text) VALUES ('optimize')",
+                [],
+            )?;
+        }
         tx.commit()?;
         Ok(items)
     }
@@ -438,6 +444,12 @@ fn save_on(
     texts.extend(TextChange::of(id, old, columns.search_text));
     Ok(columns.document)
 }
+
+/// A batch with this many text changes or more (an import; the running phone's batches are
+/// tens) leaves the text index merged into one segment. Its terms went in as large new
+/// segments, and FTS5's automatic merging would otherwise fold them in a few pages per
+/// later write: after 100 000 rows, a single write's p99 went from 1.2 to 9.7 ms.
+const BIG_BATCH: usize = 1000;
 
 /// One row's search text before and after a write (unchanged ones are left out).
 struct TextChange {

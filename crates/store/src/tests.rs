@@ -416,7 +416,7 @@ fn the_sqlite_text_index_follows_batches_and_rewrites() {
         .save_all(&[(&first, None), (&second, Some("done"))])
         .expect("save twice");
     text_index_intact(&store);
-    let found = |text: &str| {
+    let found = |store: &sqlite::Sqlite, text: &str| {
         store
             .query(&Query {
                 text: Some(text.to_owned()),
@@ -425,8 +425,14 @@ fn the_sqlite_text_index_follows_batches_and_rewrites() {
             .expect("search")
             .len()
     };
-    assert_eq!(found("rightnumber"), 1);
-    assert_eq!(found("wrongnumber"), 0);
+    assert_eq!(found(&store, "rightnumber"), 1);
+    assert_eq!(found(&store, "wrongnumber"), 0);
+    // A batch as large as an import's, which leaves the index merged.
+    let big: Vec<Interaction> = (10..1300).map(sample).collect();
+    let changes: Vec<_> = big.iter().map(|i| (i, None)).collect();
+    store.save_all(&changes).expect("big batch");
+    text_index_intact(&store);
+    assert_eq!(found(&store, "rightnumber"), 1);
 }
 
 #[test]
