@@ -227,8 +227,16 @@ impl Encoder {
     /// expected: the length is ours) becomes an empty payload, which a decoder conceals.
     pub fn encode(&mut self, samples: &[i16], out: &mut Vec<u8>) {
         match self {
-            Self::G711(Codec::Pcma) => out.extend(samples.iter().map(|&s| g711::alaw_encode(s))),
-            Self::G711(_) => out.extend(samples.iter().map(|&s| g711::ulaw_encode(s))),
+            Self::G711(codec) => {
+                let start = out.len();
+                out.resize(start + samples.len(), 0);
+                let payload = out[start..].iter_mut().zip(samples);
+                if *codec == Codec::Pcma {
+                    payload.for_each(|(byte, &s)| *byte = g711::alaw_encode(s));
+                } else {
+                    payload.for_each(|(byte, &s)| *byte = g711::ulaw_encode(s));
+                }
+            }
             Self::G722(encoder) => {
                 // One byte per two samples (a low-band and a high-band code).
                 let start = out.len();

@@ -7,7 +7,7 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use rtp_rs::{RtpPacketBuilder, RtpReader};
+use rtp_rs::RtpReader;
 
 use crate::codec::{Codec, CodecError, Decoder, Encoder, OpusSettings};
 use crate::dtls::{DtlsIdentity, DtlsOutcome, DtlsTransport, is_dtls};
@@ -1089,7 +1089,7 @@ impl MediaSession {
             marker,
             self.timestamp,
             capture.len(),
-        )?;
+        );
         if self.muted {
             self.scratch.clear();
             self.scratch.resize(capture.len(), 0);
@@ -1138,27 +1138,30 @@ impl MediaSession {
     }
 
     fn build(&mut self, pt: u8, marker: bool, timestamp: u32, payload: &[u8]) -> Option<Vec<u8>> {
-        let mut packet = self.header(pt, marker, timestamp, payload.len())?;
+        let mut packet = self.header(pt, marker, timestamp, payload.len());
         packet.extend_from_slice(payload);
         Some(packet)
     }
 
     /// The next packet's header, in a buffer with room after it for `payload` bytes and the
     /// SRTP tag (so neither appending the payload nor protecting it in place moves it).
-    fn header(&mut self, pt: u8, marker: bool, timestamp: u32, payload: usize) -> Option<Vec<u8>> {
-        let builder = RtpPacketBuilder::new()
-            .payload_type(pt)
-            .marked(marker)
-            .ssrc(self.params.ssrc)
-            .sequence(self.seq.into())
-            .timestamp(timestamp);
-        let mut packet = Vec::with_capacity(builder.target_length() + payload + 16);
-        packet.resize(builder.target_length(), 0);
-        builder.build_into(&mut packet).ok()?;
+    fn header(&mut self, pt: u8, marker: bool, timestamp: u32, payload: usize) -> Vec<u8> {
+        // RFC 3550 §5.1, version 2, no padding, extension or CSRCs: twelve bytes, written
+        // here rather than through a builder (its checks and length sums were 2 % of an
+        // auto-answering lab's CPU); the receive side still reads with `RtpReader`.
+        let mut packet = Vec::with_capacity(RTP_HEADER + payload + 16);
+        packet.push(0x80);
+        packet.push(u8::from(marker) << 7 | (pt & 0x7f));
+        packet.extend_from_slice(&self.seq.to_be_bytes());
+        packet.extend_from_slice(&timestamp.to_be_bytes());
+        packet.extend_from_slice(&self.params.ssrc.to_be_bytes());
         self.seq = self.seq.wrapping_add(1);
-        Some(packet)
+        packet
     }
 }
+
+/// An RTP header with no CSRCs or extension (RFC 3550 §5.1).
+const RTP_HEADER: usize = 12;
 
 /// Whether a stretch of audio is quiet enough (below about -50 dBFS on average) that
 /// shortening or lengthening it cannot be heard.

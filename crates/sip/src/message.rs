@@ -1,5 +1,6 @@
 //! Small helpers over sipx-sip messages: reading header text, tags, bodies, routes.
 
+use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
 
 use bytes::Bytes;
@@ -211,26 +212,33 @@ pub(crate) fn response_dest(request: &Request, source: Dest) -> Dest {
 
 /// RFC 3581 §4 and RFC 3261 §18.2.1: stamps `received` and, when asked, `rport` on the topmost
 /// `Via` of an incoming request, so the responses built from it record where it came from.
-pub(crate) fn stamp_via(request: &mut Request, source: SocketAddr) {
+/// True when that `Via` asked for `rport`: its responses then go back to `source` whatever the
+/// transport (`response_dest` need not read the `Via` again).
+pub(crate) fn stamp_via(request: &mut Request, source: SocketAddr) -> bool {
     let Some(first) = request.headers.get(&HeaderName::Via) else {
-        return;
+        return false;
     };
     let value = first.value().into_owned();
     let end = sipx_sip::headers::first_hop_end(&value);
     let (hop, rest) = value.split_at(end.min(value.len()));
-    let Ok(via) = Via::parse_one(hop) else { return };
+    let Ok(via) = Via::parse_one(hop) else {
+        return false;
+    };
     let wants_rport = via.rport().is_some();
     let host_matches = matches!(&via.host, Host::Ip(ip) if *ip == source.ip());
     if !wants_rport && host_matches {
-        return;
+        return false;
     }
-    let mut text = format!(
-        "{}/{}/{} {}",
+    // Written into one buffer: this runs for every request a lab's load sends.
+    let mut text = String::with_capacity(value.len() + 48);
+    let _ = write!(
+        text,
+        "{}/{}/{} ",
         String::from_utf8_lossy(&via.protocol),
         String::from_utf8_lossy(&via.version),
         String::from_utf8_lossy(&via.transport),
-        host_port(&via.host, via.port)
     );
+    write_host_port(&mut text, &via.host, via.port);
     for param in &via.params {
         if param.is("rport") || param.is("received") {
             continue;
@@ -242,27 +250,27 @@ pub(crate) fn stamp_via(request: &mut Request, source: SocketAddr) {
             text.push_str(&String::from_utf8_lossy(v));
         }
     }
-    text.push_str(&format!(";received={}", source.ip()));
+    let _ = write!(text, ";received={}", source.ip());
     if wants_rport {
-        text.push_str(&format!(";rport={}", source.port()));
+        let _ = write!(text, ";rport={}", source.port());
     }
     let mut bytes = text.into_bytes();
     bytes.extend_from_slice(rest);
     let Ok(header) = Header::build(HeaderName::Via, bytes) else {
-        return;
+        return false;
     };
     request.headers.remove_first(&HeaderName::Via);
     request.headers.push_front(header);
+    wants_rport
 }
 
-fn host_port(host: &Host, port: Option<u16>) -> String {
-    let host = match host {
-        Host::Ip(IpAddr::V6(v6)) => format!("[{v6}]"),
-        other => other.to_string(),
+fn write_host_port(text: &mut String, host: &Host, port: Option<u16>) {
+    let _ = match host {
+        Host::Ip(IpAddr::V6(v6)) => write!(text, "[{v6}]"),
+        other => write!(text, "{other}"),
     };
-    match port {
-        Some(p) => format!("{host}:{p}"),
-        None => host,
+    if let Some(p) = port {
+        let _ = write!(text, ":{p}");
     }
 }
 
@@ -348,7 +356,7 @@ mod tests {
             panic!("a request")
         };
         let source: SocketAddr = "127.0.0.1:40000".parse().expect("addr");
-        stamp_via(&mut request, source);
+        assert!(stamp_via(&mut request, source), "rport asked");
         let via = header_text(&request.headers, &HeaderName::Via).expect("via");
         assert_eq!(
             via,

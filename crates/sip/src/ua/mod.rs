@@ -421,8 +421,11 @@ impl UserAgent {
                     return;
                 }
                 trace!(%source, method = %request.method, "request in");
-                stamp_via(&mut request, source.addr);
-                let dest = response_dest(&request, source);
+                let dest = if stamp_via(&mut request, source.addr) {
+                    source
+                } else {
+                    response_dest(&request, source)
+                };
                 match self.txl.receive(Message::Request(request), reliability) {
                     Dispatch::Matched { key, outputs } => {
                         // A retransmitted request: what goes out is our answer again.
