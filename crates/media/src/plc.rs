@@ -28,7 +28,9 @@ impl G711Plc {
         let rate = rate as usize;
         Self {
             rate,
-            history: VecDeque::from(vec![0; history_len(rate)]),
+            // Filled with silence when first used (`prime`): a call that never loses a
+            // packet, or never receives one, costs no history.
+            history: VecDeque::new(),
             erased: 0,
             pitch: rate / 100,
             before: Vec::new(),
@@ -80,6 +82,7 @@ impl G711Plc {
 
     /// The loss begins: find the pitch and take the last period to loop.
     fn begin(&mut self) {
+        self.prime();
         self.pitch = self.find_pitch();
         self.before = self.history.iter().copied().collect();
         self.periods = 1;
@@ -118,7 +121,15 @@ impl G711Plc {
         (f32::from(sample) * gain) as i16
     }
 
+    /// The history as it starts: silence, as long as it is kept.
+    fn prime(&mut self) {
+        if self.history.is_empty() {
+            self.history.resize(history_len(self.rate), 0);
+        }
+    }
+
     fn remember(&mut self, samples: &[i16]) {
+        self.prime();
         let keep = history_len(self.rate);
         self.history.extend(samples.iter().copied());
         while self.history.len() > keep {
