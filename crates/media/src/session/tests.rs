@@ -528,3 +528,36 @@ fn silence_suppression_sends_speech_and_a_keepalive_a_second() {
         assert!(rms > 3000.0, "b heard the speech (rms {rms})");
     }
 }
+
+/// The header we write ourselves (RFC 3550 §5.1): version 2, no padding, extension or CSRCs,
+/// the agreed payload type, and sequence, timestamp and SSRC from the session's parameters,
+/// stepping by one packet and one frame; the payload a G.711 frame right after it.
+#[test]
+fn sent_rtp_headers_carry_the_sessions_fields() {
+    let t0 = Instant::now();
+    let mut a = MediaSession::new(agreed(Codec::Pcma, 2000), params(0xdead_beef, t0)).expect("a");
+    let frame = a.frame_samples();
+    let mut out = vec![0i16; frame];
+    let mut sent = Vec::new();
+    for tick in 0..3u32 {
+        let now = t0 + Duration::from_millis(20 * u64::from(tick));
+        a.tick(now, &vec![0i16; frame], &mut out);
+        while let Some(t) = a.poll_transmit() {
+            if !is_rtcp(&t.bytes) {
+                sent.push(t.bytes);
+            }
+        }
+    }
+    assert_eq!(sent.len(), 3);
+    for (n, bytes) in sent.iter().enumerate() {
+        let n = n as u16;
+        assert_eq!(bytes.len(), 12 + frame, "header and one frame");
+        assert_eq!(bytes[0], 0x80, "V=2, no padding, extension or CSRCs");
+        let reader = RtpReader::new(bytes).expect("parses");
+        assert_eq!(reader.payload_type(), 8);
+        assert_eq!(u16::from(reader.sequence_number()), 100 + n);
+        assert_eq!(reader.timestamp(), 1000 + u32::from(n) * 160);
+        assert_eq!(reader.ssrc(), 0xdead_beef);
+        assert!(reader.payload().iter().all(|&b| b == 0xd5), "A-law silence");
+    }
+}
