@@ -1134,12 +1134,8 @@ impl MediaSession {
                 self.marker = true;
             }
         }
-        self.build(pt, marker, timestamp, &payload)
-    }
-
-    fn build(&mut self, pt: u8, marker: bool, timestamp: u32, payload: &[u8]) -> Option<Vec<u8>> {
         let mut packet = self.header(pt, marker, timestamp, payload.len());
-        packet.extend_from_slice(payload);
+        packet.extend_from_slice(&payload);
         Some(packet)
     }
 
