@@ -7,8 +7,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use crate::support::{
-    Headless, Proc, free_port, recall, require, run_sipp, scratch, sipp_call_args, sipp_counts,
-    wait_until,
+    Headless, Proc, free_port, free_sip_port, recall, require, run_sipp, scratch, sipp_call_args,
+    sipp_counts, wait_until,
 };
 
 #[test]
@@ -69,7 +69,7 @@ fn digits_baresip_heard(log: &str) -> String {
 fn baresip_hears_the_digits_recall_sends_as_events_and_as_sip_info() {
     for mode in ["rfc4733", "info"] {
         let dir = scratch(&format!("dtmf-baresip-{mode}"));
-        let port = free_port();
+        let port = free_sip_port();
         let peer = baresip(&dir, port);
         std::thread::sleep(Duration::from_millis(500));
         let config = dir.join("recall.toml");

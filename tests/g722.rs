@@ -9,7 +9,8 @@ use std::time::Duration;
 use crate::ipv6::baresip_command;
 use crate::srtp::{ended, first_call, flowing};
 use crate::support::{
-    Headless, Proc, free_port, post_json, require, scratch, wait_until, wav_level, write_tone_at,
+    Headless, Proc, free_port, free_sip_port, post_json, require, scratch, wait_until, wav_level,
+    write_tone_at,
 };
 
 /// The wide-band tone both sides send: above the 4 kHz that narrow-band audio stops at.
@@ -23,7 +24,7 @@ fn baresip_g722(dir: &Path) -> (Proc, u16, u16) {
     std::fs::create_dir_all(&home).expect("dir");
     let tone = dir.join("tone16k.wav");
     write_tone_at(&tone, TONE_HZ, 10.0, 16_000);
-    let (sip, ctrl) = (free_port(), free_port());
+    let (sip, ctrl) = (free_sip_port(), free_port());
     std::fs::write(
         home.join("config"),
         format!(

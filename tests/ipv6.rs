@@ -7,7 +7,8 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 use crate::support::{
-    Headless, Proc, fixture, free_port, get_json, recall, require, scratch, wait_until, write_tone,
+    Headless, Proc, fixture, free_port, free_sip_port, get_json, recall, require, scratch,
+    wait_until, write_tone,
 };
 
 fn v6_config(dir: &std::path::Path) -> std::path::PathBuf {
@@ -85,7 +86,7 @@ fn baresip_calls_recall_over_ipv6_and_the_audio_flows_both_ways() {
              audio_alert aubridge,nil\nmodule_path /usr/lib/baresip/modules\nmodule g711.so\n\
              module aufile.so\nmodule aubridge.so\nmodule account.so\nmodule ctrl_tcp.so\n\
              module menu.so\nctrl_tcp_listen 127.0.0.1:{ctrl}\nnet_interface ::1\nnet_prefer_ipv6 yes\n",
-            free_port(),
+            free_sip_port(),
             tone.display()
         ),
     )

@@ -7,8 +7,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use crate::support::{
-    Headless, Proc, fixture, free_port, get_json, post_json, require, scratch, wait_until,
-    wav_level, write_tone,
+    Headless, Proc, fixture, free_port, free_sip_port, get_json, post_json, require, scratch,
+    wait_until, wav_level, write_tone,
 };
 
 /// Kamailio on a free loopback port with the fixture config (UDP only, one process).
@@ -54,7 +54,7 @@ pub(crate) fn baresip(dir: &Path, user: &str, registrar: SocketAddr, tone: &Path
         user,
         &format!("sip:{registrar}"),
         "",
-        &format!("127.0.0.1:{}", free_port()),
+        &format!("127.0.0.1:{}", free_sip_port()),
         tone,
     )
 }

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use crate::ipv6::baresip_command;
 use crate::kamailio_baresip::{await_baresip, kamailio_on};
 use crate::support::{
-    Headless, Proc, free_port, require, run_sipp, scratch, sipp_call_args, sipp_finished, sipp_uas,
-    wait_until, write_tone,
+    Headless, Proc, free_port, free_sip_port, require, run_sipp, scratch, sipp_call_args,
+    sipp_finished, sipp_uas, wait_until, write_tone,
 };
 
 fn colleague_state(agent: &Headless) -> String {
@@ -105,7 +105,7 @@ fn ringing_bob(dir: &std::path::Path, registrar: std::net::SocketAddr) -> (Proc,
     std::fs::create_dir_all(&home).expect("dir");
     let tone = dir.join("tone.wav");
     write_tone(&tone, 440.0, 30.0);
-    let (sip, ctrl) = (free_port(), free_port());
+    let (sip, ctrl) = (free_sip_port(), free_port());
     std::fs::write(
         home.join("config"),
         format!(

@@ -8,7 +8,8 @@ use std::time::Duration;
 use crate::ipv6::baresip_command;
 use crate::kamailio_baresip::assert_tone_both_ways;
 use crate::support::{
-    Headless, Proc, free_port, get_json, post_json, require, scratch, wait_until, write_tone,
+    Headless, Proc, free_port, free_sip_port, get_json, post_json, require, scratch, wait_until,
+    write_tone,
 };
 
 /// baresip `bob` on loopback (no registrar), answering by itself, playing a tone and dumping
@@ -38,7 +39,7 @@ pub(crate) fn baresip_at(
     write_tone(&tone, 440.0, 10.0);
     let home = dir.join("baresip-bob");
     std::fs::create_dir_all(&home).expect("dir");
-    let (sip, ctrl) = (free_port(), free_port());
+    let (sip, ctrl) = (free_sip_port(), free_port());
     std::fs::write(
         home.join("config"),
         format!(

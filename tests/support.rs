@@ -51,6 +51,18 @@ pub fn free_port() -> u16 {
     }
 }
 
+/// A free port for baresip's `sip_listen`: baresip binds UDP and TCP on the port and, with
+/// its TLS transport built in, TLS on the port after it, so all three must be free (a
+/// plain [`free_port`] left the TLS bind to chance, and a busy CI once lost it).
+pub fn free_sip_port() -> u16 {
+    loop {
+        let port = free_port();
+        if port < 65_000 && TcpListener::bind(("127.0.0.1", port + 1)).is_ok() {
+            return port;
+        }
+    }
+}
+
 /// A free even UDP port with the three after it free too: SIPp's media port (`-mp`) takes
 /// the port and the next for audio RTP/RTCP and the two after for video.
 pub fn free_media_ports() -> u16 {
