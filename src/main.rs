@@ -22,6 +22,12 @@ use recall_config as config;
 
 use crate::config::{Config, parse_listen};
 
+/// mimalloc rather than glibc's malloc: a call's SIP messages, transactions, events and RTP
+/// packets are many small short-lived allocations, and under load glibc's bins and
+/// consolidation were 8-10 % of the CPU (ARCHITECTURE.md, "Where a call's CPU goes").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// A SIP softphone for contact-centre agents, with callback handling built in.
 #[derive(Debug, Parser)]
 #[command(name = "recall", version, about)]
