@@ -7,8 +7,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use crate::support::{
-    Headless, Proc, free_port, free_sip_port, recall, require, run_sipp, scratch, sipp_call_args,
-    sipp_counts, wait_until,
+    Headless, Proc, free_port, recall, require, run_sipp, scratch, sipp_call_args, sipp_counts,
+    start_baresip, wait_until,
 };
 
 #[test]
@@ -25,12 +25,13 @@ fn digits_sipp_plays_from_rfc4733_captures_are_reported() {
     assert_eq!(call["stats"]["dtmf_received"], 3, "{call}");
 }
 
-/// baresip answering calls on `port`, G.711 only, logging what happens.
-fn baresip(dir: &Path, port: u16) -> Proc {
+/// baresip answering calls, G.711 only, logging what happens; it and its SIP port.
+fn baresip(dir: &Path) -> (Proc, u16) {
     require("baresip");
     let home = dir.join("baresip");
     std::fs::create_dir_all(&home).expect("dir");
-    std::fs::write(
+    let (peer, port, _) = start_baresip("baresip", &dir.join("baresip.log"), |port, _| {
+        std::fs::write(
         home.join("config"),
         format!(
             "sip_listen 127.0.0.1:{port}\nnet_interface 127.0.0.1\naudio_source ausine,440\nausrc_srate 48000\n\
@@ -40,14 +41,16 @@ fn baresip(dir: &Path, port: u16) -> Proc {
         ),
     )
     .expect("config");
-    std::fs::write(
-        home.join("accounts"),
-        format!("<sip:bob@127.0.0.1:{port}>;regint=0;answermode=auto\n"),
-    )
-    .expect("accounts");
-    let mut command = Command::new("baresip");
-    command.arg("-f").arg(&home);
-    Proc::spawn("baresip", command, &dir.join("baresip.log"))
+        std::fs::write(
+            home.join("accounts"),
+            format!("<sip:bob@127.0.0.1:{port}>;regint=0;answermode=auto\n"),
+        )
+        .expect("accounts");
+        let mut command = Command::new("baresip");
+        command.arg("-f").arg(&home);
+        command
+    });
+    (peer, port)
 }
 
 /// The digits baresip logged as received, in order: "received event: '1' (end=1)" once per
@@ -69,9 +72,7 @@ fn digits_baresip_heard(log: &str) -> String {
 fn baresip_hears_the_digits_recall_sends_as_events_and_as_sip_info() {
     for mode in ["rfc4733", "info"] {
         let dir = scratch(&format!("dtmf-baresip-{mode}"));
-        let port = free_sip_port();
-        let peer = baresip(&dir, port);
-        std::thread::sleep(Duration::from_millis(500));
+        let (peer, port) = baresip(&dir);
         let config = dir.join("recall.toml");
         std::fs::write(
             &config,

@@ -9,7 +9,7 @@ use std::time::Duration;
 use crate::ipv6::baresip_command;
 use crate::srtp::{ended, first_call, flowing};
 use crate::support::{
-    Headless, Proc, free_port, free_sip_port, post_json, require, scratch, wait_until, wav_level,
+    Headless, Proc, post_json, require, scratch, start_baresip, wait_until, wav_level,
     write_tone_at,
 };
 
@@ -24,40 +24,33 @@ fn baresip_g722(dir: &Path) -> (Proc, u16, u16) {
     std::fs::create_dir_all(&home).expect("dir");
     let tone = dir.join("tone16k.wav");
     write_tone_at(&tone, TONE_HZ, 10.0, 16_000);
-    let (sip, ctrl) = (free_sip_port(), free_port());
-    std::fs::write(
-        home.join("config"),
-        format!(
-            "sip_listen 127.0.0.1:{sip}\nnet_interface 127.0.0.1\naudio_source aufile,{}\n\
+    start_baresip("baresip bob", &dir.join("baresip.log"), |sip, ctrl| {
+        std::fs::write(
+            home.join("config"),
+            format!(
+                "sip_listen 127.0.0.1:{sip}\nnet_interface 127.0.0.1\naudio_source aufile,{}\n\
              ausrc_srate 16000\nauplay_srate 16000\n\
              audio_player aubridge,nil\naudio_alert aubridge,nil\n\
              module_path /usr/lib/baresip/modules\nmodule g722.so\nmodule g711.so\n\
              module aufile.so\nmodule aubridge.so\nmodule sndfile.so\nmodule account.so\n\
              module ctrl_tcp.so\nmodule menu.so\nctrl_tcp_listen 127.0.0.1:{ctrl}\n\
              snd_path {}\n",
-            tone.display(),
-            home.display()
-        ),
-    )
-    .expect("config");
-    std::fs::write(
+                tone.display(),
+                home.display()
+            ),
+        )
+        .expect("config");
+        std::fs::write(
         home.join("accounts"),
         format!(
             "<sip:bob@127.0.0.1:{sip}>;regint=0;answermode=auto;audio_codecs=G722/16000/1,PCMU\n"
         ),
     )
     .expect("accounts");
-    let mut command = std::process::Command::new("baresip");
-    command.arg("-f").arg(&home);
-    let bob = Proc::spawn("baresip bob", command, &dir.join("baresip.log"));
-    assert!(
-        wait_until(Duration::from_secs(5), || bob
-            .log_text()
-            .contains("baresip is ready")),
-        "{}",
-        bob.log_text()
-    );
-    (bob, sip, ctrl)
+        let mut command = std::process::Command::new("baresip");
+        command.arg("-f").arg(&home);
+        command
+    })
 }
 
 /// recall headless offering its default codecs (Opus, G.722, G.711; baresip here has no

@@ -7,7 +7,7 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 use crate::support::{
-    Headless, Proc, fixture, free_port, free_sip_port, get_json, recall, require, scratch,
+    Headless, Proc, fixture, free_port, get_json, recall, require, scratch, start_baresip,
     wait_until, write_tone,
 };
 
@@ -78,34 +78,28 @@ fn baresip_calls_recall_over_ipv6_and_the_audio_flows_both_ways() {
     write_tone(&tone, 440.0, 10.0);
     let home = dir.join("baresip-bob");
     std::fs::create_dir_all(&home).expect("dir");
-    let ctrl = free_port();
-    std::fs::write(
+    let (bob, _, ctrl) = start_baresip("baresip bob", &dir.join("baresip.log"), |sip, ctrl| {
+        std::fs::write(
         home.join("config"),
         format!(
             "sip_listen [::1]:{}\naudio_source aufile,{}\naudio_player aubridge,nil\n\
              audio_alert aubridge,nil\nmodule_path /usr/lib/baresip/modules\nmodule g711.so\n\
              module aufile.so\nmodule aubridge.so\nmodule account.so\nmodule ctrl_tcp.so\n\
              module menu.so\nctrl_tcp_listen 127.0.0.1:{ctrl}\nnet_interface ::1\nnet_prefer_ipv6 yes\n",
-            free_sip_port(),
+            sip,
             tone.display()
         ),
     )
     .expect("config");
-    std::fs::write(
-        home.join("accounts"),
-        "<sip:bob@[::1]>;regint=0;mediaaf=ipv6\n",
-    )
-    .expect("accounts");
-    let mut command = std::process::Command::new("baresip");
-    command.arg("-f").arg(&home);
-    let bob = Proc::spawn("baresip bob", command, &dir.join("baresip.log"));
-    assert!(
-        wait_until(Duration::from_secs(5), || bob
-            .log_text()
-            .contains("baresip is ready")),
-        "{}",
-        bob.log_text()
-    );
+        std::fs::write(
+            home.join("accounts"),
+            "<sip:bob@[::1]>;regint=0;mediaaf=ipv6\n",
+        )
+        .expect("accounts");
+        let mut command = std::process::Command::new("baresip");
+        command.arg("-f").arg(&home);
+        command
+    });
 
     let config = dir.join("v6.toml");
     std::fs::write(&config, "[media]\nrtp_ip = \"::1\"\n").expect("config");

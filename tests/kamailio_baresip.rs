@@ -7,7 +7,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use crate::support::{
-    Headless, Proc, fixture, free_port, free_sip_port, get_json, post_json, require, scratch,
+    Headless, Proc, fixture, free_port, get_json, post_json, require, scratch, start_baresip,
     wait_until, wav_level, write_tone,
 };
 
@@ -49,37 +49,30 @@ pub(crate) fn kamailio_on(dir: &Path, defines: &[String], listen: &[String]) -> 
 /// baresip registered at `registrar`, answering automatically, playing `tone` and
 /// dumping what it hears into `dir`.
 pub(crate) fn baresip(dir: &Path, user: &str, registrar: SocketAddr, tone: &Path) -> Proc {
-    baresip_with(
-        dir,
-        user,
-        &format!("sip:{registrar}"),
-        "",
-        &format!("127.0.0.1:{}", free_sip_port()),
-        tone,
-    )
+    baresip_with(dir, user, &format!("sip:{registrar}"), "", tone)
 }
 
 /// baresip registered as `user` through `outbound` (a SIP URI, `;transport=tls` for TLS),
-/// with `extra` config lines (`sip_cafile`, `sip_certificate`) and SIP listening on `listen`.
+/// with `extra` config lines (`sip_cafile`, `sip_certificate`) and SIP listening on loopback.
 pub(crate) fn baresip_with(
     dir: &Path,
     user: &str,
     outbound: &str,
     extra: &str,
-    listen: &str,
     tone: &Path,
 ) -> Proc {
     require("baresip");
     let home = dir.join(format!("baresip-{user}"));
     std::fs::create_dir_all(&home).expect("baresip dir");
-    let ctrl_port = free_port();
     let transport = outbound
         .split(";transport=")
         .nth(1)
         .map(|t| format!(";transport={t}"))
         .unwrap_or_default();
-    let config = format!(
-        "sip_listen {listen}\n\
+    let log = dir.join(format!("baresip-{user}.log"));
+    let (phone, _, _) = start_baresip(&format!("baresip {user}"), &log, |sip, ctrl_port| {
+        let config = format!(
+            "sip_listen 127.0.0.1:{sip}\n\
          net_interface 127.0.0.1\n\
          audio_source aufile,{tone}\n\
          audio_player aubridge,nil\n\
@@ -89,24 +82,22 @@ pub(crate) fn baresip_with(
          module account.so\nmodule ctrl_tcp.so\nmodule menu.so\n\
          ctrl_tcp_listen 127.0.0.1:{ctrl_port}\n\
          snd_path {dump}\n{extra}",
-        tone = tone.display(),
-        dump = home.display(),
-    );
-    std::fs::write(home.join("config"), config).expect("config");
-    std::fs::write(
+            tone = tone.display(),
+            dump = home.display(),
+        );
+        std::fs::write(home.join("config"), config).expect("config");
+        std::fs::write(
         home.join("accounts"),
         format!(
             "<sip:{user}@127.0.0.1{transport}>;auth_pass={user}-secret;outbound=\"{outbound}\";regint=60;answermode=auto\n"
         ),
     )
     .expect("accounts");
-    let mut command = Command::new("baresip");
-    command.arg("-f").arg(&home);
-    Proc::spawn(
-        &format!("baresip {user}"),
-        command,
-        &dir.join(format!("baresip-{user}.log")),
-    )
+        let mut command = Command::new("baresip");
+        command.arg("-f").arg(&home);
+        command
+    });
+    phone
 }
 
 /// baresip registered at `registrar` as `user` playing a 10 s 440 Hz tone, once its

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use crate::ipv6::baresip_command;
 use crate::kamailio_baresip::{await_baresip, kamailio_on};
 use crate::support::{
-    Headless, Proc, free_port, free_sip_port, require, run_sipp, scratch, sipp_call_args,
-    sipp_finished, sipp_uas, wait_until, write_tone,
+    Headless, Proc, free_port, require, run_sipp, scratch, sipp_call_args, sipp_finished, sipp_uas,
+    start_baresip, wait_until, write_tone,
 };
 
 fn colleague_state(agent: &Headless) -> String {
@@ -105,30 +105,31 @@ fn ringing_bob(dir: &std::path::Path, registrar: std::net::SocketAddr) -> (Proc,
     std::fs::create_dir_all(&home).expect("dir");
     let tone = dir.join("tone.wav");
     write_tone(&tone, 440.0, 30.0);
-    let (sip, ctrl) = (free_sip_port(), free_port());
-    std::fs::write(
-        home.join("config"),
-        format!(
-            "sip_listen 127.0.0.1:{sip}\nnet_interface 127.0.0.1\naudio_source aufile,{}\n\
+    let (bob, _, ctrl) = start_baresip("baresip bob", &dir.join("baresip-bob.log"), |sip, ctrl| {
+        std::fs::write(
+            home.join("config"),
+            format!(
+                "sip_listen 127.0.0.1:{sip}\nnet_interface 127.0.0.1\naudio_source aufile,{}\n\
              audio_player aubridge,nil\naudio_alert aubridge,nil\n\
              module_path /usr/lib/baresip/modules\nmodule g711.so\nmodule aufile.so\n\
              module aubridge.so\nmodule account.so\nmodule ctrl_tcp.so\nmodule menu.so\n\
              ctrl_tcp_listen 127.0.0.1:{ctrl}\n",
-            tone.display()
-        ),
-    )
-    .expect("config");
-    std::fs::write(
-        home.join("accounts"),
-        format!(
-            "<sip:bob@127.0.0.1>;auth_pass=bob-secret;outbound=\"sip:{registrar}\";regint=60;\
+                tone.display()
+            ),
+        )
+        .expect("config");
+        std::fs::write(
+            home.join("accounts"),
+            format!(
+                "<sip:bob@127.0.0.1>;auth_pass=bob-secret;outbound=\"sip:{registrar}\";regint=60;\
              answermode=manual\n"
-        ),
-    )
-    .expect("accounts");
-    let mut command = std::process::Command::new("baresip");
-    command.arg("-f").arg(&home);
-    let bob = Proc::spawn("baresip bob", command, &dir.join("baresip-bob.log"));
+            ),
+        )
+        .expect("accounts");
+        let mut command = std::process::Command::new("baresip");
+        command.arg("-f").arg(&home);
+        command
+    });
     await_baresip(&bob, String::new);
     (bob, ctrl)
 }

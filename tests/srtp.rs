@@ -8,8 +8,7 @@ use std::time::Duration;
 use crate::ipv6::baresip_command;
 use crate::kamailio_baresip::assert_tone_both_ways;
 use crate::support::{
-    Headless, Proc, free_port, free_sip_port, get_json, post_json, require, scratch, wait_until,
-    write_tone,
+    Headless, Proc, get_json, post_json, require, scratch, start_baresip, wait_until, write_tone,
 };
 
 /// baresip `bob` on loopback (no registrar), answering by itself, playing a tone and dumping
@@ -39,45 +38,38 @@ pub(crate) fn baresip_at(
     write_tone(&tone, 440.0, 10.0);
     let home = dir.join("baresip-bob");
     std::fs::create_dir_all(&home).expect("dir");
-    let (sip, ctrl) = (free_sip_port(), free_port());
-    std::fs::write(
-        home.join("config"),
-        format!(
-            "sip_listen {ip}:{sip}\nnet_interface {ip}\naudio_source aufile,{}\n\
+    start_baresip("baresip bob", &dir.join("baresip.log"), |sip, ctrl| {
+        std::fs::write(
+            home.join("config"),
+            format!(
+                "sip_listen {ip}:{sip}\nnet_interface {ip}\naudio_source aufile,{}\n\
              audio_player aubridge,nil\naudio_alert aubridge,nil\n\
              module_path /usr/lib/baresip/modules\nmodule g711.so\nmodule aufile.so\n\
              module aubridge.so\nmodule sndfile.so\nmodule srtp.so\nmodule dtls_srtp.so\n{config}\n\
              module account.so\n\
              module ctrl_tcp.so\nmodule menu.so\nctrl_tcp_listen 127.0.0.1:{ctrl}\n\
              snd_path {}\n",
-            tone.display(),
-            home.display()
-        ),
-    )
-    .expect("config");
-    std::fs::write(
-        home.join("accounts"),
-        format!("<sip:bob@{ip}:{sip}>;regint=0;answermode=auto;audio_codecs=PCMU{params}\n"),
-    )
-    .expect("accounts");
-    let mut command = match netns {
-        Some(netns) => {
-            let mut command = std::process::Command::new("ip");
-            command.args(["netns", "exec", netns, "baresip"]);
-            command
-        }
-        None => std::process::Command::new("baresip"),
-    };
-    command.arg("-f").arg(&home);
-    let bob = Proc::spawn("baresip bob", command, &dir.join("baresip.log"));
-    assert!(
-        wait_until(Duration::from_secs(5), || bob
-            .log_text()
-            .contains("baresip is ready")),
-        "{}",
-        bob.log_text()
-    );
-    (bob, sip, ctrl)
+                tone.display(),
+                home.display()
+            ),
+        )
+        .expect("config");
+        std::fs::write(
+            home.join("accounts"),
+            format!("<sip:bob@{ip}:{sip}>;regint=0;answermode=auto;audio_codecs=PCMU{params}\n"),
+        )
+        .expect("accounts");
+        let mut command = match netns {
+            Some(netns) => {
+                let mut command = std::process::Command::new("ip");
+                command.args(["netns", "exec", netns, "baresip"]);
+                command
+            }
+            None => std::process::Command::new("baresip"),
+        };
+        command.arg("-f").arg(&home);
+        command
+    })
 }
 
 /// recall headless with `[media]` set so, recording what it hears into DIR/heard.wav.

@@ -63,6 +63,38 @@ pub fn free_sip_port() -> u16 {
     }
 }
 
+/// Starts baresip and waits until it is ready. Its ports are chosen before it runs, so another
+/// process (an ephemeral port, a peer's random RTP port) can take one in between, and baresip
+/// then stops with "Address already in use" (CI lost a SIP bind so twice). So `start` is
+/// given a SIP port (see [`free_sip_port`]) and a ctrl_tcp port, writes the config with them
+/// and returns the command; when a bind was lost it runs again on ports chosen afresh, up to
+/// five times. Returns baresip, its SIP port and its ctrl_tcp port.
+pub fn start_baresip(
+    name: &str,
+    log: &Path,
+    mut start: impl FnMut(u16, u16) -> Command,
+) -> (Proc, u16, u16) {
+    for _ in 0..5 {
+        let (sip, ctrl) = (free_sip_port(), free_port());
+        let mut proc = Proc::spawn(name, start(sip, ctrl), log);
+        let lost = |text: &str| text.contains("Address already in use");
+        wait_until(Duration::from_secs(5), || {
+            let text = proc.log_text();
+            text.contains("baresip is ready") || lost(&text)
+        });
+        let text = proc.log_text();
+        if !lost(&text) {
+            assert!(text.contains("baresip is ready"), "{name}:\n{text}");
+            return (proc, sip, ctrl);
+        }
+        proc.kill_hard();
+    }
+    panic!(
+        "{name} lost its ports to other processes five times:\n{}",
+        std::fs::read_to_string(log).unwrap_or_default()
+    );
+}
+
 /// A free even UDP port with the three after it free too: SIPp's media port (`-mp`) takes
 /// the port and the next for audio RTP/RTCP and the two after for video.
 pub fn free_media_ports() -> u16 {

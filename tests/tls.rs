@@ -16,8 +16,7 @@ use crate::kamailio_baresip::{
     registration_state,
 };
 use crate::support::{
-    Headless, Proc, free_port, free_sip_port, post_json, recall, require, scratch, wait_until,
-    write_tone,
+    Headless, Proc, free_port, post_json, recall, require, scratch, wait_until, write_tone,
 };
 
 /// `recall cert --out DIR [--name NAME…]`; returns DIR.
@@ -140,7 +139,6 @@ fn recall_registers_over_tls_and_talks_to_baresip_over_tls_both_ways() {
             pki.join("ca.pem").display(),
             bob_cert.display()
         ),
-        &format!("127.0.0.1:{}", free_sip_port()),
         &tone,
     );
     await_baresip(&bob, || kam.log_text());
