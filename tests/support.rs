@@ -41,14 +41,52 @@ pub fn require(tool: &str) {
 }
 
 /// A UDP port free on 127.0.0.1 right now (and its TCP twin).
+///
+/// It is drawn from below the kernel's ephemeral range, which every socket bound to port 0
+/// draws from (recall's RTP, SIPp's, each outgoing TCP connection of every test running in
+/// parallel): a port taken from that range could be handed to one of them before the peer
+/// the test starts binds it. Where the ephemeral range leaves too little room below it, the
+/// kernel chooses as before.
 pub fn free_port() -> u16 {
+    let below = ephemeral_start();
+    if below < 12_000 {
+        return loop {
+            let udp = UdpSocket::bind("127.0.0.1:0").expect("bind udp");
+            let port = udp.local_addr().expect("addr").port();
+            if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+                break port;
+            }
+        };
+    }
+    // Spread the parallel test processes over the range: a start drawn from the clock and
+    // the process id, then every fourth port after it, so the three after a port handed out
+    // stay for [`free_sip_port`] (baresip's TLS) and [`free_media_ports`] (SIPp's RTP).
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let (low, slots) = (10_000u32, (u32::from(below) - 10_000) / 4 - 1);
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos())
+        ^ std::process::id().wrapping_mul(2_654_435_761);
+    let _ = NEXT.compare_exchange(0, seed % slots + 1, Ordering::Relaxed, Ordering::Relaxed);
     loop {
-        let udp = UdpSocket::bind("127.0.0.1:0").expect("bind udp");
-        let port = udp.local_addr().expect("addr").port();
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+        let offset = NEXT.fetch_add(1, Ordering::Relaxed) % slots * 4;
+        let port = u16::try_from(low + offset).expect("below the ephemeral range");
+        let held = UdpSocket::bind(("127.0.0.1", port))
+            .ok()
+            .zip(TcpListener::bind(("127.0.0.1", port)).ok());
+        if held.is_some() {
             return port;
         }
     }
+}
+
+/// The first port of the kernel's ephemeral range (net.ipv4.ip_local_port_range).
+fn ephemeral_start() -> u16 {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|text| text.split_whitespace().next()?.parse().ok())
+        .unwrap_or(32_768)
 }
 
 /// A free port for baresip's `sip_listen`: baresip binds UDP and TCP on the port and, with
