@@ -32,15 +32,15 @@ fn baresip(dir: &Path) -> (Proc, u16) {
     std::fs::create_dir_all(&home).expect("dir");
     let (peer, port, _) = start_baresip("baresip", &dir.join("baresip.log"), |port, _| {
         std::fs::write(
-        home.join("config"),
-        format!(
-            "sip_listen 127.0.0.1:{port}\nnet_interface 127.0.0.1\naudio_source ausine,440\nausrc_srate 48000\n\
-             ausrc_channels 2\naudio_player aubridge,nil\n\
-             audio_alert aubridge,nil\nmodule_path /usr/lib/baresip/modules\nmodule g711.so\n\
-             module ausine.so\nmodule aubridge.so\nmodule account.so\nmodule menu.so\n"
-        ),
-    )
-    .expect("config");
+            home.join("config"),
+            format!(
+                "sip_listen 127.0.0.1:{port}\nnet_interface 127.0.0.1\naudio_source ausine,440\nausrc_srate 48000\n\
+                 ausrc_channels 2\naudio_player aubridge,nil\n\
+                 audio_alert aubridge,nil\nmodule_path /usr/lib/baresip/modules\nmodule g711.so\n\
+                 module ausine.so\nmodule aubridge.so\nmodule account.so\nmodule menu.so\n"
+            ),
+        )
+        .expect("config");
         std::fs::write(
             home.join("accounts"),
             format!("<sip:bob@127.0.0.1:{port}>;regint=0;answermode=auto\n"),

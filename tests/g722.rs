@@ -29,24 +29,24 @@ fn baresip_g722(dir: &Path) -> (Proc, u16, u16) {
             home.join("config"),
             format!(
                 "sip_listen 127.0.0.1:{sip}\nnet_interface 127.0.0.1\naudio_source aufile,{}\n\
-             ausrc_srate 16000\nauplay_srate 16000\n\
-             audio_player aubridge,nil\naudio_alert aubridge,nil\n\
-             module_path /usr/lib/baresip/modules\nmodule g722.so\nmodule g711.so\n\
-             module aufile.so\nmodule aubridge.so\nmodule sndfile.so\nmodule account.so\n\
-             module ctrl_tcp.so\nmodule menu.so\nctrl_tcp_listen 127.0.0.1:{ctrl}\n\
-             snd_path {}\n",
+                 ausrc_srate 16000\nauplay_srate 16000\n\
+                 audio_player aubridge,nil\naudio_alert aubridge,nil\n\
+                 module_path /usr/lib/baresip/modules\nmodule g722.so\nmodule g711.so\n\
+                 module aufile.so\nmodule aubridge.so\nmodule sndfile.so\nmodule account.so\n\
+                 module ctrl_tcp.so\nmodule menu.so\nctrl_tcp_listen 127.0.0.1:{ctrl}\n\
+                 snd_path {}\n",
                 tone.display(),
                 home.display()
             ),
         )
         .expect("config");
         std::fs::write(
-        home.join("accounts"),
-        format!(
-            "<sip:bob@127.0.0.1:{sip}>;regint=0;answermode=auto;audio_codecs=G722/16000/1,PCMU\n"
-        ),
-    )
-    .expect("accounts");
+            home.join("accounts"),
+            format!(
+                "<sip:bob@127.0.0.1:{sip}>;regint=0;answermode=auto;audio_codecs=G722/16000/1,PCMU\n"
+            ),
+        )
+        .expect("accounts");
         let mut command = std::process::Command::new("baresip");
         command.arg("-f").arg(&home);
         command

@@ -80,17 +80,17 @@ fn baresip_calls_recall_over_ipv6_and_the_audio_flows_both_ways() {
     std::fs::create_dir_all(&home).expect("dir");
     let (bob, _, ctrl) = start_baresip("baresip bob", &dir.join("baresip.log"), |sip, ctrl| {
         std::fs::write(
-        home.join("config"),
-        format!(
-            "sip_listen [::1]:{}\naudio_source aufile,{}\naudio_player aubridge,nil\n\
-             audio_alert aubridge,nil\nmodule_path /usr/lib/baresip/modules\nmodule g711.so\n\
-             module aufile.so\nmodule aubridge.so\nmodule account.so\nmodule ctrl_tcp.so\n\
-             module menu.so\nctrl_tcp_listen 127.0.0.1:{ctrl}\nnet_interface ::1\nnet_prefer_ipv6 yes\n",
-            sip,
-            tone.display()
-        ),
-    )
-    .expect("config");
+            home.join("config"),
+            format!(
+                "sip_listen [::1]:{}\naudio_source aufile,{}\naudio_player aubridge,nil\n\
+                 audio_alert aubridge,nil\nmodule_path /usr/lib/baresip/modules\nmodule g711.so\n\
+                 module aufile.so\nmodule aubridge.so\nmodule account.so\nmodule ctrl_tcp.so\n\
+                 module menu.so\nctrl_tcp_listen 127.0.0.1:{ctrl}\nnet_interface ::1\nnet_prefer_ipv6 yes\n",
+                sip,
+                tone.display()
+            ),
+        )
+        .expect("config");
         std::fs::write(
             home.join("accounts"),
             "<sip:bob@[::1]>;regint=0;mediaaf=ipv6\n",

@@ -73,26 +73,26 @@ pub(crate) fn baresip_with(
     let (phone, _, _) = start_baresip(&format!("baresip {user}"), &log, |sip, ctrl_port| {
         let config = format!(
             "sip_listen 127.0.0.1:{sip}\n\
-         net_interface 127.0.0.1\n\
-         audio_source aufile,{tone}\n\
-         audio_player aubridge,nil\n\
-         audio_alert aubridge,nil\n\
-         module_path /usr/lib/baresip/modules\n\
-         module g711.so\nmodule aufile.so\nmodule aubridge.so\nmodule sndfile.so\n\
-         module account.so\nmodule ctrl_tcp.so\nmodule menu.so\n\
-         ctrl_tcp_listen 127.0.0.1:{ctrl_port}\n\
-         snd_path {dump}\n{extra}",
+             net_interface 127.0.0.1\n\
+             audio_source aufile,{tone}\n\
+             audio_player aubridge,nil\n\
+             audio_alert aubridge,nil\n\
+             module_path /usr/lib/baresip/modules\n\
+             module g711.so\nmodule aufile.so\nmodule aubridge.so\nmodule sndfile.so\n\
+             module account.so\nmodule ctrl_tcp.so\nmodule menu.so\n\
+             ctrl_tcp_listen 127.0.0.1:{ctrl_port}\n\
+             snd_path {dump}\n{extra}",
             tone = tone.display(),
             dump = home.display(),
         );
         std::fs::write(home.join("config"), config).expect("config");
         std::fs::write(
-        home.join("accounts"),
-        format!(
-            "<sip:{user}@127.0.0.1{transport}>;auth_pass={user}-secret;outbound=\"{outbound}\";regint=60;answermode=auto\n"
-        ),
-    )
-    .expect("accounts");
+            home.join("accounts"),
+            format!(
+                "<sip:{user}@127.0.0.1{transport}>;auth_pass={user}-secret;outbound=\"{outbound}\";regint=60;answermode=auto\n"
+            ),
+        )
+        .expect("accounts");
         let mut command = Command::new("baresip");
         command.arg("-f").arg(&home);
         command

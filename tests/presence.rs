@@ -110,10 +110,10 @@ fn ringing_bob(dir: &std::path::Path, registrar: std::net::SocketAddr) -> (Proc,
             home.join("config"),
             format!(
                 "sip_listen 127.0.0.1:{sip}\nnet_interface 127.0.0.1\naudio_source aufile,{}\n\
-             audio_player aubridge,nil\naudio_alert aubridge,nil\n\
-             module_path /usr/lib/baresip/modules\nmodule g711.so\nmodule aufile.so\n\
-             module aubridge.so\nmodule account.so\nmodule ctrl_tcp.so\nmodule menu.so\n\
-             ctrl_tcp_listen 127.0.0.1:{ctrl}\n",
+                 audio_player aubridge,nil\naudio_alert aubridge,nil\n\
+                 module_path /usr/lib/baresip/modules\nmodule g711.so\nmodule aufile.so\n\
+                 module aubridge.so\nmodule account.so\nmodule ctrl_tcp.so\nmodule menu.so\n\
+                 ctrl_tcp_listen 127.0.0.1:{ctrl}\n",
                 tone.display()
             ),
         )
@@ -122,7 +122,7 @@ fn ringing_bob(dir: &std::path::Path, registrar: std::net::SocketAddr) -> (Proc,
             home.join("accounts"),
             format!(
                 "<sip:bob@127.0.0.1>;auth_pass=bob-secret;outbound=\"sip:{registrar}\";regint=60;\
-             answermode=manual\n"
+                 answermode=manual\n"
             ),
         )
         .expect("accounts");

@@ -43,12 +43,12 @@ pub(crate) fn baresip_at(
             home.join("config"),
             format!(
                 "sip_listen {ip}:{sip}\nnet_interface {ip}\naudio_source aufile,{}\n\
-             audio_player aubridge,nil\naudio_alert aubridge,nil\n\
-             module_path /usr/lib/baresip/modules\nmodule g711.so\nmodule aufile.so\n\
-             module aubridge.so\nmodule sndfile.so\nmodule srtp.so\nmodule dtls_srtp.so\n{config}\n\
-             module account.so\n\
-             module ctrl_tcp.so\nmodule menu.so\nctrl_tcp_listen 127.0.0.1:{ctrl}\n\
-             snd_path {}\n",
+                 audio_player aubridge,nil\naudio_alert aubridge,nil\n\
+                 module_path /usr/lib/baresip/modules\nmodule g711.so\nmodule aufile.so\n\
+                 module aubridge.so\nmodule sndfile.so\nmodule srtp.so\nmodule dtls_srtp.so\n{config}\n\
+                 module account.so\n\
+                 module ctrl_tcp.so\nmodule menu.so\nctrl_tcp_listen 127.0.0.1:{ctrl}\n\
+                 snd_path {}\n",
                 tone.display(),
                 home.display()
             ),
